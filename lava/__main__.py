@@ -1,0 +1,3 @@
+from lava.cli import main
+
+main()

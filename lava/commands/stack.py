@@ -1,0 +1,150 @@
+"""`lava stack up|status|down`: the local AWS stand-in and the broker topology."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import aio_pika
+import click
+
+from shared.aws import AwsClients
+from shared.bus import Bus
+from shared.local_stack import (
+    RABBITMQ_START_HINT,
+    MotoServer,
+    StackState,
+    endpoint_answers,
+    port_in_use,
+)
+from shared.resources import provision
+from shared.settings import Settings, load_settings
+
+port_option = click.option(
+    "--port", type=int, default=4566, show_default=True, help="Port of the moto server."
+)
+
+
+@click.group()
+def stack() -> None:
+    """The local stack: a moto server for AWS, plus the namespace's resources."""
+
+
+def _settings_for(port: int) -> Settings:
+    return load_settings(aws_endpoint_url=f"http://127.0.0.1:{port}")
+
+
+async def provision_namespace(settings: Settings, *, declare_broker: bool = True) -> str | None:
+    """Create the namespace's bucket, tables and broker topology; the broker error, if any."""
+    async with AwsClients(settings) as aws:
+        await provision(aws, settings.names)
+    if not declare_broker:
+        return None
+    try:
+        async with Bus(settings, client_name="lava-cli"):
+            pass  # connecting declares the topology
+    except Exception as exc:
+        return repr(exc)
+    return None
+
+
+async def broker_problem(settings: Settings) -> str | None:
+    try:
+        connection = await aio_pika.connect(settings.amqp_url, timeout=3)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    await connection.close()
+    return None
+
+
+@stack.command("up")
+@port_option
+def up(port: int) -> None:
+    """Start a moto server in the background and provision the namespace (idempotent)."""
+    base = load_settings()
+    state = StackState(base.state_dir)
+    known = state.load(port)
+    if known is not None and known.pid is not None:
+        click.echo(f"moto server already running on {known.endpoint} (pid {known.pid})")
+    elif port_in_use(port):
+        raise click.ClickException(
+            f"port {port} is in use by something `lava stack up` did not start; "
+            "use --port to pick another"
+        )
+    else:
+        base.state_dir.mkdir(parents=True, exist_ok=True)
+        server = MotoServer(port=port, log_path=base.state_dir / f"moto-{port}.log")
+        try:
+            server.start()
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from None
+        state.save(server)
+        click.echo(f"moto server started on {server.endpoint} (pid {server.pid})")
+    settings = _settings_for(port)
+    broker_error = asyncio.run(provision_namespace(settings))
+    click.echo(
+        f"provisioned namespace {settings.namespace!r}: bucket {settings.names.bucket}, tables"
+    )
+    if broker_error:
+        click.echo(
+            f"RabbitMQ not reachable at {settings.amqp_url} ({broker_error}); "
+            f"the topology is declared when it is. Start it with: {RABBITMQ_START_HINT}",
+            err=True,
+        )
+    else:
+        click.echo(f"declared the broker topology on exchange {settings.names.exchange}")
+    click.echo(f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}")
+
+
+@stack.command("status")
+@port_option
+def status(port: int) -> None:
+    """Report the AWS endpoint and RabbitMQ reachability; exit 1 if either is down."""
+    base = load_settings()
+    endpoint = base.aws_endpoint_url or f"http://127.0.0.1:{port}"
+    settings = load_settings(aws_endpoint_url=endpoint)
+    healthy = True
+    known = StackState(base.state_dir).load(port)
+    pid_note = f" (pid {known.pid})" if known is not None and known.pid else ""
+    if endpoint_answers(endpoint):
+        click.echo(f"AWS endpoint  {endpoint}: up{pid_note}")
+    else:
+        healthy = False
+        click.echo(f"AWS endpoint  {endpoint}: DOWN - start it with: lava stack up --port {port}")
+    problem = asyncio.run(broker_problem(settings))
+    if problem is None:
+        click.echo(f"RabbitMQ      {_redact(settings.amqp_url)}: up")
+    else:
+        healthy = False
+        click.echo(
+            f"RabbitMQ      {_redact(settings.amqp_url)}: DOWN ({problem})\n"
+            f"              start it with: {RABBITMQ_START_HINT}"
+        )
+    click.echo(f"namespace     {settings.namespace}")
+    sys.exit(0 if healthy else 1)
+
+
+@stack.command("down")
+@port_option
+def down(port: int) -> None:
+    """Stop the moto server `lava stack up` started on PORT."""
+    state = StackState(load_settings().state_dir)
+    server = state.load(port)
+    if server is None or server.pid is None:
+        state.forget(port)
+        click.echo(f"no moto server started by `lava stack up` is running on port {port}")
+        return
+    pid = server.pid
+    server.stop()
+    state.forget(port)
+    click.echo(f"stopped moto server on port {port} (pid {pid})")
+
+
+def _redact(url: str) -> str:
+    # amqp://user:password@host -> amqp://user:***@host
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

@@ -1,0 +1,159 @@
+"""One factory for aiobotocore clients.
+
+The endpoint comes from ``AWS_ENDPOINT_URL`` / ``LAVA_AWS_ENDPOINT_URL`` (moto, LocalStack) or is
+real AWS when unset. Retries are botocore's own (``retry_mode`` + ``max_attempts`` from settings);
+nothing here loops by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession, get_session
+from botocore.exceptions import ClientError
+
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_sagemaker import SageMakerClient
+    from types_aiobotocore_sns import SNSClient
+    from types_aiobotocore_sqs import SQSClient
+
+ServiceName = Literal["s3", "sns", "sqs", "dynamodb", "sagemaker"]
+
+# Error codes botocore itself treats as throttling or transient; callers that add a policy
+# of their own (the dispatcher's 5 s x2 backoff) use this to tell transient from permanent.
+TRANSIENT_ERROR_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "InternalServerError",
+        "KMSThrottlingException",
+    }
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether an AWS error may succeed if tried again later."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code in TRANSIENT_ERROR_CODES or status >= 500
+    # Connection-level failures (botocore's EndpointConnectionError and friends, timeouts).
+    return isinstance(exc, (OSError, asyncio.TimeoutError)) or type(exc).__name__ in {
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+        "ReadTimeoutError",
+        "ConnectTimeoutError",
+    }
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return type(exc).__name__
+
+
+class AwsClients:
+    """Long-lived clients, created on first use and closed together.
+
+    >>> async with AwsClients(settings) as aws:
+    ...     s3 = await aws.s3()
+    """
+
+    def __init__(self, settings: Settings, session: AioSession | None = None) -> None:
+        self._settings = settings
+        self._session = session or get_session()
+        self._stack = AsyncExitStack()
+        self._clients: dict[str, Any] = {}
+        self._lock = asyncio.Lock()
+        self.config = AioConfig(
+            region_name=settings.aws_region,
+            retries={"mode": settings.aws_retry_mode, "total_max_attempts": settings.aws_max_attempts},
+            max_pool_connections=settings.aws_max_pool_connections,
+            connect_timeout=10,
+            read_timeout=60,
+        )
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self._settings.aws_endpoint_url
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        self._clients.clear()
+        await self._stack.aclose()
+
+    def _credentials(self) -> dict[str, str]:
+        # Emulators accept any credentials; real AWS uses the default provider chain.
+        if self.endpoint_url and not os.environ.get("AWS_ACCESS_KEY_ID"):
+            return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        return {}
+
+    async def client(self, service: ServiceName) -> Any:
+        existing = self._clients.get(service)
+        if existing is not None:
+            return existing
+        async with self._lock:
+            if service not in self._clients:
+                creator = self._session.create_client(
+                    service,  # type: ignore[call-overload]
+                    region_name=self._settings.aws_region,
+                    endpoint_url=self.endpoint_url,
+                    config=self.config,
+                    **self._credentials(),
+                )
+                self._clients[service] = await self._stack.enter_async_context(creator)
+            return self._clients[service]
+
+    async def s3(self) -> S3Client:
+        client: S3Client = await self.client("s3")
+        return client
+
+    async def sns(self) -> SNSClient:
+        client: SNSClient = await self.client("sns")
+        return client
+
+    async def sqs(self) -> SQSClient:
+        client: SQSClient = await self.client("sqs")
+        return client
+
+    async def dynamodb(self) -> DynamoDBClient:
+        client: DynamoDBClient = await self.client("dynamodb")
+        return client
+
+    async def sagemaker(self) -> SageMakerClient:
+        client: SageMakerClient = await self.client("sagemaker")
+        return client

@@ -1,0 +1,460 @@
+"""The event bus on RabbitMQ: topology, confirmed publishing, and one acknowledgement policy.
+
+Topology (names from the namespace): one durable topic exchange, routing key = event type; per
+consumer a durable quorum queue bound to the types it consumes, with a delivery limit and a
+dead-letter exchange + queue. Every process declares the whole topology when it connects (the
+declarations are idempotent), so a publisher never depends on a consumer having started first.
+
+The acknowledgement policy lives in :meth:`Bus.consume` and nowhere else:
+- the handler returned: ack (its effects are durable by then);
+- the message is not a valid event, or the handler raised :class:`Reject`: publish it to the
+  dead-letter exchange with the reason in ``x-lava-dead-reason``, then ack;
+- any other exception: pause (backoff), then requeue; on the last delivery the broker allows,
+  dead-letter it with the last error as the reason instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aio_pika
+import aiormq
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from pamqp.commands import Basic
+
+from shared.events import Event, EventPayload, InvalidEvent, decode_event, encode_event
+from shared.names import Namespace
+from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+DEAD_REASON_HEADER = "x-lava-dead-reason"
+DEAD_CONSUMER_HEADER = "x-lava-dead-consumer"
+DEAD_ROUTING_KEY_HEADER = "x-lava-original-routing-key"
+
+Handler = Callable[[Event[Any]], Awaitable[None]]
+
+
+class UnroutableEvent(RuntimeError):
+    """A mandatory publish that no queue took: the topology is missing a binding."""
+
+
+class PublishFailed(RuntimeError):
+    """The broker did not confirm a publish within the retry window."""
+
+
+class Reject(Exception):  # noqa: N818 - a verdict, not an error condition
+    """Raised by a handler for a message that can never succeed: dead-letter it with a reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Which consumer queue receives which event types."""
+
+    consumers: Mapping[str, Sequence[str]]
+    # Mailboxes are queues nobody in the pipeline consumes (the outside world reads them);
+    # they are bounded so they cannot grow without limit.
+    mailboxes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    mailbox_max_length: int = 100_000
+
+
+# The pipeline's consumers. The listener reads SQS, not the bus, so it has no queue.
+# The dispatcher also consumes the clip outcomes, to keep each task's final state.
+PIPELINE_TOPOLOGY = Topology(
+    consumers={
+        "ingest": ("ClipIngested",),
+        "dispatcher": (
+            "FramesReady",
+            "LevelCompleted",
+            "TaskExpired",
+            "ClipCompleted",
+            "ClipFailed",
+        ),
+        "postproc": ("LabelsFinalized",),
+    },
+    mailboxes={"outcomes": ("ClipCompleted", "ClipFailed")},
+)
+
+
+def _retry_delay(settings: Settings, deliveries_before: int) -> float:
+    return float(
+        min(
+            settings.redelivery_backoff_max_seconds,
+            settings.redelivery_backoff_seconds * (2**deliveries_before),
+        )
+    )
+
+
+class Bus:
+    """One robust connection, a confirming publish channel and any number of consumers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        topology: Topology = PIPELINE_TOPOLOGY,
+        *,
+        client_name: str = "lava",
+    ) -> None:
+        self.settings = settings
+        self.topology = topology
+        self.names: Namespace = settings.names
+        self._client_name = client_name
+        self._connection: AbstractRobustConnection | None = None
+        self._publish_channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+        self._consumers: list[_Consumer] = []
+
+    # --- connection -------------------------------------------------------------------------
+    async def connect(self, timeout: float = 15.0) -> None:
+        self._connection = await aio_pika.connect_robust(
+            self.settings.amqp_url,
+            timeout=timeout,
+            client_properties={"connection_name": self._client_name},
+            reconnect_interval=1.0,
+        )
+        channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        await self.declare_topology(channel)
+        self._publish_channel = channel
+        self._exchange = await channel.get_exchange(self.names.exchange)
+
+    @property
+    def connected(self) -> bool:
+        conn = self._connection
+        return conn is not None and not conn.is_closed and conn.connected.is_set()
+
+    async def close(self) -> None:
+        for consumer in self._consumers:
+            await consumer.stop(grace=0)
+        self._consumers.clear()
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+
+    async def __aenter__(self) -> Bus:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def _require_connection(self) -> AbstractRobustConnection:
+        if self._connection is None:
+            raise RuntimeError("Bus.connect() has not been called")
+        return self._connection
+
+    # --- topology ---------------------------------------------------------------------------
+    async def declare_topology(self, channel: AbstractChannel) -> None:
+        names = self.names
+        exchange = await channel.declare_exchange(
+            names.exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for consumer, event_types in self.topology.consumers.items():
+            dlx = await channel.declare_exchange(
+                names.dead_letter_exchange(consumer), aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            dlq = await channel.declare_queue(
+                names.dead_letter_queue(consumer),
+                durable=True,
+                arguments={"x-queue-type": "quorum"},
+            )
+            await dlq.bind(dlx, routing_key="#")
+            queue = await channel.declare_queue(
+                names.queue(consumer),
+                durable=True,
+                arguments={
+                    "x-queue-type": "quorum",
+                    # N gives N+1 deliveries, then the broker dead-letters (reason delivery_limit)
+                    "x-delivery-limit": self.settings.delivery_limit,
+                    "x-dead-letter-exchange": names.dead_letter_exchange(consumer),
+                },
+            )
+            for event_type in event_types:
+                await queue.bind(exchange, routing_key=event_type)
+        for mailbox, event_types in self.topology.mailboxes.items():
+            queue = await channel.declare_queue(
+                names.queue(mailbox),
+                durable=True,
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-max-length": self.topology.mailbox_max_length,
+                    "x-overflow": "drop-head",
+                },
+            )
+            for event_type in event_types:
+                await queue.bind(exchange, routing_key=event_type)
+
+    async def delete_topology(self) -> None:
+        """Remove every queue and exchange of this namespace (test clean-up, `lava stack`)."""
+        channel = await self._require_connection().channel()
+        names = self.names
+        for consumer in self.topology.consumers:
+            for queue in (names.queue(consumer), names.dead_letter_queue(consumer)):
+                await channel.queue_delete(queue)
+            await channel.exchange_delete(names.dead_letter_exchange(consumer))
+        for mailbox in self.topology.mailboxes:
+            await channel.queue_delete(names.queue(mailbox))
+        await channel.exchange_delete(names.exchange)
+        await channel.close()
+
+    # --- publishing -------------------------------------------------------------------------
+    async def publish(self, event: Event[Any]) -> None:
+        """Publish persistently and wait for the broker's confirm.
+
+        A connection drop is waited out (up to ``publish_retry_seconds``) and the publish
+        retried, which can duplicate a message whose confirm was lost: consumers are idempotent.
+        """
+        message = aio_pika.Message(
+            body=encode_event(event),
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=event.event_id,
+            correlation_id=event.correlation_id,
+            type=event.type,
+            headers={"x-lava-version": event.version},
+        )
+        await self._publish(message, routing_key=event.type)
+
+    async def _publish(
+        self,
+        message: aio_pika.Message,
+        routing_key: str,
+        exchange_name: str | None = None,
+    ) -> None:
+        channel = self._publish_channel
+        if channel is None or self._exchange is None:
+            raise RuntimeError("Bus.connect() has not been called")
+        deadline = time.monotonic() + self.settings.publish_retry_seconds
+        while True:
+            try:
+                exchange = (
+                    self._exchange
+                    if exchange_name is None
+                    else await channel.get_exchange(exchange_name, ensure=False)
+                )
+                result = await exchange.publish(message, routing_key=routing_key, mandatory=True)
+            except aio_pika.exceptions.PublishError as exc:
+                raise UnroutableEvent(
+                    f"no queue is bound to {routing_key!r} on "
+                    f"{exchange_name or self.names.exchange!r}: {exc}"
+                ) from None
+            except aio_pika.exceptions.DeliveryError as exc:
+                raise PublishFailed(f"broker refused {routing_key!r}: {exc}") from exc
+            except (
+                aiormq.exceptions.AMQPError,
+                aiormq.exceptions.ChannelInvalidStateError,
+                ConnectionError,
+                asyncio.TimeoutError,
+            ) as exc:
+                if time.monotonic() >= deadline:
+                    raise PublishFailed(
+                        f"could not publish {routing_key!r} within "
+                        f"{self.settings.publish_retry_seconds}s: {exc!r}"
+                    ) from exc
+                log.warning("publish interrupted; waiting for the broker", error=repr(exc))
+                await asyncio.sleep(0.5)
+                continue
+            # Without on_return_raises a returned message comes back as a value, not an error;
+            # check anyway so an unroutable publish can never pass silently.
+            if not isinstance(result, Basic.Ack):
+                raise UnroutableEvent(f"no queue is bound to {routing_key!r}")
+            return
+
+    # --- consuming --------------------------------------------------------------------------
+    async def consume(
+        self,
+        consumer: str,
+        handler: Handler,
+        *,
+        on_outcome: Callable[[str, str, float], None] | None = None,
+    ) -> _Consumer:
+        """Start delivering ``consumer``'s queue to ``handler`` under the acknowledgement policy.
+
+        ``on_outcome(event_type, outcome, seconds)`` is told of every message (for metrics);
+        outcome is one of ``handled``, ``requeued``, ``dead_lettered``.
+        """
+        if consumer not in self.topology.consumers:
+            raise ValueError(f"{consumer!r} is not a consumer in the topology")
+        connection = self._require_connection()
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self.settings.prefetch)
+        queue = await channel.get_queue(self.names.queue(consumer), ensure=True)
+        state = _Consumer(self, consumer, channel, queue, handler, on_outcome)
+        await state.start()
+        self._consumers.append(state)
+        return state
+
+    async def dead_letter(self, consumer: str, message: AbstractIncomingMessage, reason: str) -> None:
+        """Put a message in ``consumer``'s dead-letter queue with its reason (confirmed)."""
+        headers: dict[str, Any] = dict(message.headers or {})
+        headers[DEAD_REASON_HEADER] = reason[:2000]
+        headers[DEAD_CONSUMER_HEADER] = consumer
+        headers[DEAD_ROUTING_KEY_HEADER] = message.routing_key or ""
+        copy = aio_pika.Message(
+            body=message.body,
+            content_type=message.content_type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            type=message.type,
+            headers=headers,
+        )
+        await self._publish(
+            copy,
+            routing_key=message.routing_key or "",
+            exchange_name=self.names.dead_letter_exchange(consumer),
+        )
+
+
+class _Consumer:
+    """One consuming channel; tracks in-flight handlers so shutdown can drain them."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        consumer: str,
+        channel: AbstractChannel,
+        queue: AbstractQueue,
+        handler: Handler,
+        on_outcome: Callable[[str, str, float], None] | None,
+    ) -> None:
+        self.bus = bus
+        self.consumer = consumer
+        self.channel = channel
+        self.queue = queue
+        self.handler = handler
+        self.on_outcome = on_outcome
+        self._tag: str | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def start(self) -> None:
+        self._tag = await self.queue.consume(self._on_message)
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking messages, let in-flight handlers finish (up to ``grace``), close."""
+        if self._tag is not None:
+            with contextlib.suppress(Exception):
+                await self.queue.cancel(self._tag)
+            self._tag = None
+        if self._in_flight and grace > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout=grace)
+        for task in list(self._in_flight):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await self.channel.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        self._idle.clear()
+        try:
+            await self._deliver(message)
+        finally:
+            self._in_flight.discard(task)
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _deliver(self, message: AbstractIncomingMessage) -> None:
+        settings = self.bus.settings
+        started = time.monotonic()
+        # Quorum queues count earlier failed deliveries in x-delivery-count.
+        deliveries_before = int((message.headers or {}).get("x-delivery-count", 0) or 0)
+        event_type = message.type or message.routing_key or "unknown"
+        try:
+            event = decode_event(message.body)
+        except InvalidEvent as exc:
+            await self._settle_dead(message, event_type, f"invalid event: {exc}", started)
+            return
+        event_type = event.type
+        with structlog.contextvars.bound_contextvars(
+            event_id=event.event_id, task_id=event.correlation_id, event_type=event.type
+        ):
+            try:
+                await self.handler(event)
+            except Reject as exc:
+                await self._settle_dead(message, event_type, exc.reason, started)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                last = deliveries_before >= settings.delivery_limit
+                reason = f"{type(exc).__name__}: {exc}"
+                if last:
+                    log.error(
+                        "handler failed on the last delivery; dead-lettering",
+                        error=reason,
+                        deliveries=deliveries_before + 1,
+                        exc_info=True,
+                    )
+                    await self._settle_dead(
+                        message,
+                        event_type,
+                        f"handler failed {deliveries_before + 1} times; last error: {reason}",
+                        started,
+                    )
+                else:
+                    delay = _retry_delay(settings, deliveries_before)
+                    log.warning(
+                        "handler failed; requeueing",
+                        error=reason,
+                        deliveries=deliveries_before + 1,
+                        retry_in=delay,
+                    )
+                    await asyncio.sleep(delay)
+                    await self._settle(message.nack(requeue=True))
+                    self._outcome(event_type, "requeued", started)
+            else:
+                await self._settle(message.ack())
+                self._outcome(event_type, "handled", started)
+
+    async def _settle_dead(
+        self, message: AbstractIncomingMessage, event_type: str, reason: str, started: float
+    ) -> None:
+        log.error("dead-lettering message", reason=reason, message_id=message.message_id)
+        try:
+            await self.bus.dead_letter(self.consumer, message, reason)
+        except Exception as exc:  # leave it to the broker: it is redelivered, never lost
+            log.error("could not dead-letter; requeueing", error=repr(exc))
+            await self._settle(message.nack(requeue=True))
+            self._outcome(event_type, "requeued", started)
+            return
+        await self._settle(message.ack())
+        self._outcome(event_type, "dead_lettered", started)
+
+    async def _settle(self, action: Awaitable[None]) -> None:
+        # After a connection drop the delivery tag is gone; the broker redelivers the message.
+        try:
+            await action
+        except Exception as exc:
+            log.warning("could not settle a message (it will be redelivered)", error=repr(exc))
+
+    def _outcome(self, event_type: str, outcome: str, started: float) -> None:
+        if self.on_outcome is not None:
+            self.on_outcome(event_type, outcome, time.monotonic() - started)
+
+
+async def publish_events(bus: Bus, events: Sequence[Event[EventPayload]]) -> None:
+    """Publish several events with their confirms pipelined (much faster than one by one)."""
+    await asyncio.gather(*(bus.publish(e) for e in events))

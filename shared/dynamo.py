@@ -1,0 +1,67 @@
+"""DynamoDB item (de)serialization with boto3's own type (de)serializers.
+
+Floats go in as Decimal (DynamoDB has no float type) and come out as int when integral,
+float otherwise, so items read back as plain JSON-friendly Python values.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> Any:
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_dynamo(v) for v in value]
+    return value
+
+
+def _from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, set)):
+        return [_from_dynamo(v) for v in value]
+    return value
+
+
+def serialize(value: Any) -> Any:
+    """One Python value as a DynamoDB AttributeValue."""
+    return _serializer.serialize(_to_dynamo(value))
+
+
+def to_item(data: dict[str, Any]) -> dict[str, Any]:
+    """A dict as a DynamoDB item; ``None`` values are left out (DynamoDB has no null keys)."""
+    return {k: serialize(v) for k, v in data.items() if v is not None}
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def values(**named: Any) -> dict[str, Any]:
+    """ExpressionAttributeValues from keyword arguments: ``values(now=3)`` -> ``{":now": ...}``."""
+    return {f":{k}": serialize(v) for k, v in named.items()}
+
+
+def is_condition_failure(exc: BaseException) -> bool:
+    if not isinstance(exc, ClientError):
+        return False
+    code = exc.response.get("Error", {}).get("Code")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons = exc.response.get("CancellationReasons", [])
+        return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+    return False

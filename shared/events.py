@@ -1,0 +1,295 @@
+"""Versioned event contracts and their envelope.
+
+Every message on the bus is an :class:`Event` envelope (``event_id``, ``type``, ``version``,
+``occurred_at``, ``correlation_id`` = the annotation task id, ``payload``). Payload models are
+registered by (type, version); :func:`decode_event` refuses anything else with a reason a person
+can act on. ``ClipIngested`` is published by the capture rig: keep its version 1 backward
+compatible and add a new version for breaking changes.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
+
+from shared.taxonomy.attributes import ClipAttributes, DriveAttributes, SafeId
+
+S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,62}/.+$")]
+WorkflowName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+JobName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+
+# Fixed namespace so derived event ids are stable across processes and releases.
+_EVENT_ID_NAMESPACE = uuid.UUID("7d1c2f1e-7a43-4a58-9f0e-3c1f5b2b8a61")
+
+
+class InvalidEvent(ValueError):
+    """A message that is not a valid event; it goes to the dead-letter queue with this reason."""
+
+
+class EventPayload(BaseModel):
+    """Base of every payload: strict about unknown fields so typos are refused, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    EVENT_TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+
+
+P = TypeVar("P", bound=EventPayload)
+
+
+class Event(BaseModel, Generic[P]):
+    """The envelope every event travels in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    type: str
+    version: int
+    occurred_at: AwareDatetime
+    correlation_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    payload: P
+
+
+# --- payloads ---------------------------------------------------------------------------------
+
+
+class ClipIngested(EventPayload):
+    """A clip is in S3 and should be labeled (published by the capture rig)."""
+
+    EVENT_TYPE: ClassVar[str] = "ClipIngested"
+
+    clip_id: SafeId = Field(description="Deterministic clip id; a retried upload reuses it.")
+    drive: DriveAttributes
+    clip: ClipAttributes
+    video_uri: S3Uri = Field(description="s3://bucket/key of the encoded clip.")
+    fps: float = Field(gt=0, le=240, description="Frames per second to extract for labeling.")
+    workflows: list[WorkflowName] = Field(
+        min_length=1, description="Labeling workflows to run, by name (see workflows config)."
+    )
+    captured_at: AwareDatetime | None = Field(None, description="When the rig recorded the clip.")
+
+    @field_validator("workflows")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("workflows must not repeat")
+        return value
+
+
+class FramesReady(EventPayload):
+    """Frames, sequence file and manifest of one annotation task (clip x workflow) are in S3."""
+
+    EVENT_TYPE: ClassVar[str] = "FramesReady"
+
+    task_id: SafeId
+    clip_id: SafeId
+    workflow: WorkflowName
+    clip_workflows: list[WorkflowName] = Field(
+        min_length=1, description="Every workflow of the clip, so post-processing can merge."
+    )
+    drive: DriveAttributes
+    clip: ClipAttributes
+    sequence_uri: S3Uri
+    manifest_uri: S3Uri
+    frame_count: int = Field(gt=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    fps: float = Field(gt=0)
+
+
+class LevelCompleted(EventPayload):
+    """A streaming job finished one data object (labeling or adjustment)."""
+
+    EVENT_TYPE: ClassVar[str] = "LevelCompleted"
+
+    task_id: SafeId
+    job_name: JobName
+    data_object_id: str
+    dedup_key: str
+    label_attribute: str
+    label_uri: S3Uri
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    adjustment_status: str | None = None
+
+
+class TaskExpired(EventPayload):
+    """Ground Truth gave a data object back without labels."""
+
+    EVENT_TYPE: ClassVar[str] = "TaskExpired"
+
+    task_id: SafeId
+    job_name: JobName
+    data_object_id: str
+    dedup_key: str
+    failure_reason: str
+    retryable: bool = Field(
+        True, description="Whether re-sending with a new key can help (true for expiries)."
+    )
+
+
+class JobOutput(BaseModel):
+    """The final output of one streaming job for a task."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_name: JobName
+    job_type: str
+    level: int = Field(ge=1)
+    label_attribute: str
+    label_uri: S3Uri
+    adjusts: JobName | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class LabelsFinalized(EventPayload):
+    """Every level of a task is done; post-processing may read the outputs."""
+
+    EVENT_TYPE: ClassVar[str] = "LabelsFinalized"
+
+    task_id: SafeId
+    clip_id: SafeId
+    workflow: WorkflowName
+    clip_workflows: list[WorkflowName] = Field(min_length=1)
+    drive: DriveAttributes
+    clip: ClipAttributes
+    sequence_uri: S3Uri
+    frame_count: int = Field(gt=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    fps: float = Field(gt=0)
+    outputs: list[JobOutput] = Field(min_length=1)
+
+
+class ClipCompleted(EventPayload):
+    EVENT_TYPE: ClassVar[str] = "ClipCompleted"
+
+    clip_id: SafeId
+    labels_uri: S3Uri
+    summary_uri: S3Uri
+    warnings: int = Field(0, ge=0)
+
+
+class ClipFailed(EventPayload):
+    EVENT_TYPE: ClassVar[str] = "ClipFailed"
+
+    clip_id: SafeId
+    task_id: SafeId | None = None
+    stage: Literal["ingest", "dispatch", "labeling", "postproc"]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
+    ClipIngested,
+    FramesReady,
+    LevelCompleted,
+    TaskExpired,
+    LabelsFinalized,
+    ClipCompleted,
+    ClipFailed,
+)
+_REGISTRY: dict[tuple[str, int], type[EventPayload]] = {
+    (p.EVENT_TYPE, p.VERSION): p for p in PAYLOAD_TYPES
+}
+
+
+def payload_type(event_type: str, version: int | None = None) -> type[EventPayload]:
+    """The payload model for a type (newest version unless one is named)."""
+    versions = sorted(v for (t, v) in _REGISTRY if t == event_type)
+    if not versions:
+        known = ", ".join(sorted({t for (t, _) in _REGISTRY}))
+        raise InvalidEvent(f"unknown event type {event_type!r} (known: {known})")
+    chosen = versions[-1] if version is None else version
+    model = _REGISTRY.get((event_type, chosen))
+    if model is None:
+        supported = ", ".join(str(v) for v in versions)
+        raise InvalidEvent(
+            f"{event_type} version {chosen} is not supported (supported: {supported})"
+        )
+    return model
+
+
+def derived_event_id(*parts: str) -> str:
+    """A stable event id from what the event is about, so a re-emitted event is a duplicate."""
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, "/".join(parts)))
+
+
+def new_event(
+    payload: P,
+    correlation_id: str,
+    *,
+    event_id: str | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> Event[P]:
+    occurred_at = now() if now is not None else datetime.now(UTC)
+    return Event[P](
+        event_id=event_id or str(uuid.uuid4()),
+        type=payload.EVENT_TYPE,
+        version=payload.VERSION,
+        occurred_at=occurred_at,
+        correlation_id=correlation_id,
+        payload=payload,
+    )
+
+
+def encode_event(event: Event[Any]) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def decode_event(body: bytes | str | dict[str, Any]) -> Event[EventPayload]:
+    """Parse and validate an envelope and its payload; :class:`InvalidEvent` says what is wrong."""
+    if isinstance(body, dict):
+        raw = body
+    else:
+        try:
+            raw = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidEvent(f"not JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidEvent("an event must be a JSON object")
+    event_type = raw.get("type")
+    version = raw.get("version")
+    if not isinstance(event_type, str):
+        raise InvalidEvent("envelope field 'type' is missing or not a string")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidEvent("envelope field 'version' is missing or not an integer")
+    model = payload_type(event_type, version)
+    try:
+        return Event[model].model_validate(raw)  # type: ignore[valid-type]
+    except ValidationError as exc:
+        raise InvalidEvent(f"invalid {event_type} v{version}: {_summarize(exc)}") from None
+
+
+def _summarize(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    more = len(exc.errors()) - 5
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
+
+
+def event_json_schema(event_type: str, version: int | None = None) -> dict[str, Any]:
+    """JSON Schema of an event's full envelope (what a publisher must send)."""
+    model = payload_type(event_type, version)
+    schema = Event[model].model_json_schema()  # type: ignore[valid-type]
+    schema["title"] = f"{model.EVENT_TYPE} v{model.VERSION}"
+    props = schema.get("properties", {})
+    props["type"] = {"const": model.EVENT_TYPE, "title": "Type", "type": "string"}
+    props["version"] = {"const": model.VERSION, "title": "Version", "type": "integer"}
+    return schema

@@ -1,0 +1,117 @@
+"""Handle an event once per consumer, even when the broker delivers it again.
+
+Delivery is at least once. Handlers make their own state transitions conditional; this guard
+adds the cheap first line: a consumer records each event id it finished, skips ids it already
+finished, and claims an id with a lease while it works so a concurrent duplicate (a redelivery
+after a connection drop, another replica) waits instead of doing the work twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from shared.clock import Clock, SystemClock
+from shared.dynamo import is_condition_failure, to_item, values
+from shared.resources import PROCESSED_EVENTS
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class ClaimedElsewhere(RuntimeError):
+    """Another worker holds a live claim on this event; try again later (transient)."""
+
+
+class IdempotencyGuard:
+    def __init__(
+        self,
+        aws: AwsClients,
+        settings: Settings,
+        consumer: str,
+        clock: Clock | None = None,
+    ) -> None:
+        self._aws = aws
+        self._table = settings.names.table(PROCESSED_EVENTS.name)
+        self._consumer = consumer
+        self._ttl = settings.processed_event_ttl_seconds
+        self._lease = settings.handler_lease_seconds
+        self._clock = clock or SystemClock()
+
+    def _key(self, event_id: str) -> str:
+        return f"{self._consumer}#{event_id}"
+
+    async def run_once(self, event_id: str, work: Callable[[], Awaitable[None]]) -> bool:
+        """Run ``work`` unless this consumer already finished ``event_id``; True if it ran."""
+        if not await self._claim(event_id):
+            log.info("duplicate event skipped", duplicate_of=event_id)
+            return False
+        try:
+            await work()
+        except BaseException:
+            await self._release(event_id)
+            raise
+        await self._finish(event_id)
+        return True
+
+    async def _claim(self, event_id: str) -> bool:
+        db = await self._aws.dynamodb()
+        now = self._clock.now().timestamp()
+        try:
+            await db.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": self._key(event_id),
+                        "status": "claimed",
+                        "lease_until": now + self._lease,
+                        "expires_at": int(now + self._ttl),
+                    }
+                ),
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR (#s = :claimed AND lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values(claimed="claimed", now=now),
+            )
+            return True
+        except Exception as exc:
+            if not is_condition_failure(exc):
+                raise
+        item = await db.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": self._key(event_id)}},
+            ConsistentRead=True,
+        )
+        status = item.get("Item", {}).get("status", {}).get("S")
+        if status == "done":
+            return False
+        raise ClaimedElsewhere(f"event {event_id} is being handled by another worker")
+
+    async def _finish(self, event_id: str) -> None:
+        db = await self._aws.dynamodb()
+        await db.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": self._key(event_id)}},
+            UpdateExpression="SET #s = :done REMOVE lease_until",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=values(done="done"),
+        )
+
+    async def _release(self, event_id: str) -> None:
+        db = await self._aws.dynamodb()
+        try:
+            await db.delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": self._key(event_id)}},
+                ConditionExpression="#s = :claimed",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values(claimed="claimed"),
+            )
+        except Exception as exc:  # the lease runs out on its own
+            log.warning("could not release claim", error=repr(exc))

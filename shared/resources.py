@@ -1,0 +1,123 @@
+"""The AWS resources a namespace owns, declared once, provisioned idempotently.
+
+`lava stack up`, the test fixtures and the demo provision from these specs; production creates
+the same tables from its infrastructure code (deploy/k8s/README.md), named by the namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from botocore.exceptions import ClientError
+
+from shared.names import Namespace
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    hash_key: str
+    range_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A DynamoDB table (on-demand billing); every key attribute is a string unless listed."""
+
+    name: str
+    hash_key: str
+    range_key: str | None = None
+    indexes: tuple[Index, ...] = ()
+    number_attributes: frozenset[str] = frozenset()
+    ttl_attribute: str | None = None
+    description: str = ""
+
+    def attribute_definitions(self) -> list[dict[str, str]]:
+        names = {self.hash_key}
+        if self.range_key:
+            names.add(self.range_key)
+        for index in self.indexes:
+            names.add(index.hash_key)
+            if index.range_key:
+                names.add(index.range_key)
+        return [
+            {"AttributeName": n, "AttributeType": "N" if n in self.number_attributes else "S"}
+            for n in sorted(names)
+        ]
+
+
+def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
+    schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+    if range_key:
+        schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
+    return schema
+
+
+PROCESSED_EVENTS = TableSpec(
+    name="processed-events",
+    hash_key="pk",
+    ttl_attribute="expires_at",
+    description="Idempotency guard: which consumer handled which event id.",
+)
+
+
+# Every table of a namespace. Services name them through these specs, so the shape a service
+# queries and the shape provisioned cannot drift apart.
+TABLES: tuple[TableSpec, ...] = (PROCESSED_EVENTS,)
+
+
+async def provision(
+    aws: AwsClients, names: Namespace, tables: tuple[TableSpec, ...] = TABLES
+) -> None:
+    """Create the bucket and tables of a namespace if they are missing (safe to repeat)."""
+    s3 = await aws.s3()
+    try:
+        await s3.head_bucket(Bucket=names.bucket)
+    except ClientError:
+        await s3.create_bucket(Bucket=names.bucket)
+        log.info("created bucket", bucket=names.bucket)
+    dynamodb = await aws.dynamodb()
+    existing: set[str] = set()
+    paginator = dynamodb.get_paginator("list_tables")
+    async for page in paginator.paginate():
+        existing.update(page.get("TableNames", []))
+    for spec in tables:
+        table = names.table(spec.name)
+        if table in existing:
+            continue
+        kwargs: dict[str, Any] = {
+            "TableName": table,
+            "KeySchema": _key_schema(spec.hash_key, spec.range_key),
+            "AttributeDefinitions": spec.attribute_definitions(),
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        if spec.indexes:
+            kwargs["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": index.name,
+                    "KeySchema": _key_schema(index.hash_key, index.range_key),
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index in spec.indexes
+            ]
+        try:
+            await dynamodb.create_table(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceInUseException":
+                raise
+            continue
+        waiter = dynamodb.get_waiter("table_exists")
+        await waiter.wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        if spec.ttl_attribute:
+            await dynamodb.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+            )
+        log.info("created table", table=table)

@@ -1,0 +1,241 @@
+"""The runner every service uses: connect, declare, consume, serve health, drain on SIGTERM.
+
+A service builds its handlers from the runtime's ports (``bus``, ``aws``, ``metrics``), registers
+them with :meth:`ServiceRuntime.handle` (and background loops with :meth:`add_loop`), then calls
+:meth:`run`. The runtime owns everything about the process lifecycle:
+
+- readiness (``/readyz``) is false until the broker is connected and consuming, and again
+  whenever the connection is down; liveness (``/healthz``) only says the loop is alive;
+- ``/metrics`` serves Prometheus counters of handled/failed messages per type and latency;
+- SIGTERM/SIGINT stop consuming, let in-flight handlers and loops finish (within
+  ``shutdown_grace_seconds``), then close the broker and AWS clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import generate_latest
+
+from shared.aws import AwsClients
+from shared.bus import PIPELINE_TOPOLOGY, Bus, Handler, Reject, Topology
+from shared.events import Event
+from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class RuntimeMetrics:
+    """Prometheus metrics of one service process, in its own registry."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.registry = CollectorRegistry()
+        self.messages = Counter(
+            "lava_messages",
+            "Bus messages by event type and outcome (handled, requeued, dead_lettered).",
+            ["service", "event_type", "outcome"],
+            registry=self.registry,
+        )
+        self.handler_seconds = Histogram(
+            "lava_handler_seconds",
+            "Time from delivery to settlement, per event type.",
+            ["service", "event_type"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+        )
+        self.broker_connected = Gauge(
+            "lava_broker_connected", "1 while the broker connection is up.", ["service"],
+            registry=self.registry,
+        )
+
+    def record(self, event_type: str, outcome: str, seconds: float) -> None:
+        self.messages.labels(self.service, event_type, outcome).inc()
+        self.handler_seconds.labels(self.service, event_type).observe(seconds)
+
+    def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
+        return Counter(name, documentation, ["service", *labels], registry=self.registry)
+
+    def histogram(
+        self, name: str, documentation: str, labels: tuple[str, ...] = ()
+    ) -> Histogram:
+        return Histogram(name, documentation, ["service", *labels], registry=self.registry)
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        name: str,
+        settings: Settings,
+        *,
+        consumer: str | None = None,
+        topology: Topology = PIPELINE_TOPOLOGY,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.consumer = consumer
+        self.bus = Bus(settings, topology, client_name=f"lava-{name}")
+        self.aws = AwsClients(settings)
+        self.metrics = RuntimeMetrics(name)
+        self._handlers: dict[str, Handler] = {}
+        self._loops: list[tuple[str, Loop]] = []
+        self._readiness: list[Callable[[], bool]] = []
+        self._stop = asyncio.Event()
+        self._loop_tasks: list[asyncio.Task[None]] = []
+        self._consumer: Any = None
+        self._consuming = False
+        self._web_runner: web.AppRunner | None = None
+        self.health_port: int | None = None
+        self.metrics.broker_connected.labels(name).set_function(
+            lambda: 1.0 if self.bus.connected else 0.0
+        )
+
+    # --- wiring -----------------------------------------------------------------------------
+    def handle(self, event_type: str, handler: Handler) -> None:
+        self._handlers[event_type] = handler
+
+    def add_loop(self, name: str, loop: Loop) -> None:
+        """A background coroutine; it gets the stop event and should return once it is set."""
+        self._loops.append((name, loop))
+
+    def add_readiness_check(self, check: Callable[[], bool]) -> None:
+        self._readiness.append(check)
+
+    @property
+    def stopping(self) -> asyncio.Event:
+        return self._stop
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def ready(self) -> bool:
+        if not self.bus.connected:
+            return False
+        if self.consumer is not None and not self._consuming:
+            return False
+        return all(check() for check in self._readiness)
+
+    async def _dispatch(self, event: Event[Any]) -> None:
+        handler = self._handlers.get(event.type)
+        if handler is None:
+            raise Reject(f"{self.name} has no handler for {event.type}")
+        await handler(event)
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def run(self, *, install_signals: bool = True) -> None:
+        """Start, serve until SIGTERM/SIGINT (or :meth:`request_stop`), then shut down cleanly."""
+        if install_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            await self.start()
+            await self._stop.wait()
+        finally:
+            await self.shutdown()
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        log.info("stop requested", signal=sig.name)
+        self._stop.set()
+
+    async def start(self) -> None:
+        await self._start_health_server()
+        await self._connect_bus()
+        if self._stop.is_set():
+            return
+        if self.consumer is not None:
+            self._consumer = await self.bus.consume(
+                self.consumer, self._dispatch, on_outcome=self.metrics.record
+            )
+            self._consuming = True
+        for name, loop_fn in self._loops:
+            self._loop_tasks.append(asyncio.create_task(self._run_loop(name, loop_fn)))
+        log.info("service started", consumer=self.consumer, health_port=self.health_port)
+
+    async def _connect_bus(self) -> None:
+        # A broker that is down at start-up is waited for, not a crash loop; readiness says so.
+        delay = 1.0
+        while not self._stop.is_set():
+            try:
+                await self.bus.connect()
+                return
+            except Exception as exc:
+                log.warning("broker unavailable; retrying", error=repr(exc), retry_in=delay)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                delay = min(delay * 2, 15.0)
+
+    async def _run_loop(self, name: str, loop_fn: Loop) -> None:
+        # A loop that crashes is restarted after a pause; it must never take the service down.
+        while not self._stop.is_set():
+            try:
+                await loop_fn(self._stop)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background loop failed; restarting", loop=name)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+
+    async def shutdown(self) -> None:
+        self._stop.set()
+        grace = self.settings.shutdown_grace_seconds
+        if self._consumer is not None:
+            log.info("draining", in_flight=self._consumer.in_flight)
+            await self._consumer.stop(grace=grace)
+            self._consuming = False
+        if self._loop_tasks:
+            _, pending = await asyncio.wait(self._loop_tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self.bus.close()
+        await self.aws.close()
+        if self._web_runner is not None:
+            await self._web_runner.cleanup()
+        log.info("service stopped")
+
+    # --- health and metrics -----------------------------------------------------------------
+    async def _start_health_server(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.health_host, self.settings.health_port)
+        await site.start()
+        self._web_runner = runner
+        server = site._server  # aiohttp keeps the bound socket here; port 0 needs it
+        sockets = getattr(server, "sockets", None) or []
+        self.health_port = sockets[0].getsockname()[1] if sockets else self.settings.health_port
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "service": self.name})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        ready = self.ready
+        body = {
+            "ready": ready,
+            "service": self.name,
+            "broker_connected": self.bus.connected,
+            "consuming": self._consuming,
+        }
+        return web.json_response(body, status=200 if ready else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.metrics.registry),
+            headers={"Content-Type": CONTENT_TYPE_LATEST},
+        )

@@ -1,0 +1,123 @@
+"""One typed settings object, read from ``LAVA_*`` environment variables.
+
+Every default lives here with a one-line description; ``lava config`` prints the effective values
+and the README's configuration table is generated from this model (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.names import Namespace
+
+# A namespace prefix ends up in S3 bucket names (lowercase, digits, hyphens), SNS topic and
+# Ground Truth job names; keep it to the intersection of their character sets.
+_NAMESPACE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+
+
+class Settings(BaseSettings):
+    """Runtime configuration shared by every service, the emulator and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="LAVA_", extra="ignore", frozen=True)
+
+    # --- naming and environment -------------------------------------------------------------
+    namespace: str = Field(
+        "lava",
+        description="Prefix of every exchange, queue, topic, table and bucket name.",
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="`json` for production, `console` for people; `auto` picks by TTY."
+    )
+    log_level: str = Field("INFO", description="Minimum log level.")
+    state_dir: Path = Field(
+        Path(".lava"), description="Where `lava stack up` keeps pid and log files."
+    )
+
+    # --- RabbitMQ ---------------------------------------------------------------------------
+    amqp_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/", description="RabbitMQ connection URL."
+    )
+    delivery_limit: int = Field(
+        5,
+        ge=0,
+        description="Quorum-queue delivery limit: a message is delivered at most this + 1 times.",
+    )
+    prefetch: int = Field(16, ge=1, description="Unacknowledged messages per consumer.")
+    redelivery_backoff_seconds: float = Field(
+        0.5,
+        ge=0,
+        description="Base pause before a failed message is requeued; doubles per delivery.",
+    )
+    redelivery_backoff_max_seconds: float = Field(
+        30.0, ge=0, description="Cap on the requeue pause."
+    )
+    publish_retry_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a publish waits for a dropped broker connection to come back.",
+    )
+    shutdown_grace_seconds: float = Field(
+        30.0, gt=0, description="On SIGTERM, how long in-flight handlers may take to finish."
+    )
+
+    # --- AWS --------------------------------------------------------------------------------
+    aws_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("LAVA_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+        description="AWS endpoint (moto/LocalStack); unset means real AWS. Also `AWS_ENDPOINT_URL`.",
+    )
+    aws_region: str = Field(
+        "us-east-1",
+        validation_alias=AliasChoices("LAVA_AWS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION"),
+        description="AWS region. Also `AWS_DEFAULT_REGION` / `AWS_REGION`.",
+    )
+    aws_retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
+        "standard", description="botocore retry mode for every client."
+    )
+    aws_max_attempts: int = Field(
+        8, ge=1, description="botocore total attempts per AWS call (the original used 8)."
+    )
+    aws_max_pool_connections: int = Field(
+        32, ge=1, description="HTTP connections per AWS client."
+    )
+
+    # --- service runtime --------------------------------------------------------------------
+    health_host: str = Field("0.0.0.0", description="Bind address of the health/metrics server.")
+    health_port: int = Field(
+        8080, ge=0, le=65535, description="Port of /healthz, /readyz, /metrics (0 = any free)."
+    )
+    processed_event_ttl_seconds: int = Field(
+        14 * 24 * 3600,
+        gt=0,
+        description="How long the idempotency guard remembers a handled event id.",
+    )
+    handler_lease_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How long a claimed event is protected from a concurrent duplicate.",
+    )
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        if not _NAMESPACE_PATTERN.match(value):
+            raise ValueError(
+                "namespace must be 1-24 characters of lowercase letters, digits and hyphens, "
+                f"starting with a letter (got {value!r})"
+            )
+        return value
+
+    @cached_property
+    def names(self) -> Namespace:
+        return Namespace(self.namespace)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (tests, CLI options) on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

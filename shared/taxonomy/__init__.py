@@ -1,0 +1,1 @@
+"""The LAVA taxonomy: vocabularies, drive/clip/frame records and their validation."""

@@ -1,0 +1,98 @@
+"""Fixtures: a moto server per test session, a fresh namespace per test, the real RabbitMQ.
+
+Every test gets its own namespace prefix, so its exchanges, queues, tables and buckets are its
+own; broker objects are deleted afterwards, the moto server is stopped at the end of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import aio_pika
+import pytest
+
+from shared.aws import AwsClients
+from shared.bus import PIPELINE_TOPOLOGY, Bus
+from shared.local_stack import RABBITMQ_START_HINT, MotoServer, free_port
+from shared.resources import provision
+from shared.settings import Settings, load_settings
+
+RUN_ID = uuid.uuid4().hex[:6]
+_counter = itertools.count()
+AMQP_URL = os.environ.get("LAVA_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer(port=free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> str:
+    async def check() -> None:
+        connection = await aio_pika.connect(AMQP_URL, timeout=5)
+        await connection.close()
+
+    try:
+        asyncio.run(check())
+    except Exception as exc:
+        pytest.fail(
+            f"RabbitMQ is not reachable at {AMQP_URL} ({exc!r}); start it with: "
+            f"{RABBITMQ_START_HINT}",
+            pytrace=False,
+        )
+    return AMQP_URL
+
+
+def new_namespace() -> str:
+    return f"t{RUN_ID}-{next(_counter)}"
+
+
+@pytest.fixture
+def namespace() -> str:
+    return new_namespace()
+
+
+@pytest.fixture
+def settings(namespace: str, moto_server: MotoServer, rabbitmq: str) -> Settings:
+    """Settings for one test: its own namespace, the session's moto server, fast retries."""
+    return load_settings(
+        namespace=namespace,
+        aws_endpoint_url=moto_server.endpoint,
+        amqp_url=rabbitmq,
+        delivery_limit=2,
+        redelivery_backoff_seconds=0.05,
+        redelivery_backoff_max_seconds=0.2,
+        publish_retry_seconds=20,
+        shutdown_grace_seconds=10,
+        health_port=0,
+        log_format="console",
+        aws_max_attempts=3,
+    )
+
+
+@pytest.fixture
+async def aws(settings: Settings) -> AsyncIterator[AwsClients]:
+    async with AwsClients(settings) as clients:
+        await provision(clients, settings.names)
+        yield clients
+
+
+@pytest.fixture
+async def bus(settings: Settings) -> AsyncIterator[Bus]:
+    instance = Bus(settings, PIPELINE_TOPOLOGY, client_name="lava-test")
+    await instance.connect()
+    try:
+        yield instance
+    finally:
+        await instance.delete_topology()
+        await instance.close()
