@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from lava.commands import config, events, stack
+from lava.commands import config, demo, events, stack
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +18,7 @@ def cli() -> None:
 
 
 cli.add_command(config.config)
+cli.add_command(demo.demo)
 cli.add_command(events.events)
 cli.add_command(stack.stack)
 

@@ -91,7 +91,10 @@ class AwsClients:
         self._lock = asyncio.Lock()
         self.config = AioConfig(
             region_name=settings.aws_region,
-            retries={"mode": settings.aws_retry_mode, "total_max_attempts": settings.aws_max_attempts},
+            retries={
+                "mode": settings.aws_retry_mode,
+                "total_max_attempts": settings.aws_max_attempts,
+            },
             max_pool_connections=settings.aws_max_pool_connections,
             connect_timeout=10,
             read_timeout=60,

@@ -55,7 +55,7 @@ class PublishFailed(RuntimeError):
     """The broker did not confirm a publish within the retry window."""
 
 
-class Reject(Exception):  # noqa: N818 - a verdict, not an error condition
+class Reject(Exception):
     """Raised by a handler for a message that can never succeed: dead-letter it with a reason."""
 
     def __init__(self, reason: str) -> None:
@@ -256,10 +256,10 @@ class Bus:
             except aio_pika.exceptions.DeliveryError as exc:
                 raise PublishFailed(f"broker refused {routing_key!r}: {exc}") from exc
             except (
+                TimeoutError,
                 aiormq.exceptions.AMQPError,
                 aiormq.exceptions.ChannelInvalidStateError,
                 ConnectionError,
-                asyncio.TimeoutError,
             ) as exc:
                 if time.monotonic() >= deadline:
                     raise PublishFailed(
@@ -299,7 +299,9 @@ class Bus:
         self._consumers.append(state)
         return state
 
-    async def dead_letter(self, consumer: str, message: AbstractIncomingMessage, reason: str) -> None:
+    async def dead_letter(
+        self, consumer: str, message: AbstractIncomingMessage, reason: str
+    ) -> None:
         """Put a message in ``consumer``'s dead-letter queue with its reason (confirmed)."""
         headers: dict[str, Any] = dict(message.headers or {})
         headers[DEAD_REASON_HEADER] = reason[:2000]
@@ -381,7 +383,7 @@ class _Consumer:
         settings = self.bus.settings
         started = time.monotonic()
         # Quorum queues count earlier failed deliveries in x-delivery-count.
-        deliveries_before = int((message.headers or {}).get("x-delivery-count", 0) or 0)
+        deliveries_before = int(str((message.headers or {}).get("x-delivery-count", 0) or 0))
         event_type = message.type or message.routing_key or "unknown"
         try:
             event = decode_event(message.body)

@@ -46,9 +46,7 @@ def configure_logging(settings: Settings, service: str) -> None:
     # Library loggers (aio-pika reconnects, botocore retries) go through the same renderer.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            processor=renderer, foreign_pre_chain=shared_processors
-        )
+        structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared_processors)
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -54,7 +54,9 @@ class RuntimeMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
         )
         self.broker_connected = Gauge(
-            "lava_broker_connected", "1 while the broker connection is up.", ["service"],
+            "lava_broker_connected",
+            "1 while the broker connection is up.",
+            ["service"],
             registry=self.registry,
         )
 
@@ -65,9 +67,7 @@ class RuntimeMetrics:
     def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
         return Counter(name, documentation, ["service", *labels], registry=self.registry)
 
-    def histogram(
-        self, name: str, documentation: str, labels: tuple[str, ...] = ()
-    ) -> Histogram:
+    def histogram(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Histogram:
         return Histogram(name, documentation, ["service", *labels], registry=self.registry)
 
 
@@ -239,3 +239,29 @@ class ServiceRuntime:
             body=generate_latest(self.metrics.registry),
             headers={"Content-Type": CONTENT_TYPE_LATEST},
         )
+
+
+Build = Callable[[ServiceRuntime], Awaitable[None]]
+
+
+def run_service(
+    name: str,
+    build: Build,
+    *,
+    consumer: str | None = None,
+    topology: Topology = PIPELINE_TOPOLOGY,
+    settings: Settings | None = None,
+) -> None:
+    """Entry point of ``python -m services.<name>``: settings, logging, wiring, run."""
+    from shared.logging import configure_logging
+    from shared.settings import load_settings
+
+    resolved = settings or load_settings()
+    configure_logging(resolved, name)
+
+    async def main() -> None:
+        runtime = ServiceRuntime(name, resolved, consumer=consumer, topology=topology)
+        await build(runtime)
+        await runtime.run()
+
+    asyncio.run(main())

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = Field(
         None,
         validation_alias=AliasChoices("LAVA_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
-        description="AWS endpoint (moto/LocalStack); unset means real AWS. Also `AWS_ENDPOINT_URL`.",
+        description="AWS endpoint (moto, LocalStack); unset = real AWS. Also `AWS_ENDPOINT_URL`.",
     )
     aws_region: str = Field(
         "us-east-1",
@@ -83,9 +83,7 @@ class Settings(BaseSettings):
     aws_max_attempts: int = Field(
         8, ge=1, description="botocore total attempts per AWS call (the original used 8)."
     )
-    aws_max_pool_connections: int = Field(
-        32, ge=1, description="HTTP connections per AWS client."
-    )
+    aws_max_pool_connections: int = Field(32, ge=1, description="HTTP connections per AWS client.")
 
     # --- service runtime --------------------------------------------------------------------
     health_host: str = Field("0.0.0.0", description="Bind address of the health/metrics server.")

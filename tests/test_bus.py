@@ -55,8 +55,8 @@ async def test_publish_returns_after_the_broker_confirmed(
 
 
 async def test_unroutable_publish_raises(probe_bus: Bus) -> None:
-    from tests.support.events import clip_ingested
     from shared.events import new_event
+    from tests.support.events import clip_ingested
 
     # Nothing in this topology is bound to ClipIngested.
     with pytest.raises(UnroutableEvent, match="ClipIngested"):
@@ -190,8 +190,12 @@ def _close_all_connections() -> None:
     rabbitmqctl = shutil.which("rabbitmqctl")
     if rabbitmqctl is None:
         pytest.fail("rabbitmqctl is needed to drop broker connections")
-    subprocess.run([rabbitmqctl, "close_all_connections", "lava test"], check=True,
-                   capture_output=True, timeout=60)
+    subprocess.run(
+        [rabbitmqctl, "close_all_connections", "lava test"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 async def test_consumer_and_publisher_recover_after_the_broker_drops_connections(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -43,13 +44,15 @@ def test_clip_ingested_schema_names_the_taxonomy_values() -> None:
 
 
 def _raw(**changes: object) -> dict[str, object]:
-    raw = json.loads(encode_event(new_event(clip_ingested(), "clip-1")))
+    raw: dict[str, object] = json.loads(encode_event(new_event(clip_ingested(), "clip-1")))
     raw.update(changes)
     return raw
 
 
 def test_unknown_version_is_refused_with_the_supported_ones() -> None:
-    with pytest.raises(InvalidEvent, match=r"ClipIngested version 7 is not supported \(supported: 1\)"):
+    with pytest.raises(
+        InvalidEvent, match=r"ClipIngested version 7 is not supported \(supported: 1\)"
+    ):
         decode_event(_raw(version=7))
 
 
@@ -105,7 +108,7 @@ def test_source_spelling_contruction_is_accepted_and_corrected() -> None:
         {"clip_id": "../etc/passwd"},
     ],
 )
-def test_clip_ingested_rules(change: dict[str, object]) -> None:
+def test_clip_ingested_rules(change: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         clip_ingested(**change)
 

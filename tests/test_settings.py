@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from lava.commands.config import env_name
+from lava.commands.config import env_name, replace_table
 from shared.settings import Settings, load_settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -38,4 +38,7 @@ def test_namespace_must_fit_every_resource_name(bad: str) -> None:
 def test_every_setting_is_documented_in_the_readme() -> None:
     readme = README.read_text()
     missing = [env_name(n) for n in Settings.model_fields if f"`{env_name(n)}`" not in readme]
-    assert not missing, f"README configuration table lacks {missing}; run `lava config table`"
+    assert not missing, f"README configuration table lacks {missing}"
+    assert replace_table(readme) == readme, (
+        "README settings table is stale: run `lava config table --write README.md`"
+    )

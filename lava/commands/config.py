@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -21,9 +22,30 @@ def show() -> None:
 
 
 @config.command("table")
-def table() -> None:
-    """Print the settings as the Markdown table in the README."""
-    click.echo(settings_table())
+@click.option(
+    "--write",
+    "readme",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Replace the table between the settings-table markers in this file (the README).",
+)
+def table(readme: str | None) -> None:
+    """Print the settings as the Markdown table in the README (or update it there)."""
+    if readme is None:
+        click.echo(settings_table())
+        return
+    path = Path(readme)
+    path.write_text(replace_table(path.read_text()))
+    click.echo(f"updated the settings table in {path}")
+
+
+START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+
+
+def replace_table(text: str) -> str:
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{settings_table()}\n{END}{tail}"
 
 
 def env_name(field: str) -> str:

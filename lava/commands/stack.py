@@ -96,6 +96,18 @@ def up(port: int) -> None:
     click.echo(f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}")
 
 
+@stack.command("provision")
+def provision_cmd() -> None:
+    """Create the namespace's bucket, tables and broker topology where AWS_ENDPOINT_URL points
+    (or in real AWS when it is unset). Idempotent; used by docker-compose and the k8s Job."""
+    settings = load_settings()
+    broker_error = asyncio.run(provision_namespace(settings))
+    where = settings.aws_endpoint_url or f"AWS {settings.aws_region}"
+    click.echo(f"provisioned namespace {settings.namespace!r} in {where}")
+    if broker_error:
+        raise click.ClickException(f"RabbitMQ not reachable at {_redact(settings.amqp_url)}: {broker_error}")
+
+
 @stack.command("status")
 @port_option
 def status(port: int) -> None:

@@ -1,0 +1,38 @@
+# Sourced by the other scripts: a .venv with the project installed (`pip install -e .[dev]`),
+# reinstalled only when pyproject.toml changed. Needs only python3 (3.11) and pip.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+if [ ! -x "$ROOT/.venv/bin/python" ]; then
+  echo "setup: creating $ROOT/.venv with $("$PYTHON" --version)" >&2
+  "$PYTHON" -m venv "$ROOT/.venv"
+fi
+# shellcheck disable=SC1091
+source "$ROOT/.venv/bin/activate"
+stamp="$ROOT/.venv/.lava-installed"
+want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: installing the project and its dev tools into .venv" >&2
+  python -m pip install --quiet --upgrade pip
+  python -m pip install --quiet -e "$ROOT[dev]"
+  echo "$want" > "$stamp"
+fi
+
+# The machine's RabbitMQ; start it if it is installed here but not running.
+rabbit_up() { python - <<'PY'
+import socket, os, urllib.parse
+url = urllib.parse.urlparse(os.environ.get("LAVA_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+s = socket.socket(); s.settimeout(2)
+raise SystemExit(0 if s.connect_ex((url.hostname or "127.0.0.1", url.port or 5672)) == 0 else 1)
+PY
+}
+if ! rabbit_up; then
+  if command -v rabbitmq-server >/dev/null 2>&1; then
+    echo "setup: RabbitMQ is not answering; starting it (rabbitmq-server -detached)" >&2
+    rabbitmq-server -detached || true
+    for _ in $(seq 1 60); do rabbit_up && break; sleep 1; done
+  fi
+  rabbit_up || { echo "setup: RabbitMQ is not reachable at \${LAVA_AMQP_URL:-amqp://127.0.0.1:5672}; start it (rabbitmq-server -detached) and retry" >&2; exit 1; }
+fi
+cd "$ROOT"

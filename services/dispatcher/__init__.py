@@ -1,0 +1,1 @@
+"""The dispatcher service (see the README's component table)."""

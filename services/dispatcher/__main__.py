@@ -1,0 +1,3 @@
+from services.dispatcher.service import main
+
+main()

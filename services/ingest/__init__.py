@@ -1,0 +1,1 @@
+"""The ingest service (see the README's component table)."""

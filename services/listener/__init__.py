@@ -1,0 +1,1 @@
+"""The listener service (see the README's component table)."""

@@ -1,0 +1,3 @@
+from services.listener.service import main
+
+main()

@@ -1,0 +1,1 @@
+"""The postproc service (see the README's component table)."""

@@ -1,0 +1,3 @@
+from services.postproc.service import main
+
+main()

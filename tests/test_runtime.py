@@ -1,0 +1,147 @@
+"""The service runtime as a real process: health endpoints, metrics, SIGTERM drain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.bus import Bus
+from shared.local_stack import free_port
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings
+from tests.support.broker import queue_depth, wait_until
+from tests.support.events import clip_failed
+from tests.support.slow_service import TOPOLOGY
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except (urllib.error.URLError, OSError) as exc:
+        return 0, str(exc)
+
+
+def _env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "LAVA_NAMESPACE": settings.namespace,
+            "LAVA_AMQP_URL": settings.amqp_url,
+            "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
+            "LAVA_LOG_FORMAT": "json",
+            "LAVA_DELIVERY_LIMIT": str(settings.delivery_limit),
+            **extra,
+        }
+    )
+    return env
+
+
+async def test_sigterm_drains_in_flight_work(settings: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.slow_service"],
+        cwd=ROOT,
+        env=_env(
+            settings,
+            LAVA_TEST_MARKERS=str(tmp_path),
+            LAVA_TEST_HANDLER_SECONDS="2",
+            LAVA_HEALTH_PORT=str(port),
+        ),
+        stderr=subprocess.PIPE,
+    )
+    bus = Bus(settings, TOPOLOGY)
+    try:
+        await wait_until(lambda: _get(f"http://127.0.0.1:{port}/readyz")[0] == 200, timeout=30)
+        await bus.connect()
+        await bus.publish(clip_failed(reason="slow"))
+        await wait_until(lambda: (tmp_path / "started-slow").exists(), timeout=10)
+
+        proc.send_signal(signal.SIGTERM)
+        await bus.publish(clip_failed(reason="late"))  # arrives while draining: not taken
+        code = await asyncio.to_thread(proc.wait, 30)
+        stderr = proc.stderr.read().decode() if proc.stderr else ""
+        assert code == 0, stderr
+        assert (tmp_path / "finished-slow").exists(), "in-flight handler was cut short"
+        assert not (tmp_path / "started-late").exists()
+        # The drained message was acked; the late one waits in the queue for the next replica.
+        assert await queue_depth(settings, settings.names.queue("probe")) == 1
+        lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+        handled = [x for x in lines if x.get("event") == "draining"]
+        assert handled and handled[0]["service"] == "probe"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if not bus.connected:
+            await bus.connect()
+        await bus.delete_topology()
+        await bus.close()
+
+
+async def test_health_readiness_and_metrics(settings: Settings) -> None:
+    runtime = ServiceRuntime("probe", settings, consumer="probe", topology=TOPOLOGY)
+    handled: list[Any] = []
+
+    async def handle(event: Any) -> None:
+        handled.append(event)
+
+    runtime.handle("ClipFailed", handle)
+    task = asyncio.create_task(runtime.run(install_signals=False))
+    try:
+        await wait_until(lambda: runtime.ready, timeout=15)
+        base = f"http://127.0.0.1:{runtime.health_port}"
+        assert (await asyncio.to_thread(_get, f"{base}/healthz"))[0] == 200
+        status, body = await asyncio.to_thread(_get, f"{base}/readyz")
+        assert status == 200 and json.loads(body)["broker_connected"] is True
+
+        await runtime.bus.publish(clip_failed())
+        await wait_until(lambda: len(handled) == 1)
+        _, metrics = await asyncio.to_thread(_get, f"{base}/metrics")
+        assert (
+            'lava_messages_total{event_type="ClipFailed",outcome="handled",service="probe"} 1.0'
+            in metrics
+        )
+        assert "lava_handler_seconds_bucket" in metrics
+        assert 'lava_broker_connected{service="probe"} 1.0' in metrics
+    finally:
+        runtime.request_stop()
+        await task
+        cleanup = Bus(settings, TOPOLOGY)
+        await cleanup.connect()
+        await cleanup.delete_topology()
+        await cleanup.close()
+
+
+async def test_readiness_is_false_while_the_broker_is_unreachable(settings: Settings) -> None:
+    broken = settings.model_copy(
+        update={"amqp_url": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
+    )
+    runtime = ServiceRuntime("probe", broken, consumer="probe", topology=TOPOLOGY)
+    task = asyncio.create_task(runtime.run(install_signals=False))
+    try:
+        await wait_until(lambda: runtime.health_port is not None)
+        status, body = await asyncio.to_thread(
+            _get, f"http://127.0.0.1:{runtime.health_port}/readyz"
+        )
+        assert status == 503 and json.loads(body)["broker_connected"] is False
+        assert (await asyncio.to_thread(_get, f"http://127.0.0.1:{runtime.health_port}/healthz"))[
+            0
+        ] == 200
+    finally:
+        runtime.request_stop()
+        await asyncio.wait_for(task, 10)
