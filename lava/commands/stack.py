@@ -105,7 +105,9 @@ def provision_cmd() -> None:
     where = settings.aws_endpoint_url or f"AWS {settings.aws_region}"
     click.echo(f"provisioned namespace {settings.namespace!r} in {where}")
     if broker_error:
-        raise click.ClickException(f"RabbitMQ not reachable at {_redact(settings.amqp_url)}: {broker_error}")
+        raise click.ClickException(
+            f"RabbitMQ not reachable at {_redact(settings.amqp_url)}: {broker_error}"
+        )
 
 
 @stack.command("status")
