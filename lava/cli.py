@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from lava.commands import config, demo, events, stack
+from lava.commands import config, demo, events, gt, stack, taxonomy
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,6 +21,8 @@ cli.add_command(config.config)
 cli.add_command(demo.demo)
 cli.add_command(events.events)
 cli.add_command(stack.stack)
+cli.add_command(taxonomy.taxonomy)
+cli.add_command(gt.gt)
 
 
 def main() -> None:

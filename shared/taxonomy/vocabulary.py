@@ -117,6 +117,14 @@ class SignType(StrEnum):
     WARNING = "warning"
 
 
+class LampState(StrEnum):
+    """State of a vehicle's head or tail light (an internal part of the vehicle)."""
+
+    ON = "on"
+    OFF = "off"
+    UNDEFINED = "undefined"
+
+
 class ObjectClass(StrEnum):
     """The object classes a LAVA frame holds."""
 

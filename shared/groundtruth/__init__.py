@@ -1,0 +1,1 @@
+"""Ground Truth streaming-job formats: typed models, writers and defensive parsers."""
