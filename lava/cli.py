@@ -1,28 +1,48 @@
 """`lava`: the operator's command line.
 
-Each command group lives in its own module under ``lava/commands``; this module only assembles
-them. Commands read the same ``LAVA_*`` settings as the services.
+Each command group lives in its own module under ``lava/commands`` and is imported only when
+it runs (click's lazy-loading pattern), so a quick command such as ``lava frames extract``
+does not pay for the AWS and broker libraries at start-up.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import click
 
-from lava.commands import config, demo, events, gt, stack, taxonomy
+# command name -> "module:attribute"
+COMMANDS: dict[str, str] = {
+    "config": "lava.commands.config:config",
+    "events": "lava.commands.events:events",
+    "stack": "lava.commands.stack:stack",
+    "taxonomy": "lava.commands.taxonomy:taxonomy",
+    "gt": "lava.commands.gt:gt",
+    "clips": "lava.commands.clips:clips",
+    "frames": "lava.commands.frames:frames",
+    "upload": "lava.commands.upload:upload",
+    "demo": "lava.commands.demo:demo",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command: Any = getattr(importlib.import_module(module), attribute)
+        return command  # type: ignore[no-any-return]
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lava-pipeline")
 def cli() -> None:
     """LAVA labeling pipeline: operate the local stack, the jobs, tasks and the dataset."""
-
-
-cli.add_command(config.config)
-cli.add_command(demo.demo)
-cli.add_command(events.events)
-cli.add_command(stack.stack)
-cli.add_command(taxonomy.taxonomy)
-cli.add_command(gt.gt)
 
 
 def main() -> None:

@@ -101,6 +101,32 @@ class Settings(BaseSettings):
         description="How long a claimed event is protected from a concurrent duplicate.",
     )
 
+    # --- ingest -----------------------------------------------------------------------------
+    ingest_allowed_buckets: str = Field(
+        "",
+        description="Comma-separated buckets clips may come from; empty = the namespace bucket.",
+    )
+    ingest_max_bytes: int = Field(2 * 1024**3, gt=0, description="Largest clip file accepted.")
+    ingest_max_duration_seconds: float = Field(
+        120.0, gt=0, description="Longest clip accepted (the rig sends 10 s clips)."
+    )
+    ingest_max_width: int = Field(4096, gt=0, description="Widest frame accepted, in pixels.")
+    ingest_max_height: int = Field(2304, gt=0, description="Tallest frame accepted, in pixels.")
+    ingest_min_side: int = Field(16, gt=0, description="Smallest frame side accepted.")
+    ingest_codecs: str = Field(
+        "h264,hevc,mpeg4,vp9,av1", description="Comma-separated video codecs accepted."
+    )
+    ingest_containers: str = Field(
+        "mp4,mov,matroska,webm", description="Comma-separated container formats accepted."
+    )
+    ingest_jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality of frames.")
+    ingest_upload_concurrency: int = Field(
+        16, ge=1, description="Frames uploaded to S3 at once per clip."
+    )
+    ingest_work_dir: Path | None = Field(
+        None, description="Where clips are downloaded for decoding (default: system temp)."
+    )
+
     @field_validator("namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:
@@ -114,6 +140,22 @@ class Settings(BaseSettings):
     @cached_property
     def names(self) -> Namespace:
         return Namespace(self.namespace)
+
+    @staticmethod
+    def _csv(value: str) -> frozenset[str]:
+        return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+    @property
+    def allowed_clip_buckets(self) -> frozenset[str]:
+        return self._csv(self.ingest_allowed_buckets) or frozenset({self.names.bucket})
+
+    @property
+    def accepted_codecs(self) -> frozenset[str]:
+        return self._csv(self.ingest_codecs)
+
+    @property
+    def accepted_containers(self) -> frozenset[str]:
+        return self._csv(self.ingest_containers)
 
 
 def load_settings(**overrides: object) -> Settings:

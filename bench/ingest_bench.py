@@ -1,0 +1,165 @@
+"""Ingest benchmark: `lava frames extract` against the ffmpeg command line.
+
+For a 1920x1080 10 s clip at GOP 30 and GOP 250, extract 1 and 5 frames/s with both tools,
+several runs each (alternating), and print the median wall times and their ratio. Both are
+timed as whole commands, interpreter start-up included. Every run's frames are checked: same
+count as ffmpeg, and each frame matches ffmpeg's frame at that timestamp (mean absolute pixel
+difference far below that of the neighbouring source frame).
+
+    bash bench/setup.sh && python bench/ingest_bench.py [--runs 5] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import simplejpeg
+
+from services.ingest.sample_clips import SampleSpec, make_sample
+
+TARGET_RATIO = 0.8
+
+
+def timed(cmd: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - started
+
+
+def frames_in(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.jpg"))
+
+
+def load(path: Path) -> np.ndarray:
+    return simplejpeg.decode_jpeg(path.read_bytes()).astype(np.int16)
+
+
+def check_frames(
+    ours: Path, ffmpeg: Path, every: list[Path], source_fps: int, fps: int
+) -> tuple[bool, str]:
+    """Our frame k must be source frame ceil(k * source_fps / fps): the first at or after k/fps.
+
+    ``every`` holds every source frame (decoded by ffmpeg, not timed). ffmpeg's fps filter
+    picks differently (the frame nearest the middle of each interval), so its output is only
+    compared by count.
+    """
+    a, b = frames_in(ours), frames_in(ffmpeg)
+    if len(a) != len(b):
+        return False, f"{len(a)} frames vs ffmpeg's {len(b)}"
+    worst, closest = 0.0, 1e9
+    for k, path in enumerate(a):
+        expected = -(-k * source_fps // fps)
+        mine = load(path)
+        worst = max(worst, float(np.abs(mine - load(every[expected])).mean()))
+        for other in (expected - 1, expected + 1):
+            if 0 <= other < len(every):
+                closest = min(closest, float(np.abs(mine - load(every[other])).mean()))
+    ok = worst < closest / 3
+    return (
+        ok,
+        f"diff to the expected source frame <= {worst:.2f}, to its neighbours >= {closest:.2f}",
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--keep", type=Path, default=None, help="Keep clips and frames here.")
+    args = parser.parse_args()
+    if shutil.which("ffmpeg") is None:
+        print("ffmpeg not found: run bash bench/setup.sh first", file=sys.stderr)
+        return 2
+    work = args.keep or Path(tempfile.mkdtemp(prefix="lava-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    lava = [sys.executable, "-m", "lava"]
+    rows = []
+    failed = False
+    for gop in (30, 250):
+        clip = make_sample(work, SampleSpec(seconds=10, gop=gop, seed=gop), name=f"bench-gop{gop}")
+        every_dir = work / f"every-{gop}"
+        every_dir.mkdir(exist_ok=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-loglevel",
+                "error",
+                "-i",
+                str(clip.video),
+                "-vsync",
+                "0",
+                "-q:v",
+                "2",
+                str(every_dir / "%06d.jpg"),
+            ],
+            check=True,
+        )
+        every = frames_in(every_dir)
+        for fps in (1, 5):
+            ours_dir, ff_dir = work / f"ours-{gop}-{fps}", work / f"ffmpeg-{gop}-{fps}"
+            ours_times, ff_times = [], []
+            for _ in range(args.runs):
+                for d in (ours_dir, ff_dir):
+                    shutil.rmtree(d, ignore_errors=True)
+                    d.mkdir()
+                ours_times.append(
+                    timed(
+                        [
+                            *lava,
+                            "frames",
+                            "extract",
+                            str(clip.video),
+                            "--fps",
+                            str(fps),
+                            "--out",
+                            str(ours_dir),
+                            "--quiet",
+                        ]
+                    )
+                )
+                ff_times.append(
+                    timed(
+                        [
+                            "ffmpeg",
+                            "-loglevel",
+                            "error",
+                            "-i",
+                            str(clip.video),
+                            "-vf",
+                            f"fps={fps}",
+                            "-q:v",
+                            "2",
+                            str(ff_dir / "%06d.jpg"),
+                        ]
+                    )
+                )
+            ok, detail = check_frames(ours_dir, ff_dir, every, 30, fps)
+            ours, ff = statistics.median(ours_times), statistics.median(ff_times)
+            ratio = ours / ff
+            failed |= not ok or ratio > TARGET_RATIO
+            rows.append((gop, fps, len(frames_in(ours_dir)), ours, ff, ratio, ok, detail))
+    print(f"\n1920x1080, 10 s, {args.runs} runs each, median wall time (whole command)\n")
+    print(f"{'GOP':>4} {'fps':>4} {'frames':>6} {'lava':>8} {'ffmpeg':>8} {'ratio':>6}  frames ok")
+    for gop, fps, n, ours, ff, ratio, ok, detail in rows:
+        flag = "" if ratio <= TARGET_RATIO else "  (above target)"
+        print(
+            f"{gop:>4} {fps:>4} {n:>6} {ours:>7.3f}s {ff:>7.3f}s {ratio:>6.2f}  "
+            f"{'yes' if ok else 'NO'}: {detail}{flag}"
+        )
+    print(
+        f"\ntarget: ratio <= {TARGET_RATIO} in every case -> {'met' if not failed else 'NOT met'}"
+    )
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

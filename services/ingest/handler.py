@@ -1,0 +1,311 @@
+"""ClipIngested -> validated clip -> frames, sequence file, manifest in S3 -> FramesReady.
+
+Bad input (not a video, empty, truncated, unsupported codec, missing object, absurd size or
+duration, fps above the source's, a foreign bucket) ends as ``ClipFailed`` with a one-line
+reason; the message is acknowledged and the service carries on. Transient AWS trouble raises,
+so the bus requeues the message (bounded by the delivery limit).
+
+Idempotent: object keys derive from (clip id, fps); ``frames.json`` is written last and marks
+a finished extraction, so a redelivered event re-announces the same tasks with the same event
+ids instead of extracting again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from services.ingest.extract import ClipError, FrameExtractor, FrameSample, VideoInfo
+from shared.events import (
+    ClipFailed,
+    ClipIngested,
+    Event,
+    FramesReady,
+    derived_event_id,
+    new_event,
+)
+from shared.groundtruth.sequence import ManifestLine, SequenceFile, SequenceFrame
+from shared.layout import ClipLayout, FrameIndex, IndexedFrame, parse_s3_uri
+from shared.settings import Settings
+from shared.storage import NotFound, S3Store
+
+log = structlog.get_logger(__name__)
+
+Publish = Callable[[Event[Any]], Awaitable[None]]
+
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,1000}$")
+
+
+def task_id_of(clip_id: str, workflow: str) -> str:
+    """An annotation task is one clip through one workflow."""
+    return f"{clip_id}.{workflow}"
+
+
+class IngestHandler:
+    def __init__(self, settings: Settings, store: S3Store, publish: Publish) -> None:
+        self.settings = settings
+        self.store = store
+        self.publish = publish
+
+    async def handle(self, event: Event[ClipIngested]) -> None:
+        clip = event.payload
+        started = time.monotonic()
+        try:
+            index = await self.ingest(clip)
+        except ClipError as exc:
+            reason = str(exc)
+            log.warning("clip refused", clip_id=clip.clip_id, reason=reason)
+            await self.publish(
+                new_event(
+                    ClipFailed(clip_id=clip.clip_id, stage="ingest", reason=reason),
+                    clip.clip_id,
+                    event_id=derived_event_id(event.event_id, "ClipFailed"),
+                )
+            )
+            return
+        await self._announce(clip, index)
+        log.info(
+            "clip ingested",
+            clip_id=clip.clip_id,
+            frames=len(index.frames),
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    async def _announce(self, clip: ClipIngested, index: FrameIndex) -> None:
+        # One FramesReady per task, with an id derived from the task: a redelivery re-emits
+        # the same events, which the dispatcher recognizes.
+        events = [
+            new_event(
+                FramesReady(
+                    task_id=task_id_of(clip.clip_id, workflow),
+                    clip_id=clip.clip_id,
+                    workflow=workflow,
+                    clip_workflows=clip.workflows,
+                    drive=clip.drive,
+                    clip=clip.clip,
+                    sequence_uri=index.sequence_uri,
+                    manifest_uri=index.manifest_uri,
+                    frame_count=len(index.frames),
+                    width=index.width,
+                    height=index.height,
+                    fps=clip.fps,
+                ),
+                task_id_of(clip.clip_id, workflow),
+                event_id=derived_event_id(task_id_of(clip.clip_id, workflow), "FramesReady"),
+            )
+            for workflow in clip.workflows
+        ]
+        await asyncio.gather(*(self.publish(e) for e in events))
+
+    # --- the work ---------------------------------------------------------------------------
+    def _check_source(self, uri: str) -> tuple[str, str]:
+        try:
+            bucket, key = parse_s3_uri(uri)
+        except ValueError as exc:
+            raise ClipError(str(exc)) from None
+        if bucket not in self.settings.allowed_clip_buckets:
+            allowed = ", ".join(sorted(self.settings.allowed_clip_buckets))
+            raise ClipError(
+                f"bucket {bucket!r} is not allowed (LAVA_INGEST_ALLOWED_BUCKETS: {allowed})"
+            )
+        if not _SAFE_KEY.match(key) or ".." in key.split("/"):
+            raise ClipError(f"object key {key!r} has characters outside [A-Za-z0-9._/-]")
+        return bucket, key
+
+    async def ingest(self, clip: ClipIngested) -> FrameIndex:
+        bucket, key = self._check_source(clip.video_uri)
+        layout = ClipLayout(self.settings.names.bucket, clip.clip_id, clip.fps)
+        done = await self._finished(layout)
+        if done is not None:
+            log.info("frames already extracted; re-announcing", clip_id=clip.clip_id)
+            return done
+        info = await self.store.head(bucket, key)
+        if info is None:
+            raise ClipError(f"clip not found at {clip.video_uri}")
+        if info.size == 0:
+            raise ClipError(f"the clip at {clip.video_uri} is empty (0 bytes)")
+        if info.size > self.settings.ingest_max_bytes:
+            raise ClipError(
+                f"the clip is {info.size} bytes, above the limit of "
+                f"{self.settings.ingest_max_bytes} (LAVA_INGEST_MAX_BYTES)"
+            )
+        base_time = (clip.captured_at or info.last_modified).timestamp()
+        work_dir = self.settings.ingest_work_dir
+        with tempfile.TemporaryDirectory(prefix="lava-ingest-", dir=work_dir) as tmp:
+            local = Path(tmp) / "clip"
+            try:
+                await self.store.download(bucket, key, local)
+            except NotFound:
+                raise ClipError(f"clip not found at {clip.video_uri}") from None
+            return await self._extract_and_store(clip, layout, local, base_time)
+
+    async def _finished(self, layout: ClipLayout) -> FrameIndex | None:
+        try:
+            raw = await self.store.get_json(layout.bucket, layout.frame_index_key)
+        except NotFound:
+            return None
+        return FrameIndex.model_validate(raw)
+
+    def _check_video(self, info: VideoInfo, fps: float) -> None:
+        s = self.settings
+        containers = set(info.container.split(","))
+        if not containers & s.accepted_containers:
+            raise ClipError(
+                f"unsupported container {info.container!r} "
+                f"(accepted: {', '.join(sorted(s.accepted_containers))})"
+            )
+        if info.codec not in s.accepted_codecs:
+            raise ClipError(
+                f"unsupported video codec {info.codec!r} "
+                f"(accepted: {', '.join(sorted(s.accepted_codecs))})"
+            )
+        if info.width > s.ingest_max_width or info.height > s.ingest_max_height:
+            raise ClipError(
+                f"resolution {info.width}x{info.height} is above the limit of "
+                f"{s.ingest_max_width}x{s.ingest_max_height}"
+            )
+        if min(info.width, info.height) < s.ingest_min_side:
+            raise ClipError(f"resolution {info.width}x{info.height} is too small to label")
+        if info.duration > s.ingest_max_duration_seconds:
+            raise ClipError(
+                f"the clip lasts {info.duration:.1f} s, above the limit of "
+                f"{s.ingest_max_duration_seconds:g} s (LAVA_INGEST_MAX_DURATION_SECONDS)"
+            )
+        if fps > info.source_fps + 1e-6:
+            raise ClipError(
+                f"requested {fps:g} frames/s but the clip has only {info.source_fps:g} frames/s"
+            )
+
+    async def _extract_and_store(
+        self, clip: ClipIngested, layout: ClipLayout, local: Path, base_time: float
+    ) -> FrameIndex:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[FrameSample | None] = asyncio.Queue(
+            maxsize=2 * self.settings.ingest_upload_concurrency
+        )
+        extractor = await asyncio.to_thread(
+            FrameExtractor, local, jpeg_quality=self.settings.ingest_jpeg_quality
+        )
+        try:
+            self._check_video(extractor.info, clip.fps)
+
+            stop = threading.Event()
+
+            def produce() -> None:
+                # Runs in a worker thread; blocks on a full queue (back-pressure on decoding).
+                try:
+                    for sample in extractor.samples(clip.fps):
+                        if stop.is_set():
+                            return
+                        asyncio.run_coroutine_threadsafe(queue.put(sample), loop).result()
+                finally:
+                    asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+
+            producer = asyncio.create_task(asyncio.to_thread(produce))
+            try:
+                samples = await self._upload_frames(layout, queue)
+            except BaseException:
+                stop.set()
+                # Keep taking from the queue until the producer has let go of it.
+                while not producer.done():
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(queue.get(), timeout=0.1)
+                raise
+            await producer  # raises ClipError from the decoder, if any
+            info = extractor.info
+        finally:
+            extractor.close()
+        if not samples:
+            raise ClipError("no frames could be extracted")
+        samples.sort(key=lambda s: s.index)
+        sequence = SequenceFile(
+            seq_no=0,
+            prefix=layout.uri(layout.frames_prefix),
+            number_of_frames=len(samples),
+            frames=[
+                SequenceFrame(
+                    frame_no=s.index,
+                    unix_timestamp=round(base_time + s.timestamp, 6),
+                    frame=layout.frame_name(s.index),
+                )
+                for s in samples
+            ],
+        )
+        store, bucket = self.store, layout.bucket
+        await store.put_bytes(
+            bucket, layout.sequence_key, sequence.to_json().encode(), "application/json"
+        )
+        manifest = ManifestLine.model_validate({"source-ref": layout.uri(layout.sequence_key)})
+        await store.put_bytes(
+            bucket,
+            layout.manifest_key,
+            (manifest.to_json() + "\n").encode(),
+            "application/jsonlines",
+        )
+        index = FrameIndex(
+            clip_id=clip.clip_id,
+            fps=clip.fps,
+            source_fps=info.source_fps,
+            width=info.width,
+            height=info.height,
+            video_uri=clip.video_uri,
+            sequence_uri=layout.uri(layout.sequence_key),
+            manifest_uri=layout.uri(layout.manifest_key),
+            frames=[
+                IndexedFrame(
+                    frame_no=s.index,
+                    timestamp=round(s.timestamp, 6),
+                    source_frame=s.source_frame,
+                    file=layout.frame_name(s.index),
+                )
+                for s in samples
+            ],
+        )
+        # Written last: its presence means the extraction is complete.
+        await store.put_json(bucket, layout.frame_index_key, index.model_dump_json())
+        log.info(
+            "frames extracted",
+            clip_id=clip.clip_id,
+            frames=len(samples),
+            strategy=extractor.stats.strategy,
+            decoded=extractor.stats.decoded_frames,
+            source_frames=info.frame_count,
+        )
+        return index
+
+    async def _upload_frames(
+        self, layout: ClipLayout, queue: asyncio.Queue[FrameSample | None]
+    ) -> list[FrameSample]:
+        gate = asyncio.Semaphore(self.settings.ingest_upload_concurrency)
+        uploads: list[asyncio.Task[None]] = []
+        samples: list[FrameSample] = []
+
+        async def upload(sample: FrameSample) -> None:
+            try:
+                await self.store.put_bytes(
+                    layout.bucket, layout.frame_key(sample.index), sample.jpeg, "image/jpeg"
+                )
+            finally:
+                gate.release()
+
+        try:
+            while (sample := await queue.get()) is not None:
+                await gate.acquire()
+                samples.append(sample)
+                uploads.append(asyncio.create_task(upload(sample)))
+            await asyncio.gather(*uploads)
+        except BaseException:
+            for task in uploads:
+                task.cancel()
+            raise
+        # drop the JPEG bytes once uploaded
+        return [FrameSample(s.index, s.timestamp, s.source_frame, b"") for s in samples]

@@ -1,0 +1,163 @@
+"""S3 as the services use it: small objects, JSON, streamed downloads, multipart uploads."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+
+# S3 multipart: parts of at least 5 MiB (all but the last), at most 10,000 parts.
+MIN_PART_SIZE = 5 * 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    last_modified: datetime
+    etag: str
+    metadata: dict[str, str]
+
+
+class NotFound(LookupError):
+    pass
+
+
+class ObjectStore(Protocol):
+    async def head(self, bucket: str, key: str) -> ObjectInfo | None: ...
+    async def get_bytes(self, bucket: str, key: str) -> bytes: ...
+    async def put_bytes(
+        self, bucket: str, key: str, body: bytes, content_type: str = ...
+    ) -> None: ...
+
+
+def _missing(exc: ClientError) -> bool:
+    code = exc.response.get("Error", {}).get("Code", "")
+    return code in {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+
+
+class S3Store:
+    def __init__(self, aws: AwsClients) -> None:
+        self._aws = aws
+
+    async def head(self, bucket: str, key: str) -> ObjectInfo | None:
+        s3 = await self._aws.s3()
+        try:
+            found = await s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return None
+            raise
+        return ObjectInfo(
+            size=int(found.get("ContentLength", 0)),
+            last_modified=found["LastModified"],
+            etag=str(found.get("ETag", "")).strip('"'),
+            metadata=dict(found.get("Metadata", {})),
+        )
+
+    async def get_bytes(self, bucket: str, key: str) -> bytes:
+        s3 = await self._aws.s3()
+        try:
+            response = await s3.get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                raise NotFound(f"s3://{bucket}/{key} does not exist") from None
+            raise
+        async with response["Body"] as body:
+            data: bytes = await body.read()
+            return data
+
+    async def get_json(self, bucket: str, key: str) -> Any:
+        return json.loads(await self.get_bytes(bucket, key))
+
+    async def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        body: bytes,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        s3 = await self._aws.s3()
+        await s3.put_object(
+            Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}
+        )
+
+    async def put_json(self, bucket: str, key: str, value: Any) -> None:
+        text = value if isinstance(value, str) else json.dumps(value)
+        await self.put_bytes(bucket, key, text.encode(), "application/json")
+
+    async def download(self, bucket: str, key: str, path: Path) -> int:
+        """Stream an object to a local file without holding it in memory; its size."""
+        s3 = await self._aws.s3()
+        try:
+            response = await s3.get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                raise NotFound(f"s3://{bucket}/{key} does not exist") from None
+            raise
+        size = 0
+        with path.open("wb") as out:
+            async with response["Body"] as body:
+                while chunk := await body.read(_CHUNK):
+                    out.write(chunk)
+                    size += len(chunk)
+        return size
+
+    async def upload_file(
+        self,
+        path: Path,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+        multipart_threshold: int = 16 * 1024 * 1024,
+        part_size: int = 8 * 1024 * 1024,
+        concurrency: int = 4,
+    ) -> None:
+        """Upload a file; multipart (parts in parallel) above the threshold."""
+        size = (await asyncio.to_thread(path.stat)).st_size
+        if size < multipart_threshold:
+            body = await asyncio.to_thread(path.read_bytes)
+            await self.put_bytes(bucket, key, body, content_type, metadata)
+            return
+        part_size = max(part_size, MIN_PART_SIZE, -(-size // 10_000))
+        s3 = await self._aws.s3()
+        created = await s3.create_multipart_upload(
+            Bucket=bucket, Key=key, ContentType=content_type, Metadata=metadata or {}
+        )
+        upload_id = created["UploadId"]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def send(number: int, offset: int) -> dict[str, Any]:
+            async with gate:
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    chunk = f.read(part_size)
+                part = await s3.upload_part(
+                    Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
+                )
+                return {"PartNumber": number, "ETag": part["ETag"]}
+
+        try:
+            parts = await asyncio.gather(
+                *(send(i + 1, off) for i, off in enumerate(range(0, size, part_size)))
+            )
+            await s3.complete_multipart_upload(
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": list(parts)},  # type: ignore[arg-type]
+            )
+        except BaseException:
+            await s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            raise
