@@ -41,5 +41,6 @@ def make_sample_cmd(
     spec = SampleSpec(seconds=seconds, fps=fps, width=width, height=height, gop=gop, seed=seed)
     clip = make_sample(out_dir, spec, name=name)
     objects = sum(len(f.objects) for f in clip.labels.frames)
-    click.echo(f"{clip.video}  ({clip.video.stat().st_size} bytes, {len(clip.labels.frames)} frames)")
+    nbytes = clip.video.stat().st_size
+    click.echo(f"{clip.video}  ({nbytes} bytes, {len(clip.labels.frames)} frames)")
     click.echo(f"{clip.sidecar}  ({objects} labeled objects)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 
 import click
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 from shared.taxonomy import vocabulary as v
 
 
-def _choice(enum: type[v.StrEnum]) -> click.Choice:
+def _choice(enum: type[StrEnum]) -> click.Choice[str]:
     return click.Choice([m.value for m in enum] + (["contruction"] if enum is v.Scene else []))
 
 

@@ -87,10 +87,24 @@ class _Gop:
     needed: set[int] = field(default_factory=set)  # pts values of needed frames in this GOP
 
 
+def _container_signature(path: Path) -> str | None:
+    """The container a file claims to be by its first bytes, if it is a known video one."""
+    with path.open("rb") as f:
+        head = f.read(12)
+    if head[4:8] == b"ftyp":
+        return "MP4/MOV"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "Matroska/WebM"
+    return None
+
+
 def _open(path: Path) -> Any:
     try:
         return av.open(str(path))
     except av.error.InvalidDataError as exc:
+        claimed = _container_signature(path)
+        if claimed is not None:
+            raise ClipError(f"truncated or corrupt {claimed} file ({_av_reason(exc)})") from None
         raise ClipError(f"not a readable video file ({_av_reason(exc)})") from None
     except av.error.FFmpegError as exc:
         raise ClipError(f"could not open the clip ({_av_reason(exc)})") from None

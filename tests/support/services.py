@@ -1,0 +1,28 @@
+"""Running a service's runtime inside the test process (real broker, real moto server)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from shared.runtime import Build, ServiceRuntime
+from shared.settings import Settings
+from tests.support.broker import wait_until
+
+
+@asynccontextmanager
+async def running(
+    build: Build, settings: Settings, name: str, consumer: str | None
+) -> AsyncIterator[ServiceRuntime]:
+    runtime = ServiceRuntime(name, settings, consumer=consumer)
+    await build(runtime)
+    task = asyncio.create_task(runtime.run(install_signals=False))
+    try:
+        await wait_until(lambda: runtime.ready or task.done(), timeout=20)
+        if task.done():
+            task.result()
+        yield runtime
+    finally:
+        runtime.request_stop()
+        await asyncio.wait_for(task, 30)
