@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "clips": "lava.commands.clips:clips",
     "frames": "lava.commands.frames:frames",
     "upload": "lava.commands.upload:upload",
+    "jobs": "lava.commands.jobs:jobs",
     "demo": "lava.commands.demo:demo",
 }
 

@@ -68,9 +68,23 @@ PROCESSED_EVENTS = TableSpec(
 )
 
 
+JOBS = TableSpec(
+    name="jobs",
+    hash_key="name",
+    description="Streaming labeling jobs by name (registry shared by every component).",
+)
+
+GT_EMULATOR_TASKS = TableSpec(
+    name="gt-emulator-tasks",
+    hash_key="pk",
+    indexes=(Index("by-status-due", "status", "due_at"),),
+    number_attributes=frozenset({"due_at"}),
+    description="The Ground Truth emulator's tasks (local runs only).",
+)
+
 # Every table of a namespace. Services name them through these specs, so the shape a service
 # queries and the shape provisioned cannot drift apart.
-TABLES: tuple[TableSpec, ...] = (PROCESSED_EVENTS,)
+TABLES: tuple[TableSpec, ...] = (PROCESSED_EVENTS, JOBS, GT_EMULATOR_TASKS)
 
 
 async def provision(

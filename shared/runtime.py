@@ -67,6 +67,9 @@ class RuntimeMetrics:
     def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
         return Counter(name, documentation, ["service", *labels], registry=self.registry)
 
+    def gauge(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:
+        return Gauge(name, documentation, ["service", *labels], registry=self.registry)
+
     def histogram(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Histogram:
         return Histogram(name, documentation, ["service", *labels], registry=self.registry)
 
@@ -79,10 +82,12 @@ class ServiceRuntime:
         *,
         consumer: str | None = None,
         topology: Topology = PIPELINE_TOPOLOGY,
+        uses_bus: bool = True,
     ) -> None:
         self.name = name
         self.settings = settings
         self.consumer = consumer
+        self.uses_bus = uses_bus
         self.bus = Bus(settings, topology, client_name=f"lava-{name}")
         self.aws = AwsClients(settings)
         self.metrics = RuntimeMetrics(name)
@@ -94,6 +99,7 @@ class ServiceRuntime:
         self._consumer: Any = None
         self._consuming = False
         self._web_runner: web.AppRunner | None = None
+        self._started = False
         self.health_port: int | None = None
         self.metrics.broker_connected.labels(name).set_function(
             lambda: 1.0 if self.bus.connected else 0.0
@@ -119,7 +125,9 @@ class ServiceRuntime:
 
     @property
     def ready(self) -> bool:
-        if not self.bus.connected:
+        if not self._started:
+            return False
+        if self.uses_bus and not self.bus.connected:
             return False
         if self.consumer is not None and not self._consuming:
             return False
@@ -150,7 +158,8 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         await self._start_health_server()
-        await self._connect_bus()
+        if self.uses_bus:
+            await self._connect_bus()
         if self._stop.is_set():
             return
         if self.consumer is not None:
@@ -160,6 +169,7 @@ class ServiceRuntime:
             self._consuming = True
         for name, loop_fn in self._loops:
             self._loop_tasks.append(asyncio.create_task(self._run_loop(name, loop_fn)))
+        self._started = True
         log.info("service started", consumer=self.consumer, health_port=self.health_port)
 
     async def _connect_bus(self) -> None:
@@ -251,6 +261,7 @@ def run_service(
     consumer: str | None = None,
     topology: Topology = PIPELINE_TOPOLOGY,
     settings: Settings | None = None,
+    uses_bus: bool = True,
 ) -> None:
     """Entry point of ``python -m services.<name>``: settings, logging, wiring, run."""
     from shared.logging import configure_logging
@@ -260,7 +271,9 @@ def run_service(
     configure_logging(resolved, name)
 
     async def main() -> None:
-        runtime = ServiceRuntime(name, resolved, consumer=consumer, topology=topology)
+        runtime = ServiceRuntime(
+            name, resolved, consumer=consumer, topology=topology, uses_bus=uses_bus
+        )
         await build(runtime)
         await runtime.run()
 

@@ -127,6 +127,63 @@ class Settings(BaseSettings):
         None, description="Where clips are downloaded for decoding (default: system temp)."
     )
 
+    # --- labeling jobs (Ground Truth) ---------------------------------------------------------
+    workflows_file: Path | None = Field(
+        None, description="TOML file of workflows and jobs (default: shared/workflows.toml)."
+    )
+    gt_role_arn: str = Field("", description="IAM role Ground Truth assumes (SageMaker backend).")
+    gt_workteam_arn: str = Field("", description="Private workteam ARN (SageMaker backend).")
+    gt_task_availability_seconds: int = Field(
+        7 * 24 * 3600,
+        ge=1,
+        description="TaskAvailabilityLifetimeInSeconds of new jobs (AWS: 60 s - 30 days).",
+    )
+    gt_task_time_limit_seconds: int = Field(
+        3 * 24 * 3600, ge=1, description="TaskTimeLimitInSeconds of new jobs (AWS: >= 30 s)."
+    )
+    gt_max_concurrent_tasks: int = Field(
+        1000, ge=1, le=5000, description="MaxConcurrentTaskCount of new jobs."
+    )
+    gt_workers_per_object: int = Field(
+        1, ge=1, le=9, description="NumberOfHumanWorkersPerDataObject of new jobs."
+    )
+
+    # --- Ground Truth emulator ----------------------------------------------------------------
+    emulator_time_scale: float = Field(
+        1.0,
+        gt=0,
+        description="Multiplies every Ground Truth duration the emulator simulates (retention, "
+        "availability lifetime); e.g. 1e-5 turns 14 days into 12 s.",
+    )
+    emulator_worker_rate: float = Field(
+        5.0, gt=0, description="Tasks the simulated workforce starts per second, per job."
+    )
+    emulator_latency_min_seconds: float = Field(
+        0.5, ge=0, description="Shortest time a worker takes on a task."
+    )
+    emulator_latency_max_seconds: float = Field(
+        2.0, ge=0, description="Longest time a worker takes on a task."
+    )
+    emulator_expire_share: float = Field(
+        0.0, ge=0, le=1, description="Share of tasks nobody takes (they expire)."
+    )
+    emulator_box_jitter: float = Field(
+        0.0, ge=0, description="Level-1 label noise: max pixels a box edge is moved."
+    )
+    emulator_miss_share: float = Field(
+        0.0, ge=0, le=1, description="Level-1 label noise: share of objects left out."
+    )
+    emulator_wrong_attribute_share: float = Field(
+        0.0, ge=0, le=1, description="Level-1 label noise: share of objects with a wrong attribute."
+    )
+    emulator_adjust_fix_share: float = Field(
+        0.8, ge=0, le=1, description="Share of level-1 mistakes an adjustment job corrects."
+    )
+    emulator_seed: int = Field(7, description="Seed of the emulator's choices (deterministic).")
+    emulator_poll_seconds: float = Field(
+        0.5, gt=0, description="How often the emulator checks queues, due tasks and new jobs."
+    )
+
     @field_validator("namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:

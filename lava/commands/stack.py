@@ -8,6 +8,7 @@ import sys
 import aio_pika
 import click
 
+from lava.commands import settings_and_logging
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.local_stack import (
@@ -31,6 +32,7 @@ def stack() -> None:
 
 
 def _settings_for(port: int) -> Settings:
+    settings_and_logging()
     return load_settings(aws_endpoint_url=f"http://127.0.0.1:{port}")
 
 
@@ -100,7 +102,7 @@ def up(port: int) -> None:
 def provision_cmd() -> None:
     """Create the namespace's bucket, tables and broker topology where AWS_ENDPOINT_URL points
     (or in real AWS when it is unset). Idempotent; used by docker-compose and the k8s Job."""
-    settings = load_settings()
+    settings = settings_and_logging()
     broker_error = asyncio.run(provision_namespace(settings))
     where = settings.aws_endpoint_url or f"AWS {settings.aws_region}"
     click.echo(f"provisioned namespace {settings.namespace!r} in {where}")

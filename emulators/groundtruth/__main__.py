@@ -1,0 +1,3 @@
+from emulators.groundtruth.service import main
+
+main()

@@ -1,0 +1,344 @@
+"""One simulated streaming job: its queue, its workforce and its outputs.
+
+Behaves like Ground Truth at the message level:
+- input arrives on the job's own queue (``GroundTruth-<job name lowercased>``), subscribed to
+  the job's input topic;
+- a dedup key already seen is ignored, whatever the message says;
+- at most ``MaxConcurrentTaskCount`` tasks are open; the rest wait in the queue;
+- an item that waited longer than the queue retention (14 days, scaled) vanishes silently;
+- the simulated workforce starts ``worker_rate`` tasks a second, each taking a latency drawn
+  between min and max; a share of tasks is taken by nobody and expires after
+  ``TaskAvailabilityLifetimeInSeconds`` (scaled), producing the expired output message;
+- finished objects produce the output message on the output topic, with the per-frame
+  annotation file in S3.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from pydantic import ValidationError
+
+from emulators.groundtruth import labels
+from emulators.groundtruth.store import EmulatedTask, Fate, TaskStore
+from shared.groundtruth import limits
+from shared.groundtruth.annotations import parse_seq_label
+from shared.groundtruth.convert import class_map, from_seq_label, to_seq_label
+from shared.groundtruth.errors import GtFormatError
+from shared.groundtruth.job_types import TaskType, job_type
+from shared.groundtruth.messages import dedup_key_of, unwrap_sns
+from shared.labeling.registry import StreamingJob
+from shared.layout import ClipLayout, FrameIndex, parse_s3_uri, s3_uri, sidecar_key
+from shared.storage import NotFound, S3Store
+from shared.taxonomy.records import ClipLabels
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+COUNTERS = (
+    "received",
+    "duplicates_ignored",
+    "dropped_by_retention",
+    "invalid_input",
+    "labeled",
+    "expired",
+    "failed",
+    "live_duplicates",
+)
+
+
+class TaskFailure(Exception):
+    """A data object Ground Truth could not process (its output carries the reason)."""
+
+
+@dataclass
+class Stats:
+    counts: Counter[str] = field(default_factory=Counter)
+    unflushed: Counter[str] = field(default_factory=Counter)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self.counts[name] += amount
+        self.unflushed[name] += amount
+
+
+class JobSimulator:
+    def __init__(
+        self,
+        job: StreamingJob,
+        aws: AwsClients,
+        settings: Settings,
+        store: TaskStore,
+        on_count: Any = None,
+    ) -> None:
+        self.job = job
+        self.aws = aws
+        self.settings = settings
+        self.store = store
+        self.s3 = S3Store(aws)
+        self.spec = job_type(job.job_type)
+        self.stats = Stats()
+        self.on_count = on_count
+        self._open: dict[str, EmulatedTask] = {}
+        # data object -> dedup ids of its live tasks (two would mean duplicated work)
+        self._live: dict[str, set[str]] = {}
+        self._next_start = 0.0
+        self._queue_url: str | None = None
+        scale = settings.emulator_time_scale
+        self.retention = limits.INPUT_QUEUE_RETENTION_SECONDS * scale
+        self.availability = job.task_availability_seconds * scale
+
+    # --- bookkeeping ------------------------------------------------------------------------
+    def _count(self, name: str, amount: int = 1) -> None:
+        self.stats.add(name, amount)
+        if self.on_count is not None:
+            self.on_count(self.job.name, name, amount)
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)
+
+    def live_tasks(self) -> dict[str, set[str]]:
+        return {k: set(v) for k, v in self._live.items() if v}
+
+    def _track(self, task: EmulatedTask) -> None:
+        self._open[task.pk] = task
+        live = self._live.setdefault(task.source_ref, set())
+        if live:
+            self._count("live_duplicates")
+            log.error(
+                "two live tasks for one data object",
+                job=self.job.name,
+                source_ref=task.source_ref,
+                keys=sorted(live | {task.dedup_id}),
+            )
+        live.add(task.dedup_id)
+
+    def _untrack(self, task: EmulatedTask) -> None:
+        self._open.pop(task.pk, None)
+        self._live.get(task.source_ref, set()).discard(task.dedup_id)
+
+    async def start(self) -> None:
+        sqs = await self.aws.sqs()
+        found = await sqs.get_queue_url(QueueName=self.job.gt_queue_name)
+        self._queue_url = found["QueueUrl"]
+        for task in await self.store.open_tasks(self.job.gt_name):
+            self._track(task)
+        if self._open:
+            log.info("resumed open tasks", job=self.job.name, open=len(self._open))
+
+    def _rng(self, dedup_id: str, purpose: str) -> random.Random:
+        seed = f"{self.settings.emulator_seed}/{self.job.gt_name}/{dedup_id}/{purpose}"
+        return random.Random(hashlib.sha256(seed.encode()).hexdigest())
+
+    # --- intake -----------------------------------------------------------------------------
+    async def intake(self) -> int:
+        """Take messages while below the concurrency cap; how many were taken."""
+        assert self._queue_url is not None
+        sqs = await self.aws.sqs()
+        taken = 0
+        while (room := self.job.max_concurrent_tasks - len(self._open)) > 0:
+            response = await sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=min(10, room),
+                WaitTimeSeconds=0,
+                AttributeNames=["SentTimestamp"],
+            )
+            messages = response.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                await self._take(dict(message))
+                await sqs.delete_message(
+                    QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+                taken += 1
+        return taken
+
+    async def _take(self, message: dict[str, Any]) -> None:
+        now = time.time()
+        sent = int(message.get("Attributes", {}).get("SentTimestamp", "0")) / 1000
+        if sent and now - sent > self.retention:
+            # SQS retention: the item is gone before anyone saw it; nothing comes out.
+            self._count("dropped_by_retention")
+            log.info("input dropped by queue retention", job=self.job.name, age=now - sent)
+            return
+        try:
+            body = unwrap_sns(message.get("Body", ""))
+        except GtFormatError:
+            body = {}
+        key = dedup_key_of(body)
+        source_ref = body.get("source-ref")
+        if key is None or not isinstance(source_ref, str):
+            self._count("invalid_input")
+            log.warning("input without source-ref or dedup key ignored", job=self.job.name)
+            return
+        self._count("received")
+        rng = self._rng(key.id, "fate")
+        fate: Fate = "expire" if rng.random() < self.settings.emulator_expire_share else "label"
+        if fate == "label":
+            start = max(now, self._next_start)
+            self._next_start = start + 1.0 / self.settings.emulator_worker_rate
+            low = self.settings.emulator_latency_min_seconds
+            high = max(low, self.settings.emulator_latency_max_seconds)
+            due = start + rng.uniform(low, high)
+            if due - now > self.availability:  # the workforce is too slow: it expires
+                fate, due = "expire", now + self.availability
+        else:
+            due = now + self.availability
+        task = EmulatedTask(
+            gt_name=self.job.gt_name,
+            dedup_id=key.id,
+            source_ref=source_ref,
+            message=body,
+            fate=fate,
+            due_at=due,
+            created_at=now,
+        )
+        if not await self.store.open(task):
+            self._count("duplicates_ignored")
+            log.info("duplicate dedup key ignored", job=self.job.name, key=key.id)
+            return
+        self._track(task)
+
+    # --- completion -------------------------------------------------------------------------
+    async def finish_due(self) -> int:
+        now = time.time()
+        due = sorted((t for t in self._open.values() if t.due_at <= now), key=lambda t: t.due_at)
+        for task in due:
+            await self._finish(task)
+        return len(due)
+
+    async def _finish(self, task: EmulatedTask) -> None:
+        if task.fate == "expire":
+            output = self._failure(
+                task,
+                f"{limits.EXPIRED_REASON_PREFIX}. No worker completed the task within "
+                f"TaskAvailabilityLifetimeInSeconds ({self.job.task_availability_seconds} s).",
+            )
+            status = "expired"
+        else:
+            try:
+                output = await self._labeled_output(task)
+                status = "labeled"
+            except TaskFailure as exc:
+                output = self._failure(task, f"ClientError: {exc}")
+                status = "failed"
+        # Publish first: a crash before the task is closed re-publishes (at least once).
+        sns = await self.aws.sns()
+        await sns.publish(TopicArn=self.job.output_topic_arn, Message=json.dumps(output))
+        await self.store.close(task, status)
+        self._untrack(task)
+        self._count(status)
+
+    def _metadata(self) -> dict[str, Any]:
+        return {
+            "job-name": f"labeling-job/{self.job.gt_name}",
+            "human-annotated": "yes",
+            "creation-date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f"),
+            "type": TaskType(self.job.task_type).output_type,
+        }
+
+    def _failure(self, task: EmulatedTask, reason: str) -> dict[str, Any]:
+        out = dict(task.message)
+        out[f"{self.job.label_attribute}-metadata"] = {**self._metadata(), "failure-reason": reason}
+        return out
+
+    async def _labeled_output(self, task: EmulatedTask) -> dict[str, Any]:
+        width, height, frames, truth = await self._clip(task.source_ref)
+        adjusted: bool | None = None
+        if self.job.adjusts:
+            previous = await self._previous(task)
+            drawn, changed = labels.adjust(
+                previous,
+                truth,
+                self.settings.emulator_adjust_fix_share,
+                self._rng(task.dedup_id, "adjust"),
+            )
+            adjusted = changed
+        elif truth is not None:
+            noise = labels.Noise(
+                box_jitter=self.settings.emulator_box_jitter,
+                miss_share=self.settings.emulator_miss_share,
+                wrong_attribute_share=self.settings.emulator_wrong_attribute_share,
+            )
+            drawn = labels.add_noise(truth, noise, self._rng(task.dedup_id, "noise"), width, height)
+        else:
+            drawn = labels.synthetic(
+                self.spec, frames, width, height, self._rng(task.dedup_id, "synthetic")
+            )
+        seq = to_seq_label(self.spec, drawn)
+        object_id = hashlib.sha256(task.dedup_id.encode()).hexdigest()[:16]
+        key = (
+            f"gt-output/{self.job.gt_name}/annotations/consolidated-annotation/output/"
+            f"{object_id}/SeqLabel.json"
+        )
+        await self.s3.put_json(self.settings.names.bucket, key, seq.to_json())
+        metadata = {**self._metadata(), "class-map": class_map(self.spec)}
+        if adjusted is not None:
+            metadata["adjustment-status"] = "adjusted" if adjusted else "unadjusted"
+        out = dict(task.message)
+        out[self.job.label_attribute] = s3_uri(self.settings.names.bucket, key)
+        out[f"{self.job.label_attribute}-metadata"] = metadata
+        return out
+
+    async def _clip(
+        self, source_ref: str
+    ) -> tuple[int, int, list[labels.SampledFrame], labels.Frames | None]:
+        try:
+            layout = ClipLayout.from_sequence_uri(source_ref)
+            index = FrameIndex.model_validate(
+                await self.s3.get_json(layout.bucket, layout.frame_index_key)
+            )
+        except (ValueError, NotFound, ValidationError) as exc:
+            raise TaskFailure(f"cannot read the sequence {source_ref}: {exc}") from None
+        frames = [labels.SampledFrame(f.frame_no, f.file, f.source_frame) for f in index.frames]
+        truth = None
+        try:
+            raw = await self.s3.get_bytes(layout.bucket, sidecar_key(index.clip_id))
+            sidecar = ClipLabels.model_validate_json(raw)
+            truth = labels.truth_frames(self.spec, frames, sidecar)
+        except NotFound:
+            pass
+        except ValidationError as exc:
+            log.warning("unreadable sidecar; labeling synthetically", error=str(exc)[:200])
+        return index.width, index.height, frames, truth
+
+    async def _previous(self, task: EmulatedTask) -> labels.Frames:
+        attribute = self.job.audit_label_attribute
+        uri = task.message.get(attribute or "")
+        meta = task.message.get(f"{attribute}-metadata") or {}
+        if not isinstance(uri, str):
+            raise TaskFailure(f"the input lacks the audited label attribute {attribute}")
+        try:
+            seq = parse_seq_label(await self.s3.get_bytes(*parse_s3_uri(uri)))
+        except (NotFound, GtFormatError, ValueError) as exc:
+            raise TaskFailure(f"cannot read the audited labels {uri}: {exc}") from None
+        cmap = meta.get("class-map") if isinstance(meta, dict) else None
+        frames, _ = from_seq_label(seq, cmap or class_map(self.spec))
+        files = {f.frame_no: f.frame for f in seq.frames}
+        return [(f.frame_no, files.get(f.frame_no, ""), list(f.objects)) for f in frames]
+
+    # --- the loop ---------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        while not stop.is_set():
+            try:
+                await self.intake()
+                await self.finish_due()
+            except Exception:
+                log.exception("simulation step failed; retrying", job=self.job.name)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.emulator_poll_seconds)

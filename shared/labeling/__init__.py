@@ -1,0 +1,1 @@
+"""Streaming labeling jobs: the registry, the backends (SageMaker, emulator), job creation."""

@@ -1,0 +1,210 @@
+"""Labeling backends: where a streaming job actually runs.
+
+Ground Truth is closed to new AWS customers and no AWS emulator implements
+``CreateLabelingJob``, so the pipeline talks to a backend interface with two implementations:
+SageMaker (the real API, through aiobotocore) and the local emulator (``emulators/
+groundtruth``), which needs only its input queue to exist.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Protocol
+
+from shared.groundtruth import limits
+from shared.groundtruth.job_types import TaskType, job_type
+from shared.labeling.registry import StreamingJob
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+# Ground Truth's built-in Lambdas (pre-annotation, annotation consolidation) live in one AWS
+# account per region (CreateLabelingJob API reference); the task UIs in account 394669845002.
+GT_LAMBDA_ACCOUNTS = {
+    "us-east-1": "432418664414",
+    "us-east-2": "266458841044",
+    "us-west-2": "081040173940",
+    "ca-central-1": "918755190332",
+    "eu-west-1": "568282634449",
+    "eu-west-2": "487402164563",
+    "eu-central-1": "203001061592",
+    "ap-northeast-1": "477331159723",
+    "ap-northeast-2": "845288260483",
+    "ap-south-1": "565803892007",
+    "ap-southeast-1": "377565633583",
+    "ap-southeast-2": "454466003867",
+}
+GT_UI_ACCOUNT = "394669845002"
+# Video frame jobs may give workers at most 7 days per task.
+MAX_VIDEO_TASK_TIME_LIMIT = 7 * 24 * 3600
+
+
+class BackendError(RuntimeError):
+    pass
+
+
+class LabelingBackend(Protocol):
+    kind: str
+
+    async def create(self, job: StreamingJob) -> str:
+        """Start the streaming job; its ARN."""
+        ...
+
+    async def describe(self, job: StreamingJob) -> str:
+        """The job's status as the backend sees it (InProgress, Stopping, Stopped, Failed...)."""
+        ...
+
+    async def stop(self, job: StreamingJob) -> None: ...
+
+
+def _region_account(region: str) -> str:
+    try:
+        return GT_LAMBDA_ACCOUNTS[region]
+    except KeyError:
+        known = ", ".join(sorted(GT_LAMBDA_ACCOUNTS))
+        raise BackendError(
+            f"Ground Truth video jobs are not offered in {region} ({known})"
+        ) from None
+
+
+def create_labeling_job_request(
+    job: StreamingJob, settings: Settings, output_path: str
+) -> dict[str, Any]:
+    """The CreateLabelingJob request for a streaming video job (pure; unit-tested against
+    botocore's service model)."""
+    region = settings.aws_region
+    account = _region_account(region)
+    task = TaskType(job.task_type)
+    task_name = task.value  # VideoObjectTracking | VideoObjectDetection
+    variant = f"Adjustment{task_name}" if job.adjusts else task_name
+    spec = job_type(job.job_type)
+    if not settings.gt_role_arn or not settings.gt_workteam_arn:
+        raise BackendError("the SageMaker backend needs LAVA_GT_ROLE_ARN and LAVA_GT_WORKTEAM_ARN")
+    if job.task_availability_seconds < limits.MIN_TASK_AVAILABILITY_SECONDS or (
+        job.task_availability_seconds > limits.MAX_TASK_AVAILABILITY_SECONDS_PRIVATE
+    ):
+        raise BackendError("TaskAvailabilityLifetimeInSeconds must be 60 s - 30 days")
+    if (
+        not limits.MIN_TASK_TIME_LIMIT_SECONDS
+        <= job.task_time_limit_seconds
+        <= (MAX_VIDEO_TASK_TIME_LIMIT)
+    ):
+        raise BackendError("TaskTimeLimitInSeconds must be 30 s - 7 days for video jobs")
+    verb = "Adjust" if job.adjusts else "Label"
+    return {
+        "LabelingJobName": job.gt_name,
+        "LabelAttributeName": job.label_attribute,
+        "InputConfig": {"DataSource": {"SnsDataSource": {"SnsTopicArn": job.input_topic_arn}}},
+        "OutputConfig": {"S3OutputPath": output_path, "SnsTopicArn": job.output_topic_arn},
+        "RoleArn": settings.gt_role_arn,
+        "LabelCategoryConfigS3Uri": job.label_config_uri,
+        "HumanTaskConfig": {
+            "WorkteamArn": settings.gt_workteam_arn,
+            "UiConfig": {
+                "HumanTaskUiArn": f"arn:aws:sagemaker:{region}:{GT_UI_ACCOUNT}:"
+                f"human-task-ui/{task_name}"
+            },
+            "PreHumanTaskLambdaArn": f"arn:aws:lambda:{region}:{account}:function:PRE-{variant}",
+            "TaskKeywords": ["Video", "Driving", spec.name.replace("_", " ")],
+            "TaskTitle": f"{verb} {spec.name.replace('_', ' ')}s in a driving clip"[:128],
+            "TaskDescription": spec.short_instruction[:255],
+            "NumberOfHumanWorkersPerDataObject": job.workers_per_object,
+            "TaskTimeLimitInSeconds": job.task_time_limit_seconds,
+            "TaskAvailabilityLifetimeInSeconds": job.task_availability_seconds,
+            "MaxConcurrentTaskCount": job.max_concurrent_tasks,
+            "AnnotationConsolidationConfig": {
+                "AnnotationConsolidationLambdaArn": (
+                    f"arn:aws:lambda:{region}:{account}:function:ACS-{variant}"
+                )
+            },
+        },
+        "Tags": [{"Key": "lava:namespace", "Value": settings.namespace}],
+    }
+
+
+class SageMakerBackend:
+    """The real Ground Truth, through SageMaker's API.
+
+    Never point it at the moto endpoint: moto answers these calls with HTTP 500 and botocore
+    retries them for seconds.
+    """
+
+    kind = "sagemaker"
+
+    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+        self._aws = aws
+        self._settings = settings
+
+    async def create(self, job: StreamingJob) -> str:
+        request = create_labeling_job_request(
+            job, self._settings, f"s3://{self._settings.names.bucket}/gt-output/"
+        )
+        client = await self._aws.sagemaker()
+        response = await client.create_labeling_job(**request)
+        return str(response["LabelingJobArn"])
+
+    async def describe(self, job: StreamingJob) -> str:
+        client = await self._aws.sagemaker()
+        response = await client.describe_labeling_job(LabelingJobName=job.gt_name)
+        return str(response["LabelingJobStatus"])
+
+    async def stop(self, job: StreamingJob) -> None:
+        client = await self._aws.sagemaker()
+        await client.stop_labeling_job(LabelingJobName=job.gt_name)
+
+
+class EmulatorBackend:
+    """The local Ground Truth emulator: creating a job creates its input queue, subscribed to
+    the input topic, as Ground Truth does; the emulator process finds the job in the registry."""
+
+    kind = "emulator"
+
+    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+        self._aws = aws
+        self._settings = settings
+
+    async def create(self, job: StreamingJob) -> str:
+        sqs = await self._aws.sqs()
+        sns = await self._aws.sns()
+        created = await sqs.create_queue(QueueName=job.gt_queue_name)
+        url = created["QueueUrl"]
+        attrs = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        queue_arn = attrs["Attributes"]["QueueArn"]
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": job.input_topic_arn}},
+                }
+            ],
+        }
+        await sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+        await sns.subscribe(
+            TopicArn=job.input_topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true"},
+            ReturnSubscriptionArn=True,
+        )
+        region = self._settings.aws_region
+        return f"arn:aws:sagemaker:{region}:000000000000:labeling-job/{job.gt_name.lower()}"
+
+    async def describe(self, job: StreamingJob) -> str:
+        return job.status
+
+    async def stop(self, job: StreamingJob) -> None:
+        # The emulator stops simulating jobs whose registry status is no longer InProgress.
+        return None
+
+
+def backend_for(kind: str, aws: AwsClients, settings: Settings) -> LabelingBackend:
+    if kind == "emulator":
+        return EmulatorBackend(aws, settings)
+    if kind == "sagemaker":
+        return SageMakerBackend(aws, settings)
+    raise BackendError(f"unknown backend {kind!r} (emulator or sagemaker)")

@@ -1,0 +1,168 @@
+"""Creating, listing and stopping streaming jobs (what `lava jobs` runs).
+
+Creating a job makes its SNS input and output topics, writes its label category file to S3,
+starts it on its backend and registers it. Creating it again with the same configuration is a
+no-op; with a different one it is an error that names what differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+
+from shared.clock import Clock, SystemClock
+from shared.groundtruth import limits
+from shared.groundtruth.job_types import job_type
+from shared.groundtruth.label_config import label_config
+from shared.labeling.backends import LabelingBackend, backend_for
+from shared.labeling.registry import Backend, JobExists, JobRegistry, StreamingJob
+from shared.layout import label_config_key, s3_uri
+from shared.storage import S3Store
+from shared.workflows import WorkflowCatalog
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class JobConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Created:
+    job: StreamingJob
+    created: bool  # False: it existed with the same configuration
+
+
+class JobManager:
+    def __init__(
+        self,
+        aws: AwsClients,
+        settings: Settings,
+        clock: Clock | None = None,
+        backends: dict[str, LabelingBackend] | None = None,
+    ) -> None:
+        self.aws = aws
+        self.settings = settings
+        self.registry = JobRegistry(aws, settings)
+        self.clock = clock or SystemClock()
+        self._backends = backends or {}
+
+    def backend(self, kind: str) -> LabelingBackend:
+        if kind not in self._backends:
+            self._backends[kind] = backend_for(kind, self.aws, self.settings)
+        return self._backends[kind]
+
+    def gt_name(self, name: str) -> str:
+        physical = f"{self.settings.namespace}-{name}"
+        if not limits.JOB_NAME_PATTERN.match(physical):
+            raise JobConfigError(
+                f"job name {physical!r} (namespace + name) must match "
+                f"{limits.JOB_NAME_PATTERN.pattern} (at most 63 characters)"
+            )
+        return physical
+
+    async def create(
+        self,
+        name: str,
+        type_name: str,
+        *,
+        adjusts: str | None = None,
+        backend: Backend = "emulator",
+    ) -> Created:
+        spec = job_type(type_name)
+        gt_name = self.gt_name(name)
+        label_attribute = f"{name}{limits.LABEL_ATTRIBUTE_SUFFIX}"
+        if not limits.LABEL_ATTRIBUTE_PATTERN.match(label_attribute):
+            raise JobConfigError(f"label attribute {label_attribute!r} is not valid")
+        audited: StreamingJob | None = None
+        if adjusts is not None:
+            audited = await self.registry.get(adjusts)
+            if audited is None:
+                raise JobConfigError(f"job {name} adjusts {adjusts}, which does not exist")
+            if audited.job_type != type_name:
+                raise JobConfigError(
+                    f"job {name} ({type_name}) cannot adjust {adjusts} ({audited.job_type})"
+                )
+        s = self.settings
+        sns = await self.aws.sns()
+        input_topic = await sns.create_topic(Name=s.names.topic(f"{name}-input"))
+        output_topic = await sns.create_topic(Name=s.names.topic(f"{name}-output"))
+        config = label_config(spec, audited.label_attribute if audited else None)
+        key = label_config_key(name)
+        job = StreamingJob(
+            name=name,
+            gt_name=gt_name,
+            arn="",
+            job_type=type_name,
+            task_type=spec.task_type.value,
+            label_attribute=label_attribute,
+            adjusts=adjusts,
+            audit_label_attribute=audited.label_attribute if audited else None,
+            input_topic_arn=input_topic["TopicArn"],
+            output_topic_arn=output_topic["TopicArn"],
+            label_config_uri=s3_uri(s.names.bucket, key),
+            backend=backend,
+            created_at=self.clock.now(),
+            task_availability_seconds=s.gt_task_availability_seconds,
+            task_time_limit_seconds=s.gt_task_time_limit_seconds,
+            max_concurrent_tasks=s.gt_max_concurrent_tasks,
+            workers_per_object=s.gt_workers_per_object,
+        )
+        existing = await self.registry.get(name)
+        if existing is not None:
+            return Created(self._same_or_error(existing, job), created=False)
+        await S3Store(self.aws).put_json(s.names.bucket, key, config.to_json())
+        arn = await self.backend(backend).create(job)
+        job = job.model_copy(update={"arn": arn})
+        try:
+            await self.registry.add(job)
+        except JobExists as race:
+            return Created(self._same_or_error(race.existing, job), created=False)
+        log.info("streaming job created", job=name, backend=backend, arn=arn)
+        return Created(job, created=True)
+
+    @staticmethod
+    def _same_or_error(existing: StreamingJob, wanted: StreamingJob) -> StreamingJob:
+        old, new = existing.configuration(), wanted.configuration()
+        differences = [f"{k}: {old[k]!r} -> {new[k]!r}" for k in old if old[k] != new[k]]
+        if differences:
+            raise JobConfigError(
+                f"job {existing.name} already exists with a different configuration ("
+                + "; ".join(differences)
+                + "); stop it and use another name, or keep the existing settings"
+            )
+        return existing
+
+    async def create_from_catalog(
+        self, catalog: WorkflowCatalog, backend: Backend = "emulator"
+    ) -> list[Created]:
+        """Create every job the workflows name, audited jobs before their adjusters."""
+        done: dict[str, Created] = {}
+
+        async def ensure(name: str) -> None:
+            if name in done:
+                return
+            definition = catalog.jobs[name]
+            if definition.adjusts:
+                await ensure(definition.adjusts)
+            done[name] = await self.create(
+                name, definition.type, adjusts=definition.adjusts, backend=backend
+            )
+
+        for name in catalog.jobs:
+            await ensure(name)
+        return list(done.values())
+
+    async def stop(self, name: str) -> StreamingJob:
+        job = await self.registry.get(name)
+        if job is None:
+            raise JobConfigError(f"no job named {name}")
+        await self.backend(job.backend).stop(job)
+        await self.registry.set_status(name, "Stopped")
+        return job.model_copy(update={"status": "Stopped"})

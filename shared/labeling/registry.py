@@ -1,0 +1,152 @@
+"""The registry of streaming labeling jobs, kept by name in DynamoDB.
+
+One streaming job serves every clip of its modality, so a job is created once and found by
+name by everything else: the dispatcher (input topic, label attribute), the listener (output
+topics), the emulator (which jobs to simulate) and the operator's `lava jobs list`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.dynamo import from_item, is_condition_failure, to_item, values
+from shared.events import JobName
+from shared.resources import JOBS
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+Backend = Literal["emulator", "sagemaker"]
+
+# The fields that make up a job's configuration: creating a job again with the same values is
+# a no-op, with different ones an error.
+CONFIG_FIELDS = (
+    "job_type",
+    "adjusts",
+    "backend",
+    "label_attribute",
+    "audit_label_attribute",
+    "task_availability_seconds",
+    "task_time_limit_seconds",
+    "max_concurrent_tasks",
+    "workers_per_object",
+)
+
+
+class StreamingJob(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: JobName = Field(description="Logical name, as workflows name it.")
+    gt_name: str = Field(description="Name of the labeling job in Ground Truth (namespaced).")
+    arn: str
+    job_type: str
+    task_type: str
+    label_attribute: str
+    adjusts: JobName | None = None
+    audit_label_attribute: str | None = None
+    input_topic_arn: str
+    output_topic_arn: str
+    label_config_uri: str
+    backend: Backend
+    status: str = "InProgress"
+    created_at: AwareDatetime
+    task_availability_seconds: int
+    task_time_limit_seconds: int
+    max_concurrent_tasks: int
+    workers_per_object: int = 1
+    counters: dict[str, int] = Field(default_factory=dict)
+
+    def configuration(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in CONFIG_FIELDS}
+
+    @property
+    def gt_queue_name(self) -> str:
+        # Ground Truth creates the job's input queue as GroundTruth-<job name lowercased>.
+        return f"GroundTruth-{self.gt_name.lower()}"
+
+
+class JobExists(RuntimeError):
+    def __init__(self, existing: StreamingJob) -> None:
+        super().__init__(existing.name)
+        self.existing = existing
+
+
+class JobRegistry:
+    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+        self._aws = aws
+        self._table = settings.names.table(JOBS.name)
+
+    async def get(self, name: str) -> StreamingJob | None:
+        db = await self._aws.dynamodb()
+        found = await db.get_item(
+            TableName=self._table, Key={"name": {"S": name}}, ConsistentRead=True
+        )
+        item = found.get("Item")
+        return StreamingJob.model_validate(from_item(item)) if item else None
+
+    async def list(self) -> list[StreamingJob]:
+        db = await self._aws.dynamodb()
+        jobs: list[StreamingJob] = []
+        paginator = db.get_paginator("scan")
+        async for page in paginator.paginate(TableName=self._table, ConsistentRead=True):
+            jobs.extend(StreamingJob.model_validate(from_item(i)) for i in page.get("Items", []))
+        return sorted(jobs, key=lambda j: j.name)
+
+    async def add(self, job: StreamingJob) -> None:
+        """Register a new job; :class:`JobExists` if the name is taken."""
+        db = await self._aws.dynamodb()
+        try:
+            await db.put_item(
+                TableName=self._table,
+                Item=to_item(job.model_dump(mode="json")),
+                ConditionExpression="attribute_not_exists(#n)",
+                ExpressionAttributeNames={"#n": "name"},
+            )
+        except Exception as exc:
+            if is_condition_failure(exc):
+                existing = await self.get(job.name)
+                if existing is not None:
+                    raise JobExists(existing) from None
+            raise
+
+    async def set_status(self, name: str, status: str) -> None:
+        db = await self._aws.dynamodb()
+        await db.update_item(
+            TableName=self._table,
+            Key={"name": {"S": name}},
+            UpdateExpression="SET #s = :s",
+            ConditionExpression="attribute_exists(#n)",
+            ExpressionAttributeNames={"#s": "status", "#n": "name"},
+            ExpressionAttributeValues=values(s=status),
+        )
+
+    async def add_counters(self, name: str, increments: dict[str, int]) -> None:
+        """Atomically add to a job's counters (the emulator's statistics)."""
+        if not increments:
+            return
+        db = await self._aws.dynamodb()
+        names = {"#c": "counters"}
+        parts = []
+        for i, key in enumerate(sorted(increments)):
+            names[f"#k{i}"] = key
+            parts.append(f"#c.#k{i} :v{i}")
+        # A map attribute must exist before its keys can be added to.
+        await db.update_item(
+            TableName=self._table,
+            Key={"name": {"S": name}},
+            UpdateExpression="SET #c = if_not_exists(#c, :empty)",
+            ExpressionAttributeNames={"#c": "counters"},
+            ExpressionAttributeValues={":empty": {"M": {}}},
+        )
+        await db.update_item(
+            TableName=self._table,
+            Key={"name": {"S": name}},
+            UpdateExpression="ADD " + ", ".join(parts),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                f":v{i}": {"N": str(increments[key])} for i, key in enumerate(sorted(increments))
+            },
+        )

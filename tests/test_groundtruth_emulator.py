@@ -1,0 +1,334 @@
+"""The Ground Truth emulator, observed from outside through SNS, SQS and S3 only."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from emulators.groundtruth.service import build
+from shared.aws import AwsClients
+from shared.groundtruth.annotations import parse_seq_label
+from shared.groundtruth.convert import from_seq_label
+from shared.groundtruth.messages import OutputStatus, parse_output_message
+from shared.labeling.jobs import JobManager
+from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.layout import parse_s3_uri
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings
+from shared.storage import S3Store
+from shared.taxonomy.records import ClipLabels
+from tests.support.broker import wait_until
+from tests.support.gt import output_queue, receive, send, staged_clip
+
+pytestmark = pytest.mark.integration
+
+WEEK = 7 * 24 * 3600
+
+
+def emulator_settings(settings: Settings, **changes: Any) -> Settings:
+    base: dict[str, Any] = {
+        "emulator_poll_seconds": 0.05,
+        "emulator_latency_min_seconds": 0.05,
+        "emulator_latency_max_seconds": 0.1,
+        "emulator_worker_rate": 100.0,
+        "emulator_time_scale": 1.0,
+    }
+    base.update(changes)
+    return settings.model_copy(update=base)
+
+
+class Emu:
+    def __init__(self, settings: Settings, aws: AwsClients) -> None:
+        self.settings = settings
+        self.aws = aws
+        self.runtime = ServiceRuntime("gt-emulator", settings, uses_bus=False)
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Emu:
+        await build(self.runtime)
+        self.task = asyncio.create_task(self.runtime.run(install_signals=False))
+        await wait_until(lambda: self.runtime.ready, timeout=10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.runtime.request_stop()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 20)
+
+    async def counters(self, job: str) -> dict[str, int]:
+        found = await JobRegistry(self.aws, self.settings).get(job)
+        return dict(found.counters) if found else {}
+
+
+async def _jobs(aws: AwsClients, settings: Settings) -> tuple[StreamingJob, StreamingJob]:
+    manager = JobManager(aws, settings)
+    first = (await manager.create("VOTVehicle", "vehicle")).job
+    adjust = (await manager.create("AdjVOTVehicle", "vehicle", adjusts="VOTVehicle")).job
+    return first, adjust
+
+
+@pytest.fixture
+async def staged(aws: AwsClients, settings: Settings, tmp_path: Path) -> AsyncIterator[Any]:
+    source, truth = await staged_clip(aws, settings, tmp_path, "clip-e1")
+    yield source, truth
+
+
+async def _labels(aws: AwsClients, output: dict[str, Any], attribute: str) -> Any:
+    message = parse_output_message(output, attribute)
+    assert message.label_uri is not None
+    seq = parse_seq_label(await S3Store(aws).get_bytes(*parse_s3_uri(message.label_uri)))
+    frames, problems = from_seq_label(seq, message.class_map)
+    assert problems == []
+    return message, frames
+
+
+def _track(obj: Any) -> str:
+    return str(obj.track_id)
+
+
+def _truth_vehicles(truth: ClipLabels, source_frames: list[int]) -> list[list[Any]]:
+    by_no = {f.frame_no: f for f in truth.frames}
+    return [[o for o in by_no[s].objects if o.category == "vehicle"] for s in source_frames]
+
+
+async def test_first_level_labels_come_from_the_sidecar(
+    aws: AwsClients, settings: Settings, staged: Any
+) -> None:
+    source, truth = staged
+    job, _ = await _jobs(aws, settings)
+    out = await output_queue(aws, job, f"{settings.namespace}-out")
+    async with Emu(emulator_settings(settings), aws):
+        await send(aws, job, source, "task/a1/VOTVehicle/0")
+        (output,) = await receive(aws, out, 1)
+    message, frames = await _labels(aws, output, job.label_attribute)
+    assert message.status is OutputStatus.COMPLETED
+    assert message.job_name == job.gt_name
+    assert output["lava-dedup-id"] == "task/a1/VOTVehicle/0"
+    assert [list(f.objects) for f in frames] == _truth_vehicles(truth, [0, 30, 60])
+
+
+async def test_a_duplicate_key_is_labeled_once_and_a_new_key_again(
+    aws: AwsClients, settings: Settings, staged: Any
+) -> None:
+    source, _ = staged
+    job, _ = await _jobs(aws, settings)
+    out = await output_queue(aws, job, f"{settings.namespace}-out")
+    emu_settings = emulator_settings(settings)
+    async with Emu(emu_settings, aws) as emu:
+        await send(aws, job, source, "k/1")
+        await send(aws, job, "s3://elsewhere/whatever.json", "k/1")  # same key, other content
+        first = await receive(aws, out, 2, timeout=4)
+        await send(aws, job, source, "k/2")  # a new key for the same frames
+        second = await receive(aws, out, 1)
+    assert [o["lava-dedup-id"] for o in first] == ["k/1"]
+    assert [o["lava-dedup-id"] for o in second] == ["k/2"]
+    counters = await emu.counters(job.name)
+    assert counters["duplicates_ignored"] == 1 and counters["labeled"] == 2
+
+
+async def test_concurrency_cap_holds(aws: AwsClients, settings: Settings, staged: Any) -> None:
+    source, _ = staged
+    capped = emulator_settings(
+        settings.model_copy(update={"gt_max_concurrent_tasks": 2}),
+        emulator_latency_min_seconds=1.0,
+        emulator_latency_max_seconds=1.0,
+    )
+    job, _ = await _jobs(aws, capped)
+    assert job.max_concurrent_tasks == 2
+    out = await output_queue(aws, job, f"{settings.namespace}-out")
+    sqs = await aws.sqs()
+    queue = (await sqs.get_queue_url(QueueName=job.gt_queue_name))["QueueUrl"]
+    async with Emu(capped, aws) as emu:
+        for i in range(5):
+            await send(aws, job, source, f"cap/{i}")
+        metrics = f"http://127.0.0.1:{emu.runtime.health_port}/metrics"
+        peak, waiting_seen = 0.0, 0
+        done: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while len(done) < 5 and time.monotonic() < deadline:
+            peak = max(peak, await asyncio.to_thread(_open_tasks, metrics, job.name))
+            attrs = await sqs.get_queue_attributes(
+                QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+            waiting_seen = max(
+                waiting_seen, int(attrs["Attributes"]["ApproximateNumberOfMessages"])
+            )
+            done += await receive(aws, out, 5 - len(done), timeout=0.2)
+    assert len(done) == 5
+    assert peak == 2  # never more than MaxConcurrentTaskCount open
+    assert waiting_seen >= 2  # the rest waited in the job's queue
+
+
+def _open_tasks(url: str, job: str) -> float:
+    text = urllib.request.urlopen(url, timeout=2).read().decode()
+    for line in text.splitlines():
+        if line.startswith("lava_gt_emulator_open_tasks{") and f'job="{job}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_an_expired_task_yields_the_expired_message(
+    aws: AwsClients, settings: Settings, staged: Any
+) -> None:
+    source, _ = staged
+    # availability lifetime of a week, scaled to one second
+    quick = emulator_settings(settings, emulator_expire_share=1.0, emulator_time_scale=1 / WEEK)
+    job, _ = await _jobs(aws, quick)
+    out = await output_queue(aws, job, f"{settings.namespace}-out")
+    async with Emu(quick, aws) as emu:
+        started = time.monotonic()
+        await send(aws, job, source, "exp/1")
+        (output,) = await receive(aws, out, 1, timeout=10)
+        waited = time.monotonic() - started
+    message = parse_output_message(output, job.label_attribute)
+    assert message.status is OutputStatus.EXPIRED
+    assert message.failure_reason and message.failure_reason.startswith(
+        "ClientError: Annotation tasks expired"
+    )
+    assert message.dedup_key is not None and message.dedup_key.id == "exp/1"
+    assert waited >= 0.9  # not before the (scaled) availability lifetime
+    assert (await emu.counters(job.name))["expired"] == 1
+
+
+async def test_retention_drops_an_item_silently(
+    aws: AwsClients, settings: Settings, staged: Any
+) -> None:
+    source, _ = staged
+    # 14 days scaled to 1.4 s; one worker slot busy for 3 s: the second item ages out.
+    slow = emulator_settings(
+        settings.model_copy(update={"gt_max_concurrent_tasks": 1}),
+        emulator_time_scale=1.4 / (14 * 24 * 3600),
+        emulator_latency_min_seconds=3.0,
+        emulator_latency_max_seconds=3.0,
+    )
+    slow = slow.model_copy(update={"gt_task_availability_seconds": 30 * 24 * 3600})
+    job, _ = await _jobs(aws, slow)
+    out = await output_queue(aws, job, f"{settings.namespace}-out")
+    async with Emu(slow, aws) as emu:
+        await send(aws, job, source, "ret/1")
+        await asyncio.sleep(0.3)
+        await send(aws, job, source, "ret/2")
+        outputs = await receive(aws, out, 2, timeout=6)
+        await asyncio.sleep(0.5)
+    assert [o["lava-dedup-id"] for o in outputs] == ["ret/1"]
+    counters = await emu.counters(job.name)
+    assert counters["dropped_by_retention"] == 1 and counters.get("received") == 1
+
+
+async def test_adjustment_derives_from_its_input_and_corrects_noise(
+    aws: AwsClients, settings: Settings, staged: Any
+) -> None:
+    source, truth = staged
+    noisy = emulator_settings(
+        settings,
+        emulator_miss_share=0.5,
+        emulator_box_jitter=6.0,
+        emulator_wrong_attribute_share=0.5,
+        emulator_adjust_fix_share=1.0,
+    )
+    job, adjust = await _jobs(aws, noisy)
+    out1 = await output_queue(aws, job, f"{settings.namespace}-out1")
+    out2 = await output_queue(aws, adjust, f"{settings.namespace}-out2")
+    expected = _truth_vehicles(truth, [0, 30, 60])
+    async with Emu(noisy, aws):
+        await send(aws, job, source, "adj/1")
+        (level1,) = await receive(aws, out1, 1)
+        _, noisy_frames = await _labels(aws, level1, job.label_attribute)
+        assert [list(f.objects) for f in noisy_frames] != expected  # the noise is there
+        carry = {
+            job.label_attribute: level1[job.label_attribute],
+            f"{job.label_attribute}-metadata": level1[f"{job.label_attribute}-metadata"],
+        }
+        await send(aws, adjust, source, "adj/2", carry)
+        (level2,) = await receive(aws, out2, 1)
+    message, fixed = await _labels(aws, level2, adjust.label_attribute)
+    assert message.adjustment_status == "adjusted"
+    assert level2[job.label_attribute] == level1[job.label_attribute]  # the input is carried
+    # every mistake corrected (object order within a frame carries no meaning)
+    assert [sorted(f.objects, key=_track) for f in fixed] == [
+        sorted(objects, key=_track) for objects in expected
+    ]
+
+
+async def test_adjustment_without_corrections_keeps_the_input(
+    aws: AwsClients, settings: Settings, staged: Any
+) -> None:
+    source, _ = staged
+    lazy = emulator_settings(settings, emulator_box_jitter=4.0, emulator_adjust_fix_share=0.0)
+    job, adjust = await _jobs(aws, lazy)
+    out1 = await output_queue(aws, job, f"{settings.namespace}-out1")
+    out2 = await output_queue(aws, adjust, f"{settings.namespace}-out2")
+    async with Emu(lazy, aws):
+        await send(aws, job, source, "lazy/1")
+        (level1,) = await receive(aws, out1, 1)
+        carry = {k: v for k, v in level1.items() if k.startswith(job.label_attribute)}
+        await send(aws, adjust, source, "lazy/2", carry)
+        (level2,) = await receive(aws, out2, 1)
+    _, before = await _labels(aws, level1, job.label_attribute)
+    message, after = await _labels(aws, level2, adjust.label_attribute)
+    assert message.adjustment_status == "unadjusted"
+    assert [f.objects for f in after] == [f.objects for f in before]
+
+
+async def test_a_job_registered_after_start_up_is_simulated(
+    aws: AwsClients, settings: Settings, staged: Any
+) -> None:
+    source, _ = staged
+    quick = emulator_settings(settings)
+    async with Emu(quick, aws):
+        await asyncio.sleep(0.2)
+        job = (await JobManager(aws, quick).create("VODTrafficSign", "traffic_sign")).job
+        out = await output_queue(aws, job, f"{settings.namespace}-out")
+        await send(aws, job, source, "late/1")
+        (output,) = await receive(aws, out, 1)
+    message = parse_output_message(output, job.label_attribute)
+    assert message.status is OutputStatus.COMPLETED
+    assert message.metadata["type"] == "groundtruth/video-object-detection"
+
+
+async def test_missing_sequence_gives_a_failed_output(aws: AwsClients, settings: Settings) -> None:
+    job, _ = await _jobs(aws, settings)
+    out = await output_queue(aws, job, f"{settings.namespace}-out")
+    async with Emu(emulator_settings(settings), aws):
+        await send(aws, job, f"s3://{settings.names.bucket}/clips/ghost/fps-1/sequence.json", "g/1")
+        (output,) = await receive(aws, out, 1)
+    message = parse_output_message(output, job.label_attribute)
+    assert message.status is OutputStatus.FAILED
+    assert "cannot read the sequence" in (message.failure_reason or "")
+
+
+async def test_the_emulator_process_runs_and_stops(
+    aws: AwsClients, settings: Settings, staged: Any
+) -> None:
+    source, _ = staged
+    job, _ = await _jobs(aws, settings)
+    out = await output_queue(aws, job, f"{settings.namespace}-out")
+    env = dict(
+        os.environ,
+        LAVA_NAMESPACE=settings.namespace,
+        AWS_ENDPOINT_URL=settings.aws_endpoint_url or "",
+        LAVA_HEALTH_PORT="0",
+        LAVA_EMULATOR_POLL_SECONDS="0.1",
+        LAVA_EMULATOR_LATENCY_MIN_SECONDS="0",
+        LAVA_EMULATOR_LATENCY_MAX_SECONDS="0.1",
+        LAVA_LOG_FORMAT="json",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulators.groundtruth"], env=env, stderr=subprocess.PIPE
+    )
+    try:
+        await send(aws, job, source, "proc/1")
+        (output,) = await receive(aws, out, 1, timeout=30)
+        assert output["lava-dedup-id"] == "proc/1"
+    finally:
+        proc.terminate()
+        assert await asyncio.to_thread(proc.wait, 20) == 0

@@ -1,0 +1,207 @@
+"""The job registry, its backends, and the SageMaker request checked against botocore."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import botocore.session
+import pytest
+from botocore.exceptions import ParamValidationError
+from botocore.model import StructureShape
+from botocore.validate import validate_parameters
+
+from shared.aws import AwsClients
+from shared.labeling.backends import BackendError, create_labeling_job_request
+from shared.labeling.jobs import JobConfigError, JobManager
+from shared.labeling.registry import StreamingJob
+from shared.settings import Settings, load_settings
+from shared.storage import S3Store
+from shared.workflows import WorkflowError, load_catalog
+
+pytestmark = pytest.mark.integration
+
+
+def _job(**changes: object) -> StreamingJob:
+    data: dict[str, object] = {
+        "name": "VOTVehicle",
+        "gt_name": "prod-VOTVehicle",
+        "arn": "",
+        "job_type": "vehicle",
+        "task_type": "VideoObjectTracking",
+        "label_attribute": "VOTVehicle-ref",
+        "input_topic_arn": "arn:aws:sns:us-east-1:123456789012:prod-VOTVehicle-input",
+        "output_topic_arn": "arn:aws:sns:us-east-1:123456789012:prod-VOTVehicle-output",
+        "label_config_uri": "s3://prod-data/label-config/VOTVehicle.json",
+        "backend": "sagemaker",
+        "created_at": "2026-01-01T00:00:00Z",
+        "task_availability_seconds": 864000,
+        "task_time_limit_seconds": 259200,
+        "max_concurrent_tasks": 1000,
+    }
+    data.update(changes)
+    return StreamingJob.model_validate(data)
+
+
+SAGEMAKER = load_settings(
+    namespace="prod",
+    aws_region="us-west-2",
+    gt_role_arn="arn:aws:iam::123456789012:role/lava-gt",
+    gt_workteam_arn="arn:aws:sagemaker:us-west-2:123456789012:workteam/private-crowd/lava",
+)
+MODEL = botocore.session.get_session().get_service_model("sagemaker")
+_input_shape = MODEL.operation_model("CreateLabelingJob").input_shape
+assert _input_shape is not None
+CREATE: StructureShape = _input_shape
+
+
+@pytest.mark.parametrize(
+    ("job", "variant"),
+    [
+        (_job(), "VideoObjectTracking"),
+        (
+            _job(
+                adjusts="VOTX",
+                audit_label_attribute="VOTX-ref",
+                name="AdjVOTVehicle",
+                gt_name="prod-AdjVOTVehicle",
+                label_attribute="AdjVOTVehicle-ref",
+            ),
+            "AdjustmentVideoObjectTracking",
+        ),
+        (_job(job_type="traffic_sign", task_type="VideoObjectDetection"), "VideoObjectDetection"),
+    ],
+)
+def test_sagemaker_request_validates_against_botocores_model(
+    job: StreamingJob, variant: str
+) -> None:
+    request = create_labeling_job_request(job, SAGEMAKER, "s3://prod-data/gt-output/")
+    validate_parameters(request, CREATE)
+    human = request["HumanTaskConfig"]
+    assert (
+        request["InputConfig"]["DataSource"]["SnsDataSource"]["SnsTopicArn"] == job.input_topic_arn
+    )
+    assert request["OutputConfig"]["SnsTopicArn"] == job.output_topic_arn
+    assert request["LabelAttributeName"].endswith("-ref")
+    assert human["PreHumanTaskLambdaArn"] == (
+        f"arn:aws:lambda:us-west-2:081040173940:function:PRE-{variant}"
+    )
+    assert human["AnnotationConsolidationConfig"]["AnnotationConsolidationLambdaArn"].endswith(
+        f"ACS-{variant}"
+    )
+    assert human["UiConfig"]["HumanTaskUiArn"].endswith(f"human-task-ui/{job.task_type}")
+    assert human["TaskAvailabilityLifetimeInSeconds"] == 864000
+
+
+def test_botocore_model_catches_a_broken_request() -> None:
+    request = create_labeling_job_request(_job(), SAGEMAKER, "s3://prod-data/gt-output/")
+    del request["HumanTaskConfig"]["TaskTitle"]
+    with pytest.raises(ParamValidationError, match="TaskTitle"):
+        validate_parameters(request, CREATE)
+
+
+@pytest.mark.parametrize(
+    ("settings_change", "job_change", "reason"),
+    [
+        ({"gt_role_arn": ""}, {}, "LAVA_GT_ROLE_ARN"),
+        ({"aws_region": "mars-north-1"}, {}, "not offered in mars-north-1"),
+        ({}, {"task_availability_seconds": 30}, "60 s - 30 days"),
+        ({}, {"task_time_limit_seconds": 8 * 24 * 3600}, "7 days"),
+    ],
+)
+def test_sagemaker_request_refuses_what_ground_truth_would(
+    settings_change: dict[str, object], job_change: dict[str, object], reason: str
+) -> None:
+    with pytest.raises(BackendError, match=reason):
+        create_labeling_job_request(
+            _job(**job_change), SAGEMAKER.model_copy(update=settings_change), "s3://b/x/"
+        )
+
+
+async def test_create_registers_topics_label_config_and_queue(
+    aws: AwsClients, settings: Settings
+) -> None:
+    manager = JobManager(aws, settings)
+    first = await manager.create("VOTVehicle", "vehicle")
+    assert first.created
+    job = first.job
+    assert job.gt_name == f"{settings.namespace}-VOTVehicle"
+    assert job.label_attribute == "VOTVehicle-ref"
+    topics = [t["TopicArn"] for t in (await (await aws.sns()).list_topics())["Topics"]]
+    assert job.input_topic_arn in topics and job.output_topic_arn in topics
+    config = await S3Store(aws).get_json(settings.names.bucket, "label-config/VOTVehicle.json")
+    assert config["labels"][0]["label"] == "vehicle"
+    sqs = await aws.sqs()
+    queue = await sqs.get_queue_url(QueueName=f"GroundTruth-{job.gt_name.lower()}")
+    assert queue["QueueUrl"]
+
+    adjust = await manager.create("AdjVOTVehicle", "vehicle", adjusts="VOTVehicle")
+    config = await S3Store(aws).get_json(settings.names.bucket, "label-config/AdjVOTVehicle.json")
+    assert config["auditLabelAttributeName"] == "VOTVehicle-ref"
+    assert adjust.job.audit_label_attribute == "VOTVehicle-ref"
+
+    again = await manager.create("VOTVehicle", "vehicle")
+    assert not again.created and again.job == job
+    with pytest.raises(JobConfigError, match="job_type: 'vehicle' -> 'lane'"):
+        await manager.create("VOTVehicle", "lane")
+    with pytest.raises(JobConfigError, match="does not exist"):
+        await manager.create("AdjNothing", "lane", adjusts="Nothing")
+
+    stopped = await manager.stop("VOTVehicle")
+    assert stopped.status == "Stopped"
+    assert [(j.name, j.status) for j in await manager.registry.list()] == [
+        ("AdjVOTVehicle", "InProgress"),
+        ("VOTVehicle", "Stopped"),
+    ]
+
+
+async def test_default_workflows_create_every_job(aws: AwsClients, settings: Settings) -> None:
+    catalog = load_catalog()
+    results = await JobManager(aws, settings).create_from_catalog(catalog)
+    assert {r.job.name for r in results} == set(catalog.jobs)
+    again = await JobManager(aws, settings).create_from_catalog(catalog)
+    assert not any(r.created for r in again)
+
+
+def test_workflow_file_errors_are_clear(tmp_path: object) -> None:
+    from pathlib import Path
+
+    bad = Path(str(tmp_path)) / "wf.toml"
+    bad.write_text(
+        '[jobs.A]\ntype = "vehicle"\n[jobs.B]\ntype = "lane"\nadjusts = "A"\n'
+        '[workflows.w]\nlevels = [["A"], ["B"]]\n'
+    )
+    with pytest.raises(WorkflowError, match="B \\(lane\\) adjusts a vehicle job"):
+        load_catalog(bad)
+    with pytest.raises(WorkflowError, match="unknown workflow 'nope'"):
+        load_catalog().workflow("nope")
+
+
+def test_lava_jobs_cli(settings: Settings) -> None:
+    env = dict(
+        os.environ,
+        LAVA_NAMESPACE=settings.namespace,
+        AWS_ENDPOINT_URL=settings.aws_endpoint_url or "",
+    )
+
+    def lava(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lava", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+
+    assert lava("stack", "provision").returncode in (0, 1)  # broker part may be unrelated
+    made = lava("jobs", "create", "VOTLane", "--type", "lane")
+    assert made.returncode == 0 and "VOTLane: created" in made.stdout, made.stderr
+    same = lava("jobs", "create", "VOTLane", "--type", "lane")
+    assert "exists (same configuration)" in same.stdout
+    other = lava("jobs", "create", "VOTLane", "--type", "vehicle")
+    assert other.returncode == 1 and "different configuration" in other.stderr
+    listed = lava("jobs", "list")
+    assert "VOTLane" in listed.stdout and "InProgress" in listed.stdout
+    assert lava("jobs", "stop", "VOTLane").returncode == 0
+    assert "Stopped" in lava("jobs", "list").stdout
