@@ -82,9 +82,23 @@ GT_EMULATOR_TASKS = TableSpec(
     description="The Ground Truth emulator's tasks (local runs only).",
 )
 
+TASKS = TableSpec(
+    name="tasks",
+    hash_key="pk",
+    range_key="sk",
+    indexes=(
+        # Sparse: only items with something due carry due_kind/due_at, so the sweep's cost
+        # grows with what is due, not with everything stored.
+        Index("by-due", "due_kind", "due_at"),
+        Index("by-status", "status_key", "updated_at"),
+    ),
+    number_attributes=frozenset({"due_at", "updated_at"}),
+    description="Annotation tasks, their data objects and clip outcomes (the dispatcher's).",
+)
+
 # Every table of a namespace. Services name them through these specs, so the shape a service
 # queries and the shape provisioned cannot drift apart.
-TABLES: tuple[TableSpec, ...] = (PROCESSED_EVENTS, JOBS, GT_EMULATOR_TASKS)
+TABLES: tuple[TableSpec, ...] = (PROCESSED_EVENTS, JOBS, GT_EMULATOR_TASKS, TASKS)
 
 
 async def provision(

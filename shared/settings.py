@@ -148,6 +148,45 @@ class Settings(BaseSettings):
         1, ge=1, le=9, description="NumberOfHumanWorkersPerDataObject of new jobs."
     )
 
+    # --- dispatcher ---------------------------------------------------------------------------
+    dedup_key_name: str = Field(
+        "lava-dedup-id", description="Name of the dedup key field in Ground Truth input messages."
+    )
+    dispatch_resend_interval_seconds: float = Field(
+        5 * 24 * 3600,
+        gt=0,
+        description="Re-send a waiting data object with the same key this often (beats the "
+        "14-day input-queue expiry).",
+    )
+    dispatch_level_timeout_seconds: float = Field(
+        5 * 24 * 3600,
+        gt=0,
+        description="Re-trigger a level (same keys) not complete within this time.",
+    )
+    dispatch_level_max_retriggers: int = Field(
+        6, ge=0, description="After this many level re-triggers the task fails."
+    )
+    dispatch_max_expirations: int = Field(
+        5, ge=0, description="Expirations of one data object tolerated before its task fails."
+    )
+    dispatch_sweep_interval_seconds: float = Field(
+        30.0, gt=0, description="How often the dispatcher looks for due re-sends and timeouts."
+    )
+    dispatch_send_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="A claimed send not confirmed within this time is retried (crash safety).",
+    )
+    dispatch_retry_base_seconds: float = Field(
+        5.0, ge=0, description="First pause after a transient AWS error (the original: 5 s)."
+    )
+    dispatch_retry_factor: float = Field(
+        2.0, ge=1, description="Each further pause is this many times longer."
+    )
+    dispatch_retry_attempts: int = Field(
+        8, ge=1, description="Attempts before a transient AWS error fails the task."
+    )
+
     # --- Ground Truth emulator ----------------------------------------------------------------
     emulator_time_scale: float = Field(
         1.0,

@@ -1,13 +1,46 @@
-"""Wiring of the dispatcher service: adapters and handlers on the shared runtime."""
+"""Wiring of the dispatcher: DynamoDB, SNS and the bus around the Dispatcher."""
 
 from __future__ import annotations
 
+from services.dispatcher.dispatcher import Dispatcher
+from services.dispatcher.jobs import JobDirectory
+from services.dispatcher.sender import InputSender
+from services.dispatcher.store import TaskStore
+from services.dispatcher.workflows import WorkflowResolver
+from shared.clock import Clock, SystemClock
+from shared.labeling.registry import JobRegistry
 from shared.runtime import ServiceRuntime, run_service
+from shared.workflows import load_catalog
+
+
+def make_dispatcher(runtime: ServiceRuntime, clock: Clock | None = None) -> Dispatcher:
+    settings, aws = runtime.settings, runtime.aws
+    store = TaskStore(aws, settings)
+    dispatcher = Dispatcher(
+        settings,
+        store,
+        InputSender(aws, settings.dedup_key_name),
+        JobDirectory(JobRegistry(aws, settings)),
+        WorkflowResolver(load_catalog(settings.workflows_file), aws, store.table),
+        runtime.bus.publish,
+        clock or SystemClock(),
+    )
+    counter = runtime.metrics.counter(
+        "lava_dispatch_actions", "Sends, re-sends, re-keys, expirations, failures...", ("action",)
+    )
+    dispatcher.counters.observer = lambda name, n: counter.labels(runtime.name, name).inc(n)
+    return dispatcher
 
 
 async def build(runtime: ServiceRuntime) -> None:
-    """Register handlers and loops (added by the dispatcher issue)."""
+    dispatcher = make_dispatcher(runtime)
+    runtime.handle("FramesReady", dispatcher.on_frames_ready)
+    runtime.handle("LevelCompleted", dispatcher.on_level_completed)
+    runtime.handle("TaskExpired", dispatcher.on_task_expired)
+    runtime.handle("ClipCompleted", dispatcher.on_clip_completed)
+    runtime.handle("ClipFailed", dispatcher.on_clip_failed)
+    runtime.add_loop("sweep", dispatcher.run_sweeps)
 
 
 def main() -> None:
-    run_service("dispatcher", build)
+    run_service("dispatcher", build, consumer="dispatcher")

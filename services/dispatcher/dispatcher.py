@@ -1,0 +1,601 @@
+"""The dispatcher: annotation tasks through their levels, under the dedup-key and resend policy.
+
+Policy (handbook, "The dedup-key and resend policy"):
+- every data object is sent with a dedup key ``{task}/{try}/{job}/{object}``;
+- a waiting object is re-sent every ``resend_interval`` with the **same** key - a no-op for
+  Ground Truth if the item is still queued, a rescue if the 14-day queue retention dropped it;
+- when Ground Truth reports an expired task, the object is re-sent with a **new** key (Ground
+  Truth has seen the old one); never re-key otherwise - a new key for a live item duplicates
+  work in the worker portal;
+- a level not complete within ``level_timeout`` is re-triggered the same way (same keys);
+- transient AWS errors are retried (5 s, x2, 8 attempts by default); anything else fails the
+  task with its reason and publishes ClipFailed.
+
+Sends are claimed with a conditional write before they happen, so two replicas never send the
+same thing twice; the claim is a short lease, so a replica that dies mid-send is covered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal, TypeVar
+
+import structlog
+from botocore.exceptions import ClientError
+
+from services.dispatcher.jobs import JobDirectory, JobMissing
+from services.dispatcher.model import (
+    AnnotationTask,
+    ClipFrames,
+    DataObject,
+    JobResult,
+    ObjectStatus,
+    TaskStatus,
+    dedup_key_id,
+)
+from services.dispatcher.sender import InputSender, SendFailed, SendInterrupted
+from services.dispatcher.store import DUE_OBJECT, DUE_TASK, TaskStore
+from services.dispatcher.workflows import WorkflowResolver
+from shared.aws import error_code, is_transient
+from shared.bus import Reject
+from shared.clock import Clock
+from shared.events import (
+    ClipCompleted,
+    ClipFailed,
+    Event,
+    FramesReady,
+    JobOutput,
+    LabelsFinalized,
+    LevelCompleted,
+    TaskExpired,
+    derived_event_id,
+    new_event,
+)
+from shared.retry import RetryPolicy
+from shared.settings import Settings
+from shared.workflows import WorkflowError
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Publish = Callable[[Event[Any]], Awaitable[None]]
+Stage = Literal["ingest", "dispatch", "labeling", "postproc"]
+
+
+class TaskFailure(Exception):
+    """Something the task cannot get past; it fails with this reason."""
+
+
+def _transient(exc: BaseException) -> bool:
+    return is_transient(exc) or isinstance(exc, SendInterrupted)
+
+
+@dataclass
+class SweepReport:
+    resent: int = 0
+    first_sends: int = 0
+    retriggered: int = 0
+    finalized: int = 0
+    failed: int = 0
+    advanced: int = 0
+
+
+@dataclass
+class Counters:
+    """What the dispatcher did, for metrics and tests."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    observer: Callable[[str, int], None] | None = None
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + amount
+        if self.observer is not None:
+            self.observer(name, amount)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        store: TaskStore,
+        sender: InputSender,
+        jobs: JobDirectory,
+        workflows: WorkflowResolver,
+        publish: Publish,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.sender = sender
+        self.jobs = jobs
+        self.workflows = workflows
+        self.publish = publish
+        self.clock = clock
+        self.retry = RetryPolicy(
+            base_seconds=settings.dispatch_retry_base_seconds,
+            factor=settings.dispatch_retry_factor,
+            attempts=settings.dispatch_retry_attempts,
+        )
+        self.counters = Counters()
+
+    # --- helpers ----------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.clock.now().timestamp()
+
+    async def _aws(self, what: str, operation: Callable[[], Awaitable[T]]) -> T:
+        """An AWS operation under the retry policy; a lasting failure fails the task."""
+        try:
+            return await self.retry.call(
+                operation, clock=self.clock, what=what, transient=_transient
+            )
+        except (ClientError, SendFailed, SendInterrupted) as exc:
+            detail = (
+                str(exc)
+                if not isinstance(exc, ClientError)
+                else (f"{error_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}")
+            )
+            kind = "transient error persisted" if _transient(exc) else "failed"
+            raise TaskFailure(f"{what} {kind} ({detail})") from exc
+        except OSError as exc:
+            raise TaskFailure(f"{what} failed ({exc!r})") from exc
+
+    def _new_object(self, task: AnnotationTask, job: str, level: int, now: float) -> DataObject:
+        key = dedup_key_id(task.task_id, job, "0", 1)
+        return DataObject(
+            task_id=task.task_id,
+            job=job,
+            level=level,
+            source_ref=task.frames.sequence_uri,
+            key=key,
+            keys=[key],
+            due_at=now,  # due at once: sending is claimed like any other due send
+        )
+
+    # --- FramesReady ------------------------------------------------------------------------
+    async def on_frames_ready(self, event: Event[FramesReady]) -> None:
+        p = event.payload
+        now = self.now()
+        try:
+            levels = await self.workflows.levels(p.workflow)
+            for name in [job for level in levels for job in level]:
+                await self.jobs.get(name)
+        except (WorkflowError, JobMissing) as exc:
+            await self._create_failed(p, now, str(exc))
+            return
+        task = AnnotationTask(
+            task_id=p.task_id,
+            clip_id=p.clip_id,
+            workflow=p.workflow,
+            clip_workflows=p.clip_workflows,
+            levels=levels,
+            frames=ClipFrames(
+                sequence_uri=p.sequence_uri,
+                manifest_uri=p.manifest_uri,
+                frame_count=p.frame_count,
+                width=p.width,
+                height=p.height,
+                fps=p.fps,
+            ),
+            drive=p.drive,
+            clip=p.clip,
+            created_at=now,
+            updated_at=now,
+            level_started_at=now,
+        )
+        objects = [self._new_object(task, job, 1, now) for job in levels[0]]
+        level_due = now + self.settings.dispatch_level_timeout_seconds
+        try:
+            created = await self._aws(
+                "creating the task", lambda: self.store.create_task(task, objects, level_due)
+            )
+            if created:
+                log.info("task created", levels=levels)
+                self.counters.add("tasks_created")
+            else:
+                log.info("task exists; FramesReady was a duplicate")
+            await self._send_due(task.task_id)
+        except TaskFailure as exc:
+            await self.fail(task.task_id, task.clip_id, str(exc))
+
+    async def _create_failed(self, p: FramesReady, now: float, reason: str) -> None:
+        task = AnnotationTask(
+            task_id=p.task_id,
+            clip_id=p.clip_id,
+            workflow=p.workflow,
+            clip_workflows=p.clip_workflows,
+            levels=[],
+            status=TaskStatus.FAILED,
+            failure_reason=reason,
+            frames=ClipFrames(
+                sequence_uri=p.sequence_uri,
+                manifest_uri=p.manifest_uri,
+                frame_count=p.frame_count,
+                width=p.width,
+                height=p.height,
+                fps=p.fps,
+            ),
+            drive=p.drive,
+            clip=p.clip,
+            created_at=now,
+            updated_at=now,
+            level_started_at=now,
+        )
+        if await self.store.create_task(task, [], level_due=None):
+            log.warning("task refused", reason=reason)
+        await self._announce_failure(p.task_id, p.clip_id, reason)
+
+    # --- sending ----------------------------------------------------------------------------
+    async def _carry(self, obj: DataObject, job_adjusts: str | None) -> dict[str, Any] | None:
+        """Adjustment jobs get the audited job's output (label attribute + metadata)."""
+        if job_adjusts is None:
+            return None
+        previous = await self.store.find_object(obj.task_id, job_adjusts, obj.object_id)
+        if previous is None or previous.output is None:
+            raise TaskFailure(f"{obj.job} adjusts {job_adjusts}, which has no output")
+        out = previous.output
+        return {out.label_attribute: out.label_uri, f"{out.label_attribute}-metadata": out.metadata}
+
+    async def _send(self, objects: list[DataObject]) -> list[DataObject]:
+        """Claim and send due objects (same key); the ones this replica sent."""
+        now = self.now()
+        lease = now + self.settings.dispatch_send_lease_seconds
+        claimed: list[DataObject] = []
+        for obj in objects:
+            if await self._aws("claiming a send", partial(self.store.claim_send, obj, lease)):
+                claimed.append(obj)
+        if not claimed:
+            return []
+        batch = []
+        for obj in claimed:
+            job = await self.jobs.get(obj.job)
+            batch.append((obj, job, await self._carry(obj, job.adjusts)))
+        await self._aws("SNS PublishBatch", lambda: self.sender.send(batch))
+        next_due = self.now() + self.settings.dispatch_resend_interval_seconds
+        for obj in claimed:
+            await self._aws("recording a send", partial(self.store.sent, obj, now, next_due))
+            self.counters.add("resends" if obj.send_count else "sends")
+            log.info(
+                "data object sent",
+                job=obj.job,
+                key=obj.key,
+                send=obj.send_count + 1,
+                task_level=obj.level,
+            )
+        return claimed
+
+    async def _send_due(self, task_id: str) -> list[DataObject]:
+        now = self.now()
+        due = [
+            o
+            for o in await self.store.objects(task_id)
+            if o.status is ObjectStatus.WAITING and o.due_at is not None and o.due_at <= now
+        ]
+        return await self._send(due)
+
+    # --- LevelCompleted ---------------------------------------------------------------------
+    async def on_level_completed(self, event: Event[LevelCompleted]) -> None:
+        p = event.payload
+        obj = await self.store.find_object(p.task_id, p.job_name, p.data_object_id)
+        if obj is None:
+            raise Reject(f"no data object {p.job_name}/{p.data_object_id} in task {p.task_id}")
+        if p.dedup_key not in obj.keys:
+            raise Reject(f"dedup key {p.dedup_key} was never sent for {p.job_name} of {p.task_id}")
+        result = JobResult(
+            label_attribute=p.label_attribute,
+            label_uri=p.label_uri,
+            metadata=p.metadata,
+            adjustment_status=p.adjustment_status,
+        )
+        task = await self.store.get_task(p.task_id)
+        if task is None or task.status is TaskStatus.FAILED:
+            log.info("completion for a task that is not running; ignored")
+            return
+        try:
+            recorded = await self._aws(
+                "recording an output",
+                lambda: self.store.record_output(obj, p.dedup_key, result, self.now()),
+            )
+            if recorded:
+                self.counters.add("outputs")
+                log.info("level output recorded", job=p.job_name, task_level=obj.level)
+            else:
+                log.info("duplicate completion ignored", job=p.job_name)
+            # Also after a duplicate: the replica that recorded it may have died before this.
+            await self._maybe_advance(p.task_id)
+        except TaskFailure as exc:
+            await self.fail(p.task_id, task.clip_id, str(exc))
+
+    async def _maybe_advance(self, task_id: str) -> None:
+        task = await self.store.get_task(task_id)
+        if task is None:
+            return
+        if task.status is TaskStatus.FINALIZING:
+            await self._finalize(task)
+            return
+        if task.status is not TaskStatus.ACTIVE:
+            return
+        objects = await self.store.objects(task_id, task.level)
+        done = {o.job for o in objects if o.status is ObjectStatus.DONE}
+        if not set(task.jobs_of(task.level)) <= done:
+            return
+        now = self.now()
+        if task.final_level:
+            if await self._aws(
+                "finalizing the task",
+                lambda: self.store.set_task_status(
+                    task_id,
+                    TaskStatus.FINALIZING,
+                    [TaskStatus.ACTIVE],
+                    now,
+                    due_at=now,  # if we die before publishing, the sweep publishes
+                    event="levels-done",
+                    level=task.level,
+                ),
+            ):
+                refreshed = await self.store.get_task(task_id)
+                if refreshed is not None:
+                    await self._finalize(refreshed)
+            return
+        next_level = task.level + 1
+        new = [self._new_object(task, job, next_level, now) for job in task.jobs_of(next_level)]
+        level_due = now + self.settings.dispatch_level_timeout_seconds
+        if await self._aws(
+            "starting the next level", lambda: self.store.advance(task, new, now, level_due)
+        ):
+            self.counters.add("levels_advanced")
+            log.info(
+                "level complete; next level", task_level=next_level, jobs=task.jobs_of(next_level)
+            )
+            await self._send_due(task_id)
+
+    async def _finalize(self, task: AnnotationTask) -> None:
+        objects = await self.store.objects(task.task_id)
+        outputs = []
+        for obj in sorted(objects, key=lambda o: (o.level, o.job)):
+            if obj.output is None:
+                continue
+            job = await self.jobs.get(obj.job)
+            outputs.append(
+                JobOutput(
+                    job_name=obj.job,
+                    job_type=job.job_type,
+                    level=obj.level,
+                    label_attribute=obj.output.label_attribute,
+                    label_uri=obj.output.label_uri,
+                    adjusts=job.adjusts,
+                    metadata=obj.output.metadata,
+                )
+            )
+        payload = LabelsFinalized(
+            task_id=task.task_id,
+            clip_id=task.clip_id,
+            workflow=task.workflow,
+            clip_workflows=task.clip_workflows,
+            drive=task.drive,
+            clip=task.clip,
+            sequence_uri=task.frames.sequence_uri,
+            frame_count=task.frames.frame_count,
+            width=task.frames.width,
+            height=task.frames.height,
+            fps=task.frames.fps,
+            outputs=outputs,
+        )
+        await self.publish(
+            new_event(
+                payload,
+                task.task_id,
+                event_id=derived_event_id(task.task_id, "LabelsFinalized"),
+                now=self.clock.now,
+            )
+        )
+        if await self.store.set_task_status(
+            task.task_id,
+            TaskStatus.FINALIZED,
+            [TaskStatus.FINALIZING],
+            self.now(),
+            event="labels-finalized",
+        ):
+            self.counters.add("tasks_finalized")
+            log.info("labels finalized", outputs=len(outputs))
+
+    # --- TaskExpired ------------------------------------------------------------------------
+    async def on_task_expired(self, event: Event[TaskExpired]) -> None:
+        p = event.payload
+        obj = await self.store.find_object(p.task_id, p.job_name, p.data_object_id)
+        if obj is None:
+            raise Reject(f"no data object {p.job_name}/{p.data_object_id} in task {p.task_id}")
+        task = await self.store.get_task(p.task_id)
+        if task is None or task.status is not TaskStatus.ACTIVE:
+            log.info("expiry for a task that is not running; ignored")
+            return
+        if not p.retryable:
+            await self.fail(
+                p.task_id,
+                task.clip_id,
+                f"Ground Truth could not label {p.job_name}: {p.failure_reason}",
+                stage="labeling",
+            )
+            return
+        if p.dedup_key != obj.key or obj.status is not ObjectStatus.WAITING:
+            # Already re-keyed for this expiry (a duplicate event), or an old key: one new
+            # key per expiry, never more.
+            log.info("stale or repeated expiry ignored", key=p.dedup_key, current=obj.key)
+            return
+        self.counters.add("expirations")
+        if obj.expirations + 1 > self.settings.dispatch_max_expirations:
+            await self.store.note_expiry(obj, p.dedup_key)
+            await self.fail(
+                p.task_id,
+                task.clip_id,
+                f"{p.job_name}: data object expired {obj.expirations + 1} times "
+                f"(LAVA_DISPATCH_MAX_EXPIRATIONS={self.settings.dispatch_max_expirations}); "
+                f"last: {p.failure_reason}",
+                stage="labeling",
+            )
+            return
+        attempt = obj.attempt + 1
+        new_key = dedup_key_id(obj.task_id, obj.job, obj.object_id, attempt)
+        try:
+            if await self._aws(
+                "re-keying after an expiry",
+                lambda: self.store.rekey(obj, p.dedup_key, new_key, attempt, self.now()),
+            ):
+                self.counters.add("rekeys")
+                log.info("expired; re-sending with a new key", old=p.dedup_key, new=new_key)
+                await self._send_due(p.task_id)
+        except TaskFailure as exc:
+            await self.fail(p.task_id, task.clip_id, str(exc))
+
+    # --- clip outcomes ----------------------------------------------------------------------
+    async def on_clip_completed(self, event: Event[ClipCompleted]) -> None:
+        p = event.payload
+        now = self.now()
+        clip = await self.store.clip(p.clip_id)
+        await self.store.set_clip_outcome(
+            p.clip_id,
+            "completed",
+            now,
+            {"labels_uri": p.labels_uri, "summary_uri": p.summary_uri, "warnings": p.warnings},
+        )
+        for task_id in (clip or {}).get("tasks", []):
+            await self.store.set_task_status(
+                task_id,
+                TaskStatus.COMPLETED,
+                [TaskStatus.FINALIZED, TaskStatus.FINALIZING],
+                now,
+                event="clip-completed",
+            )
+
+    async def on_clip_failed(self, event: Event[ClipFailed]) -> None:
+        p = event.payload
+        now = self.now()
+        clip = await self.store.clip(p.clip_id)
+        await self.store.set_clip_outcome(
+            p.clip_id, "failed", now, {"stage": p.stage, "reason": p.reason, "task_id": p.task_id}
+        )
+        if p.stage == "postproc":
+            for task_id in (clip or {}).get("tasks", []):
+                await self.store.set_task_status(
+                    task_id,
+                    TaskStatus.FAILED,
+                    [TaskStatus.FINALIZED, TaskStatus.FINALIZING, TaskStatus.COMPLETED],
+                    now,
+                    reason=f"post-processing: {p.reason}",
+                )
+
+    # --- failure ----------------------------------------------------------------------------
+    async def fail(
+        self, task_id: str, clip_id: str, reason: str, stage: Stage = "dispatch"
+    ) -> None:
+        now = self.now()
+        changed = await self.store.set_task_status(
+            task_id,
+            TaskStatus.FAILED,
+            [TaskStatus.ACTIVE, TaskStatus.FINALIZING],
+            now,
+            reason=reason,
+        )
+        await self.store.stop_objects(task_id)
+        if changed:
+            self.counters.add("tasks_failed")
+            log.error("task failed", reason=reason)
+        await self._announce_failure(task_id, clip_id, reason, stage)
+
+    async def _announce_failure(
+        self, task_id: str, clip_id: str, reason: str, stage: Stage = "dispatch"
+    ) -> None:
+        await self.publish(
+            new_event(
+                ClipFailed(clip_id=clip_id, task_id=task_id, stage=stage, reason=reason),
+                task_id,
+                event_id=derived_event_id(task_id, "ClipFailed"),
+                now=self.clock.now,
+            )
+        )
+
+    # --- the sweep --------------------------------------------------------------------------
+    async def sweep(self, limit: int = 200) -> SweepReport:
+        """Re-send what is due (same key), re-trigger overdue levels, finish interrupted work.
+
+        Reads only the due-index entries that are due, so its cost follows what is due.
+        """
+        report = SweepReport()
+        now = self.now()
+        due = await self.store.due(DUE_OBJECT, now, limit)
+        due_objects = [DataObject.model_validate(item) for item in due]
+        by_task: dict[str, list[DataObject]] = {}
+        for obj in due_objects:
+            by_task.setdefault(obj.task_id, []).append(obj)
+        for task_id, objects in by_task.items():
+            try:
+                sent = await self._send(objects)
+            except TaskFailure as exc:
+                task = await self.store.get_task(task_id)
+                await self.fail(task_id, task.clip_id if task else task_id, str(exc))
+                report.failed += 1
+                continue
+            resent = sum(1 for o in sent if o.send_count)
+            report.resent += resent
+            report.first_sends += len(sent) - resent
+        for raw in await self.store.due(DUE_TASK, now, limit):
+            task = AnnotationTask.model_validate(raw)
+            try:
+                await self._sweep_task(task, now, report)
+            except TaskFailure as exc:
+                await self.fail(task.task_id, task.clip_id, str(exc))
+                report.failed += 1
+        return report
+
+    async def _sweep_task(self, task: AnnotationTask, now: float, report: SweepReport) -> None:
+        if task.status is TaskStatus.FINALIZING:
+            await self._finalize(task)
+            report.finalized += 1
+            return
+        if task.status is not TaskStatus.ACTIVE:
+            return
+        objects = await self.store.objects(task.task_id, task.level)
+        waiting = [o for o in objects if o.status is ObjectStatus.WAITING]
+        if not waiting:
+            await self._maybe_advance(task.task_id)  # a crash between output and advance
+            report.advanced += 1
+            return
+        if task.level_retriggers >= self.settings.dispatch_level_max_retriggers:
+            await self.fail(
+                task.task_id,
+                task.clip_id,
+                f"level {task.level} not complete after {task.level_retriggers} re-triggers "
+                f"({', '.join(o.job for o in waiting)} still waiting)",
+                stage="labeling",
+            )
+            report.failed += 1
+            return
+        next_due = now + self.settings.dispatch_level_timeout_seconds
+        if await self.store.retrigger_level(task, now, next_due):
+            self.counters.add("level_retriggers")
+            log.warning("level overdue; re-triggering", task_level=task.level, waiting=len(waiting))
+            report.retriggered += 1
+            # Same keys: the policy never re-keys a live item. What this sweep re-sent already
+            # is not sent twice.
+            stale = [o for o in waiting if o.last_sent_at is None or o.last_sent_at < now]
+            await self._send(stale)
+
+    async def run_sweeps(self, stop: Any) -> None:
+        """The sweep loop (a runtime background loop)."""
+        import asyncio
+        import contextlib
+
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                report = await self.sweep()
+                if any(vars(report).values()):
+                    log.info("sweep", **vars(report), seconds=round(time.monotonic() - started, 3))
+            except Exception:
+                log.exception("sweep failed; next round retries")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    stop.wait(), timeout=self.settings.dispatch_sweep_interval_seconds
+                )

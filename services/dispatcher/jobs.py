@@ -1,0 +1,32 @@
+"""The streaming jobs the dispatcher sends to, looked up in the registry and cached briefly."""
+
+from __future__ import annotations
+
+import time
+
+from shared.labeling.registry import JobRegistry, StreamingJob
+
+
+class JobMissing(LookupError):
+    pass
+
+
+class JobDirectory:
+    def __init__(self, registry: JobRegistry, ttl_seconds: float = 60.0) -> None:
+        self._registry = registry
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, StreamingJob]] = {}
+
+    async def get(self, name: str) -> StreamingJob:
+        cached = self._cache.get(name)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        job = await self._registry.get(name)
+        if job is None:
+            raise JobMissing(
+                f"streaming job {name} is not registered (create it: lava jobs create-defaults)"
+            )
+        if job.status != "InProgress":
+            raise JobMissing(f"streaming job {name} is {job.status}, not taking input")
+        self._cache[name] = (time.monotonic(), job)
+        return job

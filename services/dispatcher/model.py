@@ -1,0 +1,123 @@
+"""Annotation tasks and their data objects: the dispatcher's domain.
+
+An annotation task is one clip through one workflow. Each level of the workflow is a set of
+streaming jobs; each job gets the clip's data object (its sequence file) under a dedup key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
+
+
+class TaskStatus(StrEnum):
+    ACTIVE = "active"  # levels in progress
+    FINALIZING = "finalizing"  # every level done; LabelsFinalized being published
+    FINALIZED = "finalized"  # LabelsFinalized published; post-processing under way
+    COMPLETED = "completed"  # the clip completed (ClipCompleted)
+    FAILED = "failed"
+
+
+class ObjectStatus(StrEnum):
+    WAITING = "waiting"  # sent (or about to be) and waiting for Ground Truth's output
+    DONE = "done"
+    FAILED = "failed"
+
+
+class ClipFrames(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sequence_uri: str
+    manifest_uri: str
+    frame_count: int
+    width: int
+    height: int
+    fps: float
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: float
+    event: str
+    detail: str = ""
+
+
+class AnnotationTask(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: str
+    clip_id: str
+    workflow: str
+    clip_workflows: list[str]
+    levels: list[list[str]]
+    level: int = 1
+    status: TaskStatus = TaskStatus.ACTIVE
+    frames: ClipFrames
+    drive: DriveAttributes
+    clip: ClipAttributes
+    created_at: float
+    updated_at: float
+    level_started_at: float
+    level_retriggers: int = 0
+    failure_reason: str | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+    @property
+    def final_level(self) -> bool:
+        return self.level >= len(self.levels)
+
+    def jobs_of(self, level: int) -> list[str]:
+        return self.levels[level - 1]
+
+
+class JobResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label_attribute: str
+    label_uri: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    adjustment_status: str | None = None
+
+
+class DataObject(BaseModel):
+    """One data object (the clip's sequence) sent to one job of one level."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: str
+    job: str
+    level: int
+    object_id: str = "0"
+    source_ref: str
+    key: str
+    attempt: int = 1
+    keys: list[str] = Field(default_factory=list)
+    expired_keys: list[str] = Field(default_factory=list)
+    send_count: int = 0
+    expirations: int = 0
+    last_sent_at: float | None = None
+    due_at: float | None = None
+    status: ObjectStatus = ObjectStatus.WAITING
+    output: JobResult | None = None
+
+
+def try_tag(task_id: str, job: str, object_id: str, attempt: int) -> str:
+    """The try part of a key: the attempt number (so attempts never collide) and, as in the
+    original, a 4-character hash - stable for an attempt, new for the next one."""
+    digest = hashlib.sha256(f"{task_id}|{job}|{object_id}|{attempt}".encode()).hexdigest()
+    return f"{attempt}-{digest[:4]}"
+
+
+def dedup_key_id(task_id: str, job: str, object_id: str, attempt: int) -> str:
+    """``{task}/{try}/{job}/{object}``: unique per attempt, identical when an attempt is
+    re-sent (so Ground Truth de-duplicates the re-send). At most 1024 characters."""
+    key = f"{task_id}/{try_tag(task_id, job, object_id, attempt)}/{job}/{object_id}"
+    if len(key) > 1024:
+        raise ValueError("dedup key id longer than Ground Truth's 1024 characters")
+    return key

@@ -1,0 +1,531 @@
+"""The dispatcher's state in DynamoDB: every transition is a conditional write.
+
+Items of the ``<ns>-tasks`` table:
+- ``task#<task id>`` / ``task``: the annotation task;
+- ``task#<task id>`` / ``obj#<level>#<job>#<object>``: a data object sent to a job;
+- ``clip#<clip id>`` / ``clip``: the clip's outcome (failed at ingest, completed, ...).
+
+Duplicated and out-of-order events cannot move anything backwards or twice: each write names
+the state it expects (``status = :waiting AND #key = :key``, ``#level = :from``...), and the
+loser of a race sees a failed condition, which the caller treats as "already done".
+
+Two sparse indexes: ``by-due`` (due_kind, due_at) holds only what has something due - waiting
+objects (next re-send), tasks with a level deadline or a pending LabelsFinalized - so the sweep
+reads what is due, not everything; ``by-status`` (status_key, updated_at) lists tasks by status.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from services.dispatcher.model import (
+    AnnotationTask,
+    DataObject,
+    HistoryEntry,
+    JobResult,
+    ObjectStatus,
+    TaskStatus,
+)
+from shared.dynamo import from_item, is_condition_failure, serialize, to_item, values
+from shared.resources import TASKS
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+DUE_OBJECT = "object"
+DUE_TASK = "task"
+
+
+def task_pk(task_id: str) -> str:
+    return f"task#{task_id}"
+
+
+def object_sk(level: int, job: str, object_id: str) -> str:
+    return f"obj#{level:02d}#{job}#{object_id}"
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _history(at: float, event: str, detail: str = "") -> dict[str, Any]:
+    entry: dict[str, Any] = serialize(
+        [HistoryEntry(at=at, event=event, detail=detail).model_dump()]
+    )
+    return entry
+
+
+class TaskStore:
+    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+        self._aws = aws
+        self.table = settings.names.table(TASKS.name)
+
+    # --- encoding ---------------------------------------------------------------------------
+    def _task_item(self, task: AnnotationTask, due_at: float | None) -> dict[str, Any]:
+        data = task.model_dump(mode="json")
+        data.update(
+            pk=task_pk(task.task_id),
+            sk="task",
+            kind="task",
+            status_key=f"task#{task.status.value}",
+        )
+        if due_at is not None:
+            data.update(due_kind=DUE_TASK, due_at=due_at)
+        return to_item(data)
+
+    def _object_item(self, obj: DataObject) -> dict[str, Any]:
+        data = obj.model_dump(mode="json")
+        data.update(
+            pk=task_pk(obj.task_id), sk=object_sk(obj.level, obj.job, obj.object_id), kind="obj"
+        )
+        if obj.status is ObjectStatus.WAITING and obj.due_at is not None:
+            data.update(due_kind=DUE_OBJECT)
+        return to_item(data)
+
+    @staticmethod
+    def _task(item: dict[str, Any]) -> AnnotationTask:
+        return AnnotationTask.model_validate(from_item(item))
+
+    @staticmethod
+    def _object(item: dict[str, Any]) -> DataObject:
+        return DataObject.model_validate(from_item(item))
+
+    # --- reads ------------------------------------------------------------------------------
+    async def get_task(self, task_id: str) -> AnnotationTask | None:
+        db = await self._aws.dynamodb()
+        found = await db.get_item(
+            TableName=self.table, Key=_key(task_pk(task_id), "task"), ConsistentRead=True
+        )
+        item = found.get("Item")
+        return self._task(item) if item else None
+
+    async def objects(self, task_id: str, level: int | None = None) -> list[DataObject]:
+        db = await self._aws.dynamodb()
+        prefix = "obj#" if level is None else f"obj#{level:02d}#"
+        out: list[DataObject] = []
+        paginator = db.get_paginator("query")
+        async for page in paginator.paginate(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=values(pk=task_pk(task_id), prefix=prefix),
+            ConsistentRead=True,
+        ):
+            out.extend(self._object(i) for i in page.get("Items", []))
+        return out
+
+    async def find_object(self, task_id: str, job: str, object_id: str) -> DataObject | None:
+        for obj in await self.objects(task_id):
+            if obj.job == job and obj.object_id == object_id:
+                return obj
+        return None
+
+    async def due(self, kind: str, now: float, limit: int = 100) -> list[dict[str, Any]]:
+        """Raw items whose ``due_at`` has passed (oldest first), from the sparse index."""
+        db = await self._aws.dynamodb()
+        found = await db.query(
+            TableName=self.table,
+            IndexName="by-due",
+            KeyConditionExpression="due_kind = :kind AND due_at <= :now",
+            ExpressionAttributeValues=values(kind=kind, now=now),
+            Limit=limit,
+        )
+        return [from_item(i) for i in found.get("Items", [])]
+
+    async def tasks_by_status(self, status: str, limit: int = 1000) -> list[AnnotationTask]:
+        db = await self._aws.dynamodb()
+        out: list[AnnotationTask] = []
+        paginator = db.get_paginator("query")
+        async for page in paginator.paginate(
+            TableName=self.table,
+            IndexName="by-status",
+            KeyConditionExpression="status_key = :s",
+            ExpressionAttributeValues=values(s=f"task#{status}"),
+            ScanIndexForward=False,
+        ):
+            for item in page.get("Items", []):
+                out.append(self._task(item))
+                if len(out) >= limit:
+                    return out
+        return out
+
+    async def clip(self, clip_id: str) -> dict[str, Any] | None:
+        db = await self._aws.dynamodb()
+        found = await db.get_item(
+            TableName=self.table, Key=_key(f"clip#{clip_id}", "clip"), ConsistentRead=True
+        )
+        item = found.get("Item")
+        return from_item(item) if item else None
+
+    async def clips_by_status(self, status: str) -> list[dict[str, Any]]:
+        db = await self._aws.dynamodb()
+        out: list[dict[str, Any]] = []
+        paginator = db.get_paginator("query")
+        async for page in paginator.paginate(
+            TableName=self.table,
+            IndexName="by-status",
+            KeyConditionExpression="status_key = :s",
+            ExpressionAttributeValues=values(s=f"clip#{status}"),
+        ):
+            out.extend(from_item(i) for i in page.get("Items", []))
+        return out
+
+    # --- transitions ------------------------------------------------------------------------
+    async def create_task(
+        self, task: AnnotationTask, objects: Sequence[DataObject], level_due: float | None
+    ) -> bool:
+        """Create a task with its level-1 objects atomically; False if it already exists."""
+        db = await self._aws.dynamodb()
+        actions: list[Any] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._task_item(task, level_due),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        actions += [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._object_item(obj),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for obj in objects
+        ]
+        actions.append(self._clip_task_update(task.clip_id, task.task_id, task.created_at))
+        try:
+            await db.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def _clip_task_update(self, clip_id: str, task_id: str, now: float) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _key(f"clip#{clip_id}", "clip"),
+                "UpdateExpression": (
+                    "SET clip_id = :clip, kind = :kind, updated_at = :now, "
+                    "clip_status = if_not_exists(clip_status, :labeling), "
+                    "status_key = if_not_exists(status_key, :key) ADD tasks :task"
+                ),
+                "ExpressionAttributeValues": {
+                    **values(
+                        clip=clip_id, kind="clip", now=now, labeling="labeling", key="clip#labeling"
+                    ),
+                    ":task": {"SS": [task_id]},
+                },
+            }
+        }
+
+    async def record_output(self, obj: DataObject, key: str, result: JobResult, now: float) -> bool:
+        """Mark an object done with its output; False if it was done already (a duplicate)
+        or the key is not one of its keys."""
+        db = await self._aws.dynamodb()
+        try:
+            await db.update_item(
+                TableName=self.table,
+                Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+                UpdateExpression="SET #s = :done, #o = :out, done_at = :now "
+                "REMOVE due_kind, due_at",
+                ConditionExpression="#s = :waiting AND contains(#keys, :key)",
+                ExpressionAttributeNames={"#s": "status", "#o": "output", "#keys": "keys"},
+                ExpressionAttributeValues=values(
+                    done=ObjectStatus.DONE.value,
+                    waiting=ObjectStatus.WAITING.value,
+                    out=result.model_dump(mode="json"),
+                    key=key,
+                    now=now,
+                ),
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    async def advance(
+        self,
+        task: AnnotationTask,
+        new_objects: Sequence[DataObject],
+        now: float,
+        level_due: float,
+    ) -> bool:
+        """Level N is done: move to N+1 with its objects, atomically; False if someone did."""
+        db = await self._aws.dynamodb()
+        actions: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": _key(task_pk(task.task_id), "task"),
+                    "UpdateExpression": "SET #l = :next, level_started_at = :now, "
+                    "updated_at = :now, level_retriggers = :zero, due_kind = :due_kind, "
+                    "due_at = :due, history = list_append(history, :h)",
+                    "ConditionExpression": "#s = :active AND #l = :from",
+                    "ExpressionAttributeNames": {"#l": "level", "#s": "status"},
+                    "ExpressionAttributeValues": {
+                        **values(
+                            next=task.level + 1,
+                            now=now,
+                            zero=0,
+                            due_kind=DUE_TASK,
+                            due=level_due,
+                            active=TaskStatus.ACTIVE.value,
+                        ),
+                        ":from": serialize(task.level),
+                        ":h": _history(now, "level-started", f"level {task.level + 1}"),
+                    },
+                }
+            }
+        ]
+        actions += [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._object_item(obj),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for obj in new_objects
+        ]
+        try:
+            await db.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    async def set_task_status(
+        self,
+        task_id: str,
+        status: TaskStatus,
+        expected: Sequence[TaskStatus],
+        now: float,
+        *,
+        due_at: float | None = None,
+        reason: str | None = None,
+        event: str | None = None,
+        level: int | None = None,
+    ) -> bool:
+        """Move a task to ``status`` if it is in one of ``expected``."""
+        db = await self._aws.dynamodb()
+        sets = ["#s = :status", "status_key = :key", "updated_at = :now"]
+        removes: list[str] = []
+        attr_values: dict[str, Any] = {
+            **values(status=status.value, key=f"task#{status.value}", now=now),
+            ":h": _history(now, event or status.value, reason or ""),
+        }
+        sets.append("history = list_append(history, :h)")
+        if due_at is None:
+            removes += ["due_kind", "due_at"]
+        else:
+            sets += ["due_kind = :due_kind", "due_at = :due"]
+            attr_values.update(values(due_kind=DUE_TASK, due=due_at))
+        if reason is not None:
+            sets.append("failure_reason = :reason")
+            attr_values.update(values(reason=reason))
+        conditions = []
+        for i, state in enumerate(expected):
+            attr_values[f":e{i}"] = serialize(state.value)
+            conditions.append(f"#s = :e{i}")
+        condition = "(" + " OR ".join(conditions) + ")"
+        names = {"#s": "status"}
+        if level is not None:
+            condition += " AND #l = :level"
+            names["#l"] = "level"
+            attr_values[":level"] = serialize(level)
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            await db.update_item(
+                TableName=self.table,
+                Key=_key(task_pk(task_id), "task"),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=attr_values,
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    async def retrigger_level(self, task: AnnotationTask, now: float, next_due: float) -> bool:
+        db = await self._aws.dynamodb()
+        try:
+            await db.update_item(
+                TableName=self.table,
+                Key=_key(task_pk(task.task_id), "task"),
+                UpdateExpression="SET level_retriggers = level_retriggers + :one, "
+                "due_at = :due, updated_at = :now, history = list_append(history, :h)",
+                ConditionExpression="#s = :active AND #l = :level AND level_retriggers = :count",
+                ExpressionAttributeNames={"#s": "status", "#l": "level"},
+                ExpressionAttributeValues={
+                    **values(
+                        one=1,
+                        due=next_due,
+                        now=now,
+                        active=TaskStatus.ACTIVE.value,
+                        count=task.level_retriggers,
+                    ),
+                    ":level": serialize(task.level),
+                    ":h": _history(now, "level-retriggered", f"level {task.level}"),
+                },
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    async def claim_send(self, obj: DataObject, lease_until: float) -> bool:
+        """Claim the due send of ``obj`` (this key, this due time) before sending it.
+
+        Only the claimant sends, so two replicas never send the same thing twice; a claimant
+        that dies before confirming leaves the object due again when the lease runs out.
+        """
+        db = await self._aws.dynamodb()
+        try:
+            await db.update_item(
+                TableName=self.table,
+                Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+                UpdateExpression="SET due_at = :lease",
+                ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
+                ExpressionAttributeNames={"#s": "status", "#k": "key"},
+                ExpressionAttributeValues=values(
+                    lease=lease_until,
+                    waiting=ObjectStatus.WAITING.value,
+                    key=obj.key,
+                    due=obj.due_at,
+                ),
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    async def sent(self, obj: DataObject, now: float, next_due: float) -> None:
+        db = await self._aws.dynamodb()
+        try:
+            await db.update_item(
+                TableName=self.table,
+                Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+                UpdateExpression="SET send_count = send_count + :one, last_sent_at = :now, "
+                "due_at = :next",
+                ConditionExpression="#s = :waiting AND #k = :key",
+                ExpressionAttributeNames={"#s": "status", "#k": "key"},
+                ExpressionAttributeValues=values(
+                    one=1, now=now, next=next_due, waiting=ObjectStatus.WAITING.value, key=obj.key
+                ),
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+            # done (or re-keyed) meanwhile: nothing left to schedule for this key
+
+    async def rekey(
+        self, obj: DataObject, expired_key: str, new_key: str, attempt: int, now: float
+    ) -> bool:
+        """After an expiry: a new key, due now. False if this expiry was handled already."""
+        db = await self._aws.dynamodb()
+        try:
+            await db.update_item(
+                TableName=self.table,
+                Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+                UpdateExpression="SET #k = :new, attempt = :attempt, due_at = :now, "
+                "due_kind = :due_kind, expirations = expirations + :one, "
+                "#keys = list_append(#keys, :newl), "
+                "expired_keys = list_append(expired_keys, :oldl)",
+                ConditionExpression="#s = :waiting AND #k = :old",
+                ExpressionAttributeNames={"#s": "status", "#k": "key", "#keys": "keys"},
+                ExpressionAttributeValues={
+                    **values(
+                        new=new_key,
+                        attempt=attempt,
+                        now=now,
+                        due_kind=DUE_OBJECT,
+                        one=1,
+                        waiting=ObjectStatus.WAITING.value,
+                        old=expired_key,
+                    ),
+                    ":newl": serialize([new_key]),
+                    ":oldl": serialize([expired_key]),
+                },
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    async def note_expiry(self, obj: DataObject, expired_key: str) -> None:
+        """Record an expiry that does not lead to a re-send (the task is failing)."""
+        db = await self._aws.dynamodb()
+        try:
+            await db.update_item(
+                TableName=self.table,
+                Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+                UpdateExpression="SET expirations = expirations + :one, "
+                "expired_keys = list_append(expired_keys, :oldl)",
+                ConditionExpression="#k = :old AND NOT contains(expired_keys, :old)",
+                ExpressionAttributeNames={"#k": "key"},
+                ExpressionAttributeValues={
+                    **values(one=1, old=expired_key),
+                    ":oldl": serialize([expired_key]),
+                },
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
+    async def stop_objects(self, task_id: str) -> None:
+        """Nothing of a failed task is due any more."""
+        db = await self._aws.dynamodb()
+        for obj in await self.objects(task_id):
+            if obj.status is ObjectStatus.WAITING:
+                await db.update_item(
+                    TableName=self.table,
+                    Key=_key(task_pk(task_id), object_sk(obj.level, obj.job, obj.object_id)),
+                    UpdateExpression="SET #s = :failed REMOVE due_kind, due_at",
+                    ConditionExpression="#s = :waiting",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues=values(
+                        failed=ObjectStatus.FAILED.value, waiting=ObjectStatus.WAITING.value
+                    ),
+                )
+
+    async def restart_objects(self, objects: Sequence[DataObject], now: float) -> None:
+        """For a retried task: its unfinished objects wait again, due now."""
+        db = await self._aws.dynamodb()
+        for obj in objects:
+            await db.put_item(TableName=self.table, Item=self._object_item(obj))
+
+    async def set_clip_outcome(
+        self, clip_id: str, status: str, now: float, detail: dict[str, Any]
+    ) -> None:
+        db = await self._aws.dynamodb()
+        await db.update_item(
+            TableName=self.table,
+            Key=_key(f"clip#{clip_id}", "clip"),
+            UpdateExpression="SET clip_id = :clip, kind = :kind, clip_status = :status, "
+            "status_key = :key, updated_at = :now, detail = :detail",
+            ExpressionAttributeValues=values(
+                clip=clip_id,
+                kind="clip",
+                status=status,
+                key=f"clip#{status}",
+                now=now,
+                detail=json.dumps(detail),
+            ),
+        )
