@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "frames": "lava.commands.frames:frames",
     "upload": "lava.commands.upload:upload",
     "jobs": "lava.commands.jobs:jobs",
+    "tasks": "lava.commands.tasks:tasks",
     "demo": "lava.commands.demo:demo",
 }
 

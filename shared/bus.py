@@ -119,6 +119,7 @@ class Bus:
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._consumers: list[_Consumer] = []
+        self._declaring: AbstractChannel | Any = None
 
     # --- connection -------------------------------------------------------------------------
     async def connect(self, timeout: float = 15.0) -> None:
@@ -128,8 +129,8 @@ class Bus:
             client_properties={"connection_name": self._client_name},
             reconnect_interval=1.0,
         )
+        await self.declare_topology(await self._connection.channel())
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-        await self.declare_topology(channel)
         self._publish_channel = channel
         self._exchange = await channel.get_exchange(self.names.exchange)
 
@@ -161,23 +162,21 @@ class Bus:
     # --- topology ---------------------------------------------------------------------------
     async def declare_topology(self, channel: AbstractChannel) -> None:
         names = self.names
+        self._declaring = channel
         exchange = await channel.declare_exchange(
             names.exchange, aio_pika.ExchangeType.TOPIC, durable=True
         )
         for consumer, event_types in self.topology.consumers.items():
-            dlx = await channel.declare_exchange(
+            dlx = await self._declaring.declare_exchange(
                 names.dead_letter_exchange(consumer), aio_pika.ExchangeType.FANOUT, durable=True
             )
-            dlq = await channel.declare_queue(
-                names.dead_letter_queue(consumer),
-                durable=True,
-                arguments={"x-queue-type": "quorum"},
+            dlq = await self._declare_queue(
+                names.dead_letter_queue(consumer), {"x-queue-type": "quorum"}
             )
             await dlq.bind(dlx, routing_key="#")
-            queue = await channel.declare_queue(
+            queue = await self._declare_queue(
                 names.queue(consumer),
-                durable=True,
-                arguments={
+                {
                     "x-queue-type": "quorum",
                     # N gives N+1 deliveries, then the broker dead-letters (reason delivery_limit)
                     "x-delivery-limit": self.settings.delivery_limit,
@@ -187,10 +186,9 @@ class Bus:
             for event_type in event_types:
                 await queue.bind(exchange, routing_key=event_type)
         for mailbox, event_types in self.topology.mailboxes.items():
-            queue = await channel.declare_queue(
+            queue = await self._declare_queue(
                 names.queue(mailbox),
-                durable=True,
-                arguments={
+                {
                     "x-queue-type": "quorum",
                     "x-max-length": self.topology.mailbox_max_length,
                     "x-overflow": "drop-head",
@@ -198,6 +196,25 @@ class Bus:
             )
             for event_type in event_types:
                 await queue.bind(exchange, routing_key=event_type)
+
+    async def _declare_queue(self, name: str, arguments: dict[str, Any]) -> AbstractQueue:
+        """Declare a queue; one that exists with other arguments is used as it is.
+
+        A queue's arguments (delivery limit, ...) cannot change once declared: the broker
+        refuses, and closes the channel. A process started with other settings (a CLI run,
+        an older release) keeps working with the queue as it is, and says so.
+        """
+        try:
+            return await self._declaring.declare_queue(name, durable=True, arguments=arguments)
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            log.warning(
+                "queue exists with other arguments; using it as it is (delete it to change them)",
+                queue=name,
+                wanted=arguments,
+                broker=str(exc)[:300],
+            )
+            self._declaring = await self._require_connection().channel()
+            return await self._declaring.declare_queue(name, passive=True)
 
     async def delete_topology(self) -> None:
         """Remove every queue and exchange of this namespace (test clean-up, `lava stack`)."""

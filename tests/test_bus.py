@@ -215,3 +215,15 @@ async def test_consumer_and_publisher_recover_after_the_broker_drops_connections
     await probe_bus.publish(clip_failed(reason="after"))  # waits for the reconnect
     await wait_until(lambda: "after" in received, timeout=30)
     assert probe_bus.connected
+
+
+async def test_a_process_with_other_queue_settings_still_connects(
+    probe_bus: Bus, settings: Settings
+) -> None:
+    other = Bus(settings.model_copy(update={"delivery_limit": 9}), TOPOLOGY)
+    await other.connect()  # the queue keeps its delivery limit; this process says so and goes on
+    try:
+        await other.publish(clip_failed(reason="from another release"))
+        assert await queue_depth(settings, settings.names.queue("probe")) == 1
+    finally:
+        await other.close()

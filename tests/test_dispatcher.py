@@ -23,6 +23,7 @@ from tests.support.dispatch import (
     frames_ready,
     inputs,
     make,
+    task_state,
 )
 
 pytestmark = pytest.mark.integration
@@ -56,8 +57,8 @@ async def test_frames_ready_sends_every_level_one_job_once(aws: AwsClients, env:
     assert tag.startswith("1-") and len(tag) == 6
     assert lights[0]["source-ref"] == event.payload.sequence_uri
     assert await inputs(aws, jobs["AdjVODTrafficLight"]) == []  # level 2 waits
-    task_state = await dispatcher.store.get_task("clip-1.signs_lights")
-    assert task_state.level == 1 and task_state.status is TaskStatus.ACTIVE
+    state = await task_state(dispatcher, "clip-1.signs_lights")
+    assert state.level == 1 and state.status is TaskStatus.ACTIVE
 
 
 async def test_periodic_resend_reuses_the_key(aws: AwsClients, env: Any) -> None:
@@ -112,7 +113,7 @@ async def test_too_many_expiries_fail_the_task_visibly(aws: AwsClients, settings
     await dispatcher.on_task_expired(expired("clip-1.vehicles", job, k1))
     k2 = key_of((await inputs(aws, job))[0])
     await dispatcher.on_task_expired(expired("clip-1.vehicles", job, k2))
-    task = await dispatcher.store.get_task("clip-1.vehicles")
+    task = await task_state(dispatcher, "clip-1.vehicles")
     assert task.status is TaskStatus.FAILED
     assert "expired 2 times" in (task.failure_reason or "")
     (failed,) = recorder.of("ClipFailed")
@@ -128,7 +129,7 @@ async def test_a_failure_that_resending_cannot_fix_fails_the_task(
     await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
     k1 = key_of((await inputs(aws, job))[0])
     await dispatcher.on_task_expired(expired("clip-1.vehicles", job, k1, retryable=False))
-    task = await dispatcher.store.get_task("clip-1.vehicles")
+    task = await task_state(dispatcher, "clip-1.vehicles")
     assert task.status is TaskStatus.FAILED
     assert recorder.of("ClipFailed")[0].payload.task_id == "clip-1.vehicles"
 
@@ -153,14 +154,14 @@ async def test_an_overdue_level_is_retriggered_with_the_same_keys(
     assert report.retriggered == 1 and report.resent == 0
     (again,) = await inputs(aws, job)
     assert key_of(again) == k1
-    task = await dispatcher.store.get_task("clip-1.vehicles")
+    task = await task_state(dispatcher, "clip-1.vehicles")
     assert task.level_retriggers == 1 and any(h.event == "level-retriggered" for h in task.history)
     await clock.advance(2 * DAY + 1)
     assert (await dispatcher.sweep()).retriggered == 1
     await inputs(aws, job)
     await clock.advance(2 * DAY + 1)
     assert (await dispatcher.sweep()).failed == 1
-    task = await dispatcher.store.get_task("clip-1.vehicles")
+    task = await task_state(dispatcher, "clip-1.vehicles")
     assert task.status is TaskStatus.FAILED and "not complete after 2 re-triggers" in (
         task.failure_reason or ""
     )
@@ -196,7 +197,7 @@ async def test_levels_chain_and_the_last_one_finalizes(aws: AwsClients, env: Any
     assert adj_light["VODTrafficLight-ref"] == done_light.payload.label_uri
     assert adj_light["VODTrafficLight-ref-metadata"]["job-name"].endswith("VODTrafficLight")
     assert "VODTrafficLight-ref" not in adj_sign and "VODTrafficSign-ref" in adj_sign
-    task = await dispatcher.store.get_task("clip-1.signs_lights")
+    task = await task_state(dispatcher, "clip-1.signs_lights")
     assert task.level == 2
     for name, message in (("AdjVODTrafficLight", adj_light), ("AdjVODTrafficSign", adj_sign)):
         await dispatcher.on_level_completed(
@@ -212,7 +213,7 @@ async def test_levels_chain_and_the_last_one_finalizes(aws: AwsClients, env: Any
     }
     assert outputs["AdjVODTrafficSign"].level == 2
     assert outputs["AdjVODTrafficSign"].adjusts == "VODTrafficSign"
-    assert (await dispatcher.store.get_task("clip-1.signs_lights")).status is TaskStatus.FINALIZED
+    assert (await task_state(dispatcher, "clip-1.signs_lights")).status is TaskStatus.FINALIZED
 
 
 async def test_duplicate_and_reordered_completions(aws: AwsClients, env: Any) -> None:
@@ -227,7 +228,7 @@ async def test_duplicate_and_reordered_completions(aws: AwsClients, env: Any) ->
         await dispatcher.on_level_completed(event)
     assert len(await inputs(aws, jobs["AdjVODTrafficLight"])) == 1
     assert len(await inputs(aws, jobs["AdjVODTrafficSign"])) == 1
-    task = await dispatcher.store.get_task("clip-1.signs_lights")
+    task = await task_state(dispatcher, "clip-1.signs_lights")
     assert task.level == 2  # not moved twice
     # a late expiry of a key that already completed changes nothing
     await dispatcher.on_task_expired(expired("clip-1.signs_lights", jobs["VODTrafficSign"], sign))
@@ -253,13 +254,11 @@ class FlakySender(InputSender):
     async def send(self, items: Any) -> None:
         self.calls += 1
         if self.calls <= self.failures:
-            raise ClientError(
-                {
-                    "Error": {"Code": self.code, "Message": "injected"},
-                    "ResponseMetadata": {"HTTPStatusCode": 400},
-                },
-                "PublishBatch",
-            )
+            response: Any = {
+                "Error": {"Code": self.code, "Message": "injected"},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            }
+            raise ClientError(response, "PublishBatch")
         await super().send(items)
 
 
@@ -274,7 +273,7 @@ async def test_transient_errors_are_retried_until_they_pass(
     await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
     assert flaky.calls == 6
     assert len(await inputs(aws, jobs["VOTVehicle"])) == 1
-    assert (await dispatcher.store.get_task("clip-1.vehicles")).status is TaskStatus.ACTIVE
+    assert (await task_state(dispatcher, "clip-1.vehicles")).status is TaskStatus.ACTIVE
     assert recorder.of("ClipFailed") == []
 
 
@@ -288,7 +287,7 @@ async def test_transient_errors_that_persist_fail_the_task(
     dispatcher = make(aws, s, FakeClock(), recorder, flaky)
     await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
     assert flaky.calls == 3
-    task = await dispatcher.store.get_task("clip-1.vehicles")
+    task = await task_state(dispatcher, "clip-1.vehicles")
     assert task.status is TaskStatus.FAILED
     assert "transient error persisted" in (task.failure_reason or "")
 
@@ -303,7 +302,7 @@ async def test_a_permanent_error_fails_the_task_at_once(
     dispatcher = make(aws, s, FakeClock(), recorder, flaky)
     await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
     assert flaky.calls == 1
-    task = await dispatcher.store.get_task("clip-1.vehicles")
+    task = await task_state(dispatcher, "clip-1.vehicles")
     assert task.status is TaskStatus.FAILED
     assert "SNS PublishBatch failed (AuthorizationError: injected)" in (task.failure_reason or "")
     (failed,) = recorder.of("ClipFailed")
@@ -317,7 +316,7 @@ async def test_unknown_workflow_fails_the_task(aws: AwsClients, env: Any) -> Non
     await dispatcher.on_frames_ready(
         frames_ready(workflow="bicycles", bucket=settings.names.bucket)
     )
-    task = await dispatcher.store.get_task("clip-1.bicycles")
+    task = await task_state(dispatcher, "clip-1.bicycles")
     assert task.status is TaskStatus.FAILED
     assert "unknown workflow 'bicycles'" in (task.failure_reason or "")
     assert recorder.of("ClipFailed")[0].payload.stage == "dispatch"

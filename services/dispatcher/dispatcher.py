@@ -599,3 +599,44 @@ class Dispatcher:
                 await asyncio.wait_for(
                     stop.wait(), timeout=self.settings.dispatch_sweep_interval_seconds
                 )
+
+
+async def retry_task(store: TaskStore, task_id: str, now: float, level_timeout: float) -> list[str]:
+    """Make a failed task active again (what `lava tasks retry` does); returns what it did.
+
+    Unfinished objects of its current level wait again, due at once: with a new key if their
+    current key expired (Ground Truth has seen it), with the same key otherwise (it may still
+    be live). The dispatcher's sweep sends them.
+    """
+    task = await store.get_task(task_id)
+    if task is None:
+        raise LookupError(f"no task {task_id}")
+    if task.status is not TaskStatus.FAILED:
+        raise ValueError(f"task {task_id} is {task.status.value}; only failed tasks are retried")
+    if not task.levels:
+        raise ValueError(f"task {task_id} cannot be retried: {task.failure_reason}")
+    done: list[str] = []
+    restarted = []
+    for obj in await store.objects(task_id, task.level):
+        if obj.status is ObjectStatus.DONE:
+            continue
+        if obj.key in obj.expired_keys:
+            attempt = obj.attempt + 1
+            key = dedup_key_id(obj.task_id, obj.job, obj.object_id, attempt)
+            obj = obj.model_copy(update={"key": key, "attempt": attempt, "keys": [*obj.keys, key]})
+            done.append(f"{obj.job}: new key {key}")
+        else:
+            done.append(f"{obj.job}: same key {obj.key}")
+        restarted.append(obj.model_copy(update={"status": ObjectStatus.WAITING, "due_at": now}))
+    await store.restart_objects(restarted, now)
+    if not await store.set_task_status(
+        task_id,
+        TaskStatus.ACTIVE,
+        [TaskStatus.FAILED],
+        now,
+        due_at=now + level_timeout if restarted else now,
+        event="retried",
+    ):
+        raise ValueError(f"task {task_id} changed while retrying; look again")
+    await store.reset_retriggers(task_id)
+    return done

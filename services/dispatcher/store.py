@@ -511,6 +511,15 @@ class TaskStore:
         for obj in objects:
             await db.put_item(TableName=self.table, Item=self._object_item(obj))
 
+    async def reset_retriggers(self, task_id: str) -> None:
+        db = await self._aws.dynamodb()
+        await db.update_item(
+            TableName=self.table,
+            Key=_key(task_pk(task_id), "task"),
+            UpdateExpression="SET level_retriggers = :zero REMOVE failure_reason",
+            ExpressionAttributeValues=values(zero=0),
+        )
+
     async def set_clip_outcome(
         self, clip_id: str, status: str, now: float, detail: dict[str, Any]
     ) -> None:

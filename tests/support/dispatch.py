@@ -8,13 +8,13 @@ from typing import Any
 
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.jobs import JobDirectory
+from services.dispatcher.model import AnnotationTask
 from services.dispatcher.sender import InputSender
 from services.dispatcher.store import TaskStore
 from services.dispatcher.workflows import WorkflowResolver
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.events import (
-    ClipAttributes,
     Event,
     FramesReady,
     LevelCompleted,
@@ -24,7 +24,7 @@ from shared.events import (
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.settings import Settings
-from shared.taxonomy.attributes import DriveAttributes
+from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from shared.workflows import load_catalog
 
 DAY = 24 * 3600
@@ -55,6 +55,12 @@ class Recorder:
 async def create_jobs(aws: AwsClients, settings: Settings) -> dict[str, StreamingJob]:
     results = await JobManager(aws, settings).create_from_catalog(load_catalog())
     return {r.job.name: r.job for r in results}
+
+
+async def task_state(dispatcher: Dispatcher, task_id: str) -> AnnotationTask:
+    task = await dispatcher.store.get_task(task_id)
+    assert task is not None, f"no task {task_id}"
+    return task
 
 
 def make(

@@ -1,0 +1,231 @@
+"""`lava tasks`: annotation tasks (one clip through one workflow)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from lava.commands import settings_and_logging
+
+if TYPE_CHECKING:
+    from services.dispatcher.store import TaskStore
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+T = TypeVar("T")
+STATUSES = ["active", "finalizing", "finalized", "completed", "failed"]
+
+
+def _run(work: Callable[[Settings, AwsClients, TaskStore], Awaitable[T]]) -> T:
+    from services.dispatcher.store import TaskStore
+    from shared.aws import AwsClients
+
+    settings = settings_and_logging()
+
+    async def main() -> T:
+        async with AwsClients(settings) as aws:
+            return await work(settings, aws, TaskStore(aws, settings))
+
+    return asyncio.run(main())
+
+
+def when(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.group()
+def tasks() -> None:
+    """Annotation tasks: list, inspect, retry, create from the original's spec form."""
+
+
+@tasks.command("list")
+@click.option("--status", type=click.Choice(STATUSES), multiple=True, help="Repeatable.")
+def list_tasks(status: tuple[str, ...]) -> None:
+    """List tasks, newest first (every status unless --status is given)."""
+
+    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> list[Any]:
+        found = []
+        for name in status or STATUSES:
+            found += await store.tasks_by_status(name)
+        return sorted(found, key=lambda t: t.updated_at, reverse=True)
+
+    found = _run(work)
+    if not found:
+        click.echo("no tasks")
+        return
+    click.echo(f"{'TASK':<40} {'STATUS':<11} {'LEVEL':<6} {'UPDATED':<20} REASON")
+    for task in found:
+        level = f"{task.level}/{len(task.levels)}" if task.levels else "-"
+        click.echo(
+            f"{task.task_id:<40} {task.status.value:<11} {level:<6} {when(task.updated_at):<20} "
+            f"{task.failure_reason or ''}"
+        )
+
+
+@tasks.command("show")
+@click.argument("task_id")
+@click.option("--json", "as_json", is_flag=True)
+def show(task_id: str, as_json: bool) -> None:
+    """Show a task: levels, data objects, keys, sends, expirations, history."""
+
+    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> Any:
+        task = await store.get_task(task_id)
+        if task is None:
+            raise click.ClickException(f"no task {task_id}")
+        return task, await store.objects(task_id)
+
+    task, objects = _run(work)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "task": task.model_dump(mode="json"),
+                    "objects": [o.model_dump(mode="json") for o in objects],
+                },
+                indent=2,
+            )
+        )
+        return
+    click.echo(f"task      {task.task_id}  ({task.workflow}, clip {task.clip_id})")
+    click.echo(
+        f"status    {task.status.value}"
+        + (f": {task.failure_reason}" if task.failure_reason else "")
+    )
+    click.echo(f"created   {when(task.created_at)}   updated {when(task.updated_at)}")
+    for number, jobs in enumerate(task.levels, start=1):
+        marker = "->" if number == task.level else "  "
+        click.echo(f"{marker} level {number}: {', '.join(jobs)}")
+    click.echo("data objects:")
+    for obj in sorted(objects, key=lambda o: (o.level, o.job)):
+        click.echo(
+            f"  L{obj.level} {obj.job:<20} {obj.status.value:<8} sends={obj.send_count} "
+            f"expirations={obj.expirations} last_sent={when(obj.last_sent_at)} "
+            f"next_check={when(obj.due_at) if obj.status.value == 'waiting' else '-'}"
+        )
+        for key in obj.keys:
+            tag = (
+                " (expired)"
+                if key in obj.expired_keys
+                else (" (current)" if key == obj.key else "")
+            )
+            click.echo(f"      key {key}{tag}")
+        if obj.output is not None:
+            click.echo(f"      output {obj.output.label_uri}")
+    click.echo("history:")
+    for entry in task.history:
+        click.echo(f"  {when(entry.at)}  {entry.event}  {entry.detail}")
+
+
+@tasks.command("retry")
+@click.argument("task_id")
+def retry(task_id: str) -> None:
+    """Make a failed task active again; the dispatcher's sweep re-sends its open objects."""
+    from services.dispatcher.dispatcher import retry_task
+
+    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> list[str]:
+        now = datetime.now(UTC).timestamp()
+        try:
+            return await retry_task(store, task_id, now, settings.dispatch_level_timeout_seconds)
+        except (LookupError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+    for line in _run(work):
+        click.echo(line)
+    click.echo(f"{task_id}: active again; the dispatcher sends within its sweep interval")
+
+
+@tasks.command("create")
+@click.option(
+    "--spec",
+    "spec_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help='The original form: {"labelingJobs": [...]}.',
+)
+@click.option("--drive-id", required=True)
+@click.option("--clip-id", default=None, help="Default: derived from the clip URI.")
+@click.option("--weather", default="undefined")
+@click.option("--time-of-day", default="undefined")
+@click.option("--route", default="unknown")
+@click.option("--scene", default="undefined")
+@click.option("--traffic", default="undefined")
+@click.option("--traffic-density", required=True)
+def create(
+    spec_file: Path,
+    drive_id: str,
+    clip_id: str | None,
+    weather: str,
+    time_of_day: str,
+    route: str,
+    scene: str,
+    traffic: str,
+    traffic_density: str,
+) -> None:
+    """Create a task from the original pipeline's explicit spec for one clip."""
+    from pydantic import ValidationError
+
+    from services.dispatcher.specs import TaskSpec
+    from services.dispatcher.workflows import WorkflowResolver
+    from shared.bus import Bus
+    from shared.events import ClipIngested, derived_event_id, new_event
+    from shared.labeling.registry import JobRegistry
+    from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
+    from shared.workflows import load_catalog
+
+    try:
+        spec = TaskSpec.model_validate_json(spec_file.read_text())
+        levels = spec.levels()
+        source = spec.clip()
+        drive = DriveAttributes(
+            drive_id=drive_id, weather=weather, time_of_day=time_of_day, route=route
+        )
+        clip = ClipAttributes(scene=scene, traffic=traffic, traffic_density=traffic_density)
+    except (ValidationError, ValueError) as exc:
+        raise click.ClickException(f"invalid spec or attributes: {exc}") from None
+    resolved_clip = (
+        clip_id or f"{drive_id}-{hashlib.sha256(source.clipS3Uri.encode()).hexdigest()[:16]}"
+    )
+    workflow = spec.workflow_name()
+
+    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> str:
+        registry = JobRegistry(aws, settings)
+        for name, chained in spec.chains().items():
+            job = await registry.get(name)
+            if job is None:
+                raise click.ClickException(f"job {name} is not registered")
+            if job.adjusts != chained:
+                raise click.ClickException(
+                    f"{name} adjusts {job.adjusts}, but the spec chains it from {chained}"
+                )
+        for name in levels[0]:
+            if await registry.get(name) is None:
+                raise click.ClickException(f"job {name} is not registered")
+        resolver = WorkflowResolver(load_catalog(settings.workflows_file), aws, store.table)
+        await resolver.register(workflow, levels)
+        payload = ClipIngested(
+            clip_id=resolved_clip,
+            drive=drive,
+            clip=clip,
+            video_uri=source.clipS3Uri,
+            fps=source.fps,
+            workflows=[workflow],
+        )
+        async with Bus(settings, client_name="lava-cli") as bus:
+            await bus.publish(
+                new_event(
+                    payload, resolved_clip, event_id=derived_event_id(resolved_clip, workflow)
+                )
+            )
+        return f"{resolved_clip}.{workflow}"
+
+    task_id = _run(work)
+    click.echo(f"{task_id}\tworkflow {workflow}: {json.dumps(levels)}")

@@ -1,0 +1,132 @@
+"""The dispatcher as a service on the real broker: replicas, and the emulator's retention."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from services.dispatcher.dispatcher import Dispatcher
+from services.dispatcher.service import make_dispatcher
+from shared.aws import AwsClients
+from shared.bus import Bus
+from shared.clock import FakeClock
+from shared.labeling.registry import JobRegistry
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings
+from tests.support.broker import wait_until
+from tests.support.dispatch import (
+    DAY,
+    Recorder,
+    completed,
+    create_jobs,
+    dispatch_settings,
+    frames_ready,
+    inputs,
+    make,
+)
+from tests.support.gt import output_queue, receive, staged_clip
+from tests.test_groundtruth_emulator import Emu, emulator_settings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_two_replicas_never_send_twice(aws: AwsClients, settings: Settings, bus: Bus) -> None:
+    s = dispatch_settings(settings, prefetch=4)
+    jobs = await create_jobs(aws, s)
+    clock = FakeClock()
+    replicas: list[Dispatcher] = []
+    runtimes = [ServiceRuntime("dispatcher", s, consumer="dispatcher") for _ in range(2)]
+    for runtime in runtimes:
+        dispatcher = make_dispatcher(runtime, clock)
+        replicas.append(dispatcher)
+        runtime.handle("FramesReady", dispatcher.on_frames_ready)
+        runtime.handle("LevelCompleted", dispatcher.on_level_completed)
+    tasks = [asyncio.create_task(r.run(install_signals=False)) for r in runtimes]
+    try:
+        await wait_until(lambda: all(r.ready for r in runtimes), timeout=15)
+        events = [frames_ready(f"clip-{i}", bucket=s.names.bucket) for i in range(6)]
+        for event in events * 2:  # every event delivered twice
+            await bus.publish(event)
+        await wait_until(
+            lambda: sum(d.counters.counts.get("sends", 0) for d in replicas) >= 6, timeout=20
+        )
+        await asyncio.sleep(0.5)
+        sent = await inputs(aws, jobs["VOTVehicle"])
+        keys = Counter(m["lava-dedup-id"] for m in sent)
+        assert len(keys) == 6 and set(keys.values()) == {1}
+        # both replicas sweep at once: each due re-send happens once
+        await clock.advance(5 * DAY + 1)
+        reports = await asyncio.gather(*(d.sweep() for d in replicas))
+        assert sum(r.resent for r in reports) == 6
+        resent = Counter(m["lava-dedup-id"] for m in await inputs(aws, jobs["VOTVehicle"]))
+        assert resent == keys
+        for key in keys:
+            done = completed(key.split("/")[0], jobs["VOTVehicle"], key, s.names.bucket)
+            await bus.publish(done)
+            await bus.publish(done)
+        await wait_until(
+            lambda: sum(d.counters.counts.get("levels_advanced", 0) for d in replicas) >= 6,
+            timeout=20,
+        )
+        await asyncio.sleep(0.5)
+        level2 = Counter(m["lava-dedup-id"] for m in await inputs(aws, jobs["AdjVOTVehicle"]))
+        assert len(level2) == 6 and set(level2.values()) == {1}
+        assert sum(d.counters.counts.get("levels_advanced", 0) for d in replicas) == 6
+    finally:
+        for runtime in runtimes:
+            runtime.request_stop()
+        await asyncio.gather(*tasks)
+
+
+async def test_a_retention_drop_is_rescued_by_the_same_key(
+    aws: AwsClients, settings: Settings, tmp_path: Path
+) -> None:
+    base = dispatch_settings(settings.model_copy(update={"gt_max_concurrent_tasks": 1}))
+    s = emulator_settings(
+        base,
+        emulator_time_scale=1.0 / (14 * DAY),  # 14-day retention -> 1 s
+        emulator_latency_min_seconds=2.0,
+        emulator_latency_max_seconds=2.0,
+    )
+    s = s.model_copy(update={"gt_task_availability_seconds": 30 * DAY})
+    jobs = await create_jobs(aws, s)
+    job = jobs["VOTVehicle"]
+    out = await output_queue(aws, job, f"{s.namespace}-out")
+    clock = FakeClock()
+    dispatcher = make(aws, s, clock, Recorder())
+    sources = []
+    for i in range(2):
+        source, _ = await staged_clip(aws, s, tmp_path, f"keep-{i}")
+        sources.append(source)
+    registry = JobRegistry(aws, s)
+
+    async def counters() -> dict[str, int]:
+        found = await registry.get(job.name)
+        return dict(found.counters) if found else {}
+
+    async with Emu(s, aws):
+        for i in range(2):
+            ready = frames_ready(f"keep-{i}", bucket=s.names.bucket)
+            payload = ready.payload.model_copy(update={"sequence_uri": sources[i]})
+            await dispatcher.on_frames_ready(ready.model_copy(update={"payload": payload}))
+        first = await receive(aws, out, 1, timeout=10)
+        assert [o["lava-dedup-id"].split("/")[0] for o in first] == ["keep-0.vehicles"]
+
+        async def dropped() -> bool:
+            return (await counters()).get("dropped_by_retention", 0) == 1
+
+        await wait_until(dropped, timeout=10)
+        await clock.advance(5 * DAY + 1)  # the periodic same-key re-send
+        report = await dispatcher.sweep()
+        assert report.resent == 2
+        rescued = await receive(aws, out, 1, timeout=10)
+    assert [o["lava-dedup-id"].split("/")[0] for o in rescued] == ["keep-1.vehicles"]
+    objects = await dispatcher.store.objects("keep-1.vehicles")
+    assert rescued[0]["lava-dedup-id"] == objects[0].key and objects[0].attempt == 1
+    final = await counters()
+    assert final["dropped_by_retention"] == 1
+    assert final["duplicates_ignored"] == 1  # keep-0's re-send: a no-op for Ground Truth
+    assert final["labeled"] == 2

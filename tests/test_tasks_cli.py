@@ -1,0 +1,125 @@
+"""`lava tasks list/show/retry/create --spec` as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from services.dispatcher.model import TaskStatus
+from shared.aws import AwsClients
+from shared.bus import Bus
+from shared.clock import FakeClock
+from shared.events import ClipIngested, decode_event
+from shared.settings import Settings
+from tests.support.broker import get_messages
+from tests.support.dispatch import (
+    Recorder,
+    create_jobs,
+    dispatch_settings,
+    expired,
+    frames_ready,
+    inputs,
+    make,
+    task_state,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def lava(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ,
+        LAVA_NAMESPACE=settings.namespace,
+        AWS_ENDPOINT_URL=settings.aws_endpoint_url or "",
+        LAVA_AMQP_URL=settings.amqp_url,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "lava", *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+async def test_list_show_and_retry_a_failed_task(aws: AwsClients, settings: Settings) -> None:
+    s = dispatch_settings(settings, dispatch_max_expirations=0)
+    jobs = await create_jobs(aws, s)
+    # the CLI runs on the wall clock: start the fake one there
+    clock = FakeClock(datetime.now(UTC))
+    dispatcher = make(aws, s, clock, Recorder())
+    await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
+    (sent,) = await inputs(aws, jobs["VOTVehicle"])
+    key = sent["lava-dedup-id"]
+    await dispatcher.on_task_expired(expired("clip-1.vehicles", jobs["VOTVehicle"], key))
+    assert (await task_state(dispatcher, "clip-1.vehicles")).status is TaskStatus.FAILED
+
+    listed = lava(s, "tasks", "list", "--status", "failed")
+    assert listed.returncode == 0, listed.stderr
+    assert "clip-1.vehicles" in listed.stdout and "expired 1 times" in listed.stdout
+    shown = lava(s, "tasks", "show", "clip-1.vehicles")
+    assert f"key {key} (expired)" in shown.stdout and "sends=1" in shown.stdout
+    assert "level 1: VOTVehicle" in shown.stdout and "history:" in shown.stdout
+
+    retried = lava(s, "tasks", "retry", "clip-1.vehicles")
+    assert retried.returncode == 0, retried.stderr
+    assert "VOTVehicle: new key" in retried.stdout  # its key expired: a new one
+    task = await task_state(dispatcher, "clip-1.vehicles")
+    assert task.status is TaskStatus.ACTIVE
+    await clock.advance(120)
+    report = await dispatcher.sweep()
+    assert report.first_sends + report.resent == 1
+    (again,) = await inputs(aws, jobs["VOTVehicle"])
+    assert again["lava-dedup-id"] != key and again["lava-dedup-id"].split("/")[1].startswith("2-")
+    assert lava(s, "tasks", "retry", "clip-1.vehicles").returncode == 1  # not failed any more
+
+
+async def test_create_from_the_original_spec(
+    aws: AwsClients, settings: Settings, bus: Bus, tmp_path: Path
+) -> None:
+    s = dispatch_settings(settings)
+    await create_jobs(aws, s)
+    spec = {
+        "labelingJobs": [
+            {
+                "jobName": "VOTVehicle",
+                "jobLevel": 1,
+                "inputConfig": {"clipS3Uri": f"s3://{s.names.bucket}/raw/c.mp4", "fps": 2},
+            },
+            {
+                "jobName": "AdjVOTVehicle",
+                "jobLevel": 2,
+                "inputConfig": {"chainFromJobName": "VOTVehicle"},
+            },
+        ]
+    }
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    made = lava(
+        s, "tasks", "create", "--spec", str(path), "--drive-id", "d9", "--traffic-density", "low"
+    )
+    assert made.returncode == 0, made.stderr
+    task_id = made.stdout.split("\t")[0]
+    (message,) = await get_messages(s, s.names.queue("ingest"), 1)
+    event = decode_event(message.body)
+    assert isinstance(event.payload, ClipIngested)
+    workflow = event.payload.workflows[0]
+    assert task_id == f"{event.payload.clip_id}.{workflow}"
+    assert event.payload.fps == 2
+    # the dispatcher resolves the ad-hoc workflow
+    dispatcher = make(aws, s, FakeClock(), Recorder())
+    assert await dispatcher.workflows.levels(workflow) == [["VOTVehicle"], ["AdjVOTVehicle"]]
+
+    bad = dict(spec)
+    bad["labelingJobs"] = [
+        spec["labelingJobs"][0],
+        {**spec["labelingJobs"][1], "jobName": "AdjVOTLane"},
+    ]
+    path.write_text(json.dumps(bad))
+    refused = lava(
+        s, "tasks", "create", "--spec", str(path), "--drive-id", "d9", "--traffic-density", "low"
+    )
+    assert refused.returncode == 1
+    assert "AdjVOTLane adjusts VOTLane, but the spec chains it from VOTVehicle" in refused.stderr
