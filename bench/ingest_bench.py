@@ -6,7 +6,7 @@ timed as whole commands, interpreter start-up included. Every run's frames are c
 count as ffmpeg, and each frame matches ffmpeg's frame at that timestamp (mean absolute pixel
 difference far below that of the neighbouring source frame).
 
-    bash bench/setup.sh && python bench/ingest_bench.py [--runs 5] [--keep DIR]
+    bash bench/setup.sh && python -m bench.ingest_bench [--runs 5] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def frames_in(directory: Path) -> list[Path]:
 
 
 def load(path: Path) -> np.ndarray:
-    return simplejpeg.decode_jpeg(path.read_bytes()).astype(np.int16)
+    image: np.ndarray = simplejpeg.decode_jpeg(path.read_bytes()).astype(np.int16)
+    return image
 
 
 def check_frames(

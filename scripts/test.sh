@@ -4,5 +4,5 @@
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 echo "== ruff"; ruff check .
-echo "== mypy --strict"; mypy shared services emulators lava tests
+echo "== mypy --strict"; mypy shared services emulators lava tests bench
 echo "== pytest"; python -m pytest "$@"

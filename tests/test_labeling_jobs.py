@@ -128,8 +128,9 @@ async def test_create_registers_topics_label_config_and_queue(
     job = first.job
     assert job.gt_name == f"{settings.namespace}-VOTVehicle"
     assert job.label_attribute == "VOTVehicle-ref"
-    topics = [t["TopicArn"] for t in (await (await aws.sns()).list_topics())["Topics"]]
-    assert job.input_topic_arn in topics and job.output_topic_arn in topics
+    sns = await aws.sns()
+    for topic in (job.input_topic_arn, job.output_topic_arn):
+        assert (await sns.get_topic_attributes(TopicArn=topic))["Attributes"]["TopicArn"] == topic
     config = await S3Store(aws).get_json(settings.names.bucket, "label-config/VOTVehicle.json")
     assert config["labels"][0]["label"] == "vehicle"
     sqs = await aws.sqs()

@@ -194,9 +194,10 @@ class Dispatcher:
             if created:
                 log.info("task created", levels=levels)
                 self.counters.add("tasks_created")
+                await self._send(objects)  # just written, due now: no need to read them back
             else:
                 log.info("task exists; FramesReady was a duplicate")
-            await self._send_due(task.task_id)
+                await self._send_due(task.task_id)
         except TaskFailure as exc:
             await self.fail(task.task_id, task.clip_id, str(exc))
 

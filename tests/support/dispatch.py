@@ -13,7 +13,7 @@ from services.dispatcher.sender import InputSender
 from services.dispatcher.store import TaskStore
 from services.dispatcher.workflows import WorkflowResolver
 from shared.aws import AwsClients
-from shared.clock import FakeClock
+from shared.clock import Clock
 from shared.events import (
     Event,
     FramesReady,
@@ -66,7 +66,7 @@ async def task_state(dispatcher: Dispatcher, task_id: str) -> AnnotationTask:
 def make(
     aws: AwsClients,
     settings: Settings,
-    clock: FakeClock,
+    clock: Clock,
     publish: Any,
     sender: InputSender | None = None,
 ) -> Dispatcher:

@@ -1,0 +1,286 @@
+"""Dispatcher benchmark, on one moto server and the machine's RabbitMQ.
+
+1. Throughput: N FramesReady handled by the dispatcher (task + object created in one
+   transaction, the send claimed, SNS PublishBatch, the send recorded) at concurrency C,
+   against the bare aiobotocore calls the same work needs (TransactWriteItems, the claim
+   UpdateItem, PublishBatch, the send UpdateItem) at the same concurrency, alternating rounds.
+   Target: the dispatcher takes at most 1.3x the bare calls' time.
+2. Latency from a LevelCompleted published on the bus to the next level's first publish to
+   SNS, through the running dispatcher service (p50/p99).
+
+    python -m bench.dispatch_bench [--objects 200] [--concurrency 8] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import uuid
+from typing import Any
+
+from services.dispatcher.dispatcher import Dispatcher
+from services.dispatcher.model import AnnotationTask, ClipFrames, DataObject, dedup_key_id
+from services.dispatcher.sender import InputSender
+from services.dispatcher.service import make_dispatcher
+from services.dispatcher.store import TaskStore
+from shared.aws import AwsClients
+from shared.bus import Bus
+from shared.clock import SystemClock
+from shared.dynamo import values
+from shared.local_stack import MotoServer, free_port
+from shared.resources import provision
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings, load_settings
+from tests.support.dispatch import completed, create_jobs, frames_ready, make
+
+TARGET = 1.3
+
+
+class NullPublish:
+    async def __call__(self, event: Any) -> None:
+        return None
+
+
+async def bare_calls(
+    aws: AwsClients, settings: Settings, topic: str, store: TaskStore, task_id: str
+) -> None:
+    """What dispatching one data object costs at the least: the same four AWS calls with the
+    same items (encoded by the store's own helpers), and none of the dispatcher's logic."""
+    db, sns = await aws.dynamodb(), await aws.sns()
+    now = time.time()
+    ready = frames_ready(task_id.removesuffix(".vehicles"), bucket=settings.names.bucket).payload
+    task = AnnotationTask(
+        task_id=ready.task_id,
+        clip_id=ready.clip_id,
+        workflow=ready.workflow,
+        clip_workflows=ready.clip_workflows,
+        levels=[["VOTVehicle"], ["AdjVOTVehicle"]],
+        frames=ClipFrames(
+            sequence_uri=ready.sequence_uri,
+            manifest_uri=ready.manifest_uri,
+            frame_count=ready.frame_count,
+            width=ready.width,
+            height=ready.height,
+            fps=ready.fps,
+        ),
+        drive=ready.drive,
+        clip=ready.clip,
+        created_at=now,
+        updated_at=now,
+        level_started_at=now,
+    )
+    key = dedup_key_id(task.task_id, "VOTVehicle", "0", 1)
+    obj = DataObject(
+        task_id=task.task_id,
+        job="VOTVehicle",
+        level=1,
+        source_ref=ready.sequence_uri,
+        key=key,
+        keys=[key],
+        due_at=now,
+    )
+    table = store.table
+    await db.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": store._task_item(task, now + 432000),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": store._object_item(obj),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            store._clip_task_update(task.clip_id, task.task_id, now),  # type: ignore[list-item]
+        ]
+    )
+    obj_key = {"pk": {"S": f"task#{task.task_id}"}, "sk": {"S": "obj#01#VOTVehicle#0"}}
+    await db.update_item(
+        TableName=table,
+        Key=obj_key,
+        UpdateExpression="SET due_at = :lease",
+        ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
+        ExpressionAttributeNames={"#s": "status", "#k": "key"},
+        ExpressionAttributeValues=values(lease=now + 60, waiting="waiting", key=key, due=now),
+    )
+    body = {
+        "source-ref": ready.sequence_uri,
+        "dataset-objectid-attribute-name": "lava-dedup-id",
+        "lava-dedup-id": key,
+    }
+    await sns.publish_batch(
+        TopicArn=topic, PublishBatchRequestEntries=[{"Id": "0", "Message": json.dumps(body)}]
+    )
+    await db.update_item(
+        TableName=table,
+        Key=obj_key,
+        UpdateExpression="SET send_count = send_count + :one, last_sent_at = :now, due_at = :next",
+        ConditionExpression="#s = :waiting AND #k = :key",
+        ExpressionAttributeNames={"#s": "status", "#k": "key"},
+        ExpressionAttributeValues=values(
+            one=1, now=now, next=now + 432000, waiting="waiting", key=key
+        ),
+    )
+
+
+async def timed(count: int, concurrency: int, one: Any) -> float:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(i: int) -> None:
+        async with gate:
+            await one(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(run(i) for i in range(count)))
+    return time.perf_counter() - started
+
+
+async def fresh(settings: Settings, aws: AwsClients) -> tuple[Settings, str]:
+    """A new namespace (tables, topics, queues): every round starts from empty tables.
+
+    moto deep-copies a whole table for every TransactWriteItems (its rollback), so its cost
+    grows with the table; fresh tables keep both paths on the same footing.
+    """
+    ns = load_settings(**{**settings.model_dump(), "namespace": f"b{uuid.uuid4().hex[:8]}"})
+    await provision(aws, ns.names)
+    jobs = await create_jobs(aws, ns)
+    return ns, jobs["VOTVehicle"].input_topic_arn
+
+
+async def throughput(
+    args: argparse.Namespace, settings: Settings, aws: AwsClients
+) -> tuple[float, float]:
+    ours, bare = [], []
+    for r in range(args.rounds):
+        ns, _ = await fresh(settings, aws)
+        dispatcher: Dispatcher = make(aws, ns, SystemClock(), NullPublish())
+        await dispatcher.on_frames_ready(frames_ready("warm", bucket=ns.names.bucket))
+        ours.append(
+            await timed(
+                args.objects,
+                args.concurrency,
+                lambda i, d=dispatcher, n=ns: d.on_frames_ready(
+                    frames_ready(f"d-{i}", bucket=n.names.bucket)
+                ),
+            )
+        )
+        ns, topic = await fresh(settings, aws)
+        store = TaskStore(aws, ns)
+        await bare_calls(aws, ns, topic, store, "warm.vehicles")
+        bare.append(
+            await timed(
+                args.objects,
+                args.concurrency,
+                lambda i, n=ns, t=topic, st=store: bare_calls(aws, n, t, st, f"b-{i}.vehicles"),
+            )
+        )
+        print(
+            f"round {r + 1}: dispatcher {ours[-1]:.2f} s, bare calls {bare[-1]:.2f} s", flush=True
+        )
+    return statistics.median(ours), statistics.median(bare)
+
+
+class TimingSender(InputSender):
+    def __init__(self, aws: AwsClients, key_name: str) -> None:
+        super().__init__(aws, key_name)
+        self.first_publish: dict[str, float] = {}
+
+    async def send(self, items: Any) -> None:
+        await super().send(items)
+        now = time.perf_counter()
+        for obj, _, _ in items:
+            if obj.level == 2:
+                self.first_publish.setdefault(obj.task_id, now)
+
+
+async def latency(args: argparse.Namespace, settings: Settings, aws: AwsClients) -> list[float]:
+    jobs = await create_jobs(aws, settings)
+    runtime = ServiceRuntime("dispatcher", settings, consumer="dispatcher")
+    dispatcher = make_dispatcher(runtime)
+    sender = TimingSender(aws, settings.dedup_key_name)
+    dispatcher.sender = sender
+    runtime.handle("FramesReady", dispatcher.on_frames_ready)
+    runtime.handle("LevelCompleted", dispatcher.on_level_completed)
+    run = asyncio.create_task(runtime.run(install_signals=False))
+    bus = Bus(settings, client_name="lava-bench")
+    await bus.connect()
+    try:
+        while not runtime.ready:
+            await asyncio.sleep(0.05)
+        samples = []
+        job = jobs["VOTVehicle"]
+        for i in range(args.latency_samples):
+            ready = frames_ready(f"lat-{i}", bucket=settings.names.bucket)
+            await dispatcher.on_frames_ready(ready)
+            (obj,) = await dispatcher.store.objects(ready.payload.task_id)
+            started = time.perf_counter()
+            await bus.publish(completed(ready.payload.task_id, job, obj.key, settings.names.bucket))
+            while ready.payload.task_id not in sender.first_publish:
+                await asyncio.sleep(0.001)
+            samples.append(sender.first_publish[ready.payload.task_id] - started)
+        return samples
+    finally:
+        runtime.request_stop()
+        await run
+        await bus.delete_topology()
+        await bus.close()
+
+
+def pct(values_: list[float], q: float) -> float:
+    ordered = sorted(values_)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-samples", type=int, default=200)
+    args = parser.parse_args()
+    server = MotoServer(port=free_port())
+    server.start()
+    try:
+        settings = load_settings(
+            namespace=f"bench{uuid.uuid4().hex[:6]}",
+            aws_endpoint_url=server.endpoint,
+            log_level="WARNING",
+            log_format="console",
+            health_port=0,
+        )
+        from shared.logging import configure_logging
+
+        configure_logging(settings, "bench")
+        async with AwsClients(settings) as aws:
+            await provision(aws, settings.names)
+            ours, bare = await throughput(args, settings, aws)
+            lat = await latency(args, (await fresh(settings, aws))[0], aws)
+    finally:
+        server.stop()
+    ratio = ours / bare
+    print(
+        f"\n{args.objects} data objects at concurrency {args.concurrency}, median of "
+        f"{args.rounds} rounds (same moto server):"
+    )
+    print(f"  dispatcher   {ours:6.2f} s  ({args.objects / ours:6.1f} objects/s)")
+    print(f"  bare calls   {bare:6.2f} s  ({args.objects / bare:6.1f} objects/s)")
+    verdict = "met" if ratio <= TARGET else "NOT met"
+    print(f"  ratio        {ratio:6.2f}  (target <= {TARGET}) -> {verdict}")
+    print(
+        f"LevelCompleted on the bus -> next level's first SNS publish, {len(lat)} samples: "
+        f"p50 {pct(lat, 0.5) * 1000:.1f} ms, p99 {pct(lat, 0.99) * 1000:.1f} ms"
+    )
+    return 0 if ratio <= TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
