@@ -23,13 +23,14 @@ import uuid
 from typing import Any
 
 from services.dispatcher.dispatcher import Dispatcher
-from services.dispatcher.model import AnnotationTask, ClipFrames, DataObject, dedup_key_id
+from services.dispatcher.model import AnnotationTask, ClipFrames, DataObject
 from services.dispatcher.sender import InputSender
 from services.dispatcher.service import make_dispatcher
 from services.dispatcher.store import TaskStore
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import SystemClock
+from shared.dedup import dedup_key_id
 from shared.dynamo import values
 from shared.local_stack import MotoServer, free_port
 from shared.resources import provision

@@ -187,6 +187,21 @@ class Settings(BaseSettings):
         8, ge=1, description="Attempts before a transient AWS error fails the task."
     )
 
+    # --- listener -----------------------------------------------------------------------------
+    listener_wait_seconds: int = Field(
+        20, ge=0, le=20, description="SQS long-poll wait per receive (max 20 s)."
+    )
+    listener_concurrency: int = Field(4, ge=1, description="Receive loops running at once.")
+    listener_visibility_timeout_seconds: int = Field(
+        60, ge=0, description="How long a received output stays hidden before it is retried."
+    )
+    listener_max_receive_count: int = Field(
+        5, ge=1, description="Receives of one output before SQS moves it to the dead-letter queue."
+    )
+    listener_refresh_seconds: float = Field(
+        30.0, gt=0, description="How often the listener subscribes to newly registered jobs."
+    )
+
     # --- Ground Truth emulator ----------------------------------------------------------------
     emulator_time_scale: float = Field(
         1.0,

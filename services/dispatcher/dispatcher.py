@@ -34,7 +34,6 @@ from services.dispatcher.model import (
     JobResult,
     ObjectStatus,
     TaskStatus,
-    dedup_key_id,
 )
 from services.dispatcher.sender import InputSender, SendFailed, SendInterrupted
 from services.dispatcher.store import DUE_OBJECT, DUE_TASK, TaskStore
@@ -42,6 +41,7 @@ from services.dispatcher.workflows import WorkflowResolver
 from shared.aws import error_code, is_transient
 from shared.bus import Reject
 from shared.clock import Clock
+from shared.dedup import dedup_key_id
 from shared.events import (
     ClipCompleted,
     ClipFailed,

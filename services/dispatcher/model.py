@@ -1,4 +1,4 @@
-"""Annotation tasks and their data objects: the dispatcher's domain.
+"""Annotation tasks and their data objects: the dispatcher's domain (keys: shared.dedup).
 
 An annotation task is one clip through one workflow. Each level of the workflow is a set of
 streaming jobs; each job gets the clip's data object (its sequence file) under a dedup key.
@@ -6,7 +6,6 @@ streaming jobs; each job gets the clip's data object (its sequence file) under a
 
 from __future__ import annotations
 
-import hashlib
 from enum import StrEnum
 from typing import Any
 
@@ -105,19 +104,3 @@ class DataObject(BaseModel):
     due_at: float | None = None
     status: ObjectStatus = ObjectStatus.WAITING
     output: JobResult | None = None
-
-
-def try_tag(task_id: str, job: str, object_id: str, attempt: int) -> str:
-    """The try part of a key: the attempt number (so attempts never collide) and, as in the
-    original, a 4-character hash - stable for an attempt, new for the next one."""
-    digest = hashlib.sha256(f"{task_id}|{job}|{object_id}|{attempt}".encode()).hexdigest()
-    return f"{attempt}-{digest[:4]}"
-
-
-def dedup_key_id(task_id: str, job: str, object_id: str, attempt: int) -> str:
-    """``{task}/{try}/{job}/{object}``: unique per attempt, identical when an attempt is
-    re-sent (so Ground Truth de-duplicates the re-send). At most 1024 characters."""
-    key = f"{task_id}/{try_tag(task_id, job, object_id, attempt)}/{job}/{object_id}"
-    if len(key) > 1024:
-        raise ValueError("dedup key id longer than Ground Truth's 1024 characters")
-    return key

@@ -30,6 +30,7 @@ from services.dispatcher.model import (
     ObjectStatus,
     TaskStatus,
 )
+from shared.dedup import object_sk, task_pk
 from shared.dynamo import from_item, is_condition_failure, serialize, to_item, values
 from shared.resources import TASKS
 
@@ -39,14 +40,6 @@ if TYPE_CHECKING:
 
 DUE_OBJECT = "object"
 DUE_TASK = "task"
-
-
-def task_pk(task_id: str) -> str:
-    return f"task#{task_id}"
-
-
-def object_sk(level: int, job: str, object_id: str) -> str:
-    return f"obj#{level:02d}#{job}#{object_id}"
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:

@@ -1,12 +1,50 @@
-"""Wiring of the listener service: adapters and handlers on the shared runtime."""
+"""Wiring of the listener: SQS in, the bus out, Prometheus counters."""
 
 from __future__ import annotations
 
+import asyncio
+
+from services.listener.listener import Listener, Metrics
 from shared.runtime import ServiceRuntime, run_service
 
 
+def make_listener(runtime: ServiceRuntime) -> Listener:
+    m, name = runtime.metrics, runtime.name
+    received = m.counter("lava_listener_received", "Output messages received from SQS.")
+    translated = m.counter("lava_listener_translated", "Outputs translated, per event.", ("kind",))
+    unparseable = m.counter("lava_listener_unparseable", "Outputs that could not be parsed.")
+    unknown = m.counter("lava_listener_unknown_key", "Outputs whose key matches no data object.")
+    latency = m.histogram(
+        "lava_listener_receive_to_publish_seconds", "From receiving an output to its confirm."
+    )
+    metrics = Metrics(
+        received=lambda n: received.labels(name).inc(n),
+        translated=lambda kind: translated.labels(name, kind).inc(),
+        unparseable=lambda: unparseable.labels(name).inc(),
+        unknown_key=lambda: unknown.labels(name).inc(),
+        latency=lambda s: latency.labels(name).observe(s),
+    )
+    return Listener(runtime.settings, runtime.aws, runtime.bus.publish, metrics)
+
+
 async def build(runtime: ServiceRuntime) -> None:
-    """Register handlers and loops (added by the listener issue)."""
+    listener = make_listener(runtime)
+    lock = asyncio.Lock()
+    started = asyncio.Event()
+
+    async def receiving(stop: asyncio.Event) -> None:
+        # The queue and subscriptions are set up once, by whichever loop gets here first
+        # (retried by the runtime if AWS is not reachable yet).
+        async with lock:
+            if not started.is_set():
+                await listener.start()
+                started.set()
+        await listener.receive_loop(stop)
+
+    runtime.add_readiness_check(started.is_set)
+    for i in range(runtime.settings.listener_concurrency):
+        runtime.add_loop(f"receive-{i}", receiving)
+    runtime.add_loop("refresh", listener.refresh_loop)
 
 
 def main() -> None:

@@ -1,0 +1,292 @@
+"""Ground Truth output -> LevelCompleted / TaskExpired.
+
+One SQS queue receives the output topic of every registered streaming job (the SNS envelope
+names the topic, hence the job); a redrive policy moves a message that keeps failing to a
+dead-letter queue. Each output is parsed with the shared Ground Truth parsers, its dedup key
+mapped to the data object it was sent for, and translated:
+
+- completed / adjusted output -> ``LevelCompleted`` (label attribute, label URI, metadata);
+- expired -> ``TaskExpired`` (re-sending with a new key helps);
+- failed for another reason -> ``TaskExpired`` with ``retryable`` true only when re-sending can
+  help (a server-side error), false for a client error (the input itself is wrong), which the
+  dispatcher turns into a failed task.
+
+SQS messages are deleted only after the broker confirmed the events (in batches). A crash
+between the two means a duplicate event, which the dispatcher tolerates. Unparseable messages
+and unknown keys are logged, counted and left to the redrive policy; they never stop the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from shared.dedup import KeyDirectory
+from shared.events import (
+    Event,
+    EventPayload,
+    LevelCompleted,
+    TaskExpired,
+    derived_event_id,
+    new_event,
+)
+from shared.groundtruth.errors import GtFormatError
+from shared.groundtruth.messages import OutputStatus, parse_output_message
+from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+
+log = structlog.get_logger(__name__)
+
+Publish = Callable[[Event[Any]], Awaitable[None]]
+
+
+def retryable_failure(reason: str) -> bool:
+    """Can sending the object again help? Not when Ground Truth blames the input."""
+    return not reason.strip().startswith("ClientError")
+
+
+@dataclass
+class Metrics:
+    """Hooks the service wires to Prometheus (all optional)."""
+
+    received: Callable[[int], None] = lambda n: None
+    translated: Callable[[str], None] = lambda kind: None
+    unparseable: Callable[[], None] = lambda: None
+    unknown_key: Callable[[], None] = lambda: None
+    latency: Callable[[float], None] = lambda seconds: None
+
+
+class OutputQueue:
+    """The listener's SQS queue and its dead-letter queue, subscribed to job output topics."""
+
+    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+        self.aws = aws
+        self.settings = settings
+        self.name = settings.names.queue_url_name("gt-output")
+        self.dead_name = settings.names.queue_url_name("gt-output-dead")
+        self.url = ""
+        self.arn = ""
+        self.dead_url = ""
+        self._subscribed: set[str] = set()
+
+    async def ensure(self) -> None:
+        sqs = await self.aws.sqs()
+        dead = await sqs.create_queue(QueueName=self.dead_name)
+        self.dead_url = dead["QueueUrl"]
+        dead_arn = await self._arn(self.dead_url)
+        redrive = {
+            "deadLetterTargetArn": dead_arn,
+            "maxReceiveCount": str(self.settings.listener_max_receive_count),
+        }
+        created = await sqs.create_queue(QueueName=self.name)
+        self.url = created["QueueUrl"]
+        self.arn = await self._arn(self.url)
+        prefix = self.settings.namespace
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": self.arn,
+                    "Condition": {
+                        "ArnLike": {"aws:SourceArn": f"arn:aws:sns:*:*:{prefix}-*-output"}
+                    },
+                }
+            ],
+        }
+        await sqs.set_queue_attributes(
+            QueueUrl=self.url,
+            Attributes={
+                "RedrivePolicy": json.dumps(redrive),
+                "VisibilityTimeout": str(self.settings.listener_visibility_timeout_seconds),
+                "Policy": json.dumps(policy),
+            },
+        )
+
+    async def _arn(self, url: str) -> str:
+        sqs = await self.aws.sqs()
+        attrs = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return attrs["Attributes"]["QueueArn"]
+
+    async def subscribe(self, jobs: list[StreamingJob]) -> list[str]:
+        """Subscribe to the output topics not yet subscribed; the new ones."""
+        sns = await self.aws.sns()
+        added = []
+        for job in jobs:
+            if job.output_topic_arn in self._subscribed:
+                continue
+            # The envelope (not raw delivery) keeps TopicArn: it names the job.
+            await sns.subscribe(TopicArn=job.output_topic_arn, Protocol="sqs", Endpoint=self.arn)
+            self._subscribed.add(job.output_topic_arn)
+            added.append(job.name)
+        return added
+
+
+class Listener:
+    def __init__(
+        self,
+        settings: Settings,
+        aws: AwsClients,
+        publish: Publish,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.aws = aws
+        self.publish = publish
+        self.metrics = metrics or Metrics()
+        self.queue = OutputQueue(aws, settings)
+        self.registry = JobRegistry(aws, settings)
+        self.keys = KeyDirectory(aws, settings)
+        self._by_topic: dict[str, StreamingJob] = {}
+
+    async def start(self) -> None:
+        await self.queue.ensure()
+        await self.refresh()
+
+    async def refresh(self) -> None:
+        if not self.queue.url:
+            return  # not started yet
+        jobs = await self.registry.list()
+        self._by_topic = {j.output_topic_arn: j for j in jobs}
+        added = await self.queue.subscribe(jobs)
+        if added:
+            log.info("subscribed to job outputs", jobs=added)
+
+    async def refresh_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.listener_refresh_seconds)
+            if not stop.is_set():
+                try:
+                    await self.refresh()
+                except Exception:
+                    log.exception("refreshing the job list failed; next round retries")
+
+    async def receive_loop(self, stop: asyncio.Event) -> None:
+        sqs = await self.aws.sqs()
+        while not stop.is_set():
+            try:
+                response = await sqs.receive_message(
+                    QueueUrl=self.queue.url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=self.settings.listener_wait_seconds,
+                    AttributeNames=["ApproximateReceiveCount"],
+                )
+            except Exception:
+                log.exception("receive failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            messages = response.get("Messages", [])
+            if messages:
+                await self.handle_batch(messages)
+
+    async def handle_batch(self, messages: list[Any]) -> int:
+        """Translate, publish (confirmed), then delete; returns how many were deleted."""
+        received_at = time.monotonic()
+        self.metrics.received(len(messages))
+        done: list[dict[str, str]] = []
+
+        async def one(message: Any) -> None:
+            event = await self.translate(message)
+            if event is None:
+                return
+            await self.publish(event)  # waits for the broker's confirm
+            self.metrics.translated(event.type)
+            self.metrics.latency(time.monotonic() - received_at)
+            done.append({"Id": message["MessageId"], "ReceiptHandle": message["ReceiptHandle"]})
+
+        results = await asyncio.gather(*(one(m) for m in messages), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error(
+                    "could not publish an output's event; SQS will offer it again",
+                    error=repr(result),
+                )
+        if done:
+            await self.delete(done)
+        return len(done)
+
+    async def delete(self, entries: list[dict[str, str]]) -> None:
+        sqs = await self.aws.sqs()
+        response = await sqs.delete_message_batch(QueueUrl=self.queue.url, Entries=entries)  # type: ignore[arg-type]
+        for failed in response.get("Failed", []):
+            log.warning("could not delete an output (it will come again)", error=failed)
+
+    async def translate(self, message: Any) -> Event[EventPayload] | None:
+        receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "1")
+        try:
+            envelope = json.loads(message.get("Body", ""))
+        except ValueError:
+            envelope = None
+        topic = envelope.get("TopicArn") if isinstance(envelope, dict) else None
+        job = self._by_topic.get(topic or "")
+        if job is None and topic is not None:
+            await self.refresh()  # a job registered since the last refresh
+            job = self._by_topic.get(topic)
+        try:
+            output = parse_output_message(
+                message.get("Body", ""), job.label_attribute if job else None
+            )
+        except GtFormatError as exc:
+            self.metrics.unparseable()
+            log.warning(
+                "unparseable output left to the redrive policy",
+                reason=str(exc),
+                topic=topic,
+                receives=receives,
+            )
+            return None
+        key = output.dedup_key
+        known = await self.keys.lookup(key.id) if key is not None else None
+        if key is None or known is None:
+            self.metrics.unknown_key()
+            log.warning(
+                "output for no known data object left to the redrive policy",
+                key=key.id if key else None,
+                topic=topic,
+                receives=receives,
+            )
+            return None
+        job_name = job.name if job else known.job
+        event_id = derived_event_id(key.id, output.status.value)
+        if output.status is OutputStatus.COMPLETED:
+            assert output.label_uri is not None
+            return new_event(
+                LevelCompleted(
+                    task_id=known.task_id,
+                    job_name=job_name,
+                    data_object_id=known.object_id,
+                    dedup_key=key.id,
+                    label_attribute=output.label_attribute,
+                    label_uri=output.label_uri,
+                    metadata=output.metadata,
+                    adjustment_status=output.adjustment_status,
+                ),
+                known.task_id,
+                event_id=event_id,
+            )
+        reason = output.failure_reason or "no failure-reason given"
+        return new_event(
+            TaskExpired(
+                task_id=known.task_id,
+                job_name=job_name,
+                data_object_id=known.object_id,
+                dedup_key=key.id,
+                failure_reason=reason,
+                retryable=output.status is OutputStatus.EXPIRED or retryable_failure(reason),
+            ),
+            known.task_id,
+            event_id=event_id,
+        )

@@ -1,0 +1,249 @@
+"""The listener: Ground Truth outputs from real SNS -> SQS delivery to events on the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from services.dispatcher.service import make_dispatcher
+from services.listener.listener import Listener
+from services.listener.service import build
+from shared.aws import AwsClients
+from shared.bus import Bus
+from shared.clock import FakeClock
+from shared.events import LevelCompleted, TaskExpired, decode_event
+from shared.labeling.jobs import JobManager
+from shared.labeling.registry import StreamingJob
+from shared.runtime import ServiceRuntime
+from shared.settings import Settings
+from tests.support.broker import get_messages, queue_depth, wait_until
+from tests.support.dispatch import (
+    Recorder,
+    create_jobs,
+    dispatch_settings,
+    frames_ready,
+    inputs,
+    make,
+)
+from tests.support.services import running
+
+pytestmark = pytest.mark.integration
+
+EXPIRED = "ClientError: Annotation tasks expired. No worker completed the task in time."
+
+
+def listener_settings(settings: Settings) -> Settings:
+    return dispatch_settings(
+        settings,
+        listener_wait_seconds=1,
+        listener_visibility_timeout_seconds=1,
+        listener_max_receive_count=2,
+        listener_refresh_seconds=0.3,
+        listener_concurrency=2,
+    )
+
+
+def output(
+    job: StreamingJob,
+    key: str,
+    source: str,
+    *,
+    reason: str | None = None,
+    adjusted: bool = False,
+    carry: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "source-ref": source,
+        "dataset-objectid-attribute-name": "lava-dedup-id",
+        "lava-dedup-id": key,
+        **(carry or {}),
+    }
+    meta: dict[str, Any] = {
+        "job-name": f"labeling-job/{job.gt_name}",
+        "human-annotated": "yes",
+        "creation-date": "2026-05-15T08:01:16.000000",
+        "type": "groundtruth/video-object-tracking",
+    }
+    if reason is not None:
+        meta["failure-reason"] = reason
+    else:
+        body[job.label_attribute] = f"s3://lava-data/gt-output/{job.name}/x/SeqLabel.json"
+        meta["class-map"] = {"0": "vehicle"}
+        if adjusted:
+            meta["adjustment-status"] = "adjusted"
+    body[f"{job.label_attribute}-metadata"] = meta
+    return body
+
+
+async def publish_output(aws: AwsClients, job: StreamingJob, body: dict[str, Any] | str) -> None:
+    sns = await aws.sns()
+    message = body if isinstance(body, str) else json.dumps(body)
+    await sns.publish(TopicArn=job.output_topic_arn, Message=message)
+
+
+@pytest.fixture
+async def world(aws: AwsClients, settings: Settings, bus: Bus) -> AsyncIterator[Any]:
+    s = listener_settings(settings)
+    jobs = await create_jobs(aws, s)
+    dispatcher = make(aws, s, FakeClock(), Recorder())
+    await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
+    (sent,) = await inputs(aws, jobs["VOTVehicle"])
+    yield s, jobs, dispatcher, sent
+
+
+async def dispatcher_events(settings: Settings, count: int, timeout: float = 20) -> list[Any]:
+    found = await get_messages(settings, settings.names.queue("dispatcher"), count, timeout)
+    return [decode_event(m.body) for m in found]
+
+
+async def test_outputs_become_events(aws: AwsClients, world: Any) -> None:
+    s, jobs, _, sent = world
+    job, key, source = jobs["VOTVehicle"], sent["lava-dedup-id"], sent["source-ref"]
+    async with running(build, s, "listener", None):
+        await publish_output(aws, job, output(job, key, source))
+        await publish_output(aws, job, output(job, key, source, reason=EXPIRED))
+        await publish_output(aws, job, output(job, key, source, reason="ClientError: bad input"))
+        await publish_output(aws, job, output(job, key, source, reason="ServerError: try later"))
+        events = await dispatcher_events(s, 4)
+    done = [e.payload for e in events if isinstance(e.payload, LevelCompleted)]
+    expired = {
+        e.payload.failure_reason: e.payload for e in events if isinstance(e.payload, TaskExpired)
+    }
+    assert len(done) == 1
+    assert done[0].task_id == "clip-1.vehicles" and done[0].job_name == "VOTVehicle"
+    assert done[0].dedup_key == key and done[0].label_attribute == "VOTVehicle-ref"
+    assert done[0].metadata["class-map"] == {"0": "vehicle"}
+    assert expired[EXPIRED].retryable is True
+    assert expired["ClientError: bad input"].retryable is False
+    assert expired["ServerError: try later"].retryable is True
+    sqs = await aws.sqs()
+    url = (await sqs.get_queue_url(QueueName=f"{s.namespace}-gt-output"))["QueueUrl"]
+    attrs = await sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
+    assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"  # all deleted
+
+
+async def test_adjusted_output(aws: AwsClients, world: Any) -> None:
+    s, jobs, dispatcher, sent = world
+    job = jobs["VOTVehicle"]
+    adjust = jobs["AdjVOTVehicle"]
+    await dispatcher.on_level_completed(
+        __import__("tests.support.dispatch", fromlist=["completed"]).completed(
+            "clip-1.vehicles", job, sent["lava-dedup-id"], s.names.bucket
+        )
+    )
+    (level2,) = await inputs(aws, adjust)
+    carry = {k: v for k, v in level2.items() if k.startswith("VOTVehicle-ref")}
+    async with running(build, s, "listener", None):
+        await publish_output(
+            aws,
+            adjust,
+            output(
+                adjust, level2["lava-dedup-id"], level2["source-ref"], adjusted=True, carry=carry
+            ),
+        )
+        (event,) = await dispatcher_events(s, 1)
+    assert isinstance(event.payload, LevelCompleted)
+    assert event.payload.job_name == "AdjVOTVehicle"
+    assert event.payload.label_attribute == "AdjVOTVehicle-ref"
+    assert event.payload.adjustment_status == "adjusted"
+
+
+async def test_garbage_and_unknown_keys_go_to_the_dead_letter_queue(
+    aws: AwsClients, world: Any
+) -> None:
+    s, jobs, _, sent = world
+    job = jobs["VOTVehicle"]
+    async with running(build, s, "listener", None) as runtime:
+        await publish_output(aws, job, "this is not JSON at all")
+        await publish_output(
+            aws, job, output(job, "clip-9.vehicles/1-abcd/VOTVehicle/0", sent["source-ref"])
+        )
+        # the loop keeps going: a good output behind the bad ones is translated
+        await publish_output(aws, job, output(job, sent["lava-dedup-id"], sent["source-ref"]))
+        (event,) = await dispatcher_events(s, 1)
+        assert isinstance(event.payload, LevelCompleted)
+        sqs = await aws.sqs()
+        dead = (await sqs.get_queue_url(QueueName=f"{s.namespace}-gt-output-dead"))["QueueUrl"]
+
+        async def both_dead() -> bool:
+            attrs = await sqs.get_queue_attributes(
+                QueueUrl=dead, AttributeNames=["ApproximateNumberOfMessages"]
+            )
+            return int(attrs["Attributes"]["ApproximateNumberOfMessages"]) >= 2
+
+        await wait_until(both_dead, timeout=20)
+        metrics = runtime.metrics.registry.get_sample_value
+        assert (metrics("lava_listener_unparseable_total", {"service": "listener"}) or 0) >= 1
+        assert (metrics("lava_listener_unknown_key_total", {"service": "listener"}) or 0) >= 1
+    got = await sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10)
+    bodies = [m["Body"] for m in got.get("Messages", [])]
+    assert any("this is not JSON at all" in b for b in bodies)
+    assert any("clip-9.vehicles" in b for b in bodies)
+
+
+async def test_a_job_registered_after_start_up_is_heard(aws: AwsClients, world: Any) -> None:
+    s, _, _, sent = world
+    async with running(build, s, "listener", None):
+        late = (await JobManager(aws, s).create("VOTLate", "vehicle")).job
+        await asyncio.sleep(1.0)  # the refresh loop subscribes it
+        # the late job's output for a known object (keys name their job)
+        key = sent["lava-dedup-id"].replace("VOTVehicle", "VOTLate")
+        await publish_output(aws, late, output(late, key, sent["source-ref"]))
+        await publish_output(aws, late, output(late, sent["lava-dedup-id"], sent["source-ref"]))
+        (event,) = await dispatcher_events(s, 1)
+    # the first key names no data object; the second does, and arrived on the late job's topic
+    assert isinstance(event.payload, LevelCompleted) and event.payload.job_name == "VOTLate"
+
+
+async def test_a_crash_between_publish_and_delete_is_one_completion_downstream(
+    aws: AwsClients, world: Any, bus: Bus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, jobs, _, sent = world
+    job = jobs["VOTVehicle"]
+    original = Listener.delete
+    calls = 0
+
+    async def crashing_delete(self: Listener, entries: list[dict[str, str]]) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionResetError("listener died before deleting")
+        await original(self, entries)
+
+    monkeypatch.setattr(Listener, "delete", crashing_delete)
+    dispatch_runtime = ServiceRuntime("dispatcher", s, consumer="dispatcher")
+    dispatcher = make_dispatcher(dispatch_runtime, FakeClock())
+    dispatch_runtime.handle("LevelCompleted", dispatcher.on_level_completed)
+    task = asyncio.create_task(dispatch_runtime.run(install_signals=False))
+    try:
+        async with running(build, s, "listener", None):
+            await publish_output(aws, job, output(job, sent["lava-dedup-id"], sent["source-ref"]))
+            await wait_until(lambda: calls >= 2, timeout=20)  # offered again, published again
+            await wait_until(
+                lambda: (
+                    dispatch_runtime.metrics.registry.get_sample_value(
+                        "lava_messages_total",
+                        {
+                            "service": "dispatcher",
+                            "event_type": "LevelCompleted",
+                            "outcome": "handled",
+                        },
+                    )
+                    == 2.0
+                ),
+                timeout=20,
+            )
+    finally:
+        dispatch_runtime.request_stop()
+        await task
+    assert dispatcher.counters.counts.get("outputs") == 1  # one completion recorded
+    assert dispatcher.counters.counts.get("levels_advanced") == 1
+    assert len(await inputs(aws, jobs["AdjVOTVehicle"])) == 1
+    assert await queue_depth(s, s.names.queue("dispatcher")) == 0
