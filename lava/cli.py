@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "upload": "lava.commands.upload:upload",
     "jobs": "lava.commands.jobs:jobs",
     "tasks": "lava.commands.tasks:tasks",
+    "dataset": "lava.commands.dataset:dataset",
     "demo": "lava.commands.demo:demo",
 }
 

@@ -96,9 +96,24 @@ TASKS = TableSpec(
     description="Annotation tasks, their data objects and clip outcomes (the dispatcher's).",
 )
 
+DATASET = TableSpec(
+    name="dataset",
+    hash_key="clip_id",
+    range_key="sk",
+    indexes=(
+        # The most asked-for filters get an index each (Query, not Scan); other attributes
+        # are filtered on top. Only clip entries carry these attributes (sparse indexes).
+        Index("by-weather", "weather", "clip_id"),
+        Index("by-time-of-day", "time_of_day", "clip_id"),
+        Index("by-scene", "scene", "clip_id"),
+    ),
+    description="The dataset index (one entry per completed clip) and finalized task outputs "
+    "waiting for their clip's other workflows.",
+)
+
 # Every table of a namespace. Services name them through these specs, so the shape a service
 # queries and the shape provisioned cannot drift apart.
-TABLES: tuple[TableSpec, ...] = (PROCESSED_EVENTS, JOBS, GT_EMULATOR_TASKS, TASKS)
+TABLES: tuple[TableSpec, ...] = (PROCESSED_EVENTS, JOBS, GT_EMULATOR_TASKS, TASKS, DATASET)
 
 
 async def provision(

@@ -202,6 +202,19 @@ class Settings(BaseSettings):
         30.0, gt=0, description="How often the listener subscribes to newly registered jobs."
     )
 
+    # --- post-processing ----------------------------------------------------------------------
+    postproc_fail_on: Literal["never", "error", "warning"] = Field(
+        "error",
+        description="Validation problems of this severity (or worse) fail the clip; lesser "
+        "ones complete it with warnings listed in its summary.",
+    )
+    postproc_moved_iou: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="Adjustment diff: a box whose IoU with its level-1 box is below this moved.",
+    )
+
     # --- Ground Truth emulator ----------------------------------------------------------------
     emulator_time_scale: float = Field(
         1.0,

@@ -1,13 +1,22 @@
-"""Wiring of the postproc service: adapters and handlers on the shared runtime."""
+"""Wiring of the post-processing service: S3, the dataset index and the bus."""
 
 from __future__ import annotations
 
+from services.postproc.dataset_index import DatasetIndex
+from services.postproc.handler import PostprocHandler
 from shared.runtime import ServiceRuntime, run_service
+from shared.storage import S3Store
 
 
 async def build(runtime: ServiceRuntime) -> None:
-    """Register handlers and loops (added by the postproc issue)."""
+    handler = PostprocHandler(
+        runtime.settings,
+        S3Store(runtime.aws),
+        DatasetIndex(runtime.aws, runtime.settings),
+        runtime.bus.publish,
+    )
+    runtime.handle("LabelsFinalized", handler.handle)
 
 
 def main() -> None:
-    run_service("postproc", build)
+    run_service("postproc", build, consumer="postproc")

@@ -21,6 +21,25 @@ from shared.taxonomy.records import Box, ClipLabels, FrameRecord
 
 Severity = Literal["error", "warning"]
 
+# How bad each broken rule is. Errors make the labels unusable as they are (an object that is
+# not one, an impossible box, a track that changes class); warnings are worth a look but the
+# labels stand (a box a few pixels past the edge, a plate poking out of its vehicle).
+RULE_SEVERITY: dict[str, Severity] = {
+    "schema": "error",
+    "box-order": "error",
+    "polyline-points": "error",
+    "track-unique-in-frame": "error",
+    "track-one-class": "error",
+    "gt-format": "error",
+    "gt-class": "error",
+    "gt-attribute": "error",
+    "gt-track": "error",
+    "box-inside-image": "warning",
+    "polyline-inside-image": "warning",
+    "plate-inside-vehicle": "warning",
+    "part-inside-vehicle": "warning",
+}
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -33,6 +52,10 @@ class Problem:
     category: str | None = None
     track_id: str | None = None
     field: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return RULE_SEVERITY.get(self.rule, "error")
 
     @property
     def location(self) -> str:
@@ -53,6 +76,7 @@ class Problem:
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
+            "severity": self.severity,
             "message": self.message,
             "frame_no": self.frame_no,
             "object_index": self.object_index,

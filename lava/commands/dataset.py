@@ -1,0 +1,161 @@
+"""`lava dataset query|export|report`: the completed clips, as a dataset."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from lava.commands import settings_and_logging
+
+if TYPE_CHECKING:
+    from services.postproc.dataset_index import DatasetIndex, IndexEntry
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+    from shared.taxonomy.records import ClipLabels
+
+T = TypeVar("T")
+
+where_option = click.option(
+    "--where",
+    "conditions",
+    multiple=True,
+    metavar="ATTR=VALUE",
+    help="Repeatable: weather, time_of_day, scene, traffic, traffic_density, drive_id, route.",
+)
+
+
+def _run(work: Callable[[Settings, AwsClients, DatasetIndex], Awaitable[T]]) -> T:
+    from services.postproc.dataset_index import DatasetIndex
+    from shared.aws import AwsClients
+
+    settings = settings_and_logging()
+
+    async def main() -> T:
+        async with AwsClients(settings) as aws:
+            return await work(settings, aws, DatasetIndex(aws, settings))
+
+    return asyncio.run(main())
+
+
+def _where(conditions: tuple[str, ...]) -> dict[str, str]:
+    from services.postproc.dataset_index import QueryError, parse_where
+
+    try:
+        return parse_where(list(conditions))
+    except QueryError as exc:
+        raise click.BadParameter(str(exc), param_hint="--where") from None
+
+
+async def load_labels(aws: AwsClients, entries: list[IndexEntry]) -> list[ClipLabels]:
+    from shared.layout import parse_s3_uri
+    from shared.storage import S3Store
+    from shared.taxonomy.records import ClipLabels
+
+    store = S3Store(aws)
+    gate = asyncio.Semaphore(16)
+
+    async def one(entry: IndexEntry) -> ClipLabels:
+        async with gate:
+            raw = await store.get_bytes(*parse_s3_uri(entry.labels_uri))
+        return ClipLabels.model_validate_json(raw)
+
+    return list(await asyncio.gather(*(one(e) for e in entries)))
+
+
+@click.group()
+def dataset() -> None:
+    """Completed clips: query them, export them, report on them."""
+
+
+@dataset.command("query")
+@where_option
+@click.option("--json", "as_json", is_flag=True, help="Print the index entries as JSON.")
+def query(conditions: tuple[str, ...], as_json: bool) -> None:
+    """List completed clips matching every --where, with their counts."""
+    where = _where(conditions)
+
+    async def work(settings: Settings, aws: AwsClients, index: DatasetIndex) -> Any:
+        return await index.query(where)
+
+    entries = _run(work)
+    if as_json:
+        click.echo(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+        return
+    click.echo(f"{len(entries)} clip(s)")
+    if not entries:
+        return
+    click.echo(
+        f"{'CLIP':<34} {'WEATHER':<14} {'TIME':<10} {'SCENE':<13} {'FRAMES':>6} "
+        f"{'OBJECTS':>7} {'TRACKS':>6} {'WARN':>4}  PER CLASS"
+    )
+    for e in entries:
+        per_class = " ".join(f"{k}={v}" for k, v in e.objects_per_class.items())
+        click.echo(
+            f"{e.clip_id:<34} {e.weather:<14} {e.time_of_day:<10} {e.scene:<13} {e.frames:>6} "
+            f"{sum(e.objects_per_class.values()):>7} {sum(e.tracks_per_class.values()):>6} "
+            f"{e.warnings:>4}  {per_class}"
+        )
+
+
+@dataset.command("export")
+@click.option("--format", "fmt", type=click.Choice(["bdd100k", "coco", "mot"]), required=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@where_option
+def export(fmt: str, out_dir: Path, conditions: tuple[str, ...]) -> None:
+    """Write the selected clips as BDD100K/Scalabel JSON, COCO (video) JSON or MOT sequences."""
+    from services.postproc.exports import to_bdd100k, to_coco, write_mot
+
+    where = _where(conditions)
+
+    async def work(settings: Settings, aws: AwsClients, index: DatasetIndex) -> Any:
+        entries = await index.query(where)
+        return settings.names.bucket, await load_labels(aws, entries)
+
+    bucket, clips = _run(work)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if fmt == "bdd100k":
+        path = out_dir / "labels.json"
+        path.write_text(json.dumps(to_bdd100k(clips, bucket)))
+        click.echo(f"{path}: {len(clips)} clip(s), {sum(len(c.frames) for c in clips)} frames")
+    elif fmt == "coco":
+        path = out_dir / "annotations.json"
+        data = to_coco(clips)
+        path.write_text(json.dumps(data))
+        click.echo(
+            f"{path}: {len(data['videos'])} videos, {len(data['images'])} images, "
+            f"{len(data['annotations'])} annotations"
+        )
+    else:
+        written = write_mot(clips, out_dir)
+        click.echo(f"{out_dir}: {len(written)} MOT sequence(s)")
+
+
+@dataset.command("report")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@where_option
+def report(out_dir: Path, conditions: tuple[str, ...]) -> None:
+    """Write a Markdown report with PNG charts of the (selected) dataset."""
+    from services.postproc.report import write_report
+    from services.postproc.summary import ClipSummary
+    from shared.layout import parse_s3_uri
+    from shared.storage import S3Store
+
+    where = _where(conditions)
+
+    async def work(settings: Settings, aws: AwsClients, index: DatasetIndex) -> Any:
+        entries = await index.query(where)
+        store = S3Store(aws)
+        summaries = [
+            ClipSummary.model_validate_json(await store.get_bytes(*parse_s3_uri(e.summary_uri)))
+            for e in entries
+        ]
+        return entries, summaries
+
+    entries, summaries = _run(work)
+    path = write_report(entries, summaries, out_dir)
+    click.echo(f"{path}: {len(entries)} clip(s)")

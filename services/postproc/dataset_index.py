@@ -1,0 +1,157 @@
+"""The dataset index: one entry per completed clip, in DynamoDB (``<ns>-dataset``).
+
+Each entry holds the clip's drive and clip attributes, its summary counts and where its
+labels and summary are. ``weather``, ``time_of_day`` and ``scene`` have an index each, so a
+query that names one of them reads only the matching entries; other attributes are filtered on
+top (or over a scan when no indexed attribute is named). The same table keeps the outputs of a
+clip's finalized tasks while its other workflows are still running (``sk = task#...``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.dynamo import from_item, to_item, values
+from shared.resources import DATASET
+from shared.taxonomy.vocabulary import Scene, TimeOfDay, Traffic, TrafficDensity, Weather
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+ENTRY = "clip"
+INDEXED = {"weather": "by-weather", "time_of_day": "by-time-of-day", "scene": "by-scene"}
+ENUMS = {
+    "weather": Weather,
+    "time_of_day": TimeOfDay,
+    "scene": Scene,
+    "traffic": Traffic,
+    "traffic_density": TrafficDensity,
+}
+FREE = {"drive_id", "route", "clip_id"}
+
+
+class QueryError(ValueError):
+    pass
+
+
+class IndexEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    clip_id: str
+    drive_id: str
+    weather: str
+    time_of_day: str
+    route: str
+    scene: str
+    traffic: str
+    traffic_density: str
+    workflows: list[str] = Field(default_factory=list)
+    frames: int
+    objects_per_class: dict[str, int] = Field(default_factory=dict)
+    tracks_per_class: dict[str, int] = Field(default_factory=dict)
+    errors: int = 0
+    warnings: int = 0
+    adjustment: dict[str, int] = Field(default_factory=dict)
+    labels_uri: str
+    summary_uri: str
+    completed_at: float
+
+
+def parse_where(conditions: list[str]) -> dict[str, str]:
+    """``["weather=rainy", "scene=city street"]`` -> checked ``{attribute: value}``."""
+    where: dict[str, str] = {}
+    for condition in conditions:
+        if "=" not in condition:
+            raise QueryError(f"expected ATTRIBUTE=VALUE, got {condition!r}")
+        name, value = (part.strip() for part in condition.split("=", 1))
+        if name in ENUMS:
+            try:
+                value = ENUMS[name](value).value
+            except ValueError:
+                allowed = ", ".join(m.value for m in ENUMS[name])
+                raise QueryError(f"{value!r} is not a {name} ({allowed})") from None
+        elif name not in FREE:
+            known = ", ".join(sorted([*ENUMS, *FREE]))
+            raise QueryError(f"cannot query by {name!r} (attributes: {known})")
+        where[name] = value
+    return where
+
+
+class DatasetIndex:
+    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+        self._aws = aws
+        self._table = settings.names.table(DATASET.name)
+
+    # --- finalized tasks waiting for their clip -----------------------------------------------
+    async def hold_task(self, clip_id: str, task_id: str, event_json: str) -> None:
+        db = await self._aws.dynamodb()
+        await db.put_item(
+            TableName=self._table,
+            Item=to_item({"clip_id": clip_id, "sk": f"task#{task_id}", "event": event_json}),
+        )
+
+    async def held_tasks(self, clip_id: str) -> dict[str, dict[str, Any]]:
+        db = await self._aws.dynamodb()
+        found = await db.query(
+            TableName=self._table,
+            KeyConditionExpression="clip_id = :c AND begins_with(sk, :p)",
+            ExpressionAttributeValues=values(c=clip_id, p="task#"),
+            ConsistentRead=True,
+        )
+        held = {}
+        for item in found.get("Items", []):
+            data = from_item(item)
+            held[data["sk"].removeprefix("task#")] = json.loads(data["event"])
+        return held
+
+    # --- entries ------------------------------------------------------------------------------
+    async def put(self, entry: IndexEntry) -> None:
+        db = await self._aws.dynamodb()
+        await db.put_item(
+            TableName=self._table, Item=to_item({**entry.model_dump(mode="json"), "sk": ENTRY})
+        )
+
+    async def get(self, clip_id: str) -> IndexEntry | None:
+        db = await self._aws.dynamodb()
+        found = await db.get_item(
+            TableName=self._table, Key={"clip_id": {"S": clip_id}, "sk": {"S": ENTRY}}
+        )
+        item = found.get("Item")
+        return IndexEntry.model_validate(from_item(item)) if item else None
+
+    async def query(self, where: dict[str, str]) -> list[IndexEntry]:
+        db = await self._aws.dynamodb()
+        indexed = next((name for name in INDEXED if name in where), None)
+        filters = {k: v for k, v in where.items() if k != indexed}
+        names = {f"#f{i}": k for i, k in enumerate(filters)}
+        vals = {f":f{i}": {"S": v} for i, v in enumerate(filters.values())}
+        expression = " AND ".join(f"#f{i} = :f{i}" for i in range(len(filters)))
+        kwargs: dict[str, Any] = {"TableName": self._table}
+        if indexed is not None:
+            kwargs.update(
+                IndexName=INDEXED[indexed],
+                KeyConditionExpression="#k = :k",
+            )
+            names["#k"] = indexed
+            vals[":k"] = {"S": where[indexed]}
+            operation = "query"
+        else:
+            # no indexed attribute named: every entry is read (and filtered) - still one
+            # paginated request per MB, seconds for tens of thousands of clips
+            names["#sk"] = "sk"
+            vals[":entry"] = {"S": ENTRY}
+            expression = " AND ".join(x for x in ("#sk = :entry", expression) if x)
+            operation = "scan"
+        if expression:
+            kwargs["FilterExpression"] = expression
+        kwargs["ExpressionAttributeNames"] = names
+        kwargs["ExpressionAttributeValues"] = vals
+        entries: list[IndexEntry] = []
+        paginator = db.get_paginator(operation)  # type: ignore[call-overload]
+        async for page in paginator.paginate(**kwargs):
+            entries.extend(IndexEntry.model_validate(from_item(i)) for i in page.get("Items", []))
+        return sorted(entries, key=lambda e: e.clip_id)

@@ -1,0 +1,327 @@
+"""Exports of LAVA labels in the formats other tools read: BDD100K/Scalabel, COCO with the
+video extension, MOT Challenge. The mapping of LAVA classes and attributes to each format's
+vocabulary is the one table in the README ("Dataset exports"); this module implements it.
+
+Frames are named ``<clip>/<frame:06d>.jpg`` as in S3 (``clips/<clip>/fps-<fps>/frames/``).
+"""
+
+from __future__ import annotations
+
+import configparser
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from shared.layout import ClipLayout
+from shared.taxonomy.records import (
+    Box,
+    ClipLabels,
+    IgnoreRegion,
+    Lane,
+    LavaObject,
+    Pedestrian,
+    TrafficLight,
+    TrafficSign,
+    Vehicle,
+)
+from shared.taxonomy.vocabulary import LightState, Occlusion, VehicleType
+
+BDD_SCENES = {"highway", "tunnel", "residential", "parking lot", "city street"}
+VEHICLE_CATEGORY = {
+    VehicleType.CAR: "car",
+    VehicleType.VAN: "car",
+    VehicleType.TRUCK: "truck",
+    VehicleType.BUS: "bus",
+    VehicleType.MOTORBIKE: "motorcycle",
+    VehicleType.BICYCLE: "bicycle",
+    VehicleType.UNDEFINED: "other vehicle",
+}
+COCO_CATEGORIES = [
+    "pedestrian",
+    "car",
+    "truck",
+    "bus",
+    "motorcycle",
+    "bicycle",
+    "other vehicle",
+    "traffic light",
+    "traffic sign",
+    "ignore",
+]
+MOT_CLASS = {
+    "pedestrian": 1,
+    "car": 3,
+    "truck": 3,
+    "bus": 3,
+    "other vehicle": 3,
+    "motorcycle": 5,
+    "bicycle": 4,
+    "ignore": 13,
+}
+VISIBILITY = {
+    Occlusion.NOT_OCCLUDED: 1.0,
+    Occlusion.PARTIALLY_OCCLUDED: 0.5,
+    Occlusion.MAJOR_OCCLUSION: 0.2,
+}
+
+
+def frame_name(clip_id: str, frame_no: int) -> str:
+    return f"{clip_id}/{ClipLayout.frame_name(frame_no)}"
+
+
+def category(obj: LavaObject) -> str:
+    if isinstance(obj, Vehicle):
+        return VEHICLE_CATEGORY[obj.attributes.type]
+    if isinstance(obj, Pedestrian):
+        return "pedestrian"
+    if isinstance(obj, TrafficLight):
+        return "traffic light"
+    if isinstance(obj, TrafficSign):
+        return "traffic sign"
+    if isinstance(obj, Lane):
+        return f"lane/{obj.attributes.lane_type.value}"
+    return "ignore"
+
+
+def _box2d(box: Box) -> dict[str, float]:
+    return {"x1": box.left, "y1": box.top, "x2": box.right, "y2": box.bottom}
+
+
+def _bdd_attributes(obj: LavaObject) -> dict[str, Any]:
+    if isinstance(obj, Vehicle):
+        return {
+            "occluded": obj.attributes.occlusion is not Occlusion.NOT_OCCLUDED,
+            "truncated": False,
+            "lavaType": obj.attributes.type.value,
+            "lavaOcclusion": obj.attributes.occlusion.value,
+        }
+    if isinstance(obj, Pedestrian):
+        return {
+            "occluded": obj.attributes.occlusion is not Occlusion.NOT_OCCLUDED,
+            "truncated": False,
+            "lavaOcclusion": obj.attributes.occlusion.value,
+        }
+    if isinstance(obj, TrafficLight):
+        state = obj.attributes.state
+        return {
+            "trafficLightColor": "none" if state is LightState.UNDEFINED else state.value,
+            "occluded": obj.attributes.occlusion is not Occlusion.NOT_OCCLUDED,
+            "isFront": obj.attributes.is_front,
+        }
+    if isinstance(obj, TrafficSign):
+        return {
+            "lavaSignType": obj.attributes.type.value,
+            "occluded": obj.attributes.occlusion is not Occlusion.NOT_OCCLUDED,
+            "isFront": obj.attributes.is_front,
+        }
+    if isinstance(obj, Lane):
+        return {
+            "laneStyle": obj.attributes.lane_style.value,
+            "laneDirection": "parallel"
+            if obj.attributes.lane_direction.value == "vertical"
+            else "vertical",
+        }
+    return {}
+
+
+def _bdd_label(
+    ident: str,
+    name: str,
+    attributes: dict[str, Any],
+    *,
+    box: Box | None = None,
+    points: Sequence[tuple[float, float]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": ident,
+        "category": name,
+        "attributes": attributes,
+        "manualShape": True,
+        "manualAttributes": True,
+        "box2d": _box2d(box) if box is not None else None,
+        "poly2d": (
+            [{"vertices": [list(p) for p in points], "types": "L" * len(points), "closed": False}]
+            if points is not None
+            else None
+        ),
+        "box3d": None,
+        "rle": None,
+        "graph": None,
+    }
+
+
+def to_bdd100k(clips: Sequence[ClipLabels], bucket: str | None = None) -> list[dict[str, Any]]:
+    """Scalabel/BDD100K frame list (one JSON file). Optional fields are written as null so
+    the reference loader, whatever pydantic it runs on, reads every frame."""
+    frames: list[dict[str, Any]] = []
+    for clip in clips:
+        scene = clip.clip.scene.value
+        bdd_scene = (
+            "gas stations"
+            if scene == "gas station"
+            else (scene if scene in BDD_SCENES else "city street")
+        )
+        layout = ClipLayout(bucket, clip.clip_id, clip.fps) if bucket else None
+        for record in clip.frames:
+            labels = []
+            for index, obj in enumerate(record.objects):
+                ident = obj.track_id or f"{record.frame_no}-{index}"
+                labels.append(
+                    _bdd_label(
+                        ident,
+                        category(obj),
+                        _bdd_attributes(obj),
+                        box=obj.box,
+                        points=obj.points if isinstance(obj, Lane) else None,
+                    )
+                )
+                if isinstance(obj, Vehicle):
+                    # parts are labels of their own, tied to their vehicle by id
+                    if obj.license_plate is not None:
+                        labels.append(
+                            _bdd_label(
+                                f"{ident}/plate",
+                                "license plate",
+                                {"vehicle": ident},
+                                box=obj.license_plate,
+                            )
+                        )
+                    for n, light in enumerate(obj.lights):
+                        labels.append(
+                            _bdd_label(
+                                f"{ident}/{light.kind}-light/{n}",
+                                f"{light.kind} light",
+                                {"vehicle": ident, "state": light.state.value},
+                                box=light.box,
+                            )
+                        )
+            frames.append(
+                {
+                    "name": frame_name(clip.clip_id, record.frame_no),
+                    "url": layout.uri(layout.frame_key(record.frame_no)) if layout else None,
+                    "videoName": clip.clip_id,
+                    "frameIndex": record.frame_no,
+                    "timestamp": round(record.timestamp * 1000),
+                    "size": {"width": clip.width, "height": clip.height},
+                    "attributes": {
+                        "weather": clip.drive.weather.value,
+                        "timeofday": clip.drive.time_of_day.value,
+                        "scene": bdd_scene,
+                        "lavaScene": scene,
+                        "traffic": clip.clip.traffic.value,
+                        "trafficDensity": clip.clip.traffic_density.value,
+                        "route": clip.drive.route,
+                        "driveId": clip.drive.drive_id,
+                    },
+                    "labels": labels,
+                }
+            )
+    return frames
+
+
+def to_coco(clips: Sequence[ClipLabels]) -> dict[str, Any]:
+    """COCO with the video extension (videos, images with video_id/frame_id, instance_id)."""
+    categories = [{"id": i + 1, "name": name} for i, name in enumerate(COCO_CATEGORIES)]
+    category_id = {c["name"]: c["id"] for c in categories}
+    videos, images, annotations = [], [], []
+    image_id = annotation_id = instance_id = 0
+    for video_id, clip in enumerate(clips, start=1):
+        videos.append(
+            {
+                "id": video_id,
+                "name": clip.clip_id,
+                "weather": clip.drive.weather.value,
+                "timeofday": clip.drive.time_of_day.value,
+                "scene": clip.clip.scene.value,
+                "fps": clip.fps,
+            }
+        )
+        instances: dict[str, int] = {}
+        for record in clip.frames:
+            image_id += 1
+            images.append(
+                {
+                    "id": image_id,
+                    "video_id": video_id,
+                    "frame_id": record.frame_no,
+                    "file_name": frame_name(clip.clip_id, record.frame_no),
+                    "width": clip.width,
+                    "height": clip.height,
+                }
+            )
+            for obj in record.objects:
+                if obj.box is None:
+                    continue  # lanes are polylines: not a COCO box
+                name = category(obj)
+                if obj.track_id is not None:
+                    key = obj.track_id
+                    if key not in instances:
+                        instance_id += 1
+                        instances[key] = instance_id
+                    instance = instances[key]
+                else:
+                    instance_id += 1
+                    instance = instance_id
+                annotation_id += 1
+                box = obj.box
+                annotations.append(
+                    {
+                        "id": annotation_id,
+                        "image_id": image_id,
+                        "category_id": category_id[name],
+                        "instance_id": instance,
+                        "bbox": [box.left, box.top, box.width, box.height],
+                        "area": box.area,
+                        "iscrowd": 1 if isinstance(obj, IgnoreRegion) else 0,
+                        "attributes": obj.attributes.model_dump(mode="json"),
+                    }
+                )
+    return {
+        "info": {"description": "LAVA dataset export"},
+        "videos": videos,
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
+
+
+def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
+    """One MOT Challenge sequence per clip: ``<clip>/gt/gt.txt`` and ``<clip>/seqinfo.ini``."""
+    written = []
+    for clip in clips:
+        sequence = out / clip.clip_id
+        (sequence / "gt").mkdir(parents=True, exist_ok=True)
+        ids: dict[str, int] = {}
+        lines = []
+        for record in clip.frames:
+            for index, obj in enumerate(record.objects):
+                name = category(obj)
+                if name not in MOT_CLASS or obj.box is None:
+                    continue
+                key = obj.track_id or f"ignore-{record.frame_no}-{index}"
+                track = ids.setdefault(key, len(ids) + 1)
+                occlusion = getattr(obj.attributes, "occlusion", Occlusion.NOT_OCCLUDED)
+                ignored = isinstance(obj, IgnoreRegion)
+                box = obj.box
+                # MOT frames and pixel coordinates are 1-based
+                lines.append(
+                    f"{record.frame_no + 1},{track},{box.left + 1:g},{box.top + 1:g},{box.width:g},"
+                    f"{box.height:g},{0 if ignored else 1},{MOT_CLASS[name]},"
+                    f"{VISIBILITY[occlusion]:g}"
+                )
+        (sequence / "gt" / "gt.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        info = configparser.ConfigParser()
+        info.optionxform = str  # type: ignore[assignment,method-assign]  # MOT keys are camelCase
+        info["Sequence"] = {
+            "name": clip.clip_id,
+            "imDir": "img1",
+            "frameRate": f"{clip.fps:g}",
+            "seqLength": str(len(clip.frames)),
+            "imWidth": str(clip.width),
+            "imHeight": str(clip.height),
+            "imExt": ".jpg",
+        }
+        with (sequence / "seqinfo.ini").open("w") as f:
+            info.write(f, space_around_delimiters=False)
+        written.append(sequence)
+    return written

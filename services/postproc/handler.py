@@ -1,0 +1,175 @@
+"""LabelsFinalized -> validated LAVA records, summary, dataset index -> ClipCompleted.
+
+A clip's workflows finish as separate tasks; their outputs are held until every workflow of
+the clip is finalized, then merged. Validation problems never vanish: they are listed in the
+summary with frame, object and field, and ``LAVA_POSTPROC_FAIL_ON`` decides whether they fail
+the clip or complete it with warnings. Redelivery rewrites the same objects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from services.postproc.dataset_index import DatasetIndex, IndexEntry
+from services.postproc.merge import OutputUnreadable, merge
+from services.postproc.summary import summarize
+from shared.events import (
+    ClipCompleted,
+    ClipFailed,
+    Event,
+    LabelsFinalized,
+    derived_event_id,
+    new_event,
+)
+from shared.layout import ClipLayout, FrameIndex, labels_key, s3_uri, summary_key
+from shared.settings import Settings
+from shared.storage import NotFound, S3Store
+from shared.taxonomy.validation import Problem, validate_clip
+
+log = structlog.get_logger(__name__)
+
+Publish = Callable[[Event[Any]], Awaitable[None]]
+_RANK = {"warning": 1, "error": 2}
+
+
+def failing(problems: list[Problem], fail_on: str) -> list[Problem]:
+    """The problems that fail the clip under the configured severity."""
+    if fail_on == "never":
+        return []
+    threshold = _RANK[fail_on]
+    return [p for p in problems if _RANK[p.severity] >= threshold]
+
+
+class PostprocHandler:
+    def __init__(
+        self, settings: Settings, store: S3Store, index: DatasetIndex, publish: Publish
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.index = index
+        self.publish = publish
+
+    async def handle(self, event: Event[LabelsFinalized]) -> None:
+        p = event.payload
+        await self.index.hold_task(p.clip_id, p.task_id, p.model_dump_json())
+        held = await self.index.held_tasks(p.clip_id)
+        done = {LabelsFinalized.model_validate(v).workflow for v in held.values()}
+        waiting = sorted(set(p.clip_workflows) - done)
+        if waiting:
+            log.info("clip waits for its other workflows", clip_id=p.clip_id, waiting=waiting)
+            return
+        tasks = [LabelsFinalized.model_validate(v) for v in held.values()]
+        await self.complete(p, [o for t in tasks for o in t.outputs])
+
+    async def complete(self, p: LabelsFinalized, outputs: list[Any]) -> None:
+        bucket = self.settings.names.bucket
+        layout = ClipLayout.from_sequence_uri(p.sequence_uri)
+        try:
+            index = FrameIndex.model_validate(
+                await self.store.get_json(layout.bucket, layout.frame_index_key)
+            )
+            merged = await merge(
+                self.store,
+                p.clip_id,
+                p.drive,
+                p.clip,
+                index,
+                outputs,
+                self.settings.postproc_moved_iou,
+            )
+        except (OutputUnreadable, NotFound) as exc:
+            await self._fail(p.clip_id, p.task_id, f"labels cannot be read: {exc}")
+            return
+        problems = merged.problems + validate_clip(merged.labels)
+        summary = summarize(
+            merged.labels,
+            problems,
+            merged.adjustments,
+            workflows=p.clip_workflows,
+            sources=[
+                {
+                    "job": o.job_name,
+                    "level": o.level,
+                    "label_uri": o.label_uri,
+                    "adjusts": o.adjusts,
+                }
+                for o in sorted(outputs, key=lambda o: (o.level, o.job_name))
+            ],
+        )
+        labels_uri = s3_uri(bucket, labels_key(p.clip_id))
+        summary_uri = s3_uri(bucket, summary_key(p.clip_id))
+        await self.store.put_json(bucket, labels_key(p.clip_id), merged.labels.model_dump_json())
+        await self.store.put_json(bucket, summary_key(p.clip_id), summary.model_dump_json())
+        fatal = failing(problems, self.settings.postproc_fail_on)
+        if fatal:
+            first = "; ".join(str(x) for x in fatal[:3])
+            await self._fail(
+                p.clip_id,
+                p.task_id,
+                f"{len(fatal)} validation problem(s) at or above "
+                f"'{self.settings.postproc_fail_on}' (LAVA_POSTPROC_FAIL_ON): {first}; "
+                f"all listed in {summary_uri}",
+            )
+            return
+        await self.index.put(
+            IndexEntry(
+                clip_id=p.clip_id,
+                drive_id=p.drive.drive_id,
+                weather=p.drive.weather.value,
+                time_of_day=p.drive.time_of_day.value,
+                route=p.drive.route,
+                scene=p.clip.scene.value,
+                traffic=p.clip.traffic.value,
+                traffic_density=p.clip.traffic_density.value,
+                workflows=p.clip_workflows,
+                frames=summary.frames,
+                objects_per_class=summary.objects_per_class,
+                tracks_per_class=summary.tracks_per_class,
+                errors=summary.problem_counts["error"],
+                warnings=summary.problem_counts["warning"],
+                adjustment={
+                    "added": sum(a.added for a in summary.adjustment),
+                    "removed": sum(a.removed for a in summary.adjustment),
+                    "moved": sum(a.moved for a in summary.adjustment),
+                    "attributes_changed": sum(a.attributes_changed for a in summary.adjustment),
+                },
+                labels_uri=labels_uri,
+                summary_uri=summary_uri,
+                completed_at=time.time(),
+            )
+        )
+        await self.publish(
+            new_event(
+                ClipCompleted(
+                    clip_id=p.clip_id,
+                    labels_uri=labels_uri,
+                    summary_uri=summary_uri,
+                    warnings=len(problems),
+                ),
+                p.task_id,
+                event_id=derived_event_id(p.clip_id, "ClipCompleted"),
+            )
+        )
+        log.info(
+            "clip completed",
+            clip_id=p.clip_id,
+            frames=summary.frames,
+            objects=sum(summary.objects_per_class.values()),
+            problems=len(problems),
+        )
+
+    async def _fail(self, clip_id: str, task_id: str, reason: str) -> None:
+        log.error("clip failed in post-processing", clip_id=clip_id, reason=reason)
+        await self.publish(
+            new_event(
+                ClipFailed(
+                    clip_id=clip_id, task_id=task_id, stage="postproc", reason=reason[:2000]
+                ),
+                task_id,
+                event_id=derived_event_id(clip_id, "ClipFailed", "postproc"),
+            )
+        )

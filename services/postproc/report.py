@@ -1,0 +1,185 @@
+"""`lava dataset report`: a Markdown page with PNG charts, read before anyone trains on it."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from services.postproc.dataset_index import IndexEntry
+from services.postproc.summary import ClipSummary
+
+CHARTED_ATTRIBUTES = (
+    "vehicle.type",
+    "vehicle.occlusion",
+    "pedestrian.occlusion",
+    "traffic_light.state",
+    "traffic_light.is_front",
+    "traffic_sign.type",
+    "traffic_sign.is_front",
+    "lane.lane_type",
+    "lane.lane_style",
+    "lane.lane_direction",
+)
+
+
+def _bar(path: Path, title: str, counts: Mapping[str, float], xlabel: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(counts)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(names) + 2), 3.2))
+    ax.bar(range(len(names)), [counts[n] for n in names], color="#3b6ea8")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _grouped(path: Path, title: str, groups: Mapping[str, Mapping[str, int]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kinds = ["added", "removed", "moved", "attributes_changed"]
+    names = list(groups)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.2 * len(names) + 2), 3.4))
+    width = 0.8 / len(kinds)
+    for i, kind in enumerate(kinds):
+        ax.bar(
+            [x + i * width for x in range(len(names))],
+            [groups[n].get(kind, 0) for n in names],
+            width,
+            label=kind.replace("_", " "),
+        )
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(names))])
+    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _table(counts: Mapping[str, float], header: tuple[str, str]) -> str:
+    rows = [f"| {header[0]} | {header[1]} |", "|---|---|"]
+    rows += [f"| {k} | {v:g} |" for k, v in counts.items()]
+    return "\n".join(rows)
+
+
+def write_report(
+    entries: Sequence[IndexEntry], summaries: Sequence[ClipSummary], out: Path
+) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    lines = ["# LAVA dataset report", ""]
+    frames = sum(e.frames for e in entries)
+    objects: Counter[str] = Counter()
+    tracks: Counter[str] = Counter()
+    for entry in entries:
+        objects.update(entry.objects_per_class)
+        tracks.update(entry.tracks_per_class)
+    lines += [
+        f"- clips: **{len(entries)}**, frames: **{frames}**, objects: **{sum(objects.values())}**, "
+        f"tracks: **{sum(tracks.values())}**",
+        f"- clips with validation warnings: {sum(1 for e in entries if e.warnings)} "
+        f"({sum(e.warnings for e in entries)} warnings)",
+        "",
+    ]
+    if not entries:
+        lines.append("No completed clips match.")
+        path = out / "report.md"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    for attribute in ("weather", "time_of_day", "scene"):
+        counts = Counter(getattr(e, attribute) for e in entries)
+        ordered = dict(counts.most_common())
+        image = f"clips_by_{attribute}.png"
+        _bar(out / image, f"Clips by {attribute.replace('_', ' ')}", ordered)
+        lines += [
+            f"## Clips by {attribute.replace('_', ' ')}",
+            "",
+            f"![]({image})",
+            "",
+            _table(ordered, (attribute, "clips")),
+            "",
+        ]
+
+    ordered_objects = dict(objects.most_common())
+    _bar(out / "objects_per_class.png", "Objects per class", ordered_objects)
+    lines += [
+        "## Objects per class",
+        "",
+        "![](objects_per_class.png)",
+        "",
+        _table({k: v for k, v in ordered_objects.items()}, ("class", "objects")),
+        "",
+        _table(dict(tracks.most_common()), ("class", "unique tracks")),
+        "",
+    ]
+
+    distributions: dict[str, Counter[str]] = defaultdict(Counter)
+    for summary in summaries:
+        for key, counts_ in summary.attributes.items():
+            distributions[key].update(counts_)
+    lines += ["## Attribute distributions", ""]
+    for key in CHARTED_ATTRIBUTES:
+        if key not in distributions:
+            continue
+        image = f"attr_{key.replace('.', '_')}.png"
+        _bar(out / image, key, dict(distributions[key].most_common()))
+        lines += [f"### {key}", "", f"![]({image})", ""]
+
+    changes: dict[str, Counter[str]] = defaultdict(Counter)
+    for summary in summaries:
+        for diff in summary.adjustment:
+            changes[f"{diff.job} -> {diff.adjusted_by}"].update(
+                {
+                    "added": diff.added,
+                    "removed": diff.removed,
+                    "moved": diff.moved,
+                    "attributes_changed": diff.attributes_changed,
+                    "compared": diff.compared,
+                }
+            )
+    lines += ["## What the adjustment level changed", ""]
+    if changes:
+        _grouped(out / "adjustment_changes.png", "Adjustment level vs level 1", changes)
+        lines += [
+            "![](adjustment_changes.png)",
+            "",
+            "| jobs | compared | added | removed | moved | attributes changed |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, c in changes.items():
+            lines.append(
+                f"| {name} | {c['compared']} | {c['added']} | {c['removed']} | "
+                f"{c['moved']} | {c['attributes_changed']} |"
+            )
+        lines.append("")
+    else:
+        lines += ["No adjustment levels in this selection.", ""]
+
+    worst = sorted(entries, key=lambda e: e.errors + e.warnings, reverse=True)[:10]
+    if any(e.errors + e.warnings for e in worst):
+        lines += [
+            "## Clips to look at first (validation problems)",
+            "",
+            "| clip | errors | warnings | summary |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {e.clip_id} | {e.errors} | {e.warnings} | {e.summary_uri} |"
+            for e in worst
+            if e.errors + e.warnings
+        ]
+        lines.append("")
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -1,0 +1,193 @@
+"""Per-clip summary metadata, and what the adjustment level changed (the QA signal).
+
+Everything here is pure: LAVA records in, a :class:`ClipSummary` out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.taxonomy.records import ClipLabels, LavaObject, Vehicle
+from shared.taxonomy.validation import Problem
+
+
+class AdjustmentDiff(BaseModel):
+    """Level 1 against the final level, for one adjusted job chain."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job: str
+    adjusted_by: str
+    adjustment_status: str | None = None
+    compared: int = 0  # objects present in both
+    added: int = 0  # in the final labels only
+    removed: int = 0  # in level 1 only
+    moved: int = 0  # boxes whose IoU with level 1 fell below the threshold
+    attributes_changed: int = 0
+
+
+class ClipSummary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clip_id: str
+    drive: dict[str, Any]
+    clip: dict[str, Any]
+    workflows: list[str]
+    frames: int
+    width: int
+    height: int
+    fps: float
+    objects_per_class: dict[str, int]
+    tracks_per_class: dict[str, int]
+    objects_per_frame: dict[str, float]
+    attributes: dict[str, dict[str, int]] = Field(
+        description="Distribution of every attribute, keyed '<class>.<attribute>'."
+    )
+    adjustment: list[AdjustmentDiff] = Field(default_factory=list)
+    problems: list[dict[str, Any]] = Field(default_factory=list)
+    problem_counts: dict[str, int] = Field(default_factory=dict)
+    sources: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def attribute_distributions(objects: Iterable[LavaObject]) -> dict[str, dict[str, int]]:
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for obj in objects:
+        for name, value in obj.attributes.model_dump(mode="json").items():
+            counts[f"{obj.category}.{name}"][_value(value)] += 1
+        if isinstance(obj, Vehicle):
+            counts["vehicle.license_plate"]["present" if obj.license_plate else "absent"] += 1
+            for light in obj.lights:
+                counts[f"vehicle.{light.kind}_light.state"][light.state.value] += 1
+    return {key: dict(sorted(c.items())) for key, c in sorted(counts.items())}
+
+
+def summarize(
+    labels: ClipLabels,
+    problems: Sequence[Problem],
+    adjustment: Sequence[AdjustmentDiff] = (),
+    workflows: Sequence[str] = (),
+    sources: Sequence[dict[str, Any]] = (),
+) -> ClipSummary:
+    objects = [o for f in labels.frames for o in f.objects]
+    per_class = Counter(o.category for o in objects)
+    tracks: dict[str, set[str]] = defaultdict(set)
+    for obj in objects:
+        if obj.track_id is not None:
+            tracks[obj.category].add(obj.track_id)
+    per_frame = [len(f.objects) for f in labels.frames]
+    severities = Counter(p.severity for p in problems)
+    return ClipSummary(
+        clip_id=labels.clip_id,
+        drive=labels.drive.model_dump(mode="json"),
+        clip=labels.clip.model_dump(mode="json"),
+        workflows=list(workflows),
+        frames=len(labels.frames),
+        width=labels.width,
+        height=labels.height,
+        fps=labels.fps,
+        objects_per_class=dict(sorted(per_class.items())),
+        tracks_per_class={k: len(v) for k, v in sorted(tracks.items())},
+        objects_per_frame={
+            "mean": round(sum(per_frame) / len(per_frame), 3) if per_frame else 0.0,
+            "max": float(max(per_frame, default=0)),
+        },
+        attributes=attribute_distributions(objects),
+        adjustment=list(adjustment),
+        problems=[p.to_dict() for p in problems],
+        problem_counts={
+            "error": severities.get("error", 0),
+            "warning": severities.get("warning", 0),
+        },
+        sources=list(sources),
+    )
+
+
+def _match(
+    before: Sequence[LavaObject], after: Sequence[LavaObject]
+) -> tuple[list[tuple[LavaObject, LavaObject]], list[LavaObject], list[LavaObject]]:
+    """Pair objects of one frame: tracked ones by track id; untracked ones greedily by box
+    overlap (polylines in order)."""
+    pairs: list[tuple[LavaObject, LavaObject]] = []
+    left = list(before)
+    right = list(after)
+    by_track = {o.track_id: o for o in right if o.track_id is not None}
+    for obj in list(left):
+        twin = by_track.get(obj.track_id) if obj.track_id is not None else None
+        if twin is not None and twin.category == obj.category:
+            pairs.append((obj, twin))
+            left.remove(obj)
+            right.remove(twin)
+    candidates = sorted(
+        (
+            (a.box.iou(b.box), i, j)
+            for i, a in enumerate(left)
+            for j, b in enumerate(right)
+            # tracked objects are the same object only under the same track id
+            if a.category == b.category
+            and a.track_id is None
+            and b.track_id is None
+            and a.box is not None
+            and b.box is not None
+        ),
+        reverse=True,
+    )
+    used_left: set[int] = set()
+    used_right: set[int] = set()
+    for iou, i, j in candidates:
+        if iou <= 0 or i in used_left or j in used_right:
+            continue
+        pairs.append((left[i], right[j]))
+        used_left.add(i)
+        used_right.add(j)
+    # Polylines without a track: pair in order within the category.
+    rest_left = [o for i, o in enumerate(left) if i not in used_left]
+    rest_right = [o for j, o in enumerate(right) if j not in used_right]
+    for obj in list(rest_left):
+        twin = next(
+            (
+                r
+                for r in rest_right
+                if r.category == obj.category and r.box is None and r.track_id is None
+            ),
+            None,
+        )
+        if obj.box is None and obj.track_id is None and twin is not None:
+            pairs.append((obj, twin))
+            rest_left.remove(obj)
+            rest_right.remove(twin)
+    return pairs, rest_left, rest_right
+
+
+def adjustment_diff(
+    job: str,
+    adjusted_by: str,
+    level1: Mapping[int, Sequence[LavaObject]],
+    final: Mapping[int, Sequence[LavaObject]],
+    moved_iou: float,
+    adjustment_status: str | None = None,
+) -> AdjustmentDiff:
+    diff = AdjustmentDiff(job=job, adjusted_by=adjusted_by, adjustment_status=adjustment_status)
+    for frame_no in sorted(set(level1) | set(final)):
+        pairs, removed, added = _match(level1.get(frame_no, ()), final.get(frame_no, ()))
+        diff.compared += len(pairs)
+        diff.removed += len(removed)
+        diff.added += len(added)
+        for before, after in pairs:
+            if before.box is not None and after.box is not None:
+                if before.box.iou(after.box) < moved_iou:
+                    diff.moved += 1
+            elif before.points != after.points:
+                diff.moved += 1
+            if before.attributes != after.attributes:
+                diff.attributes_changed += 1
+    return diff

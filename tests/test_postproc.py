@@ -1,0 +1,183 @@
+"""Post-processing: merge, inheritance, validation severity, summaries, idempotency."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from services.postproc.dataset_index import DatasetIndex
+from services.postproc.handler import PostprocHandler
+from services.postproc.service import build
+from services.postproc.summary import ClipSummary
+from shared.aws import AwsClients
+from shared.bus import Bus
+from shared.events import ClipCompleted, ClipFailed, decode_event
+from shared.settings import Settings
+from shared.storage import S3Store
+from shared.taxonomy.records import Box, ClipLabels, Vehicle
+from tests.support.broker import get_messages
+from tests.support.dispatch import Recorder
+from tests.support.labels import lane, vehicle
+from tests.support.postproc import finalized, stage_frames, stage_output
+from tests.support.services import running
+
+pytestmark = pytest.mark.integration
+
+SHIFTED = Box(left=150, top=100, right=350, bottom=200)
+
+
+async def stage_clip(store: S3Store, bucket: str, clip_id: str, bad: Box | None = None) -> Any:
+    layout = await stage_frames(store, bucket, clip_id)
+    level1 = {0: [vehicle("v1", box=SHIFTED)], 1: [vehicle("v1")], 2: []}
+    final = {
+        0: [vehicle("v1", plate=True)],
+        1: [vehicle("v1")],
+        2: [vehicle("v9", box=bad)] if bad else [],
+    }
+    vehicles = [
+        await stage_output(store, bucket, "VOTVehicle", "vehicle", 1, level1),
+        await stage_output(
+            store,
+            bucket,
+            "AdjVOTVehicle",
+            "vehicle",
+            2,
+            final,
+            adjusts="VOTVehicle",
+            adjustment_status="adjusted",
+        ),
+    ]
+    lanes = [
+        await stage_output(store, bucket, "VOTLane", "lane", 1, {k: [lane()] for k in range(3)}),
+        await stage_output(
+            store,
+            bucket,
+            "AdjVOTLane",
+            "lane",
+            2,
+            {k: [lane()] for k in range(3)},
+            adjusts="VOTLane",
+            adjustment_status="unadjusted",
+        ),
+    ]
+    workflows = ["vehicles", "lanes"]
+    return (
+        finalized(layout, "vehicles", workflows, vehicles),
+        finalized(layout, "lanes", workflows, lanes),
+    )
+
+
+def handler(aws: AwsClients, settings: Settings, recorder: Recorder) -> PostprocHandler:
+    return PostprocHandler(settings, S3Store(aws), DatasetIndex(aws, settings), recorder)
+
+
+async def test_workflows_merge_into_records_that_inherit_attributes(
+    aws: AwsClients, settings: Settings
+) -> None:
+    store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
+    vehicles, lanes = await stage_clip(store, bucket, "clip-m1")
+    post = handler(aws, settings, recorder)
+    await post.handle(vehicles)
+    assert recorder.events == []  # the lanes workflow is not finalized yet
+    await post.handle(lanes)
+    (done,) = recorder.of("ClipCompleted")
+    assert isinstance(done.payload, ClipCompleted)
+    labels = ClipLabels.model_validate_json(await store.get_bytes(bucket, "labels/clip-m1.json"))
+    assert [f.frame_no for f in labels.frames] == [0, 1, 2]
+    assert [f.timestamp for f in labels.frames] == [0.0, 0.2, 0.4]
+    for record in labels.frames:
+        assert record.drive.weather == "rainy" and record.clip.scene == "intersection"
+        assert record.clip.clip_id == "clip-m1"
+    first = labels.frames[0].objects
+    assert {o.category for o in first} == {"vehicle", "lane"}
+    v1 = next(o for o in first if o.track_id == "v1")
+    assert isinstance(v1, Vehicle)
+    assert v1.box == vehicle("v1").box and v1.license_plate is not None  # the adjusted labels
+    summary = ClipSummary.model_validate_json(await store.get_bytes(bucket, "summary/clip-m1.json"))
+    assert summary.objects_per_class == {"lane": 3, "vehicle": 2}
+    diffs = {d.adjusted_by: d for d in summary.adjustment}
+    assert diffs["AdjVOTVehicle"].moved == 1 and diffs["AdjVOTVehicle"].removed == 0
+    assert diffs["AdjVOTVehicle"].adjustment_status == "adjusted"
+    assert diffs["AdjVOTLane"].moved == 0 and diffs["AdjVOTLane"].compared == 3
+    assert summary.problems == [] and done.payload.warnings == 0
+    entry = await DatasetIndex(aws, settings).get("clip-m1")
+    assert entry is not None and entry.frames == 3 and entry.weather == "rainy"
+    assert entry.adjustment["moved"] == 1
+
+
+async def test_redelivery_rewrites_the_same_objects(aws: AwsClients, settings: Settings) -> None:
+    store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
+    vehicles, lanes = await stage_clip(store, bucket, "clip-r1")
+    post = handler(aws, settings, recorder)
+    await post.handle(vehicles)
+    await post.handle(lanes)
+    labels = await store.get_bytes(bucket, "labels/clip-r1.json")
+    summary = await store.get_bytes(bucket, "summary/clip-r1.json")
+    await post.handle(lanes)  # delivered again
+    await post.handle(vehicles)
+    assert await store.get_bytes(bucket, "labels/clip-r1.json") == labels
+    assert await store.get_bytes(bucket, "summary/clip-r1.json") == summary
+    ids = {e.event_id for e in recorder.of("ClipCompleted")}
+    assert len(ids) == 1  # the same event, which consumers recognize
+
+
+async def test_warnings_complete_the_clip_and_are_listed(
+    aws: AwsClients, settings: Settings
+) -> None:
+    store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
+    outside = Box(left=1800, top=1000, right=1950, bottom=1090)  # past the image edge
+    vehicles, lanes = await stage_clip(store, bucket, "clip-w1", bad=outside)
+    post = handler(aws, settings, recorder)
+    await post.handle(vehicles)
+    await post.handle(lanes)
+    (done,) = recorder.of("ClipCompleted")
+    assert done.payload.warnings == 1
+    summary = json.loads(await store.get_bytes(bucket, "summary/clip-w1.json"))
+    (problem,) = summary["problems"]
+    assert problem["rule"] == "box-inside-image" and problem["severity"] == "warning"
+    assert problem["frame_no"] == 2 and problem["track_id"] == "v9" and problem["field"] == "box"
+
+
+async def test_errors_fail_the_clip_with_their_location(
+    aws: AwsClients, settings: Settings
+) -> None:
+    store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
+    inverted = Box(left=500, top=300, right=400, bottom=350)  # left > right
+    vehicles, lanes = await stage_clip(store, bucket, "clip-e1", bad=inverted)
+    post = handler(aws, settings, recorder)
+    await post.handle(vehicles)
+    await post.handle(lanes)
+    (failed,) = recorder.of("ClipFailed")
+    assert isinstance(failed.payload, ClipFailed) and failed.payload.stage == "postproc"
+    assert "frame 2, vehicle v9 (#1), box: left (500.0) must be < right" in failed.payload.reason
+    assert "summary/clip-e1.json" in failed.payload.reason
+    assert await DatasetIndex(aws, settings).get("clip-e1") is None
+    lenient = settings.model_copy(update={"postproc_fail_on": "never"})
+    recorder2 = Recorder()
+    post2 = handler(aws, lenient, recorder2)
+    await post2.handle(lanes)
+    assert recorder2.of("ClipCompleted")[0].payload.warnings == 1
+
+
+async def test_missing_labels_fail_the_clip(aws: AwsClients, settings: Settings) -> None:
+    store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
+    vehicles, lanes = await stage_clip(store, bucket, "clip-x1")
+    s3 = await aws.s3()
+    await s3.delete_object(Bucket=bucket, Key="gt-output/AdjVOTLane/x/SeqLabel.json")
+    post = handler(aws, settings, recorder)
+    await post.handle(vehicles)
+    await post.handle(lanes)
+    (failed,) = recorder.of("ClipFailed")
+    assert "AdjVOTLane" in failed.payload.reason and "does not exist" in failed.payload.reason
+
+
+async def test_the_service_on_the_bus(aws: AwsClients, settings: Settings, bus: Bus) -> None:
+    vehicles, lanes = await stage_clip(S3Store(aws), settings.names.bucket, "clip-b1")
+    async with running(build, settings, "postproc", "postproc"):
+        await bus.publish(vehicles)
+        await bus.publish(lanes)
+        (message,) = await get_messages(settings, settings.names.queue("outcomes"), 1, 20)
+    event = decode_event(message.body)
+    assert isinstance(event.payload, ClipCompleted) and event.payload.clip_id == "clip-b1"
