@@ -17,6 +17,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import ClientError
 
+from shared.faults import install_throttling
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -138,7 +139,10 @@ class AwsClients:
                     config=self.config,
                     **self._credentials(),
                 )
-                self._clients[service] = await self._stack.enter_async_context(creator)
+                client = await self._stack.enter_async_context(creator)
+                if self._settings.fault_aws_throttle_rate > 0:
+                    install_throttling(client, service, self._settings.fault_aws_throttle_rate)
+                self._clients[service] = client
             return self._clients[service]
 
     async def s3(self) -> S3Client:

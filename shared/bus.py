@@ -246,6 +246,8 @@ class Bus:
             headers={"x-lava-version": event.version},
         )
         await self._publish(message, routing_key=event.type)
+        if self.settings.fault_duplicate_delivery:
+            await self._publish(message, routing_key=event.type)  # the drill: every event twice
 
     async def _publish(
         self,

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import structlog
@@ -27,11 +28,16 @@ from prometheus_client.exposition import generate_latest
 from shared.aws import AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus, Handler, Reject, Topology
 from shared.events import Event
+from shared.faults import INJECTED
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+def _injected(aws_service: str) -> float:
+    return float(INJECTED.get(aws_service, 0))
 
 
 class RuntimeMetrics:
@@ -104,6 +110,11 @@ class ServiceRuntime:
         self.metrics.broker_connected.labels(name).set_function(
             lambda: 1.0 if self.bus.connected else 0.0
         )
+        faults = self.metrics.gauge(
+            "lava_aws_faults_injected", "AWS calls answered with an injected throttle.", ("aws",)
+        )
+        for aws_service in ("s3", "sns", "sqs", "dynamodb"):
+            faults.labels(name, aws_service).set_function(partial(_injected, aws_service))
 
     # --- wiring -----------------------------------------------------------------------------
     def handle(self, event_type: str, handler: Handler) -> None:

@@ -85,6 +85,16 @@ class Settings(BaseSettings):
     )
     aws_max_pool_connections: int = Field(32, ge=1, description="HTTP connections per AWS client.")
 
+    fault_aws_throttle_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Fault injection: share of AWS calls answered with a throttling error.",
+    )
+    fault_duplicate_delivery: bool = Field(
+        False, description="Fault injection: publish every event twice (idempotency drills)."
+    )
+
     # --- service runtime --------------------------------------------------------------------
     health_host: str = Field("0.0.0.0", description="Bind address of the health/metrics server.")
     health_port: int = Field(

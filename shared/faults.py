@@ -1,0 +1,62 @@
+"""Fault injection for drills and end-to-end tests: throttled AWS calls at the client.
+
+With ``LAVA_FAULT_AWS_THROTTLE_RATE`` above zero, that share of AWS requests never leaves the
+process: a botocore ``before-send`` hook answers them with the service's own throttling error
+(``ThrottlingException`` for JSON services, ``Throttling`` for SNS, ``SlowDown`` for S3), so the
+ordinary retry machinery - botocore's, then the services' - has to cope.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from aiobotocore.awsrequest import AioAWSResponse
+from botocore.awsrequest import HTTPHeaders
+
+INJECTED: dict[str, int] = {}  # service -> throttles injected (exported on /metrics)
+
+
+class _Body:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def read(self, *args: Any) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+def _throttle(service: str, url: str) -> AioAWSResponse:
+    if service == "s3":
+        status = 503
+        body = (
+            b"<Error><Code>SlowDown</Code>"
+            b"<Message>Please reduce your request rate.</Message></Error>"
+        )
+        headers = {"Content-Type": "application/xml"}
+    elif service == "sns":
+        status = 400
+        body = (
+            b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+            b"<Message>Rate exceeded</Message></Error>"
+            b"<RequestId>injected</RequestId></ErrorResponse>"
+        )
+        headers = {"Content-Type": "text/xml"}
+    else:  # the JSON-protocol services: dynamodb, sqs, sagemaker
+        status = 400
+        body = b'{"__type": "ThrottlingException", "message": "Rate exceeded (injected)"}'
+        headers = {"Content-Type": "application/x-amz-json-1.0"}
+    return AioAWSResponse(url, status, HTTPHeaders.from_dict(headers), _Body(body))
+
+
+def install_throttling(client: Any, service: str, rate: float, seed: int | None = None) -> None:
+    """Answer ``rate`` of this client's requests with a throttling error."""
+    rng = random.Random(seed)
+
+    def before_send(request: Any, **kwargs: Any) -> AioAWSResponse | None:
+        if rng.random() >= rate:
+            return None
+        INJECTED[service] = INJECTED.get(service, 0) + 1
+        return _throttle(service, request.url)
+
+    client.meta.events.register("before-send", before_send)
