@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "jobs": "lava.commands.jobs:jobs",
     "tasks": "lava.commands.tasks:tasks",
     "dataset": "lava.commands.dataset:dataset",
+    "status": "lava.commands.status:status",
     "demo": "lava.commands.demo:demo",
 }
 

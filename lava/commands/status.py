@@ -1,0 +1,48 @@
+"""`lava status`: tasks per status and level, waiting data objects by age, expirations and
+re-sends, failures with their reasons."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from lava.commands import settings_and_logging
+
+
+@click.command()
+def status() -> None:
+    """Show the pipeline's state (from the dispatcher's table)."""
+    from lava.status import AGE_BUCKETS, Snapshot, snapshot
+    from shared.aws import AwsClients
+
+    settings = settings_and_logging()
+
+    async def main() -> Snapshot:
+        async with AwsClients(settings) as aws:
+            return await snapshot(aws, settings)
+
+    snap = asyncio.run(main())
+    click.echo(
+        f"namespace {settings.namespace}: {len(snap.tasks)} task(s), "
+        f"{len(snap.clips)} clip(s), {snap.objects} data object(s)"
+    )
+    click.echo("\ntasks by status and level:")
+    for (state, level), count in sorted(snap.tasks_by_status_level().items()):
+        click.echo(f"  {state:<11} level {level}: {count}")
+    clip_states: dict[str, int] = {}
+    for clip in snap.clips.values():
+        key = str(clip.get("clip_status"))
+        clip_states[key] = clip_states.get(key, 0) + 1
+    click.echo("clips: " + (", ".join(f"{k} {v}" for k, v in sorted(clip_states.items())) or "-"))
+    click.echo(f"\nwaiting data objects: {snap.waiting}")
+    for _, name in (*AGE_BUCKETS, (0, "> 1 day")):
+        if snap.waiting_by_age.get(name):
+            click.echo(f"  {name:<10} {snap.waiting_by_age[name]}")
+    click.echo(
+        f"expirations {snap.expirations}, re-keys {snap.rekeys}, same-key re-sends {snap.resends}"
+    )
+    failures = snap.failures()
+    click.echo(f"\nfailures: {len(failures)}")
+    for what, reason in failures:
+        click.echo(f"  {what}: {reason}")

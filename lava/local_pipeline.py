@@ -1,0 +1,270 @@
+"""The whole pipeline on one machine: a moto server, the machine's RabbitMQ, the Ground Truth
+emulator and the four services, each a real process.
+
+Used by `lava demo`, the end-to-end tests and the pipeline benchmark, so all three run the same
+thing. Ground Truth's long durations (14-day retention, availability lifetime) and the
+dispatcher's (5-day re-send and level timeout) are scaled by one factor, which keeps their
+proportions - and so the policy's behaviour - while a run takes seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from shared.aws import AwsClients
+from shared.bus import Bus
+from shared.labeling.jobs import JobManager
+from shared.local_stack import MotoServer, free_port
+from shared.resources import provision
+from shared.settings import Settings, load_settings
+from shared.workflows import load_catalog
+
+DAY = 24 * 3600
+MODULES = {
+    "ingest": "services.ingest",
+    "dispatcher": "services.dispatcher",
+    "listener": "services.listener",
+    "postproc": "services.postproc",
+    "gt-emulator": "emulators.groundtruth",
+}
+SERVICES = tuple(MODULES)
+
+
+@dataclass
+class PipelineConfig:
+    namespace: str
+    run_dir: Path
+    time_scale: float = 2e-5  # 14 days -> 24 s, 5 days -> 8.6 s, 7 days -> 12 s
+    worker_rate: float = 20.0
+    latency_min: float = 0.2
+    latency_max: float = 1.0
+    expire_share: float = 0.0
+    box_jitter: float = 0.0
+    miss_share: float = 0.0
+    wrong_attribute_share: float = 0.0
+    adjust_fix_share: float = 0.8
+    max_concurrent_tasks: int = 1000
+    aws_fault_rate: float = 0.0
+    duplicate_delivery: bool = False
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def env(self) -> dict[str, str]:
+        scaled = self.time_scale
+        values = {
+            "LAVA_NAMESPACE": self.namespace,
+            "LAVA_LOG_FORMAT": "json",
+            "LAVA_EMULATOR_TIME_SCALE": repr(scaled),
+            "LAVA_EMULATOR_WORKER_RATE": repr(self.worker_rate),
+            "LAVA_EMULATOR_LATENCY_MIN_SECONDS": repr(self.latency_min),
+            "LAVA_EMULATOR_LATENCY_MAX_SECONDS": repr(self.latency_max),
+            "LAVA_EMULATOR_EXPIRE_SHARE": repr(self.expire_share),
+            "LAVA_EMULATOR_BOX_JITTER": repr(self.box_jitter),
+            "LAVA_EMULATOR_MISS_SHARE": repr(self.miss_share),
+            "LAVA_EMULATOR_WRONG_ATTRIBUTE_SHARE": repr(self.wrong_attribute_share),
+            "LAVA_EMULATOR_ADJUST_FIX_SHARE": repr(self.adjust_fix_share),
+            "LAVA_EMULATOR_POLL_SECONDS": "0.1",
+            "LAVA_GT_MAX_CONCURRENT_TASKS": str(self.max_concurrent_tasks),
+            "LAVA_DISPATCH_RESEND_INTERVAL_SECONDS": repr(5 * DAY * scaled),
+            "LAVA_DISPATCH_LEVEL_TIMEOUT_SECONDS": repr(5 * DAY * scaled),
+            "LAVA_DISPATCH_SWEEP_INTERVAL_SECONDS": repr(max(0.25, DAY * scaled / 4)),
+            "LAVA_DISPATCH_SEND_LEASE_SECONDS": "3",
+            "LAVA_DISPATCH_RETRY_BASE_SECONDS": "0.2",
+            "LAVA_LISTENER_WAIT_SECONDS": "1",
+            "LAVA_LISTENER_VISIBILITY_TIMEOUT_SECONDS": "5",
+            "LAVA_LISTENER_REFRESH_SECONDS": "1",
+            "LAVA_REDELIVERY_BACKOFF_SECONDS": "0.1",
+            "LAVA_REDELIVERY_BACKOFF_MAX_SECONDS": "1",
+            "LAVA_SHUTDOWN_GRACE_SECONDS": "10",
+            "LAVA_HANDLER_LEASE_SECONDS": "30",
+            "LAVA_FAULT_AWS_THROTTLE_RATE": repr(self.aws_fault_rate),
+            "LAVA_FAULT_DUPLICATE_DELIVERY": "true" if self.duplicate_delivery else "false",
+        }
+        values.update(self.extra_env)
+        return values
+
+
+@dataclass
+class Process:
+    service: str
+    port: int
+    popen: subprocess.Popen[bytes]
+    log: IO[bytes]
+    starts: int = 1
+
+
+class LocalPipeline:
+    def __init__(self, config: PipelineConfig, base_env: dict[str, str] | None = None) -> None:
+        self.config = config
+        self.run_dir = config.run_dir
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.base_env = dict(base_env if base_env is not None else os.environ)
+        self.moto: MotoServer | None = None
+        self.settings: Settings | None = None
+        self.processes: dict[str, Process] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def _settings(self) -> Settings:
+        assert self.moto is not None
+        env = {**self.config.env(), "AWS_ENDPOINT_URL": self.moto.endpoint}
+        previous = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            # the same values the processes read, plus no fault injection for the orchestrator
+            return load_settings(fault_aws_throttle_rate=0.0, fault_duplicate_delivery=False)
+        finally:
+            for key, value in previous.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+
+    async def start(self, services: tuple[str, ...] = SERVICES) -> Settings:
+        self.moto = MotoServer(port=free_port(), log_path=self.run_dir / "moto.log")
+        await asyncio.to_thread(self.moto.start)
+        settings = self.settings = self._settings()
+        async with AwsClients(settings) as aws:
+            await provision(aws, settings.names)
+            await JobManager(aws, settings).create_from_catalog(
+                load_catalog(settings.workflows_file)
+            )
+        async with Bus(settings, client_name="lava-pipeline"):
+            pass  # declares the topology
+        for service in services:
+            self.spawn(service)
+        await self.wait_ready(services)
+        return settings
+
+    def env_for(self, service: str, port: int) -> dict[str, str]:
+        assert self.moto is not None
+        env = dict(self.base_env)
+        env.update(self.config.env())
+        env.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto.endpoint,
+                "LAVA_HEALTH_PORT": str(port),
+                "LAVA_HEALTH_HOST": "127.0.0.1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        return env
+
+    def spawn(self, service: str) -> Process:
+        port = free_port()
+        log = (self.run_dir / f"{service}.log").open("ab")
+        popen = subprocess.Popen(
+            [sys.executable, "-m", MODULES[service]],
+            env=self.env_for(service, port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        previous = self.processes.get(service)
+        process = Process(
+            service, port, popen, log, starts=(previous.starts + 1) if previous else 1
+        )
+        self.processes[service] = process
+        return process
+
+    def ready(self, service: str) -> bool:
+        process = self.processes[service]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{process.port}/readyz", timeout=1):
+                return True
+        except (urllib.error.URLError, OSError):
+            return False
+
+    async def wait_ready(self, services: tuple[str, ...] = SERVICES, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(services)
+        while pending:
+            for service in list(pending):
+                process = self.processes[service]
+                if process.popen.poll() is not None:
+                    raise RuntimeError(
+                        f"{service} exited with {process.popen.returncode}; see "
+                        f"{self.run_dir / (service + '.log')}"
+                    )
+                if await asyncio.to_thread(self.ready, service):
+                    pending.remove(service)
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(f"not ready after {timeout}s: {', '.join(pending)}")
+            if pending:
+                await asyncio.sleep(0.2)
+
+    def kill(self, service: str) -> None:
+        """SIGKILL: no draining, no clean-up - a crash."""
+        process = self.processes[service]
+        with contextlib.suppress(ProcessLookupError):
+            process.popen.send_signal(signal.SIGKILL)
+        process.popen.wait(timeout=10)
+
+    async def restart(self, service: str) -> None:
+        self.spawn(service)
+        await self.wait_ready((service,))
+
+    async def stop(self) -> dict[str, int]:
+        """SIGTERM every process (they drain), then stop moto; exit codes by service."""
+        codes: dict[str, int] = {}
+        for process in self.processes.values():
+            if process.popen.poll() is None:
+                process.popen.send_signal(signal.SIGTERM)
+        for service, process in self.processes.items():
+            try:
+                codes[service] = await asyncio.to_thread(process.popen.wait, 30)
+            except subprocess.TimeoutExpired:
+                process.popen.kill()
+                codes[service] = await asyncio.to_thread(process.popen.wait, 10)
+            process.log.close()
+        if self.settings is not None:
+            with contextlib.suppress(Exception):
+                async with Bus(self.settings, client_name="lava-pipeline") as bus:
+                    await bus.delete_topology()
+        if self.moto is not None:
+            await asyncio.to_thread(self.moto.stop)
+        return codes
+
+    async def __aenter__(self) -> LocalPipeline:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def log_lines(self, service: str) -> list[str]:
+        path = self.run_dir / f"{service}.log"
+        return path.read_text(errors="replace").splitlines() if path.exists() else []
+
+
+def metric(port: int, name: str, labels: dict[str, str] | None = None) -> float:
+    """One Prometheus sample from a process's /metrics (0 when absent)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except (urllib.error.URLError, OSError):
+        return 0.0
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        if labels and not all(f'{k}="{v}"' in head for k, v in labels.items()):
+            continue
+        if head.split("{")[0] != name:
+            continue
+        total += float(value)
+    return total

@@ -1,0 +1,163 @@
+"""End-to-end helpers: the whole pipeline as processes, clips through it, checks on results."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from lava.local_pipeline import LocalPipeline, PipelineConfig
+from lava.rig import upload_clip
+from lava.status import Snapshot, snapshot
+from services.ingest.sample_clips import SampleClip
+from shared.aws import AwsClients
+from shared.layout import FrameIndex, labels_key
+from shared.settings import Settings
+from shared.storage import S3Store
+from shared.taxonomy.records import ClipLabels, LavaObject
+from tests.support.clips import small_clip
+
+WORKFLOW_CLASSES = {
+    "vehicles": {"vehicle"},
+    "lanes": {"lane"},
+    "signs_lights": {"traffic_light", "traffic_sign"},
+    "pedestrians": {"pedestrian"},
+    "ignore": {"ignore"},
+}
+
+
+@asynccontextmanager
+async def pipeline(tmp_path: Path, **config: Any) -> AsyncIterator[LocalPipeline]:
+    namespace = f"e{uuid.uuid4().hex[:7]}"
+    run = LocalPipeline(PipelineConfig(namespace=namespace, run_dir=tmp_path / "run", **config))
+    try:
+        await run.start()
+        yield run
+    finally:
+        codes = await run.stop()
+        bad = {s: c for s, c in codes.items() if c not in (0, -9)}
+        assert not bad, f"processes exited badly: {bad}"
+
+
+def make_clips(
+    tmp_path: Path, count: int, seconds: float = 3, start_seed: int = 10
+) -> list[SampleClip]:
+    return [
+        small_clip(
+            tmp_path / "clips",
+            seconds=seconds,
+            gop=15,
+            seed=start_seed + i,
+            name=f"clip{start_seed + i}",
+        )
+        for i in range(count)
+    ]
+
+
+async def upload(
+    settings: Settings, clips: list[SampleClip], workflows: list[str], fps: float = 2
+) -> list[str]:
+    ids = []
+    async with AwsClients(settings) as aws:
+        for clip in clips:
+            attrs = clip.labels.clip
+            payload = await upload_clip(
+                settings,
+                clip.video,
+                clip.labels.drive,
+                attrs.model_copy(),  # type: ignore[arg-type]
+                fps=fps,
+                workflows=workflows,
+                sidecar=clip.sidecar,
+                aws=aws,
+            )
+            ids.append(payload.clip_id)
+    return ids
+
+
+async def wait_for_clips(
+    settings: Settings, clip_ids: list[str], timeout: float = 180, during: Any = None
+) -> Snapshot:
+    """Until every clip completed or failed; ``during(snapshot)`` runs on every poll."""
+    deadline = time.monotonic() + timeout
+    async with AwsClients(settings) as aws:
+        while True:
+            snap = await snapshot(aws, settings)
+            states = {c: snap.clips.get(c, {}).get("clip_status") for c in clip_ids}
+            if all(s in ("completed", "failed") for s in states.values()):
+                return snap
+            if during is not None:
+                await during(snap)
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"clips not done after {timeout}s: {states}; failures {snap.failures()}"
+                )
+            await asyncio.sleep(0.5)
+
+
+async def labels_of(settings: Settings, clip_id: str) -> ClipLabels:
+    async with AwsClients(settings) as aws:
+        raw = await S3Store(aws).get_bytes(settings.names.bucket, labels_key(clip_id))
+    return ClipLabels.model_validate_json(raw)
+
+
+async def frame_index(settings: Settings, clip_id: str, fps: float) -> FrameIndex:
+    async with AwsClients(settings) as aws:
+        from shared.layout import ClipLayout
+
+        layout = ClipLayout(settings.names.bucket, clip_id, fps)
+        return FrameIndex.model_validate(
+            await S3Store(aws).get_json(layout.bucket, layout.frame_index_key)
+        )
+
+
+def match_truth(
+    labels: ClipLabels,
+    truth: ClipLabels,
+    index: FrameIndex,
+    classes: set[str],
+    min_iou: float = 0.9,
+) -> list[str]:
+    """Problems: truth objects missing from the labels, or boxes below ``min_iou``."""
+    problems = []
+    by_source = {f.frame_no: f for f in truth.frames}
+    source_of = {f.frame_no: f.source_frame for f in index.frames}
+    truth_tracks: set[str] = set()
+    label_tracks: set[str] = set()
+    for record in labels.frames:
+        expected = [
+            o for o in by_source[source_of[record.frame_no]].objects if o.category in classes
+        ]
+        got = [o for o in record.objects if o.category in classes]
+        for obj in expected:
+            if obj.track_id:
+                truth_tracks.add(obj.track_id)
+            twin = _twin(obj, got)
+            if twin is None:
+                problems.append(f"frame {record.frame_no}: {obj.category} {obj.track_id} missing")
+            elif obj.box is not None and twin.box is not None and obj.box.iou(twin.box) < min_iou:
+                problems.append(
+                    f"frame {record.frame_no}: {obj.track_id} IoU {obj.box.iou(twin.box):.2f}"
+                )
+        label_tracks.update(o.track_id for o in got if o.track_id)
+    missing = truth_tracks - label_tracks
+    if missing:
+        problems.append(f"tracks never labeled: {sorted(missing)}")
+    return problems
+
+
+def _twin(obj: LavaObject, candidates: list[LavaObject]) -> LavaObject | None:
+    if obj.track_id is not None:
+        return next((c for c in candidates if c.track_id == obj.track_id), None)
+    if obj.box is None:
+        return next((c for c in candidates if c.category == obj.category), None)
+    scored = [
+        (c.box.iou(obj.box), c)
+        for c in candidates
+        if c.category == obj.category and c.box is not None
+    ]
+    return max(scored, key=lambda x: x[0])[1] if scored else None
