@@ -18,6 +18,7 @@ from shared.aws import AwsClients
 from shared.layout import FrameIndex, labels_key
 from shared.settings import Settings
 from shared.storage import S3Store
+from shared.taxonomy.attributes import ClipAttributes
 from shared.taxonomy.records import ClipLabels, LavaObject
 from tests.support.clips import small_clip
 
@@ -64,12 +65,15 @@ async def upload(
     ids = []
     async with AwsClients(settings) as aws:
         for clip in clips:
-            attrs = clip.labels.clip
+            info = clip.labels.clip
+            attrs = ClipAttributes(
+                scene=info.scene, traffic=info.traffic, traffic_density=info.traffic_density
+            )
             payload = await upload_clip(
                 settings,
                 clip.video,
                 clip.labels.drive,
-                attrs.model_copy(),  # type: ignore[arg-type]
+                attrs,
                 fps=fps,
                 workflows=workflows,
                 sidecar=clip.sidecar,
