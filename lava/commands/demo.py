@@ -1,30 +1,439 @@
-"""`lava demo`: the local pipeline, start to finish, on this machine."""
+"""`lava demo`: the whole pipeline on this machine, on generated sample clips.
+
+Starts a moto server, provisions the namespace, registers the streaming jobs on the Ground
+Truth emulator, starts the four services and the emulator as processes, generates sample clips,
+uploads them through the capture-rig uploader, shows live progress per stage, and ends with a
+table of the clips and their summaries. Before stopping everything it started, it copies the
+results (LAVA labels, summaries, the dataset report, exports, logs) into a local folder, since
+the emulated S3 goes away with it. Exits non-zero if a clip failed that should not have.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import click
 
-from lava.commands.stack import broker_problem, provision_namespace
-from shared.local_stack import RABBITMQ_START_HINT, MotoServer, free_port
-from shared.settings import load_settings
+DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
+
+
+def _size(value: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)x(\d+)", value)
+    if not match:
+        raise click.BadParameter("expected WIDTHxHEIGHT")
+    return int(match.group(1)), int(match.group(2))
 
 
 @click.command()
-def demo() -> None:
-    """Bring up a local stack (moto server + the machine's RabbitMQ), provision, report, stop."""
-    server = MotoServer(port=free_port())
-    server.start()
-    try:
-        settings = load_settings(aws_endpoint_url=server.endpoint)
-        problem = asyncio.run(broker_problem(settings))
-        if problem:
-            raise click.ClickException(
-                f"RabbitMQ is not reachable ({problem}); start it with: {RABBITMQ_START_HINT}"
+@click.option("--clips", "clip_count", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option(
+    "--workflow",
+    "workflows",
+    multiple=True,
+    default=DEFAULT_WORKFLOWS,
+    show_default=True,
+    help="Repeatable; see shared/workflows.toml.",
+)
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Clip length.")
+@click.option("--size", default="960x540", show_default=True, help="Clip WIDTHxHEIGHT.")
+@click.option("--fps", type=float, default=1.0, show_default=True, help="Frames/s to label.")
+@click.option(
+    "--worker-rate",
+    type=float,
+    default=20.0,
+    show_default=True,
+    help="Simulated workforce: tasks started per second per job.",
+)
+@click.option(
+    "--expire-share",
+    type=click.FloatRange(0, 0.9),
+    default=0.1,
+    show_default=True,
+    help="Share of tasks nobody takes (they expire and are re-keyed).",
+)
+@click.option(
+    "--noise",
+    type=click.FloatRange(0, 1),
+    default=0.2,
+    show_default=True,
+    help="Level-1 label noise (missed objects, wrong attributes, jitter) for the "
+    "adjustment level to correct.",
+)
+@click.option(
+    "--time-scale",
+    type=float,
+    default=2e-5,
+    show_default=True,
+    help="Scales Ground Truth's and the dispatcher's day-long durations.",
+)
+@click.option(
+    "--with-bad-clip",
+    is_flag=True,
+    help="Also upload a truncated clip, which must end as ClipFailed.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Results folder (default: lava-results-<time>).",
+)
+@click.option("--timeout", type=float, default=600, show_default=True)
+def demo(
+    clip_count: int,
+    workflows: tuple[str, ...],
+    seconds: float,
+    size: str,
+    fps: float,
+    worker_rate: float,
+    expire_share: float,
+    noise: float,
+    time_scale: float,
+    with_bad_clip: bool,
+    out_dir: Path | None,
+    timeout: float,
+) -> None:
+    """Run the local pipeline end to end and keep its results."""
+    from shared.logging import configure_logging
+    from shared.settings import load_settings
+
+    configure_logging(load_settings(log_level="WARNING"), "demo")
+    out = out_dir or Path(f"lava-results-{datetime.now():%Y%m%d-%H%M%S}")
+    out.mkdir(parents=True, exist_ok=True)
+    code = asyncio.run(
+        _demo(
+            clip_count,
+            list(workflows),
+            seconds,
+            _size(size),
+            fps,
+            worker_rate,
+            expire_share,
+            noise,
+            time_scale,
+            with_bad_clip,
+            out,
+            timeout,
+        )
+    )
+    sys.exit(code)
+
+
+async def _demo(
+    clip_count: int,
+    workflows: list[str],
+    seconds: float,
+    size: tuple[int, int],
+    fps: float,
+    worker_rate: float,
+    expire_share: float,
+    noise: float,
+    time_scale: float,
+    with_bad_clip: bool,
+    out: Path,
+    timeout: float,
+) -> int:
+    from rich.console import Console
+
+    from lava.commands.stack import broker_problem
+    from lava.local_pipeline import LocalPipeline, PipelineConfig
+    from shared.local_stack import RABBITMQ_START_HINT
+    from shared.settings import load_settings
+    from shared.workflows import load_catalog
+
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    problem = await broker_problem(load_settings())
+    if problem:
+        console.print(
+            f"[red]RabbitMQ is not reachable ({problem}).[/red] "
+            f"Start it with: {RABBITMQ_START_HINT}"
+        )
+        return 2
+    catalog = load_catalog()
+    for workflow in workflows:
+        if workflow not in catalog.workflows:
+            console.print(
+                f"[red]unknown workflow {workflow!r}[/red] (known: {', '.join(catalog.workflows)})"
             )
-        asyncio.run(provision_namespace(settings))
-        click.echo(f"AWS (moto) at {server.endpoint}; RabbitMQ at {settings.amqp_url}")
-        click.echo(f"namespace {settings.namespace}: bucket, tables and topology provisioned")
+            return 2
+    config = PipelineConfig(
+        namespace=f"demo{uuid.uuid4().hex[:6]}",
+        run_dir=out / "logs",
+        time_scale=time_scale,
+        worker_rate=worker_rate,
+        expire_share=expire_share,
+        miss_share=noise / 2,
+        wrong_attribute_share=noise / 2,
+        box_jitter=6.0 * noise,
+    )
+    run = LocalPipeline(config)
+    console.print(
+        f"[bold]LAVA demo[/bold]: {clip_count} clip(s) x {', '.join(workflows)}; results in {out}/"
+    )
+    try:
+        with console.status("starting moto, provisioning, registering jobs, starting services"):
+            settings = await run.start()
+        console.print(
+            f"  AWS (moto) {run.moto.endpoint if run.moto else ''}, RabbitMQ "
+            f"{settings.amqp_url.split('@')[-1]}, namespace {settings.namespace}; "
+            "ingest, dispatcher, listener, postproc and the Ground Truth emulator up"
+        )
+        clips, bad = await _make_clips(console, out, clip_count, seconds, size, with_bad_clip)
+        ids, bad_id = await _upload(settings, clips, bad, workflows, fps)
+        console.print(
+            f"  uploaded {len(ids)} clip(s) through the capture-rig uploader"
+            + (" (+1 truncated clip that must fail)" if bad_id else "")
+        )
+        snap = await _progress(
+            console,
+            settings,
+            ids,
+            [bad_id] if bad_id else [],
+            len(workflows),
+            catalog,
+            workflows,
+            timeout,
+        )
+        failed = [c for c in ids if snap.clips.get(c, {}).get("clip_status") != "completed"]
+        bad_ok = bad_id is None or snap.clips.get(bad_id, {}).get("clip_status") == "failed"
+        await _report(console, settings, ids, snap, out)
+        if failed:
+            console.print(f"[red]{len(failed)} clip(s) did not complete:[/red] {failed}")
+        if not bad_ok:
+            console.print("[red]the truncated clip did not fail as it should[/red]")
+        return 0 if not failed and bad_ok else 1
     finally:
-        server.stop()
+        codes = await run.stop()
+        console.print(f"stopped everything (exit codes {codes}); results kept in {out}/")
+
+
+async def _make_clips(
+    console: Any, out: Path, count: int, seconds: float, size: tuple[int, int], with_bad: bool
+) -> tuple[list[Any], Path | None]:
+    from services.ingest.sample_clips import SampleSpec, make_sample
+
+    clips = []
+    with console.status(f"encoding {count} sample clip(s)"):
+        for i in range(count):
+            spec = SampleSpec(seconds=seconds, width=size[0], height=size[1], seed=100 + i)
+            clips.append(await asyncio.to_thread(make_sample, out / "clips", spec))
+    bad = None
+    if with_bad:
+        bad = out / "clips" / "truncated.mp4"
+        data = clips[0].video.read_bytes()
+        bad.write_bytes(data[: len(data) // 2])
+    console.print(
+        f"  generated {len(clips)} clip(s) {size[0]}x{size[1]}, {seconds:g} s, "
+        "with ground-truth sidecars"
+    )
+    return clips, bad
+
+
+async def _upload(
+    settings: Any, clips: list[Any], bad: Path | None, workflows: list[str], fps: float
+) -> tuple[list[str], str | None]:
+    from lava.rig import upload_clip
+    from shared.aws import AwsClients
+    from shared.taxonomy.attributes import ClipAttributes
+
+    ids = []
+    async with AwsClients(settings) as aws:
+        for clip in clips:
+            info = clip.labels.clip
+            attrs = ClipAttributes(
+                scene=info.scene, traffic=info.traffic, traffic_density=info.traffic_density
+            )
+            payload = await upload_clip(
+                settings,
+                clip.video,
+                clip.labels.drive,
+                attrs,
+                fps=fps,
+                workflows=workflows,
+                sidecar=clip.sidecar,
+                aws=aws,
+            )
+            ids.append(payload.clip_id)
+        bad_id = None
+        if bad is not None:
+            first = clips[0].labels
+            info = first.clip
+            payload = await upload_clip(
+                settings,
+                bad,
+                first.drive,
+                ClipAttributes(
+                    scene=info.scene, traffic=info.traffic, traffic_density=info.traffic_density
+                ),
+                fps=fps,
+                workflows=workflows,
+                aws=aws,
+            )
+            bad_id = payload.clip_id
+    return ids, bad_id
+
+
+async def _progress(
+    console: Any,
+    settings: Any,
+    good: list[str],
+    bad: list[str],
+    per_clip: int,
+    catalog: Any,
+    workflows: list[str],
+    timeout: float,
+) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from lava.status import snapshot
+    from shared.aws import AwsClients
+
+    clip_ids = good + bad
+    tasks_total = len(good) * per_clip  # a bad clip never gets tasks
+    two_level = all(len(catalog.workflows[w].levels) >= 2 for w in workflows)
+    columns = (
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[note]}"),
+    )
+    deadline = time.monotonic() + timeout
+    async with AwsClients(settings) as aws:
+        with Progress(*columns, console=console) as progress:
+            ingested = progress.add_task("ingested", total=tasks_total, note="")
+            level1 = progress.add_task("level 1", total=tasks_total, note="")
+            level2 = progress.add_task(
+                "level 2" if two_level else "last level", total=tasks_total, note=""
+            )
+            post = progress.add_task("post-processed", total=len(clip_ids), note="")
+            while True:
+                snap = await snapshot(aws, settings)
+                tasks = [t for t in snap.tasks.values() if t.clip_id in good]
+                past = ("finalizing", "finalized", "completed")
+                progress.update(ingested, completed=len(tasks))
+                progress.update(
+                    level1,
+                    completed=sum(1 for t in tasks if t.level >= 2 or t.status in past),
+                    note=f"expirations {snap.expirations}, re-keys {snap.rekeys}",
+                )
+                progress.update(
+                    level2,
+                    completed=sum(1 for t in tasks if t.status in past),
+                    note=f"same-key re-sends {snap.resends}",
+                )
+                outcomes = [snap.clips.get(c, {}).get("clip_status") for c in clip_ids]
+                done = sum(1 for o in outcomes if o in ("completed", "failed"))
+                progress.update(
+                    post, completed=done, note=f"failed {sum(1 for o in outcomes if o == 'failed')}"
+                )
+                if done == len(clip_ids) or time.monotonic() > deadline:
+                    return snap
+                await asyncio.sleep(0.5)
+
+
+def _write_results(
+    out: Path,
+    files: dict[str, bytes],
+    entries: list[Any],
+    summaries: list[Any],
+    labels: list[Any],
+    bucket: str,
+) -> None:
+    from services.postproc.exports import to_bdd100k, to_coco, write_mot
+    from services.postproc.report import write_report
+
+    for name, data in files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    write_report(entries, summaries, out / "report")
+    exports = out / "exports"
+    (exports / "bdd100k").mkdir(parents=True, exist_ok=True)
+    (exports / "bdd100k" / "labels.json").write_text(json.dumps(to_bdd100k(labels, bucket)))
+    (exports / "coco").mkdir(parents=True, exist_ok=True)
+    (exports / "coco" / "annotations.json").write_text(json.dumps(to_coco(labels)))
+    write_mot(labels, exports / "mot")
+
+
+async def _report(console: Any, settings: Any, ids: list[str], snap: Any, out: Path) -> None:
+    from rich.table import Table
+
+    from services.postproc.dataset_index import DatasetIndex
+    from services.postproc.summary import ClipSummary
+    from shared.aws import AwsClients
+    from shared.layout import labels_key, summary_key
+    from shared.storage import NotFound, S3Store
+    from shared.taxonomy.records import ClipLabels
+
+    async with AwsClients(settings) as aws:
+        store, bucket = S3Store(aws), settings.names.bucket
+        index = DatasetIndex(aws, settings)
+        entries, summaries, labels = [], [], []
+        files: dict[str, bytes] = {}
+        for clip_id in ids:
+            entry = await index.get(clip_id)
+            if entry is None:
+                continue
+            entries.append(entry)
+            for key, folder in ((labels_key(clip_id), "labels"), (summary_key(clip_id), "summary")):
+                try:
+                    data = await store.get_bytes(bucket, key)
+                except NotFound:
+                    continue
+                files[f"{folder}/{clip_id}.json"] = data
+                if folder == "labels":
+                    labels.append(ClipLabels.model_validate_json(data))
+                else:
+                    summaries.append(ClipSummary.model_validate_json(data))
+    await asyncio.to_thread(_write_results, out, files, entries, summaries, labels, bucket)
+
+    table = Table(title="Clips")
+    for column in (
+        "clip",
+        "weather",
+        "time",
+        "scene",
+        "frames",
+        "objects per class",
+        "tracks",
+        "adjusted (+/-/moved/attr)",
+        "warnings",
+    ):
+        table.add_column(column)
+    by_id = {e.clip_id: e for e in entries}
+    for clip_id in ids:
+        e = by_id.get(clip_id)
+        if e is None:
+            table.add_row(clip_id, "", "", "", "", "[red]not completed[/red]", "", "", "")
+            continue
+        a = e.adjustment
+        table.add_row(
+            clip_id,
+            e.weather,
+            e.time_of_day,
+            e.scene,
+            str(e.frames),
+            " ".join(f"{k}={v}" for k, v in e.objects_per_class.items()),
+            str(sum(e.tracks_per_class.values())),
+            f"+{a.get('added', 0)} -{a.get('removed', 0)} ~{a.get('moved', 0)} "
+            f"a{a.get('attributes_changed', 0)}",
+            str(e.warnings),
+        )
+    console.print(table)
+    failures = snap.failures()
+    if failures:
+        console.print("[bold]failures[/bold]")
+        for what, reason in failures:
+            console.print(f"  {what}: {reason}")
+    console.print(
+        f"results: {out}/labels, {out}/summary, {out}/report/report.md, "
+        f"{out}/exports (bdd100k, coco, mot), {out}/logs"
+    )
