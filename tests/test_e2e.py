@@ -3,10 +3,30 @@ emulator and the four services."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import random
+import shutil
+import subprocess
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import aio_pika
 import pytest
 
+from lava.local_pipeline import metric
+from lava.status import Snapshot
+from shared.aws import AwsClients
+from shared.bus import DEAD_REASON_HEADER
+from shared.dynamo import from_item
+from shared.events import ClipCompleted, decode_event, new_event
+from shared.labeling.registry import JobRegistry
+from shared.layout import summary_key
+from shared.settings import Settings
+from shared.storage import S3Store
+from tests.support.broker import get_messages
+from tests.support.clips import truncate
 from tests.support.e2e import (
     WORKFLOW_CLASSES,
     frame_index,
@@ -39,3 +59,244 @@ async def test_clips_through_every_workflow_and_level(tmp_path: Path, rabbitmq: 
             classes = set().union(*(WORKFLOW_CLASSES[w] for w in WORKFLOWS))
             assert match_truth(labels, clip.labels, index, classes) == []
             assert labels.frames[0].drive == clip.labels.drive
+            await summary_agrees(run.settings, clip_id, labels)
+
+
+async def summary_agrees(settings: Settings, clip_id: str, labels: Any) -> None:
+    async with AwsClients(settings) as aws:
+        summary = json.loads(
+            await S3Store(aws).get_bytes(settings.names.bucket, summary_key(clip_id))
+        )
+    counts = Counter(o.category for f in labels.frames for o in f.objects)
+    assert summary["objects_per_class"] == dict(counts)
+    assert summary["frames"] == len(labels.frames)
+    tracks = {(o.category, o.track_id) for f in labels.frames for o in f.objects if o.track_id}
+    assert sum(summary["tracks_per_class"].values()) == len(tracks)
+
+
+async def data_objects(settings: Settings) -> list[dict[str, Any]]:
+    async with AwsClients(settings) as aws:
+        db = await aws.dynamodb()
+        found: list[dict[str, Any]] = []
+        paginator = db.get_paginator("scan")
+        async for page in paginator.paginate(TableName=settings.names.table("tasks")):
+            found += [from_item(i) for i in page.get("Items", [])]
+    return [i for i in found if i.get("kind") == "obj"]
+
+
+async def emulator_counters(settings: Settings) -> Counter[str]:
+    total: Counter[str] = Counter()
+    async with AwsClients(settings) as aws:
+        for job in await JobRegistry(aws, settings).list():
+            total.update(job.counters)
+    return total
+
+
+def all_completed(snap: Snapshot, ids: list[str]) -> None:
+    assert snap.failures() == [], snap.failures()
+    assert {snap.clips[c]["clip_status"] for c in ids} == {"completed"}
+
+
+async def test_an_expiry_storm(tmp_path: Path, rabbitmq: str) -> None:
+    clips = make_clips(tmp_path, 3)
+    async with pipeline(tmp_path, expire_share=0.3, time_scale=5e-6) as run:
+        assert run.settings is not None
+        ids = await upload(run.settings, clips, ["vehicles", "lanes"])
+        snap = await wait_for_clips(run.settings, ids, timeout=240)
+        all_completed(snap, ids)
+        objects = await data_objects(run.settings)
+        await asyncio.sleep(1.5)  # the emulator's last counters reach the registry
+        counters = await emulator_counters(run.settings)
+    expirations = sum(int(o["expirations"]) for o in objects)
+    assert expirations > 0, "the storm should have expired something"
+    for obj in objects:
+        keys = obj["keys"]
+        # each expiry caused exactly one new key, and nothing else did
+        assert len(keys) == int(obj["expirations"]) + 1 == len(set(keys))
+        assert obj["expired_keys"] == keys[:-1]
+    assert counters["expired"] == expirations
+    assert counters["live_duplicates"] == 0  # never two live tasks for one data object
+
+
+async def test_retention_drops_are_rescued_by_same_key_resends(
+    tmp_path: Path, rabbitmq: str
+) -> None:
+    clips = make_clips(tmp_path, 2, seconds=2)
+    scale = 1.5 / (14 * 24 * 3600)  # the 14-day input-queue retention becomes 1.5 s
+    slow = {
+        "time_scale": scale,
+        "max_concurrent_tasks": 1,
+        "latency_min": 2.5,
+        "latency_max": 2.5,
+        "extra_env": {
+            "LAVA_DISPATCH_LEVEL_TIMEOUT_SECONDS": "120",
+            "LAVA_GT_TASK_AVAILABILITY_SECONDS": str(200 * 24 * 3600),  # never expires here
+        },
+    }
+    async with pipeline(tmp_path, **slow) as run:
+        assert run.settings is not None
+        ids = await upload(run.settings, clips, ["vehicles"])
+        snap = await wait_for_clips(run.settings, ids, timeout=240)
+        all_completed(snap, ids)
+        objects = await data_objects(run.settings)
+        await asyncio.sleep(1.5)
+        counters = await emulator_counters(run.settings)
+    assert counters["dropped_by_retention"] > 0  # items vanished from the job's queue...
+    assert all(len(o["keys"]) == 1 for o in objects)  # ...and came back under the same key
+    assert sum(int(o["send_count"]) for o in objects) > len(objects)
+    assert counters["expired"] == 0
+
+
+async def test_services_killed_at_random_moments(tmp_path: Path, rabbitmq: str) -> None:
+    clips = make_clips(tmp_path, 3)
+    rng = random.Random(7)
+    kills: Counter[str] = Counter()
+    async with pipeline(tmp_path) as run:
+        assert run.settings is not None
+
+        async def chaos() -> None:
+            order = ["ingest", "dispatcher", "listener", "postproc"] * 2
+            rng.shuffle(order)
+            for service in order:
+                await asyncio.sleep(rng.uniform(0.5, 2.0))
+                run.kill(service)  # SIGKILL: no drain, no clean-up
+                kills[service] += 1
+                await asyncio.sleep(rng.uniform(0.0, 1.0))
+                await run.restart(service)
+
+        monkey = asyncio.create_task(chaos())
+        ids = await upload(run.settings, clips, ["vehicles", "lanes"])
+        await monkey
+        snap = await wait_for_clips(run.settings, ids, timeout=240)
+        all_completed(snap, ids)
+        outcomes = await get_messages(
+            run.settings, run.settings.names.queue("outcomes"), 100, timeout=3
+        )
+    assert set(kills) == {"ingest", "dispatcher", "listener", "postproc"}
+    completed: dict[str, set[str]] = {}
+    for message in outcomes:
+        event = decode_event(message.body)
+        if isinstance(event.payload, ClipCompleted):
+            completed.setdefault(event.payload.clip_id, set()).add(event.event_id)
+    # every clip completed, and as one completion (a redelivery repeats the same event)
+    assert {k: len(v) for k, v in completed.items()} == {c: 1 for c in ids}
+    assert len(snap.tasks) == len(ids) * 2
+
+
+async def test_broker_connections_closed_mid_run(tmp_path: Path, rabbitmq: str) -> None:
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    assert rabbitmqctl, "rabbitmqctl is needed to drop broker connections"
+    clips = make_clips(tmp_path, 3)
+    async with pipeline(tmp_path) as run:
+        assert run.settings is not None
+        ids = await upload(run.settings, clips, ["vehicles", "lanes"])
+        for _ in range(2):
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(
+                subprocess.run,
+                [rabbitmqctl, "close_all_connections", "e2e drill"],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+        snap = await wait_for_clips(run.settings, ids, timeout=240)
+        all_completed(snap, ids)
+        await run.wait_ready(("ingest", "dispatcher", "listener", "postproc"), timeout=30)
+
+
+async def test_throttled_aws_calls(tmp_path: Path, rabbitmq: str) -> None:
+    clips = make_clips(tmp_path, 2)
+    async with pipeline(tmp_path, aws_fault_rate=0.1) as run:
+        assert run.settings is not None
+        ids = await upload(run.settings, clips, ["vehicles", "signs_lights"])
+        snap = await wait_for_clips(run.settings, ids, timeout=240)
+        all_completed(snap, ids)
+        injected = {
+            service: sum(
+                metric(process.port, "lava_aws_faults_injected", {"aws": aws})
+                for aws in ("s3", "sns", "sqs", "dynamodb")
+            )
+            for service, process in run.processes.items()
+        }
+    assert sum(injected.values()) > 20, injected
+    assert all(v > 0 for s, v in injected.items() if s != "postproc"), injected
+
+
+async def test_every_event_delivered_twice(tmp_path: Path, rabbitmq: str) -> None:
+    clips = make_clips(tmp_path, 2)
+    async with pipeline(tmp_path, duplicate_delivery=True) as run:
+        assert run.settings is not None
+        ids = await upload(run.settings, clips, ["vehicles", "lanes"])
+        snap = await wait_for_clips(run.settings, ids, timeout=180)
+        all_completed(snap, ids)
+        objects = await data_objects(run.settings)
+        for clip, clip_id in zip(clips, ids, strict=True):
+            labels = await labels_of(run.settings, clip_id)
+            index = await frame_index(run.settings, clip_id, 2)
+            assert match_truth(labels, clip.labels, index, {"vehicle", "lane"}) == []
+    assert len(snap.tasks) == 4 and len(objects) == 8  # 2 clips x 2 workflows x 2 levels
+    assert all(len(o["keys"]) == 1 for o in objects)  # nothing re-keyed
+
+
+async def test_bad_input_ends_visibly_while_good_clips_complete(
+    tmp_path: Path, rabbitmq: str
+) -> None:
+    clips = make_clips(tmp_path, 3)
+    async with pipeline(tmp_path) as run:
+        s = run.settings
+        assert s is not None
+        async with AwsClients(s) as aws:
+            store = S3Store(aws)
+            await store.put_bytes(s.names.bucket, "raw/bad/notes.mp4", b"not a video\n" * 100)
+            cut = truncate(clips[0].video, tmp_path / "cut.mp4", 0.5)
+            await store.put_bytes(s.names.bucket, "raw/bad/cut.mp4", cut.read_bytes())
+        bad_uploads = [
+            ("notes", f"s3://{s.names.bucket}/raw/bad/notes.mp4", ["vehicles"]),
+            ("cut", f"s3://{s.names.bucket}/raw/bad/cut.mp4", ["vehicles"]),
+            ("foreign", "s3://somebody-else/raw/x.mp4", ["vehicles"]),
+        ]
+        from shared.bus import Bus
+        from tests.support.events import clip_ingested
+
+        async with Bus(s, client_name="e2e") as bus:
+            for clip_id, uri, workflows in bad_uploads:
+                await bus.publish(
+                    new_event(clip_ingested(clip_id, video_uri=uri, workflows=workflows), clip_id)
+                )
+            connection = await aio_pika.connect(s.amqp_url)
+            channel = await connection.channel()
+            exchange = await channel.get_exchange(s.names.exchange)
+            await exchange.publish(
+                aio_pika.Message(b'{"type": "ClipIngested", "version": 1}'),
+                routing_key="ClipIngested",
+            )
+            await connection.close()
+        ids = await upload(s, clips[:2], ["vehicles"])
+        unknown = await upload(s, [clips[2]], ["bicycles"])  # an unknown workflow
+        async with AwsClients(s) as aws:
+            sns = await aws.sns()
+            job = await JobRegistry(aws, s).get("VOTVehicle")
+            assert job is not None
+            await sns.publish(TopicArn=job.output_topic_arn, Message="garbage on an output topic")
+        snap = await wait_for_clips(s, [*ids, "notes", "cut", "foreign", *unknown], timeout=180)
+        for clip_id in ids:
+            assert snap.clips[clip_id]["clip_status"] == "completed"
+        reasons = {c: snap.clips[c]["detail"]["reason"] for c in ("notes", "cut", "foreign")}
+        assert "not a readable video" in reasons["notes"]
+        assert "truncated or corrupt MP4/MOV" in reasons["cut"]
+        assert "bucket 'somebody-else' is not allowed" in reasons["foreign"]
+        failed_task = snap.tasks[f"{unknown[0]}.bicycles"]
+        assert failed_task.status == "failed"
+        assert "unknown workflow 'bicycles'" in (failed_task.failure_reason or "")
+        dead = await get_messages(s, s.names.dead_letter_queue("ingest"), 1, timeout=10)
+        assert "invalid event" in str(dead[0].headers[DEAD_REASON_HEADER])
+        async with AwsClients(s) as aws:
+            sqs = await aws.sqs()
+            url = (await sqs.get_queue_url(QueueName=f"{s.namespace}-gt-output-dead"))["QueueUrl"]
+            found: list[Any] = []
+            for _ in range(40):
+                got = await sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+                found += got.get("Messages", [])
+                if found:
+                    break
+            assert found and "garbage on an output topic" in found[0]["Body"]
