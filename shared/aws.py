@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from contextlib import AsyncExitStack
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
@@ -28,6 +30,23 @@ if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
 
 ServiceName = Literal["s3", "sns", "sqs", "dynamodb", "sagemaker"]
+
+# (aws service, operation) -> [calls, seconds]: where a process's AWS time goes (on /metrics).
+CALL_TIMES: dict[tuple[str, str], list[float]] = {}
+
+
+def _before_call(context: dict[str, Any], **kwargs: Any) -> None:
+    context["lava_started"] = time.perf_counter()
+
+
+def _after_call(service: str, context: dict[str, Any], model: Any, **kwargs: Any) -> None:
+    started = context.get("lava_started")
+    if started is None:
+        return
+    entry = CALL_TIMES.setdefault((service, model.name), [0.0, 0.0])
+    entry[0] += 1
+    entry[1] += time.perf_counter() - started
+
 
 # Error codes botocore itself treats as throttling or transient; callers that add a policy
 # of their own (the dispatcher's 5 s x2 backoff) use this to tell transient from permanent.
@@ -140,6 +159,8 @@ class AwsClients:
                     **self._credentials(),
                 )
                 client = await self._stack.enter_async_context(creator)
+                client.meta.events.register("before-call", _before_call)
+                client.meta.events.register("after-call", partial(_after_call, service))
                 if self._settings.fault_aws_throttle_rate > 0:
                     install_throttling(client, service, self._settings.fault_aws_throttle_rate)
                 self._clients[service] = client

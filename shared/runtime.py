@@ -23,9 +23,10 @@ from typing import Any
 import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import generate_latest
 
-from shared.aws import AwsClients
+from shared.aws import CALL_TIMES, AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus, Handler, Reject, Topology
 from shared.events import Event
 from shared.faults import INJECTED
@@ -34,6 +35,28 @@ from shared.settings import Settings
 log = structlog.get_logger(__name__)
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class _AwsCallCollector:
+    """AWS calls made by this process: count and seconds per service and operation."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def collect(self) -> Any:
+        calls = CounterMetricFamily(
+            "lava_aws_calls", "AWS calls made, per operation.", labels=["service", "aws", "op"]
+        )
+        seconds = CounterMetricFamily(
+            "lava_aws_call_seconds",
+            "Time spent in AWS calls (retries included).",
+            labels=["service", "aws", "op"],
+        )
+        for (aws, op), (count, total) in sorted(CALL_TIMES.items()):
+            calls.add_metric([self.service, aws, op], count)
+            seconds.add_metric([self.service, aws, op], total)
+        yield calls
+        yield seconds
 
 
 def _injected(aws_service: str) -> float:
@@ -115,6 +138,7 @@ class ServiceRuntime:
         )
         for aws_service in ("s3", "sns", "sqs", "dynamodb"):
             faults.labels(name, aws_service).set_function(partial(_injected, aws_service))
+        self.metrics.registry.register(_AwsCallCollector(name))
 
     # --- wiring -----------------------------------------------------------------------------
     def handle(self, event_type: str, handler: Handler) -> None:

@@ -144,8 +144,12 @@ class JobSimulator:
         return random.Random(hashlib.sha256(seed.encode()).hexdigest())
 
     # --- intake -----------------------------------------------------------------------------
-    async def intake(self) -> int:
-        """Take messages while below the concurrency cap; how many were taken."""
+    async def intake(self, wait_seconds: int = 0) -> int:
+        """Take messages while below the concurrency cap; how many were taken.
+
+        The first receive may long-poll for ``wait_seconds`` (returning as soon as input
+        arrives), which keeps an idle job from polling its queue many times a second.
+        """
         assert self._queue_url is not None
         sqs = await self.aws.sqs()
         taken = 0
@@ -153,7 +157,7 @@ class JobSimulator:
             response = await sqs.receive_message(
                 QueueUrl=self._queue_url,
                 MaxNumberOfMessages=min(10, room),
-                WaitTimeSeconds=0,
+                WaitTimeSeconds=wait_seconds if taken == 0 else 0,
                 AttributeNames=["SentTimestamp"],
             )
             messages = response.get("Messages", [])
@@ -336,9 +340,18 @@ class JobSimulator:
         await self.start()
         while not stop.is_set():
             try:
-                await self.intake()
+                await self.intake(self._idle_wait())
                 await self.finish_due()
             except Exception:
                 log.exception("simulation step failed; retrying", job=self.job.name)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.settings.emulator_poll_seconds)
+
+    def _idle_wait(self) -> int:
+        """Whole seconds the next receive may wait without delaying a due task (max 1)."""
+        if len(self._open) >= self.job.max_concurrent_tasks:
+            return 0
+        if not self._open:
+            return 1
+        next_due = min(t.due_at for t in self._open.values())
+        return 1 if next_due - time.time() >= 1 else 0

@@ -229,18 +229,27 @@ class Dispatcher:
         await self._announce_failure(p.task_id, p.clip_id, reason)
 
     # --- sending ----------------------------------------------------------------------------
-    async def _carry(self, obj: DataObject, job_adjusts: str | None) -> dict[str, Any] | None:
+    async def _carry(
+        self, obj: DataObject, job_adjusts: str | None, known: list[DataObject]
+    ) -> dict[str, Any] | None:
         """Adjustment jobs get the audited job's output (label attribute + metadata)."""
         if job_adjusts is None:
             return None
-        previous = await self.store.find_object(obj.task_id, job_adjusts, obj.object_id)
+        previous = next(
+            (o for o in known if o.job == job_adjusts and o.object_id == obj.object_id), None
+        ) or await self.store.find_object(obj.task_id, job_adjusts, obj.object_id)
         if previous is None or previous.output is None:
             raise TaskFailure(f"{obj.job} adjusts {job_adjusts}, which has no output")
         out = previous.output
         return {out.label_attribute: out.label_uri, f"{out.label_attribute}-metadata": out.metadata}
 
-    async def _send(self, objects: list[DataObject]) -> list[DataObject]:
-        """Claim and send due objects (same key); the ones this replica sent."""
+    async def _send(
+        self, objects: list[DataObject], known: list[DataObject] | None = None
+    ) -> list[DataObject]:
+        """Claim and send due objects (same key); the ones this replica sent.
+
+        ``known`` are objects already read (the audited level), to spare a read per adjuster.
+        """
         now = self.now()
         lease = now + self.settings.dispatch_send_lease_seconds
         claimed: list[DataObject] = []
@@ -252,7 +261,7 @@ class Dispatcher:
         batch = []
         for obj in claimed:
             job = await self.jobs.get(obj.job)
-            batch.append((obj, job, await self._carry(obj, job.adjusts)))
+            batch.append((obj, job, await self._carry(obj, job.adjusts, known or [])))
         await self._aws("SNS PublishBatch", lambda: self.sender.send(batch))
         next_due = self.now() + self.settings.dispatch_resend_interval_seconds
         for obj in claimed:
@@ -305,12 +314,13 @@ class Dispatcher:
             else:
                 log.info("duplicate completion ignored", job=p.job_name)
             # Also after a duplicate: the replica that recorded it may have died before this.
-            await self._maybe_advance(p.task_id)
+            # The task read above is current enough: advancing is conditional on its level.
+            await self._maybe_advance(p.task_id, task)
         except TaskFailure as exc:
             await self.fail(p.task_id, task.clip_id, str(exc))
 
-    async def _maybe_advance(self, task_id: str) -> None:
-        task = await self.store.get_task(task_id)
+    async def _maybe_advance(self, task_id: str, task: AnnotationTask | None = None) -> None:
+        task = task or await self.store.get_task(task_id)
         if task is None:
             return
         if task.status is TaskStatus.FINALIZING:
@@ -350,7 +360,7 @@ class Dispatcher:
             log.info(
                 "level complete; next level", task_level=next_level, jobs=task.jobs_of(next_level)
             )
-            await self._send_due(task_id)
+            await self._send(new, known=objects)  # just written, due now
 
     async def _finalize(self, task: AnnotationTask) -> None:
         objects = await self.store.objects(task.task_id)

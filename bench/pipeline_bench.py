@@ -1,0 +1,172 @@
+"""Whole-pipeline benchmark with an instant workforce (no labeling latency).
+
+Runs the local pipeline (moto server, RabbitMQ, emulator, four services as processes), uploads
+N sample clips through the rig uploader, and measures clips per minute and the latency of each
+stage per task (p50/p99): ClipIngested -> task created (ingest), level 1, level 2,
+LabelsFinalized -> ClipCompleted (post-processing), and end to end. Then reports where the time
+goes: handler time per service and event type, and AWS time per service and operation, scraped
+from every process's /metrics.
+
+    python -m bench.pipeline_bench [--clips 8] [--size 1280x720] [--seconds 10] [--fps 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+from lava.local_pipeline import LocalPipeline, PipelineConfig
+from lava.rig import upload_clip
+from lava.status import snapshot
+from services.ingest.sample_clips import SampleSpec, make_sample
+from shared.aws import AwsClients
+from shared.dynamo import from_item
+from shared.taxonomy.attributes import ClipAttributes
+
+WORKFLOWS = ["vehicles", "lanes", "signs_lights"]
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("#") or " " not in line:
+            continue
+        head, value = line.rsplit(" ", 1)
+        name, _, labels = head.partition("{")
+        pairs = tuple(sorted(re.findall(r'(\w+)="([^"]*)"', labels)))
+        out[(name, pairs)] = float(value)
+    return out
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=8)
+    parser.add_argument("--size", default="1280x720")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--fps", type=float, default=1)
+    args = parser.parse_args()
+    width, height = (int(x) for x in args.size.split("x"))
+    work = Path(tempfile.mkdtemp(prefix="lava-pipeline-bench-"))
+    print(f"encoding {args.clips} sample clips ({args.size}, {args.seconds:g} s)...", flush=True)
+    clips = [
+        await asyncio.to_thread(
+            make_sample,
+            work / "clips",
+            SampleSpec(seconds=args.seconds, width=width, height=height, seed=500 + i),
+        )
+        for i in range(args.clips)
+    ]
+    config = PipelineConfig(
+        namespace=f"pb{uuid.uuid4().hex[:6]}",
+        run_dir=work / "run",
+        worker_rate=10_000,
+        latency_min=0.0,
+        latency_max=0.0,
+        time_scale=1e-3,
+        extra_env={"LAVA_EMULATOR_POLL_SECONDS": "0.05", "LAVA_LOG_LEVEL": "WARNING"},
+    )
+    run = LocalPipeline(config)
+    settings = await run.start()
+    try:
+        uploaded: dict[str, float] = {}
+        started = time.time()
+        async with AwsClients(settings) as aws:
+            for clip in clips:
+                info = clip.labels.clip
+                payload = await upload_clip(
+                    settings,
+                    clip.video,
+                    clip.labels.drive,
+                    ClipAttributes(
+                        scene=info.scene, traffic=info.traffic, traffic_density=info.traffic_density
+                    ),
+                    fps=args.fps,
+                    workflows=WORKFLOWS,
+                    aws=aws,
+                )
+                uploaded[payload.clip_id] = time.time()
+            while True:
+                snap = await snapshot(aws, settings)
+                states = [snap.clips.get(c, {}).get("clip_status") for c in uploaded]
+                if all(s in ("completed", "failed") for s in states):
+                    break
+                await asyncio.sleep(0.2)
+            finished = time.time()
+            db = await aws.dynamodb()
+            items = []
+            paginator = db.get_paginator("scan")
+            async for page in paginator.paginate(TableName=settings.names.table("tasks")):
+                items += [from_item(i) for i in page.get("Items", [])]
+        metrics = {service: scrape(p.port) for service, p in run.processes.items()}
+    finally:
+        await run.stop()
+
+    failed = [c for c, s in zip(uploaded, states, strict=True) if s != "completed"]
+    tasks = [i for i in items if i.get("kind") == "task"]
+    clip_items = {i["clip_id"]: i for i in items if i.get("kind") == "clip"}
+    stages: dict[str, list[float]] = defaultdict(list)
+    for task in tasks:
+        history = {h["event"]: h["at"] for h in task["history"]}
+        up = uploaded[task["clip_id"]]
+        level2 = history.get("level-started")
+        done = history.get("levels-done")
+        final = history.get("labels-finalized")
+        clip_done = float(clip_items[task["clip_id"]]["updated_at"])
+        stages["ingest (ClipIngested -> task)"].append(task["created_at"] - up)
+        if level2 and done:
+            stages["level 1"].append(level2 - task["created_at"])
+            stages["level 2"].append(done - level2)
+        if final:
+            stages["LabelsFinalized"].append(final - (done or final))
+            stages["postproc -> ClipCompleted"].append(clip_done - final)
+        stages["end to end"].append(clip_done - up)
+    wall = finished - started
+    print(
+        f"\n{len(uploaded)} clips x {len(WORKFLOWS)} workflows x 2 levels, {args.size}, "
+        f"{args.seconds:g} s, {args.fps:g} frame/s, instant workforce"
+    )
+    print(f"  wall {wall:.1f} s -> {len(uploaded) / wall * 60:.1f} clips/min; failed: {failed}")
+    print("\nper-stage latency per task (s):   p50      p99")
+    for name, values in stages.items():
+        print(f"  {name:<30} {pct(values, 0.5):7.2f}  {pct(values, 0.99):7.2f}")
+    print("\nhandler time per service (s, sum over the run):")
+    for service, samples in metrics.items():
+        for (name, labels), value in samples.items():
+            if name == "lava_handler_seconds_sum" and value > 0:
+                print(f"  {service:<12} {dict(labels).get('event_type', ''):<16} {value:8.2f}")
+    print("\nAWS time per service and operation (s, top 15):")
+    rows = []
+    calls: dict[tuple[str, str, str], float] = {}
+    for service, samples in metrics.items():
+        for (name, labels), value in samples.items():
+            d = dict(labels)
+            key = (service, d.get("aws", ""), d.get("op", ""))
+            if name == "lava_aws_call_seconds_total":
+                rows.append((value, key))
+            elif name == "lava_aws_calls_total":
+                calls[key] = value
+    for value, (service, aws_name, op) in sorted(rows, reverse=True)[:15]:
+        n = calls.get((service, aws_name, op), 0)
+        print(
+            f"  {service:<12} {aws_name:<9} {op:<22} {value:8.2f} s  {n:6.0f} calls  "
+            f"{value / n * 1000 if n else 0:7.1f} ms/call"
+        )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
