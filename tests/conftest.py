@@ -16,7 +16,7 @@ import aio_pika
 import pytest
 
 from shared.aws import AwsClients
-from shared.bus import PIPELINE_TOPOLOGY, Bus
+from shared.bus import PIPELINE_TOPOLOGY, Bus, Topology
 from shared.local_stack import RABBITMQ_START_HINT, MotoServer, free_port
 from shared.resources import provision
 from shared.settings import Settings, load_settings
@@ -63,8 +63,31 @@ def namespace() -> str:
 
 
 @pytest.fixture
-def settings(namespace: str, moto_server: MotoServer, rabbitmq: str) -> Settings:
-    """Settings for one test: its own namespace, the session's moto server, fast retries."""
+async def settings(
+    namespace: str, moto_server: MotoServer, rabbitmq: str
+) -> AsyncIterator[Settings]:
+    """Settings for one test: its own namespace, the session's moto server, fast retries.
+
+    Whatever the test declared on the broker under its namespace is deleted afterwards.
+    """
+    value = _test_settings(namespace, moto_server, rabbitmq)
+    yield value
+    cleanup = Bus(value, CLEANUP_TOPOLOGY, client_name="lava-test-cleanup")
+    await cleanup.connect()
+    try:
+        await cleanup.delete_topology()
+    finally:
+        await cleanup.close()
+
+
+# Every consumer and mailbox a test may declare (the pipeline's and the bus tests' probe).
+CLEANUP_TOPOLOGY = Topology(
+    consumers={**PIPELINE_TOPOLOGY.consumers, "probe": ("ClipFailed",)},
+    mailboxes=PIPELINE_TOPOLOGY.mailboxes,
+)
+
+
+def _test_settings(namespace: str, moto_server: MotoServer, rabbitmq: str) -> Settings:
     return load_settings(
         namespace=namespace,
         aws_endpoint_url=moto_server.endpoint,
