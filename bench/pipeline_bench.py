@@ -24,12 +24,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from lava.local_pipeline import LocalPipeline, PipelineConfig
-from lava.rig import upload_clip
+from lava.rig import upload_sample
 from lava.status import snapshot
 from services.ingest.sample_clips import SampleSpec, make_sample
 from shared.aws import AwsClients
 from shared.dynamo import from_item
-from shared.taxonomy.attributes import ClipAttributes
 
 WORKFLOWS = ["vehicles", "lanes", "signs_lights"]
 
@@ -86,17 +85,8 @@ async def main() -> int:
         started = time.time()
         async with AwsClients(settings) as aws:
             for clip in clips:
-                info = clip.labels.clip
-                payload = await upload_clip(
-                    settings,
-                    clip.video,
-                    clip.labels.drive,
-                    ClipAttributes(
-                        scene=info.scene, traffic=info.traffic, traffic_density=info.traffic_density
-                    ),
-                    fps=args.fps,
-                    workflows=WORKFLOWS,
-                    aws=aws,
+                payload = await upload_sample(
+                    settings, clip, fps=args.fps, workflows=WORKFLOWS, aws=aws
                 )
                 uploaded[payload.clip_id] = time.time()
             while True:

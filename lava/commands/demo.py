@@ -240,39 +240,22 @@ async def _make_clips(
 async def _upload(
     settings: Any, clips: list[Any], bad: Path | None, workflows: list[str], fps: float
 ) -> tuple[list[str], str | None]:
-    from lava.rig import upload_clip
+    from lava.rig import upload_clip, upload_sample
     from shared.aws import AwsClients
-    from shared.taxonomy.attributes import ClipAttributes
 
     ids = []
     async with AwsClients(settings) as aws:
         for clip in clips:
-            info = clip.labels.clip
-            attrs = ClipAttributes(
-                scene=info.scene, traffic=info.traffic, traffic_density=info.traffic_density
-            )
-            payload = await upload_clip(
-                settings,
-                clip.video,
-                clip.labels.drive,
-                attrs,
-                fps=fps,
-                workflows=workflows,
-                sidecar=clip.sidecar,
-                aws=aws,
-            )
+            payload = await upload_sample(settings, clip, fps=fps, workflows=workflows, aws=aws)
             ids.append(payload.clip_id)
         bad_id = None
         if bad is not None:
             first = clips[0].labels
-            info = first.clip
             payload = await upload_clip(
                 settings,
                 bad,
                 first.drive,
-                ClipAttributes(
-                    scene=info.scene, traffic=info.traffic, traffic_density=info.traffic_density
-                ),
+                first.clip.attributes(),
                 fps=fps,
                 workflows=workflows,
                 aws=aws,

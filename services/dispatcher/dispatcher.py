@@ -165,26 +165,7 @@ class Dispatcher:
         except (WorkflowError, JobMissing) as exc:
             await self._create_failed(p, now, str(exc))
             return
-        task = AnnotationTask(
-            task_id=p.task_id,
-            clip_id=p.clip_id,
-            workflow=p.workflow,
-            clip_workflows=p.clip_workflows,
-            levels=levels,
-            frames=ClipFrames(
-                sequence_uri=p.sequence_uri,
-                manifest_uri=p.manifest_uri,
-                frame_count=p.frame_count,
-                width=p.width,
-                height=p.height,
-                fps=p.fps,
-            ),
-            drive=p.drive,
-            clip=p.clip,
-            created_at=now,
-            updated_at=now,
-            level_started_at=now,
-        )
+        task = self._task_of(p, now, levels)
         objects = [self._new_object(task, job, 1, now) for job in levels[0]]
         level_due = now + self.settings.dispatch_level_timeout_seconds
         try:
@@ -201,14 +182,21 @@ class Dispatcher:
         except TaskFailure as exc:
             await self.fail(task.task_id, task.clip_id, str(exc))
 
-    async def _create_failed(self, p: FramesReady, now: float, reason: str) -> None:
-        task = AnnotationTask(
+    @staticmethod
+    def _task_of(
+        p: FramesReady,
+        now: float,
+        levels: list[list[str]],
+        status: TaskStatus = TaskStatus.ACTIVE,
+        reason: str | None = None,
+    ) -> AnnotationTask:
+        return AnnotationTask(
             task_id=p.task_id,
             clip_id=p.clip_id,
             workflow=p.workflow,
             clip_workflows=p.clip_workflows,
-            levels=[],
-            status=TaskStatus.FAILED,
+            levels=levels,
+            status=status,
             failure_reason=reason,
             frames=ClipFrames(
                 sequence_uri=p.sequence_uri,
@@ -224,6 +212,9 @@ class Dispatcher:
             updated_at=now,
             level_started_at=now,
         )
+
+    async def _create_failed(self, p: FramesReady, now: float, reason: str) -> None:
+        task = self._task_of(p, now, [], TaskStatus.FAILED, reason)
         if await self.store.create_task(task, [], level_due=None):
             log.warning("task refused", reason=reason)
         await self._announce_failure(p.task_id, p.clip_id, reason)

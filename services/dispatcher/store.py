@@ -167,12 +167,35 @@ class TaskStore:
             out.extend(from_item(i) for i in page.get("Items", []))
         return out
 
+    # --- conditional writes ------------------------------------------------------------------
+    async def _update(self, **request: Any) -> bool:
+        """One conditional UpdateItem; False when its condition did not hold."""
+        db = await self._aws.dynamodb()
+        request.setdefault("TableName", self.table)
+        try:
+            await db.update_item(**request)
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    async def _transact(self, actions: list[Any]) -> bool:
+        """One TransactWriteItems; False when one of its conditions did not hold."""
+        db = await self._aws.dynamodb()
+        try:
+            await db.transact_write_items(TransactItems=actions)
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
     # --- transitions ------------------------------------------------------------------------
     async def create_task(
         self, task: AnnotationTask, objects: Sequence[DataObject], level_due: float | None
     ) -> bool:
         """Create a task with its level-1 objects atomically; False if it already exists."""
-        db = await self._aws.dynamodb()
         actions: list[Any] = [
             {
                 "Put": {
@@ -193,13 +216,7 @@ class TaskStore:
             for obj in objects
         ]
         actions.append(self._clip_task_update(task.clip_id, task.task_id, task.created_at))
-        try:
-            await db.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return await self._transact(actions)
 
     def _clip_task_update(self, clip_id: str, task_id: str, now: float) -> dict[str, Any]:
         return {
@@ -223,28 +240,19 @@ class TaskStore:
     async def record_output(self, obj: DataObject, key: str, result: JobResult, now: float) -> bool:
         """Mark an object done with its output; False if it was done already (a duplicate)
         or the key is not one of its keys."""
-        db = await self._aws.dynamodb()
-        try:
-            await db.update_item(
-                TableName=self.table,
-                Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
-                UpdateExpression="SET #s = :done, #o = :out, done_at = :now "
-                "REMOVE due_kind, due_at",
-                ConditionExpression="#s = :waiting AND contains(#keys, :key)",
-                ExpressionAttributeNames={"#s": "status", "#o": "output", "#keys": "keys"},
-                ExpressionAttributeValues=values(
-                    done=ObjectStatus.DONE.value,
-                    waiting=ObjectStatus.WAITING.value,
-                    out=result.model_dump(mode="json"),
-                    key=key,
-                    now=now,
-                ),
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return await self._update(
+            Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+            UpdateExpression="SET #s = :done, #o = :out, done_at = :now REMOVE due_kind, due_at",
+            ConditionExpression="#s = :waiting AND contains(#keys, :key)",
+            ExpressionAttributeNames={"#s": "status", "#o": "output", "#keys": "keys"},
+            ExpressionAttributeValues=values(
+                done=ObjectStatus.DONE.value,
+                waiting=ObjectStatus.WAITING.value,
+                out=result.model_dump(mode="json"),
+                key=key,
+                now=now,
+            ),
+        )
 
     async def advance(
         self,
@@ -254,7 +262,6 @@ class TaskStore:
         level_due: float,
     ) -> bool:
         """Level N is done: move to N+1 with its objects, atomically; False if someone did."""
-        db = await self._aws.dynamodb()
         actions: list[Any] = [
             {
                 "Update": {
@@ -290,13 +297,7 @@ class TaskStore:
             }
             for obj in new_objects
         ]
-        try:
-            await db.transact_write_items(TransactItems=actions)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return await self._transact(actions)
 
     async def set_task_status(
         self,
@@ -311,7 +312,6 @@ class TaskStore:
         level: int | None = None,
     ) -> bool:
         """Move a task to ``status`` if it is in one of ``expected``."""
-        db = await self._aws.dynamodb()
         sets = ["#s = :status", "status_key = :key", "updated_at = :now"]
         removes: list[str] = []
         attr_values: dict[str, Any] = {
@@ -338,48 +338,33 @@ class TaskStore:
             names["#l"] = "level"
             attr_values[":level"] = serialize(level)
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        try:
-            await db.update_item(
-                TableName=self.table,
-                Key=_key(task_pk(task_id), "task"),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=attr_values,
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return await self._update(
+            Key=_key(task_pk(task_id), "task"),
+            UpdateExpression=expression,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=attr_values,
+        )
 
     async def retrigger_level(self, task: AnnotationTask, now: float, next_due: float) -> bool:
-        db = await self._aws.dynamodb()
-        try:
-            await db.update_item(
-                TableName=self.table,
-                Key=_key(task_pk(task.task_id), "task"),
-                UpdateExpression="SET level_retriggers = level_retriggers + :one, "
-                "due_at = :due, updated_at = :now, history = list_append(history, :h)",
-                ConditionExpression="#s = :active AND #l = :level AND level_retriggers = :count",
-                ExpressionAttributeNames={"#s": "status", "#l": "level"},
-                ExpressionAttributeValues={
-                    **values(
-                        one=1,
-                        due=next_due,
-                        now=now,
-                        active=TaskStatus.ACTIVE.value,
-                        count=task.level_retriggers,
-                    ),
-                    ":level": serialize(task.level),
-                    ":h": _history(now, "level-retriggered", f"level {task.level}"),
-                },
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return await self._update(
+            Key=_key(task_pk(task.task_id), "task"),
+            UpdateExpression="SET level_retriggers = level_retriggers + :one, "
+            "due_at = :due, updated_at = :now, history = list_append(history, :h)",
+            ConditionExpression="#s = :active AND #l = :level AND level_retriggers = :count",
+            ExpressionAttributeNames={"#s": "status", "#l": "level"},
+            ExpressionAttributeValues={
+                **values(
+                    one=1,
+                    due=next_due,
+                    now=now,
+                    active=TaskStatus.ACTIVE.value,
+                    count=task.level_retriggers,
+                ),
+                ":level": serialize(task.level),
+                ":h": _history(now, "level-retriggered", f"level {task.level}"),
+            },
+        )
 
     async def claim_send(self, obj: DataObject, lease_until: float) -> bool:
         """Claim the due send of ``obj`` (this key, this due time) before sending it.
@@ -387,100 +372,72 @@ class TaskStore:
         Only the claimant sends, so two replicas never send the same thing twice; a claimant
         that dies before confirming leaves the object due again when the lease runs out.
         """
-        db = await self._aws.dynamodb()
-        try:
-            await db.update_item(
-                TableName=self.table,
-                Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
-                UpdateExpression="SET due_at = :lease",
-                ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
-                ExpressionAttributeNames={"#s": "status", "#k": "key"},
-                ExpressionAttributeValues=values(
-                    lease=lease_until,
-                    waiting=ObjectStatus.WAITING.value,
-                    key=obj.key,
-                    due=obj.due_at,
-                ),
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return await self._update(
+            Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+            UpdateExpression="SET due_at = :lease",
+            ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
+            ExpressionAttributeNames={"#s": "status", "#k": "key"},
+            ExpressionAttributeValues=values(
+                lease=lease_until,
+                waiting=ObjectStatus.WAITING.value,
+                key=obj.key,
+                due=obj.due_at,
+            ),
+        )
 
     async def sent(self, obj: DataObject, now: float, next_due: float) -> None:
-        db = await self._aws.dynamodb()
-        try:
-            await db.update_item(
-                TableName=self.table,
-                Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
-                UpdateExpression="SET send_count = send_count + :one, last_sent_at = :now, "
-                "due_at = :next",
-                ConditionExpression="#s = :waiting AND #k = :key",
-                ExpressionAttributeNames={"#s": "status", "#k": "key"},
-                ExpressionAttributeValues=values(
-                    one=1, now=now, next=next_due, waiting=ObjectStatus.WAITING.value, key=obj.key
-                ),
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
-            # done (or re-keyed) meanwhile: nothing left to schedule for this key
+        # done (or re-keyed) meanwhile: nothing left to schedule for this key
+        await self._update(
+            Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+            UpdateExpression="SET send_count = send_count + :one, last_sent_at = :now, "
+            "due_at = :next",
+            ConditionExpression="#s = :waiting AND #k = :key",
+            ExpressionAttributeNames={"#s": "status", "#k": "key"},
+            ExpressionAttributeValues=values(
+                one=1, now=now, next=next_due, waiting=ObjectStatus.WAITING.value, key=obj.key
+            ),
+        )
 
     async def rekey(
         self, obj: DataObject, expired_key: str, new_key: str, attempt: int, now: float
     ) -> bool:
         """After an expiry: a new key, due now. False if this expiry was handled already."""
-        db = await self._aws.dynamodb()
-        try:
-            await db.update_item(
-                TableName=self.table,
-                Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
-                UpdateExpression="SET #k = :new, attempt = :attempt, due_at = :now, "
-                "due_kind = :due_kind, expirations = expirations + :one, "
-                "#keys = list_append(#keys, :newl), "
-                "expired_keys = list_append(expired_keys, :oldl)",
-                ConditionExpression="#s = :waiting AND #k = :old",
-                ExpressionAttributeNames={"#s": "status", "#k": "key", "#keys": "keys"},
-                ExpressionAttributeValues={
-                    **values(
-                        new=new_key,
-                        attempt=attempt,
-                        now=now,
-                        due_kind=DUE_OBJECT,
-                        one=1,
-                        waiting=ObjectStatus.WAITING.value,
-                        old=expired_key,
-                    ),
-                    ":newl": serialize([new_key]),
-                    ":oldl": serialize([expired_key]),
-                },
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return await self._update(
+            Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+            UpdateExpression="SET #k = :new, attempt = :attempt, due_at = :now, "
+            "due_kind = :due_kind, expirations = expirations + :one, "
+            "#keys = list_append(#keys, :newl), "
+            "expired_keys = list_append(expired_keys, :oldl)",
+            ConditionExpression="#s = :waiting AND #k = :old",
+            ExpressionAttributeNames={"#s": "status", "#k": "key", "#keys": "keys"},
+            ExpressionAttributeValues={
+                **values(
+                    new=new_key,
+                    attempt=attempt,
+                    now=now,
+                    due_kind=DUE_OBJECT,
+                    one=1,
+                    waiting=ObjectStatus.WAITING.value,
+                    old=expired_key,
+                ),
+                ":newl": serialize([new_key]),
+                ":oldl": serialize([expired_key]),
+            },
+        )
 
     async def note_expiry(self, obj: DataObject, expired_key: str) -> None:
         """Record an expiry that does not lead to a re-send (the task is failing)."""
-        db = await self._aws.dynamodb()
-        try:
-            await db.update_item(
-                TableName=self.table,
-                Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
-                UpdateExpression="SET expirations = expirations + :one, "
-                "expired_keys = list_append(expired_keys, :oldl)",
-                ConditionExpression="#k = :old AND NOT contains(expired_keys, :old)",
-                ExpressionAttributeNames={"#k": "key"},
-                ExpressionAttributeValues={
-                    **values(one=1, old=expired_key),
-                    ":oldl": serialize([expired_key]),
-                },
-            )
-        except ClientError as exc:
-            if not is_condition_failure(exc):
-                raise
+        await self._update(
+            Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+            UpdateExpression="SET expirations = expirations + :one, "
+            "expired_keys = list_append(expired_keys, :oldl)",
+            ConditionExpression="#k = :old AND NOT contains(expired_keys, :old)",
+            ExpressionAttributeNames={"#k": "key"},
+            ExpressionAttributeValues={
+                **values(one=1, old=expired_key),
+                ":oldl": serialize([expired_key]),
+            },
+        )
 
     async def stop_objects(self, task_id: str) -> None:
         """Nothing of a failed task is due any more."""

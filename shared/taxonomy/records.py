@@ -167,6 +167,11 @@ class ClipInfo(ClipAttributes):
 
     clip_id: SafeId
 
+    def attributes(self) -> ClipAttributes:
+        return ClipAttributes(
+            scene=self.scene, traffic=self.traffic, traffic_density=self.traffic_density
+        )
+
 
 class FrameRecord(_Frozen):
     """One frame: its number and time, the inherited drive and clip attributes, its objects."""

@@ -11,14 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from lava.local_pipeline import LocalPipeline, PipelineConfig
-from lava.rig import upload_clip
+from lava.rig import upload_sample
 from lava.status import Snapshot, snapshot
 from services.ingest.sample_clips import SampleClip
 from shared.aws import AwsClients
 from shared.layout import FrameIndex, labels_key
 from shared.settings import Settings
 from shared.storage import S3Store
-from shared.taxonomy.attributes import ClipAttributes
 from shared.taxonomy.records import ClipLabels, LavaObject
 from tests.support.clips import small_clip
 
@@ -65,20 +64,7 @@ async def upload(
     ids = []
     async with AwsClients(settings) as aws:
         for clip in clips:
-            info = clip.labels.clip
-            attrs = ClipAttributes(
-                scene=info.scene, traffic=info.traffic, traffic_density=info.traffic_density
-            )
-            payload = await upload_clip(
-                settings,
-                clip.video,
-                clip.labels.drive,
-                attrs,
-                fps=fps,
-                workflows=workflows,
-                sidecar=clip.sidecar,
-                aws=aws,
-            )
+            payload = await upload_sample(settings, clip, fps=fps, workflows=workflows, aws=aws)
             ids.append(payload.clip_id)
     return ids
 
