@@ -456,12 +456,7 @@ class Dispatcher:
         p = event.payload
         now = self.now()
         clip = await self.store.clip(p.clip_id)
-        await self.store.set_clip_outcome(
-            p.clip_id,
-            "completed",
-            now,
-            {"labels_uri": p.labels_uri, "summary_uri": p.summary_uri, "warnings": p.warnings},
-        )
+        # Tasks first: a clip shown as completed has completed tasks.
         for task_id in (clip or {}).get("tasks", []):
             await self.store.set_task_status(
                 task_id,
@@ -470,14 +465,17 @@ class Dispatcher:
                 now,
                 event="clip-completed",
             )
+        await self.store.set_clip_outcome(
+            p.clip_id,
+            "completed",
+            now,
+            {"labels_uri": p.labels_uri, "summary_uri": p.summary_uri, "warnings": p.warnings},
+        )
 
     async def on_clip_failed(self, event: Event[ClipFailed]) -> None:
         p = event.payload
         now = self.now()
         clip = await self.store.clip(p.clip_id)
-        await self.store.set_clip_outcome(
-            p.clip_id, "failed", now, {"stage": p.stage, "reason": p.reason, "task_id": p.task_id}
-        )
         if p.stage == "postproc":
             for task_id in (clip or {}).get("tasks", []):
                 await self.store.set_task_status(
@@ -487,6 +485,9 @@ class Dispatcher:
                     now,
                     reason=f"post-processing: {p.reason}",
                 )
+        await self.store.set_clip_outcome(
+            p.clip_id, "failed", now, {"stage": p.stage, "reason": p.reason, "task_id": p.task_id}
+        )
 
     # --- failure ----------------------------------------------------------------------------
     async def fail(
