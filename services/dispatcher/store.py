@@ -7,7 +7,9 @@ Items of the ``<ns>-tasks`` table:
 
 Duplicated and out-of-order events cannot move anything backwards or twice: each write names
 the state it expects (``status = :waiting AND #key = :key``, ``#level = :from``...), and the
-loser of a race sees a failed condition, which the caller treats as "already done".
+loser of a race sees a failed condition, which the caller treats as "already done". Writes
+that belong together are ordered so that the last one commits and every earlier one is
+idempotent (no transactions: see :meth:`TaskStore.create_task`).
 
 Two sparse indexes: ``by-due`` (due_kind, due_at) holds only what has something due - waiting
 objects (next re-send), tasks with a level deadline or a pending LabelsFinalized - so the sweep
@@ -180,61 +182,52 @@ class TaskStore:
             raise
         return True
 
-    async def _transact(self, actions: list[Any]) -> bool:
-        """One TransactWriteItems; False when one of its conditions did not hold."""
+    # --- transitions ------------------------------------------------------------------------
+    async def create_task(
+        self, task: AnnotationTask, objects: Sequence[DataObject], level_due: float | None
+    ) -> bool:
+        """Create a task and its level-1 objects; False if the task existed already.
+
+        No transaction (moto's rolls back by restoring a whole-table copy, which loses
+        concurrent writes): the clip's task list is updated first (idempotent), then the task
+        (the commit point), then its objects, each only if missing. A crash after the task
+        leaves its objects to the redelivered FramesReady, which runs this again.
+        """
+        db = await self._aws.dynamodb()
+        await db.update_item(**self._clip_task_update(task.clip_id, task.task_id, task.created_at))
+        created = await self._put_new(self._task_item(task, level_due))
+        for obj in objects:
+            await self._put_new(self._object_item(obj))
+        return created
+
+    async def _put_new(self, item: dict[str, Any]) -> bool:
+        """Put an item unless one with its key exists; True if it was written."""
         db = await self._aws.dynamodb()
         try:
-            await db.transact_write_items(TransactItems=actions)
+            await db.put_item(
+                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
         except ClientError as exc:
             if is_condition_failure(exc):
                 return False
             raise
         return True
 
-    # --- transitions ------------------------------------------------------------------------
-    async def create_task(
-        self, task: AnnotationTask, objects: Sequence[DataObject], level_due: float | None
-    ) -> bool:
-        """Create a task with its level-1 objects atomically; False if it already exists."""
-        actions: list[Any] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._task_item(task, level_due),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        ]
-        actions += [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._object_item(obj),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for obj in objects
-        ]
-        actions.append(self._clip_task_update(task.clip_id, task.task_id, task.created_at))
-        return await self._transact(actions)
-
     def _clip_task_update(self, clip_id: str, task_id: str, now: float) -> dict[str, Any]:
         return {
-            "Update": {
-                "TableName": self.table,
-                "Key": _key(f"clip#{clip_id}", "clip"),
-                "UpdateExpression": (
-                    "SET clip_id = :clip, kind = :kind, updated_at = :now, "
-                    "clip_status = if_not_exists(clip_status, :labeling), "
-                    "status_key = if_not_exists(status_key, :key) ADD tasks :task"
+            "TableName": self.table,
+            "Key": _key(f"clip#{clip_id}", "clip"),
+            "UpdateExpression": (
+                "SET clip_id = :clip, kind = :kind, updated_at = :now, "
+                "clip_status = if_not_exists(clip_status, :labeling), "
+                "status_key = if_not_exists(status_key, :key) ADD tasks :task"
+            ),
+            "ExpressionAttributeValues": {
+                **values(
+                    clip=clip_id, kind="clip", now=now, labeling="labeling", key="clip#labeling"
                 ),
-                "ExpressionAttributeValues": {
-                    **values(
-                        clip=clip_id, kind="clip", now=now, labeling="labeling", key="clip#labeling"
-                    ),
-                    ":task": {"SS": [task_id]},
-                },
-            }
+                ":task": {"SS": [task_id]},
+            },
         }
 
     async def record_output(self, obj: DataObject, key: str, result: JobResult, now: float) -> bool:
@@ -261,43 +254,34 @@ class TaskStore:
         now: float,
         level_due: float,
     ) -> bool:
-        """Level N is done: move to N+1 with its objects, atomically; False if someone did."""
-        actions: list[Any] = [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": _key(task_pk(task.task_id), "task"),
-                    "UpdateExpression": "SET #l = :next, level_started_at = :now, "
-                    "updated_at = :now, level_retriggers = :zero, due_kind = :due_kind, "
-                    "due_at = :due, history = list_append(history, :h)",
-                    "ConditionExpression": "#s = :active AND #l = :from",
-                    "ExpressionAttributeNames": {"#l": "level", "#s": "status"},
-                    "ExpressionAttributeValues": {
-                        **values(
-                            next=task.level + 1,
-                            now=now,
-                            zero=0,
-                            due_kind=DUE_TASK,
-                            due=level_due,
-                            active=TaskStatus.ACTIVE.value,
-                        ),
-                        ":from": serialize(task.level),
-                        ":h": _history(now, "level-started", f"level {task.level + 1}"),
-                    },
-                }
-            }
-        ]
-        actions += [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._object_item(obj),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for obj in new_objects
-        ]
-        return await self._transact(actions)
+        """Level N is done: its N+1 objects (each only if missing), then the task moves to
+        N+1 (the commit point, conditional on its level); False if someone else moved it.
+
+        Objects first: a crash between the two leaves objects that are simply sent, and the
+        redelivered LevelCompleted moves the task.
+        """
+        for obj in new_objects:
+            await self._put_new(self._object_item(obj))
+        return await self._update(
+            Key=_key(task_pk(task.task_id), "task"),
+            UpdateExpression="SET #l = :next, level_started_at = :now, "
+            "updated_at = :now, level_retriggers = :zero, due_kind = :due_kind, "
+            "due_at = :due, history = list_append(history, :h)",
+            ConditionExpression="#s = :active AND #l = :from",
+            ExpressionAttributeNames={"#l": "level", "#s": "status"},
+            ExpressionAttributeValues={
+                **values(
+                    next=task.level + 1,
+                    now=now,
+                    zero=0,
+                    due_kind=DUE_TASK,
+                    due=level_due,
+                    active=TaskStatus.ACTIVE.value,
+                ),
+                ":from": serialize(task.level),
+                ":h": _history(now, "level-started", f"level {task.level + 1}"),
+            },
+        )
 
     async def set_task_status(
         self,
