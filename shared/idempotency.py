@@ -42,13 +42,28 @@ class IdempotencyGuard:
         self._ttl = settings.processed_event_ttl_seconds
         self._lease = settings.handler_lease_seconds
         self._clock = clock or SystemClock()
+        self._poll = min(1.0, self._lease / 10)
 
     def _key(self, event_id: str) -> str:
         return f"{self._consumer}#{event_id}"
 
     async def run_once(self, event_id: str, work: Callable[[], Awaitable[None]]) -> bool:
-        """Run ``work`` unless this consumer already finished ``event_id``; True if it ran."""
-        if not await self._claim(event_id):
+        """Run ``work`` unless this consumer already finished ``event_id``; True if it ran.
+
+        While another worker holds a live claim on the event, this one waits (polling) for it
+        to finish - then skips - or for its lease to run out - a crashed worker - then takes
+        over; it gives up with :class:`ClaimedElsewhere` only after a whole lease.
+        """
+        deadline = self._clock.now().timestamp() + self._lease + self._poll
+        while True:
+            try:
+                claimed = await self._claim(event_id)
+                break
+            except ClaimedElsewhere:
+                if self._clock.now().timestamp() > deadline:
+                    raise
+                await self._clock.sleep(self._poll)
+        if not claimed:
             log.info("duplicate event skipped", duplicate_of=event_id)
             return False
         try:

@@ -106,9 +106,10 @@ class Settings(BaseSettings):
         description="How long the idempotency guard remembers a handled event id.",
     )
     handler_lease_seconds: float = Field(
-        300.0,
+        60.0,
         gt=0,
-        description="How long a claimed event is protected from a concurrent duplicate.",
+        description="How long a claimed event is protected from a concurrent duplicate (a "
+        "crashed worker's claim is taken over after it).",
     )
 
     # --- ingest -----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -181,3 +182,21 @@ async def test_the_service_on_the_bus(aws: AwsClients, settings: Settings, bus: 
         (message,) = await get_messages(settings, settings.names.queue("outcomes"), 1, 20)
     event = decode_event(message.body)
     assert isinstance(event.payload, ClipCompleted) and event.payload.clip_id == "clip-b1"
+
+
+async def test_a_duplicate_event_is_merged_once(aws: AwsClients, settings: Settings) -> None:
+    from shared.idempotency import IdempotencyGuard
+
+    store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
+    vehicles, lanes = await stage_clip(store, bucket, "clip-d1")
+    post = PostprocHandler(
+        settings,
+        store,
+        DatasetIndex(aws, settings),
+        recorder,
+        IdempotencyGuard(aws, settings, "postproc"),
+    )
+    await post.handle(vehicles)
+    await asyncio.gather(post.handle(lanes), post.handle(lanes))  # two replicas, one event
+    await post.handle(lanes)  # and a late redelivery
+    assert len(recorder.of("ClipCompleted")) == 1

@@ -25,6 +25,7 @@ from shared.events import (
     derived_event_id,
     new_event,
 )
+from shared.idempotency import IdempotencyGuard
 from shared.layout import ClipLayout, FrameIndex, labels_key, s3_uri, summary_key
 from shared.settings import Settings
 from shared.storage import NotFound, S3Store
@@ -46,14 +47,29 @@ def failing(problems: list[Problem], fail_on: str) -> list[Problem]:
 
 class PostprocHandler:
     def __init__(
-        self, settings: Settings, store: S3Store, index: DatasetIndex, publish: Publish
+        self,
+        settings: Settings,
+        store: S3Store,
+        index: DatasetIndex,
+        publish: Publish,
+        guard: IdempotencyGuard | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.index = index
         self.publish = publish
+        self.guard = guard
 
     async def handle(self, event: Event[LabelsFinalized]) -> None:
+        # A merge is the expensive part: a duplicate of an event already handled (the
+        # dispatcher re-publishes after a crash; brokers redeliver) is skipped, and two
+        # replicas never merge the same event at once.
+        if self.guard is None:
+            await self._handle(event)
+        else:
+            await self.guard.run_once(event.event_id, lambda: self._handle(event))
+
+    async def _handle(self, event: Event[LabelsFinalized]) -> None:
         p = event.payload
         await self.index.hold_task(p.clip_id, p.task_id, p.model_dump_json())
         held = await self.index.held_tasks(p.clip_id)

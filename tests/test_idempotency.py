@@ -1,0 +1,59 @@
+"""The idempotency guard against DynamoDB (moto): once per event, waiting out a live claim."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from shared.aws import AwsClients
+from shared.dynamo import to_item
+from shared.idempotency import ClaimedElsewhere, IdempotencyGuard
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+async def test_concurrent_duplicates_run_once(aws: AwsClients, settings: Settings) -> None:
+    guard = IdempotencyGuard(aws, settings.model_copy(update={"handler_lease_seconds": 5}), "c")
+    runs: list[int] = []
+
+    async def slow() -> None:
+        runs.append(1)
+        await asyncio.sleep(0.6)
+
+    results = await asyncio.gather(guard.run_once("e-1", slow), guard.run_once("e-1", slow))
+    assert sorted(results) == [False, True]  # the second waited, then skipped
+    assert runs == [1]
+
+
+async def test_a_crashed_workers_claim_is_taken_over(aws: AwsClients, settings: Settings) -> None:
+    s = settings.model_copy(update={"handler_lease_seconds": 1})
+    db = await aws.dynamodb()
+    # a claim left by a worker that died: its lease has run out
+    await db.put_item(
+        TableName=s.names.table("processed-events"),
+        Item=to_item({"pk": "c#e-2", "status": "claimed", "lease_until": 0, "expires_at": 0}),
+    )
+    ran: list[int] = []
+
+    async def work() -> None:
+        ran.append(1)
+
+    assert await IdempotencyGuard(aws, s, "c").run_once("e-2", work) is True
+    assert ran == [1]
+
+
+async def test_a_live_claim_that_never_ends_gives_up(aws: AwsClients, settings: Settings) -> None:
+    s = settings.model_copy(update={"handler_lease_seconds": 0.5})
+    db = await aws.dynamodb()
+    await db.put_item(
+        TableName=s.names.table("processed-events"),
+        Item=to_item({"pk": "c#e-3", "status": "claimed", "lease_until": 4e9, "expires_at": 0}),
+    )
+
+    async def work() -> None:
+        raise AssertionError("must not run")
+
+    with pytest.raises(ClaimedElsewhere):
+        await IdempotencyGuard(aws, s, "c").run_once("e-3", work)
