@@ -103,6 +103,15 @@ class MotoServer:
         return True
 
 
+def _is_moto(pid: int) -> bool:
+    """Whether ``pid`` is (still) a moto server - a recycled pid must never be signalled."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc to ask (not Linux): trust the state file
+    return b"moto.server" in cmdline
+
+
 def _alive(pid: int) -> bool:
     try:
         # Reap it if it is our child, so it does not linger as a zombie.
@@ -139,7 +148,7 @@ class StackState:
             return None
         data = json.loads(path.read_text())
         server = MotoServer(host=data["host"], port=data["port"], pid=data["pid"])
-        if server.pid is not None and not _alive(server.pid):
+        if server.pid is not None and not (_alive(server.pid) and _is_moto(server.pid)):
             server.pid = None
         return server
 
