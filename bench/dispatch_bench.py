@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 from services.dispatcher.dispatcher import Dispatcher
-from services.dispatcher.model import AnnotationTask, ClipFrames, DataObject
+from services.dispatcher.model import DataObject
 from services.dispatcher.sender import InputSender
 from services.dispatcher.service import make_dispatcher
 from services.dispatcher.store import TaskStore
@@ -55,26 +55,7 @@ async def bare_calls(
     db, sns = await aws.dynamodb(), await aws.sns()
     now = time.time()
     ready = frames_ready(task_id.removesuffix(".vehicles"), bucket=settings.names.bucket).payload
-    task = AnnotationTask(
-        task_id=ready.task_id,
-        clip_id=ready.clip_id,
-        workflow=ready.workflow,
-        clip_workflows=ready.clip_workflows,
-        levels=[["VOTVehicle"], ["AdjVOTVehicle"]],
-        frames=ClipFrames(
-            sequence_uri=ready.sequence_uri,
-            manifest_uri=ready.manifest_uri,
-            frame_count=ready.frame_count,
-            width=ready.width,
-            height=ready.height,
-            fps=ready.fps,
-        ),
-        drive=ready.drive,
-        clip=ready.clip,
-        created_at=now,
-        updated_at=now,
-        level_started_at=now,
-    )
+    task = Dispatcher._task_of(ready, now, [["VOTVehicle"], ["AdjVOTVehicle"]])
     key = dedup_key_id(task.task_id, "VOTVehicle", "0", 1)
     obj = DataObject(
         task_id=task.task_id,
