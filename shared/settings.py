@@ -117,7 +117,12 @@ class Settings(BaseSettings):
         "",
         description="Comma-separated buckets clips may come from; empty = the namespace bucket.",
     )
-    ingest_max_bytes: int = Field(2 * 1024**3, gt=0, description="Largest clip file accepted.")
+    ingest_max_bytes: int = Field(
+        1024**3,
+        gt=0,
+        description="Largest clip file accepted (extraction holds the compressed stream in "
+        "memory).",
+    )
     ingest_max_duration_seconds: float = Field(
         120.0, gt=0, description="Longest clip accepted (the rig sends 10 s clips)."
     )

@@ -5,6 +5,9 @@ the clip's first frame. The clip is demuxed once (cheap: no decoding) which give
 frame's timestamp and the keyframe structure; from that we know exactly which frames are
 needed before decoding any.
 
+The compressed packets are kept in memory between demuxing and decoding (a 10 s 1080p clip is
+5-20 MB; ingest refuses files above ``LAVA_INGEST_MAX_BYTES``).
+
 Decode strategy, chosen per keyframe group (GOP) from the stream itself:
 - a GOP holding no needed frame is never decoded;
 - inside a needed GOP, decoding stops once its last needed frame is out, and the decoder is
