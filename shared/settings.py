@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     ingest_upload_concurrency: int = Field(
         16, ge=1, description="Frames uploaded to S3 at once per clip."
     )
+    ingest_concurrency: int = Field(
+        2,
+        ge=1,
+        description="Clips decoded at once per ingest process (decoding is CPU-bound; more "
+        "clips than cores only slows each down).",
+    )
     ingest_work_dir: Path | None = Field(
         None, description="Where clips are downloaded for decoding (default: system temp)."
     )

@@ -55,6 +55,8 @@ class IngestHandler:
         self.settings = settings
         self.store = store
         self.publish = publish
+        # Messages beyond this wait (unacknowledged) rather than fight over the cores.
+        self._decoding = asyncio.Semaphore(settings.ingest_concurrency)
 
     async def handle(self, event: Event[ClipIngested]) -> None:
         clip = event.payload
@@ -140,13 +142,14 @@ class IngestHandler:
             )
         base_time = (clip.captured_at or info.last_modified).timestamp()
         work_dir = self.settings.ingest_work_dir
-        with tempfile.TemporaryDirectory(prefix="lava-ingest-", dir=work_dir) as tmp:
-            local = Path(tmp) / "clip"
-            try:
-                await self.store.download(bucket, key, local)
-            except NotFound:
-                raise ClipError(f"clip not found at {clip.video_uri}") from None
-            return await self._extract_and_store(clip, layout, local, base_time)
+        async with self._decoding:
+            with tempfile.TemporaryDirectory(prefix="lava-ingest-", dir=work_dir) as tmp:
+                local = Path(tmp) / "clip"
+                try:
+                    await self.store.download(bucket, key, local)
+                except NotFound:
+                    raise ClipError(f"clip not found at {clip.video_uri}") from None
+                return await self._extract_and_store(clip, layout, local, base_time)
 
     async def _finished(self, layout: ClipLayout) -> FrameIndex | None:
         try:
