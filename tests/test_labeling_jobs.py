@@ -206,3 +206,24 @@ def test_lava_jobs_cli(settings: Settings) -> None:
     assert "VOTLane" in listed.stdout and "InProgress" in listed.stdout
     assert lava("jobs", "stop", "VOTLane").returncode == 0
     assert "Stopped" in lava("jobs", "list").stdout
+    refreshed = lava("jobs", "list", "--refresh")
+    assert refreshed.returncode == 0 and "Stopped" in refreshed.stdout
+
+
+async def test_refresh_records_a_job_that_ended_by_itself(
+    aws: AwsClients, settings: Settings
+) -> None:
+    from services.dispatcher.jobs import JobDirectory, JobMissing
+    from shared.labeling.backends import EmulatorBackend
+    from shared.labeling.registry import JobRegistry
+
+    class IdledOut(EmulatorBackend):
+        async def describe(self, job: StreamingJob) -> str:
+            return "Completed"  # what Ground Truth reports after 10 days without input
+
+    manager = JobManager(aws, settings, backends={"emulator": IdledOut(aws, settings)})
+    await manager.create("VOTVehicle", "vehicle")
+    (job,) = await manager.refresh()
+    assert job.status == "Completed"
+    with pytest.raises(JobMissing, match="is Completed, not taking input"):
+        await JobDirectory(JobRegistry(aws, settings)).get("VOTVehicle")

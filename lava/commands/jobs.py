@@ -76,9 +76,15 @@ def create_defaults(backend: str) -> None:
 
 @jobs.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the registry entries as JSON.")
-def list_jobs(as_json: bool) -> None:
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Ask each backend for the job's status first (a real streaming job ends by itself "
+    "after 10 days without input).",
+)
+def list_jobs(as_json: bool, refresh: bool) -> None:
     """List the registered jobs with their status and emulator counters."""
-    found = _run(lambda m: m.registry.list())
+    found = _run(lambda m: m.refresh() if refresh else m.registry.list())
     if as_json:
         click.echo(json.dumps([j.model_dump(mode="json") for j in found], indent=2))
         return

@@ -159,6 +159,23 @@ class JobManager:
             await ensure(name)
         return list(done.values())
 
+    async def refresh(self) -> list[StreamingJob]:
+        """Ask each job's backend for its status and record it.
+
+        A real streaming job ends by itself after 10 days without input (Ground Truth's idle
+        rule); this is how the registry - and the dispatcher, which refuses to send to a job
+        that is not InProgress - finds out.
+        """
+        jobs = []
+        for job in await self.registry.list():
+            status = await self.backend(job.backend).describe(job)
+            if status != job.status:
+                await self.registry.set_status(job.name, status)
+                log.warning("job status changed", job=job.name, old=job.status, new=status)
+                job = job.model_copy(update={"status": status})
+            jobs.append(job)
+        return jobs
+
     async def stop(self, name: str) -> StreamingJob:
         job = await self.registry.get(name)
         if job is None:
