@@ -21,8 +21,7 @@ import hashlib
 import json
 import random
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -48,30 +47,14 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-COUNTERS = (
-    "received",
-    "duplicates_ignored",
-    "dropped_by_retention",
-    "invalid_input",
-    "labeled",
-    "expired",
-    "failed",
-    "live_duplicates",
-)
+# What the emulator counts per job (on /metrics and in the registry):
+# received, duplicates_ignored, dropped_by_retention, invalid_input, labeled, expired, failed,
+# live_duplicates (two live tasks for one data object: the dispatcher re-keyed a live item).
+CountHook = Callable[[str, str, int], None]
 
 
 class TaskFailure(Exception):
     """A data object Ground Truth could not process (its output carries the reason)."""
-
-
-@dataclass
-class Stats:
-    counts: Counter[str] = field(default_factory=Counter)
-    unflushed: Counter[str] = field(default_factory=Counter)
-
-    def add(self, name: str, amount: int = 1) -> None:
-        self.counts[name] += amount
-        self.unflushed[name] += amount
 
 
 class JobSimulator:
@@ -81,7 +64,7 @@ class JobSimulator:
         aws: AwsClients,
         settings: Settings,
         store: TaskStore,
-        on_count: Any = None,
+        on_count: CountHook | None = None,
     ) -> None:
         self.job = job
         self.aws = aws
@@ -89,7 +72,6 @@ class JobSimulator:
         self.store = store
         self.s3 = S3Store(aws)
         self.spec = job_type(job.job_type)
-        self.stats = Stats()
         self.on_count = on_count
         self._open: dict[str, EmulatedTask] = {}
         # data object -> dedup ids of its live tasks (two would mean duplicated work)
@@ -102,7 +84,6 @@ class JobSimulator:
 
     # --- bookkeeping ------------------------------------------------------------------------
     def _count(self, name: str, amount: int = 1) -> None:
-        self.stats.add(name, amount)
         if self.on_count is not None:
             self.on_count(self.job.name, name, amount)
 
