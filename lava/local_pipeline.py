@@ -245,10 +245,6 @@ class LocalPipeline:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    def log_lines(self, service: str) -> list[str]:
-        path = self.run_dir / f"{service}.log"
-        return path.read_text(errors="replace").splitlines() if path.exists() else []
-
 
 def metric(port: int, name: str, labels: dict[str, str] | None = None) -> float:
     """One Prometheus sample from a process's /metrics (0 when absent)."""

@@ -45,12 +45,6 @@ class Workflow(BaseModel):
     def jobs(self) -> list[str]:
         return [job for level in self.levels for job in level]
 
-    def level_of(self, job: str) -> int:
-        for number, level in enumerate(self.levels, start=1):
-            if job in level:
-                return number
-        raise KeyError(job)
-
 
 class WorkflowCatalog(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

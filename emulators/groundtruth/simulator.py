@@ -91,9 +91,6 @@ class JobSimulator:
     def open_count(self) -> int:
         return len(self._open)
 
-    def live_tasks(self) -> dict[str, set[str]]:
-        return {k: set(v) for k, v in self._live.items() if v}
-
     def _track(self, task: EmulatedTask) -> None:
         self._open[task.pk] = task
         live = self._live.setdefault(task.source_ref, set())

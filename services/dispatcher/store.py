@@ -156,19 +156,6 @@ class TaskStore:
         item = found.get("Item")
         return from_item(item) if item else None
 
-    async def clips_by_status(self, status: str) -> list[dict[str, Any]]:
-        db = await self._aws.dynamodb()
-        out: list[dict[str, Any]] = []
-        paginator = db.get_paginator("query")
-        async for page in paginator.paginate(
-            TableName=self.table,
-            IndexName="by-status",
-            KeyConditionExpression="status_key = :s",
-            ExpressionAttributeValues=values(s=f"clip#{status}"),
-        ):
-            out.extend(from_item(i) for i in page.get("Items", []))
-        return out
-
     # --- conditional writes ------------------------------------------------------------------
     async def _update(self, **request: Any) -> bool:
         """One conditional UpdateItem; False when its condition did not hold."""

@@ -282,6 +282,9 @@ class IngestHandler:
             strategy=extractor.stats.strategy,
             decoded=extractor.stats.decoded_frames,
             source_frames=info.frame_count,
+            codec=info.codec,
+            mean_gop=round(info.mean_gop, 1),
+            b_frames=info.has_b_frames,
         )
         return index
 
