@@ -162,7 +162,12 @@ class AwsClients:
                 client.meta.events.register("before-call", _before_call)
                 client.meta.events.register("after-call", partial(_after_call, service))
                 if self._settings.fault_aws_throttle_rate > 0:
-                    install_throttling(client, service, self._settings.fault_aws_throttle_rate)
+                    install_throttling(
+                        client,
+                        service,
+                        self._settings.fault_aws_throttle_rate,
+                        seed=self._settings.fault_seed,
+                    )
                 self._clients[service] = client
             return self._clients[service]
 

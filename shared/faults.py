@@ -50,8 +50,12 @@ def _throttle(service: str, url: str) -> AioAWSResponse:
 
 
 def install_throttling(client: Any, service: str, rate: float, seed: int | None = None) -> None:
-    """Answer ``rate`` of this client's requests with a throttling error."""
-    rng = random.Random(seed)
+    """Answer ``rate`` of this client's requests with a throttling error.
+
+    With a ``seed`` the draws are the same in every process and run (a string seed is hashed
+    with SHA-512, not Python's salted ``hash``), one sequence per AWS service.
+    """
+    rng = random.Random(f"{seed}:{service}" if seed is not None else None)
 
     def before_send(request: Any, **kwargs: Any) -> AioAWSResponse | None:
         if rng.random() >= rate:

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
         le=1,
         description="Fault injection: share of AWS calls answered with a throttling error.",
     )
+    fault_seed: int | None = Field(
+        None,
+        description="Fault injection: seed for the throttle draws, so a drill can be replayed "
+        "(unset: a fresh random sequence per client).",
+    )
     fault_duplicate_delivery: bool = Field(
         False, description="Fault injection: publish every event twice (idempotency drills)."
     )
