@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from emulators.groundtruth.service import build
+from emulators.groundtruth.store import EmulatedTask, TaskStore
 from shared.aws import AwsClients
 from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.convert import from_seq_label
@@ -180,22 +181,32 @@ async def test_an_expired_task_yields_the_expired_message(
     aws: AwsClients, settings: Settings, staged: Any
 ) -> None:
     source, _ = staged
-    # availability lifetime of a week, scaled to one second
-    quick = emulator_settings(settings, emulator_expire_share=1.0, emulator_time_scale=1 / WEEK)
+    # availability lifetime of a week, scaled to two seconds
+    quick = emulator_settings(settings, emulator_expire_share=1.0, emulator_time_scale=2 / WEEK)
     job, _ = await _jobs(aws, quick)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
+    store = TaskStore(aws, quick)
+    opened: list[EmulatedTask] = []
+
+    async def task_opened() -> bool:
+        opened[:] = await store.open_tasks(job.gt_name)
+        return bool(opened)
+
     async with Emu(quick, aws) as emu:
-        started = time.monotonic()
         await send(aws, job, source, "exp/1")
+        await wait_until(task_opened, timeout=10)
         (output,) = await receive(aws, out, 1, timeout=10)
-        waited = time.monotonic() - started
+    # Due when the (scaled) availability lifetime ends, not before: the emulator's own record.
+    (task,) = opened
+    assert task.fate == "expire"
+    lifetime = job.task_availability_seconds * quick.emulator_time_scale
+    assert task.due_at - task.created_at == pytest.approx(lifetime)
     message = parse_output_message(output, job.label_attribute)
     assert message.status is OutputStatus.EXPIRED
     assert message.failure_reason and message.failure_reason.startswith(
         "ClientError: Annotation tasks expired"
     )
     assert message.dedup_key is not None and message.dedup_key.id == "exp/1"
-    assert waited >= 0.9  # not before the (scaled) availability lifetime
     assert (await emu.counters(job.name))["expired"] == 1
 
 
