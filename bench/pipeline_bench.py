@@ -28,7 +28,7 @@ from lava.rig import upload_sample
 from lava.status import snapshot
 from services.ingest.sample_clips import SampleSpec, make_sample
 from shared.aws import AwsClients
-from shared.dynamo import from_item
+from shared.dynamo import items
 
 WORKFLOWS = ["vehicles", "lanes", "signs_lights"]
 
@@ -97,17 +97,15 @@ async def main() -> int:
                 await asyncio.sleep(0.2)
             finished = time.time()
             db = await aws.dynamodb()
-            items = []
-            paginator = db.get_paginator("scan")
-            async for page in paginator.paginate(TableName=settings.names.table("tasks")):
-                items += [from_item(i) for i in page.get("Items", [])]
+            found = items(db, "scan", TableName=settings.names.table("tasks"))
+            records = [item async for item in found]
         metrics = {service: scrape(p.port) for service, p in run.processes.items()}
     finally:
         await run.stop()
 
     failed = [c for c, s in zip(uploaded, states, strict=True) if s != "completed"]
-    tasks = [i for i in items if i.get("kind") == "task"]
-    clip_items = {i["clip_id"]: i for i in items if i.get("kind") == "clip"}
+    tasks = [i for i in records if i.get("kind") == "task"]
+    clip_items = {i["clip_id"]: i for i in records if i.get("kind") == "clip"}
     stages: dict[str, list[float]] = defaultdict(list)
     for task in tasks:
         history = {h["event"]: h["at"] for h in task["history"]}

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from shared.dynamo import from_item
+from shared.dynamo import items
 from shared.resources import TASKS
 
 if TYPE_CHECKING:
@@ -73,27 +73,24 @@ async def snapshot(aws: AwsClients, settings: Settings, now: float | None = None
     table = settings.names.table(TASKS.name)
     snap = Snapshot()
     objects: list[dict[str, Any]] = []
-    paginator = db.get_paginator("scan")
-    async for page in paginator.paginate(TableName=table, ConsistentRead=True):
-        for raw in page.get("Items", []):
-            item = from_item(raw)
-            kind = item.get("kind")
-            if kind == "task":
-                snap.tasks[item["task_id"]] = TaskView(
-                    task_id=item["task_id"],
-                    clip_id=item["clip_id"],
-                    status=item["status"],
-                    level=int(item.get("level", 1)),
-                    levels=len(item.get("levels", [])),
-                    level_started_at=float(item.get("level_started_at", now)),
-                    failure_reason=item.get("failure_reason"),
-                )
-            elif kind == "obj":
-                objects.append(item)
-            elif kind == "clip":
-                detail = item.get("detail")
-                item["detail"] = json.loads(detail) if isinstance(detail, str) else detail
-                snap.clips[item["clip_id"]] = item
+    async for item in items(db, "scan", TableName=table, ConsistentRead=True):
+        kind = item.get("kind")
+        if kind == "task":
+            snap.tasks[item["task_id"]] = TaskView(
+                task_id=item["task_id"],
+                clip_id=item["clip_id"],
+                status=item["status"],
+                level=int(item.get("level", 1)),
+                levels=len(item.get("levels", [])),
+                level_started_at=float(item.get("level_started_at", now)),
+                failure_reason=item.get("failure_reason"),
+            )
+        elif kind == "obj":
+            objects.append(item)
+        elif kind == "clip":
+            detail = item.get("detail")
+            item["detail"] = json.loads(detail) if isinstance(detail, str) else detail
+            snap.clips[item["clip_id"]] = item
     for obj in objects:
         snap.objects += 1
         sends = int(obj.get("send_count", 0))

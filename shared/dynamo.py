@@ -6,11 +6,14 @@ float otherwise, so items read back as plain JSON-friendly Python values.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
+
+from shared.aws import error_code
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -56,12 +59,27 @@ def values(**named: Any) -> dict[str, Any]:
 
 
 def is_condition_failure(exc: BaseException) -> bool:
-    if not isinstance(exc, ClientError):
-        return False
-    code = exc.response.get("Error", {}).get("Code")
-    if code == "ConditionalCheckFailedException":
-        return True
-    if code == "TransactionCanceledException":
-        reasons = exc.response.get("CancellationReasons", [])
-        return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
-    return False
+    return error_code(exc) == "ConditionalCheckFailedException"
+
+
+async def conditional(write: Awaitable[Any]) -> bool:
+    """Await a conditional write; False when its condition did not hold (other errors raise).
+
+    The project's state moves by conditional writes, and a failed condition means "someone
+    got there first", which callers treat as already done - not as an error.
+    """
+    try:
+        await write
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+async def items(db: Any, operation: str, **request: Any) -> AsyncIterator[dict[str, Any]]:
+    """Every item a Query or Scan returns, page after page, deserialized."""
+    paginator = db.get_paginator(operation)
+    async for page in paginator.paginate(**request):
+        for item in page.get("Items", []):
+            yield from_item(item)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from shared.clock import Clock, SystemClock
-from shared.dynamo import is_condition_failure, to_item, values
+from shared.dynamo import conditional, to_item, values
 from shared.resources import PROCESSED_EVENTS
 
 if TYPE_CHECKING:
@@ -77,8 +77,8 @@ class IdempotencyGuard:
     async def _claim(self, event_id: str) -> bool:
         db = await self._aws.dynamodb()
         now = self._clock.now().timestamp()
-        try:
-            await db.put_item(
+        if await conditional(
+            db.put_item(
                 TableName=self._table,
                 Item=to_item(
                     {
@@ -94,10 +94,8 @@ class IdempotencyGuard:
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=values(claimed="claimed", now=now),
             )
+        ):
             return True
-        except Exception as exc:
-            if not is_condition_failure(exc):
-                raise
         item = await db.get_item(
             TableName=self._table,
             Key={"pk": {"S": self._key(event_id)}},

@@ -19,7 +19,7 @@ from lava.local_pipeline import metric
 from lava.status import Snapshot
 from shared.aws import AwsClients
 from shared.bus import DEAD_REASON_HEADER
-from shared.dynamo import from_item
+from shared.dynamo import items
 from shared.events import ClipCompleted, decode_event, new_event
 from shared.labeling.registry import JobRegistry
 from shared.layout import summary_key
@@ -78,11 +78,8 @@ async def summary_agrees(settings: Settings, clip_id: str, labels: Any) -> None:
 async def data_objects(settings: Settings) -> list[dict[str, Any]]:
     async with AwsClients(settings) as aws:
         db = await aws.dynamodb()
-        found: list[dict[str, Any]] = []
-        paginator = db.get_paginator("scan")
-        async for page in paginator.paginate(TableName=settings.names.table("tasks")):
-            found += [from_item(i) for i in page.get("Items", [])]
-    return [i for i in found if i.get("kind") == "obj"]
+        found = items(db, "scan", TableName=settings.names.table("tasks"))
+        return [item async for item in found if item.get("kind") == "obj"]
 
 
 async def emulator_counters(settings: Settings) -> Counter[str]:

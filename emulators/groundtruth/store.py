@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from shared.dynamo import from_item, is_condition_failure, to_item, values
+from shared.dynamo import conditional, items, to_item, values
 from shared.resources import GT_EMULATOR_TASKS
 
 if TYPE_CHECKING:
@@ -52,8 +52,8 @@ class EmulatedTask:
         )
 
     @staticmethod
-    def from_item(item: dict[str, Any]) -> EmulatedTask:
-        data = from_item(item)
+    def from_record(data: dict[str, Any]) -> EmulatedTask:
+        """From a deserialized item."""
         return EmulatedTask(
             gt_name=data["gt_name"],
             dedup_id=data["dedup_id"],
@@ -74,23 +74,19 @@ class TaskStore:
     async def open(self, task: EmulatedTask) -> bool:
         """Record a new task; False if its key was seen before (a duplicate)."""
         db = await self._aws.dynamodb()
-        try:
-            await db.put_item(
+        return await conditional(
+            db.put_item(
                 TableName=self._table,
                 Item=task.to_item(),
                 ConditionExpression="attribute_not_exists(pk)",
             )
-        except Exception as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     async def close(self, task: EmulatedTask, status: str) -> bool:
         """Mark an open task labeled/expired; False if it was not open any more."""
         db = await self._aws.dynamodb()
-        try:
-            await db.update_item(
+        return await conditional(
+            db.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": task.pk}},
                 UpdateExpression="SET #s = :new REMOVE due_at",
@@ -98,23 +94,18 @@ class TaskStore:
                 ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues=values(new=status, open="open"),
             )
-        except Exception as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     async def open_tasks(self, gt_name: str) -> list[EmulatedTask]:
         db = await self._aws.dynamodb()
-        tasks: list[EmulatedTask] = []
-        paginator = db.get_paginator("query")
-        async for page in paginator.paginate(
+        found = items(
+            db,
+            "query",
             TableName=self._table,
             IndexName="by-status-due",
             KeyConditionExpression="#s = :open",
             FilterExpression="gt_name = :job",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=values(open="open", job=gt_name),
-        ):
-            tasks.extend(EmulatedTask.from_item(i) for i in page.get("Items", []))
-        return tasks
+        )
+        return [EmulatedTask.from_record(data) async for data in found]

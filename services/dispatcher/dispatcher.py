@@ -631,7 +631,7 @@ async def retry_task(store: TaskStore, task_id: str, now: float, level_timeout: 
         else:
             done.append(f"{obj.job}: same key {obj.key}")
         restarted.append(obj.model_copy(update={"status": ObjectStatus.WAITING, "due_at": now}))
-    await store.restart_objects(restarted, now)
+    await store.restart_objects(restarted)
     if not await store.set_task_status(
         task_id,
         TaskStatus.ACTIVE,

@@ -22,8 +22,6 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from services.dispatcher.model import (
     AnnotationTask,
     DataObject,
@@ -33,7 +31,7 @@ from services.dispatcher.model import (
     TaskStatus,
 )
 from shared.dedup import object_sk, task_pk
-from shared.dynamo import from_item, is_condition_failure, serialize, to_item, values
+from shared.dynamo import conditional, from_item, items, serialize, to_item, values
 from shared.resources import TASKS
 
 if TYPE_CHECKING:
@@ -46,6 +44,10 @@ DUE_TASK = "task"
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _object_key(obj: DataObject) -> dict[str, Any]:
+    return _key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id))
 
 
 def _history(at: float, event: str, detail: str = "") -> dict[str, Any]:
@@ -82,14 +84,6 @@ class TaskStore:
             data.update(due_kind=DUE_OBJECT)
         return to_item(data)
 
-    @staticmethod
-    def _task(item: dict[str, Any]) -> AnnotationTask:
-        return AnnotationTask.model_validate(from_item(item))
-
-    @staticmethod
-    def _object(item: dict[str, Any]) -> DataObject:
-        return DataObject.model_validate(from_item(item))
-
     # --- reads ------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> AnnotationTask | None:
         db = await self._aws.dynamodb()
@@ -97,21 +91,20 @@ class TaskStore:
             TableName=self.table, Key=_key(task_pk(task_id), "task"), ConsistentRead=True
         )
         item = found.get("Item")
-        return self._task(item) if item else None
+        return AnnotationTask.model_validate(from_item(item)) if item else None
 
     async def objects(self, task_id: str, level: int | None = None) -> list[DataObject]:
         db = await self._aws.dynamodb()
         prefix = "obj#" if level is None else f"obj#{level:02d}#"
-        out: list[DataObject] = []
-        paginator = db.get_paginator("query")
-        async for page in paginator.paginate(
+        found = items(
+            db,
+            "query",
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
             ExpressionAttributeValues=values(pk=task_pk(task_id), prefix=prefix),
             ConsistentRead=True,
-        ):
-            out.extend(self._object(i) for i in page.get("Items", []))
-        return out
+        )
+        return [DataObject.model_validate(item) async for item in found]
 
     async def find_object(self, task_id: str, job: str, object_id: str) -> DataObject | None:
         for obj in await self.objects(task_id):
@@ -134,18 +127,18 @@ class TaskStore:
     async def tasks_by_status(self, status: str, limit: int = 1000) -> list[AnnotationTask]:
         db = await self._aws.dynamodb()
         out: list[AnnotationTask] = []
-        paginator = db.get_paginator("query")
-        async for page in paginator.paginate(
+        async for item in items(
+            db,
+            "query",
             TableName=self.table,
             IndexName="by-status",
             KeyConditionExpression="status_key = :s",
             ExpressionAttributeValues=values(s=f"task#{status}"),
             ScanIndexForward=False,
         ):
-            for item in page.get("Items", []):
-                out.append(self._task(item))
-                if len(out) >= limit:
-                    return out
+            out.append(AnnotationTask.model_validate(item))
+            if len(out) >= limit:
+                break
         return out
 
     async def clip(self, clip_id: str) -> dict[str, Any] | None:
@@ -161,13 +154,7 @@ class TaskStore:
         """One conditional UpdateItem; False when its condition did not hold."""
         db = await self._aws.dynamodb()
         request.setdefault("TableName", self.table)
-        try:
-            await db.update_item(**request)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return await conditional(db.update_item(**request))
 
     # --- transitions ------------------------------------------------------------------------
     async def create_task(
@@ -190,15 +177,11 @@ class TaskStore:
     async def _put_new(self, item: dict[str, Any]) -> bool:
         """Put an item unless one with its key exists; True if it was written."""
         db = await self._aws.dynamodb()
-        try:
-            await db.put_item(
+        return await conditional(
+            db.put_item(
                 TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
             )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        )
 
     def _clip_task_update(self, clip_id: str, task_id: str, now: float) -> dict[str, Any]:
         return {
@@ -221,7 +204,7 @@ class TaskStore:
         """Mark an object done with its output; False if it was done already (a duplicate)
         or the key is not one of its keys."""
         return await self._update(
-            Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+            Key=_object_key(obj),
             UpdateExpression="SET #s = :done, #o = :out, done_at = :now REMOVE due_kind, due_at",
             ConditionExpression="#s = :waiting AND contains(#keys, :key)",
             ExpressionAttributeNames={"#s": "status", "#o": "output", "#keys": "keys"},
@@ -344,7 +327,7 @@ class TaskStore:
         that dies before confirming leaves the object due again when the lease runs out.
         """
         return await self._update(
-            Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+            Key=_object_key(obj),
             UpdateExpression="SET due_at = :lease",
             ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
             ExpressionAttributeNames={"#s": "status", "#k": "key"},
@@ -359,7 +342,7 @@ class TaskStore:
     async def sent(self, obj: DataObject, now: float, next_due: float) -> None:
         # done (or re-keyed) meanwhile: nothing left to schedule for this key
         await self._update(
-            Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+            Key=_object_key(obj),
             UpdateExpression="SET send_count = send_count + :one, last_sent_at = :now, "
             "due_at = :next",
             ConditionExpression="#s = :waiting AND #k = :key",
@@ -374,7 +357,7 @@ class TaskStore:
     ) -> bool:
         """After an expiry: a new key, due now. False if this expiry was handled already."""
         return await self._update(
-            Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+            Key=_object_key(obj),
             UpdateExpression="SET #k = :new, attempt = :attempt, due_at = :now, "
             "due_kind = :due_kind, expirations = expirations + :one, "
             "#keys = list_append(#keys, :newl), "
@@ -399,7 +382,7 @@ class TaskStore:
     async def note_expiry(self, obj: DataObject, expired_key: str) -> None:
         """Record an expiry that does not lead to a re-send (the task is failing)."""
         await self._update(
-            Key=_key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id)),
+            Key=_object_key(obj),
             UpdateExpression="SET expirations = expirations + :one, "
             "expired_keys = list_append(expired_keys, :oldl)",
             ConditionExpression="#k = :old AND NOT contains(expired_keys, :old)",
@@ -417,7 +400,7 @@ class TaskStore:
             if obj.status is ObjectStatus.WAITING:
                 await db.update_item(
                     TableName=self.table,
-                    Key=_key(task_pk(task_id), object_sk(obj.level, obj.job, obj.object_id)),
+                    Key=_object_key(obj),
                     UpdateExpression="SET #s = :failed REMOVE due_kind, due_at",
                     ConditionExpression="#s = :waiting",
                     ExpressionAttributeNames={"#s": "status"},
@@ -426,7 +409,7 @@ class TaskStore:
                     ),
                 )
 
-    async def restart_objects(self, objects: Sequence[DataObject], now: float) -> None:
+    async def restart_objects(self, objects: Sequence[DataObject]) -> None:
         """For a retried task: its unfinished objects wait again, due now."""
         db = await self._aws.dynamodb()
         for obj in objects:

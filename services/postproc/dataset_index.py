@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.dynamo import from_item, to_item, values
+from shared.dynamo import from_item, items, to_item, values
 from shared.resources import DATASET
 from shared.taxonomy.vocabulary import Scene, TimeOfDay, Traffic, TrafficDensity, Weather
 
@@ -150,8 +150,6 @@ class DatasetIndex:
             kwargs["FilterExpression"] = expression
         kwargs["ExpressionAttributeNames"] = names
         kwargs["ExpressionAttributeValues"] = vals
-        entries: list[IndexEntry] = []
-        paginator = db.get_paginator(operation)  # type: ignore[call-overload]
-        async for page in paginator.paginate(**kwargs):
-            entries.extend(IndexEntry.model_validate(from_item(i)) for i in page.get("Items", []))
+        found = items(db, operation, **kwargs)
+        entries = [IndexEntry.model_validate(data) async for data in found]
         return sorted(entries, key=lambda e: e.clip_id)

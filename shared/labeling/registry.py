@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.dynamo import from_item, is_condition_failure, to_item, values
+from shared.dynamo import conditional, from_item, items, to_item, values
 from shared.events import JobName
 from shared.resources import JOBS
 
@@ -89,28 +89,26 @@ class JobRegistry:
 
     async def list(self) -> list[StreamingJob]:
         db = await self._aws.dynamodb()
-        jobs: list[StreamingJob] = []
-        paginator = db.get_paginator("scan")
-        async for page in paginator.paginate(TableName=self._table, ConsistentRead=True):
-            jobs.extend(StreamingJob.model_validate(from_item(i)) for i in page.get("Items", []))
+        found = items(db, "scan", TableName=self._table, ConsistentRead=True)
+        jobs = [StreamingJob.model_validate(data) async for data in found]
         return sorted(jobs, key=lambda j: j.name)
 
     async def add(self, job: StreamingJob) -> None:
         """Register a new job; :class:`JobExists` if the name is taken."""
         db = await self._aws.dynamodb()
-        try:
-            await db.put_item(
+        added = await conditional(
+            db.put_item(
                 TableName=self._table,
                 Item=to_item(job.model_dump(mode="json")),
                 ConditionExpression="attribute_not_exists(#n)",
                 ExpressionAttributeNames={"#n": "name"},
             )
-        except Exception as exc:
-            if is_condition_failure(exc):
-                existing = await self.get(job.name)
-                if existing is not None:
-                    raise JobExists(existing) from None
-            raise
+        )
+        if not added:
+            existing = await self.get(job.name)
+            if existing is None:  # jobs are never deleted; only a consistency fault gets here
+                raise RuntimeError(f"job {job.name} exists but cannot be read")
+            raise JobExists(existing)
 
     async def set_status(self, name: str, status: str) -> None:
         db = await self._aws.dynamodb()
