@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from services.dispatcher.model import ObjectStatus, TaskStatus
+from services.dispatcher.model import DataObject, ObjectStatus, TaskStatus
 from services.dispatcher.sender import InputSender
+from services.dispatcher.store import TaskStore
 from shared.aws import AwsClients
 from shared.bus import Reject
 from shared.clock import FakeClock
@@ -330,3 +331,24 @@ async def test_the_sweep_reads_only_what_is_due(aws: AwsClients, env: Any) -> No
     assert await dispatcher.store.due("object", clock.now().timestamp()) == []
     await clock.advance(4 * DAY + 1)
     assert len(await dispatcher.store.due("object", clock.now().timestamp())) == 5
+
+
+async def test_failing_a_task_leaves_an_object_that_completed_meanwhile(
+    aws: AwsClients, env: Any
+) -> None:
+    settings, jobs, _, _, dispatcher = env
+    job = jobs["VOTVehicle"]
+    await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
+    key = key_of((await inputs(aws, job))[0])
+    store: TaskStore = dispatcher.store
+    stale = await store.objects("clip-1.vehicles")  # read while the object still waits
+    await dispatcher.on_level_completed(completed("clip-1.vehicles", job, key))
+
+    async def stale_read(task_id: str, level: int | None = None) -> list[DataObject]:
+        return stale
+
+    store.objects = stale_read  # type: ignore[method-assign]
+    await store.stop_objects("clip-1.vehicles")  # its condition fails: no error
+    del store.objects
+    (obj,) = await store.objects("clip-1.vehicles", level=1)
+    assert obj.status is ObjectStatus.DONE

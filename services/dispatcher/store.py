@@ -395,11 +395,10 @@ class TaskStore:
 
     async def stop_objects(self, task_id: str) -> None:
         """Nothing of a failed task is due any more."""
-        db = await self._aws.dynamodb()
         for obj in await self.objects(task_id):
             if obj.status is ObjectStatus.WAITING:
-                await db.update_item(
-                    TableName=self.table,
+                # An object that stopped waiting since the read (its output came) is left be.
+                await self._update(
                     Key=_object_key(obj),
                     UpdateExpression="SET #s = :failed REMOVE due_kind, due_at",
                     ConditionExpression="#s = :waiting",
