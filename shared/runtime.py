@@ -14,7 +14,6 @@ them with :meth:`ServiceRuntime.handle` (and background loops with :meth:`add_lo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -30,6 +29,7 @@ from shared.aws import CALL_TIMES, AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus, Handler, Reject, Topology
 from shared.events import Event
 from shared.faults import INJECTED
+from shared.loops import pause
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -216,8 +216,7 @@ class ServiceRuntime:
                 return
             except Exception as exc:
                 log.warning("broker unavailable; retrying", error=repr(exc), retry_in=delay)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                await pause(self._stop, delay)
                 delay = min(delay * 2, 15.0)
 
     async def _run_loop(self, name: str, loop_fn: Loop) -> None:
@@ -230,8 +229,7 @@ class ServiceRuntime:
                 raise
             except Exception:
                 log.exception("background loop failed; restarting", loop=name)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+                await pause(self._stop, 1.0)
 
     async def shutdown(self) -> None:
         self._stop.set()

@@ -13,6 +13,7 @@ import structlog
 from emulators.groundtruth.simulator import JobSimulator
 from emulators.groundtruth.store import TaskStore
 from shared.labeling.registry import JobRegistry
+from shared.loops import every
 from shared.runtime import ServiceRuntime, run_service
 
 log = structlog.get_logger(__name__)
@@ -72,16 +73,18 @@ class Emulator:
                 self._stops[name].set()
                 log.info("job stopped; no longer simulated", job=name)
 
+    async def step(self) -> None:
+        await self.refresh()
+        await self.flush_counters()
+
     async def loop(self, stop: asyncio.Event) -> None:
         try:
-            while not stop.is_set():
-                try:
-                    await self.refresh()
-                    await self.flush_counters()
-                except Exception:
-                    log.exception("emulator refresh failed; retrying")
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.settings.emulator_poll_seconds)
+            await every(
+                stop,
+                self.settings.emulator_poll_seconds,
+                self.step,
+                "emulator refresh failed; retrying",
+            )
         finally:
             for event in self._stops.values():
                 event.set()

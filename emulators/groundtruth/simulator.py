@@ -16,7 +16,6 @@ Behaves like Ground Truth at the message level:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import random
@@ -38,6 +37,7 @@ from shared.groundtruth.job_types import TaskType, job_type
 from shared.groundtruth.messages import dedup_key_of, unwrap_sns
 from shared.labeling.registry import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri, s3_uri, sidecar_key
+from shared.loops import every
 from shared.storage import NotFound, S3Store
 from shared.taxonomy.records import ClipLabels
 
@@ -316,14 +316,17 @@ class JobSimulator:
     # --- the loop ---------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
-        while not stop.is_set():
-            try:
-                await self.intake(self._idle_wait())
-                await self.finish_due()
-            except Exception:
-                log.exception("simulation step failed; retrying", job=self.job.name)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.emulator_poll_seconds)
+        await every(
+            stop,
+            self.settings.emulator_poll_seconds,
+            self.step,
+            "simulation step failed; retrying",
+            job=self.job.name,
+        )
+
+    async def step(self) -> None:
+        await self.intake(self._idle_wait())
+        await self.finish_due()
 
     def _idle_wait(self) -> int:
         """Whole seconds the next receive may wait without delaying a due task (max 1)."""

@@ -17,6 +17,7 @@ same thing twice; the claim is a short lease, so a replica that dies mid-send is
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from shared.events import (
     derived_event_id,
     new_event,
 )
+from shared.loops import every
 from shared.retry import RetryPolicy
 from shared.settings import Settings
 from shared.workflows import WorkflowError
@@ -585,23 +587,20 @@ class Dispatcher:
             stale = [o for o in waiting if o.last_sent_at is None or o.last_sent_at < now]
             await self._send(stale)
 
-    async def run_sweeps(self, stop: Any) -> None:
+    async def run_sweeps(self, stop: asyncio.Event) -> None:
         """The sweep loop (a runtime background loop)."""
-        import asyncio
-        import contextlib
+        await every(
+            stop,
+            self.settings.dispatch_sweep_interval_seconds,
+            self._logged_sweep,
+            "sweep failed; next round retries",
+        )
 
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                report = await self.sweep()
-                if any(vars(report).values()):
-                    log.info("sweep", **vars(report), seconds=round(time.monotonic() - started, 3))
-            except Exception:
-                log.exception("sweep failed; next round retries")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    stop.wait(), timeout=self.settings.dispatch_sweep_interval_seconds
-                )
+    async def _logged_sweep(self) -> None:
+        started = time.monotonic()
+        report = await self.sweep()
+        if any(vars(report).values()):
+            log.info("sweep", **vars(report), seconds=round(time.monotonic() - started, 3))
 
 
 async def retry_task(store: TaskStore, task_id: str, now: float, level_timeout: float) -> list[str]:

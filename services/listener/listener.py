@@ -19,7 +19,6 @@ and unknown keys are logged, counted and left to the redrive policy; they never 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +39,7 @@ from shared.events import (
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.messages import OutputStatus, parse_output_message
 from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.loops import every, pause
 from shared.settings import Settings
 
 if TYPE_CHECKING:
@@ -165,14 +165,11 @@ class Listener:
             log.info("subscribed to job outputs", jobs=added)
 
     async def refresh_loop(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.listener_refresh_seconds)
-            if not stop.is_set():
-                try:
-                    await self.refresh()
-                except Exception:
-                    log.exception("refreshing the job list failed; next round retries")
+        seconds = self.settings.listener_refresh_seconds
+        await pause(stop, seconds)  # start() refreshed just now
+        await every(
+            stop, seconds, self.refresh, "refreshing the job list failed; next round retries"
+        )
 
     async def receive_loop(self, stop: asyncio.Event) -> None:
         sqs = await self.aws.sqs()
@@ -186,7 +183,7 @@ class Listener:
                 )
             except Exception:
                 log.exception("receive failed; retrying")
-                await asyncio.sleep(1)
+                await pause(stop, 1.0)
                 continue
             messages = response.get("Messages", [])
             if messages:
