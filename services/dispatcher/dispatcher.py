@@ -339,9 +339,7 @@ class Dispatcher:
                     level=task.level,
                 ),
             ):
-                refreshed = await self.store.get_task(task_id)
-                if refreshed is not None:
-                    await self._finalize(refreshed)
+                await self._finalize(task)  # it reads only what a status change leaves alone
             return
         next_level = task.level + 1
         new = [self._new_object(task, job, next_level, now) for job in task.jobs_of(next_level)]
