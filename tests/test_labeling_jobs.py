@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -135,7 +136,12 @@ async def test_create_registers_topics_label_config_and_queue(
     assert config["labels"][0]["label"] == "vehicle"
     sqs = await aws.sqs()
     queue = await sqs.get_queue_url(QueueName=f"GroundTruth-{job.gt_name.lower()}")
-    assert queue["QueueUrl"]
+    attrs = await sqs.get_queue_attributes(
+        QueueUrl=queue["QueueUrl"], AttributeNames=["Policy", "QueueArn"]
+    )
+    (allowed,) = json.loads(attrs["Attributes"]["Policy"])["Statement"]
+    assert allowed["Resource"] == attrs["Attributes"]["QueueArn"]
+    assert allowed["Condition"]["ArnLike"]["aws:SourceArn"] == job.input_topic_arn
 
     adjust = await manager.create("AdjVOTVehicle", "vehicle", adjusts="VOTVehicle")
     config = await S3Store(aws).get_json(settings.names.bucket, "label-config/AdjVOTVehicle.json")

@@ -124,9 +124,19 @@ async def test_outputs_become_events(aws: AwsClients, world: Any) -> None:
     url = (await sqs.get_queue_url(QueueName=f"{s.namespace}-gt-output"))["QueueUrl"]
     attrs = await sqs.get_queue_attributes(
         QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "Policy",
+        ],
     )
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"  # all deleted
+    # every job's output topic in this namespace may send to the queue (real SNS checks)
+    (allowed,) = json.loads(attrs["Attributes"]["Policy"])["Statement"]
+    assert (
+        allowed["Condition"]["ArnLike"]["aws:SourceArn"]
+        == f"arn:aws:sns:*:*:{s.namespace}-*-output"
+    )
 
 
 async def test_adjusted_output(aws: AwsClients, world: Any) -> None:

@@ -41,6 +41,7 @@ from shared.groundtruth.messages import OutputStatus, parse_output_message
 from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.loops import every, pause
 from shared.settings import Settings
+from shared.sns_sqs import queue_arn, topic_send_policy
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -83,42 +84,23 @@ class OutputQueue:
         sqs = await self.aws.sqs()
         dead = await sqs.create_queue(QueueName=self.dead_name)
         self.dead_url = dead["QueueUrl"]
-        dead_arn = await self._arn(self.dead_url)
+        dead_arn = await queue_arn(sqs, self.dead_url)
         redrive = {
             "deadLetterTargetArn": dead_arn,
             "maxReceiveCount": str(self.settings.listener_max_receive_count),
         }
         created = await sqs.create_queue(QueueName=self.name)
         self.url = created["QueueUrl"]
-        self.arn = await self._arn(self.url)
-        prefix = self.settings.namespace
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sns.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": self.arn,
-                    "Condition": {
-                        "ArnLike": {"aws:SourceArn": f"arn:aws:sns:*:*:{prefix}-*-output"}
-                    },
-                }
-            ],
-        }
+        self.arn = await queue_arn(sqs, self.url)
+        outputs = f"arn:aws:sns:*:*:{self.settings.namespace}-*-output"
         await sqs.set_queue_attributes(
             QueueUrl=self.url,
             Attributes={
                 "RedrivePolicy": json.dumps(redrive),
                 "VisibilityTimeout": str(self.settings.listener_visibility_timeout_seconds),
-                "Policy": json.dumps(policy),
+                "Policy": topic_send_policy(self.arn, outputs),
             },
         )
-
-    async def _arn(self, url: str) -> str:
-        sqs = await self.aws.sqs()
-        attrs = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        return attrs["Attributes"]["QueueArn"]
 
     async def subscribe(self, jobs: list[StreamingJob]) -> list[str]:
         """Subscribe to the output topics not yet subscribed; the new ones."""

@@ -8,12 +8,12 @@ groundtruth``), which needs only its input queue to exist.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.groundtruth import limits
 from shared.groundtruth.job_types import TaskType, job_type
 from shared.labeling.registry import StreamingJob
+from shared.sns_sqs import queue_arn, topic_send_policy
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -169,25 +169,13 @@ class EmulatorBackend:
         sns = await self._aws.sns()
         created = await sqs.create_queue(QueueName=job.gt_queue_name)
         url = created["QueueUrl"]
-        attrs = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        queue_arn = attrs["Attributes"]["QueueArn"]
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sns.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": job.input_topic_arn}},
-                }
-            ],
-        }
-        await sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+        arn = await queue_arn(sqs, url)
+        policy = topic_send_policy(arn, job.input_topic_arn)
+        await sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
         await sns.subscribe(
             TopicArn=job.input_topic_arn,
             Protocol="sqs",
-            Endpoint=queue_arn,
+            Endpoint=arn,
             Attributes={"RawMessageDelivery": "true"},
             ReturnSubscriptionArn=True,
         )

@@ -12,6 +12,7 @@ from shared.groundtruth.messages import DedupKey, input_message
 from shared.labeling.registry import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, sidecar_key
 from shared.settings import Settings
+from shared.sns_sqs import queue_arn
 from shared.storage import S3Store
 from tests.support.clips import small_clip
 
@@ -20,9 +21,7 @@ async def output_queue(aws: AwsClients, job: StreamingJob, name: str) -> str:
     """A queue receiving the job's output topic (raw messages), like the listener's."""
     sqs, sns = await aws.sqs(), await aws.sns()
     url = (await sqs.create_queue(QueueName=name))["QueueUrl"]
-    arn = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]))["Attributes"][
-        "QueueArn"
-    ]
+    arn = await queue_arn(sqs, url)
     await sns.subscribe(
         TopicArn=job.output_topic_arn,
         Protocol="sqs",
