@@ -78,7 +78,7 @@ TRANSIENT_ERROR_CODES = frozenset(
 def is_transient(exc: BaseException) -> bool:
     """Whether an AWS error may succeed if tried again later."""
     if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = error_code(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return code in TRANSIENT_ERROR_CODES or status >= 500
     # Connection-level failures (botocore's EndpointConnectionError and friends, timeouts).
@@ -94,6 +94,13 @@ def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return type(exc).__name__
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a failure reason: ``Code: message`` for an AWS error."""
+    if isinstance(exc, ClientError):
+        return f"{error_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}"
+    return str(exc)
 
 
 class AwsClients:

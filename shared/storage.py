@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from shared.aws import error_code
+
 if TYPE_CHECKING:
     from shared.aws import AwsClients
 
@@ -40,8 +42,7 @@ class ObjectStore(Protocol):
 
 
 def _missing(exc: ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code", "")
-    return code in {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+    return error_code(exc) in {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
 
 
 class S3Store:
@@ -63,14 +64,17 @@ class S3Store:
             metadata=dict(found.get("Metadata", {})),
         )
 
-    async def get_bytes(self, bucket: str, key: str) -> bytes:
+    async def _get_object(self, bucket: str, key: str) -> Any:
         s3 = await self._aws.s3()
         try:
-            response = await s3.get_object(Bucket=bucket, Key=key)
+            return await s3.get_object(Bucket=bucket, Key=key)
         except ClientError as exc:
             if _missing(exc):
                 raise NotFound(f"s3://{bucket}/{key} does not exist") from None
             raise
+
+    async def get_bytes(self, bucket: str, key: str) -> bytes:
+        response = await self._get_object(bucket, key)
         async with response["Body"] as body:
             data: bytes = await body.read()
             return data
@@ -97,13 +101,7 @@ class S3Store:
 
     async def download(self, bucket: str, key: str, path: Path) -> int:
         """Stream an object to a local file without holding it in memory; its size."""
-        s3 = await self._aws.s3()
-        try:
-            response = await s3.get_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            if _missing(exc):
-                raise NotFound(f"s3://{bucket}/{key} does not exist") from None
-            raise
+        response = await self._get_object(bucket, key)
         size = 0
         with path.open("wb") as out:
             async with response["Body"] as body:

@@ -39,7 +39,7 @@ from services.dispatcher.model import (
 from services.dispatcher.sender import InputSender, SendFailed, SendInterrupted
 from services.dispatcher.store import DUE_OBJECT, DUE_TASK, TaskStore
 from services.dispatcher.workflows import WorkflowResolver
-from shared.aws import error_code, is_transient
+from shared.aws import describe_error, is_transient
 from shared.bus import Reject
 from shared.clock import Clock
 from shared.dedup import dedup_key_id
@@ -134,13 +134,8 @@ class Dispatcher:
                 operation, clock=self.clock, what=what, transient=_transient
             )
         except (ClientError, SendFailed, SendInterrupted) as exc:
-            detail = (
-                str(exc)
-                if not isinstance(exc, ClientError)
-                else (f"{error_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}")
-            )
             kind = "transient error persisted" if _transient(exc) else "failed"
-            raise TaskFailure(f"{what} {kind} ({detail})") from exc
+            raise TaskFailure(f"{what} {kind} ({describe_error(exc)})") from exc
         except OSError as exc:
             raise TaskFailure(f"{what} failed ({exc!r})") from exc
 
