@@ -27,8 +27,7 @@ from tests.support.dispatch import (
     inputs,
     make,
 )
-from tests.support.gt import output_queue, receive, staged_clip
-from tests.test_groundtruth_emulator import Emu, emulator_settings
+from tests.support.gt import emulator, emulator_settings, output_queue, receive, staged_clip
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +106,7 @@ async def test_a_retention_drop_is_rescued_by_the_same_key(
         found = await registry.get(job.name)
         return dict(found.counters) if found else {}
 
-    async with Emu(s, aws):
+    async with emulator(s, aws):
         for i in range(2):
             ready = frames_ready(f"keep-{i}", bucket=s.names.bucket)
             payload = ready.payload.model_copy(update={"sequence_uri": sources[i]})

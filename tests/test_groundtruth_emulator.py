@@ -14,60 +14,23 @@ from typing import Any
 
 import pytest
 
-from emulators.groundtruth.service import build
 from emulators.groundtruth.store import EmulatedTask, TaskStore
 from shared.aws import AwsClients
 from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.convert import from_seq_label
 from shared.groundtruth.messages import OutputStatus, parse_output_message
 from shared.labeling.jobs import JobManager
-from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.labeling.registry import StreamingJob
 from shared.layout import parse_s3_uri
-from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.storage import S3Store
 from shared.taxonomy.records import ClipLabels
 from tests.support.broker import wait_until
-from tests.support.gt import output_queue, receive, send, staged_clip
+from tests.support.gt import emulator, emulator_settings, output_queue, receive, send, staged_clip
 
 pytestmark = pytest.mark.integration
 
 WEEK = 7 * 24 * 3600
-
-
-def emulator_settings(settings: Settings, **changes: Any) -> Settings:
-    base: dict[str, Any] = {
-        "emulator_poll_seconds": 0.05,
-        "emulator_latency_min_seconds": 0.05,
-        "emulator_latency_max_seconds": 0.1,
-        "emulator_worker_rate": 100.0,
-        "emulator_time_scale": 1.0,
-    }
-    base.update(changes)
-    return settings.model_copy(update=base)
-
-
-class Emu:
-    def __init__(self, settings: Settings, aws: AwsClients) -> None:
-        self.settings = settings
-        self.aws = aws
-        self.runtime = ServiceRuntime("gt-emulator", settings, uses_bus=False)
-        self.task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> Emu:
-        await build(self.runtime)
-        self.task = asyncio.create_task(self.runtime.run(install_signals=False))
-        await wait_until(lambda: self.runtime.ready, timeout=10)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.runtime.request_stop()
-        assert self.task is not None
-        await asyncio.wait_for(self.task, 20)
-
-    async def counters(self, job: str) -> dict[str, int]:
-        found = await JobRegistry(self.aws, self.settings).get(job)
-        return dict(found.counters) if found else {}
 
 
 async def _jobs(aws: AwsClients, settings: Settings) -> tuple[StreamingJob, StreamingJob]:
@@ -107,7 +70,7 @@ async def test_first_level_labels_come_from_the_sidecar(
     source, truth = staged
     job, _ = await _jobs(aws, settings)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
-    async with Emu(emulator_settings(settings), aws):
+    async with emulator(emulator_settings(settings), aws):
         await send(aws, job, source, "task/a1/VOTVehicle/0")
         (output,) = await receive(aws, out, 1)
     message, frames = await _labels(aws, output, job.label_attribute)
@@ -124,7 +87,7 @@ async def test_a_duplicate_key_is_labeled_once_and_a_new_key_again(
     job, _ = await _jobs(aws, settings)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
     emu_settings = emulator_settings(settings)
-    async with Emu(emu_settings, aws) as emu:
+    async with emulator(emu_settings, aws) as emu:
         await send(aws, job, source, "k/1")
         await send(aws, job, "s3://elsewhere/whatever.json", "k/1")  # same key, other content
         first = await receive(aws, out, 2, timeout=4)
@@ -148,7 +111,7 @@ async def test_concurrency_cap_holds(aws: AwsClients, settings: Settings, staged
     out = await output_queue(aws, job, f"{settings.namespace}-out")
     sqs = await aws.sqs()
     queue = (await sqs.get_queue_url(QueueName=job.gt_queue_name))["QueueUrl"]
-    async with Emu(capped, aws) as emu:
+    async with emulator(capped, aws) as emu:
         for i in range(5):
             await send(aws, job, source, f"cap/{i}")
         metrics = f"http://127.0.0.1:{emu.runtime.health_port}/metrics"
@@ -192,7 +155,7 @@ async def test_an_expired_task_yields_the_expired_message(
         opened[:] = await store.open_tasks(job.gt_name)
         return bool(opened)
 
-    async with Emu(quick, aws) as emu:
+    async with emulator(quick, aws) as emu:
         await send(aws, job, source, "exp/1")
         await wait_until(task_opened, timeout=10)
         (output,) = await receive(aws, out, 1, timeout=10)
@@ -224,7 +187,7 @@ async def test_retention_drops_an_item_silently(
     slow = slow.model_copy(update={"gt_task_availability_seconds": 30 * 24 * 3600})
     job, _ = await _jobs(aws, slow)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
-    async with Emu(slow, aws) as emu:
+    async with emulator(slow, aws) as emu:
         await send(aws, job, source, "ret/1")
         await asyncio.sleep(0.3)
         await send(aws, job, source, "ret/2")
@@ -250,7 +213,7 @@ async def test_adjustment_derives_from_its_input_and_corrects_noise(
     out1 = await output_queue(aws, job, f"{settings.namespace}-out1")
     out2 = await output_queue(aws, adjust, f"{settings.namespace}-out2")
     expected = _truth_vehicles(truth, [0, 30, 60])
-    async with Emu(noisy, aws):
+    async with emulator(noisy, aws):
         await send(aws, job, source, "adj/1")
         (level1,) = await receive(aws, out1, 1)
         _, noisy_frames = await _labels(aws, level1, job.label_attribute)
@@ -278,7 +241,7 @@ async def test_adjustment_without_corrections_keeps_the_input(
     job, adjust = await _jobs(aws, lazy)
     out1 = await output_queue(aws, job, f"{settings.namespace}-out1")
     out2 = await output_queue(aws, adjust, f"{settings.namespace}-out2")
-    async with Emu(lazy, aws):
+    async with emulator(lazy, aws):
         await send(aws, job, source, "lazy/1")
         (level1,) = await receive(aws, out1, 1)
         carry = {k: v for k, v in level1.items() if k.startswith(job.label_attribute)}
@@ -295,7 +258,7 @@ async def test_a_job_registered_after_start_up_is_simulated(
 ) -> None:
     source, _ = staged
     quick = emulator_settings(settings)
-    async with Emu(quick, aws):
+    async with emulator(quick, aws):
         await asyncio.sleep(0.2)
         job = (await JobManager(aws, quick).create("VODTrafficSign", "traffic_sign")).job
         out = await output_queue(aws, job, f"{settings.namespace}-out")
@@ -309,7 +272,7 @@ async def test_a_job_registered_after_start_up_is_simulated(
 async def test_missing_sequence_gives_a_failed_output(aws: AwsClients, settings: Settings) -> None:
     job, _ = await _jobs(aws, settings)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
-    async with Emu(emulator_settings(settings), aws):
+    async with emulator(emulator_settings(settings), aws):
         await send(aws, job, f"s3://{settings.names.bucket}/clips/ghost/fps-1/sequence.json", "g/1")
         (output,) = await receive(aws, out, 1)
     message = parse_output_message(output, job.label_attribute)

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulators.groundtruth.service import build
 from shared.aws import AwsClients
 from shared.groundtruth.messages import DedupKey, input_message
-from shared.labeling.registry import StreamingJob
+from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, sidecar_key
+from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.sns_sqs import queue_arn
 from shared.storage import S3Store
 from tests.support.clips import small_clip
+from tests.support.services import running
 
 
 async def output_queue(aws: AwsClients, job: StreamingJob, name: str) -> str:
@@ -88,3 +94,34 @@ async def staged_clip(
     await store.put_json(layout.bucket, layout.frame_index_key, index.model_dump_json())
     await store.put_bytes(layout.bucket, sidecar_key(clip_id), clip.sidecar.read_bytes())
     return layout.uri(layout.sequence_key), clip.labels
+
+
+def emulator_settings(settings: Settings, **changes: Any) -> Settings:
+    """A quick simulated workforce: polled every 50 ms, labels in 50-100 ms, real-time clock."""
+    base: dict[str, Any] = {
+        "emulator_poll_seconds": 0.05,
+        "emulator_latency_min_seconds": 0.05,
+        "emulator_latency_max_seconds": 0.1,
+        "emulator_worker_rate": 100.0,
+        "emulator_time_scale": 1.0,
+    }
+    base.update(changes)
+    return settings.model_copy(update=base)
+
+
+@dataclass
+class RunningEmulator:
+    runtime: ServiceRuntime
+    aws: AwsClients
+    settings: Settings
+
+    async def counters(self, job: str) -> dict[str, int]:
+        found = await JobRegistry(self.aws, self.settings).get(job)
+        return dict(found.counters) if found else {}
+
+
+@asynccontextmanager
+async def emulator(settings: Settings, aws: AwsClients) -> AsyncIterator[RunningEmulator]:
+    """The Ground Truth emulator service, running in the test process."""
+    async with running(build, settings, "gt-emulator", None, uses_bus=False) as runtime:
+        yield RunningEmulator(runtime, aws, settings)

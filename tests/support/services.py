@@ -13,9 +13,9 @@ from tests.support.broker import wait_until
 
 @asynccontextmanager
 async def running(
-    build: Build, settings: Settings, name: str, consumer: str | None
+    build: Build, settings: Settings, name: str, consumer: str | None, uses_bus: bool = True
 ) -> AsyncIterator[ServiceRuntime]:
-    runtime = ServiceRuntime(name, settings, consumer=consumer)
+    runtime = ServiceRuntime(name, settings, consumer=consumer, uses_bus=uses_bus)
     await build(runtime)
     task = asyncio.create_task(runtime.run(install_signals=False))
     try:
