@@ -73,12 +73,11 @@ class PostprocHandler:
         p = event.payload
         await self.index.hold_task(p.clip_id, p.task_id, p.model_dump_json())
         held = await self.index.held_tasks(p.clip_id)
-        done = {LabelsFinalized.model_validate(v).workflow for v in held.values()}
-        waiting = sorted(set(p.clip_workflows) - done)
+        tasks = [LabelsFinalized.model_validate(v) for v in held.values()]
+        waiting = sorted(set(p.clip_workflows) - {t.workflow for t in tasks})
         if waiting:
             log.info("clip waits for its other workflows", clip_id=p.clip_id, waiting=waiting)
             return
-        tasks = [LabelsFinalized.model_validate(v) for v in held.values()]
         await self.complete(p, [o for t in tasks for o in t.outputs])
 
     async def complete(self, p: LabelsFinalized, outputs: list[Any]) -> None:
