@@ -144,7 +144,7 @@ async def test_bad_clips_fail_visibly_and_the_service_keeps_serving(
         "long": ({}, "lasts 3.0 s, above the limit of 2.5 s"),
         "wide": ({}, "resolution 480x180 is above the limit"),
         "missing": ({}, "clip not found at"),
-        "toofast": ({"fps": 60}, "requested 60 frames/s but the clip has only 30"),
+        "toofast": ({"fps": 60}, "requested 60 frames/s but the clip has 30 frames/s"),
         "foreign": ({"video_uri": "s3://someone-else/raw/good.mp4"}, "bucket 'someone-else'"),
         "unsafe": ({"video_uri": f"s3://{bucket}/raw/d1/bad key$.mp4"}, "characters outside"),
     }

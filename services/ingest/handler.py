@@ -158,7 +158,7 @@ class IngestHandler:
             return None
         return FrameIndex.model_validate(raw)
 
-    def _check_video(self, info: VideoInfo, fps: float) -> None:
+    def _check_video(self, info: VideoInfo) -> None:
         s = self.settings
         containers = set(info.container.split(","))
         if not containers & s.accepted_containers:
@@ -183,10 +183,6 @@ class IngestHandler:
                 f"the clip lasts {info.duration:.1f} s, above the limit of "
                 f"{s.ingest_max_duration_seconds:g} s (LAVA_INGEST_MAX_DURATION_SECONDS)"
             )
-        if fps > info.source_fps + 1e-6:
-            raise ClipError(
-                f"requested {fps:g} frames/s but the clip has only {info.source_fps:g} frames/s"
-            )
 
     async def _extract_and_store(
         self, clip: ClipIngested, layout: ClipLayout, local: Path, base_time: float
@@ -199,7 +195,7 @@ class IngestHandler:
             FrameExtractor, local, jpeg_quality=self.settings.ingest_jpeg_quality
         )
         try:
-            self._check_video(extractor.info, clip.fps)
+            self._check_video(extractor.info)  # the extractor checks the fps itself
 
             stop = threading.Event()
 
