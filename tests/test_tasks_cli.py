@@ -59,6 +59,10 @@ async def test_list_show_and_retry_a_failed_task(aws: AwsClients, settings: Sett
     listed = lava(s, "tasks", "list", "--status", "failed")
     assert listed.returncode == 0, listed.stderr
     assert "clip-1.vehicles" in listed.stdout and "expired 1 times" in listed.stdout
+    status = lava(s, "status")
+    assert status.returncode == 0, status.stderr
+    assert "1 task(s)" in status.stdout and "expirations 1" in status.stdout
+    assert "failures: 1" in status.stdout and "expired 1 times" in status.stdout
     shown = lava(s, "tasks", "show", "clip-1.vehicles")
     assert f"key {key} (expired)" in shown.stdout and "sends=1" in shown.stdout
     assert "level 1: VOTVehicle" in shown.stdout and "history:" in shown.stdout

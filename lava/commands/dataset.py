@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from lava.commands import settings_and_logging
+from lava.commands import run_with_aws, settings_and_logging
 
 if TYPE_CHECKING:
     from services.postproc.dataset_index import DatasetIndex, IndexEntry
@@ -31,15 +31,9 @@ where_option = click.option(
 
 def _run(work: Callable[[Settings, AwsClients, DatasetIndex], Awaitable[T]]) -> T:
     from services.postproc.dataset_index import DatasetIndex
-    from shared.aws import AwsClients
 
     settings = settings_and_logging()
-
-    async def main() -> T:
-        async with AwsClients(settings) as aws:
-            return await work(settings, aws, DatasetIndex(aws, settings))
-
-    return asyncio.run(main())
+    return run_with_aws(settings, lambda aws: work(settings, aws, DatasetIndex(aws, settings)))
 
 
 def _where(conditions: tuple[str, ...]) -> dict[str, str]:

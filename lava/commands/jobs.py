@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
 
-from lava.commands import settings_and_logging
+from lava.commands import run_with_aws, settings_and_logging
 from shared.groundtruth.job_types import JOB_TYPES
 
 T = TypeVar("T")
@@ -17,19 +16,13 @@ T = TypeVar("T")
 
 def _run(work: Callable[..., Awaitable[T]]) -> T:
     """Run ``work(manager)`` with the environment's settings and clients."""
-    from shared.aws import AwsClients
     from shared.labeling.backends import BackendError
     from shared.labeling.jobs import JobConfigError, JobManager
     from shared.workflows import WorkflowError
 
     settings = settings_and_logging()
-
-    async def main() -> T:
-        async with AwsClients(settings) as aws:
-            return await work(JobManager(aws, settings))
-
     try:
-        return asyncio.run(main())
+        return run_with_aws(settings, lambda aws: work(JobManager(aws, settings)))
     except (JobConfigError, BackendError, WorkflowError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 

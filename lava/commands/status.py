@@ -3,26 +3,18 @@ re-sends, failures with their reasons."""
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
-from lava.commands import settings_and_logging
+from lava.commands import run_with_aws, settings_and_logging
 
 
 @click.command()
 def status() -> None:
     """Show the pipeline's state (from the dispatcher's table)."""
-    from lava.status import AGE_BUCKETS, Snapshot, snapshot
-    from shared.aws import AwsClients
+    from lava.status import AGE_BUCKETS, snapshot
 
     settings = settings_and_logging()
-
-    async def main() -> Snapshot:
-        async with AwsClients(settings) as aws:
-            return await snapshot(aws, settings)
-
-    snap = asyncio.run(main())
+    snap = run_with_aws(settings, lambda aws: snapshot(aws, settings))
     click.echo(
         f"namespace {settings.namespace}: {len(snap.tasks)} task(s), "
         f"{len(snap.clips)} clip(s), {snap.objects} data object(s)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from lava.commands import settings_and_logging
+from lava.commands import run_with_aws, settings_and_logging
 
 if TYPE_CHECKING:
     from services.dispatcher.store import TaskStore
@@ -25,15 +24,9 @@ STATUSES = ["active", "finalizing", "finalized", "completed", "failed"]
 
 def _run(work: Callable[[Settings, AwsClients, TaskStore], Awaitable[T]]) -> T:
     from services.dispatcher.store import TaskStore
-    from shared.aws import AwsClients
 
     settings = settings_and_logging()
-
-    async def main() -> T:
-        async with AwsClients(settings) as aws:
-            return await work(settings, aws, TaskStore(aws, settings))
-
-    return asyncio.run(main())
+    return run_with_aws(settings, lambda aws: work(settings, aws, TaskStore(aws, settings)))
 
 
 def when(stamp: float | None) -> str:
