@@ -166,6 +166,7 @@ def create(
     """Create a task from the original pipeline's explicit spec for one clip."""
     from pydantic import ValidationError
 
+    from lava.rig import derive_clip_id
     from services.dispatcher.specs import TaskSpec
     from services.dispatcher.workflows import WorkflowResolver
     from shared.bus import Bus
@@ -184,9 +185,9 @@ def create(
         clip = ClipAttributes(scene=scene, traffic=traffic, traffic_density=traffic_density)
     except (ValidationError, ValueError) as exc:
         raise click.ClickException(f"invalid spec or attributes: {exc}") from None
-    resolved_clip = (
-        clip_id or f"{drive_id}-{hashlib.sha256(source.clipS3Uri.encode()).hexdigest()[:16]}"
-    )
+    # No file to hash here: the clip's URI stands for its content.
+    uri_hash = hashlib.sha256(source.clipS3Uri.encode()).hexdigest()
+    resolved_clip = clip_id or derive_clip_id(drive_id, uri_hash)
     workflow = spec.workflow_name()
 
     async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> str:
