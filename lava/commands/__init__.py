@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
+
+import click
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -32,3 +35,14 @@ def run_with_aws(settings: Settings, work: Callable[[AwsClients], Awaitable[T]])
             return await work(aws)
 
     return asyncio.run(main())
+
+
+def frame_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    """A ``--size WIDTHxHEIGHT`` option's value; H.264 in yuv420p needs even sides."""
+    match = re.fullmatch(r"(\d+)x(\d+)", value)
+    if not match:
+        raise click.BadParameter("expected WIDTHxHEIGHT, e.g. 1920x1080")
+    width, height = int(match.group(1)), int(match.group(2))
+    if width % 2 or height % 2 or width < 64 or height < 64:
+        raise click.BadParameter("width and height must be even and at least 64")
+    return width, height

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import click
 
-
-def _size(value: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)x(\d+)", value)
-    if not match:
-        raise click.BadParameter("expected WIDTHxHEIGHT, e.g. 1920x1080")
-    width, height = int(match.group(1)), int(match.group(2))
-    if width % 2 or height % 2 or width < 64 or height < 64:
-        raise click.BadParameter("width and height must be even and at least 64")
-    return width, height
+from lava.commands import frame_size
 
 
 @click.group()
@@ -27,17 +18,25 @@ def clips() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--seconds", type=float, default=10.0, show_default=True)
 @click.option("--fps", type=int, default=30, show_default=True)
-@click.option("--size", default="1920x1080", show_default=True, help="WIDTHxHEIGHT")
+@click.option(
+    "--size", default="1920x1080", show_default=True, callback=frame_size, help="WIDTHxHEIGHT"
+)
 @click.option("--gop", type=int, default=30, show_default=True, help="Keyframe interval.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--name", default=None, help="File stem (default: sample-<seed>).")
 def make_sample_cmd(
-    out_dir: Path, seconds: float, fps: int, size: str, gop: int, seed: int, name: str | None
+    out_dir: Path,
+    seconds: float,
+    fps: int,
+    size: tuple[int, int],
+    gop: int,
+    seed: int,
+    name: str | None,
 ) -> None:
     """Encode an H.264 MP4 of moving LAVA objects and write its ground-truth sidecar."""
     from services.ingest.sample_clips import SampleSpec, make_sample
 
-    width, height = _size(size)
+    width, height = size
     spec = SampleSpec(seconds=seconds, fps=fps, width=width, height=height, gop=gop, seed=seed)
     clip = make_sample(out_dir, spec, name=name)
     objects = sum(len(f.objects) for f in clip.labels.frames)

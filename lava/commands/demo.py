@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 import time
 import uuid
@@ -22,14 +21,9 @@ from typing import Any
 
 import click
 
+from lava.commands import frame_size
+
 DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
-
-
-def _size(value: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)x(\d+)", value)
-    if not match:
-        raise click.BadParameter("expected WIDTHxHEIGHT")
-    return int(match.group(1)), int(match.group(2))
 
 
 @click.command()
@@ -43,7 +37,9 @@ def _size(value: str) -> tuple[int, int]:
     help="Repeatable; see shared/workflows.toml.",
 )
 @click.option("--seconds", type=float, default=10.0, show_default=True, help="Clip length.")
-@click.option("--size", default="960x540", show_default=True, help="Clip WIDTHxHEIGHT.")
+@click.option(
+    "--size", default="960x540", show_default=True, callback=frame_size, help="Clip WIDTHxHEIGHT."
+)
 @click.option("--fps", type=float, default=1.0, show_default=True, help="Frames/s to label.")
 @click.option(
     "--worker-rate",
@@ -91,7 +87,7 @@ def demo(
     clip_count: int,
     workflows: tuple[str, ...],
     seconds: float,
-    size: str,
+    size: tuple[int, int],
     fps: float,
     worker_rate: float,
     expire_share: float,
@@ -113,7 +109,7 @@ def demo(
             clip_count,
             list(workflows),
             seconds,
-            _size(size),
+            size,
             fps,
             worker_rate,
             expire_share,
