@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.groundtruth import limits
 from shared.names import Namespace
 
 # A namespace prefix ends up in S3 bucket names (lowercase, digits, hyphens), SNS topic and
@@ -169,7 +170,10 @@ class Settings(BaseSettings):
         3 * 24 * 3600, ge=1, description="TaskTimeLimitInSeconds of new jobs (AWS: >= 30 s)."
     )
     gt_max_concurrent_tasks: int = Field(
-        1000, ge=1, le=5000, description="MaxConcurrentTaskCount of new jobs."
+        limits.DEFAULT_MAX_CONCURRENT_TASKS,
+        ge=1,
+        le=limits.MAX_CONCURRENT_TASKS,
+        description="MaxConcurrentTaskCount of new jobs.",
     )
     gt_workers_per_object: int = Field(
         1, ge=1, le=9, description="NumberOfHumanWorkersPerDataObject of new jobs."

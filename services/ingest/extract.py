@@ -22,7 +22,6 @@ simplejpeg, straight from the YUV planes) runs on a thread pool beside it.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import threading
 from collections.abc import Iterator
@@ -222,9 +221,6 @@ class FrameExtractor:
             keyframes=sum(1 for p in packets if p.is_keyframe),
             has_b_frames=decode_order_pts != pts_sorted,
         )
-
-    def timestamp_of(self, position: int) -> float:
-        return self._frame_times[position]
 
     # --- extraction -------------------------------------------------------------------------
     def plan(self, fps: float) -> list[tuple[int, float, int]]:
@@ -440,8 +436,3 @@ class FrameExtractor:
         )
         jpeg = simplejpeg.encode_jpeg_yuv_planes(y, u, v, quality=self.jpeg_quality)
         return bytes(jpeg)
-
-
-def expected_samples(duration: float, fps: float) -> int:
-    """How many samples a clip of ``duration`` seconds gives at ``fps`` (for limits)."""
-    return max(1, math.ceil(duration * fps - _EPSILON))

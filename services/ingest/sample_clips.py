@@ -9,7 +9,6 @@ the Ground Truth emulator labels from and the end-to-end tests check against.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 from fractions import Fraction
@@ -450,14 +449,3 @@ def make_sample(
     sidecar = sidecar_path(video)
     sidecar.write_text(labels.model_dump_json())
     return SampleClip(video=video, sidecar=sidecar, labels=labels)
-
-
-def moving_objects_visible(labels: ClipLabels) -> bool:
-    """Sanity: every moving object's box stays inside the frame (used by tests)."""
-    return all(
-        0 <= o.box.left < o.box.right <= labels.width
-        and 0 <= o.box.top < o.box.bottom <= labels.height
-        for f in labels.frames
-        for o in f.objects
-        if o.box is not None
-    ) and not math.isnan(labels.fps)

@@ -308,12 +308,3 @@ def from_seq_label(seq: SeqLabel, cmap: dict[str, str]) -> tuple[list[LabeledFra
         merged = tuple(next(vi) if isinstance(o, Vehicle) else o for o in objects)
         frames.append(LabeledFrame(frame.frame_no, merged))
     return frames, problems
-
-
-def job_for_output(cmap: dict[str, str]) -> JobType | None:
-    """The job type a class map belongs to (by its first known label)."""
-    for name in cmap.values():
-        found = LABELS_BY_NAME.get(name)
-        if found is not None:
-            return found[0]
-    return None

@@ -35,13 +35,6 @@ class TaskType(StrEnum):
             return "groundtruth/video-object-tracking"
         return "groundtruth/video-object-detection"
 
-    @property
-    def annotations_key(self) -> str:
-        """The list name in the per-frame annotation file (SeqLabel.json)."""
-        if self is TaskType.VIDEO_OBJECT_TRACKING:
-            return "tracking-annotations"
-        return "detection-annotations"
-
 
 class AnnotationType(StrEnum):
     BOUNDING_BOX = "BoundingBox"
