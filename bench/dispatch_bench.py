@@ -24,14 +24,12 @@ import uuid
 from typing import Any
 
 from services.dispatcher.dispatcher import Dispatcher
-from services.dispatcher.model import DataObject
 from services.dispatcher.sender import InputSender
 from services.dispatcher.service import make_dispatcher
 from services.dispatcher.store import TaskStore
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import SystemClock
-from shared.dedup import dedup_key_id
 from shared.dynamo import values
 from shared.local_stack import MotoServer, free_port
 from shared.resources import provision
@@ -56,16 +54,8 @@ async def bare_calls(
     now = time.time()
     ready = frames_ready(task_id.removesuffix(".vehicles"), bucket=settings.names.bucket).payload
     task = Dispatcher._task_of(ready, now, [["VOTVehicle"], ["AdjVOTVehicle"]])
-    key = dedup_key_id(task.task_id, "VOTVehicle", "0", 1)
-    obj = DataObject(
-        task_id=task.task_id,
-        job="VOTVehicle",
-        level=1,
-        source_ref=ready.sequence_uri,
-        key=key,
-        keys=[key],
-        due_at=now,
-    )
+    obj = Dispatcher._new_object(task, "VOTVehicle", 1, now)
+    key = obj.key
     table = store.table
     await db.update_item(**store._clip_task_update(task.clip_id, task.task_id, now))
     await db.put_item(

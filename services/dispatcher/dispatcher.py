@@ -139,7 +139,8 @@ class Dispatcher:
         except OSError as exc:
             raise TaskFailure(f"{what} failed ({exc!r})") from exc
 
-    def _new_object(self, task: AnnotationTask, job: str, level: int, now: float) -> DataObject:
+    @staticmethod
+    def _new_object(task: AnnotationTask, job: str, level: int, now: float) -> DataObject:
         key = dedup_key_id(task.task_id, job, "0", 1)
         return DataObject(
             task_id=task.task_id,
