@@ -31,6 +31,7 @@ from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import SystemClock
 from shared.dynamo import values
+from shared.events import FramesReady, LevelCompleted
 from shared.local_stack import MotoServer, free_port
 from shared.resources import provision
 from shared.runtime import ServiceRuntime
@@ -170,8 +171,8 @@ async def latency(args: argparse.Namespace, settings: Settings, aws: AwsClients)
     dispatcher = make_dispatcher(runtime)
     sender = TimingSender(aws, settings.dedup_key_name)
     dispatcher.sender = sender
-    runtime.handle("FramesReady", dispatcher.on_frames_ready)
-    runtime.handle("LevelCompleted", dispatcher.on_level_completed)
+    runtime.handle(FramesReady, dispatcher.on_frames_ready)
+    runtime.handle(LevelCompleted, dispatcher.on_level_completed)
     run = asyncio.create_task(runtime.run(install_signals=False))
     bus = Bus(settings, client_name="lava-bench")
     await bus.connect()

@@ -5,12 +5,9 @@ consumer a durable quorum queue bound to the types it consumes, with a delivery 
 dead-letter exchange + queue. Every process declares the whole topology when it connects (the
 declarations are idempotent), so a publisher never depends on a consumer having started first.
 
-The acknowledgement policy lives in :meth:`Bus.consume` and nowhere else:
-- the handler returned: ack (its effects are durable by then);
-- the message is not a valid event, or the handler raised :class:`Reject`: publish it to the
-  dead-letter exchange with the reason in ``x-lava-dead-reason``, then ack;
-- any other exception: pause (backoff), then requeue; on the last delivery the broker allows,
-  dead-letter it with the last error as the reason instead.
+Every delivery is settled by the acknowledgement policy in :mod:`shared.acking` (ack, requeue
+with backoff, or dead-letter with the reason in ``x-lava-dead-reason``); this module only carries
+the settlement out on RabbitMQ.
 """
 
 from __future__ import annotations
@@ -34,8 +31,10 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 
-from shared.events import Event, EventPayload, InvalidEvent, decode_event, encode_event
+from shared.acking import Settlement, deliveries_before, settle
+from shared.events import Event, EventPayload, encode_event
 from shared.names import Namespace
+from shared.ports import AnyHandler
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -44,8 +43,6 @@ DEAD_REASON_HEADER = "x-lava-dead-reason"
 DEAD_CONSUMER_HEADER = "x-lava-dead-consumer"
 DEAD_ROUTING_KEY_HEADER = "x-lava-original-routing-key"
 
-Handler = Callable[[Event[Any]], Awaitable[None]]
-
 
 class UnroutableEvent(RuntimeError):
     """A mandatory publish that no queue took: the topology is missing a binding."""
@@ -53,14 +50,6 @@ class UnroutableEvent(RuntimeError):
 
 class PublishFailed(RuntimeError):
     """The broker did not confirm a publish within the retry window."""
-
-
-class Reject(Exception):
-    """Raised by a handler for a message that can never succeed: dead-letter it with a reason."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -92,15 +81,6 @@ PIPELINE_TOPOLOGY = Topology(
 )
 
 
-def _retry_delay(settings: Settings, deliveries_before: int) -> float:
-    return float(
-        min(
-            settings.redelivery_backoff_max_seconds,
-            settings.redelivery_backoff_seconds * (2**deliveries_before),
-        )
-    )
-
-
 class Bus:
     """One robust connection, a confirming publish channel and any number of consumers."""
 
@@ -120,19 +100,27 @@ class Bus:
         self._exchange: AbstractExchange | None = None
         self._consumers: list[_Consumer] = []
         self._declaring: AbstractChannel | Any = None
+        self.reconnects = 0
+        """Times the connection came back after the broker dropped it."""
 
     # --- connection -------------------------------------------------------------------------
     async def connect(self, timeout: float = 15.0) -> None:
         self._connection = await aio_pika.connect_robust(
             self.settings.amqp_url,
             timeout=timeout,
-            client_properties={"connection_name": self._client_name},
+            # The namespace in the name tells operators (and tests) whose connection it is.
+            client_properties={"connection_name": f"{self._client_name}@{self.names.prefix}"},
             reconnect_interval=1.0,
         )
+        self._connection.reconnect_callbacks.add(self._on_reconnect)
         await self.declare_topology(await self._connection.channel())
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._publish_channel = channel
         self._exchange = await channel.get_exchange(self.names.exchange)
+
+    def _on_reconnect(self, *_: Any) -> None:
+        self.reconnects += 1
+        log.info("reconnected to the broker", reconnects=self.reconnects)
 
     @property
     def connected(self) -> bool:
@@ -298,7 +286,7 @@ class Bus:
     async def consume(
         self,
         consumer: str,
-        handler: Handler,
+        handler: AnyHandler,
         *,
         on_outcome: Callable[[str, str, float], None] | None = None,
     ) -> _Consumer:
@@ -351,7 +339,7 @@ class _Consumer:
         consumer: str,
         channel: AbstractChannel,
         queue: AbstractQueue,
-        handler: Handler,
+        handler: AnyHandler,
         on_outcome: Callable[[str, str, float], None] | None,
     ) -> None:
         self.bus = bus
@@ -364,6 +352,11 @@ class _Consumer:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Prefetched messages wait here for a handler slot. Once the gate closes (stop
+        # requested), a message that has not started never starts: it goes back to the queue
+        # for another replica, so a SIGTERM cannot strand or half-run it.
+        self._slots = asyncio.Semaphore(bus.settings.handler_concurrency)
+        self._gate_closed = asyncio.Event()
 
     @property
     def in_flight(self) -> int:
@@ -372,8 +365,14 @@ class _Consumer:
     async def start(self) -> None:
         self._tag = await self.queue.consume(self._on_message)
 
+    def close_gate(self) -> None:
+        """Start no more handlers; messages not yet started are requeued. Synchronous, so a
+        signal handler can call it before anything else runs on the loop."""
+        self._gate_closed.set()
+
     async def stop(self, grace: float) -> None:
         """Stop taking messages, let in-flight handlers finish (up to ``grace``), close."""
+        self.close_gate()
         if self._tag is not None:
             with contextlib.suppress(Exception):
                 await self.queue.cancel(self._tag)
@@ -392,63 +391,55 @@ class _Consumer:
         self._in_flight.add(task)
         self._idle.clear()
         try:
-            await self._deliver(message)
+            if not await self._take_slot():
+                log.info("not started: service stopping; requeueing", message_id=message.message_id)
+                await self._settle(message.nack(requeue=True))
+                return
+            try:
+                await self._deliver(message)
+            finally:
+                self._slots.release()
         finally:
             self._in_flight.discard(task)
             if not self._in_flight:
                 self._idle.set()
 
-    async def _deliver(self, message: AbstractIncomingMessage) -> None:
-        settings = self.bus.settings
-        started = time.monotonic()
-        # Quorum queues count earlier failed deliveries in x-delivery-count.
-        deliveries_before = int(str((message.headers or {}).get("x-delivery-count", 0) or 0))
-        event_type = message.type or message.routing_key or "unknown"
+    async def _take_slot(self) -> bool:
+        """Wait for a handler slot; False if the gate closed first (the slot is not held)."""
+        if self._gate_closed.is_set():
+            return False
+        acquire = asyncio.ensure_future(self._slots.acquire())
+        closed = asyncio.ensure_future(self._gate_closed.wait())
         try:
-            event = decode_event(message.body)
-        except InvalidEvent as exc:
-            await self._settle_dead(message, event_type, f"invalid event: {exc}", started)
-            return
-        event_type = event.type
-        with structlog.contextvars.bound_contextvars(
-            event_id=event.event_id, task_id=event.correlation_id, event_type=event.type
-        ):
-            try:
-                await self.handler(event)
-            except Reject as exc:
-                await self._settle_dead(message, event_type, exc.reason, started)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                last = deliveries_before >= settings.delivery_limit
-                reason = f"{type(exc).__name__}: {exc}"
-                if last:
-                    log.error(
-                        "handler failed on the last delivery; dead-lettering",
-                        error=reason,
-                        deliveries=deliveries_before + 1,
-                        exc_info=True,
-                    )
-                    await self._settle_dead(
-                        message,
-                        event_type,
-                        f"handler failed {deliveries_before + 1} times; last error: {reason}",
-                        started,
-                    )
-                else:
-                    delay = _retry_delay(settings, deliveries_before)
-                    log.warning(
-                        "handler failed; requeueing",
-                        error=reason,
-                        deliveries=deliveries_before + 1,
-                        retry_in=delay,
-                    )
-                    await asyncio.sleep(delay)
-                    await self._settle(message.nack(requeue=True))
-                    self._outcome(event_type, "requeued", started)
-            else:
-                await self._settle(message.ack())
-                self._outcome(event_type, "handled", started)
+            await asyncio.wait({acquire, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not acquire.done():
+                acquire.cancel()
+        if acquire.done() and not acquire.cancelled():
+            if not self._gate_closed.is_set():
+                return True
+            self._slots.release()
+        return False
+
+    async def _deliver(self, message: AbstractIncomingMessage) -> None:
+        started = time.monotonic()
+        settlement: Settlement = await settle(
+            message.body,
+            self.handler,
+            settings=self.bus.settings,
+            earlier_deliveries=deliveries_before(message.headers),
+            fallback_type=message.type or message.routing_key or "unknown",
+        )
+        if settlement.outcome == "dead_lettered":
+            await self._settle_dead(message, settlement.event_type, settlement.reason, started)
+        elif settlement.outcome == "requeued":
+            await asyncio.sleep(settlement.delay)
+            await self._settle(message.nack(requeue=True))
+            self._outcome(settlement.event_type, "requeued", started)
+        else:
+            await self._settle(message.ack())
+            self._outcome(settlement.event_type, "handled", started)
 
     async def _settle_dead(
         self, message: AbstractIncomingMessage, event_type: str, reason: str, started: float

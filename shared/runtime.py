@@ -17,7 +17,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import structlog
 from aiohttp import web
@@ -25,16 +25,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import generate_latest
 
+from shared.acking import Reject
 from shared.aws import CALL_TIMES, AwsClients
-from shared.bus import PIPELINE_TOPOLOGY, Bus, Handler, Reject, Topology
-from shared.events import Event
+from shared.bus import PIPELINE_TOPOLOGY, Bus, Topology
+from shared.events import Event, EventPayload
 from shared.faults import INJECTED
 from shared.loops import pause
+from shared.ports import AnyHandler, Handler
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
+P = TypeVar("P", bound=EventPayload)
 
 
 class _AwsCallCollector:
@@ -120,7 +123,7 @@ class ServiceRuntime:
         self.bus = Bus(settings, topology, client_name=f"lava-{name}")
         self.aws = AwsClients(settings)
         self.metrics = RuntimeMetrics(name)
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[str, AnyHandler] = {}
         self._loops: list[tuple[str, Loop]] = []
         self._readiness: list[Callable[[], bool]] = []
         self._stop = asyncio.Event()
@@ -141,8 +144,21 @@ class ServiceRuntime:
         self.metrics.registry.register(_AwsCallCollector(name))
 
     # --- wiring -----------------------------------------------------------------------------
-    def handle(self, event_type: str, handler: Handler) -> None:
-        self._handlers[event_type] = handler
+    def handle(self, event: type[P], handler: Handler[P]) -> None:
+        """Subscribe ``handler`` to one event type; mypy checks the handler takes that event.
+
+        The consumer's queue must be bound to the type, or the subscription could never fire.
+        """
+        name = event.EVENT_TYPE
+        if self.consumer is None:
+            raise ValueError(f"{self.name} has no consumer queue to subscribe {name} on")
+        bound = self.bus.topology.consumers.get(self.consumer, ())
+        if name not in bound:
+            raise ValueError(
+                f"{self.name}: queue {self.consumer!r} is not bound to {name} "
+                f"(bound: {', '.join(bound) or 'nothing'}); add it to the topology"
+            )
+        self._handlers[name] = cast(AnyHandler, handler)
 
     def add_loop(self, name: str, loop: Loop) -> None:
         """A background coroutine; it gets the stop event and should return once it is set."""
@@ -156,12 +172,16 @@ class ServiceRuntime:
         return self._stop
 
     def request_stop(self) -> None:
+        # Close the consumer's gate at once: a message delivered from now on is not started,
+        # even before shutdown() gets to cancel the subscription.
+        if self._consumer is not None:
+            self._consumer.close_gate()
         self._stop.set()
 
     @property
     def ready(self) -> bool:
-        if not self._started:
-            return False
+        if not self._started or self._stop.is_set():
+            return False  # a stopping replica takes no new work: out of the endpoints at once
         if self.uses_bus and not self.bus.connected:
             return False
         if self.consumer is not None and not self._consuming:
@@ -189,7 +209,7 @@ class ServiceRuntime:
 
     def _on_signal(self, sig: signal.Signals) -> None:
         log.info("stop requested", signal=sig.name)
-        self._stop.set()
+        self.request_stop()
 
     async def start(self) -> None:
         await self._start_health_server()

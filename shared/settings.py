@@ -50,6 +50,14 @@ class Settings(BaseSettings):
         description="Quorum-queue delivery limit: a message is delivered at most this + 1 times.",
     )
     prefetch: int = Field(16, ge=1, description="Unacknowledged messages per consumer.")
+    handler_concurrency: int = Field(
+        16,
+        ge=1,
+        description=(
+            "Handlers a consumer runs at once; further prefetched messages wait for a slot "
+            "(and go back to the queue untouched if the service stops first)."
+        ),
+    )
     redelivery_backoff_seconds: float = Field(
         0.5,
         ge=0,

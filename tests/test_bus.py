@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 from typing import Any
 
 import aio_pika
 import pytest
 
+from shared.acking import Reject
 from shared.aws import AwsClients
-from shared.bus import DEAD_REASON_HEADER, Bus, Reject, Topology, UnroutableEvent
+from shared.bus import DEAD_REASON_HEADER, Bus, Topology, UnroutableEvent
 from shared.events import Event
 from shared.idempotency import IdempotencyGuard
 from shared.settings import Settings
-from tests.support.broker import get_messages, queue_depth, wait_until
+from tests.support.broker import drop_connections, get_messages, queue_depth, wait_until
 from tests.support.events import clip_failed
 
 pytestmark = pytest.mark.integration
@@ -186,18 +185,6 @@ async def test_guard_releases_a_failed_claim(aws: AwsClients, settings: Settings
     assert ran == [1]
 
 
-def _close_all_connections() -> None:
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if rabbitmqctl is None:
-        pytest.fail("rabbitmqctl is needed to drop broker connections")
-    subprocess.run(
-        [rabbitmqctl, "close_all_connections", "lava test"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-
 async def test_consumer_and_publisher_recover_after_the_broker_drops_connections(
     probe_bus: Bus,
 ) -> None:
@@ -210,9 +197,13 @@ async def test_consumer_and_publisher_recover_after_the_broker_drops_connections
     await probe_bus.publish(clip_failed(reason="before"))
     await wait_until(lambda: received == ["before"])
 
-    await asyncio.to_thread(_close_all_connections)
-    await wait_until(lambda: not probe_bus.connected, timeout=10)
-    await probe_bus.publish(clip_failed(reason="after"))  # waits for the reconnect
+    before = probe_bus.reconnects
+    dropped = await asyncio.to_thread(drop_connections, probe_bus.names.prefix)
+    assert dropped >= 1
+    # aio-pika 10 reconnects at once, so "disconnected" may last microseconds: wait for the
+    # reconnect itself, not for a state a poll could miss.
+    await wait_until(lambda: probe_bus.reconnects > before, timeout=30)
+    await probe_bus.publish(clip_failed(reason="after"))
     await wait_until(lambda: "after" in received, timeout=30)
     assert probe_bus.connected
 

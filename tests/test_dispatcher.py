@@ -10,8 +10,8 @@ from botocore.exceptions import ClientError
 from services.dispatcher.model import DataObject, ObjectStatus, TaskStatus
 from services.dispatcher.sender import InputSender
 from services.dispatcher.store import TaskStore
+from shared.acking import Reject
 from shared.aws import AwsClients
-from shared.bus import Reject
 from shared.clock import FakeClock
 from shared.settings import Settings
 from tests.support.dispatch import (

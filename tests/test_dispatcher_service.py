@@ -13,6 +13,7 @@ from services.dispatcher.service import make_dispatcher
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import FakeClock
+from shared.events import FramesReady, LevelCompleted
 from shared.labeling.registry import JobRegistry
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
@@ -41,8 +42,8 @@ async def test_two_replicas_never_send_twice(aws: AwsClients, settings: Settings
     for runtime in runtimes:
         dispatcher = make_dispatcher(runtime, clock)
         replicas.append(dispatcher)
-        runtime.handle("FramesReady", dispatcher.on_frames_ready)
-        runtime.handle("LevelCompleted", dispatcher.on_level_completed)
+        runtime.handle(FramesReady, dispatcher.on_frames_ready)
+        runtime.handle(LevelCompleted, dispatcher.on_level_completed)
     tasks = [asyncio.create_task(r.run(install_signals=False)) for r in runtimes]
     try:
         await wait_until(lambda: all(r.ready for r in runtimes), timeout=15)

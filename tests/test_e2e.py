@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from shared.labeling.registry import JobRegistry
 from shared.layout import summary_key
 from shared.settings import Settings
 from shared.storage import S3Store
-from tests.support.broker import get_messages
+from tests.support.broker import drop_connections, get_messages
 from tests.support.clips import truncate
 from tests.support.e2e import (
     WORKFLOW_CLASSES,
@@ -182,21 +180,13 @@ async def test_services_killed_at_random_moments(tmp_path: Path, rabbitmq: str) 
 
 
 async def test_broker_connections_closed_mid_run(tmp_path: Path, rabbitmq: str) -> None:
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    assert rabbitmqctl, "rabbitmqctl is needed to drop broker connections"
     clips = make_clips(tmp_path, 3)
     async with pipeline(tmp_path) as run:
         assert run.settings is not None
         ids = await upload(run.settings, clips, ["vehicles", "lanes"])
         for _ in range(2):
             await asyncio.sleep(1.5)
-            await asyncio.to_thread(
-                subprocess.run,
-                [rabbitmqctl, "close_all_connections", "e2e drill"],
-                check=True,
-                capture_output=True,
-                timeout=60,
-            )
+            assert await asyncio.to_thread(drop_connections, run.settings.namespace, "e2e drill")
         snap = await wait_for_clips(run.settings, ids, timeout=240)
         all_completed(snap, ids)
         await run.wait_ready(("ingest", "dispatcher", "listener", "postproc"), timeout=30)

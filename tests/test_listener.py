@@ -230,7 +230,7 @@ async def test_a_crash_between_publish_and_delete_is_one_completion_downstream(
     monkeypatch.setattr(Listener, "delete", crashing_delete)
     dispatch_runtime = ServiceRuntime("dispatcher", s, consumer="dispatcher")
     dispatcher = make_dispatcher(dispatch_runtime, FakeClock())
-    dispatch_runtime.handle("LevelCompleted", dispatcher.on_level_completed)
+    dispatch_runtime.handle(LevelCompleted, dispatcher.on_level_completed)
     task = asyncio.create_task(dispatch_runtime.run(install_signals=False))
     try:
         async with running(build, s, "listener", None):

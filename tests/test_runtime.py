@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from shared.bus import Bus
+from shared.events import ClipFailed
 from shared.local_stack import free_port
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
@@ -53,6 +54,12 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 async def test_sigterm_drains_in_flight_work(settings: Settings, tmp_path: Path) -> None:
+    """SIGTERM lets the running handler finish; a message prefetched but not started goes back.
+
+    One handler slot and a prefetch of four. Every step waits for what it needs: ``late`` has
+    left the queue (prefetched, waiting for the slot ``slow`` holds) before SIGTERM, and the
+    service reports not-ready (stop seen) before ``slow`` is released - no timing involved.
+    """
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.slow_service"],
@@ -60,27 +67,33 @@ async def test_sigterm_drains_in_flight_work(settings: Settings, tmp_path: Path)
         env=_env(
             settings,
             LAVA_TEST_MARKERS=str(tmp_path),
-            LAVA_TEST_HANDLER_SECONDS="2",
             LAVA_HEALTH_PORT=str(port),
+            LAVA_PREFETCH="4",
+            LAVA_HANDLER_CONCURRENCY="1",
         ),
         stderr=subprocess.PIPE,
     )
     bus = Bus(settings, TOPOLOGY)
+    queue = settings.names.queue("probe")
+    ready = f"http://127.0.0.1:{port}/readyz"
     try:
-        await wait_until(lambda: _get(f"http://127.0.0.1:{port}/readyz")[0] == 200, timeout=30)
+        await wait_until(lambda: _get(ready)[0] == 200, timeout=30)
         await bus.connect()
         await bus.publish(clip_failed(reason="slow"))
-        await wait_until(lambda: (tmp_path / "started-slow").exists(), timeout=10)
+        await wait_until(lambda: (tmp_path / "started-slow").exists(), timeout=30)
+        await bus.publish(clip_failed(reason="late"))
+        await wait_until(lambda: _queue_empty(settings, queue), timeout=30)
 
         proc.send_signal(signal.SIGTERM)
-        await bus.publish(clip_failed(reason="late"))  # arrives while draining: not taken
-        code = await asyncio.to_thread(proc.wait, 30)
+        await wait_until(lambda: _get(ready)[0] == 503, timeout=30)
+        (tmp_path / "release-slow").touch()
+        code = await asyncio.to_thread(proc.wait, 60)
         stderr = proc.stderr.read().decode() if proc.stderr else ""
         assert code == 0, stderr
         assert (tmp_path / "finished-slow").exists(), "in-flight handler was cut short"
-        assert not (tmp_path / "started-late").exists()
-        # The drained message was acked; the late one waits in the queue for the next replica.
-        assert await queue_depth(settings, settings.names.queue("probe")) == 1
+        assert not (tmp_path / "started-late").exists(), "a prefetched message started"
+        # The drained message was acked; the late one is back in the queue for the next replica.
+        assert await queue_depth(settings, queue) == 1
         lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
         handled = [x for x in lines if x.get("event") == "draining"]
         assert handled and handled[0]["service"] == "probe"
@@ -93,6 +106,10 @@ async def test_sigterm_drains_in_flight_work(settings: Settings, tmp_path: Path)
         await bus.close()
 
 
+async def _queue_empty(settings: Settings, queue: str) -> bool:
+    return await queue_depth(settings, queue) == 0
+
+
 async def test_health_readiness_and_metrics(settings: Settings) -> None:
     runtime = ServiceRuntime("probe", settings, consumer="probe", topology=TOPOLOGY)
     handled: list[Any] = []
@@ -100,7 +117,7 @@ async def test_health_readiness_and_metrics(settings: Settings) -> None:
     async def handle(event: Any) -> None:
         handled.append(event)
 
-    runtime.handle("ClipFailed", handle)
+    runtime.handle(ClipFailed, handle)
     task = asyncio.create_task(runtime.run(install_signals=False))
     try:
         await wait_until(lambda: runtime.ready, timeout=15)

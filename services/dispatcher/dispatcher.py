@@ -39,8 +39,8 @@ from services.dispatcher.model import (
 from services.dispatcher.sender import InputSender, SendFailed, SendInterrupted
 from services.dispatcher.store import DUE_OBJECT, DUE_TASK, TaskStore
 from services.dispatcher.workflows import WorkflowResolver
+from shared.acking import Reject
 from shared.aws import describe_error, is_transient
-from shared.bus import Reject
 from shared.clock import Clock
 from shared.dedup import dedup_key_id
 from shared.events import (
@@ -56,6 +56,7 @@ from shared.events import (
     new_event,
 )
 from shared.loops import every
+from shared.ports import Publish
 from shared.retry import RetryPolicy
 from shared.settings import Settings
 from shared.workflows import WorkflowError
@@ -63,7 +64,6 @@ from shared.workflows import WorkflowError
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-Publish = Callable[[Event[Any]], Awaitable[None]]
 Stage = Literal["ingest", "dispatch", "labeling", "postproc"]
 
 

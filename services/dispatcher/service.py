@@ -8,6 +8,7 @@ from services.dispatcher.sender import InputSender
 from services.dispatcher.store import TaskStore
 from services.dispatcher.workflows import WorkflowResolver
 from shared.clock import Clock, SystemClock
+from shared.events import ClipCompleted, ClipFailed, FramesReady, LevelCompleted, TaskExpired
 from shared.labeling.registry import JobRegistry
 from shared.runtime import ServiceRuntime, run_service
 from shared.workflows import load_catalog
@@ -34,11 +35,11 @@ def make_dispatcher(runtime: ServiceRuntime, clock: Clock | None = None) -> Disp
 
 async def build(runtime: ServiceRuntime) -> None:
     dispatcher = make_dispatcher(runtime)
-    runtime.handle("FramesReady", dispatcher.on_frames_ready)
-    runtime.handle("LevelCompleted", dispatcher.on_level_completed)
-    runtime.handle("TaskExpired", dispatcher.on_task_expired)
-    runtime.handle("ClipCompleted", dispatcher.on_clip_completed)
-    runtime.handle("ClipFailed", dispatcher.on_clip_failed)
+    runtime.handle(FramesReady, dispatcher.on_frames_ready)
+    runtime.handle(LevelCompleted, dispatcher.on_level_completed)
+    runtime.handle(TaskExpired, dispatcher.on_task_expired)
+    runtime.handle(ClipCompleted, dispatcher.on_clip_completed)
+    runtime.handle(ClipFailed, dispatcher.on_clip_failed)
     runtime.add_loop("sweep", dispatcher.run_sweeps)
 
 

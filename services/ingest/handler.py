@@ -18,9 +18,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -35,12 +33,12 @@ from shared.events import (
 )
 from shared.groundtruth.sequence import ManifestLine, SequenceFile, SequenceFrame
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, parse_s3_uri
+from shared.ports import Publish
 from shared.settings import Settings
 from shared.storage import NotFound, S3Store
 
 log = structlog.get_logger(__name__)
 
-Publish = Callable[[Event[Any]], Awaitable[None]]
 
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,1000}$")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.messages import OutputStatus, parse_output_message
 from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.loops import every, pause
+from shared.ports import Publish
 from shared.settings import Settings
 from shared.sns_sqs import queue_arn, topic_send_policy
 
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
     from shared.aws import AwsClients
 
 log = structlog.get_logger(__name__)
-
-Publish = Callable[[Event[Any]], Awaitable[None]]
 
 
 def retryable_failure(reason: str) -> bool:

@@ -9,7 +9,6 @@ the clip or complete it with warnings. Redelivery rewrites the same objects.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -27,13 +26,13 @@ from shared.events import (
 )
 from shared.idempotency import IdempotencyGuard
 from shared.layout import ClipLayout, FrameIndex, labels_key, s3_uri, summary_key
+from shared.ports import Publish
 from shared.settings import Settings
 from shared.storage import NotFound, S3Store
 from shared.taxonomy.validation import Problem, validate_clip
 
 log = structlog.get_logger(__name__)
 
-Publish = Callable[[Event[Any]], Awaitable[None]]
 _RANK = {"warning": 1, "error": 2}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.postproc.dataset_index import DatasetIndex
 from services.postproc.handler import PostprocHandler
+from shared.events import LabelsFinalized
 from shared.idempotency import IdempotencyGuard
 from shared.runtime import ServiceRuntime, run_service
 from shared.storage import S3Store
@@ -17,7 +18,7 @@ async def build(runtime: ServiceRuntime) -> None:
         runtime.bus.publish,
         IdempotencyGuard(runtime.aws, runtime.settings, consumer="postproc"),
     )
-    runtime.handle("LabelsFinalized", handler.handle)
+    runtime.handle(LabelsFinalized, handler.handle)
 
 
 def main() -> None:

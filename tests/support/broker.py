@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import time
 
 import aio_pika
@@ -54,3 +56,36 @@ async def wait_until(predicate: object, timeout: float = 10.0, interval: float =
         if time.monotonic() >= deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def drop_connections(namespace: str, reason: str = "lava test") -> int:
+    """Force-close the broker connections of one namespace (``<client>@<namespace>``).
+
+    Only this test's connections: other test runs on the same broker are left alone (a
+    ``close_all_connections`` would drop theirs too). Returns how many were closed.
+    """
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None:
+        raise AssertionError("rabbitmqctl is needed to drop broker connections")
+    listed = subprocess.run(
+        [rabbitmqctl, "list_connections", "pid", "client_properties", "-q", "--no-table-headers"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # Tab-separated: the pid as close_connection wants it, then the properties as an Erlang
+    # term in which our name appears as {"connection_name","<client>@<namespace>"}.
+    marker = f'@{namespace}"}}'
+    closed = 0
+    for line in listed.stdout.splitlines():
+        pid, _, properties = line.partition("\t")
+        if '{"connection_name",' in properties and marker in properties:
+            subprocess.run(
+                [rabbitmqctl, "close_connection", pid, reason],
+                check=False,  # it may have gone by itself meanwhile
+                capture_output=True,
+                timeout=60,
+            )
+            closed += 1
+    return closed
