@@ -25,18 +25,21 @@ from typing import Any
 
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.sender import InputSender
-from services.dispatcher.service import make_dispatcher
+from services.dispatcher.service import make_dispatcher, wire_dispatcher
 from services.dispatcher.store import TaskStore
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import SystemClock
 from shared.dynamo import values
 from shared.events import FramesReady, LevelCompleted
+from shared.labeling.jobs import JobManager
+from shared.labeling.registry import StreamingJob
 from shared.local_stack import MotoServer, free_port
 from shared.resources import provision
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings, load_settings
-from tests.support.dispatch import completed, create_jobs, frames_ready, make
+from shared.testing.events import completed, frames_ready
+from shared.workflows import load_catalog
 
 TARGET = 1.3
 
@@ -125,7 +128,7 @@ async def throughput(
     ours, bare = [], []
     for r in range(args.rounds):
         ns, _ = await fresh(settings, aws)
-        dispatcher: Dispatcher = make(aws, ns, SystemClock(), NullPublish())
+        dispatcher: Dispatcher = wire_dispatcher(ns, aws, NullPublish(), SystemClock())
         await dispatcher.on_frames_ready(frames_ready("warm", bucket=ns.names.bucket))
         ours.append(
             await timed(
@@ -247,3 +250,8 @@ async def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(asyncio.run(main()))
+
+
+async def create_jobs(aws: AwsClients, settings: Settings) -> dict[str, StreamingJob]:
+    results = await JobManager(aws, settings).create_from_catalog(load_catalog())
+    return {r.job.name: r.job for r in results}

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import simplejpeg
 
-from services.ingest.sample_clips import SampleSpec, make_sample
+from lava.sample_clips import SampleSpec, make_sample
 
 TARGET_RATIO = 0.8
 

@@ -24,9 +24,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from lava.local_pipeline import LocalPipeline, PipelineConfig
-from lava.rig import upload_sample
+from lava.sample_clips import SampleSpec, make_sample, upload_sample
 from lava.status import snapshot
-from services.ingest.sample_clips import SampleSpec, make_sample
 from shared.aws import AwsClients
 from shared.dynamo import items
 

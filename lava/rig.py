@@ -18,7 +18,6 @@ from pathlib import Path
 
 import structlog
 
-from services.ingest.sample_clips import SampleClip
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import ClipIngested, derived_event_id, new_event
@@ -107,26 +106,3 @@ async def upload_clip(
             await connection.close()
     log.info("clip announced", clip_id=resolved_id, video_uri=payload.video_uri)
     return payload
-
-
-async def upload_sample(
-    settings: Settings,
-    clip: SampleClip,
-    *,
-    fps: float,
-    workflows: list[str],
-    aws: AwsClients | None = None,
-    bus: Bus | None = None,
-) -> ClipIngested:
-    """Upload a generated sample clip with the attributes and sidecar it was made with."""
-    return await upload_clip(
-        settings,
-        clip.video,
-        clip.labels.drive,
-        clip.labels.clip.attributes(),
-        fps=fps,
-        workflows=workflows,
-        sidecar=clip.sidecar,
-        aws=aws,
-        bus=bus,
-    )

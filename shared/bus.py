@@ -72,6 +72,7 @@ PIPELINE_TOPOLOGY = Topology(
             "FramesReady",
             "LevelCompleted",
             "TaskExpired",
+            "LevelFailed",
             "ClipCompleted",
             "ClipFailed",
         ),

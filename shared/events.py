@@ -127,9 +127,23 @@ class LevelCompleted(EventPayload):
 
 
 class TaskExpired(EventPayload):
-    """Ground Truth gave a data object back without labels."""
+    """Ground Truth gave a data object back unlabeled: nobody finished it within its
+    ``TaskAvailabilityLifetimeInSeconds``. Re-sending under a new key is the remedy."""
 
     EVENT_TYPE: ClassVar[str] = "TaskExpired"
+    VERSION: ClassVar[int] = 2
+
+    task_id: SafeId
+    job_name: JobName
+    data_object_id: str
+    dedup_key: str
+    failure_reason: str
+
+
+class LevelFailed(EventPayload):
+    """Ground Truth gave a data object back with a failure that is not an expiry."""
+
+    EVENT_TYPE: ClassVar[str] = "LevelFailed"
 
     task_id: SafeId
     job_name: JobName
@@ -137,8 +151,28 @@ class TaskExpired(EventPayload):
     dedup_key: str
     failure_reason: str
     retryable: bool = Field(
-        True, description="Whether re-sending with a new key can help (true for expiries)."
+        description="A server-side error a re-send under a new key may get past; a "
+        "ClientError (bad input) is final."
     )
+
+
+class TaskExpiredV1(EventPayload):
+    """TaskExpired as version 1 carried it: expiries *and* failures (``retryable`` false).
+
+    Still accepted while such events are in flight; :func:`decode_event` turns one into a
+    ``TaskExpired`` v2 (expiries and retryable failures, handled alike then and now) or a
+    ``LevelFailed``, so handlers only ever see the current contracts.
+    """
+
+    EVENT_TYPE: ClassVar[str] = "TaskExpired"
+    VERSION: ClassVar[int] = 1
+
+    task_id: SafeId
+    job_name: JobName
+    data_object_id: str
+    dedup_key: str
+    failure_reason: str
+    retryable: bool = True
 
 
 class JobOutput(BaseModel):
@@ -175,6 +209,8 @@ class LabelsFinalized(EventPayload):
 
 
 class ClipCompleted(EventPayload):
+    """A clip's labels and summary are in S3 and indexed (to the outcomes mailbox)."""
+
     EVENT_TYPE: ClassVar[str] = "ClipCompleted"
 
     clip_id: SafeId
@@ -184,6 +220,8 @@ class ClipCompleted(EventPayload):
 
 
 class ClipFailed(EventPayload):
+    """A clip could not be labeled; ``stage`` and ``reason`` say where and why."""
+
     EVENT_TYPE: ClassVar[str] = "ClipFailed"
 
     clip_id: SafeId
@@ -197,12 +235,25 @@ PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
     FramesReady,
     LevelCompleted,
     TaskExpired,
+    LevelFailed,
     LabelsFinalized,
     ClipCompleted,
     ClipFailed,
 )
+# Earlier versions still decoded, each with the function that turns it into a current event.
+SUPERSEDED: dict[tuple[str, int], tuple[type[EventPayload], Callable[[Any], EventPayload]]] = {
+    ("TaskExpired", 1): (
+        TaskExpiredV1,
+        lambda old: (
+            TaskExpired(**old.model_dump(exclude={"retryable"}))
+            if old.retryable
+            else LevelFailed(**old.model_dump())
+        ),
+    ),
+}
 _REGISTRY: dict[tuple[str, int], type[EventPayload]] = {
-    (p.EVENT_TYPE, p.VERSION): p for p in PAYLOAD_TYPES
+    **{(p.EVENT_TYPE, p.VERSION): p for p in PAYLOAD_TYPES},
+    **{key: model for key, (model, _) in SUPERSEDED.items()},
 }
 
 
@@ -268,9 +319,16 @@ def decode_event(body: bytes | str | dict[str, Any]) -> Event[EventPayload]:
         raise InvalidEvent("envelope field 'version' is missing or not an integer")
     model = payload_type(event_type, version)
     try:
-        return Event[model].model_validate(raw)  # type: ignore[valid-type]
+        event: Event[EventPayload] = Event[model].model_validate(raw)  # type: ignore[valid-type]
     except ValidationError as exc:
         raise InvalidEvent(f"invalid {event_type} v{version}: {_summarize(exc)}") from None
+    superseded = SUPERSEDED.get((event_type, version))
+    if superseded is None:
+        return event
+    current = superseded[1](event.payload)  # same event id: a duplicate stays a duplicate
+    return new_event(
+        current, event.correlation_id, event_id=event.event_id, now=lambda: event.occurred_at
+    )
 
 
 def _summarize(exc: ValidationError) -> str:

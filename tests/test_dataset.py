@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from lava.dataset.exports import to_bdd100k, to_coco, write_mot
 from services.postproc.dataset_index import DatasetIndex, QueryError, parse_where
-from services.postproc.exports import to_bdd100k, to_coco, write_mot
 from services.postproc.handler import PostprocHandler
 from shared.aws import AwsClients
 from shared.settings import Settings

@@ -14,14 +14,12 @@ from shared.acking import Reject
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.settings import Settings
+from shared.testing.events import completed, expired, failed, frames_ready
 from tests.support.dispatch import (
     DAY,
     Recorder,
-    completed,
     create_jobs,
     dispatch_settings,
-    expired,
-    frames_ready,
     inputs,
     make,
     task_state,
@@ -129,7 +127,7 @@ async def test_a_failure_that_resending_cannot_fix_fails_the_task(
     job = jobs["VOTVehicle"]
     await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
     k1 = key_of((await inputs(aws, job))[0])
-    await dispatcher.on_task_expired(expired("clip-1.vehicles", job, k1, retryable=False))
+    await dispatcher.on_level_failed(failed("clip-1.vehicles", job, k1))
     task = await task_state(dispatcher, "clip-1.vehicles")
     assert task.status is TaskStatus.FAILED
     assert recorder.of("ClipFailed")[0].payload.task_id == "clip-1.vehicles"

@@ -17,17 +17,9 @@ from shared.events import FramesReady, LevelCompleted
 from shared.labeling.registry import JobRegistry
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
+from shared.testing.events import completed, frames_ready
 from tests.support.broker import wait_until
-from tests.support.dispatch import (
-    DAY,
-    Recorder,
-    completed,
-    create_jobs,
-    dispatch_settings,
-    frames_ready,
-    inputs,
-    make,
-)
+from tests.support.dispatch import DAY, Recorder, create_jobs, dispatch_settings, inputs, make
 from tests.support.gt import emulator, emulator_settings, output_queue, receive, staged_clip
 
 pytestmark = pytest.mark.integration

@@ -252,7 +252,7 @@ async def test_bad_input_ends_visibly_while_good_clips_complete(
             ("foreign", "s3://somebody-else/raw/x.mp4", ["vehicles"]),
         ]
         from shared.bus import Bus
-        from tests.support.events import clip_ingested
+        from shared.testing.events import clip_ingested
 
         async with Bus(s, client_name="e2e") as bus:
             for clip_id, uri, workflows in bad_uploads:

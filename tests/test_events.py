@@ -12,6 +12,8 @@ from shared.events import (
     Event,
     FramesReady,
     InvalidEvent,
+    LevelFailed,
+    TaskExpired,
     decode_event,
     derived_event_id,
     encode_event,
@@ -19,7 +21,7 @@ from shared.events import (
     new_event,
 )
 from shared.taxonomy.vocabulary import Scene
-from tests.support.events import clip_ingested
+from shared.testing.events import clip_ingested
 
 
 def test_round_trip_keeps_every_field() -> None:
@@ -141,3 +143,31 @@ def test_typed_envelope_of_frames_ready() -> None:
     )
     event: Event[FramesReady] = new_event(payload, payload.task_id)
     assert decode_event(encode_event(event)).payload == payload
+
+
+def test_a_version_1_task_expired_still_in_flight_is_read_as_the_current_contracts() -> None:
+    """TaskExpired v1 carried failures too; decoding upgrades it, keeping the event id."""
+    base = {
+        "task_id": "clip-1.vehicles",
+        "job_name": "VOTVehicle",
+        "data_object_id": "0",
+        "dedup_key": "clip-1.vehicles/1-abcd/VOTVehicle/0",
+    }
+
+    def v1(reason: str, retryable: bool) -> dict[str, object]:
+        return {
+            "event_id": f"id-{retryable}",
+            "type": "TaskExpired",
+            "version": 1,
+            "occurred_at": "2026-11-26T08:00:00+00:00",
+            "correlation_id": "clip-1.vehicles",
+            "payload": {**base, "failure_reason": reason, "retryable": retryable},
+        }
+
+    expiry = decode_event(v1("ClientError: Annotation tasks expired.", True))
+    assert (expiry.type, expiry.version, expiry.event_id) == ("TaskExpired", 2, "id-True")
+    assert isinstance(expiry.payload, TaskExpired)
+    failure = decode_event(v1("ClientError: bad input", False))
+    assert (failure.type, failure.version, failure.event_id) == ("LevelFailed", 1, "id-False")
+    assert isinstance(failure.payload, LevelFailed) and failure.payload.retryable is False
+    assert failure.occurred_at == expiry.occurred_at

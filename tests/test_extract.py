@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import simplejpeg
 
+from lava.sample_clips import sidecar_path
 from services.ingest.extract import ClipError, FrameExtractor, sample_times
-from services.ingest.sample_clips import sidecar_path
 from shared.taxonomy.records import ClipLabels
 from shared.taxonomy.validation import validate_clip
 from tests.support.clips import decode_all, encode_with, small_clip, truncate

@@ -19,9 +19,9 @@ from shared.groundtruth.sequence import ManifestLine, parse_sequence_file
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri
 from shared.settings import Settings
 from shared.storage import S3Store
+from shared.testing.events import clip_ingested
 from tests.support.broker import get_messages, queue_depth
 from tests.support.clips import encode_with, small_clip, truncate
-from tests.support.events import clip_ingested
 from tests.support.services import running
 
 pytestmark = pytest.mark.integration

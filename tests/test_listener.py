@@ -15,20 +15,14 @@ from services.listener.service import build
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import FakeClock
-from shared.events import LevelCompleted, TaskExpired, decode_event
+from shared.events import LevelCompleted, LevelFailed, TaskExpired, decode_event
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
+from shared.testing.events import completed, frames_ready
 from tests.support.broker import get_messages, queue_depth, wait_until
-from tests.support.dispatch import (
-    Recorder,
-    create_jobs,
-    dispatch_settings,
-    frames_ready,
-    inputs,
-    make,
-)
+from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs, make
 from tests.support.services import running
 
 pytestmark = pytest.mark.integration
@@ -110,16 +104,20 @@ async def test_outputs_become_events(aws: AwsClients, world: Any) -> None:
         await publish_output(aws, job, output(job, key, source, reason="ServerError: try later"))
         events = await dispatcher_events(s, 4)
     done = [e.payload for e in events if isinstance(e.payload, LevelCompleted)]
-    expired = {
-        e.payload.failure_reason: e.payload for e in events if isinstance(e.payload, TaskExpired)
+    returned = {
+        e.payload.failure_reason: e.payload
+        for e in events
+        if isinstance(e.payload, TaskExpired | LevelFailed)
     }
     assert len(done) == 1
     assert done[0].task_id == "clip-1.vehicles" and done[0].job_name == "VOTVehicle"
     assert done[0].dedup_key == key and done[0].label_attribute == "VOTVehicle-ref"
     assert done[0].metadata["class-map"] == {"0": "vehicle"}
-    assert expired[EXPIRED].retryable is True
-    assert expired["ClientError: bad input"].retryable is False
-    assert expired["ServerError: try later"].retryable is True
+    assert isinstance(returned[EXPIRED], TaskExpired)
+    bad_input = returned["ClientError: bad input"]
+    assert isinstance(bad_input, LevelFailed) and bad_input.retryable is False
+    assert isinstance(returned["ServerError: try later"], LevelFailed)
+    assert returned["ServerError: try later"].retryable is True
     sqs = await aws.sqs()
     url = (await sqs.get_queue_url(QueueName=f"{s.namespace}-gt-output"))["QueueUrl"]
     attrs = await sqs.get_queue_attributes(
@@ -144,9 +142,7 @@ async def test_adjusted_output(aws: AwsClients, world: Any) -> None:
     job = jobs["VOTVehicle"]
     adjust = jobs["AdjVOTVehicle"]
     await dispatcher.on_level_completed(
-        __import__("tests.support.dispatch", fromlist=["completed"]).completed(
-            "clip-1.vehicles", job, sent["lava-dedup-id"], s.names.bucket
-        )
+        completed("clip-1.vehicles", job, sent["lava-dedup-id"], s.names.bucket)
     )
     (level2,) = await inputs(aws, adjust)
     carry = {k: v for k, v in level2.items() if k.startswith("VOTVehicle-ref")}

@@ -20,6 +20,8 @@ from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from tests.support.broker import get_messages, queue_depth
 from tests.support.clips import small_clip
 
+ROOT = Path(__file__).resolve().parents[1]
+
 pytestmark = pytest.mark.integration
 
 DRIVE = DriveAttributes(drive_id="rig-7", weather="foggy", time_of_day="dawn/dusk", route="CA-1")
@@ -132,3 +134,12 @@ def test_cli_refuses_values_outside_the_taxonomy(settings: Settings, tmp_path: P
         timeout=60,
     )
     assert bad_id.returncode == 1 and "invalid drive_id" in bad_id.stderr
+
+
+def test_the_rig_uploader_does_not_drag_video_or_numpy_libraries_in() -> None:
+    """The rig runs on the capture machine: its uploader needs neither PyAV nor numpy."""
+    code = "import sys, lava.rig; print(sorted({'av', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"

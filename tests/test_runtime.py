@@ -20,8 +20,8 @@ from shared.events import ClipFailed
 from shared.local_stack import free_port
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
+from shared.testing.events import clip_failed
 from tests.support.broker import queue_depth, wait_until
-from tests.support.events import clip_failed
 from tests.support.slow_service import TOPOLOGY
 
 pytestmark = pytest.mark.integration

@@ -34,7 +34,7 @@ def make_sample_cmd(
     name: str | None,
 ) -> None:
     """Encode an H.264 MP4 of moving LAVA objects and write its ground-truth sidecar."""
-    from services.ingest.sample_clips import SampleSpec, make_sample
+    from lava.sample_clips import SampleSpec, make_sample
 
     width, height = size
     spec = SampleSpec(seconds=seconds, fps=fps, width=width, height=height, gop=gop, seed=seed)

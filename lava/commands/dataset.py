@@ -102,7 +102,7 @@ def query(conditions: tuple[str, ...], as_json: bool) -> None:
 @where_option
 def export(fmt: str, out_dir: Path, conditions: tuple[str, ...]) -> None:
     """Write the selected clips as BDD100K/Scalabel JSON, COCO (video) JSON or MOT sequences."""
-    from services.postproc.exports import to_bdd100k, to_coco, write_mot
+    from lava.dataset.exports import to_bdd100k, to_coco, write_mot
 
     where = _where(conditions)
 
@@ -134,7 +134,7 @@ def export(fmt: str, out_dir: Path, conditions: tuple[str, ...]) -> None:
 @where_option
 def report(out_dir: Path, conditions: tuple[str, ...]) -> None:
     """Write a Markdown report with PNG charts of the (selected) dataset."""
-    from services.postproc.report import write_report
+    from lava.dataset.report import write_report
     from services.postproc.summary import ClipSummary
     from shared.layout import parse_s3_uri
     from shared.storage import S3Store

@@ -214,7 +214,7 @@ async def _demo(
 async def _make_clips(
     console: Any, out: Path, count: int, seconds: float, size: tuple[int, int], with_bad: bool
 ) -> tuple[list[Any], Path | None]:
-    from services.ingest.sample_clips import SampleSpec, make_sample
+    from lava.sample_clips import SampleSpec, make_sample
 
     clips = []
     with console.status(f"encoding {count} sample clip(s)"):
@@ -236,7 +236,8 @@ async def _make_clips(
 async def _upload(
     settings: Any, clips: list[Any], bad: Path | None, workflows: list[str], fps: float
 ) -> tuple[list[str], str | None]:
-    from lava.rig import upload_clip, upload_sample
+    from lava.rig import upload_clip
+    from lava.sample_clips import upload_sample
     from shared.aws import AwsClients
 
     ids = []
@@ -327,8 +328,8 @@ def _write_results(
     labels: list[Any],
     bucket: str,
 ) -> None:
-    from services.postproc.exports import to_bdd100k, to_coco, write_mot
-    from services.postproc.report import write_report
+    from lava.dataset.exports import to_bdd100k, to_coco, write_mot
+    from lava.dataset.report import write_report
 
     for name, data in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)

@@ -29,4 +29,5 @@ def schema(event_type: str, version: int | None) -> None:
 def list_events() -> None:
     """List event types and versions."""
     for model in PAYLOAD_TYPES:
-        click.echo(f"{model.EVENT_TYPE}\tv{model.VERSION}\t{(model.__doc__ or '').strip()}")
+        summary = " ".join((model.__doc__ or "").strip().split("\n\n")[0].split())
+        click.echo(f"{model.EVENT_TYPE}\tv{model.VERSION}\t{summary}")

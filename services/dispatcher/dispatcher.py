@@ -51,6 +51,7 @@ from shared.events import (
     JobOutput,
     LabelsFinalized,
     LevelCompleted,
+    LevelFailed,
     TaskExpired,
     derived_event_id,
     new_event,
@@ -399,38 +400,62 @@ class Dispatcher:
             self.counters.add("tasks_finalized")
             log.info("labels finalized", outputs=len(outputs))
 
-    # --- TaskExpired ------------------------------------------------------------------------
+    # --- TaskExpired / LevelFailed ----------------------------------------------------------
     async def on_task_expired(self, event: Event[TaskExpired]) -> None:
         p = event.payload
+        await self._returned_unlabeled(
+            p.task_id, p.job_name, p.data_object_id, p.dedup_key, p.failure_reason
+        )
+
+    async def on_level_failed(self, event: Event[LevelFailed]) -> None:
+        """A non-expiry failure: a ClientError fails the task; a server-side error is
+        re-sent under a new key, exactly like an expiry (Ground Truth has seen the old one)."""
+        p = event.payload
+        if p.retryable:
+            await self._returned_unlabeled(
+                p.task_id, p.job_name, p.data_object_id, p.dedup_key, p.failure_reason
+            )
+            return
         obj = await self.store.find_object(p.task_id, p.job_name, p.data_object_id)
         if obj is None:
             raise Reject(f"no data object {p.job_name}/{p.data_object_id} in task {p.task_id}")
         task = await self.store.get_task(p.task_id)
         if task is None or task.status is not TaskStatus.ACTIVE:
+            log.info("failure for a task that is not running; ignored")
+            return
+        await self.fail(
+            p.task_id,
+            task.clip_id,
+            f"Ground Truth could not label {p.job_name}: {p.failure_reason}",
+            stage="labeling",
+        )
+
+    async def _returned_unlabeled(
+        self, task_id: str, job: str, object_id: str, dedup_key: str, reason: str
+    ) -> None:
+        """Ground Truth gave an object back unlabeled under ``dedup_key``: one new key per
+        return, never more, up to ``dispatch_max_expirations``."""
+        obj = await self.store.find_object(task_id, job, object_id)
+        if obj is None:
+            raise Reject(f"no data object {job}/{object_id} in task {task_id}")
+        task = await self.store.get_task(task_id)
+        if task is None or task.status is not TaskStatus.ACTIVE:
             log.info("expiry for a task that is not running; ignored")
             return
-        if not p.retryable:
-            await self.fail(
-                p.task_id,
-                task.clip_id,
-                f"Ground Truth could not label {p.job_name}: {p.failure_reason}",
-                stage="labeling",
-            )
-            return
-        if p.dedup_key != obj.key or obj.status is not ObjectStatus.WAITING:
+        if dedup_key != obj.key or obj.status is not ObjectStatus.WAITING:
             # Already re-keyed for this expiry (a duplicate event), or an old key: one new
             # key per expiry, never more.
-            log.info("stale or repeated expiry ignored", key=p.dedup_key, current=obj.key)
+            log.info("stale or repeated expiry ignored", key=dedup_key, current=obj.key)
             return
         self.counters.add("expirations")
         if obj.expirations + 1 > self.settings.dispatch_max_expirations:
-            await self.store.note_expiry(obj, p.dedup_key)
+            await self.store.note_expiry(obj, dedup_key)
             await self.fail(
-                p.task_id,
+                task_id,
                 task.clip_id,
-                f"{p.job_name}: data object expired {obj.expirations + 1} times "
+                f"{job}: data object expired {obj.expirations + 1} times "
                 f"(LAVA_DISPATCH_MAX_EXPIRATIONS={self.settings.dispatch_max_expirations}); "
-                f"last: {p.failure_reason}",
+                f"last: {reason}",
                 stage="labeling",
             )
             return
@@ -439,13 +464,13 @@ class Dispatcher:
         try:
             if await self._aws(
                 "re-keying after an expiry",
-                lambda: self.store.rekey(obj, p.dedup_key, new_key, attempt, self.now()),
+                lambda: self.store.rekey(obj, dedup_key, new_key, attempt, self.now()),
             ):
                 self.counters.add("rekeys")
-                log.info("expired; re-sending with a new key", old=p.dedup_key, new=new_key)
-                await self._send_due(p.task_id)
+                log.info("expired; re-sending with a new key", old=dedup_key, new=new_key)
+                await self._send_due(task_id)
         except TaskFailure as exc:
-            await self.fail(p.task_id, task.clip_id, str(exc))
+            await self.fail(task_id, task.clip_id, str(exc))
 
     # --- clip outcomes ----------------------------------------------------------------------
     async def on_clip_completed(self, event: Event[ClipCompleted]) -> None:

@@ -7,24 +7,47 @@ from services.dispatcher.jobs import JobDirectory
 from services.dispatcher.sender import InputSender
 from services.dispatcher.store import TaskStore
 from services.dispatcher.workflows import WorkflowResolver
+from shared.aws import AwsClients
 from shared.clock import Clock, SystemClock
-from shared.events import ClipCompleted, ClipFailed, FramesReady, LevelCompleted, TaskExpired
+from shared.events import (
+    ClipCompleted,
+    ClipFailed,
+    FramesReady,
+    LevelCompleted,
+    LevelFailed,
+    TaskExpired,
+)
 from shared.labeling.registry import JobRegistry
+from shared.ports import Publish
 from shared.runtime import ServiceRuntime, run_service
+from shared.settings import Settings
 from shared.workflows import load_catalog
 
 
-def make_dispatcher(runtime: ServiceRuntime, clock: Clock | None = None) -> Dispatcher:
-    settings, aws = runtime.settings, runtime.aws
+def wire_dispatcher(
+    settings: Settings,
+    aws: AwsClients,
+    publish: Publish,
+    clock: Clock,
+    *,
+    sender: InputSender | None = None,
+) -> Dispatcher:
+    """The dispatcher on its production adapters (DynamoDB store, SNS sender, job registry)."""
     store = TaskStore(aws, settings)
-    dispatcher = Dispatcher(
+    return Dispatcher(
         settings,
         store,
-        InputSender(aws, settings.dedup_key_name),
+        sender or InputSender(aws, settings.dedup_key_name),
         JobDirectory(JobRegistry(aws, settings)),
         WorkflowResolver(load_catalog(settings.workflows_file), aws, store.table),
-        runtime.bus.publish,
-        clock or SystemClock(),
+        publish,
+        clock,
+    )
+
+
+def make_dispatcher(runtime: ServiceRuntime, clock: Clock | None = None) -> Dispatcher:
+    dispatcher = wire_dispatcher(
+        runtime.settings, runtime.aws, runtime.bus.publish, clock or SystemClock()
     )
     counter = runtime.metrics.counter(
         "lava_dispatch_actions", "Sends, re-sends, re-keys, expirations, failures...", ("action",)
@@ -38,6 +61,7 @@ async def build(runtime: ServiceRuntime) -> None:
     runtime.handle(FramesReady, dispatcher.on_frames_ready)
     runtime.handle(LevelCompleted, dispatcher.on_level_completed)
     runtime.handle(TaskExpired, dispatcher.on_task_expired)
+    runtime.handle(LevelFailed, dispatcher.on_level_failed)
     runtime.handle(ClipCompleted, dispatcher.on_clip_completed)
     runtime.handle(ClipFailed, dispatcher.on_clip_failed)
     runtime.add_loop("sweep", dispatcher.run_sweeps)

@@ -1,4 +1,4 @@
-"""Ground Truth output -> LevelCompleted / TaskExpired.
+"""Ground Truth output -> LevelCompleted / TaskExpired / LevelFailed.
 
 One SQS queue receives the output topic of every registered streaming job (the SNS envelope
 names the topic, hence the job); a redrive policy moves a message that keeps failing to a
@@ -7,7 +7,7 @@ mapped to the data object it was sent for, and translated:
 
 - completed / adjusted output -> ``LevelCompleted`` (label attribute, label URI, metadata);
 - expired -> ``TaskExpired`` (re-sending with a new key helps);
-- failed for another reason -> ``TaskExpired`` with ``retryable`` true only when re-sending can
+- failed for another reason -> ``LevelFailed`` with ``retryable`` true only when re-sending can
   help (a server-side error), false for a client error (the input itself is wrong), which the
   dispatcher turns into a failed task.
 
@@ -32,6 +32,7 @@ from shared.events import (
     Event,
     EventPayload,
     LevelCompleted,
+    LevelFailed,
     TaskExpired,
     derived_event_id,
     new_event,
@@ -256,15 +257,22 @@ class Listener:
                 event_id=event_id,
             )
         reason = output.failure_reason or "no failure-reason given"
-        return new_event(
-            TaskExpired(
+        returned: EventPayload
+        if output.status is OutputStatus.EXPIRED:
+            returned = TaskExpired(
                 task_id=known.task_id,
                 job_name=job_name,
                 data_object_id=known.object_id,
                 dedup_key=key.id,
                 failure_reason=reason,
-                retryable=output.status is OutputStatus.EXPIRED or retryable_failure(reason),
-            ),
-            known.task_id,
-            event_id=event_id,
-        )
+            )
+        else:
+            returned = LevelFailed(
+                task_id=known.task_id,
+                job_name=job_name,
+                data_object_id=known.object_id,
+                dedup_key=key.id,
+                failure_reason=reason,
+                retryable=retryable_failure(reason),
+            )
+        return new_event(returned, known.task_id, event_id=event_id)

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from services.ingest.sample_clips import SampleClip, SampleSpec, make_sample
+from lava.sample_clips import SampleClip, SampleSpec, make_sample
 
 
 def small_clip(

@@ -7,24 +7,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.dispatcher.dispatcher import Dispatcher
-from services.dispatcher.jobs import JobDirectory
 from services.dispatcher.model import AnnotationTask
 from services.dispatcher.sender import InputSender
-from services.dispatcher.store import TaskStore
-from services.dispatcher.workflows import WorkflowResolver
+from services.dispatcher.service import wire_dispatcher
 from shared.aws import AwsClients
 from shared.clock import Clock
 from shared.events import (
     Event,
-    FramesReady,
-    LevelCompleted,
-    TaskExpired,
-    new_event,
 )
 from shared.labeling.jobs import JobManager
-from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.labeling.registry import StreamingJob
 from shared.settings import Settings
-from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from shared.workflows import load_catalog
 
 DAY = 24 * 3600
@@ -70,70 +63,7 @@ def make(
     publish: Any,
     sender: InputSender | None = None,
 ) -> Dispatcher:
-    store = TaskStore(aws, settings)
-    return Dispatcher(
-        settings,
-        store,
-        sender or InputSender(aws, settings.dedup_key_name),
-        JobDirectory(JobRegistry(aws, settings)),
-        WorkflowResolver(load_catalog(), aws, store.table),
-        publish,
-        clock,
-    )
-
-
-def frames_ready(
-    clip_id: str = "clip-1", workflow: str = "vehicles", bucket: str = "lava-data"
-) -> Event[FramesReady]:
-    task_id = f"{clip_id}.{workflow}"
-    payload = FramesReady(
-        task_id=task_id,
-        clip_id=clip_id,
-        workflow=workflow,
-        clip_workflows=[workflow],
-        drive=DriveAttributes(drive_id="d1", weather="clear", time_of_day="night", route="A1"),
-        clip=ClipAttributes(scene="tunnel", traffic="undefined", traffic_density="low"),
-        sequence_uri=f"s3://{bucket}/clips/{clip_id}/fps-1/sequence.json",
-        manifest_uri=f"s3://{bucket}/clips/{clip_id}/fps-1/manifest.jsonl",
-        frame_count=10,
-        width=320,
-        height=180,
-        fps=1,
-    )
-    return new_event(payload, task_id)
-
-
-def completed(
-    task_id: str, job: StreamingJob, key: str, bucket: str = "lava-data"
-) -> Event[LevelCompleted]:
-    return new_event(
-        LevelCompleted(
-            task_id=task_id,
-            job_name=job.name,
-            data_object_id="0",
-            dedup_key=key,
-            label_attribute=job.label_attribute,
-            label_uri=f"s3://{bucket}/gt-output/{job.name}/{abs(hash(key)) % 10**8}/SeqLabel.json",
-            metadata={"class-map": {"0": "vehicle"}, "job-name": f"labeling-job/{job.gt_name}"},
-        ),
-        task_id,
-    )
-
-
-def expired(
-    task_id: str, job: StreamingJob, key: str, retryable: bool = True
-) -> Event[TaskExpired]:
-    return new_event(
-        TaskExpired(
-            task_id=task_id,
-            job_name=job.name,
-            data_object_id="0",
-            dedup_key=key,
-            failure_reason="ClientError: Annotation tasks expired.",
-            retryable=retryable,
-        ),
-        task_id,
-    )
+    return wire_dispatcher(settings, aws, publish, clock, sender=sender)
 
 
 async def inputs(aws: AwsClients, job: StreamingJob) -> list[dict[str, Any]]:

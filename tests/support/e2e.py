@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from lava.local_pipeline import LocalPipeline, PipelineConfig
-from lava.rig import upload_sample
+from lava.sample_clips import SampleClip, upload_sample
 from lava.status import Snapshot, snapshot
-from services.ingest.sample_clips import SampleClip
 from shared.aws import AwsClients
 from shared.layout import FrameIndex, labels_key
 from shared.settings import Settings

@@ -17,6 +17,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from lava.rig import upload_clip
+from shared.aws import AwsClients
+from shared.bus import Bus
+from shared.events import ClipIngested
+from shared.settings import Settings
 from shared.taxonomy.attributes import DriveAttributes
 from shared.taxonomy.records import (
     Box,
@@ -449,3 +454,26 @@ def make_sample(
     sidecar = sidecar_path(video)
     sidecar.write_text(labels.model_dump_json())
     return SampleClip(video=video, sidecar=sidecar, labels=labels)
+
+
+async def upload_sample(
+    settings: Settings,
+    clip: SampleClip,
+    *,
+    fps: float,
+    workflows: list[str],
+    aws: AwsClients | None = None,
+    bus: Bus | None = None,
+) -> ClipIngested:
+    """Upload a generated sample clip with the attributes and sidecar it was made with."""
+    return await upload_clip(
+        settings,
+        clip.video,
+        clip.labels.drive,
+        clip.labels.clip.attributes(),
+        fps=fps,
+        workflows=workflows,
+        sidecar=clip.sidecar,
+        aws=aws,
+        bus=bus,
+    )
