@@ -82,7 +82,7 @@ async def bare_calls(
         ExpressionAttributeValues=values(lease=now + 60, waiting="waiting", key=key, due=now),
     )
     body = {
-        "source-ref": ready.sequence_uri,
+        "source-ref": ready.frames.sequence_uri,
         "dataset-objectid-attribute-name": "lava-dedup-id",
         "lava-dedup-id": key,
     }

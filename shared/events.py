@@ -90,10 +90,25 @@ class ClipIngested(EventPayload):
         return value
 
 
+class ClipFrames(BaseModel):
+    """The frames of one clip at one fps, as ingest wrote them; carried as is from FramesReady
+    through the annotation task to LabelsFinalized."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sequence_uri: S3Uri = Field(description="The Ground Truth sequence file.")
+    manifest_uri: S3Uri = Field(description="The input manifest (one line per data object).")
+    frame_count: int = Field(gt=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    fps: float = Field(gt=0)
+
+
 class FramesReady(EventPayload):
     """Frames, sequence file and manifest of one annotation task (clip x workflow) are in S3."""
 
     EVENT_TYPE: ClassVar[str] = "FramesReady"
+    VERSION: ClassVar[int] = 2
 
     task_id: SafeId
     clip_id: SafeId
@@ -103,12 +118,7 @@ class FramesReady(EventPayload):
     )
     drive: DriveAttributes
     clip: ClipAttributes
-    sequence_uri: S3Uri
-    manifest_uri: S3Uri
-    frame_count: int = Field(gt=0)
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
-    fps: float = Field(gt=0)
+    frames: ClipFrames
 
 
 class LevelCompleted(EventPayload):
@@ -193,6 +203,7 @@ class LabelsFinalized(EventPayload):
     """Every level of a task is done; post-processing may read the outputs."""
 
     EVENT_TYPE: ClassVar[str] = "LabelsFinalized"
+    VERSION: ClassVar[int] = 2
 
     task_id: SafeId
     clip_id: SafeId
@@ -200,11 +211,7 @@ class LabelsFinalized(EventPayload):
     clip_workflows: list[WorkflowName] = Field(min_length=1)
     drive: DriveAttributes
     clip: ClipAttributes
-    sequence_uri: S3Uri
-    frame_count: int = Field(gt=0)
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
-    fps: float = Field(gt=0)
+    frames: ClipFrames
     outputs: list[JobOutput] = Field(min_length=1)
 
 
@@ -230,6 +237,55 @@ class ClipFailed(EventPayload):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
+class FramesReadyV1(EventPayload):
+    """FramesReady v1: the frame description as flat fields (read, then upgraded to v2)."""
+
+    EVENT_TYPE: ClassVar[str] = "FramesReady"
+
+    task_id: SafeId
+    clip_id: SafeId
+    workflow: WorkflowName
+    clip_workflows: list[WorkflowName] = Field(min_length=1)
+    drive: DriveAttributes
+    clip: ClipAttributes
+    sequence_uri: S3Uri
+    manifest_uri: S3Uri
+    frame_count: int = Field(gt=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    fps: float = Field(gt=0)
+
+
+class LabelsFinalizedV1(EventPayload):
+    """LabelsFinalized v1: flat frame fields and no manifest (read, then upgraded to v2)."""
+
+    EVENT_TYPE: ClassVar[str] = "LabelsFinalized"
+
+    task_id: SafeId
+    clip_id: SafeId
+    workflow: WorkflowName
+    clip_workflows: list[WorkflowName] = Field(min_length=1)
+    drive: DriveAttributes
+    clip: ClipAttributes
+    sequence_uri: S3Uri
+    frame_count: int = Field(gt=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    fps: float = Field(gt=0)
+    outputs: list[JobOutput] = Field(min_length=1)
+
+
+_FRAME_FIELDS = {"sequence_uri", "manifest_uri", "frame_count", "width", "height", "fps"}
+
+
+def _nest_frames(old: EventPayload, current: type[FramesReady | LabelsFinalized]) -> EventPayload:
+    data = old.model_dump()
+    frames = {k: data.pop(k) for k in _FRAME_FIELDS if k in data}
+    # v1 LabelsFinalized had no manifest: it sits beside the sequence file (shared.layout).
+    frames.setdefault("manifest_uri", frames["sequence_uri"].rsplit("/", 1)[0] + "/manifest.jsonl")
+    return current(**data, frames=ClipFrames(**frames))
+
+
 PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
     ClipIngested,
     FramesReady,
@@ -242,6 +298,8 @@ PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
 )
 # Earlier versions still decoded, each with the function that turns it into a current event.
 SUPERSEDED: dict[tuple[str, int], tuple[type[EventPayload], Callable[[Any], EventPayload]]] = {
+    ("FramesReady", 1): (FramesReadyV1, lambda old: _nest_frames(old, FramesReady)),
+    ("LabelsFinalized", 1): (LabelsFinalizedV1, lambda old: _nest_frames(old, LabelsFinalized)),
     ("TaskExpired", 1): (
         TaskExpiredV1,
         lambda old: (

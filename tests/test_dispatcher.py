@@ -54,7 +54,7 @@ async def test_frames_ready_sends_every_level_one_job_once(aws: AwsClients, env:
     task, tag, job, obj = key.split("/")
     assert (task, job, obj) == ("clip-1.signs_lights", "VODTrafficLight", "0")
     assert tag.startswith("1-") and len(tag) == 6
-    assert lights[0]["source-ref"] == event.payload.sequence_uri
+    assert lights[0]["source-ref"] == event.payload.frames.sequence_uri
     assert await inputs(aws, jobs["AdjVODTrafficLight"]) == []  # level 2 waits
     state = await task_state(dispatcher, "clip-1.signs_lights")
     assert state.level == 1 and state.status is TaskStatus.ACTIVE

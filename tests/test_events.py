@@ -8,10 +8,12 @@ import pytest
 
 from shared.events import (
     PAYLOAD_TYPES,
+    ClipFrames,
     ClipIngested,
     Event,
     FramesReady,
     InvalidEvent,
+    LabelsFinalized,
     LevelFailed,
     TaskExpired,
     decode_event,
@@ -134,12 +136,14 @@ def test_typed_envelope_of_frames_ready() -> None:
         clip_workflows=["vehicles"],
         drive=clip_ingested().drive,
         clip=clip_ingested().clip,
-        sequence_uri="s3://bkt/clips/clip-1/seq.json",
-        manifest_uri="s3://bkt/clips/clip-1/manifest.jsonl",
-        frame_count=10,
-        width=1920,
-        height=1080,
-        fps=1.0,
+        frames=ClipFrames(
+            sequence_uri="s3://bkt/clips/clip-1/seq.json",
+            manifest_uri="s3://bkt/clips/clip-1/manifest.jsonl",
+            frame_count=10,
+            width=1920,
+            height=1080,
+            fps=1.0,
+        ),
     )
     event: Event[FramesReady] = new_event(payload, payload.task_id)
     assert decode_event(encode_event(event)).payload == payload
@@ -171,3 +175,44 @@ def test_a_version_1_task_expired_still_in_flight_is_read_as_the_current_contrac
     assert (failure.type, failure.version, failure.event_id) == ("LevelFailed", 1, "id-False")
     assert isinstance(failure.payload, LevelFailed) and failure.payload.retryable is False
     assert failure.occurred_at == expiry.occurred_at
+
+
+def test_version_1_frames_ready_and_labels_finalized_are_read_with_nested_frames() -> None:
+    flat = {
+        "task_id": "clip-1.vehicles",
+        "clip_id": "clip-1",
+        "workflow": "vehicles",
+        "clip_workflows": ["vehicles"],
+        "drive": clip_ingested().drive.model_dump(),
+        "clip": clip_ingested().clip.model_dump(),
+        "sequence_uri": "s3://bkt/clips/clip-1/fps-1/sequence.json",
+        "frame_count": 10,
+        "width": 1920,
+        "height": 1080,
+        "fps": 1.0,
+    }
+
+    def envelope(kind: str, payload: dict[str, object]) -> dict[str, object]:
+        return {
+            "event_id": "e-1",
+            "type": kind,
+            "version": 1,
+            "occurred_at": "2026-11-26T08:00:00+00:00",
+            "correlation_id": "clip-1.vehicles",
+            "payload": payload,
+        }
+
+    manifest = "s3://bkt/clips/clip-1/fps-1/manifest.jsonl"
+    ready = decode_event(envelope("FramesReady", {**flat, "manifest_uri": manifest}))
+    assert ready.version == 2 and isinstance(ready.payload, FramesReady)
+    assert ready.payload.frames.manifest_uri == manifest and ready.payload.frames.width == 1920
+    output = {
+        "job_name": "VOTVehicle",
+        "job_type": "vehicle",
+        "level": 1,
+        "label_attribute": "VOTVehicle-ref",
+        "label_uri": "s3://bkt/gt-output/VOTVehicle/SeqLabel.json",
+    }
+    done = decode_event(envelope("LabelsFinalized", {**flat, "outputs": [output]}))
+    assert isinstance(done.payload, LabelsFinalized)
+    assert done.payload.frames.manifest_uri == manifest  # v1 had none: derived from the layout

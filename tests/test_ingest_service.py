@@ -59,10 +59,10 @@ async def test_a_clip_becomes_frames_a_sequence_file_a_manifest_and_frames_ready
         f"{payload.clip_id}.lanes",
         f"{payload.clip_id}.vehicles",
     ]
-    ready = events[0].payload
+    assert events[0].payload.clip_workflows == ["vehicles", "lanes"]
+    assert events[0].payload.drive == drive
+    ready = events[0].payload.frames
     assert (ready.frame_count, ready.width, ready.height, ready.fps) == (6, 320, 180, 2)
-    assert ready.clip_workflows == ["vehicles", "lanes"]
-    assert ready.drive == drive
 
     store = S3Store(aws)
     sequence = parse_sequence_file(await store.get_bytes(*parse_s3_uri(ready.sequence_uri)))

@@ -30,7 +30,6 @@ from botocore.exceptions import ClientError
 from services.dispatcher.jobs import JobDirectory, JobMissing
 from services.dispatcher.model import (
     AnnotationTask,
-    ClipFrames,
     DataObject,
     JobResult,
     ObjectStatus,
@@ -197,14 +196,7 @@ class Dispatcher:
             levels=levels,
             status=status,
             failure_reason=reason,
-            frames=ClipFrames(
-                sequence_uri=p.sequence_uri,
-                manifest_uri=p.manifest_uri,
-                frame_count=p.frame_count,
-                width=p.width,
-                height=p.height,
-                fps=p.fps,
-            ),
+            frames=p.frames,
             drive=p.drive,
             clip=p.clip,
             created_at=now,
@@ -375,11 +367,7 @@ class Dispatcher:
             clip_workflows=task.clip_workflows,
             drive=task.drive,
             clip=task.clip,
-            sequence_uri=task.frames.sequence_uri,
-            frame_count=task.frames.frame_count,
-            width=task.frames.width,
-            height=task.frames.height,
-            fps=task.frames.fps,
+            frames=task.frames,
             outputs=outputs,
         )
         await self.publish(

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.events import ClipFrames
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 
 
@@ -26,17 +27,6 @@ class ObjectStatus(StrEnum):
     WAITING = "waiting"  # sent (or about to be) and waiting for Ground Truth's output
     DONE = "done"
     FAILED = "failed"
-
-
-class ClipFrames(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sequence_uri: str
-    manifest_uri: str
-    frame_count: int
-    width: int
-    height: int
-    fps: float
 
 
 class HistoryEntry(BaseModel):

@@ -25,6 +25,7 @@ import structlog
 from services.ingest.extract import ClipError, FrameExtractor, FrameSample, VideoInfo
 from shared.events import (
     ClipFailed,
+    ClipFrames,
     ClipIngested,
     Event,
     FramesReady,
@@ -83,6 +84,14 @@ class IngestHandler:
     async def _announce(self, clip: ClipIngested, index: FrameIndex) -> None:
         # One FramesReady per task, with an id derived from the task: a redelivery re-emits
         # the same events, which the dispatcher recognizes.
+        frames = ClipFrames(
+            sequence_uri=index.sequence_uri,
+            manifest_uri=index.manifest_uri,
+            frame_count=len(index.frames),
+            width=index.width,
+            height=index.height,
+            fps=clip.fps,
+        )
         events = [
             new_event(
                 FramesReady(
@@ -92,12 +101,7 @@ class IngestHandler:
                     clip_workflows=clip.workflows,
                     drive=clip.drive,
                     clip=clip.clip,
-                    sequence_uri=index.sequence_uri,
-                    manifest_uri=index.manifest_uri,
-                    frame_count=len(index.frames),
-                    width=index.width,
-                    height=index.height,
-                    fps=clip.fps,
+                    frames=frames,
                 ),
                 task_id_of(clip.clip_id, workflow),
                 event_id=derived_event_id(task_id_of(clip.clip_id, workflow), "FramesReady"),

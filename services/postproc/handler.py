@@ -81,7 +81,7 @@ class PostprocHandler:
 
     async def complete(self, p: LabelsFinalized, outputs: list[Any]) -> None:
         bucket = self.settings.names.bucket
-        layout = ClipLayout.from_sequence_uri(p.sequence_uri)
+        layout = ClipLayout.from_sequence_uri(p.frames.sequence_uri)
         try:
             index = FrameIndex.model_validate(
                 await self.store.get_json(layout.bucket, layout.frame_index_key)

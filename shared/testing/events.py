@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared.events import (
     ClipFailed,
+    ClipFrames,
     ClipIngested,
     Event,
     FramesReady,
@@ -46,12 +47,14 @@ def frames_ready(
         clip_workflows=[workflow],
         drive=DriveAttributes(drive_id="d1", weather="clear", time_of_day="night", route="A1"),
         clip=ClipAttributes(scene="tunnel", traffic="undefined", traffic_density="low"),
-        sequence_uri=f"s3://{bucket}/clips/{clip_id}/fps-1/sequence.json",
-        manifest_uri=f"s3://{bucket}/clips/{clip_id}/fps-1/manifest.jsonl",
-        frame_count=10,
-        width=320,
-        height=180,
-        fps=1,
+        frames=ClipFrames(
+            sequence_uri=f"s3://{bucket}/clips/{clip_id}/fps-1/sequence.json",
+            manifest_uri=f"s3://{bucket}/clips/{clip_id}/fps-1/manifest.jsonl",
+            frame_count=10,
+            width=320,
+            height=180,
+            fps=1,
+        ),
     )
     return new_event(payload, task_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shared.events import JobOutput, LabelsFinalized, new_event
+from shared.events import ClipFrames, JobOutput, LabelsFinalized, new_event
 from shared.groundtruth.convert import class_map, to_seq_label
 from shared.groundtruth.job_types import job_type
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, s3_uri
@@ -83,11 +83,14 @@ def finalized(
         clip_workflows=workflows,
         drive=drive or DRIVE,
         clip=clip_attrs,
-        sequence_uri=layout.uri(layout.sequence_key),
-        frame_count=FRAMES,
-        width=1920,
-        height=1080,
-        fps=5,
+        frames=ClipFrames(
+            sequence_uri=layout.uri(layout.sequence_key),
+            manifest_uri=layout.uri(layout.manifest_key),
+            frame_count=FRAMES,
+            width=1920,
+            height=1080,
+            fps=5,
+        ),
         outputs=outputs,
     )
     return new_event(payload, payload.task_id)
