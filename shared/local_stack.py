@@ -64,7 +64,7 @@ class MotoServer:
             raise RuntimeError(f"port {self.port} is already in use; pick another with --port")
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", "shared.moto_server", "-H", self.host, "-p", str(self.port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -109,7 +109,7 @@ def _is_moto(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # no /proc to ask (not Linux): trust the state file
-    return b"moto.server" in cmdline
+    return b"shared.moto_server" in cmdline or b"moto.server" in cmdline
 
 
 def _alive(pid: int) -> bool:

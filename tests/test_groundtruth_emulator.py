@@ -144,8 +144,8 @@ async def test_an_expired_task_yields_the_expired_message(
     aws: AwsClients, settings: Settings, staged: Any
 ) -> None:
     source, _ = staged
-    # availability lifetime of a week, scaled to two seconds
-    quick = emulator_settings(settings, emulator_expire_share=1.0, emulator_time_scale=2 / WEEK)
+    # availability lifetime of a week, scaled to four seconds (the 14-day retention to eight)
+    quick = emulator_settings(settings, emulator_expire_share=1.0, emulator_time_scale=4 / WEEK)
     job, _ = await _jobs(aws, quick)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
     store = TaskStore(aws, quick)
@@ -156,9 +156,11 @@ async def test_an_expired_task_yields_the_expired_message(
         return bool(opened)
 
     async with emulator(quick, aws) as emu:
+        # Send once the job is watched: the scaled retention starts at the send.
+        await wait_until(lambda: emu.simulating(job.name), timeout=30)
         await send(aws, job, source, "exp/1")
-        await wait_until(task_opened, timeout=10)
-        (output,) = await receive(aws, out, 1, timeout=10)
+        await wait_until(task_opened, timeout=30)
+        (output,) = await receive(aws, out, 1, timeout=30)
     # Due when the (scaled) availability lifetime ends, not before: the emulator's own record.
     (task,) = opened
     assert task.fate == "expire"

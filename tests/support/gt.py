@@ -115,6 +115,13 @@ class RunningEmulator:
     aws: AwsClients
     settings: Settings
 
+    def simulating(self, job: str) -> bool:
+        """Whether the emulator has picked the job up (its open-tasks gauge exists)."""
+        sample = self.runtime.metrics.registry.get_sample_value(
+            "lava_gt_emulator_open_tasks", {"service": self.runtime.name, "job": job}
+        )
+        return sample is not None
+
     async def counters(self, job: str) -> dict[str, int]:
         found = await JobRegistry(self.aws, self.settings).get(job)
         return dict(found.counters) if found else {}

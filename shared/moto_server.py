@@ -1,0 +1,66 @@
+"""The moto server as the project runs it: moto's own app, with DynamoDB made atomic.
+
+Real DynamoDB evaluates a ``ConditionExpression`` and writes the item as one atomic step; the
+whole design leans on that (two dispatcher replicas, the idempotency guard, the emulator's
+dedup). moto's server handles requests on threads and its DynamoDB backend takes no lock, so two
+concurrent conditional writes can both pass their condition - rarely, and more often on a loaded
+machine (a post-processing test saw two "first" claims once). Serialising DynamoDB requests gives
+moto the service's atomicity; other services (SQS long polls in particular) stay concurrent.
+
+``python -m shared.moto_server -H 127.0.0.1 -p 4566`` (what :class:`MotoServer` starts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+class AtomicDynamoDB:
+    """WSGI middleware: one DynamoDB request at a time, the response produced under the lock."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB_"):
+            return self.app(environ, start_response)
+        with self._lock:
+            return list(self.app(environ, start_response))
+
+
+def main(argv: list[str] | None = None) -> None:
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1", help="Address to bind.")
+    parser.add_argument("-p", "--port", type=int, default=4566, help="Port to listen on.")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs from it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(
+        args.host,
+        args.port,
+        AtomicDynamoDB(app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+    )
+
+
+if __name__ == "__main__":
+    main()
