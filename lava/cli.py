@@ -8,6 +8,8 @@ does not pay for the AWS and broker libraries at start-up.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from typing import Any
 
 import click
@@ -50,4 +52,20 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli()
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        if os.environ.get("LAVA_DEBUG"):
+            raise
+        from lava.errors import one_line
+
+        click.echo(f"Error: {one_line(exc)}", err=True)
+        sys.exit(1)

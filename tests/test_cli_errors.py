@@ -1,0 +1,60 @@
+"""A failing command says one line and what to do next, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import aiormq.exceptions
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
+
+from lava.errors import one_line
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("exc", "hint"),
+    [
+        (NoCredentialsError(), "source .lava/run.env"),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "lava stack up"),
+        (
+            ClientError(
+                {"Error": {"Code": "ResourceNotFoundException", "Message": "no table t-jobs"}},
+                "Query",
+            ),
+            "lava stack provision",
+        ),
+        (aiormq.exceptions.AMQPConnectionError("refused"), "rabbitmq-server -detached"),
+        (ConnectionRefusedError(111, "refused"), "LAVA_AMQP_URL"),
+        (RuntimeError("boom\nsecond line"), "LAVA_DEBUG=1"),
+    ],
+)
+def test_each_failure_is_one_line_with_the_next_step(exc: Exception, hint: str) -> None:
+    message = one_line(exc)
+    assert "\n" not in message
+    assert hint in message
+
+
+def test_a_command_without_credentials_prints_one_line_and_fails() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAVA_NAMESPACE"))}
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent",
+        AWS_CONFIG_FILE="/nonexistent",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "lava", "jobs", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "no AWS credentials" in lines[0]
