@@ -76,66 +76,86 @@ def _table(counts: Mapping[str, float], header: tuple[str, str]) -> str:
 def write_report(
     entries: Sequence[IndexEntry], summaries: Sequence[ClipSummary], out: Path
 ) -> Path:
+    """``report.md`` and its PNG charts in ``out``: one section per question a reader asks."""
     out.mkdir(parents=True, exist_ok=True)
-    lines = ["# LAVA dataset report", ""]
-    frames = sum(e.frames for e in entries)
+    lines = ["# LAVA dataset report", "", *_overview(entries)]
+    if not entries:
+        lines.append("No completed clips match.")
+    else:
+        lines += _clips_by_attribute(entries, out)
+        lines += _objects(entries, out)
+        lines += _attribute_distributions(summaries, out)
+        lines += _adjustment_changes(summaries, out)
+        lines += _clips_to_look_at(entries)
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _class_counts(entries: Sequence[IndexEntry]) -> tuple[Counter[str], Counter[str]]:
     objects: Counter[str] = Counter()
     tracks: Counter[str] = Counter()
     for entry in entries:
         objects.update(entry.objects_per_class)
         tracks.update(entry.tracks_per_class)
-    lines += [
+    return objects, tracks
+
+
+def _overview(entries: Sequence[IndexEntry]) -> list[str]:
+    objects, tracks = _class_counts(entries)
+    frames = sum(e.frames for e in entries)
+    return [
         f"- clips: **{len(entries)}**, frames: **{frames}**, objects: **{sum(objects.values())}**, "
         f"tracks: **{sum(tracks.values())}**",
         f"- clips with validation warnings: {sum(1 for e in entries if e.warnings)} "
         f"({sum(e.warnings for e in entries)} warnings)",
         "",
     ]
-    if not entries:
-        lines.append("No completed clips match.")
-        path = out / "report.md"
-        path.write_text("\n".join(lines) + "\n")
-        return path
 
+
+def _clips_by_attribute(entries: Sequence[IndexEntry], out: Path) -> list[str]:
+    lines: list[str] = []
     for attribute in ("weather", "time_of_day", "scene"):
-        counts = Counter(getattr(e, attribute) for e in entries)
-        ordered = dict(counts.most_common())
+        ordered = dict(Counter(getattr(e, attribute) for e in entries).most_common())
         image = f"clips_by_{attribute}.png"
-        _bar(out / image, f"Clips by {attribute.replace('_', ' ')}", ordered)
-        lines += [
-            f"## Clips by {attribute.replace('_', ' ')}",
-            "",
-            f"![]({image})",
-            "",
-            _table(ordered, (attribute, "clips")),
-            "",
-        ]
+        title = attribute.replace("_", " ")
+        _bar(out / image, f"Clips by {title}", ordered)
+        lines += [f"## Clips by {title}", "", f"![]({image})", ""]
+        lines += [_table(ordered, (attribute, "clips")), ""]
+    return lines
 
-    ordered_objects = dict(objects.most_common())
-    _bar(out / "objects_per_class.png", "Objects per class", ordered_objects)
-    lines += [
+
+def _objects(entries: Sequence[IndexEntry], out: Path) -> list[str]:
+    objects, tracks = _class_counts(entries)
+    ordered = dict(objects.most_common())
+    _bar(out / "objects_per_class.png", "Objects per class", ordered)
+    return [
         "## Objects per class",
         "",
         "![](objects_per_class.png)",
         "",
-        _table({k: v for k, v in ordered_objects.items()}, ("class", "objects")),
+        _table(ordered, ("class", "objects")),
         "",
         _table(dict(tracks.most_common()), ("class", "unique tracks")),
         "",
     ]
 
+
+def _attribute_distributions(summaries: Sequence[ClipSummary], out: Path) -> list[str]:
     distributions: dict[str, Counter[str]] = defaultdict(Counter)
     for summary in summaries:
-        for key, counts_ in summary.attributes.items():
-            distributions[key].update(counts_)
-    lines += ["## Attribute distributions", ""]
+        for key, counts in summary.attributes.items():
+            distributions[key].update(counts)
+    lines = ["## Attribute distributions", ""]
     for key in CHARTED_ATTRIBUTES:
-        if key not in distributions:
-            continue
-        image = f"attr_{key.replace('.', '_')}.png"
-        _bar(out / image, key, dict(distributions[key].most_common()))
-        lines += [f"### {key}", "", f"![]({image})", ""]
+        if key in distributions:
+            image = f"attr_{key.replace('.', '_')}.png"
+            _bar(out / image, key, dict(distributions[key].most_common()))
+            lines += [f"### {key}", "", f"![]({image})", ""]
+    return lines
 
+
+def _adjustment_changes(summaries: Sequence[ClipSummary], out: Path) -> list[str]:
     changes: dict[str, Counter[str]] = defaultdict(Counter)
     for summary in summaries:
         for diff in summary.adjustment:
@@ -148,38 +168,37 @@ def write_report(
                     "compared": diff.compared,
                 }
             )
-    lines += ["## What the adjustment level changed", ""]
-    if changes:
-        _grouped(out / "adjustment_changes.png", "Adjustment level vs level 1", changes)
-        lines += [
-            "![](adjustment_changes.png)",
-            "",
-            "| jobs | compared | added | removed | moved | attributes changed |",
-            "|---|---|---|---|---|---|",
-        ]
-        for name, c in changes.items():
-            lines.append(
-                f"| {name} | {c['compared']} | {c['added']} | {c['removed']} | "
-                f"{c['moved']} | {c['attributes_changed']} |"
-            )
-        lines.append("")
-    else:
-        lines += ["No adjustment levels in this selection.", ""]
+    lines = ["## What the adjustment level changed", ""]
+    if not changes:
+        return [*lines, "No adjustment levels in this selection.", ""]
+    _grouped(out / "adjustment_changes.png", "Adjustment level vs level 1", changes)
+    lines += [
+        "![](adjustment_changes.png)",
+        "",
+        "| jobs | compared | added | removed | moved | attributes changed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, c in changes.items():
+        lines.append(
+            f"| {name} | {c['compared']} | {c['added']} | {c['removed']} | "
+            f"{c['moved']} | {c['attributes_changed']} |"
+        )
+    return [*lines, ""]
 
-    worst = sorted(entries, key=lambda e: e.errors + e.warnings, reverse=True)[:10]
-    if any(e.errors + e.warnings for e in worst):
-        lines += [
-            "## Clips to look at first (validation problems)",
-            "",
-            "| clip | errors | warnings | summary |",
-            "|---|---|---|---|",
-        ]
-        lines += [
-            f"| {e.clip_id} | {e.errors} | {e.warnings} | {e.summary_uri} |"
-            for e in worst
-            if e.errors + e.warnings
-        ]
-        lines.append("")
-    path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+
+def _clips_to_look_at(entries: Sequence[IndexEntry]) -> list[str]:
+    worst = [
+        e
+        for e in sorted(entries, key=lambda e: e.errors + e.warnings, reverse=True)[:10]
+        if e.errors + e.warnings
+    ]
+    if not worst:
+        return []
+    return [
+        "## Clips to look at first (validation problems)",
+        "",
+        "| clip | errors | warnings | summary |",
+        "|---|---|---|---|",
+        *(f"| {e.clip_id} | {e.errors} | {e.warnings} | {e.summary_uri} |" for e in worst),
+        "",
+    ]
