@@ -79,9 +79,11 @@ async def test_a_retention_drop_is_rescued_by_the_same_key(
     base = dispatch_settings(settings.model_copy(update={"gt_max_concurrent_tasks": 1}))
     s = emulator_settings(
         base,
-        emulator_time_scale=1.0 / (14 * DAY),  # 14-day retention -> 1 s
-        emulator_latency_min_seconds=2.0,
-        emulator_latency_max_seconds=2.0,
+        # 14-day retention -> 3 s; a worker takes 6 s, so with one task open at a time the
+        # second object waits past the retention and is dropped
+        emulator_time_scale=3.0 / (14 * DAY),
+        emulator_latency_min_seconds=6.0,
+        emulator_latency_max_seconds=6.0,
     )
     s = s.model_copy(update={"gt_task_availability_seconds": 30 * DAY})
     jobs = await create_jobs(aws, s)
@@ -99,22 +101,25 @@ async def test_a_retention_drop_is_rescued_by_the_same_key(
         found = await registry.get(job.name)
         return dict(found.counters) if found else {}
 
-    async with emulator(s, aws):
+    async with emulator(s, aws) as emu:
+        # Send once the job is watched: the scaled retention runs from the send.
+        await wait_until(lambda: emu.simulating(job.name), timeout=30)
         for i in range(2):
             ready = frames_ready(f"keep-{i}", bucket=s.names.bucket)
-            payload = ready.payload.model_copy(update={"sequence_uri": sources[i]})
+            frames = ready.payload.frames.model_copy(update={"sequence_uri": sources[i]})
+            payload = ready.payload.model_copy(update={"frames": frames})
             await dispatcher.on_frames_ready(ready.model_copy(update={"payload": payload}))
-        first = await receive(aws, out, 1, timeout=10)
+        first = await receive(aws, out, 1, timeout=30)
         assert [o["lava-dedup-id"].split("/")[0] for o in first] == ["keep-0.vehicles"]
 
         async def dropped() -> bool:
             return (await counters()).get("dropped_by_retention", 0) == 1
 
-        await wait_until(dropped, timeout=10)
+        await wait_until(dropped, timeout=30)
         await clock.advance(5 * DAY + 1)  # the periodic same-key re-send
         report = await dispatcher.sweep()
         assert report.resent == 2
-        rescued = await receive(aws, out, 1, timeout=10)
+        rescued = await receive(aws, out, 1, timeout=30)
     assert [o["lava-dedup-id"].split("/")[0] for o in rescued] == ["keep-1.vehicles"]
     objects = await dispatcher.store.objects("keep-1.vehicles")
     assert rescued[0]["lava-dedup-id"] == objects[0].key and objects[0].attempt == 1
