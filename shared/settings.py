@@ -134,8 +134,8 @@ class Settings(BaseSettings):
     ingest_max_bytes: int = Field(
         1024**3,
         gt=0,
-        description="Largest clip file accepted (extraction holds the compressed stream in "
-        "memory).",
+        description="Largest clip file accepted, enforced while it streams to local disk "
+        "(the work dir needs this much per clip at once).",
     )
     ingest_max_duration_seconds: float = Field(
         120.0, gt=0, description="Longest clip accepted (the rig sends 10 s clips)."
@@ -151,13 +151,26 @@ class Settings(BaseSettings):
     )
     ingest_jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality of frames.")
     ingest_upload_concurrency: int = Field(
-        16, ge=1, description="Frames uploaded to S3 at once per clip."
+        0,
+        ge=0,
+        description="Frames uploaded to S3 at once per clip; 0 = derived from the memory limit "
+        "(at most 16).",
     )
     ingest_concurrency: int = Field(
-        2,
+        0,
+        ge=0,
+        description="Clips processed at once per ingest process; 0 = derived from the cgroup "
+        "CPU and memory limits (see README, Ingest memory).",
+    )
+    ingest_decode_threads: int = Field(
+        0,
+        ge=0,
+        description="Decoder threads per clip; 0 = the usable CPUs shared among the clips.",
+    )
+    ingest_frame_queue: int = Field(
+        4,
         ge=1,
-        description="Clips decoded at once per ingest process (decoding is CPU-bound; more "
-        "clips than cores only slows each down).",
+        description="JPEG frames waiting between the decoder and the uploads, per clip.",
     )
     ingest_work_dir: Path | None = Field(
         None, description="Where clips are downloaded for decoding (default: system temp)."
