@@ -153,8 +153,8 @@ class Settings(BaseSettings):
     ingest_upload_concurrency: int = Field(
         0,
         ge=0,
-        description="Frames uploaded to S3 at once per clip; 0 = derived from the memory limit "
-        "(at most 16).",
+        description="Frames uploaded to S3 at once per clip; 0 = as many JPEGs of the largest "
+        "frame as LAVA_INGEST_JPEG_BUFFER_MB holds (4 to 16).",
     )
     ingest_concurrency: int = Field(
         0,
@@ -165,12 +165,20 @@ class Settings(BaseSettings):
     ingest_decode_threads: int = Field(
         0,
         ge=0,
-        description="Decoder threads per clip; 0 = the usable CPUs shared among the clips.",
+        description="Decoder threads per clip; 0 = the usable CPUs shared among the clips "
+        "(LAVA_INGEST_DECODE_MEMORY_MB may allow fewer).",
     )
-    ingest_frame_queue: int = Field(
-        4,
-        ge=1,
-        description="JPEG frames waiting between the decoder and the uploads, per clip.",
+    ingest_jpeg_buffer_mb: float = Field(
+        16.0,
+        gt=0,
+        description="MiB of JPEG frames held per clip between the encoder and S3 (queued and "
+        "uploading; one frame passes alone if larger).",
+    )
+    ingest_decode_memory_mb: float = Field(
+        64.0,
+        gt=0,
+        description="MiB of decoded pictures per clip: caps the decoders at the clip's "
+        "resolution (10 pictures each; one decoder always runs).",
     )
     ingest_work_dir: Path | None = Field(
         None, description="Where clips are downloaded for decoding (default: system temp)."

@@ -19,8 +19,10 @@ per worker, each reading its GOPs through its own demuxer (seeking to the GOP's 
 encoding (libjpeg-turbo through simplejpeg, straight from the YUV planes) runs beside it.
 
 Samples come out in no particular order (each carries its index); at most ``frame_buffer``
-JPEGs wait for the consumer, and at most ``2 * encode_threads`` decoded frames wait for the
-encoder, whatever the fps.
+JPEGs wait for the consumer, and a decoded frame waits only while it is being encoded,
+whatever the fps. With ``decode_memory``, the number of decoders is capped so that their
+pictures (``PICTURES_PER_DECODER`` each, measured) fit in it: a 4K clip gets fewer decoders
+than a 1080p one.
 
 The file is opened with FFmpeg's ``protocol_whitelist=file`` and ``format_whitelist`` set to
 the accepted containers: a playlist (HLS, concat) or any other demuxer that would open further
@@ -46,6 +48,22 @@ from shared.cgroup import read_limits
 
 # Containers accepted when the caller names none (the LAVA_INGEST_CONTAINERS default).
 DEFAULT_CONTAINERS = frozenset({"mp4", "mov", "matroska", "webm"})
+# Pictures one H.264 decoder holds at its peak, measured with PyAV 18 (FFmpeg 7) on x264
+# streams with 3 references and 3 B-frames: +31 MB at 1080p (3.1 MB a picture), +97 MB at 4K
+# (12.4 MB): the references, the reordering delay, the picture being decoded and the pool's
+# spare. Its encoder adds up to two: the full-range copy being encoded, and in GOP-parallel
+# decoding the decoded frame beside it.
+# bench/ingest_memory_bench.py measures the whole service.
+DECODER_FRAMES = 8
+ENCODER_FRAMES = 2
+PICTURES_PER_DECODER = DECODER_FRAMES + ENCODER_FRAMES
+
+
+def picture_bytes(width: int, height: int) -> int:
+    """One decoded YUV 4:2:0 picture."""
+    return width * height * 3 // 2
+
+
 # Comparing float times: a frame within this of k/fps counts as "at" it.
 _EPSILON = 1e-6
 # Draining the decoder to skip a GOP's tail idles its threads for a few frames' time; a tail
@@ -177,7 +195,8 @@ class FrameExtractor:
         jpeg_quality: int = 90,
         decode_threads: int | None = None,
         encode_threads: int = 2,
-        frame_buffer: int = 4,
+        frame_buffer: int = 2,
+        decode_memory: int | None = None,
         containers: Iterable[str] = DEFAULT_CONTAINERS,
     ) -> None:
         self.path = path
@@ -185,7 +204,6 @@ class FrameExtractor:
         # Frame threads, one per usable core (the cgroup's CPU limit, not the node's cores):
         # measured faster here than FFmpeg's default of cores + 1.
         self.decode_threads = decode_threads or read_limits().usable_cpus()
-        self.encode_threads = encode_threads
         self.frame_buffer = max(1, frame_buffer)
         self.containers = frozenset(containers)
         self.stats = ExtractionStats()
@@ -194,6 +212,12 @@ class FrameExtractor:
             self._load(container)
         finally:
             container.close()
+        if decode_memory is not None:
+            each = PICTURES_PER_DECODER * picture_bytes(self.info.width, self.info.height)
+            self.decode_threads = min(self.decode_threads, max(1, decode_memory // each))
+        # Each encoder holds one decoded frame and its full-range copy: no more of them than
+        # decoders (the encoders keep up with the decoders at every size measured).
+        self.encode_threads = max(1, min(encode_threads, self.decode_threads))
 
     def close(self) -> None:
         """Nothing stays open between calls; kept so callers can use ``with``."""
@@ -436,19 +460,35 @@ class FrameExtractor:
         last_of = {number[id(g)]: last for g, last in work}
         gop_of = [gi for gi, g in enumerate(gops) for _ in g.pts]
         final = number[id(work[-1][0])]
-        # Decoded frames waiting for the encoder; beyond this the decoder waits.
-        most_pending = 2 * self.encode_threads
+        # Full-range copies being encoded; the decoder waits for a free encoder before making
+        # the next copy, and gives each decoded frame back as soon as its copy exists: beside
+        # the decoder's own pictures only one copy per encoder is alive.
         pending: deque[tuple[int, int, Future[bytes]]] = deque()
+        finished: list[tuple[int, int, bytes]] = []
+        quality = self.jpeg_quality
         try:
             with ThreadPoolExecutor(max_workers=self.encode_threads) as pool:
 
-                def take(frame: Any) -> None:
-                    self._check(frame)
-                    for k, position in wanted.get(frame.pts, ()):
-                        pending.append((k, position, pool.submit(self._encode, frame)))
+                def take_all(frames: Iterable[Any]) -> None:
+                    # A function, so no loop variable keeps a frame alive afterwards.
+                    for frame in frames:
+                        self._check(frame)
+                        targets = wanted.get(frame.pts, ())
+                        if not targets:
+                            continue
+                        while len(pending) >= self.encode_threads:
+                            k, position, future = pending.popleft()
+                            finished.append((k, position, future.result()))
+                        full = full_range(frame)
+                        frame = None
+                        for k, position in targets:
+                            pending.append((k, position, pool.submit(jpeg_of, full, quality)))
+                        full = None
 
                 def ready() -> Iterator[tuple[int, int, bytes]]:
-                    while pending and (pending[0][2].done() or len(pending) > most_pending):
+                    yield from finished
+                    finished.clear()
+                    while pending and pending[0][2].done():
                         k, position, future = pending.popleft()
                         yield k, position, future.result()
 
@@ -463,8 +503,7 @@ class FrameExtractor:
                         continue
                     if j == 0 and (fed_through is None or gi == 0 or fed_through != gi - 1):
                         ctx.flush_buffers()
-                    for frame in ctx.decode(packet):
-                        take(frame)
+                    take_all(ctx.decode(packet))
                     yield from ready()
                     if j < last:
                         continue
@@ -473,11 +512,11 @@ class FrameExtractor:
                         fed_through = gi  # the next GOP continues without a drain
                     else:
                         fed_through = None
-                        for frame in ctx.decode(None):  # drain what this GOP still holds
-                            take(frame)
+                        take_all(ctx.decode(None))  # drain what this GOP still holds
                         yield from ready()
                     if gi == final:
                         break
+                yield from ready()
                 while pending:
                     k, position, future = pending.popleft()
                     yield k, position, future.result()
@@ -577,17 +616,29 @@ class FrameExtractor:
                 thread.join()
 
     def _encode(self, frame: Any) -> bytes:
-        # Imported here, on the encoding thread: the import (~40 ms) then overlaps with the
-        # decoder's first frames instead of delaying them (it matters for a CLI run).
-        import numpy as np
-        import simplejpeg
+        return encode_jpeg(frame, self.jpeg_quality)
 
-        # JPEG (JFIF) wants full-range YCbCr; converting the range (not the colour space) and
-        # compressing the planes directly skips two colour conversions an RGB path would do.
-        full = frame if frame.format.name == "yuvj420p" else frame.reformat(format="yuvj420p")
-        y, u, v = (
-            np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
-            for p in full.planes
-        )
-        jpeg = simplejpeg.encode_jpeg_yuv_planes(y, u, v, quality=self.jpeg_quality)
-        return bytes(jpeg)
+
+def full_range(frame: Any) -> Any:
+    """The frame in full-range YUV 4:2:0 (a copy unless it already is)."""
+    # JPEG (JFIF) wants full-range YCbCr; converting the range (not the colour space) and
+    # compressing the planes directly skips two colour conversions an RGB path would do.
+    return frame if frame.format.name == "yuvj420p" else frame.reformat(format="yuvj420p")
+
+
+def jpeg_of(full: Any, quality: int) -> bytes:
+    """JPEG of a full-range YUV 4:2:0 frame (libjpeg-turbo, straight from the planes)."""
+    # Imported here, on the encoding thread: the import (~40 ms) then overlaps with the
+    # decoder's first frames instead of delaying them (it matters for a CLI run).
+    import numpy as np
+    import simplejpeg
+
+    y, u, v = (
+        np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in full.planes
+    )
+    return bytes(simplejpeg.encode_jpeg_yuv_planes(y, u, v, quality=quality))
+
+
+def encode_jpeg(frame: Any, quality: int) -> bytes:
+    """A decoded frame as JPEG, the way every sample is encoded (deterministic)."""
+    return jpeg_of(full_range(frame), quality)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import structlog
 
+from services.ingest.budget import ByteBudget
 from services.ingest.capacity import IngestCapacity, derive_capacity
 from services.ingest.extract import ClipError, FrameExtractor, FrameSample, VideoInfo
 from shared.events import (
@@ -211,14 +212,16 @@ class IngestHandler:
         self, clip: ClipIngested, layout: ClipLayout, local: Path, base_time: float
     ) -> FrameIndex:
         loop = asyncio.get_running_loop()
-        # JPEGs in memory at once, whatever the fps: the extractor's few, this queue, the
-        # uploads in flight (services/ingest/capacity.py has the whole budget).
-        queue: asyncio.Queue[FrameSample | None] = asyncio.Queue(maxsize=self.capacity.frame_queue)
+        # JPEGs in memory at once, whatever the fps or resolution: those queued here and
+        # uploading share one byte budget (services/ingest/capacity.py has the whole sum).
+        budget = ByteBudget(self.capacity.jpeg_buffer_bytes)
+        queue: asyncio.Queue[FrameSample | None] = asyncio.Queue()
         extractor = await asyncio.to_thread(
             FrameExtractor,
             local,
             jpeg_quality=self.settings.ingest_jpeg_quality,
             decode_threads=self.capacity.decode_threads,
+            decode_memory=self.capacity.decode_memory_bytes,
             containers=self.settings.accepted_containers,
         )
         try:
@@ -227,24 +230,30 @@ class IngestHandler:
             stop = threading.Event()
 
             def produce() -> None:
-                # Runs in a worker thread; blocks on a full queue (back-pressure on decoding).
+                # Runs in a worker thread; waits for budget (back-pressure on decoding).
                 try:
                     for sample in extractor.samples(clip.fps):
                         if stop.is_set():
                             return
-                        asyncio.run_coroutine_threadsafe(queue.put(sample), loop).result()
+                        size = len(sample.jpeg)
+                        asyncio.run_coroutine_threadsafe(budget.acquire(size), loop).result()
+                        loop.call_soon_threadsafe(queue.put_nowait, sample)
+                        del sample
                 finally:
-                    asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+                    loop.call_soon_threadsafe(queue.put_nowait, None)
 
             producer = asyncio.create_task(asyncio.to_thread(produce))
             try:
-                samples = await self._upload_frames(layout, queue)
+                samples = await self._upload_frames(layout, queue, budget)
             except BaseException:
                 stop.set()
-                # Keep taking from the queue until the producer has let go of it.
+                # Keep taking from the queue (giving the bytes back) until the producer has
+                # let go of it.
                 while not producer.done():
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(queue.get(), timeout=0.1)
+                        taken = await asyncio.wait_for(queue.get(), timeout=0.1)
+                        if taken is not None:
+                            budget.release(len(taken.jpeg))
                 raise
             await producer  # raises ClipError from the decoder, if any
             info = extractor.info
@@ -312,7 +321,10 @@ class IngestHandler:
         return index
 
     async def _upload_frames(
-        self, layout: ClipLayout, queue: asyncio.Queue[FrameSample | None]
+        self,
+        layout: ClipLayout,
+        queue: asyncio.Queue[FrameSample | None],
+        budget: ByteBudget,
     ) -> list[FrameSample]:
         gate = asyncio.Semaphore(self.capacity.uploads)
         uploads: set[asyncio.Task[None]] = set()
@@ -325,6 +337,7 @@ class IngestHandler:
                     layout.bucket, layout.frame_key(sample.index), sample.jpeg, "image/jpeg"
                 )
             finally:
+                budget.release(len(sample.jpeg))
                 gate.release()
 
         def done(task: asyncio.Task[None]) -> None:
@@ -337,6 +350,7 @@ class IngestHandler:
                 await gate.acquire()
                 if failed:
                     gate.release()
+                    budget.release(len(sample.jpeg))
                     raise failed[0]
                 samples.append(dataclasses.replace(sample, jpeg=b""))
                 task = asyncio.create_task(upload(sample))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 
+from services.ingest.allocator import fix_mmap_threshold
 from services.ingest.capacity import derive_capacity
 from services.ingest.handler import IngestHandler
 from shared.events import ClipIngested
@@ -35,4 +36,5 @@ def ingest_settings(settings: Settings) -> Settings:
 
 
 def main() -> None:
+    fix_mmap_threshold()
     run_service("ingest", build, consumer="ingest", settings=ingest_settings(load_settings()))
