@@ -33,10 +33,11 @@ class Limits:
     cpus: float | None
     memory_bytes: int | None
     version: int | None  # 2, 1, or None when no cgroup files were found
+    online: int = 0  # CPUs this process may run on (affinity); 0 = ask the system
 
-    def usable_cpus(self, online: int | None = None) -> int:
+    def usable_cpus(self) -> int:
         """Whole CPUs to size thread pools by: the quota rounded up, at most the online ones."""
-        online = online or _online_cpus()
+        online = self.online or _online_cpus()
         if self.cpus is None:
             return online
         return max(1, min(online, math.ceil(self.cpus - 1e-9)))

@@ -169,7 +169,7 @@ class Settings(BaseSettings):
         "(LAVA_INGEST_DECODE_MEMORY_MB may allow fewer).",
     )
     ingest_jpeg_buffer_mb: float = Field(
-        16.0,
+        8.0,
         gt=0,
         description="MiB of JPEG frames held per clip between the encoder and S3 (queued and "
         "uploading; one frame passes alone if larger).",

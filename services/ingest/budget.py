@@ -1,7 +1,7 @@
 """A budget of bytes held at once, shared by a producer thread and asyncio consumers.
 
 Ingest holds JPEGs between the encoder and S3 under one: their number then adapts to the
-frame size (about 28 at 1080p, 7 at 4K in 16 MiB) and the memory stays what the setting says,
+frame size (about 14 at 1080p, 3 at 4K in 8 MiB) and the memory stays what the setting says,
 whatever the fps or resolution. An item larger than the whole budget passes alone, so nothing
 can wait forever.
 """
