@@ -368,7 +368,8 @@ async def throughput(
     clips: int,
     replicas: int,
     work: Path,
-) -> float:
+) -> tuple[float, float]:
+    """Clips/min over ``clips`` clips published at once, and the highest peak RSS of a replica."""
     processes = [spawn_ingest(run, work / f"ingest-{n}.log") for n in range(replicas)]
     try:
         for process in processes:
@@ -388,13 +389,14 @@ async def throughput(
             ids.add(payload.clip_id)
         outcome = await wait_for_outcome(settings, ids, timeout=1800)
         wall = time.monotonic() - started
+        peaks = [status_mb(p.pid, "VmHWM") for p in processes]
     finally:
         for process in processes:
             stop(process)
     bad = {k: v for k, v in outcome.items() if v != "ok"}
     if len(outcome) < clips or bad:
         raise RuntimeError(f"throughput run incomplete: {len(outcome)}/{clips}, {bad}")
-    return clips / wall * 60
+    return clips / wall * 60, max(peaks)
 
 
 async def main() -> int:
@@ -441,13 +443,13 @@ async def main() -> int:
                     f"peak {peak:5.0f} MB; frames {check}",
                     flush=True,
                 )
-            rates = []
+            rates: list[tuple[int, float, float]] = []
             if not args.skip_throughput:
                 for replicas in (1, 2):
-                    rate = await throughput(
+                    rate, peak = await throughput(
                         run, settings, aws, clips["hd"], args.clips, replicas, work
                     )
-                    rates.append((replicas, rate))
+                    rates.append((replicas, rate, peak))
                     print(f"{replicas} replica(s): {rate:.1f} clips/min", flush=True)
     finally:
         await run.stop()
@@ -471,10 +473,10 @@ async def main() -> int:
             f"{case.name:<11} {case.fps:>4g} {frames:>6} {size / MB:>8.1f} {rest:>8.0f} "
             f"{peak:>8.0f}  {goal}: {'met' if ok else 'NOT met'} (frames {check})"
         )
-    for replicas, rate in rates:
+    for replicas, rate, peak in rates:
         print(
             f"throughput, {replicas} ingest replica(s), {args.clips} x 1080p 10 s at 1 fps: "
-            f"{rate:.1f} clips/min"
+            f"{rate:.1f} clips/min (peak RSS of a replica, clips in parallel: {peak:.0f} MB)"
         )
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)

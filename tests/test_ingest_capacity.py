@@ -94,3 +94,16 @@ async def test_the_byte_budget_holds_producers_back_and_lets_a_big_item_pass_alo
 @pytest.fixture
 def settings() -> Settings:
     return Settings()
+
+
+def test_ingest_prefetches_only_its_clip_slots_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.ingest.service import ingest_settings
+    from shared.settings import load_settings
+
+    monkeypatch.delenv("LAVA_PREFETCH", raising=False)
+    monkeypatch.setenv("LAVA_INGEST_CONCURRENCY", "3")
+    assert ingest_settings(load_settings()).prefetch == 3
+    monkeypatch.setenv("LAVA_PREFETCH", "9")
+    assert ingest_settings(load_settings()).prefetch == 9

@@ -6,7 +6,8 @@ wait under a byte budget. Per process, for frames of at most ``P`` bytes (YUV 4:
 the largest resolution accepted) and JPEGs of at most ``J`` bytes:
 
     peak RSS <= BASE + clips x clip
-    clip      = min(threads x 10 x P, max(DECODE_MEMORY, 10 x P))    decoders and encoders
+    clip      = WORKING                                               threads, HTTP, demuxer
+              + min(threads x 10 x P, max(DECODE_MEMORY, 10 x P))    decoders and encoders
               + JPEG_BUFFER                                           queued and uploading
               + (2 + threads) x J                                     inside the extractor
 
@@ -24,9 +25,11 @@ from shared.settings import Settings
 
 MB = 1024 * 1024
 # The ingest process with no clip: interpreter and imports (PyAV/FFmpeg, numpy, aiobotocore,
-# aio-pika, structlog, prometheus) 83 MB at rest, plus allocator slack seen at peak
-# (bench/ingest_memory_bench.py).
-BASE_BYTES = 100 * MB
+# aio-pika, structlog with rich, prometheus): 82-83 MB at rest (bench/ingest_memory_bench.py).
+BASE_BYTES = 85 * MB
+# What a clip in flight costs beyond its pictures and JPEGs (thread stacks, HTTP buffers,
+# demuxer and scaler state, allocator slack): the measured 1080p peaks minus the model.
+WORKING_BYTES = 25 * MB
 # JPEG bytes per pixel at quality 90 of detailed road scenes (557-588 KB at 1080p, 2.2 MB at
 # 4K from the sample clips): an upper bound for planning, not a limit.
 JPEG_BYTES_PER_PIXEL = 0.3
@@ -59,7 +62,8 @@ class IngestCapacity:
             self.decode_threads * per_decoder, max(self.decode_memory_bytes, per_decoder)
         )
         jpeg = int(w * h * JPEG_BYTES_PER_PIXEL)
-        return decoding + self.jpeg_buffer_bytes + (EXTRACTOR_QUEUE + self.decode_threads) * jpeg
+        extractor = (EXTRACTOR_QUEUE + self.decode_threads) * jpeg
+        return WORKING_BYTES + decoding + self.jpeg_buffer_bytes + extractor
 
     def memory_bytes(self, width: int | None = None, height: int | None = None) -> int:
         """The peak RSS to plan for: every clip slot busy with frames of this size."""
