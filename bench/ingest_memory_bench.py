@@ -5,9 +5,10 @@ settings, concurrency derived from this machine's cgroup), and for each case sta
 service, sends one clip through it (upload, ClipIngested, wait for FramesReady) and reads the
 process's peak RSS (VmHWM in /proc/<pid>/status). Cases: 1920x1080 10 s at 1, 5 and 30 fps,
 3840x2160 10 s at 1 and 30 fps, and a long clip (110 s, ~95% of LAVA_INGEST_MAX_BYTES) made at
-bench time by looping a 10 s segment of 74 Mbit/s, measured beside that segment alone. Every case's frames are checked against a full decode: each uploaded JPEG must be
-byte-identical to the JPEG of the expected source frame (the first at or after k/fps s) taken
-from decoding every frame of the clip.
+bench time by looping a 10 s segment of 74 Mbit/s, measured beside that segment alone. Every
+case's frames are checked against a full decode: each uploaded JPEG must be byte-identical to
+the JPEG of the expected source frame (the first at or after k/fps s) taken from decoding
+every frame of the clip.
 
 Then throughput: N 1080p clips at 1 fps published at once, consumed by one and by two ingest
 replicas on the same broker (clips/min).
@@ -35,8 +36,8 @@ import av
 
 from lava.local_pipeline import LocalPipeline, PipelineConfig
 from lava.rig import upload_clip
+from lava.sample_clips import SampleClip, SampleSpec, make_sample
 from services.ingest.extract import encode_jpeg
-from services.ingest.sample_clips import SampleClip, SampleSpec, make_sample
 from shared.aws import AwsClients
 from shared.events import decode_event
 from shared.layout import ClipLayout, FrameIndex

@@ -16,8 +16,8 @@ from services.ingest.handler import IngestHandler
 from shared.aws import AwsClients
 from shared.settings import Settings
 from shared.storage import Changed, ObjectInfo, S3Store, TooLarge
+from shared.testing.events import clip_ingested
 from tests.support.clips import small_clip
-from tests.support.events import clip_ingested
 
 
 @pytest.fixture(scope="module")
