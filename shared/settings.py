@@ -134,8 +134,8 @@ class Settings(BaseSettings):
     ingest_max_bytes: int = Field(
         1024**3,
         gt=0,
-        description="Largest clip file accepted (extraction holds the compressed stream in "
-        "memory).",
+        description="Largest clip file accepted, enforced while it streams to local disk "
+        "(the work dir needs this much per clip at once).",
     )
     ingest_max_duration_seconds: float = Field(
         120.0, gt=0, description="Longest clip accepted (the rig sends 10 s clips)."
@@ -151,13 +151,34 @@ class Settings(BaseSettings):
     )
     ingest_jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality of frames.")
     ingest_upload_concurrency: int = Field(
-        16, ge=1, description="Frames uploaded to S3 at once per clip."
+        0,
+        ge=0,
+        description="Frames uploaded to S3 at once per clip; 0 = as many JPEGs of the largest "
+        "frame as LAVA_INGEST_JPEG_BUFFER_MB holds (4 to 16).",
     )
     ingest_concurrency: int = Field(
-        2,
-        ge=1,
-        description="Clips decoded at once per ingest process (decoding is CPU-bound; more "
-        "clips than cores only slows each down).",
+        0,
+        ge=0,
+        description="Clips processed at once per ingest process; 0 = derived from the cgroup "
+        "CPU and memory limits (see README, Ingest memory).",
+    )
+    ingest_decode_threads: int = Field(
+        0,
+        ge=0,
+        description="Decoder threads per clip; 0 = the usable CPUs shared among the clips "
+        "(LAVA_INGEST_DECODE_MEMORY_MB may allow fewer).",
+    )
+    ingest_jpeg_buffer_mb: float = Field(
+        8.0,
+        gt=0,
+        description="MiB of JPEG frames held per clip between the encoder and S3 (queued and "
+        "uploading; one frame passes alone if larger).",
+    )
+    ingest_decode_memory_mb: float = Field(
+        64.0,
+        gt=0,
+        description="MiB of decoded pictures per clip: caps the decoders at the clip's "
+        "resolution (10 pictures each; one decoder always runs).",
     )
     ingest_work_dir: Path | None = Field(
         None, description="Where clips are downloaded for decoding (default: system temp)."

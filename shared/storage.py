@@ -33,6 +33,14 @@ class NotFound(LookupError):
     pass
 
 
+class TooLarge(ValueError):
+    """An object turned out larger than the caller's cap while it was being read."""
+
+
+class Changed(ValueError):
+    """The object no longer has the ETag the caller checked (S3 answered 412)."""
+
+
 class ObjectStore(Protocol):
     async def head(self, bucket: str, key: str) -> ObjectInfo | None: ...
     async def get_bytes(self, bucket: str, key: str) -> bytes: ...
@@ -64,13 +72,15 @@ class S3Store:
             metadata=dict(found.get("Metadata", {})),
         )
 
-    async def _get_object(self, bucket: str, key: str) -> Any:
+    async def _get_object(self, bucket: str, key: str, **extra: Any) -> Any:
         s3 = await self._aws.s3()
         try:
-            return await s3.get_object(Bucket=bucket, Key=key)
+            return await s3.get_object(Bucket=bucket, Key=key, **extra)
         except ClientError as exc:
             if _missing(exc):
                 raise NotFound(f"s3://{bucket}/{key} does not exist") from None
+            if error_code(exc) in {"PreconditionFailed", "412"}:
+                raise Changed(f"s3://{bucket}/{key} changed since it was checked") from None
             raise
 
     async def get_bytes(self, bucket: str, key: str) -> bytes:
@@ -99,15 +109,32 @@ class S3Store:
         text = value if isinstance(value, str) else json.dumps(value)
         await self.put_bytes(bucket, key, text.encode(), "application/json")
 
-    async def download(self, bucket: str, key: str, path: Path) -> int:
-        """Stream an object to a local file without holding it in memory; its size."""
-        response = await self._get_object(bucket, key)
+    async def download(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        *,
+        max_bytes: int | None = None,
+        etag: str | None = None,
+    ) -> int:
+        """Stream an object to a local file without holding it in memory; its size.
+
+        ``etag``: only that version of the object (``IfMatch``), else :class:`Changed`.
+        ``max_bytes``: counted while streaming - a HEAD's size can be stale or the object
+        replaced - and :class:`TooLarge` as soon as it is passed (the partial file is left
+        for the caller's temporary directory to remove).
+        """
+        extra = {"IfMatch": f'"{etag}"'} if etag else {}
+        response = await self._get_object(bucket, key, **extra)
         size = 0
         with path.open("wb") as out:
             async with response["Body"] as body:
                 while chunk := await body.read(_CHUNK):
-                    out.write(chunk)
                     size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise TooLarge(f"s3://{bucket}/{key} is larger than {max_bytes} bytes")
+                    out.write(chunk)
         return size
 
     async def upload_file(

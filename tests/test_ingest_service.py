@@ -133,6 +133,9 @@ async def test_bad_clips_fail_visibly_and_the_service_keeps_serving(
         "long": long.video.read_bytes(),
         "wide": wide.video.read_bytes(),
         "good": good.video.read_bytes(),
+        # playlists naming a file the pod can read: refused before anything is followed
+        "concat": f"ffconcat version 1.0\nfile {good.video}\n".encode(),
+        "hls": f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\n{good.video}\n".encode(),
     }
     for name, data in files.items():
         await store.put_bytes(bucket, f"raw/d1/{name}.mp4", data)
@@ -144,6 +147,8 @@ async def test_bad_clips_fail_visibly_and_the_service_keeps_serving(
         "long": ({}, "lasts 3.0 s, above the limit of 2.5 s"),
         "wide": ({}, "resolution 480x180 is above the limit"),
         "missing": ({}, "clip not found at"),
+        "concat": ({}, "not a video in an accepted container format"),
+        "hls": ({}, "not a readable video file"),  # without .m3u8, FFmpeg does not probe HLS
         "toofast": ({"fps": 60}, "requested 60 frames/s but the clip has 30 frames/s"),
         "foreign": ({"video_uri": "s3://someone-else/raw/good.mp4"}, "bucket 'someone-else'"),
         "unsafe": ({"video_uri": f"s3://{bucket}/raw/d1/bad key$.mp4"}, "characters outside"),

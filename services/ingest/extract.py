@@ -1,12 +1,11 @@
 """Frames at a requested rate, chosen by presentation timestamp, decoded as little as possible.
 
 Sample k is the first frame whose presentation time is at or after ``k / fps`` seconds from
-the clip's first frame. The clip is demuxed once (cheap: no decoding) which gives every
-frame's timestamp and the keyframe structure; from that we know exactly which frames are
-needed before decoding any.
-
-The compressed packets are kept in memory between demuxing and decoding (a 10 s 1080p clip is
-5-20 MB; ingest refuses files above ``LAVA_INGEST_MAX_BYTES``).
+the clip's first frame. The clip is demuxed once without decoding and without keeping any
+packet (only each packet's timestamps and keyframe flag), which gives every frame's timestamp
+and the keyframe structure; from that we know exactly which frames are needed before decoding
+any. Decoding then reads the packets from the file again, so memory does not grow with the
+clip: what is held is the decoders' reference frames and a fixed number of JPEGs.
 
 Decode strategy, chosen per keyframe group (GOP) from the stream itself:
 - a GOP holding no needed frame is never decoded;
@@ -15,16 +14,28 @@ Decode strategy, chosen per keyframe group (GOP) from the stream itself:
   keyframe before the next sample).
 When keyframes are at least as dense as samples, this decodes about one frame per sample (what
 seeking per sample does); when they are sparse, it decodes sequentially and skips the tail of
-each GOP after its last sample. Decoding uses FFmpeg's threads; JPEG encoding (libjpeg-turbo through
-simplejpeg, straight from the YUV planes) runs on a thread pool beside it.
+each GOP after its last sample. Decoding uses FFmpeg's threads, or one single-threaded decoder
+per worker, each reading its GOPs through its own demuxer (seeking to the GOP's keyframe); JPEG
+encoding (libjpeg-turbo through simplejpeg, straight from the YUV planes) runs beside it.
+
+Samples come out in no particular order (each carries its index); at most ``frame_buffer``
+JPEGs wait for the consumer, and a decoded frame waits only while it is being encoded,
+whatever the fps. With ``decode_memory``, the number of decoders is capped so that their
+pictures (``PICTURES_PER_DECODER`` each, measured) fit in it: a 4K clip gets fewer decoders
+than a 1080p one.
+
+The file is opened with FFmpeg's ``protocol_whitelist=file`` and ``format_whitelist`` set to
+the accepted containers: a playlist (HLS, concat) or any other demuxer that would open further
+files or URLs is refused before it reads anything else.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
+import contextlib
+import queue
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -32,6 +43,26 @@ from pathlib import Path
 from typing import Any
 
 import av
+
+from shared.cgroup import read_limits
+
+# Containers accepted when the caller names none (the LAVA_INGEST_CONTAINERS default).
+DEFAULT_CONTAINERS = frozenset({"mp4", "mov", "matroska", "webm"})
+# Pictures one H.264 decoder holds at its peak, measured with PyAV 18 (FFmpeg 7) on x264
+# streams with 3 references and 3 B-frames: +31 MB at 1080p (3.1 MB a picture), +97 MB at 4K
+# (12.4 MB): the references, the reordering delay, the picture being decoded and the pool's
+# spare. Its encoder adds up to two: the full-range copy being encoded, and in GOP-parallel
+# decoding the decoded frame beside it.
+# bench/ingest_memory_bench.py measures the whole service.
+DECODER_FRAMES = 8
+ENCODER_FRAMES = 2
+PICTURES_PER_DECODER = DECODER_FRAMES + ENCODER_FRAMES
+
+
+def picture_bytes(width: int, height: int) -> int:
+    """One decoded YUV 4:2:0 picture."""
+    return width * height * 3 // 2
+
 
 # Comparing float times: a frame within this of k/fps counts as "at" it.
 _EPSILON = 1e-6
@@ -85,7 +116,8 @@ class ExtractionStats:
 
 @dataclass
 class _Gop:
-    packets: list[Any] = field(default_factory=list)
+    start: int  # decode-order index of its keyframe among the video packets
+    pts: list[int] = field(default_factory=list)  # its packets' pts, in decode order
     needed: set[int] = field(default_factory=set)  # pts values of needed frames in this GOP
 
 
@@ -100,9 +132,20 @@ def _container_signature(path: Path) -> str | None:
     return None
 
 
-def _open(path: Path) -> Any:
+def _open(path: Path, containers: Iterable[str]) -> Any:
+    accepted = ",".join(sorted(containers))
+    # Only the local file, only the accepted demuxers: FFmpeg's HLS, concat and similar
+    # demuxers open the files or URLs a playlist names (a clip must never read /etc or the
+    # pod's service-account token into frames), so they must not even be probed into use.
+    options = {"protocol_whitelist": "file", "format_whitelist": accepted}
     try:
-        return av.open(str(path))
+        return av.open(str(path), container_options=options)
+    except av.error.ArgumentError:
+        # FFmpeg answers EINVAL when the probed demuxer is not on the format whitelist.
+        raise ClipError(
+            f"not a video in an accepted container format (accepted: {accepted.replace(',', ', ')}"
+            "; playlists and files that reference other files are refused)"
+        ) from None
     except av.error.InvalidDataError as exc:
         claimed = _container_signature(path)
         if claimed is not None:
@@ -135,6 +178,13 @@ def sample_times(frame_times: list[float], fps: float) -> list[tuple[int, float,
         k += 1
 
 
+class _SeekMissed(Exception):
+    """The demuxer's seek landed after the keyframe it was asked for."""
+
+
+_DONE = object()
+
+
 class FrameExtractor:
     """Extracts JPEG frames from one local clip file."""
 
@@ -145,22 +195,32 @@ class FrameExtractor:
         jpeg_quality: int = 90,
         decode_threads: int | None = None,
         encode_threads: int = 2,
+        frame_buffer: int = 2,
+        decode_memory: int | None = None,
+        containers: Iterable[str] = DEFAULT_CONTAINERS,
     ) -> None:
         self.path = path
         self.jpeg_quality = jpeg_quality
-        # Frame threads, one per core: measured faster here than FFmpeg's default of cores + 1.
-        self.decode_threads = decode_threads or os.cpu_count() or 2
-        self.encode_threads = encode_threads
+        # Frame threads, one per usable core (the cgroup's CPU limit, not the node's cores):
+        # measured faster here than FFmpeg's default of cores + 1.
+        self.decode_threads = decode_threads or read_limits().usable_cpus()
+        self.frame_buffer = max(1, frame_buffer)
+        self.containers = frozenset(containers)
         self.stats = ExtractionStats()
-        self._container = _open(path)
+        container = _open(path, self.containers)
         try:
-            self._load()
-        except BaseException:
-            self._container.close()
-            raise
+            self._load(container)
+        finally:
+            container.close()
+        if decode_memory is not None:
+            each = PICTURES_PER_DECODER * picture_bytes(self.info.width, self.info.height)
+            self.decode_threads = min(self.decode_threads, max(1, decode_memory // each))
+        # Each encoder holds one decoded frame and its full-range copy: no more of them than
+        # decoders (the encoders keep up with the decoders at every size measured).
+        self.encode_threads = max(1, min(encode_threads, self.decode_threads))
 
     def close(self) -> None:
-        self._container.close()
+        """Nothing stays open between calls; kept so callers can use ``with``."""
 
     def __enter__(self) -> FrameExtractor:
         return self
@@ -169,57 +229,60 @@ class FrameExtractor:
         self.close()
 
     # --- probing ----------------------------------------------------------------------------
-    def _load(self) -> None:
-        container = self._container
+    def _load(self, container: Any) -> None:
         if not container.streams.video:
             raise ClipError("the file has no video stream")
         stream = container.streams.video[0]
         ctx = stream.codec_context
         if stream.time_base is None:
             raise ClipError("the video stream has no time base")
-        self._stream = stream
         self._time_base: Fraction = stream.time_base
-        packets = []
+        # One pass over the packets keeping only their timestamps: a few numbers per frame.
+        pts: list[int] = []
+        dts: list[int] = []
+        keys: list[bool] = []
+        last_duration = 0
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:
                     continue
                 if packet.pts is None:
                     raise ClipError("the video stream has frames without timestamps")
-                packets.append(packet)
+                pts.append(packet.pts)
+                dts.append(packet.dts if packet.dts is not None else packet.pts)
+                keys.append(bool(packet.is_keyframe))
+                last_duration = packet.duration or 0
         except av.error.FFmpegError as exc:
             raise ClipError(f"truncated or corrupt video ({_av_reason(exc)})") from None
-        if not packets:
+        if not pts:
             raise ClipError("the video stream holds no frames")
-        if stream.frames and len(packets) < stream.frames:
+        if stream.frames and len(pts) < stream.frames:
             raise ClipError(
-                f"truncated video: {len(packets)} of the {stream.frames} frames its header "
+                f"truncated video: {len(pts)} of the {stream.frames} frames its header "
                 "announces are present"
             )
-        if not packets[0].is_keyframe:
+        if not keys[0]:
             raise ClipError("the video does not start with a keyframe (truncated at the start?)")
-        self._packets = packets
-        pts_sorted = sorted(p.pts for p in packets)
+        self._pts, self._dts, self._keys = pts, dts, keys
+        pts_sorted = sorted(pts)
         self._first_pts = pts_sorted[0]
         self._pts_sorted = pts_sorted
-        self._frame_times = [float((pts - self._first_pts) * self._time_base) for pts in pts_sorted]
-        last = packets[-1]
-        frame_duration = float((last.duration or 0) * self._time_base) or (
+        self._frame_times = [float((p - self._first_pts) * self._time_base) for p in pts_sorted]
+        frame_duration = float(last_duration * self._time_base) or (
             1 / float(stream.average_rate) if stream.average_rate else 0.0
         )
         duration = self._frame_times[-1] + frame_duration
         rate = stream.average_rate or stream.guessed_rate
-        decode_order_pts = [p.pts for p in packets]
         self.info = VideoInfo(
             container=container.format.name,
             codec=ctx.name,
             width=ctx.width,
             height=ctx.height,
-            frame_count=len(packets),
+            frame_count=len(pts),
             duration=duration,
-            source_fps=float(rate) if rate else len(packets) / max(duration, _EPSILON),
-            keyframes=sum(1 for p in packets if p.is_keyframe),
-            has_b_frames=decode_order_pts != pts_sorted,
+            source_fps=float(rate) if rate else len(pts) / max(duration, _EPSILON),
+            keyframes=sum(keys),
+            has_b_frames=pts != pts_sorted,
         )
 
     # --- extraction -------------------------------------------------------------------------
@@ -228,23 +291,23 @@ class FrameExtractor:
 
     def _gops(self, needed_pts: set[int]) -> list[_Gop]:
         gops: list[_Gop] = []
-        for packet in self._packets:
-            if packet.is_keyframe or not gops:
-                gops.append(_Gop())
+        for i, (pts, key) in enumerate(zip(self._pts, self._keys, strict=True)):
+            if key or not gops:
+                gops.append(_Gop(start=i))
             gop = gops[-1]
-            gop.packets.append(packet)
-            if packet.pts in needed_pts:
-                gop.needed.add(packet.pts)
+            gop.pts.append(pts)
+            if pts in needed_pts:
+                gop.needed.add(pts)
         # Open GOPs: a frame presented before its GOP's keyframe may reference the previous
         # GOP, so that GOP must be decoded too.
         for i in range(1, len(gops)):
-            key_pts = gops[i].packets[0].pts
+            key_pts = gops[i].pts[0]
             if any(pts < key_pts for pts in gops[i].needed) and not gops[i - 1].needed:
                 gops[i - 1].needed.add(-1)  # decode it all, emit nothing from it
         return gops
 
     def samples(self, fps: float) -> Iterator[FrameSample]:
-        """Yield the samples in order; raises :class:`ClipError` on undecodable input."""
+        """Yield every sample, in no particular order; raises :class:`ClipError` on bad input."""
         if not 0 < fps <= self.info.source_fps + _EPSILON:
             raise ClipError(
                 f"requested {fps:g} frames/s but the clip has {self.info.source_fps:g} frames/s"
@@ -269,24 +332,40 @@ class FrameExtractor:
             and biggest * _FRAME_THREAD_SPEEDUP < decoded
             and not self._open_gops(gops)
         )
+        produced: Iterator[tuple[int, int, bytes]]
+        if parallel:
+            work = self._work(gops, decode_tails=False)  # no drains to avoid in parallel
+            self.stats.strategy = f"GOP-parallel ({len(work)} GOPs on {workers} decoders)"
+            produced = self._gop_parallel(work, wanted, workers)
+        else:
+            self.stats.strategy = "sequential (frame-threaded, skipping unneeded GOP tails)"
+            produced = self._sequential(gops, work, wanted)
+        seen: set[int] = set()
         try:
-            if parallel:
-                work = self._work(gops, decode_tails=False)  # no drains to avoid in parallel
-                self.stats.strategy = f"GOP-parallel ({len(work)} GOPs on {workers} decoders)"
-                yield from self._ordered(self._gop_parallel(work, wanted, workers), len(plan))
-            else:
-                self.stats.strategy = "sequential (frame-threaded, skipping unneeded GOP tails)"
-                yield from self._ordered(self._sequential(gops, work, wanted), len(plan))
+            for k, position, jpeg in produced:
+                if k in seen:
+                    continue
+                seen.add(k)
+                yield FrameSample(k, self._frame_times[position], position, jpeg)
         except av.error.FFmpegError as exc:
             raise ClipError(f"truncated or corrupt video ({_av_reason(exc)})") from None
+        finally:
+            close = getattr(produced, "close", None)
+            if close is not None:
+                close()
         if self.stats.corrupt_frames:
             raise ClipError(
                 f"truncated or corrupt video: {self.stats.corrupt_frames} corrupt frames"
             )
+        if len(seen) < len(plan):
+            raise ClipError(
+                f"truncated or corrupt video: {len(plan) - len(seen)} of {len(plan)} frames "
+                "could not be decoded"
+            )
 
     @staticmethod
     def _open_gops(gops: list[_Gop]) -> bool:
-        return any(p.pts < g.packets[0].pts for g in gops[1:] for p in g.packets)
+        return any(p < g.pts[0] for g in gops[1:] for p in g.pts)
 
     def _work(self, gops: list[_Gop], decode_tails: bool) -> list[tuple[_Gop, int]]:
         """The GOPs to decode, each with the index of the last packet to feed.
@@ -299,140 +378,267 @@ class FrameExtractor:
             if not gop.needed:
                 continue
             if -1 in gop.needed:
-                last = len(gop.packets) - 1
+                last = len(gop.pts) - 1
             else:
-                last = max(i for i, p in enumerate(gop.packets) if p.pts in gop.needed)
+                last = max(i for i, p in enumerate(gop.pts) if p in gop.needed)
                 following = gops[gi + 1] if gi + 1 < len(gops) else None
-                tail = len(gop.packets) - 1 - last
+                tail = len(gop.pts) - 1 - last
                 short = tail < _MIN_TAIL_TO_SKIP
                 if decode_tails and short and following is not None and following.needed:
-                    last = len(gop.packets) - 1
+                    last = len(gop.pts) - 1
             work.append((gop, last))
         return work
 
-    def _ordered(
-        self, produced: Iterator[list[tuple[int, int, bytes]]], expected: int
-    ) -> Iterator[FrameSample]:
-        """Samples in index order from batches that may arrive out of order."""
-        pending: dict[int, tuple[int, bytes]] = {}
-        next_out = 0
-        for batch in produced:
-            for k, position, jpeg in batch:
-                pending[k] = (position, jpeg)
-            while next_out in pending:
-                position, jpeg = pending.pop(next_out)
-                yield FrameSample(next_out, self._frame_times[position], position, jpeg)
-                next_out += 1
-        if next_out < expected:
-            raise ClipError(
-                f"truncated or corrupt video: {expected - next_out} of {expected} frames "
-                "could not be decoded"
-            )
+    # --- reading packets again ----------------------------------------------------------------
+    def _packets(self, container: Any, stream: Any, first: int = 0) -> Iterator[tuple[int, Any]]:
+        """(decode-order index, packet) from packet ``first`` on, checked against the probe.
+
+        Seeks to ``first``'s keyframe; when the demuxer lands after it (an index that does not
+        match), reads from the start instead.
+        """
+        try:
+            yield from self._packets_after_seek(container, stream, first)
+        except _SeekMissed:
+            container.seek(0)
+            yield from self._packets_from(container.demux(stream), 0, first)
+
+    def _packets_after_seek(
+        self, container: Any, stream: Any, first: int
+    ) -> Iterator[tuple[int, Any]]:
+        if first > 0:
+            container.seek(self._dts[first], stream=stream, backward=True, any_frame=False)
+        demuxed = container.demux(stream)
+        for packet in demuxed:
+            if packet.size == 0:
+                continue
+            if packet.pts == self._pts[first] and packet.is_keyframe:
+                yield first, packet
+                yield from self._packets_from(demuxed, first + 1, first + 1)
+                return
+            if packet.dts is not None and packet.dts > self._dts[first]:
+                raise _SeekMissed
+        raise _SeekMissed
+
+    def _packets_from(
+        self, demuxed: Iterator[Any], index: int, first: int
+    ) -> Iterator[tuple[int, Any]]:
+        """Packets numbered from ``index``, yielded from ``first`` on."""
+        for packet in demuxed:
+            if packet.size == 0:
+                continue
+            if index >= len(self._pts) or packet.pts != self._pts[index]:
+                raise ClipError("the clip changed while it was being read")
+            if index >= first:
+                yield index, packet
+            index += 1
+
+    def _reopen(self, threads: int) -> tuple[Any, Any]:
+        container = _open(self.path, self.containers)
+        stream = container.streams.video[0]
+        if threads > 1:
+            stream.thread_type = "FRAME"
+        stream.thread_count = threads
+        return container, stream
 
     def _check(self, frame: Any) -> None:
         self.stats.decoded_frames += 1
         if getattr(frame, "is_corrupt", False):
             self.stats.corrupt_frames += 1
 
+    # --- the two strategies -----------------------------------------------------------------
     def _sequential(
         self,
         gops: list[_Gop],
         work: list[tuple[_Gop, int]],
         wanted: dict[int, list[tuple[int, int]]],
-    ) -> Iterator[list[tuple[int, int, bytes]]]:
-        stream = self._stream
-        stream.thread_type = "FRAME"
-        stream.thread_count = self.decode_threads
+    ) -> Iterator[tuple[int, int, bytes]]:
+        if not work:
+            return
+        container, stream = self._reopen(self.decode_threads)
         ctx = stream.codec_context
-        with ThreadPoolExecutor(max_workers=self.encode_threads) as pool:
-            futures: list[tuple[int, int, Future[bytes]]] = []
+        number = {id(g): i for i, g in enumerate(gops)}
+        last_of = {number[id(g)]: last for g, last in work}
+        gop_of = [gi for gi, g in enumerate(gops) for _ in g.pts]
+        final = number[id(work[-1][0])]
+        # Full-range copies being encoded; the decoder waits for a free encoder before making
+        # the next copy, and gives each decoded frame back as soon as its copy exists: beside
+        # the decoder's own pictures only one copy per encoder is alive.
+        pending: deque[tuple[int, int, Future[bytes]]] = deque()
+        finished: list[tuple[int, int, bytes]] = []
+        quality = self.jpeg_quality
+        try:
+            with ThreadPoolExecutor(max_workers=self.encode_threads) as pool:
 
-            def take(frame: Any) -> None:
-                self._check(frame)
-                for k, position in wanted.get(frame.pts, ()):
-                    futures.append((k, position, pool.submit(self._encode, frame)))
+                def take_all(frames: Iterable[Any]) -> None:
+                    # A function, so no loop variable keeps a frame alive afterwards.
+                    for frame in frames:
+                        self._check(frame)
+                        targets = wanted.get(frame.pts, ())
+                        if not targets:
+                            continue
+                        while len(pending) >= self.encode_threads:
+                            k, position, future = pending.popleft()
+                            finished.append((k, position, future.result()))
+                        full = full_range(frame)
+                        frame = None
+                        for k, position in targets:
+                            pending.append((k, position, pool.submit(jpeg_of, full, quality)))
+                        full = None
 
-            fed_through: _Gop | None = None  # the GOP whose packets were all fed, if any
-            for gop, last in work:
-                index = gops.index(gop)
-                if fed_through is None or index == 0 or gops[index - 1] is not fed_through:
-                    ctx.flush_buffers()
-                for packet in gop.packets[: last + 1]:
-                    for frame in ctx.decode(packet):
-                        take(frame)
-                following = gops[index + 1] if index + 1 < len(gops) else None
-                if last == len(gop.packets) - 1 and following is not None and following.needed:
-                    fed_through = gop  # the next GOP continues without a drain
-                else:
-                    fed_through = None
-                    for frame in ctx.decode(None):  # drain what this GOP still holds
-                        take(frame)
-                done = [(k, p, f.result()) for k, p, f in futures if f.done()]
-                futures = [x for x in futures if not x[2].done()]
-                yield done
-            yield [(k, p, f.result()) for k, p, f in futures]
+                def ready() -> Iterator[tuple[int, int, bytes]]:
+                    yield from finished
+                    finished.clear()
+                    while pending and pending[0][2].done():
+                        k, position, future = pending.popleft()
+                        yield k, position, future.result()
+
+                fed_through: int | None = None  # the GOP whose packets were all fed, if any
+                first = work[0][0].start
+                for i, packet in self._packets(container, stream, first):
+                    gi = gop_of[i]
+                    gop = gops[gi]
+                    j = i - gop.start
+                    last = last_of.get(gi)
+                    if last is None or j > last:
+                        continue
+                    if j == 0 and (fed_through is None or gi == 0 or fed_through != gi - 1):
+                        ctx.flush_buffers()
+                    take_all(ctx.decode(packet))
+                    yield from ready()
+                    if j < last:
+                        continue
+                    following = gops[gi + 1] if gi + 1 < len(gops) else None
+                    if last == len(gop.pts) - 1 and following is not None and following.needed:
+                        fed_through = gi  # the next GOP continues without a drain
+                    else:
+                        fed_through = None
+                        take_all(ctx.decode(None))  # drain what this GOP still holds
+                        yield from ready()
+                    if gi == final:
+                        break
+                yield from ready()
+                while pending:
+                    k, position, future = pending.popleft()
+                    yield k, position, future.result()
+        finally:
+            for _, _, future in pending:
+                future.cancel()
+            container.close()
 
     def _gop_parallel(
         self,
         work: list[tuple[_Gop, int]],
         wanted: dict[int, list[tuple[int, int]]],
         workers: int,
-    ) -> Iterator[list[tuple[int, int, bytes]]]:
-        template = self._stream.codec_context
-        local = threading.local()
+    ) -> Iterator[tuple[int, int, bytes]]:
+        # Each worker owns a demuxer and a single-threaded decoder and takes the next GOP when
+        # it is free; JPEGs meet in a bounded queue, so a slow consumer pauses the decoders.
+        out: queue.Queue[Any] = queue.Queue(maxsize=self.frame_buffer)
+        todo = iter(work)
+        lock = threading.Lock()
+        stop = threading.Event()
 
-        def decode(gop: _Gop, last: int) -> tuple[list[tuple[int, int, bytes]], int, int]:
-            ctx = getattr(local, "ctx", None)
-            if ctx is None:
-                ctx = av.CodecContext.create(template.name, "r")
-                ctx.extradata = template.extradata
-                ctx.thread_count = 1
-                local.ctx = ctx
-            else:
-                ctx.flush_buffers()
-            out: list[tuple[int, int, bytes]] = []
-            count = corrupt = 0
+        def put(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    continue
+            return False
 
-            def take(frame: Any) -> None:
-                nonlocal count, corrupt
-                count += 1
-                corrupt += bool(getattr(frame, "is_corrupt", False))
-                for k, position in wanted.get(frame.pts, ()):
-                    out.append((k, position, self._encode(frame)))
+        def run() -> None:
+            container = None
+            try:
+                container, stream = self._reopen(1)
+                ctx = stream.codec_context
+                used = False
+                while not stop.is_set():
+                    with lock:
+                        item = next(todo, None)
+                    if item is None:
+                        break
+                    gop, last = item
+                    if used:
+                        ctx.flush_buffers()
+                    used = True
+                    count = corrupt = 0
 
-            for packet in gop.packets[: last + 1]:
-                for frame in ctx.decode(packet):
-                    take(frame)
-            for frame in ctx.decode(None):
-                take(frame)
-            return out, count, corrupt
+                    def take(frames: Iterable[Any]) -> bool:
+                        nonlocal count, corrupt
+                        for frame in frames:
+                            count += 1
+                            corrupt += bool(getattr(frame, "is_corrupt", False))
+                            for k, position in wanted.get(frame.pts, ()):
+                                if not put((k, position, self._encode(frame))):
+                                    return False
+                        return True
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            in_flight: list[Future[tuple[list[tuple[int, int, bytes]], int, int]]] = []
-            queue = iter(work)
-            for item in itertools.islice(queue, 2 * workers):
-                in_flight.append(pool.submit(decode, *item))
-            while in_flight:
-                batch, count, corrupt = in_flight.pop(0).result()
-                self.stats.decoded_frames += count
-                self.stats.corrupt_frames += corrupt
-                following = next(queue, None)
-                if following is not None:
-                    in_flight.append(pool.submit(decode, *following))
-                yield batch
+                    for i, packet in self._packets(container, stream, gop.start):
+                        if not take(ctx.decode(packet)):
+                            return
+                        if i - gop.start >= last:
+                            break
+                    if not take(ctx.decode(None)):
+                        return
+                    with lock:
+                        self.stats.decoded_frames += count
+                        self.stats.corrupt_frames += corrupt
+            except BaseException as exc:  # handed to the consumer, raised there
+                put(exc)
+            finally:
+                if container is not None:
+                    container.close()
+                put(_DONE)
+
+        threads = [
+            threading.Thread(target=run, name=f"lava-decode-{n}", daemon=True)
+            for n in range(min(workers, len(work)))
+        ]
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        try:
+            while running:
+                item = out.get()
+                if item is _DONE:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            stop.set()
+            for thread in threads:
+                while thread.is_alive():
+                    with contextlib.suppress(queue.Empty):
+                        out.get(timeout=0.05)
+                thread.join()
 
     def _encode(self, frame: Any) -> bytes:
-        # Imported here, on the encoding thread: the import (~40 ms) then overlaps with the
-        # decoder's first frames instead of delaying them (it matters for a CLI run).
-        import numpy as np
-        import simplejpeg
+        return encode_jpeg(frame, self.jpeg_quality)
 
-        # JPEG (JFIF) wants full-range YCbCr; converting the range (not the colour space) and
-        # compressing the planes directly skips two colour conversions an RGB path would do.
-        full = frame if frame.format.name == "yuvj420p" else frame.reformat(format="yuvj420p")
-        y, u, v = (
-            np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width]
-            for p in full.planes
-        )
-        jpeg = simplejpeg.encode_jpeg_yuv_planes(y, u, v, quality=self.jpeg_quality)
-        return bytes(jpeg)
+
+def full_range(frame: Any) -> Any:
+    """The frame in full-range YUV 4:2:0 (a copy unless it already is)."""
+    # JPEG (JFIF) wants full-range YCbCr; converting the range (not the colour space) and
+    # compressing the planes directly skips two colour conversions an RGB path would do.
+    return frame if frame.format.name == "yuvj420p" else frame.reformat(format="yuvj420p")
+
+
+def jpeg_of(full: Any, quality: int) -> bytes:
+    """JPEG of a full-range YUV 4:2:0 frame (libjpeg-turbo, straight from the planes)."""
+    # Imported here, on the encoding thread: the import (~40 ms) then overlaps with the
+    # decoder's first frames instead of delaying them (it matters for a CLI run).
+    import numpy as np
+    import simplejpeg
+
+    y, u, v = (
+        np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width] for p in full.planes
+    )
+    return bytes(simplejpeg.encode_jpeg_yuv_planes(y, u, v, quality=quality))
+
+
+def encode_jpeg(frame: Any, quality: int) -> bytes:
+    """A decoded frame as JPEG, the way every sample is encoded (deterministic)."""
+    return jpeg_of(full_range(frame), quality)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import tempfile
 import threading
@@ -22,6 +23,8 @@ from pathlib import Path
 
 import structlog
 
+from services.ingest.budget import ByteBudget
+from services.ingest.capacity import IngestCapacity, derive_capacity
 from services.ingest.extract import ClipError, FrameExtractor, FrameSample, VideoInfo
 from shared.events import (
     ClipFailed,
@@ -36,7 +39,7 @@ from shared.groundtruth.sequence import ManifestLine, SequenceFile, SequenceFram
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, parse_s3_uri
 from shared.ports import Publish
 from shared.settings import Settings
-from shared.storage import NotFound, S3Store
+from shared.storage import Changed, NotFound, S3Store, TooLarge
 
 log = structlog.get_logger(__name__)
 
@@ -50,12 +53,19 @@ def task_id_of(clip_id: str, workflow: str) -> str:
 
 
 class IngestHandler:
-    def __init__(self, settings: Settings, store: S3Store, publish: Publish) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: S3Store,
+        publish: Publish,
+        capacity: IngestCapacity | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.publish = publish
-        # Messages beyond this wait (unacknowledged) rather than fight over the cores.
-        self._decoding = asyncio.Semaphore(settings.ingest_concurrency)
+        self.capacity = capacity or derive_capacity(settings)
+        # Messages beyond this wait (unacknowledged) rather than fight over cores and memory.
+        self._decoding = asyncio.Semaphore(self.capacity.clips)
 
     async def handle(self, event: Event[ClipIngested]) -> None:
         clip = event.payload
@@ -148,9 +158,21 @@ class IngestHandler:
             with tempfile.TemporaryDirectory(prefix="lava-ingest-", dir=work_dir) as tmp:
                 local = Path(tmp) / "clip"
                 try:
-                    await self.store.download(bucket, key, local)
+                    await self.store.download(
+                        bucket, key, local, max_bytes=self.settings.ingest_max_bytes, etag=info.etag
+                    )
                 except NotFound:
                     raise ClipError(f"clip not found at {clip.video_uri}") from None
+                except Changed:
+                    raise ClipError(
+                        f"the clip at {clip.video_uri} was replaced after its size check "
+                        f"(ETag {info.etag} no longer matches); send ClipIngested again"
+                    ) from None
+                except TooLarge:
+                    raise ClipError(
+                        f"the clip grew above the limit of {self.settings.ingest_max_bytes} "
+                        "bytes while downloading (LAVA_INGEST_MAX_BYTES)"
+                    ) from None
                 return await self._extract_and_store(clip, layout, local, base_time)
 
     async def _finished(self, layout: ClipLayout) -> FrameIndex | None:
@@ -190,11 +212,17 @@ class IngestHandler:
         self, clip: ClipIngested, layout: ClipLayout, local: Path, base_time: float
     ) -> FrameIndex:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[FrameSample | None] = asyncio.Queue(
-            maxsize=2 * self.settings.ingest_upload_concurrency
-        )
+        # JPEGs in memory at once, whatever the fps or resolution: those queued here and
+        # uploading share one byte budget (services/ingest/capacity.py has the whole sum).
+        budget = ByteBudget(self.capacity.jpeg_buffer_bytes)
+        queue: asyncio.Queue[FrameSample | None] = asyncio.Queue()
         extractor = await asyncio.to_thread(
-            FrameExtractor, local, jpeg_quality=self.settings.ingest_jpeg_quality
+            FrameExtractor,
+            local,
+            jpeg_quality=self.settings.ingest_jpeg_quality,
+            decode_threads=self.capacity.decode_threads,
+            decode_memory=self.capacity.decode_memory_bytes,
+            containers=self.settings.accepted_containers,
         )
         try:
             self._check_video(extractor.info)  # the extractor checks the fps itself
@@ -202,24 +230,30 @@ class IngestHandler:
             stop = threading.Event()
 
             def produce() -> None:
-                # Runs in a worker thread; blocks on a full queue (back-pressure on decoding).
+                # Runs in a worker thread; waits for budget (back-pressure on decoding).
                 try:
                     for sample in extractor.samples(clip.fps):
                         if stop.is_set():
                             return
-                        asyncio.run_coroutine_threadsafe(queue.put(sample), loop).result()
+                        size = len(sample.jpeg)
+                        asyncio.run_coroutine_threadsafe(budget.acquire(size), loop).result()
+                        loop.call_soon_threadsafe(queue.put_nowait, sample)
+                        del sample
                 finally:
-                    asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
+                    loop.call_soon_threadsafe(queue.put_nowait, None)
 
             producer = asyncio.create_task(asyncio.to_thread(produce))
             try:
-                samples = await self._upload_frames(layout, queue)
+                samples = await self._upload_frames(layout, queue, budget)
             except BaseException:
                 stop.set()
-                # Keep taking from the queue until the producer has let go of it.
+                # Keep taking from the queue (giving the bytes back) until the producer has
+                # let go of it.
                 while not producer.done():
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(queue.get(), timeout=0.1)
+                        taken = await asyncio.wait_for(queue.get(), timeout=0.1)
+                        if taken is not None:
+                            budget.release(len(taken.jpeg))
                 raise
             await producer  # raises ClipError from the decoder, if any
             info = extractor.info
@@ -287,11 +321,15 @@ class IngestHandler:
         return index
 
     async def _upload_frames(
-        self, layout: ClipLayout, queue: asyncio.Queue[FrameSample | None]
+        self,
+        layout: ClipLayout,
+        queue: asyncio.Queue[FrameSample | None],
+        budget: ByteBudget,
     ) -> list[FrameSample]:
-        gate = asyncio.Semaphore(self.settings.ingest_upload_concurrency)
-        uploads: list[asyncio.Task[None]] = []
-        samples: list[FrameSample] = []
+        gate = asyncio.Semaphore(self.capacity.uploads)
+        uploads: set[asyncio.Task[None]] = set()
+        failed: list[BaseException] = []
+        samples: list[FrameSample] = []  # without their JPEG bytes
 
         async def upload(sample: FrameSample) -> None:
             try:
@@ -299,17 +337,31 @@ class IngestHandler:
                     layout.bucket, layout.frame_key(sample.index), sample.jpeg, "image/jpeg"
                 )
             finally:
+                budget.release(len(sample.jpeg))
                 gate.release()
+
+        def done(task: asyncio.Task[None]) -> None:
+            uploads.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                failed.append(task.exception())  # type: ignore[arg-type]
 
         try:
             while (sample := await queue.get()) is not None:
                 await gate.acquire()
-                samples.append(sample)
-                uploads.append(asyncio.create_task(upload(sample)))
+                if failed:
+                    gate.release()
+                    budget.release(len(sample.jpeg))
+                    raise failed[0]
+                samples.append(dataclasses.replace(sample, jpeg=b""))
+                task = asyncio.create_task(upload(sample))
+                uploads.add(task)
+                task.add_done_callback(done)
+                del sample, task  # only the upload task holds the JPEG now
             await asyncio.gather(*uploads)
+            if failed:
+                raise failed[0]
         except BaseException:
-            for task in uploads:
-                task.cancel()
+            for pending in uploads:
+                pending.cancel()
             raise
-        # drop the JPEG bytes once uploaded
-        return [FrameSample(s.index, s.timestamp, s.source_frame, b"") for s in samples]
+        return samples
