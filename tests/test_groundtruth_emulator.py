@@ -179,22 +179,32 @@ async def test_retention_drops_an_item_silently(
     aws: AwsClients, settings: Settings, staged: Any
 ) -> None:
     source, _ = staged
-    # 14 days scaled to 1.4 s; one worker slot busy for 3 s: the second item ages out.
+    # 14 days scaled to 3 s; the one worker slot is busy for 8 s: the second item ages out.
     slow = emulator_settings(
         settings.model_copy(update={"gt_max_concurrent_tasks": 1}),
-        emulator_time_scale=1.4 / (14 * 24 * 3600),
-        emulator_latency_min_seconds=3.0,
-        emulator_latency_max_seconds=3.0,
+        emulator_time_scale=3.0 / (14 * 24 * 3600),
+        emulator_latency_min_seconds=8.0,
+        emulator_latency_max_seconds=8.0,
     )
     slow = slow.model_copy(update={"gt_task_availability_seconds": 30 * 24 * 3600})
     job, _ = await _jobs(aws, slow)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
+    store = TaskStore(aws, slow)
+
+    async def first_opened() -> bool:
+        return bool(await store.open_tasks(job.gt_name))
+
     async with emulator(slow, aws) as emu:
+        await wait_until(lambda: emu.simulating(job.name), timeout=30)
         await send(aws, job, source, "ret/1")
-        await asyncio.sleep(0.3)
+        await wait_until(first_opened, timeout=30)  # ret/1 holds the only slot
         await send(aws, job, source, "ret/2")
-        outputs = await receive(aws, out, 2, timeout=6)
-        await asyncio.sleep(0.5)
+
+        async def dropped() -> bool:
+            return (await emu.counters(job.name)).get("dropped_by_retention", 0) == 1
+
+        await wait_until(dropped, timeout=60)
+        outputs = await receive(aws, out, 1, timeout=60)
     assert [o["lava-dedup-id"] for o in outputs] == ["ret/1"]
     counters = await emu.counters(job.name)
     assert counters["dropped_by_retention"] == 1 and counters.get("received") == 1
