@@ -22,17 +22,18 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from services.dispatcher.model import (
+from shared.dedup import object_sk, task_pk
+from shared.dynamo import conditional, from_item, items, serialize, to_item, values
+from shared.resources import TASKS
+from shared.tasks.model import (
     AnnotationTask,
     DataObject,
     HistoryEntry,
     JobResult,
+    LateOutput,
     ObjectStatus,
     TaskStatus,
 )
-from shared.dedup import object_sk, task_pk
-from shared.dynamo import conditional, from_item, items, serialize, to_item, values
-from shared.resources import TASKS
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -393,20 +394,74 @@ class TaskStore:
             },
         )
 
-    async def stop_objects(self, task_id: str) -> None:
-        """Nothing of a failed task is due any more."""
+    async def stop_objects(self, task_id: str, status: ObjectStatus = ObjectStatus.FAILED) -> int:
+        """Nothing of a failed (or stopped) task is due any more; how many objects changed."""
+        changed = 0
         for obj in await self.objects(task_id):
             if obj.status is ObjectStatus.WAITING:
-                # An object that stopped waiting since the read (its output came) is left be.
-                await self._update(
-                    Key=_object_key(obj),
-                    UpdateExpression="SET #s = :failed REMOVE due_kind, due_at",
-                    ConditionExpression="#s = :waiting",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues=values(
-                        failed=ObjectStatus.FAILED.value, waiting=ObjectStatus.WAITING.value
-                    ),
-                )
+                changed += await self.stop_object(obj, status)
+        return changed
+
+    async def stop_object(self, obj: DataObject, status: ObjectStatus) -> bool:
+        # An object that stopped waiting since the read (its output came) is left be.
+        return await self._update(
+            Key=_object_key(obj),
+            UpdateExpression="SET #s = :stopped REMOVE due_kind, due_at",
+            ConditionExpression="#s = :waiting",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=values(
+                stopped=status.value, waiting=ObjectStatus.WAITING.value
+            ),
+        )
+
+    async def stop_task(
+        self, task_id: str, expected: Sequence[TaskStatus], now: float, by: str, reason: str
+    ) -> bool:
+        """An operator's stop: the task becomes ``stopped`` (final) if it is in ``expected``."""
+        attr_values: dict[str, Any] = {
+            **values(
+                status=TaskStatus.STOPPED.value,
+                key=f"task#{TaskStatus.STOPPED.value}",
+                now=now,
+                by=by,
+            ),
+            ":h": _history(now, "stopped", f"by {by}" + (f": {reason}" if reason else "")),
+        }
+        conditions = []
+        for i, state in enumerate(expected):
+            attr_values[f":e{i}"] = serialize(state.value)
+            conditions.append(f"#s = :e{i}")
+        return await self._update(
+            Key=_key(task_pk(task_id), "task"),
+            UpdateExpression="SET #s = :status, status_key = :key, updated_at = :now, "
+            "stopped_by = :by, history = list_append(history, :h) REMOVE due_kind, due_at",
+            ConditionExpression="(" + " OR ".join(conditions) + ")",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=attr_values,
+        )
+
+    async def record_late(self, late: LateOutput) -> None:
+        """Keep an output that arrived for a stopped task (one item per key: idempotent)."""
+        db = await self._aws.dynamodb()
+        data = late.model_dump(mode="json")
+        data.update(
+            pk=task_pk(late.task_id),
+            sk=f"late#{late.job}#{late.object_id}#{late.what}#{late.key}",
+            kind="late",
+        )
+        await db.put_item(TableName=self.table, Item=to_item(data))
+
+    async def late_outputs(self, task_id: str) -> list[LateOutput]:
+        db = await self._aws.dynamodb()
+        found = items(
+            db,
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=values(pk=task_pk(task_id), prefix="late#"),
+            ConsistentRead=True,
+        )
+        return [LateOutput.model_validate(item) async for item in found]
 
     async def restart_objects(self, objects: Sequence[DataObject]) -> None:
         """For a retried task: its unfinished objects wait again, due now."""
