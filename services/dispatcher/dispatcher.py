@@ -457,7 +457,7 @@ class Dispatcher:
             return
         self.counters.add("expirations")
         if obj.expirations + 1 > self.settings.dispatch_max_expirations:
-            await self.store.note_expiry(obj, dedup_key)
+            await self.store.note_expiry(obj, dedup_key, self.now())
             await self.fail(
                 task_id,
                 task.clip_id,
