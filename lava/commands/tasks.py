@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -200,60 +199,38 @@ def create(
     """Create a task from the original pipeline's explicit spec for one clip."""
     from pydantic import ValidationError
 
-    from lava.rig import derive_clip_id
     from shared.bus import Bus
-    from shared.events import ClipIngested, derived_event_id, new_event
-    from shared.labeling.registry import JobRegistry
-    from shared.tasks.specs import TaskSpec
-    from shared.tasks.workflows import WorkflowResolver
-    from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
-    from shared.workflows import load_catalog
+    from shared.events import Event
+    from shared.operations.creation import CreatedTask, SpecTaskRequest, create_from_spec
+    from shared.operations.errors import OperationError
 
     try:
-        spec = TaskSpec.model_validate_json(spec_file.read_text())
-        levels = spec.levels()
-        source = spec.clip()
-        drive = DriveAttributes(
-            drive_id=drive_id, weather=weather, time_of_day=time_of_day, route=route
+        request = SpecTaskRequest.model_validate(
+            {
+                **json.loads(spec_file.read_text()),
+                "drive": {
+                    "drive_id": drive_id,
+                    "weather": weather,
+                    "time_of_day": time_of_day,
+                    "route": route,
+                },
+                "clip": {"scene": scene, "traffic": traffic, "traffic_density": traffic_density},
+                "clipId": clip_id,
+            }
         )
-        clip = ClipAttributes(scene=scene, traffic=traffic, traffic_density=traffic_density)
     except (ValidationError, ValueError) as exc:
         raise click.ClickException(f"invalid spec or attributes: {exc}") from None
-    # No file to hash here: the clip's URI stands for its content.
-    uri_hash = hashlib.sha256(source.clipS3Uri.encode()).hexdigest()
-    resolved_clip = clip_id or derive_clip_id(drive_id, uri_hash)
-    workflow = spec.workflow_name()
 
-    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> str:
-        registry = JobRegistry(aws, settings)
-        for name, chained in spec.chains().items():
-            job = await registry.get(name)
-            if job is None:
-                raise click.ClickException(f"job {name} is not registered")
-            if job.adjusts != chained:
-                raise click.ClickException(
-                    f"{name} adjusts {job.adjusts}, but the spec chains it from {chained}"
-                )
-        for name in levels[0]:
-            if await registry.get(name) is None:
-                raise click.ClickException(f"job {name} is not registered")
-        resolver = WorkflowResolver(load_catalog(settings.workflows_file), aws, store.table)
-        await resolver.register(workflow, levels)
-        payload = ClipIngested(
-            clip_id=resolved_clip,
-            drive=drive,
-            clip=clip,
-            video_uri=source.clipS3Uri,
-            fps=source.fps,
-            workflows=[workflow],
-        )
+    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> CreatedTask:
         async with Bus(settings, client_name="lava-cli") as bus:
-            await bus.publish(
-                new_event(
-                    payload, resolved_clip, event_id=derived_event_id(resolved_clip, workflow)
-                )
-            )
-        return f"{resolved_clip}.{workflow}"
 
-    task_id = _run(work)
-    click.echo(f"{task_id}\tworkflow {workflow}: {json.dumps(levels)}")
+            async def publish(event: Event[Any]) -> None:
+                await bus.publish(event)
+
+            try:
+                return await create_from_spec(aws, settings, publish, request)
+            except OperationError as exc:
+                raise click.ClickException(str(exc)) from None
+
+    created = _run(work)
+    click.echo(f"{created.task_id}\tworkflow {created.workflow}: {json.dumps(created.levels)}")

@@ -71,7 +71,7 @@ class TaskSpec(BaseModel):
                     )
         return levels
 
-    def clip(self) -> ClipInput:
+    def clip_inputs(self) -> ClipInput:
         inputs = {
             (j.inputConfig.clipS3Uri, j.inputConfig.fps)
             for j in self.labelingJobs
