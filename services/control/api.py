@@ -35,8 +35,8 @@ TaskId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9
 ClipId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
 JobPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
-READ = documented(401, 403, 422)
-WRITE = documented(401, 403, 404, 409, 413, 422, 429)
+READ = documented(400, 401, 403, 422)
+WRITE = documented(400, 401, 403, 404, 409, 413, 422, 429)
 
 router = APIRouter(prefix="/v1")
 
@@ -69,7 +69,7 @@ async def create_job(who: Operator, ctl: Ctl, body: JobCreate) -> JobCreated:
 @router.get(
     "/jobs/{name}",
     response_model=StreamingJob,
-    responses=documented(401, 403, 404, 422),
+    responses=documented(400, 401, 403, 404, 422),
     tags=["jobs"],
 )
 async def describe_job(who: Viewer, ctl: Ctl, name: JobPath) -> StreamingJob:
@@ -198,7 +198,7 @@ async def create_task_from_spec(who: Operator, ctl: Ctl, body: SpecTaskRequest) 
 @router.get(
     "/tasks/{task_id}",
     response_model=TaskView,
-    responses=documented(401, 403, 404, 422),
+    responses=documented(400, 401, 403, 404, 422),
     tags=["tasks"],
 )
 async def show_task(who: Viewer, ctl: Ctl, task_id: TaskId) -> TaskView:
@@ -244,7 +244,7 @@ class ClipView(BaseModel):
 @router.get(
     "/clips/{clip_id}",
     response_model=ClipView,
-    responses=documented(401, 403, 404, 422),
+    responses=documented(400, 401, 403, 404, 422),
     tags=["clips"],
 )
 async def show_clip(who: Viewer, ctl: Ctl, clip_id: ClipId) -> ClipView:
