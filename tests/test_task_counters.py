@@ -60,20 +60,22 @@ async def test_counters_follow_every_transition_and_match_a_recount(
     await clock.advance(5 * DAY + 1)
     await dispatcher.sweep()
 
+    status = await pipeline_status(store, clock.now().timestamp(), 5 * DAY, hours=24 * 6)
     kept = await store.counters.totals()
     recounted = await store.counters.recount()
     assert {k: v for k, v in kept.items() if v} == {k: v for k, v in recounted.items() if v}
 
-    status = await pipeline_status(store, clock.now().timestamp(), 5 * DAY, hours=24 * 6)
     assert status.tasks == 4
     assert status.tasks_by_status == {
         "finalized": {"2": 1},
-        "active": {"1": 2},
+        "active": {"1": 2, "2": 0},  # level 2 was passed through
         "stopped": {"1": 1},
     }
     funnel = {stage.stage: stage.tasks for stage in status.funnel}
     assert funnel == {
+        "ingested": 4,
         "level 1": 2,
+        "level 2": 0,
         "post-processing": 1,
         "completed": 0,
         "failed": 0,

@@ -155,17 +155,19 @@ def _page(
 <span id="updated">rendered by the server</span></header>
 <main>
 <section><h2>Tasks by stage</h2><p class="total">tasks <b id="tasks-total">{status.tasks}</b></p>
-<table id="funnel">{funnel}</table><canvas id="funnel-chart" height="160"></canvas></section>
+<table id="funnel">{funnel}</table>
+<div class="chart" style="height:180px"><canvas id="funnel-chart"></canvas></div></section>
 <section><h2>Waiting data objects by time since last send</h2>
-<table id="waiting">{waiting}</table><canvas id="waiting-chart" height="160"></canvas>
+<table id="waiting">{waiting}</table>
+<div class="chart" style="height:180px"><canvas id="waiting-chart"></canvas></div>
 <p class="hint">Re-sent with the same key every
 {ctl.settings.dispatch_resend_interval_seconds / 86400:g} days; re-keyed only after an
 expiry.</p></section>
 <section><h2>Dedup-key policy</h2><table id="policy">{policy}</table></section>
 <section class="wide"><h2>Sends, re-keys and expirations per hour</h2>
-<canvas id="hours-chart" height="120"></canvas></section>
+<div class="chart" style="height:200px"><canvas id="hours-chart"></canvas></div></section>
 <section class="wide"><h2>Throughput per job (outputs per hour)</h2>
-<canvas id="jobs-chart" height="120"></canvas></section>
+<div class="chart" style="height:200px"><canvas id="jobs-chart"></canvas></div></section>
 <section class="wide"><h2>Failures</h2>
 <table id="failures"><tr><th>task</th><th>reason</th><th></th></tr>{failures}</table></section>
 <section class="wide"><h2>Active tasks</h2>

@@ -8,7 +8,10 @@ It holds AWS clients and a publishing connection to the bus (task creation publi
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -58,11 +61,27 @@ async def serve(settings: Settings) -> None:
                 server_header=False,
                 timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
             )
-            server = uvicorn.Server(config)
+            server = _Server(config)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, server.stop)
             log.info("control service", host=settings.control_host, port=settings.control_port)
             await server.serve()
+            log.info("control service stopped")
         finally:
             await bus.close()
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn without its signal capture: it re-raises SIGTERM after shutting down, so a
+    clean stop would end with -15. SIGTERM here asks for a graceful stop and exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def stop(self) -> None:
+        self.should_exit = True
 
 
 def main() -> None:

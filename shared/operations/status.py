@@ -65,14 +65,17 @@ class PipelineStatus(BaseModel):
 def _by_status(totals: dict[str, int]) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
     for name, count in totals.items():
-        if name.startswith("t_") and count:
-            status, _, level = name[2:].rpartition("_")
+        status, _, level = name[2:].rpartition("_")
+        # levels tasks have passed through stay listed (at 0) so the funnel keeps its shape
+        if name.startswith("t_") and (count or status == "active"):
             out.setdefault(status, {})[level] = count
     return out
 
 
 def _funnel(by_status: dict[str, dict[str, int]]) -> list[StageCount]:
-    stages = [
+    created = sum(sum(levels.values()) for levels in by_status.values())
+    stages = [StageCount(stage="ingested", tasks=created)]
+    stages += [
         StageCount(stage=f"level {level}", tasks=count)
         for level, count in sorted(by_status.get("active", {}).items(), key=lambda i: int(i[0]))
     ]

@@ -23,15 +23,25 @@ function chart(id, type, labels, datasets, extra = {}) {
   charts[id] = new Chart(canvas, {
     type,
     data,
-    options: Object.assign({ animation: false, responsive: true, plugins: { legend: { display: datasets.length > 1 } } }, extra),
+    options: Object.assign({
+      animation: false, responsive: true, maintainAspectRatio: false,
+      plugins: { legend: { display: datasets.length > 1 } },
+    }, extra),
   });
 }
 
 function fillTable(id, attribute, pairs) {
+  // One row per name, in the API's order; rows the API no longer names go.
   const table = document.getElementById(id);
+  table.replaceChildren();
   for (const [name, value] of pairs) {
-    const cell = table.querySelector(`td[${attribute}="${CSS.escape(name)}"]`);
-    if (cell) cell.textContent = String(value);
+    const tr = table.insertRow();
+    const th = document.createElement("th");
+    th.textContent = name;
+    tr.append(th);
+    const td = tr.insertCell();
+    td.setAttribute(attribute, name);
+    td.textContent = String(value);
   }
 }
 
@@ -77,15 +87,15 @@ function render(status) {
   chart("waiting-chart", "bar", Object.keys(status.waiting_by_age),
     [{ label: "waiting", data: Object.values(status.waiting_by_age), backgroundColor: palette[4] }]);
   const hours = status.hours.map((h) => h.hour.slice(6, 8) + " " + h.hour.slice(8) + "h");
-  chart("hours-chart", "line", hours, [
-    { label: "sends", data: status.hours.map((h) => h.sends), borderColor: palette[0] },
-    { label: "re-keys", data: status.hours.map((h) => h.rekeys), borderColor: palette[3] },
-    { label: "expirations", data: status.hours.map((h) => h.expirations), borderColor: palette[2] },
+  chart("hours-chart", "bar", hours, [
+    { label: "sends", data: status.hours.map((h) => h.sends), backgroundColor: palette[0] },
+    { label: "re-keys", data: status.hours.map((h) => h.rekeys), backgroundColor: palette[3] },
+    { label: "expirations", data: status.hours.map((h) => h.expirations), backgroundColor: palette[2] },
   ]);
   const jobs = [...new Set(status.hours.flatMap((h) => Object.keys(h.outputs_per_job)))].sort();
-  chart("jobs-chart", "line", hours, jobs.map((job, i) => ({
+  chart("jobs-chart", "bar", hours, jobs.map((job, i) => ({
     label: job, data: status.hours.map((h) => h.outputs_per_job[job] || 0),
-    borderColor: palette[i % palette.length],
+    backgroundColor: palette[i % palette.length],
   })));
   taskRows(document.getElementById("failures"),
     status.failures.map((f) => ({ task_id: f.task_id, text: f.reason, actions: ["retry", "stop"] })),
