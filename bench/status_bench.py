@@ -24,9 +24,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from services.dispatcher.dispatcher import Dispatcher
+from services.dispatcher.service import wire_dispatcher
 from shared.aws import CALL_TIMES, AwsClients
 from shared.clock import FakeClock
 from shared.dynamo import to_item
+from shared.labeling.jobs import JobManager
 from shared.local_stack import MotoServer, free_port
 from shared.operations.status import pipeline_status
 from shared.resources import provision
@@ -34,10 +36,15 @@ from shared.settings import Settings, load_settings
 from shared.tasks.counters import task_counter
 from shared.tasks.model import TaskStatus
 from shared.tasks.store import TaskStore
-from tests.support.dispatch import Recorder, create_jobs, frames_ready, make
+from shared.testing.events import frames_ready
+from shared.workflows import load_catalog
 
 DAY = 86400.0
 PAGE = 50
+
+
+async def _discard(event: Any) -> None:
+    return None
 
 
 def calls() -> int:
@@ -112,9 +119,9 @@ async def main(sizes: list[int], rounds: int) -> None:
         )
         async with AwsClients(settings) as aws:
             await provision(aws, settings.names)
-            await create_jobs(aws, settings)
+            await JobManager(aws, settings).create_from_catalog(load_catalog())
             clock = FakeClock()
-            dispatcher = make(aws, settings, clock, Recorder())
+            dispatcher = wire_dispatcher(settings, aws, _discard, clock)
             store = dispatcher.store
             # the working set: 50 active tasks waiting at level 1, 20 of them failed
             for i in range(50):

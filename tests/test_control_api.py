@@ -17,14 +17,13 @@ from shared.clock import FakeClock
 from shared.events import ClipIngested, decode_event
 from shared.settings import Settings
 from shared.tasks.model import TaskStatus
+from shared.testing.events import expired, frames_ready
 from tests.support.broker import get_messages
 from tests.support.control import ControlProcess, control_service
 from tests.support.dispatch import (
     Recorder,
     create_jobs,
     dispatch_settings,
-    expired,
-    frames_ready,
     inputs,
     make,
     task_state,

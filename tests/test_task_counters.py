@@ -10,17 +10,8 @@ from shared.clock import FakeClock
 from shared.operations.status import pipeline_status
 from shared.operations.tasks import retry_task, stop_task
 from shared.settings import Settings
-from tests.support.dispatch import (
-    DAY,
-    Recorder,
-    completed,
-    create_jobs,
-    dispatch_settings,
-    expired,
-    frames_ready,
-    inputs,
-    make,
-)
+from shared.testing.events import completed, expired, frames_ready
+from tests.support.dispatch import DAY, Recorder, create_jobs, dispatch_settings, inputs, make
 
 pytestmark = pytest.mark.integration
 

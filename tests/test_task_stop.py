@@ -12,14 +12,12 @@ from shared.operations.errors import Conflict, NotFound
 from shared.operations.tasks import stop_task
 from shared.settings import Settings
 from shared.tasks.model import ObjectStatus, TaskStatus
+from shared.testing.events import completed, expired, frames_ready
 from tests.support.dispatch import (
     DAY,
     Recorder,
-    completed,
     create_jobs,
     dispatch_settings,
-    expired,
-    frames_ready,
     inputs,
     make,
     task_state,
