@@ -5,7 +5,8 @@ One moto server, one namespace that grows: at each size the table holds that man
 active tasks with a waiting data object each and 20 failed ones; before each sweep the clock
 moves 5 days, so the 30 waiting objects are due for their same-key re-send. Measured at each
 size (median of --rounds):
-- ``pipeline_status`` (what `lava status`, `GET /v1/status` and the dashboard read);
+- ``pipeline_status`` (what `lava status`, `GET /v1/status` and the dashboard read), and
+  within it the counter read alone (one GetItem: every count of the funnel);
 - one page of 50 tasks from ``GET /v1/tasks`` (status index, cursor pagination);
 - one dispatcher sweep over the 30 due objects (claims, SNS PublishBatch, send records);
 with the AWS calls each makes. Seeding uses BatchWriteItem (not measured).
@@ -139,13 +140,15 @@ async def main(sizes: list[int], rounds: int) -> None:
                 )
                 await store.stop_objects(f"live-{i}.vehicles")
             print(
-                f"{'tasks':>7} {'status s':>9} {'calls':>5} {'page s':>8} {'calls':>5} "
+                f"{'tasks':>7} {'counters s':>10} {'status s':>9} {'calls':>5} {'page s':>8} "
+                f"{'calls':>5} "
                 f"{'sweep s':>8} {'calls':>5} {'resent':>6}"
             )
             seeded = 70
             for size in sizes:
                 await seed_completed(aws, store, dispatcher, seeded, size - seeded, now)
                 seeded = size
+                counters_s, _ = await timed(store.counters.totals, rounds)
                 status_s, status_calls = await timed(
                     lambda: pipeline_status(store, clock.now().timestamp(), 5 * DAY), rounds
                 )
@@ -158,7 +161,8 @@ async def main(sizes: list[int], rounds: int) -> None:
                 report = await dispatcher.sweep()
                 sweep_s, sweep_calls = time.perf_counter() - started, calls() - before
                 print(
-                    f"{size:>7} {status_s:>9.3f} {status_calls:>5.0f} {page_s:>8.3f} "
+                    f"{size:>7} {counters_s:>10.3f} {status_s:>9.3f} {status_calls:>5.0f} "
+                    f"{page_s:>8.3f} "
                     f"{page_calls:>5.0f} {sweep_s:>8.3f} {sweep_calls:>5} "
                     f"{report.resent:>6}  (due {len(due_now)})"
                 )
