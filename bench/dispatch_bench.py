@@ -26,7 +26,6 @@ from typing import Any
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.sender import InputSender
 from services.dispatcher.service import make_dispatcher, wire_dispatcher
-from services.dispatcher.store import TaskStore
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import SystemClock
@@ -38,6 +37,7 @@ from shared.local_stack import MotoServer, free_port
 from shared.resources import provision
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings, load_settings
+from shared.tasks.store import TaskStore
 from shared.testing.events import completed, frames_ready
 from shared.workflows import load_catalog
 

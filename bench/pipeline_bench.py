@@ -152,7 +152,31 @@ async def main() -> int:
             f"  {service:<12} {aws_name:<9} {op:<22} {value:8.2f} s  {n:6.0f} calls  "
             f"{value / n * 1000 if n else 0:7.1f} ms/call"
         )
+    print_requests_per_clip(calls, len(uploaded), len(uploaded) * len(WORKFLOWS) * 2)
     return 1 if failed else 0
+
+
+def print_requests_per_clip(
+    calls: dict[tuple[str, str, str], float], clips: int, levels: int
+) -> None:
+    """What a clip costs in billable AWS requests, by operation (the Ground Truth emulator's
+    own calls excluded: real Ground Truth bills per labeled object, not per request)."""
+    totals: dict[tuple[str, str], float] = defaultdict(float)
+    for (service, aws_name, op), n in calls.items():
+        if service != "gt-emulator":
+            totals[(aws_name, op)] += n
+    print(f"\nAWS requests per clip and per task level ({clips} clips, {levels} task levels):")
+    for (aws_name, op), n in sorted(totals.items(), key=lambda item: -item[1]):
+        print(f"  {aws_name:<9} {op:<24} {n / clips:8.1f} per clip  {n / levels:7.1f} per level")
+    total = sum(totals.values())
+    print(f"  {'all':<34} {total / clips:8.1f} per clip  {total / levels:7.1f} per level")
+    print(
+        "  the policy's minimum per task level: 1 SNS publish of the data object (a same-key\n"
+        "  re-send only every LAVA_DISPATCH_RESEND_INTERVAL_SECONDS, a new key only after an\n"
+        "  expiry) and the state writes that make it safe: create, claim, record the send,\n"
+        "  record the output, move the level (5 DynamoDB writes); SQS receives are\n"
+        "  long-polls, paid per 20 s of waiting, not per clip."
+    )
 
 
 if __name__ == "__main__":

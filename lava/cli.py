@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "tasks": "lava.commands.tasks:tasks",
     "dataset": "lava.commands.dataset:dataset",
     "status": "lava.commands.status:status",
+    "control": "lava.commands.control:control",
     "demo": "lava.commands.demo:demo",
 }
 

@@ -37,8 +37,9 @@ MODULES = {
     "listener": "services.listener",
     "postproc": "services.postproc",
     "gt-emulator": "emulators.groundtruth",
+    "control": "services.control",  # started on demand (API + dashboard)
 }
-SERVICES = tuple(MODULES)
+SERVICES = ("ingest", "dispatcher", "listener", "postproc", "gt-emulator")
 
 
 @dataclass
@@ -154,6 +155,9 @@ class LocalPipeline:
                 "AWS_ENDPOINT_URL": self.moto.endpoint,
                 "LAVA_HEALTH_PORT": str(port),
                 "LAVA_HEALTH_HOST": "127.0.0.1",
+                # the control service serves its API, dashboard and /readyz on one port
+                "LAVA_CONTROL_PORT": str(port),
+                "LAVA_CONTROL_HOST": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -3,6 +3,13 @@
 # Tests start their own moto server and use the machine's RabbitMQ. Extra args go to pytest.
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
+# The dashboard's browser test drives Debian's chromium (no browser download at test time).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing chromium (apt-get; the dashboard's browser test)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
 echo "== ruff"; ruff check .
 echo "== mypy --strict"; mypy shared services emulators lava tests bench
 echo "== pytest"; python -m pytest "$@"

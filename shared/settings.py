@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.groundtruth import limits
@@ -310,6 +310,34 @@ class Settings(BaseSettings):
     emulator_poll_seconds: float = Field(
         0.5, gt=0, description="How often the emulator checks queues, due tasks and new jobs."
     )
+
+    # --- control service (API + dashboard) -----------------------------------------------------
+    control_host: str = Field(
+        "127.0.0.1", description="Bind address of the control service's API and dashboard."
+    )
+    control_port: int = Field(8090, ge=0, description="Port of the control service (0 = any).")
+    control_tokens: SecretStr = Field(
+        SecretStr(""),
+        description="API bearer tokens, stored hashed: comma-separated `name:role:sha256hex` "
+        "(role `viewer` or `operator`; `lava control token` makes one). From a Secret.",
+    )
+    control_oidc_issuer: str = Field(
+        "", description="OIDC issuer whose JWTs the control service accepts (unset: none)."
+    )
+    control_oidc_audience: str = Field("", description="Audience the OIDC JWTs must name.")
+    control_oidc_jwks_url: str = Field(
+        "", description="Where the issuer's signing keys (JWKS) are fetched from."
+    )
+    control_oidc_role_claim: str = Field(
+        "lava_roles", description="JWT claim holding the caller's roles (a string or a list)."
+    )
+    control_max_body_bytes: int = Field(
+        65536, ge=1024, description="Largest request body the control service reads."
+    )
+    control_mutations_per_minute: int = Field(
+        30, ge=1, description="Mutating API calls allowed per caller per minute (a burst too)."
+    )
+    control_page_max: int = Field(200, ge=1, description="Largest page a list endpoint returns.")
 
     @field_validator("namespace")
     @classmethod

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from services.dispatcher.model import DataObject, ObjectStatus, TaskStatus
 from services.dispatcher.sender import InputSender
-from services.dispatcher.store import TaskStore
 from shared.acking import Reject
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.settings import Settings
+from shared.tasks.model import DataObject, ObjectStatus, TaskStatus
+from shared.tasks.store import TaskStore
 from shared.testing.events import completed, expired, failed, frames_ready
 from tests.support.dispatch import (
     DAY,

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from services.dispatcher.model import TaskStatus
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import FakeClock
 from shared.events import ClipIngested, decode_event
 from shared.settings import Settings
+from shared.tasks.model import TaskStatus
 from shared.testing.events import expired, frames_ready
 from tests.support.broker import get_messages
 from tests.support.dispatch import (
@@ -126,3 +126,19 @@ async def test_create_from_the_original_spec(
     )
     assert refused.returncode == 1
     assert "AdjVOTLane adjusts VOTLane, but the spec chains it from VOTVehicle" in refused.stderr
+
+
+async def test_stop_a_task_from_the_command_line(aws: AwsClients, settings: Settings) -> None:
+    s = dispatch_settings(settings)
+    await create_jobs(aws, s)
+    dispatcher = make(aws, s, FakeClock(datetime.now(UTC)), Recorder())
+    await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
+    stopped = lava(s, "tasks", "stop", "clip-1.vehicles", "--reason", "wrong clip")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "clip-1.vehicles: stopped (1 waiting data object(s) stopped)" in stopped.stdout
+    task = await task_state(dispatcher, "clip-1.vehicles")
+    assert task.status is TaskStatus.STOPPED and (task.stopped_by or "").startswith("cli:")
+    again = lava(s, "tasks", "stop", "clip-1.vehicles")
+    assert again.returncode == 0 and "was stopped already" in again.stdout
+    missing = lava(s, "tasks", "stop", "clip-9.vehicles")
+    assert missing.returncode == 1 and "no task clip-9.vehicles" in missing.stderr

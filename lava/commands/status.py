@@ -1,7 +1,10 @@
 """`lava status`: tasks per status and level, waiting data objects by age, expirations and
-re-sends, failures with their reasons."""
+re-sends, failures with their reasons (``shared.operations.status``: counters and bounded
+index reads, never a scan)."""
 
 from __future__ import annotations
+
+import time
 
 import click
 
@@ -9,32 +12,41 @@ from lava.commands import run_with_aws, settings_and_logging
 
 
 @click.command()
-def status() -> None:
+@click.option("--recount", is_flag=True, help="Rebuild the counters from the table first (a scan).")
+def status(recount: bool) -> None:
     """Show the pipeline's state (from the dispatcher's table)."""
-    from lava.status import AGE_BUCKETS, snapshot
+    from shared.aws import AwsClients
+    from shared.operations.status import PipelineStatus, pipeline_status
+    from shared.tasks.store import TaskStore
 
     settings = settings_and_logging()
-    snap = run_with_aws(settings, lambda aws: snapshot(aws, settings))
+
+    async def work(aws: AwsClients) -> PipelineStatus:
+        store = TaskStore(aws, settings)
+        if recount:
+            await store.counters.recount()
+        return await pipeline_status(store, time.time(), settings.dispatch_resend_interval_seconds)
+
+    snap = run_with_aws(settings, work)
+    clips = sum(snap.clips_by_outcome.values())
     click.echo(
-        f"namespace {settings.namespace}: {len(snap.tasks)} task(s), "
-        f"{len(snap.clips)} clip(s), {snap.objects} data object(s)"
+        f"namespace {settings.namespace}: {snap.tasks} task(s), "
+        f"{clips} clip(s), {snap.data_objects} data object(s)"
     )
     click.echo("\ntasks by status and level:")
-    for (state, level), count in sorted(snap.tasks_by_status_level().items()):
-        click.echo(f"  {state:<11} level {level}: {count}")
-    clip_states: dict[str, int] = {}
-    for clip in snap.clips.values():
-        key = str(clip.get("clip_status"))
-        clip_states[key] = clip_states.get(key, 0) + 1
-    click.echo("clips: " + (", ".join(f"{k} {v}" for k, v in sorted(clip_states.items())) or "-"))
+    for state, levels in sorted(snap.tasks_by_status.items()):
+        for level, count in sorted(levels.items()):
+            click.echo(f"  {state:<11} level {level}: {count}")
+    click.echo(
+        "clips: " + (", ".join(f"{k} {v}" for k, v in sorted(snap.clips_by_outcome.items())) or "-")
+    )
     click.echo(f"\nwaiting data objects: {snap.waiting}")
-    for _, name in (*AGE_BUCKETS, (0, "> 1 day")):
-        if snap.waiting_by_age.get(name):
-            click.echo(f"  {name:<10} {snap.waiting_by_age[name]}")
+    for name, count in snap.waiting_by_age.items():
+        if count:
+            click.echo(f"  {name:<10} {count}")
     click.echo(
         f"expirations {snap.expirations}, re-keys {snap.rekeys}, same-key re-sends {snap.resends}"
     )
-    failures = snap.failures()
-    click.echo(f"\nfailures: {len(failures)}")
-    for what, reason in failures:
-        click.echo(f"  {what}: {reason}")
+    click.echo(f"\nfailures: {len(snap.failures)}")
+    for failure in snap.failures:
+        click.echo(f"  {failure.task_id}: {failure.reason}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import getpass
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -14,16 +14,16 @@ import click
 from lava.commands import run_with_aws, settings_and_logging
 
 if TYPE_CHECKING:
-    from services.dispatcher.store import TaskStore
     from shared.aws import AwsClients
     from shared.settings import Settings
+    from shared.tasks.store import TaskStore
 
 T = TypeVar("T")
-STATUSES = ["active", "finalizing", "finalized", "completed", "failed"]
+STATUSES = ["active", "finalizing", "finalized", "completed", "failed", "stopped"]
 
 
 def _run(work: Callable[[Settings, AwsClients, TaskStore], Awaitable[T]]) -> T:
-    from services.dispatcher.store import TaskStore
+    from shared.tasks.store import TaskStore
 
     settings = settings_and_logging()
     return run_with_aws(settings, lambda aws: work(settings, aws, TaskStore(aws, settings)))
@@ -70,19 +70,24 @@ def list_tasks(status: tuple[str, ...]) -> None:
 def show(task_id: str, as_json: bool) -> None:
     """Show a task: levels, data objects, keys, sends, expirations, history."""
 
-    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> Any:
-        task = await store.get_task(task_id)
-        if task is None:
-            raise click.ClickException(f"no task {task_id}")
-        return task, await store.objects(task_id)
+    from shared.operations.errors import OperationError
+    from shared.operations.tasks import TaskDetail, show_task
 
-    task, objects = _run(work)
+    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> TaskDetail:
+        try:
+            return await show_task(store, task_id)
+        except OperationError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    detail = _run(work)
+    task, objects = detail.task, detail.objects
     if as_json:
         click.echo(
             json.dumps(
                 {
                     "task": task.model_dump(mode="json"),
                     "objects": [o.model_dump(mode="json") for o in objects],
+                    "late_outputs": [o.model_dump(mode="json") for o in detail.late_outputs],
                 },
                 indent=2,
             )
@@ -92,6 +97,7 @@ def show(task_id: str, as_json: bool) -> None:
     click.echo(
         f"status    {task.status.value}"
         + (f": {task.failure_reason}" if task.failure_reason else "")
+        + (f" (by {task.stopped_by})" if task.stopped_by else "")
     )
     click.echo(f"created   {when(task.created_at)}   updated {when(task.updated_at)}")
     for number, jobs in enumerate(task.levels, start=1):
@@ -113,6 +119,10 @@ def show(task_id: str, as_json: bool) -> None:
             click.echo(f"      key {key}{tag}")
         if obj.output is not None:
             click.echo(f"      output {obj.output.label_uri}")
+    if detail.late_outputs:
+        click.echo("arrived after the stop (recorded, ignored):")
+        for late in detail.late_outputs:
+            click.echo(f"  {when(late.at)}  {late.job} {late.what} key {late.key}")
     click.echo("history:")
     for entry in task.history:
         click.echo(f"  {when(entry.at)}  {entry.event}  {entry.detail}")
@@ -122,18 +132,41 @@ def show(task_id: str, as_json: bool) -> None:
 @click.argument("task_id")
 def retry(task_id: str) -> None:
     """Make a failed task active again; the dispatcher's sweep re-sends its open objects."""
-    from services.dispatcher.dispatcher import retry_task
+    from shared.operations.errors import OperationError
+    from shared.operations.tasks import retry_task
 
     async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> list[str]:
         now = datetime.now(UTC).timestamp()
         try:
             return await retry_task(store, task_id, now, settings.dispatch_level_timeout_seconds)
-        except (LookupError, ValueError) as exc:
+        except OperationError as exc:
             raise click.ClickException(str(exc)) from None
 
     for line in _run(work):
         click.echo(line)
     click.echo(f"{task_id}: active again; the dispatcher sends within its sweep interval")
+
+
+@tasks.command("stop")
+@click.argument("task_id")
+@click.option("--reason", default="", help="Why (kept in the task's history).")
+def stop(task_id: str, reason: str) -> None:
+    """Stop a task for good: nothing more is sent; outputs arriving later are only recorded."""
+    from shared.operations.errors import OperationError
+    from shared.operations.tasks import StopResult, stop_task
+
+    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> StopResult:
+        now = datetime.now(UTC).timestamp()
+        try:
+            return await stop_task(
+                store, task_id, now, by=f"cli:{getpass.getuser()}", reason=reason
+            )
+        except OperationError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    result = _run(work)
+    verb = "stopped" if result.changed else "was stopped already"
+    click.echo(f"{task_id}: {verb} ({result.objects_stopped} waiting data object(s) stopped)")
 
 
 @tasks.command("create")
@@ -166,60 +199,38 @@ def create(
     """Create a task from the original pipeline's explicit spec for one clip."""
     from pydantic import ValidationError
 
-    from lava.rig import derive_clip_id
-    from services.dispatcher.specs import TaskSpec
-    from services.dispatcher.workflows import WorkflowResolver
     from shared.bus import Bus
-    from shared.events import ClipIngested, derived_event_id, new_event
-    from shared.labeling.registry import JobRegistry
-    from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
-    from shared.workflows import load_catalog
+    from shared.events import Event
+    from shared.operations.creation import CreatedTask, SpecTaskRequest, create_from_spec
+    from shared.operations.errors import OperationError
 
     try:
-        spec = TaskSpec.model_validate_json(spec_file.read_text())
-        levels = spec.levels()
-        source = spec.clip()
-        drive = DriveAttributes(
-            drive_id=drive_id, weather=weather, time_of_day=time_of_day, route=route
+        request = SpecTaskRequest.model_validate(
+            {
+                **json.loads(spec_file.read_text()),
+                "drive": {
+                    "drive_id": drive_id,
+                    "weather": weather,
+                    "time_of_day": time_of_day,
+                    "route": route,
+                },
+                "clip": {"scene": scene, "traffic": traffic, "traffic_density": traffic_density},
+                "clipId": clip_id,
+            }
         )
-        clip = ClipAttributes(scene=scene, traffic=traffic, traffic_density=traffic_density)
     except (ValidationError, ValueError) as exc:
         raise click.ClickException(f"invalid spec or attributes: {exc}") from None
-    # No file to hash here: the clip's URI stands for its content.
-    uri_hash = hashlib.sha256(source.clipS3Uri.encode()).hexdigest()
-    resolved_clip = clip_id or derive_clip_id(drive_id, uri_hash)
-    workflow = spec.workflow_name()
 
-    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> str:
-        registry = JobRegistry(aws, settings)
-        for name, chained in spec.chains().items():
-            job = await registry.get(name)
-            if job is None:
-                raise click.ClickException(f"job {name} is not registered")
-            if job.adjusts != chained:
-                raise click.ClickException(
-                    f"{name} adjusts {job.adjusts}, but the spec chains it from {chained}"
-                )
-        for name in levels[0]:
-            if await registry.get(name) is None:
-                raise click.ClickException(f"job {name} is not registered")
-        resolver = WorkflowResolver(load_catalog(settings.workflows_file), aws, store.table)
-        await resolver.register(workflow, levels)
-        payload = ClipIngested(
-            clip_id=resolved_clip,
-            drive=drive,
-            clip=clip,
-            video_uri=source.clipS3Uri,
-            fps=source.fps,
-            workflows=[workflow],
-        )
+    async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> CreatedTask:
         async with Bus(settings, client_name="lava-cli") as bus:
-            await bus.publish(
-                new_event(
-                    payload, resolved_clip, event_id=derived_event_id(resolved_clip, workflow)
-                )
-            )
-        return f"{resolved_clip}.{workflow}"
 
-    task_id = _run(work)
-    click.echo(f"{task_id}\tworkflow {workflow}: {json.dumps(levels)}")
+            async def publish(event: Event[Any]) -> None:
+                await bus.publish(event)
+
+            try:
+                return await create_from_spec(aws, settings, publish, request)
+            except OperationError as exc:
+                raise click.ClickException(str(exc)) from None
+
+    created = _run(work)
+    click.echo(f"{created.task_id}\tworkflow {created.workflow}: {json.dumps(created.levels)}")

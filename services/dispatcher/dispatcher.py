@@ -28,16 +28,7 @@ import structlog
 from botocore.exceptions import ClientError
 
 from services.dispatcher.jobs import JobDirectory, JobMissing
-from services.dispatcher.model import (
-    AnnotationTask,
-    DataObject,
-    JobResult,
-    ObjectStatus,
-    TaskStatus,
-)
 from services.dispatcher.sender import InputSender, SendFailed, SendInterrupted
-from services.dispatcher.store import DUE_OBJECT, DUE_TASK, TaskStore
-from services.dispatcher.workflows import WorkflowResolver
 from shared.acking import Reject
 from shared.aws import describe_error, is_transient
 from shared.clock import Clock
@@ -59,6 +50,16 @@ from shared.loops import every
 from shared.ports import Publish
 from shared.retry import RetryPolicy
 from shared.settings import Settings
+from shared.tasks.model import (
+    AnnotationTask,
+    DataObject,
+    JobResult,
+    LateOutput,
+    ObjectStatus,
+    TaskStatus,
+)
+from shared.tasks.store import DUE_OBJECT, DUE_TASK, TaskStore
+from shared.tasks.workflows import WorkflowResolver
 from shared.workflows import WorkflowError
 
 log = structlog.get_logger(__name__)
@@ -282,6 +283,11 @@ class Dispatcher:
             adjustment_status=p.adjustment_status,
         )
         task = await self.store.get_task(p.task_id)
+        if task is not None and task.status is TaskStatus.STOPPED:
+            await self._record_late(
+                p.task_id, p.job_name, p.data_object_id, p.dedup_key, "output", p.label_uri
+            )
+            return
         if task is None or task.status is TaskStatus.FAILED:
             log.info("completion for a task that is not running; ignored")
             return
@@ -408,6 +414,17 @@ class Dispatcher:
         if obj is None:
             raise Reject(f"no data object {p.job_name}/{p.data_object_id} in task {p.task_id}")
         task = await self.store.get_task(p.task_id)
+        if task is not None and task.status is TaskStatus.STOPPED:
+            await self._record_late(
+                p.task_id,
+                p.job_name,
+                p.data_object_id,
+                p.dedup_key,
+                "failed",
+                None,
+                p.failure_reason,
+            )
+            return
         if task is None or task.status is not TaskStatus.ACTIVE:
             log.info("failure for a task that is not running; ignored")
             return
@@ -427,6 +444,9 @@ class Dispatcher:
         if obj is None:
             raise Reject(f"no data object {job}/{object_id} in task {task_id}")
         task = await self.store.get_task(task_id)
+        if task is not None and task.status is TaskStatus.STOPPED:
+            await self._record_late(task_id, job, object_id, dedup_key, "expired", None, reason)
+            return
         if task is None or task.status is not TaskStatus.ACTIVE:
             log.info("expiry for a task that is not running; ignored")
             return
@@ -437,7 +457,7 @@ class Dispatcher:
             return
         self.counters.add("expirations")
         if obj.expirations + 1 > self.settings.dispatch_max_expirations:
-            await self.store.note_expiry(obj, dedup_key)
+            await self.store.note_expiry(obj, dedup_key, self.now())
             await self.fail(
                 task_id,
                 task.clip_id,
@@ -498,6 +518,51 @@ class Dispatcher:
             p.clip_id, "failed", now, {"stage": p.stage, "reason": p.reason, "task_id": p.task_id}
         )
 
+    # --- stopped tasks ----------------------------------------------------------------------
+    async def _record_late(
+        self,
+        task_id: str,
+        job: str,
+        object_id: str,
+        key: str,
+        kind: str,
+        label_uri: str | None,
+        detail: str = "",
+    ) -> None:
+        """An output for a stopped task: kept for the record, never acted upon."""
+        await self.store.record_late(
+            LateOutput(
+                task_id=task_id,
+                job=job,
+                object_id=object_id,
+                key=key,
+                what=kind,
+                at=self.now(),
+                label_uri=label_uri,
+                detail=detail,
+            )
+        )
+        self.counters.add("late_outputs")
+        log.info("output for a stopped task recorded and ignored", job=job, kind=kind)
+
+    async def _without_stopped(
+        self, by_task: dict[str, list[DataObject]]
+    ) -> dict[str, list[DataObject]]:
+        """Due objects whose task was stopped are stopped instead of sent.
+
+        The stop marks its task's waiting objects itself; this covers an object written after
+        that (a next level created by a replica that read the task just before the stop).
+        """
+        running: dict[str, list[DataObject]] = {}
+        for task_id, objects in by_task.items():
+            task = await self.store.get_task(task_id)
+            if task is not None and task.status is TaskStatus.STOPPED:
+                for obj in objects:
+                    await self.store.stop_object(obj, ObjectStatus.STOPPED)
+                continue
+            running[task_id] = objects
+        return running
+
     # --- failure ----------------------------------------------------------------------------
     async def fail(
         self, task_id: str, clip_id: str, reason: str, stage: Stage = "dispatch"
@@ -541,7 +606,7 @@ class Dispatcher:
         by_task: dict[str, list[DataObject]] = {}
         for obj in due_objects:
             by_task.setdefault(obj.task_id, []).append(obj)
-        for task_id, objects in by_task.items():
+        for task_id, objects in (await self._without_stopped(by_task)).items():
             try:
                 sent = await self._send(objects)
             except TaskFailure as exc:
@@ -608,44 +673,3 @@ class Dispatcher:
         report = await self.sweep()
         if any(vars(report).values()):
             log.info("sweep", **vars(report), seconds=round(time.monotonic() - started, 3))
-
-
-async def retry_task(store: TaskStore, task_id: str, now: float, level_timeout: float) -> list[str]:
-    """Make a failed task active again (what `lava tasks retry` does); returns what it did.
-
-    Unfinished objects of its current level wait again, due at once: with a new key if their
-    current key expired (Ground Truth has seen it), with the same key otherwise (it may still
-    be live). The dispatcher's sweep sends them.
-    """
-    task = await store.get_task(task_id)
-    if task is None:
-        raise LookupError(f"no task {task_id}")
-    if task.status is not TaskStatus.FAILED:
-        raise ValueError(f"task {task_id} is {task.status.value}; only failed tasks are retried")
-    if not task.levels:
-        raise ValueError(f"task {task_id} cannot be retried: {task.failure_reason}")
-    done: list[str] = []
-    restarted = []
-    for obj in await store.objects(task_id, task.level):
-        if obj.status is ObjectStatus.DONE:
-            continue
-        if obj.key in obj.expired_keys:
-            attempt = obj.attempt + 1
-            key = dedup_key_id(obj.task_id, obj.job, obj.object_id, attempt)
-            obj = obj.model_copy(update={"key": key, "attempt": attempt, "keys": [*obj.keys, key]})
-            done.append(f"{obj.job}: new key {key}")
-        else:
-            done.append(f"{obj.job}: same key {obj.key}")
-        restarted.append(obj.model_copy(update={"status": ObjectStatus.WAITING, "due_at": now}))
-    await store.restart_objects(restarted)
-    if not await store.set_task_status(
-        task_id,
-        TaskStatus.ACTIVE,
-        [TaskStatus.FAILED],
-        now,
-        due_at=now + level_timeout if restarted else now,
-        event="retried",
-    ):
-        raise ValueError(f"task {task_id} changed while retrying; look again")
-    await store.reset_retriggers(task_id)
-    return done

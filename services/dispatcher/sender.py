@@ -7,9 +7,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from services.dispatcher.model import DataObject
 from shared.groundtruth.messages import DedupKey, input_message
 from shared.labeling.registry import StreamingJob
+from shared.tasks.model import DataObject
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients

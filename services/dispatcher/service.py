@@ -5,8 +5,6 @@ from __future__ import annotations
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.jobs import JobDirectory
 from services.dispatcher.sender import InputSender
-from services.dispatcher.store import TaskStore
-from services.dispatcher.workflows import WorkflowResolver
 from shared.aws import AwsClients
 from shared.clock import Clock, SystemClock
 from shared.events import (
@@ -21,6 +19,8 @@ from shared.labeling.registry import JobRegistry
 from shared.ports import Publish
 from shared.runtime import ServiceRuntime, run_service
 from shared.settings import Settings
+from shared.tasks.store import TaskStore
+from shared.tasks.workflows import WorkflowResolver
 from shared.workflows import load_catalog
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.dispatcher.dispatcher import Dispatcher
-from services.dispatcher.model import AnnotationTask
 from services.dispatcher.sender import InputSender
 from services.dispatcher.service import wire_dispatcher
 from shared.aws import AwsClients
@@ -18,6 +17,7 @@ from shared.events import (
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
 from shared.settings import Settings
+from shared.tasks.model import AnnotationTask
 from shared.workflows import load_catalog
 
 DAY = 24 * 3600

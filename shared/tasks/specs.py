@@ -22,12 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.events import JobName, S3Uri
 
+# Bounds a request can name (a level count of 10**9 would allocate as many lists).
+MAX_LEVELS = 10
+MAX_JOBS = 30
+
 
 class ClipInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     clipS3Uri: S3Uri
-    fps: float = Field(gt=0)
+    fps: float = Field(gt=0, le=120)
 
 
 class ChainInput(BaseModel):
@@ -41,13 +45,13 @@ class SpecJob(BaseModel):
 
     jobName: JobName
     inputConfig: ClipInput | ChainInput
-    jobLevel: Annotated[int, Field(ge=1)]
+    jobLevel: Annotated[int, Field(ge=1, le=MAX_LEVELS)]
 
 
 class TaskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    labelingJobs: list[SpecJob] = Field(min_length=1)
+    labelingJobs: list[SpecJob] = Field(min_length=1, max_length=MAX_JOBS)
 
     def levels(self) -> list[list[str]]:
         top = max(j.jobLevel for j in self.labelingJobs)
@@ -71,7 +75,7 @@ class TaskSpec(BaseModel):
                     )
         return levels
 
-    def clip(self) -> ClipInput:
+    def clip_inputs(self) -> ClipInput:
         inputs = {
             (j.inputConfig.clipS3Uri, j.inputConfig.fps)
             for j in self.labelingJobs

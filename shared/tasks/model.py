@@ -21,12 +21,14 @@ class TaskStatus(StrEnum):
     FINALIZED = "finalized"  # LabelsFinalized published; post-processing under way
     COMPLETED = "completed"  # the clip completed (ClipCompleted)
     FAILED = "failed"
+    STOPPED = "stopped"  # an operator stopped it: nothing is sent any more; final
 
 
 class ObjectStatus(StrEnum):
     WAITING = "waiting"  # sent (or about to be) and waiting for Ground Truth's output
     DONE = "done"
     FAILED = "failed"
+    STOPPED = "stopped"  # its task was stopped; outputs arriving later are kept aside
 
 
 class HistoryEntry(BaseModel):
@@ -55,6 +57,7 @@ class AnnotationTask(BaseModel):
     level_started_at: float
     level_retriggers: int = 0
     failure_reason: str | None = None
+    stopped_by: str | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
 
     @property
@@ -94,3 +97,18 @@ class DataObject(BaseModel):
     due_at: float | None = None
     status: ObjectStatus = ObjectStatus.WAITING
     output: JobResult | None = None
+
+
+class LateOutput(BaseModel):
+    """An output (or expiry) that arrived for a stopped task: recorded, never acted upon."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: str
+    job: str
+    object_id: str
+    key: str
+    what: str  # "output" | "expired"
+    at: float
+    label_uri: str | None = None
+    detail: str = ""

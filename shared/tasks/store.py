@@ -22,17 +22,34 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from services.dispatcher.model import (
+from botocore.exceptions import ClientError
+
+from shared.dedup import object_sk, task_pk
+from shared.dynamo import (
+    conditional,
+    from_item,
+    is_condition_failure,
+    items,
+    serialize,
+    to_item,
+    values,
+)
+from shared.resources import TASKS
+from shared.tasks.counters import (
+    TaskCounters,
+    clip_counter,
+    job_output_counter,
+    task_counter,
+)
+from shared.tasks.model import (
     AnnotationTask,
     DataObject,
     HistoryEntry,
     JobResult,
+    LateOutput,
     ObjectStatus,
     TaskStatus,
 )
-from shared.dedup import object_sk, task_pk
-from shared.dynamo import conditional, from_item, items, serialize, to_item, values
-from shared.resources import TASKS
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -61,6 +78,7 @@ class TaskStore:
     def __init__(self, aws: AwsClients, settings: Settings) -> None:
         self._aws = aws
         self.table = settings.names.table(TASKS.name)
+        self.counters = TaskCounters(aws, self.table)
 
     # --- encoding ---------------------------------------------------------------------------
     def _task_item(self, task: AnnotationTask, due_at: float | None) -> dict[str, Any]:
@@ -125,21 +143,49 @@ class TaskStore:
         return [from_item(i) for i in found.get("Items", [])]
 
     async def tasks_by_status(self, status: str, limit: int = 1000) -> list[AnnotationTask]:
+        found, _ = await self.tasks_page(status, limit)
+        return found
+
+    async def tasks_page(
+        self, status: str, limit: int, after: dict[str, Any] | None = None
+    ) -> tuple[list[AnnotationTask], dict[str, Any] | None]:
+        """One page of tasks in ``status``, most recently updated first, through the
+        ``by-status`` index (its cost is the page, whatever the table holds); and where the
+        next page starts (None: this was the last)."""
         db = await self._aws.dynamodb()
-        out: list[AnnotationTask] = []
-        async for item in items(
-            db,
-            "query",
-            TableName=self.table,
-            IndexName="by-status",
-            KeyConditionExpression="status_key = :s",
-            ExpressionAttributeValues=values(s=f"task#{status}"),
-            ScanIndexForward=False,
-        ):
-            out.append(AnnotationTask.model_validate(item))
-            if len(out) >= limit:
-                break
-        return out
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by-status",
+            "KeyConditionExpression": "status_key = :s",
+            "ExpressionAttributeValues": values(s=f"task#{status}"),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if after is not None:
+            request["ExclusiveStartKey"] = to_item(after)
+        found = await db.query(**request)
+        tasks = [AnnotationTask.model_validate(from_item(i)) for i in found.get("Items", [])]
+        last = found.get("LastEvaluatedKey")
+        return tasks, (from_item(last) if last else None)
+
+    async def count_due(self, kind: str, low: float, high: float) -> int:
+        """How many ``kind`` items fall due in [low, high) (reads only those index entries)."""
+        db = await self._aws.dynamodb()
+        total = 0
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by-due",
+            "KeyConditionExpression": "due_kind = :kind AND due_at BETWEEN :low AND :high",
+            "ExpressionAttributeValues": values(kind=kind, low=low, high=high),
+            "Select": "COUNT",
+        }
+        while True:
+            found = await db.query(**request)
+            total += int(found.get("Count", 0))
+            last = found.get("LastEvaluatedKey")
+            if not last:
+                return total
+            request["ExclusiveStartKey"] = last
 
     async def clip(self, clip_id: str) -> dict[str, Any] | None:
         db = await self._aws.dynamodb()
@@ -156,6 +202,25 @@ class TaskStore:
         request.setdefault("TableName", self.table)
         return await conditional(db.update_item(**request))
 
+    async def _transition(self, **request: Any) -> dict[str, Any] | None:
+        """A conditional UpdateItem that counts: the item as it was, or None when the
+        condition did not hold (someone else made this transition)."""
+        db = await self._aws.dynamodb()
+        request.setdefault("TableName", self.table)
+        try:
+            found = await db.update_item(ReturnValues="ALL_OLD", **request)
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return None
+            raise
+        return from_item(found.get("Attributes") or {})
+
+    async def _count_task_move(self, old: dict[str, Any], status: TaskStatus) -> None:
+        level = int(old.get("level", 1))
+        await self.counters.add(
+            {task_counter(str(old["status"]), level): -1, task_counter(status.value, level): 1}
+        )
+
     # --- transitions ------------------------------------------------------------------------
     async def create_task(
         self, task: AnnotationTask, objects: Sequence[DataObject], level_due: float | None
@@ -168,11 +233,24 @@ class TaskStore:
         leaves its objects to the redelivered FramesReady, which runs this again.
         """
         db = await self._aws.dynamodb()
-        await db.update_item(**self._clip_task_update(task.clip_id, task.task_id, task.created_at))
+        clip_before = await db.update_item(
+            ReturnValues="ALL_OLD",
+            **self._clip_task_update(task.clip_id, task.task_id, task.created_at),
+        )
+        if "clip_status" not in clip_before.get("Attributes", {}):
+            await self.counters.add({clip_counter("labeling"): 1})
         created = await self._put_new(self._task_item(task, level_due))
-        for obj in objects:
-            await self._put_new(self._object_item(obj))
+        if created:
+            await self.counters.add({task_counter(task.status.value, task.level): 1})
+        await self._put_objects(objects)
         return created
+
+    async def _put_objects(self, objects: Sequence[DataObject]) -> None:
+        """New objects, each only if missing; counted as created and waiting."""
+        written = 0
+        for obj in objects:
+            written += await self._put_new(self._object_item(obj))
+        await self.counters.add({"objects": written, "o_waiting": written})
 
     async def _put_new(self, item: dict[str, Any]) -> bool:
         """Put an item unless one with its key exists; True if it was written."""
@@ -203,7 +281,7 @@ class TaskStore:
     async def record_output(self, obj: DataObject, key: str, result: JobResult, now: float) -> bool:
         """Mark an object done with its output; False if it was done already (a duplicate)
         or the key is not one of its keys."""
-        return await self._update(
+        recorded = await self._update(
             Key=_object_key(obj),
             UpdateExpression="SET #s = :done, #o = :out, done_at = :now REMOVE due_kind, due_at",
             ConditionExpression="#s = :waiting AND contains(#keys, :key)",
@@ -216,6 +294,11 @@ class TaskStore:
                 now=now,
             ),
         )
+        if recorded:
+            await self.counters.add(
+                {"outputs": 1, job_output_counter(obj.job): 1, "o_waiting": -1}, at=now
+            )
+        return recorded
 
     async def advance(
         self,
@@ -230,9 +313,8 @@ class TaskStore:
         Objects first: a crash between the two leaves objects that are simply sent, and the
         redelivered LevelCompleted moves the task.
         """
-        for obj in new_objects:
-            await self._put_new(self._object_item(obj))
-        return await self._update(
+        await self._put_objects(new_objects)
+        old = await self._transition(
             Key=_key(task_pk(task.task_id), "task"),
             UpdateExpression="SET #l = :next, level_started_at = :now, "
             "updated_at = :now, level_retriggers = :zero, due_kind = :due_kind, "
@@ -252,6 +334,13 @@ class TaskStore:
                 ":h": _history(now, "level-started", f"level {task.level + 1}"),
             },
         )
+        if old is None:
+            return False
+        active = TaskStatus.ACTIVE.value
+        await self.counters.add(
+            {task_counter(active, task.level): -1, task_counter(active, task.level + 1): 1}
+        )
+        return True
 
     async def set_task_status(
         self,
@@ -292,13 +381,17 @@ class TaskStore:
             names["#l"] = "level"
             attr_values[":level"] = serialize(level)
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        return await self._update(
+        old = await self._transition(
             Key=_key(task_pk(task_id), "task"),
             UpdateExpression=expression,
             ConditionExpression=condition,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=attr_values,
         )
+        if old is None:
+            return False
+        await self._count_task_move(old, status)
+        return True
 
     async def retrigger_level(self, task: AnnotationTask, now: float, next_due: float) -> bool:
         return await self._update(
@@ -341,7 +434,7 @@ class TaskStore:
 
     async def sent(self, obj: DataObject, now: float, next_due: float) -> None:
         # done (or re-keyed) meanwhile: nothing left to schedule for this key
-        await self._update(
+        if await self._update(
             Key=_object_key(obj),
             UpdateExpression="SET send_count = send_count + :one, last_sent_at = :now, "
             "due_at = :next",
@@ -350,13 +443,14 @@ class TaskStore:
             ExpressionAttributeValues=values(
                 one=1, now=now, next=next_due, waiting=ObjectStatus.WAITING.value, key=obj.key
             ),
-        )
+        ):
+            await self.counters.add({"sends": 1}, at=now)
 
     async def rekey(
         self, obj: DataObject, expired_key: str, new_key: str, attempt: int, now: float
     ) -> bool:
         """After an expiry: a new key, due now. False if this expiry was handled already."""
-        return await self._update(
+        rekeyed = await self._update(
             Key=_object_key(obj),
             UpdateExpression="SET #k = :new, attempt = :attempt, due_at = :now, "
             "due_kind = :due_kind, expirations = expirations + :one, "
@@ -378,10 +472,13 @@ class TaskStore:
                 ":oldl": serialize([expired_key]),
             },
         )
+        if rekeyed:
+            await self.counters.add({"rekeys": 1, "expirations": 1}, at=now)
+        return rekeyed
 
-    async def note_expiry(self, obj: DataObject, expired_key: str) -> None:
+    async def note_expiry(self, obj: DataObject, expired_key: str, now: float) -> None:
         """Record an expiry that does not lead to a re-send (the task is failing)."""
-        await self._update(
+        if await self._update(
             Key=_object_key(obj),
             UpdateExpression="SET expirations = expirations + :one, "
             "expired_keys = list_append(expired_keys, :oldl)",
@@ -391,28 +488,96 @@ class TaskStore:
                 **values(one=1, old=expired_key),
                 ":oldl": serialize([expired_key]),
             },
-        )
+        ):
+            await self.counters.add({"expirations": 1}, at=now)
 
-    async def stop_objects(self, task_id: str) -> None:
-        """Nothing of a failed task is due any more."""
+    async def stop_objects(self, task_id: str, status: ObjectStatus = ObjectStatus.FAILED) -> int:
+        """Nothing of a failed (or stopped) task is due any more; how many objects changed."""
+        changed = 0
         for obj in await self.objects(task_id):
             if obj.status is ObjectStatus.WAITING:
-                # An object that stopped waiting since the read (its output came) is left be.
-                await self._update(
-                    Key=_object_key(obj),
-                    UpdateExpression="SET #s = :failed REMOVE due_kind, due_at",
-                    ConditionExpression="#s = :waiting",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues=values(
-                        failed=ObjectStatus.FAILED.value, waiting=ObjectStatus.WAITING.value
-                    ),
-                )
+                changed += await self.stop_object(obj, status)
+        return changed
+
+    async def stop_object(self, obj: DataObject, status: ObjectStatus) -> bool:
+        # An object that stopped waiting since the read (its output came) is left be.
+        stopped = await self._update(
+            Key=_object_key(obj),
+            UpdateExpression="SET #s = :stopped REMOVE due_kind, due_at",
+            ConditionExpression="#s = :waiting",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=values(
+                stopped=status.value, waiting=ObjectStatus.WAITING.value
+            ),
+        )
+        if stopped:
+            await self.counters.add({"o_waiting": -1})
+        return stopped
+
+    async def stop_task(
+        self, task_id: str, expected: Sequence[TaskStatus], now: float, by: str, reason: str
+    ) -> bool:
+        """An operator's stop: the task becomes ``stopped`` (final) if it is in ``expected``."""
+        attr_values: dict[str, Any] = {
+            **values(
+                status=TaskStatus.STOPPED.value,
+                key=f"task#{TaskStatus.STOPPED.value}",
+                now=now,
+                by=by,
+            ),
+            ":h": _history(now, "stopped", f"by {by}" + (f": {reason}" if reason else "")),
+        }
+        conditions = []
+        for i, state in enumerate(expected):
+            attr_values[f":e{i}"] = serialize(state.value)
+            conditions.append(f"#s = :e{i}")
+        old = await self._transition(
+            Key=_key(task_pk(task_id), "task"),
+            UpdateExpression="SET #s = :status, status_key = :key, updated_at = :now, "
+            "stopped_by = :by, history = list_append(history, :h) REMOVE due_kind, due_at",
+            ConditionExpression="(" + " OR ".join(conditions) + ")",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=attr_values,
+        )
+        if old is None:
+            return False
+        await self._count_task_move(old, TaskStatus.STOPPED)
+        return True
+
+    async def record_late(self, late: LateOutput) -> None:
+        """Keep an output that arrived for a stopped task (one item per key: idempotent)."""
+        db = await self._aws.dynamodb()
+        data = late.model_dump(mode="json")
+        data.update(
+            pk=task_pk(late.task_id),
+            sk=f"late#{late.job}#{late.object_id}#{late.what}#{late.key}",
+            kind="late",
+        )
+        await db.put_item(TableName=self.table, Item=to_item(data))
+
+    async def late_outputs(self, task_id: str) -> list[LateOutput]:
+        db = await self._aws.dynamodb()
+        found = items(
+            db,
+            "query",
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues=values(pk=task_pk(task_id), prefix="late#"),
+            ConsistentRead=True,
+        )
+        return [LateOutput.model_validate(item) async for item in found]
 
     async def restart_objects(self, objects: Sequence[DataObject]) -> None:
         """For a retried task: its unfinished objects wait again, due now."""
         db = await self._aws.dynamodb()
         for obj in objects:
-            await db.put_item(TableName=self.table, Item=self._object_item(obj))
+            found = await db.put_item(
+                TableName=self.table, Item=self._object_item(obj), ReturnValues="ALL_OLD"
+            )
+            old = from_item(found.get("Attributes") or {})
+            waiting_before = old.get("status") == ObjectStatus.WAITING.value
+            new_keys = len(obj.keys) - len(old.get("keys", obj.keys))
+            await self.counters.add({"o_waiting": 0 if waiting_before else 1, "rekeys": new_keys})
 
     async def reset_retriggers(self, task_id: str) -> None:
         db = await self._aws.dynamodb()
@@ -427,8 +592,9 @@ class TaskStore:
         self, clip_id: str, status: str, now: float, detail: dict[str, Any]
     ) -> None:
         db = await self._aws.dynamodb()
-        await db.update_item(
+        found = await db.update_item(
             TableName=self.table,
+            ReturnValues="ALL_OLD",
             Key=_key(f"clip#{clip_id}", "clip"),
             UpdateExpression="SET clip_id = :clip, kind = :kind, clip_status = :status, "
             "status_key = :key, updated_at = :now, detail = :detail",
@@ -441,3 +607,8 @@ class TaskStore:
                 detail=json.dumps(detail),
             ),
         )
+        before = from_item(found.get("Attributes") or {}).get("clip_status")
+        if before != status:
+            await self.counters.add(
+                {clip_counter(status): 1, **({clip_counter(str(before)): -1} if before else {})}
+            )

@@ -1,0 +1,297 @@
+"""The control API (``/v1``): jobs, annotation tasks, clips, pipeline status.
+
+Each route parses its input, calls one operation of ``shared.operations`` (the CLI calls the
+same ones) and returns its result; every mutating route needs ``operator`` and leaves an
+audit line.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+from pydantic import BaseModel, Field
+
+from services.control.audit import audit
+from services.control.auth import Principal
+from services.control.context import Ctl
+from services.control.problems import documented
+from services.control.security import operator, viewer
+from shared.events import JobName
+from shared.groundtruth.job_types import JOB_TYPES
+from shared.labeling.registry import StreamingJob
+from shared.operations import creation, jobs, tasks
+from shared.operations.creation import CreatedTask, SpecTaskRequest, WorkflowTaskRequest
+from shared.operations.errors import Invalid, NotFound, OperationError
+from shared.operations.status import PipelineStatus, pipeline_status
+from shared.tasks.model import AnnotationTask, DataObject, LateOutput, TaskStatus
+
+Viewer = Annotated[Principal, Depends(viewer)]
+Operator = Annotated[Principal, Depends(operator)]
+TaskId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+ClipId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+JobPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+
+READ = documented(400, 401, 403, 422)
+WRITE = documented(400, 401, 403, 404, 409, 413, 422, 429)
+
+router = APIRouter(prefix="/v1")
+
+
+# --- jobs ---------------------------------------------------------------------------------
+class JobCreate(BaseModel):
+    name: JobName
+    type: Literal[tuple(sorted(JOB_TYPES))]  # type: ignore[valid-type]
+    adjusts: JobName | None = None
+    backend: Literal["emulator", "sagemaker"] = "emulator"
+
+
+class JobCreated(BaseModel):
+    created: bool = Field(description="False: it existed with the same configuration.")
+    job: StreamingJob
+
+
+@router.get("/jobs", response_model=list[StreamingJob], responses=READ, tags=["jobs"])
+async def list_jobs(who: Viewer, ctl: Ctl) -> list[StreamingJob]:
+    return await ctl.jobs.registry.list()
+
+
+@router.post("/jobs", response_model=JobCreated, responses=WRITE, tags=["jobs"])
+async def create_job(who: Operator, ctl: Ctl, body: JobCreate) -> JobCreated:
+    async with _audited(who, "jobs.create", body.name):
+        result = await jobs.create_job(ctl.jobs, body.name, body.type, body.adjusts, body.backend)
+    return JobCreated(created=result.created, job=result.job)
+
+
+@router.get(
+    "/jobs/{name}",
+    response_model=StreamingJob,
+    responses=documented(400, 401, 403, 404, 422),
+    tags=["jobs"],
+)
+async def describe_job(who: Viewer, ctl: Ctl, name: JobPath) -> StreamingJob:
+    return await jobs.describe_job(ctl.jobs, name)
+
+
+@router.post("/jobs/{name}/stop", response_model=StreamingJob, responses=WRITE, tags=["jobs"])
+async def stop_job(who: Operator, ctl: Ctl, name: JobPath) -> StreamingJob:
+    async with _audited(who, "jobs.stop", name):
+        return await jobs.stop_job(ctl.jobs, name)
+
+
+# --- tasks --------------------------------------------------------------------------------
+class TaskSummary(BaseModel):
+    task_id: str
+    clip_id: str
+    workflow: str
+    status: TaskStatus
+    level: int
+    levels: int
+    updated_at: float
+    failure_reason: str | None = None
+    stopped_by: str | None = None
+
+    @classmethod
+    def of(cls, task: AnnotationTask) -> TaskSummary:
+        return cls(
+            task_id=task.task_id,
+            clip_id=task.clip_id,
+            workflow=task.workflow,
+            status=task.status,
+            level=task.level,
+            levels=len(task.levels),
+            updated_at=task.updated_at,
+            failure_reason=task.failure_reason,
+            stopped_by=task.stopped_by,
+        )
+
+
+class TaskPage(BaseModel):
+    items: list[TaskSummary]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page.")
+
+
+class TaskView(BaseModel):
+    task: AnnotationTask
+    objects: list[DataObject]
+    late_outputs: list[LateOutput]
+
+
+class StopRequest(BaseModel):
+    reason: str = Field("", max_length=500)
+
+
+class StopView(BaseModel):
+    task_id: str
+    changed: bool = Field(description="False: it was stopped already.")
+    objects_stopped: int
+
+
+class RetryView(BaseModel):
+    task_id: str
+    actions: list[str]
+
+
+def encode_cursor(key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
+
+
+def decode_cursor(cursor: str, status: TaskStatus) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise Invalid("cursor is not one this API returned") from None
+    fields: dict[str, type | tuple[type, ...]] = {
+        "pk": str,
+        "sk": str,
+        "status_key": str,
+        "updated_at": (int, float),
+    }
+    if (
+        not isinstance(key, dict)
+        or set(key) != set(fields)
+        or not all(isinstance(key[k], t) for k, t in fields.items())
+        or key["status_key"] != f"task#{status.value}"
+    ):
+        raise Invalid("cursor is not one this API returned (for this status)")
+    return key
+
+
+@router.get("/tasks", response_model=TaskPage, responses=READ, tags=["tasks"])
+async def list_tasks(
+    who: Viewer,
+    ctl: Ctl,
+    status: TaskStatus = TaskStatus.ACTIVE,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> TaskPage:
+    """Tasks in one status, most recently updated first, a page at a time (through the
+    status index: a page costs the same whatever the table holds)."""
+    after = decode_cursor(cursor, status) if cursor else None
+    found, last = await ctl.store.tasks_page(
+        status.value, min(limit, ctl.settings.control_page_max), after
+    )
+    return TaskPage(
+        items=[TaskSummary.of(t) for t in found],
+        next_cursor=encode_cursor(last) if last else None,
+    )
+
+
+@router.post("/tasks", response_model=CreatedTask, responses=WRITE, tags=["tasks"])
+async def create_task(who: Operator, ctl: Ctl, body: WorkflowTaskRequest) -> CreatedTask:
+    """A task for a clip through a configured workflow (idempotent per clip and workflow)."""
+    async with _audited(who, "tasks.create", body.clipS3Uri, workflow=body.workflow):
+        return await creation.create_from_workflow(ctl.aws, ctl.settings, ctl.publish, body)
+
+
+@router.post("/tasks/spec", response_model=CreatedTask, responses=WRITE, tags=["tasks"])
+async def create_task_from_spec(who: Operator, ctl: Ctl, body: SpecTaskRequest) -> CreatedTask:
+    """The original's form: ``labelingJobs`` with ``jobName``, ``jobLevel`` and
+    ``inputConfig`` (``clipS3Uri`` + ``fps`` at level 1, ``chainFromJobName`` above)."""
+    async with _audited(who, "tasks.create-spec", body.drive.drive_id):
+        return await creation.create_from_spec(ctl.aws, ctl.settings, ctl.publish, body)
+
+
+@router.get(
+    "/tasks/{task_id}",
+    response_model=TaskView,
+    responses=documented(400, 401, 403, 404, 422),
+    tags=["tasks"],
+)
+async def show_task(who: Viewer, ctl: Ctl, task_id: TaskId) -> TaskView:
+    """Levels, data objects with their keys, sends and expirations, history, late outputs."""
+    detail = await tasks.show_task(ctl.store, task_id)
+    return TaskView(task=detail.task, objects=detail.objects, late_outputs=detail.late_outputs)
+
+
+@router.post("/tasks/{task_id}/retry", response_model=RetryView, responses=WRITE, tags=["tasks"])
+async def retry_task(who: Operator, ctl: Ctl, task_id: TaskId) -> RetryView:
+    async with _audited(who, "tasks.retry", task_id):
+        actions = await tasks.retry_task(
+            ctl.store, task_id, ctl.now(), ctl.settings.dispatch_level_timeout_seconds
+        )
+    return RetryView(task_id=task_id, actions=actions)
+
+
+@router.post("/tasks/{task_id}/stop", response_model=StopView, responses=WRITE, tags=["tasks"])
+async def stop_task(
+    who: Operator, ctl: Ctl, task_id: TaskId, body: Annotated[StopRequest | None, Body()] = None
+) -> StopView:
+    """Stop for good (idempotent): nothing more is sent; later outputs are only recorded."""
+    reason = body.reason if body else ""
+    async with _audited(who, "tasks.stop", task_id, reason=reason):
+        result = await tasks.stop_task(
+            ctl.store, task_id, ctl.now(), by=f"{who.via}:{who.name}", reason=reason
+        )
+    return StopView(
+        task_id=result.task_id, changed=result.changed, objects_stopped=result.objects_stopped
+    )
+
+
+# --- clips and status -----------------------------------------------------------------------
+class ClipView(BaseModel):
+    clip_id: str
+    status: str = Field(description="labeling, completed, failed or stopped")
+    tasks: list[str]
+    labels_uri: str | None = None
+    summary_uri: str | None = None
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.get(
+    "/clips/{clip_id}",
+    response_model=ClipView,
+    responses=documented(400, 401, 403, 404, 422),
+    tags=["clips"],
+)
+async def show_clip(who: Viewer, ctl: Ctl, clip_id: ClipId) -> ClipView:
+    """The clip's state, its tasks, and where its labels and summary are once completed."""
+    item = await ctl.store.clip(clip_id)
+    if item is None:
+        raise NotFound(f"no clip {clip_id}")
+    detail = item.get("detail") or "{}"
+    parsed: dict[str, Any] = json.loads(detail) if isinstance(detail, str) else dict(detail)
+    return ClipView(
+        clip_id=clip_id,
+        status=str(item.get("clip_status")),
+        tasks=sorted(item.get("tasks", [])),
+        labels_uri=parsed.get("labels_uri"),
+        summary_uri=parsed.get("summary_uri"),
+        detail=parsed,
+    )
+
+
+@router.get("/status", response_model=PipelineStatus, responses=READ, tags=["status"])
+async def status(
+    who: Viewer, ctl: Ctl, hours: Annotated[int, Query(ge=1, le=168)] = 24
+) -> PipelineStatus:
+    """Counts per stage and status, waiting data objects by age, expirations, re-keys,
+    re-sends, failures with reasons, and the last hours' counts."""
+    return await pipeline_status(
+        ctl.store, ctl.now(), ctl.settings.dispatch_resend_interval_seconds, hours
+    )
+
+
+# --- audit --------------------------------------------------------------------------------
+class _audited:
+    """An audit line for a mutation, with how it ended (ok, refused: reason, error)."""
+
+    def __init__(self, who: Principal, action: str, target: str, **extra: object) -> None:
+        self.who, self.action, self.target, self.extra = who, action, target, extra
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is None:
+            outcome = "ok"
+        elif isinstance(exc, OperationError):
+            outcome = f"refused: {exc}"
+        else:
+            outcome = "error"
+        audit(self.who, self.action, self.target, outcome, **self.extra)

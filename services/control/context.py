@@ -1,0 +1,44 @@
+"""What the routes work with: the ports of one control-service process."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from services.control.auth import Authenticator
+from services.control.limits import MutationBudget
+from shared.aws import AwsClients
+from shared.events import Event
+from shared.labeling.jobs import JobManager
+from shared.settings import Settings
+from shared.tasks.store import TaskStore
+
+
+@dataclass
+class Control:
+    settings: Settings
+    aws: AwsClients
+    publish: Callable[[Event[Any]], Awaitable[None]]
+    auth: Authenticator
+    budget: MutationBudget
+    now: Callable[[], float]
+    ready: Callable[[], bool]
+
+    @property
+    def store(self) -> TaskStore:
+        return TaskStore(self.aws, self.settings)
+
+    @property
+    def jobs(self) -> JobManager:
+        return JobManager(self.aws, self.settings)
+
+
+def control(request: Request) -> Control:
+    found: Control = request.app.state.control
+    return found
+
+
+Ctl = Annotated[Control, Depends(control)]

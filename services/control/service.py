@@ -1,0 +1,90 @@
+"""`python -m services.control`: the control service process (API + dashboard).
+
+It holds AWS clients and a publishing connection to the bus (task creation publishes
+``ClipIngested``); it consumes nothing. Uvicorn serves the app on ``LAVA_CONTROL_HOST``:
+``LAVA_CONTROL_PORT`` and stops on SIGTERM after in-flight requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+import uvicorn
+
+from services.control.app import create_app
+from services.control.auth import Authenticator
+from services.control.context import Control
+from services.control.limits import MutationBudget
+from shared.aws import AwsClients
+from shared.bus import Bus
+from shared.events import Event
+from shared.logging import configure_logging
+from shared.settings import Settings, load_settings
+
+log = structlog.get_logger(__name__)
+
+
+async def serve(settings: Settings) -> None:
+    auth = Authenticator(settings)
+    if not auth.tokens and auth.jwks is None:
+        log.warning("no LAVA_CONTROL_TOKENS and no OIDC issuer: every API call gets 401")
+    async with AwsClients(settings) as aws:
+        # The broker identity of this component is `control` (issue 13's table, once landed).
+        bus = Bus(settings, client_name="lava-control")
+        await bus.connect()
+        try:
+
+            async def publish(event: Event[Any]) -> None:
+                await bus.publish(event)
+
+            control = Control(
+                settings=settings,
+                aws=aws,
+                publish=publish,
+                auth=auth,
+                budget=MutationBudget(settings.control_mutations_per_minute),
+                now=time.time,
+                ready=lambda: bus.connected,
+            )
+            config = uvicorn.Config(
+                create_app(control),
+                host=settings.control_host,
+                port=settings.control_port,
+                log_config=None,
+                access_log=False,
+                server_header=False,
+                timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+            )
+            server = _Server(config)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, server.stop)
+            log.info("control service", host=settings.control_host, port=settings.control_port)
+            await server.serve()
+            log.info("control service stopped")
+        finally:
+            await bus.close()
+
+
+class _Server(uvicorn.Server):
+    """Uvicorn without its signal capture: it re-raises SIGTERM after shutting down, so a
+    clean stop would end with -15. SIGTERM here asks for a graceful stop and exits 0."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def stop(self) -> None:
+        self.should_exit = True
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings, "control")
+    asyncio.run(serve(settings))

@@ -1,0 +1,137 @@
+"""Creating annotation tasks: from the original's spec form or from a named workflow.
+
+Either way the result is a ``ClipIngested`` for the clip (the pipeline's public entry), with an
+event id derived from clip and workflow, so submitting the same request twice is one task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from shared.aws import AwsClients
+from shared.events import ClipIngested, Event, S3Uri, derived_event_id, new_event
+from shared.labeling.registry import JobRegistry
+from shared.operations.errors import Invalid
+from shared.resources import TASKS
+from shared.settings import Settings
+from shared.tasks.specs import TaskSpec
+from shared.tasks.workflows import WorkflowResolver
+from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
+from shared.workflows import WorkflowError, load_catalog
+
+Publish = Callable[[Event[Any]], Awaitable[None]]
+
+
+class CreatedTask(BaseModel):
+    task_id: str
+    clip_id: str
+    workflow: str
+    levels: list[list[str]]
+
+
+class WorkflowTaskRequest(BaseModel):
+    """A task from a configured workflow (shared/workflows.toml)."""
+
+    workflow: str = Field(min_length=1, max_length=64)
+    clipS3Uri: S3Uri
+    fps: float = Field(gt=0, le=60)
+    drive: DriveAttributes
+    clip: ClipAttributes
+    clipId: str | None = Field(
+        None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+    )
+
+
+class SpecTaskRequest(TaskSpec):
+    """The original's task form (``labelingJobs``) plus what the rig would have said."""
+
+    drive: DriveAttributes
+    clip: ClipAttributes
+    clipId: str | None = Field(
+        None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+    )
+
+
+def clip_id_for(uri: str, drive_id: str, given: str | None) -> str:
+    """The rig's rule (``lava.rig.derive_clip_id``: drive id + 16 hex of the content hash);
+    with no file to hash here, the clip's URI stands for its content."""
+    return given or f"{drive_id}-{hashlib.sha256(uri.encode()).hexdigest()[:16]}"
+
+
+async def create_from_spec(
+    aws: AwsClients, settings: Settings, publish: Publish, request: SpecTaskRequest
+) -> CreatedTask:
+    try:
+        levels = request.levels()
+        source = request.clip_inputs()
+    except ValueError as exc:
+        raise Invalid(f"invalid spec: {exc}") from None
+    registry = JobRegistry(aws, settings)
+    for name, chained in request.chains().items():
+        job = await registry.get(name)
+        if job is None:
+            raise Invalid(f"job {name} is not registered")
+        if job.adjusts != chained:
+            raise Invalid(f"{name} adjusts {job.adjusts}, but the spec chains it from {chained}")
+    for name in levels[0]:
+        if await registry.get(name) is None:
+            raise Invalid(f"job {name} is not registered")
+    workflow = request.workflow_name()
+    resolver = WorkflowResolver(
+        load_catalog(settings.workflows_file), aws, settings.names.table(TASKS.name)
+    )
+    await resolver.register(workflow, levels)
+    clip_id = clip_id_for(source.clipS3Uri, request.drive.drive_id, request.clipId)
+    await _ingest(
+        publish, clip_id, request.drive, request.clip, source.clipS3Uri, source.fps, workflow
+    )
+    return CreatedTask(
+        task_id=f"{clip_id}.{workflow}", clip_id=clip_id, workflow=workflow, levels=levels
+    )
+
+
+async def create_from_workflow(
+    aws: AwsClients, settings: Settings, publish: Publish, request: WorkflowTaskRequest
+) -> CreatedTask:
+    resolver = WorkflowResolver(
+        load_catalog(settings.workflows_file), aws, settings.names.table(TASKS.name)
+    )
+    try:
+        levels = await resolver.levels(request.workflow)
+    except WorkflowError as exc:
+        raise Invalid(str(exc)) from None
+    clip_id = clip_id_for(request.clipS3Uri, request.drive.drive_id, request.clipId)
+    await _ingest(
+        publish,
+        clip_id,
+        request.drive,
+        request.clip,
+        request.clipS3Uri,
+        request.fps,
+        request.workflow,
+    )
+    return CreatedTask(
+        task_id=f"{clip_id}.{request.workflow}",
+        clip_id=clip_id,
+        workflow=request.workflow,
+        levels=levels,
+    )
+
+
+async def _ingest(
+    publish: Publish,
+    clip_id: str,
+    drive: DriveAttributes,
+    clip: ClipAttributes,
+    uri: str,
+    fps: float,
+    workflow: str,
+) -> None:
+    payload = ClipIngested(
+        clip_id=clip_id, drive=drive, clip=clip, video_uri=uri, fps=fps, workflows=[workflow]
+    )
+    await publish(new_event(payload, clip_id, event_id=derived_event_id(clip_id, workflow)))

@@ -1,0 +1,46 @@
+"""Operations on streaming labeling jobs (``shared.labeling.jobs.JobManager`` does the work)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+from shared.labeling.backends import BackendError
+from shared.labeling.jobs import Created, JobConfigError, JobManager
+from shared.labeling.registry import Backend, StreamingJob
+from shared.operations.errors import Invalid, NotFound
+from shared.workflows import WorkflowError
+
+T = TypeVar("T")
+
+
+async def _refusing(work: Awaitable[T]) -> T:
+    try:
+        return await work
+    except (JobConfigError, BackendError, WorkflowError) as exc:
+        raise Invalid(str(exc)) from None
+
+
+async def create_job(
+    manager: JobManager, name: str, job_type: str, adjusts: str | None, backend: Backend
+) -> Created:
+    """Idempotent: the same configuration again is a no-op, a different one refused."""
+    return await _refusing(manager.create(name, job_type, adjusts=adjusts, backend=backend))
+
+
+async def describe_job(manager: JobManager, name: str) -> StreamingJob:
+    """The registry entry with its live status from the backend (recorded if it changed)."""
+    job = await manager.registry.get(name)
+    if job is None:
+        raise NotFound(f"no job named {name}")
+    status = await _refusing(manager.backend(job.backend).describe(job))
+    if status != job.status:
+        await manager.registry.set_status(name, status)
+        job = job.model_copy(update={"status": status})
+    return job
+
+
+async def stop_job(manager: JobManager, name: str) -> StreamingJob:
+    if await manager.registry.get(name) is None:
+        raise NotFound(f"no job named {name}")
+    return await _refusing(manager.stop(name))

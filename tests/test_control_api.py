@@ -1,0 +1,286 @@
+"""The control API against the real service process (real RabbitMQ, moto server): each role
+against each route, problem details, bounded bodies, the mutation budget, audit lines, and
+the operations the CLI shares (stop, retry, list pages)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from shared.aws import AwsClients
+from shared.clock import FakeClock
+from shared.events import ClipIngested, decode_event
+from shared.settings import Settings
+from shared.tasks.model import TaskStatus
+from shared.testing.events import expired, frames_ready
+from tests.support.broker import get_messages
+from tests.support.control import ControlProcess, control_service
+from tests.support.dispatch import (
+    Recorder,
+    create_jobs,
+    dispatch_settings,
+    inputs,
+    make,
+    task_state,
+)
+
+pytestmark = pytest.mark.integration
+
+PROBLEM = "application/problem+json"
+DRIVE = {"drive_id": "d9", "weather": "clear", "time_of_day": "night", "route": "A1"}
+CLIP = {"scene": "tunnel", "traffic": "undefined", "traffic_density": "low"}
+
+
+async def call(
+    control: ControlProcess,
+    method: str,
+    path: str,
+    role: str | None = None,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    sent = dict(control.auth(role) if role else {}, **(headers or {}))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method,
+            control.url + path,
+            json=body,
+            data=data,
+            headers=sent,
+            allow_redirects=False,
+        ) as response,
+    ):
+        text = await response.text()
+        try:
+            parsed: Any = json.loads(text)
+        except ValueError:
+            parsed = text
+        return response.status, dict(response.headers), parsed
+
+
+def route_table(document: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(method, concrete path, mutating) for every operation the OpenAPI document names."""
+    samples = {"name": "VOTVehicle", "task_id": "clip-1.vehicles", "clip_id": "clip-1"}
+    found = []
+    for template, operations in document["paths"].items():
+        path = re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], template)
+        for method in operations:
+            found.append((method.upper(), path, method != "get"))
+    return found
+
+
+def sample_body(method: str, path: str, bucket: str) -> Any:
+    if path == "/v1/jobs" and method == "POST":
+        return {"name": "VOTVehicle", "type": "vehicle"}
+    if path == "/v1/tasks":
+        return {
+            "workflow": "vehicles",
+            "clipS3Uri": f"s3://{bucket}/raw/x.mp4",
+            "fps": 1,
+            "drive": DRIVE,
+            "clip": CLIP,
+        }
+    if path == "/v1/tasks/spec":
+        return {
+            "labelingJobs": [
+                {
+                    "jobName": "VOTVehicle",
+                    "jobLevel": 1,
+                    "inputConfig": {"clipS3Uri": f"s3://{bucket}/raw/x.mp4", "fps": 1},
+                }
+            ],
+            "drive": DRIVE,
+            "clip": CLIP,
+        }
+    return None
+
+
+async def test_each_role_against_each_route(
+    aws: AwsClients, settings: Settings, tmp_path: Path
+) -> None:
+    s = dispatch_settings(settings)
+    await create_jobs(aws, s)
+    await make(aws, s, FakeClock(), Recorder()).on_frames_ready(frames_ready(bucket=s.names.bucket))
+    async with control_service(s, tmp_path, LAVA_CONTROL_MUTATIONS_PER_MINUTE="1000") as control:
+        status, _, document = await call(control, "GET", "/openapi.json")
+        assert status == 200 and document["openapi"].startswith("3.1")
+        routes = route_table(document)
+        assert len(routes) == 12
+        bucket = s.names.bucket
+        answers: list[tuple[str, str, int]] = []
+        for method, path, mutating in routes:
+            body = sample_body(method, path, bucket)
+            # no credential, a wrong one, a wrong scheme: 401, and nothing said about why
+            for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic x"}):
+                code, got, problem = await call(control, method, path, body=body, headers=headers)
+                assert code == 401, (method, path, headers)
+                assert got["Content-Type"] == PROBLEM and got["WWW-Authenticate"] == "Bearer"
+                assert set(problem) == {"type", "title", "status", "instance"}
+            code, _, problem = await call(control, method, path, "viewer", body)
+            if mutating:
+                assert code == 403 and "detail" not in problem, (method, path)
+            else:
+                assert code == 200, (method, path, problem)
+            code, _, problem = await call(control, method, path, "operator", body)
+            assert code not in (401, 403, 500), (method, path, problem)
+            answers.append((method, path, code))
+        # the two task creations were audited; the viewer's refusals changed nothing
+        audits = [json.loads(line) for line in control.log().splitlines() if '"audit"' in line]
+        assert {a["action"] for a in audits} >= {
+            "jobs.create",
+            "jobs.stop",
+            "tasks.create",
+            "tasks.create-spec",
+            "tasks.stop",
+            "tasks.retry",
+        }, answers
+        assert all(a["who"] == "otto" and a["role"] == "operator" for a in audits)
+
+
+async def test_stop_retry_and_pages_through_the_api(
+    aws: AwsClients, settings: Settings, tmp_path: Path
+) -> None:
+    s = dispatch_settings(settings, dispatch_max_expirations=0)
+    jobs = await create_jobs(aws, s)
+    dispatcher = make(aws, s, FakeClock(), Recorder())
+    for i in range(5):
+        await dispatcher.on_frames_ready(frames_ready(f"clip-{i}", bucket=s.names.bucket))
+    sent = {m["lava-dedup-id"].split("/")[0]: m for m in await inputs(aws, jobs["VOTVehicle"])}
+    key = sent["clip-0.vehicles"]["lava-dedup-id"]
+    await dispatcher.on_task_expired(expired("clip-0.vehicles", jobs["VOTVehicle"], key))
+
+    async with control_service(s, tmp_path, LAVA_CONTROL_MUTATIONS_PER_MINUTE="3") as control:
+        # pages of 2 through the 4 active tasks, then the end
+        seen: list[str] = []
+        cursor = None
+        for _ in range(3):
+            query = "/v1/tasks?status=active&limit=2" + (f"&cursor={cursor}" if cursor else "")
+            code, _, page = await call(control, "GET", query, "viewer")
+            assert code == 200
+            seen += [t["task_id"] for t in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(seen) == [f"clip-{i}.vehicles" for i in range(1, 5)]
+        code, _, problem = await call(control, "GET", "/v1/tasks?cursor=bm9wZQ", "viewer")
+        assert code == 422 and "cursor" in problem["detail"]
+
+        code, _, shown = await call(control, "GET", "/v1/tasks/clip-0.vehicles", "viewer")
+        assert code == 200 and shown["task"]["status"] == "failed"
+        assert shown["objects"][0]["expired_keys"] == [key]
+
+        # stop: once, twice (idempotent), then refused where it does not apply
+        code, _, stopped = await call(
+            control, "POST", "/v1/tasks/clip-1.vehicles/stop", "operator", {"reason": "test"}
+        )
+        assert code == 200 and stopped == {
+            "task_id": "clip-1.vehicles",
+            "changed": True,
+            "objects_stopped": 1,
+        }
+        code, _, again = await call(control, "POST", "/v1/tasks/clip-1.vehicles/stop", "operator")
+        assert code == 200 and again["changed"] is False
+        task = await task_state(dispatcher, "clip-1.vehicles")
+        assert task.status is TaskStatus.STOPPED and task.stopped_by == "token:otto"
+        code, _, retried = await call(
+            control, "POST", "/v1/tasks/clip-0.vehicles/retry", "operator"
+        )
+        assert code == 200 and retried["actions"][0].startswith("VOTVehicle: new key")
+        # the budget (3 a minute) is spent: 429 with Retry-After
+        code, headers, problem = await call(
+            control, "POST", "/v1/tasks/clip-2.vehicles/stop", "operator"
+        )
+        assert code == 429 and int(headers["Retry-After"]) >= 1
+        assert problem["status"] == 429 and headers["Content-Type"] == PROBLEM
+        # reads are not budgeted
+        code, _, clip = await call(control, "GET", "/v1/clips/clip-1", "viewer")
+        assert code == 200 and clip["status"] == "stopped" and clip["tasks"] == ["clip-1.vehicles"]
+        code, _, status = await call(control, "GET", "/v1/status", "viewer")
+        funnel = {stage["stage"]: stage["tasks"] for stage in status["funnel"]}
+        assert funnel["level 1"] == 4 and funnel["stopped"] == 1
+
+        audits = [json.loads(line) for line in control.log().splitlines() if '"audit"' in line]
+        stops = [a for a in audits if a["action"] == "tasks.stop"]
+        assert [a["target"] for a in stops] == ["clip-1.vehicles", "clip-1.vehicles"]
+        assert stops[0]["outcome"] == "ok" and stops[0]["who"] == "otto"
+
+
+async def test_problem_details_and_bounded_bodies(
+    aws: AwsClients, settings: Settings, tmp_path: Path
+) -> None:
+    s = dispatch_settings(settings)
+    await create_jobs(aws, s)
+    async with control_service(s, tmp_path, LAVA_CONTROL_MAX_BODY_BYTES="2048") as control:
+        code, headers, problem = await call(
+            control,
+            "POST",
+            "/v1/tasks/spec",
+            "operator",
+            data=b"{" + b" " * 4096 + b"}",
+            headers={"Content-Type": "application/json"},
+        )
+        assert code == 413 and headers["Content-Type"] == PROBLEM and problem["status"] == 413
+        code, _, problem = await call(control, "GET", "/v1/tasks/no-such.task", "viewer")
+        assert code == 404 and problem["detail"] == "no task no-such.task"
+        code, _, problem = await call(
+            control,
+            "POST",
+            "/v1/tasks/spec",
+            "operator",
+            {"labelingJobs": [], "drive": DRIVE, "clip": CLIP},
+        )
+        assert code == 422 and problem["errors"][0]["loc"][-1] == "labelingJobs"
+        code, _, problem = await call(
+            control,
+            "POST",
+            "/v1/tasks/spec",
+            "operator",
+            {
+                "labelingJobs": [
+                    {
+                        "jobName": "VOTVehicle",
+                        "jobLevel": 1,
+                        "inputConfig": {"clipS3Uri": f"s3://{s.names.bucket}/raw/c.mp4", "fps": 2},
+                    },
+                    {
+                        "jobName": "AdjVOTLane",
+                        "jobLevel": 2,
+                        "inputConfig": {"chainFromJobName": "VOTVehicle"},
+                    },
+                ],
+                "drive": DRIVE,
+                "clip": CLIP,
+            },
+        )
+        assert code == 422
+        assert (
+            problem["detail"]
+            == "AdjVOTLane adjusts VOTLane, but the spec chains it from VOTVehicle"
+        )
+        # a valid spec publishes the ClipIngested the CLI would
+        spec = {
+            "labelingJobs": [
+                {
+                    "jobName": "VOTVehicle",
+                    "jobLevel": 1,
+                    "inputConfig": {"clipS3Uri": f"s3://{s.names.bucket}/raw/c.mp4", "fps": 2},
+                },
+            ],
+            "drive": DRIVE,
+            "clip": CLIP,
+        }
+        code, _, created = await call(control, "POST", "/v1/tasks/spec", "operator", spec)
+        assert code == 200, created
+        (message,) = await get_messages(s, s.names.queue("ingest"), 1)
+        event = decode_event(message.body)
+        assert isinstance(event.payload, ClipIngested)
+        assert created["task_id"] == f"{event.payload.clip_id}.{event.payload.workflows[0]}"
+        code, _, job = await call(control, "GET", "/v1/jobs/VOTVehicle", "viewer")
+        assert code == 200 and job["status"] == "InProgress"
