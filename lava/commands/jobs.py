@@ -50,7 +50,11 @@ def create(name: str, type_name: str, adjusts: str | None, backend: str) -> None
     """Create job NAME: topics, label category file, the job, its registry entry."""
     result = _run(lambda m: m.create(name, type_name, adjusts=adjusts, backend=backend))
     verb = "created" if result.created else "exists (same configuration)"
-    click.echo(f"{result.job.name}: {verb}  {result.job.arn}")
+    if result.created and result.job.generation > 1:
+        verb = f"created again (generation {result.job.generation})"
+    click.echo(f"{result.job.name}: {verb}  {result.job.arn}  {result.job.status}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @jobs.command("create-defaults")

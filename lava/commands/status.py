@@ -1,5 +1,5 @@
-"""`lava status`: tasks per status and level, waiting data objects by age, expirations and
-re-sends, failures with their reasons."""
+"""`lava status`: tasks per status and level, waiting data objects by age (and those held for
+a job that is not InProgress), expirations and re-sends, failures with their reasons."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ def status() -> None:
     for _, name in (*AGE_BUCKETS, (0, "> 1 day")):
         if snap.waiting_by_age.get(name):
             click.echo(f"  {name:<10} {snap.waiting_by_age[name]}")
+    if snap.held:
+        click.echo(f"  held (their job takes no input): {sum(snap.held.values())}")
+        for (job, reason), count in sorted(snap.held.items()):
+            click.echo(f"    {job}: {count} - {reason}")
     click.echo(
         f"expirations {snap.expirations}, re-keys {snap.rekeys}, same-key re-sends {snap.resends}"
     )

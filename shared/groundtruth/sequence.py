@@ -42,6 +42,7 @@ class SequenceFrame(_Hyphenated):
     def _whole_seconds(cls, value: Any) -> Any:
         # Files written before the guide was followed carry fractional seconds.
         return int(value) if isinstance(value, float) else value
+
     frame: str = Field(min_length=1)
 
 
