@@ -48,7 +48,7 @@ def test_tracking_with_uuids_partial_attributes_and_parts_attached_by_geometry()
     car0, car1, car2 = (objects(data, i)[0] for i in range(3))
     # "type" given in frame 0 only: carried to frames 1 and 2 (nearest frame of the track)
     assert [c["attributes"]["type"] for c in (car0, car1, car2)] == ["car"] * 3
-    # occlusion: frame 1 gave none; frames 0 and 2 are equally near, the earlier one wins
+    # occlusion: frame 1 gave none; the nearest earlier frame (0) gives it
     assert [c["attributes"]["occlusion"] for c in (car0, car1, car2)] == [
         "not occluded",
         "not occluded",

@@ -248,7 +248,8 @@ def _resolve(cmap: dict[str, str], ann: GtBox | GtPolyline, where: dict[str, Any
 
 def _fill_gaps(drawn: list[_Drawn], stats: AttributeStats) -> None:
     """Carry each tracked object's attribute from the nearest frame of the same track that
-    gives it (earlier frame on a tie); what no frame gives stays None."""
+    gives it - the nearest earlier one (a value a worker set holds until they change it),
+    else the nearest later one; what no frame gives stays None."""
     tracks: dict[tuple[str, str], list[_Drawn]] = defaultdict(list)
     for d in drawn:
         track = _track(d.ann)
@@ -264,7 +265,12 @@ def _fill_gaps(drawn: list[_Drawn], stats: AttributeStats) -> None:
                 continue
             donors = [o for o in same if name in o.values]
             if donors:
-                nearest = min(donors, key=lambda o: (abs(o.position - d.position), o.position))
+                earlier = [o for o in donors if o.position < d.position]
+                nearest = (
+                    max(earlier, key=lambda o: o.position)
+                    if earlier
+                    else min(donors, key=lambda o: o.position)
+                )
                 filled.append((d, name, nearest.values[name]))
                 stats.carried += 1
             else:
