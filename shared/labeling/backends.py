@@ -212,6 +212,8 @@ class EmulatorBackend:
         otherwise it is Initializing until its scaled initialising period is over."""
         if job.status in ENDED:
             return JobStatus(job.status, job.status_reason)
+        if job.status == IN_PROGRESS:  # never back to Initializing
+            return JobStatus(IN_PROGRESS)
         if datetime.now(UTC) < emulated_in_progress_at(job, self._settings):
             return JobStatus(INITIALIZING)
         return JobStatus(IN_PROGRESS)
