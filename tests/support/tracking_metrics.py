@@ -75,9 +75,7 @@ def tracking_scores(
             iou_distances(_xywh(expected), _xywh(got), min_iou),
             frameid=record.frame_no,
         )
-    summary = mm.metrics.create().compute(
-        acc, metrics=["mota", "idf1", "num_matches"], name="clip"
-    )
+    summary = mm.metrics.create().compute(acc, metrics=["mota", "idf1", "num_matches"], name="clip")
     row = summary.loc["clip"]
     return TrackingScores(
         mota=float(row["mota"]),
