@@ -19,6 +19,7 @@ from shared.groundtruth.label_config import label_config
 from shared.labeling.backends import LabelingBackend, backend_for
 from shared.labeling.registry import (
     ENDED,
+    INITIALIZING,
     STOPPED,
     Backend,
     JobExists,
@@ -169,7 +170,8 @@ class JobManager:
     async def _start(self, job: StreamingJob) -> StreamingJob:
         """Start the job on its backend; it comes back with its ARN and first status."""
         backend = self.backend(job.backend)
-        job = job.model_copy(update={"arn": await backend.create(job)})
+        # A new job is Initializing until its backend says otherwise (sms-streaming-create-job).
+        job = job.model_copy(update={"arn": await backend.create(job), "status": INITIALIZING})
         status = await backend.describe(job)
         return job.model_copy(update={"status": status.status, "status_reason": status.reason})
 
