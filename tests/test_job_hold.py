@@ -14,13 +14,12 @@ from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.labeling.jobs import JobManager
 from shared.settings import Settings
+from shared.testing.events import completed, frames_ready
 from tests.support.dispatch import (
     DAY,
     Recorder,
-    completed,
     create_jobs,
     dispatch_settings,
-    frames_ready,
     inputs,
     make,
 )
