@@ -24,8 +24,6 @@ from tests.support.gt import emulator, emulator_settings, output_queue, receive,
 
 pytestmark = pytest.mark.integration
 
-WEEK = 7 * 24 * 3600
-
 
 def realistic(settings: Settings, **changes: Any) -> Settings:
     base: dict[str, Any] = {
@@ -114,7 +112,9 @@ async def test_outputs_carry_uuids_partial_attributes_and_present_classes_only(
 async def test_an_expired_output_has_the_real_shape(
     aws: AwsClients, settings: Settings, tmp_path: Path
 ) -> None:
-    s = realistic(settings, emulator_expire_share=1.0, emulator_time_scale=1 / WEEK)
+    # a 60 s availability lifetime scaled to 1 s (the 14-day retention stays hours long)
+    quick = settings.model_copy(update={"gt_task_availability_seconds": 60})
+    s = realistic(quick, emulator_expire_share=1.0, emulator_time_scale=1 / 60)
     source, _ = await staged_clip(aws, s, tmp_path, "clip-r2")
     job = (await JobManager(aws, s).create("VOTVehicle", "vehicle")).job
     out = await output_queue(aws, job, f"{s.namespace}-out")
@@ -132,13 +132,13 @@ async def test_an_expired_output_has_the_real_shape(
 async def test_input_published_while_initializing_is_lost(
     aws: AwsClients, settings: Settings, tmp_path: Path
 ) -> None:
-    s = realistic(settings, emulator_initializing_seconds=1.5)
+    s = realistic(settings, emulator_initializing_seconds=3.0)
     source, _ = await staged_clip(aws, s, tmp_path, "clip-r3")
     job = (await JobManager(aws, s).create("VOTVehicle", "vehicle")).job
+    await send(aws, job, source, "early/1")  # at once: too early, Ground Truth never sees it
     assert job.status == "Initializing"
     out = await output_queue(aws, job, f"{s.namespace}-out")
     async with emulator(s, aws) as emu:
-        await send(aws, job, source, "early/1")  # too early: Ground Truth never sees it
 
         async def in_progress() -> bool:
             return (await _status(aws, s, job.name)).status == "InProgress"
