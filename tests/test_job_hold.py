@@ -3,6 +3,7 @@ stopped, visible in `lava status`, resumed with new keys once the job is re-crea
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from services.dispatcher.model import DataObject, ObjectStatus
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.labeling.jobs import JobManager
+from shared.labeling.registry import StreamingJob
 from shared.settings import Settings
 from shared.testing.events import completed, frames_ready
 from tests.support.dispatch import (
@@ -36,11 +38,7 @@ def _obj(**changes: Any) -> DataObject:
     return DataObject(**{**base, **changes})
 
 
-def test_decide_is_a_table_of_cases(settings: Settings) -> None:
-    from datetime import UTC, datetime
-
-    from shared.labeling.registry import StreamingJob
-
+def test_decide_is_a_table_of_cases() -> None:
     job = StreamingJob(
         name="VOTVehicle",
         gt_name="x-VOTVehicle",
@@ -70,9 +68,7 @@ def test_decide_is_a_table_of_cases(settings: Settings) -> None:
     assert renewed.key.startswith("c.vehicles/2-") and renewed.key.endswith("/VOTVehicle/0")
 
 
-pytestmark = pytest.mark.integration
-
-
+@pytest.mark.integration
 async def test_a_job_still_initializing_holds_sends_until_it_is_in_progress(
     aws: AwsClients, settings: Settings
 ) -> None:
@@ -104,6 +100,7 @@ async def test_a_job_still_initializing_holds_sends_until_it_is_in_progress(
     assert after.held is None and after.send_count == 1 and after.generation == 1
 
 
+@pytest.mark.integration
 async def test_a_stopped_job_holds_its_objects_and_resumes_them_with_new_keys(
     aws: AwsClients, settings: Settings
 ) -> None:

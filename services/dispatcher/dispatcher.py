@@ -604,6 +604,11 @@ class Dispatcher:
             await self._maybe_advance(task.task_id)  # a crash between output and advance
             report.advanced += 1
             return
+        if all(o.held for o in waiting):
+            # Its jobs take no input (job_hold): waiting is not the workforce's fault.
+            next_due = now + self.settings.dispatch_level_timeout_seconds
+            await self.store.postpone_level(task, now, next_due)
+            return
         if task.level_retriggers >= self.settings.dispatch_level_max_retriggers:
             await self.fail(
                 task.task_id,
@@ -615,10 +620,6 @@ class Dispatcher:
             report.failed += 1
             return
         next_due = now + self.settings.dispatch_level_timeout_seconds
-        if all(o.held for o in waiting):
-            # Its jobs take no input (job_hold): waiting is not the workforce's fault.
-            await self.store.postpone_level(task, now, next_due)
-            return
         if await self.store.retrigger_level(task, now, next_due):
             self.counters.add("level_retriggers")
             log.warning("level overdue; re-triggering", task_level=task.level, waiting=len(waiting))
