@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -247,20 +246,23 @@ async def test_refresh_records_a_job_that_ended_by_itself(
 async def test_a_new_job_is_initializing_then_in_progress(
     aws: AwsClients, settings: Settings
 ) -> None:
+    from shared.clock import FakeClock
+    from shared.labeling.backends import EmulatorBackend
+
     realistic = settings.model_copy(
-        update={"emulator_profile": "realistic", "emulator_initializing_seconds": 0.6}
+        update={"emulator_profile": "realistic", "emulator_initializing_seconds": 300}
     )
-    manager = JobManager(aws, realistic)
+    clock = FakeClock()
+    backend = EmulatorBackend(aws, realistic, clock)
+    manager = JobManager(aws, realistic, clock, backends={"emulator": backend})
     created = await manager.create("VOTVehicle", "vehicle")
     assert created.job.status == "Initializing"  # DescribeLabelingJob right after creation
     found = await manager.registry.get("VOTVehicle")
     assert found is not None and found.status == "Initializing"
-    for _ in range(100):  # the emulated job's (scaled) initialising period: 0.6 s
-        found = (await manager.refresh())[0]
-        if found.status != "Initializing":
-            break
-        await asyncio.sleep(0.1)
-    assert found.status == "InProgress"
+    await clock.advance(299)
+    assert (await manager.refresh())[0].status == "Initializing"
+    await clock.advance(2)  # the emulated job's initialising period is over
+    assert (await manager.refresh())[0].status == "InProgress"
 
 
 async def test_an_ended_job_is_created_again_as_a_new_generation(

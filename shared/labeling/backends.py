@@ -9,9 +9,10 @@ groundtruth``), which needs only its input queue to exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.clock import Clock, SystemClock
 from shared.groundtruth import limits
 from shared.groundtruth.job_types import TaskType, job_type
 from shared.labeling.registry import ENDED, IN_PROGRESS, INITIALIZING, StreamingJob
@@ -185,9 +186,10 @@ class EmulatorBackend:
 
     kind = "emulator"
 
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: Settings, clock: Clock | None = None) -> None:
         self._aws = aws
         self._settings = settings
+        self._clock = clock or SystemClock()
 
     async def create(self, job: StreamingJob) -> str:
         sqs = await self._aws.sqs()
@@ -214,7 +216,7 @@ class EmulatorBackend:
             return JobStatus(job.status, job.status_reason)
         if job.status == IN_PROGRESS:  # never back to Initializing
             return JobStatus(IN_PROGRESS)
-        if datetime.now(UTC) < emulated_in_progress_at(job, self._settings):
+        if self._clock.now() < emulated_in_progress_at(job, self._settings):
             return JobStatus(INITIALIZING)
         return JobStatus(IN_PROGRESS)
 
