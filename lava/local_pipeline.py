@@ -56,6 +56,12 @@ class PipelineConfig:
     wrong_attribute_share: float = 0.0
     adjust_fix_share: float = 0.8
     max_concurrent_tasks: int = 1000
+    # The emulator's profile (realistic: outputs and job lifecycle as the AWS guide describes
+    # them), its Initializing period (Ground Truth time, scaled) and its 10-day idle stop -
+    # off unless asked: at a run's time scale, ten idle days pass between a clip's two levels.
+    profile: str = "realistic"
+    initializing_seconds: float = 300.0
+    idle_stop_seconds: float = 0.0
     aws_fault_rate: float = 0.0
     duplicate_delivery: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -75,6 +81,10 @@ class PipelineConfig:
             "LAVA_EMULATOR_WRONG_ATTRIBUTE_SHARE": repr(self.wrong_attribute_share),
             "LAVA_EMULATOR_ADJUST_FIX_SHARE": repr(self.adjust_fix_share),
             "LAVA_EMULATOR_POLL_SECONDS": "0.1",
+            "LAVA_EMULATOR_PROFILE": self.profile,
+            "LAVA_EMULATOR_INITIALIZING_SECONDS": repr(self.initializing_seconds),
+            "LAVA_EMULATOR_IDLE_STOP_SECONDS": repr(self.idle_stop_seconds),
+            "LAVA_DISPATCH_JOB_RECHECK_SECONDS": "0.5",
             "LAVA_GT_MAX_CONCURRENT_TASKS": str(self.max_concurrent_tasks),
             "LAVA_DISPATCH_RESEND_INTERVAL_SECONDS": repr(5 * DAY * scaled),
             "LAVA_DISPATCH_LEVEL_TIMEOUT_SECONDS": repr(5 * DAY * scaled),

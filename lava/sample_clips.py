@@ -360,9 +360,8 @@ def _render(scene: _Scene, objects: list[LavaObject], spec: SampleSpec, t: float
             _fill(img, obj.box, (25, 25, 25))
             lamp = obj.box
             third = lamp.height / 3
-            slot = {LightState.RED: 0, LightState.YELLOW: 1, LightState.GREEN: 2}.get(
-                obj.attributes.state, 0
-            )
+            state = obj.attributes.state or LightState.UNDEFINED
+            slot = {LightState.RED: 0, LightState.YELLOW: 1, LightState.GREEN: 2}.get(state, 0)
             _fill(
                 img,
                 Box(
@@ -371,7 +370,7 @@ def _render(scene: _Scene, objects: list[LavaObject], spec: SampleSpec, t: float
                     right=lamp.right - 4,
                     bottom=lamp.top + (slot + 1) * third - 4,
                 ),
-                _LIGHT_RGB.get(obj.attributes.state, (80, 80, 80)),
+                _LIGHT_RGB.get(state, (80, 80, 80)),
             )
         elif isinstance(obj, TrafficSign):
             _fill(img, obj.box, (210, 40, 40))

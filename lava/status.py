@@ -50,6 +50,8 @@ class Snapshot:
     resends: int = 0
     rekeys: int = 0
     objects: int = 0
+    # (job, reason) -> waiting objects held because their job takes no input (job_hold)
+    held: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def tasks_by_status_level(self) -> Counter[tuple[str, int]]:
         return Counter((t.status, t.level) for t in self.tasks.values())
@@ -99,6 +101,8 @@ async def snapshot(aws: AwsClients, settings: Settings, now: float | None = None
         snap.resends += max(0, sends - len(obj.get("keys", [])))
         if obj.get("status") == "waiting":
             snap.waiting += 1
+            if obj.get("held"):
+                snap.held[(str(obj["job"]), str(obj["held"]))] += 1
             task = snap.tasks.get(obj["task_id"])
             since = task.level_started_at if task else now
             snap.waiting_by_age[age_bucket(now - since)] += 1

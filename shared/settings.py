@@ -232,6 +232,13 @@ class Settings(BaseSettings):
     dispatch_sweep_interval_seconds: float = Field(
         30.0, gt=0, description="How often the dispatcher looks for due re-sends and timeouts."
     )
+    dispatch_job_recheck_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the dispatcher asks each job's backend for its status (a new job "
+        "is Initializing; a streaming job stops after 10 days idle) and re-checks sends it holds "
+        "for a job that is not InProgress.",
+    )
     dispatch_send_lease_seconds: float = Field(
         120.0,
         gt=0,
@@ -307,6 +314,32 @@ class Settings(BaseSettings):
         0.8, ge=0, le=1, description="Share of level-1 mistakes an adjustment job corrects."
     )
     emulator_seed: int = Field(7, description="Seed of the emulator's choices (deterministic).")
+    emulator_profile: Literal["realistic", "ideal"] = Field(
+        "realistic",
+        description="`realistic`: outputs as the AWS guide shows them (UUID object ids, partial "
+        "attribute sets, class maps of present classes, the bare expired shape, adjustment-status "
+        "only when adjusted, an Initializing period that loses input, the 10-day idle stop); "
+        "`ideal`: the kinder seed behaviour, for unit tests.",
+    )
+    emulator_partial_attribute_share: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Realistic profile: share of a tracked object's later frames whose attribute "
+        "set is partial or empty (the first frame of a track always has all).",
+    )
+    emulator_initializing_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Realistic profile: how long a new job stays Initializing (Ground Truth time, "
+        "scaled by LAVA_EMULATOR_TIME_SCALE); input published meanwhile is lost.",
+    )
+    emulator_idle_stop_seconds: float = Field(
+        10 * 24 * 3600.0,
+        ge=0,
+        description="Realistic profile: a job without input this long stops by itself (Ground "
+        "Truth: 10 days; scaled by LAVA_EMULATOR_TIME_SCALE; 0 = never).",
+    )
     emulator_poll_seconds: float = Field(
         0.5, gt=0, description="How often the emulator checks queues, due tasks and new jobs."
     )

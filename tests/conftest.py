@@ -100,6 +100,9 @@ def _test_settings(namespace: str, moto_server: MotoServer, rabbitmq: str) -> Se
         health_port=0,
         log_format="console",
         aws_max_attempts=3,
+        # Unit and integration tests get the kind emulator; the realistic one is the default
+        # elsewhere (demo, end-to-end) and in the tests written for it.
+        emulator_profile="ideal",
     )
 
 

@@ -307,6 +307,7 @@ async def test_the_emulator_process_runs_and_stops(
         LAVA_EMULATOR_LATENCY_MIN_SECONDS="0",
         LAVA_EMULATOR_LATENCY_MAX_SECONDS="0.1",
         LAVA_LOG_FORMAT="json",
+        LAVA_EMULATOR_PROFILE="ideal",
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "emulators.groundtruth"], env=env, stderr=subprocess.PIPE

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.groundtruth.annotations import parse_seq_label
-from shared.groundtruth.convert import from_seq_label
+from shared.groundtruth.convert import AttributeStats, from_seq_label
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.job_types import JOB_TYPES, job_type
 from shared.groundtruth.label_config import (
@@ -112,7 +112,7 @@ def _sequence(**changes: Any) -> dict[str, Any]:
         "prefix": "s3://lava-data/clips/c1/frames/",
         "number-of-frames": 2,
         "frames": [
-            {"frame-no": 0, "unix-timestamp": 1700000000.0, "frame": "000000.jpg"},
+            {"frame-no": 0, "unix-timestamp": 1700000000, "frame": "000000.jpg"},
             {"frame-no": "1", "unix-timestamp": 1700000000.2, "frame": "000001.jpg"},
         ],
     }
@@ -125,7 +125,7 @@ def test_sequence_file_round_trip_and_string_frame_numbers() -> None:
     assert [f.frame_no for f in seq.frames] == [0, 1]
     assert seq.frame_uri(seq.frames[1]) == "s3://lava-data/clips/c1/frames/000001.jpg"
     again = json.loads(seq.to_json())
-    assert again["number-of-frames"] == 2 and again["frames"][0]["unix-timestamp"] == 1700000000.0
+    assert again["number-of-frames"] == 2 and again["frames"][1]["unix-timestamp"] == 1700000000
     assert parse_sequence_file(seq.to_json()) == seq
 
 
@@ -264,10 +264,15 @@ def test_annotation_problems_are_reported_not_fatal() -> None:
     anns[0]["label-category-attributes"]["type"] = "speed limit"
     del anns[1]["label-category-attributes"]["occlusion"]
     anns.append({"top": 1, "left": 1, "width": 2, "height": 2, "class-id": "7"})
-    frames, problems = from_seq_label(parse_seq_label(data), {"0": "traffic sign"})
-    assert frames[0].objects == ()
-    assert [p.rule for p in problems] == ["gt-attribute", "gt-attribute", "gt-class"]
+    stats = AttributeStats()
+    frames, problems = from_seq_label(parse_seq_label(data), {"0": "traffic sign"}, stats)
+    # Both signs are kept (a worker drew them); what is unusable is null and located.
+    first, second = frames[0].objects
+    assert isinstance(first, TrafficSign) and isinstance(second, TrafficSign)
+    assert first.attributes.type is None and second.attributes.occlusion is None
+    assert [p.rule for p in problems] == ["gt-attribute", "gt-class"]
     assert problems[0].field == "attributes.type" and problems[0].frame_no == 0
+    assert stats.missing == 2  # detection objects have no track to carry from
 
 
 @pytest.mark.parametrize(

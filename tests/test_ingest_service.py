@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -68,8 +67,10 @@ async def test_a_clip_becomes_frames_a_sequence_file_a_manifest_and_frames_ready
     sequence = parse_sequence_file(await store.get_bytes(*parse_s3_uri(ready.sequence_uri)))
     assert sequence.number_of_frames == 6
     assert [f.frame_no for f in sequence.frames] == list(range(6))
-    stamps = [f.unix_timestamp for f in sequence.frames]
-    assert [round(b - a, 3) for a, b in itertools.pairwise(stamps)] == [0.5] * 5
+    stamps = [f.unix_timestamp or 0 for f in sequence.frames]
+    # whole seconds, as the guide has them (the exact times are in frames.json)
+    assert all(isinstance(f.unix_timestamp, int) for f in sequence.frames)
+    assert stamps == sorted(stamps) and stamps[-1] - stamps[0] in (2, 3)
     for frame in sequence.frames:
         head = await store.head(*parse_s3_uri(sequence.frame_uri(frame)))
         assert head is not None and head.size > 0

@@ -95,6 +95,11 @@ def test_sagemaker_request_validates_against_botocores_model(
     assert human["TaskAvailabilityLifetimeInSeconds"] == 864000
 
 
+def test_video_task_time_limit_of_30_days_passes_the_api_model() -> None:
+    job = _job(task_time_limit_seconds=30 * 24 * 3600)
+    validate_parameters(create_labeling_job_request(job, SAGEMAKER, "s3://b/x/"), CREATE)
+
+
 def test_botocore_model_catches_a_broken_request() -> None:
     request = create_labeling_job_request(_job(), SAGEMAKER, "s3://prod-data/gt-output/")
     del request["HumanTaskConfig"]["TaskTitle"]
@@ -108,7 +113,8 @@ def test_botocore_model_catches_a_broken_request() -> None:
         ({"gt_role_arn": ""}, {}, "LAVA_GT_ROLE_ARN"),
         ({"aws_region": "mars-north-1"}, {}, "not offered in mars-north-1"),
         ({}, {"task_availability_seconds": 30}, "60 s - 30 days"),
-        ({}, {"task_time_limit_seconds": 8 * 24 * 3600}, "7 days"),
+        ({}, {"task_time_limit_seconds": 31 * 24 * 3600}, "30 s - 30 days"),
+        ({}, {"workers_per_object": 3}, "must be 1 for video jobs"),
     ],
 )
 def test_sagemaker_request_refuses_what_ground_truth_would(
@@ -190,6 +196,7 @@ def test_lava_jobs_cli(settings: Settings) -> None:
         os.environ,
         LAVA_NAMESPACE=settings.namespace,
         AWS_ENDPOINT_URL=settings.aws_endpoint_url or "",
+        LAVA_EMULATOR_PROFILE="ideal",
     )
 
     def lava(*args: str) -> subprocess.CompletedProcess[str]:
@@ -219,17 +226,72 @@ def test_lava_jobs_cli(settings: Settings) -> None:
 async def test_refresh_records_a_job_that_ended_by_itself(
     aws: AwsClients, settings: Settings
 ) -> None:
-    from services.dispatcher.jobs import JobDirectory, JobMissing
-    from shared.labeling.backends import EmulatorBackend
+    from services.dispatcher.jobs import JobDirectory
+    from shared.labeling.backends import EmulatorBackend, JobStatus
     from shared.labeling.registry import JobRegistry
 
     class IdledOut(EmulatorBackend):
-        async def describe(self, job: StreamingJob) -> str:
-            return "Completed"  # what Ground Truth reports after 10 days without input
+        async def describe(self, job: StreamingJob) -> JobStatus:
+            # what Ground Truth reports after 10 days without input
+            return JobStatus("Stopped", "no input for 10 days")
 
     manager = JobManager(aws, settings, backends={"emulator": IdledOut(aws, settings)})
     await manager.create("VOTVehicle", "vehicle")
     (job,) = await manager.refresh()
-    assert job.status == "Completed"
-    with pytest.raises(JobMissing, match="is Completed, not taking input"):
-        await JobDirectory(JobRegistry(aws, settings)).get("VOTVehicle")
+    assert (job.status, job.status_reason) == ("Stopped", "no input for 10 days")
+    found = await JobDirectory(JobRegistry(aws, settings)).get("VOTVehicle")
+    assert found.status == "Stopped" and not found.accepting_input
+
+
+async def test_a_new_job_is_initializing_then_in_progress(
+    aws: AwsClients, settings: Settings
+) -> None:
+    from shared.clock import FakeClock
+    from shared.labeling.backends import EmulatorBackend
+
+    realistic = settings.model_copy(
+        update={"emulator_profile": "realistic", "emulator_initializing_seconds": 300}
+    )
+    clock = FakeClock()
+    backend = EmulatorBackend(aws, realistic, clock)
+    manager = JobManager(aws, realistic, clock, backends={"emulator": backend})
+    created = await manager.create("VOTVehicle", "vehicle")
+    assert created.job.status == "Initializing"  # DescribeLabelingJob right after creation
+    found = await manager.registry.get("VOTVehicle")
+    assert found is not None and found.status == "Initializing"
+    await clock.advance(299)
+    assert (await manager.refresh())[0].status == "Initializing"
+    await clock.advance(2)  # the emulated job's initialising period is over
+    assert (await manager.refresh())[0].status == "InProgress"
+
+
+async def test_an_ended_job_is_created_again_as_a_new_generation(
+    aws: AwsClients, settings: Settings
+) -> None:
+    manager = JobManager(aws, settings)
+    first = (await manager.create("VOTVehicle", "vehicle")).job
+    again = await manager.create("VOTVehicle", "vehicle")
+    assert not again.created and again.job.generation == 1
+    await manager.stop("VOTVehicle")
+    second = await manager.create("VOTVehicle", "vehicle")
+    assert second.created
+    job = second.job
+    assert (job.generation, job.status) == (2, "InProgress")
+    assert job.gt_name == f"{first.gt_name}-g2"  # Ground Truth never reuses a job name
+    assert job.input_topic_arn == first.input_topic_arn  # same topics, new job
+    sqs = await aws.sqs()
+    await sqs.get_queue_url(QueueName=job.gt_queue_name)  # its own input queue
+    stored = await manager.registry.get("VOTVehicle")
+    assert stored == job
+
+
+async def test_video_jobs_take_one_worker_and_warn_above_the_default_concurrency(
+    aws: AwsClients, settings: Settings
+) -> None:
+    two = settings.model_copy(update={"gt_workers_per_object": 2})
+    with pytest.raises(JobConfigError, match="NumberOfHumanWorkersPerDataObject must be 1"):
+        await JobManager(aws, two).create("VOTVehicle", "vehicle")
+    many = settings.model_copy(update={"gt_max_concurrent_tasks": 2000})
+    created = await JobManager(aws, many).create("VOTVehicle", "vehicle")
+    assert created.created
+    assert any("quota raise" in w for w in created.warnings)

@@ -12,7 +12,8 @@ import structlog
 
 from emulators.groundtruth.simulator import JobSimulator
 from emulators.groundtruth.store import TaskStore
-from shared.labeling.registry import JobRegistry
+from shared.labeling.backends import EmulatorBackend
+from shared.labeling.registry import IN_PROGRESS, STOPPED, JobRegistry, StreamingJob
 from shared.loops import every
 from shared.runtime import ServiceRuntime, run_service
 
@@ -25,6 +26,7 @@ class Emulator:
         self.settings = runtime.settings
         self.registry = JobRegistry(runtime.aws, self.settings)
         self.store = TaskStore(runtime.aws, self.settings)
+        self.backend = EmulatorBackend(runtime.aws, self.settings)
         self.simulators: dict[str, JobSimulator] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stops: dict[str, asyncio.Event] = {}
@@ -60,6 +62,11 @@ class Emulator:
         jobs = {j.name: j for j in await self.registry.list() if j.backend == "emulator"}
         for name, job in jobs.items():
             running = name in self._tasks and not self._tasks[name].done()
+            job = await self._lifecycle(job, running)
+            if running and self.simulators[name].job.generation != job.generation:
+                self._stops[name].set()  # re-created: the old job is gone
+                running = False
+                continue  # the new generation starts once the old loop has ended
             if job.status == "InProgress" and not running:
                 simulator = JobSimulator(
                     job, self.runtime.aws, self.settings, self.store, self.count
@@ -72,6 +79,29 @@ class Emulator:
             elif job.status != "InProgress" and running:
                 self._stops[name].set()
                 log.info("job stopped; no longer simulated", job=name)
+
+    async def _lifecycle(self, job: StreamingJob, running: bool) -> StreamingJob:
+        """Ground Truth's own status changes: Initializing -> InProgress after the (scaled)
+        initialising period; InProgress -> Stopped after 10 (scaled) idle days."""
+        status = await self.backend.describe(job)
+        if status.status != job.status and await self.registry.set_status(
+            job.name, status.status, None, job.generation
+        ):
+            log.info("job status", job=job.name, status=status.status)
+            job = job.model_copy(update={"status": status.status})
+        simulator = self.simulators.get(job.name)
+        if (
+            running
+            and simulator is not None
+            and simulator.job.generation == job.generation
+            and job.status == IN_PROGRESS
+            and simulator.idle()
+        ):
+            reason = "no input for 10 days (Ground Truth's idle stop, emulated)"
+            if await self.registry.set_status(job.name, STOPPED, reason, job.generation):
+                log.warning("job idle; stopped", job=job.name)
+                job = job.model_copy(update={"status": STOPPED, "status_reason": reason})
+        return job
 
     async def step(self) -> None:
         await self.refresh()

@@ -10,7 +10,10 @@ Behaves like Ground Truth at the message level:
   between min and max; a share of tasks is taken by nobody and expires after
   ``TaskAvailabilityLifetimeInSeconds`` (scaled), producing the expired output message;
 - finished objects produce the output message on the output topic, with the per-frame
-  annotation file in S3.
+  annotation file in S3;
+- realistic profile (``realism.py``): input published while the job was Initializing is lost
+  (counted as ``lost_initializing``), and a job without input or open tasks for 10 days
+  (scaled) is idle - the emulator then stops it, as Ground Truth does.
 """
 
 from __future__ import annotations
@@ -27,14 +30,20 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import ValidationError
 
-from emulators.groundtruth import labels
+from emulators.groundtruth import labels, realism
 from emulators.groundtruth.store import EmulatedTask, Fate, TaskStore
 from shared.groundtruth import limits
 from shared.groundtruth.annotations import parse_seq_label
-from shared.groundtruth.convert import class_map, from_seq_label, to_seq_label
+from shared.groundtruth.convert import (
+    class_map,
+    from_seq_label,
+    present_class_map,
+    to_seq_label,
+)
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.job_types import TaskType, job_type
 from shared.groundtruth.messages import dedup_key_of, unwrap_sns
+from shared.labeling.backends import emulated_in_progress_at
 from shared.labeling.registry import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri, s3_uri, sidecar_key
 from shared.loops import every
@@ -81,6 +90,11 @@ class JobSimulator:
         scale = settings.emulator_time_scale
         self.retention = limits.INPUT_QUEUE_RETENTION_SECONDS * scale
         self.availability = job.task_availability_seconds * scale
+        self.realistic = settings.emulator_profile == "realistic"
+        # Messages published before the job was InProgress never reached it.
+        self.lost_before = emulated_in_progress_at(job, settings).timestamp()
+        self.idle_stop = settings.emulator_idle_stop_seconds * scale if self.realistic else 0.0
+        self.last_input = time.time()
 
     # --- bookkeeping ------------------------------------------------------------------------
     def _count(self, name: str, amount: int = 1) -> None:
@@ -157,6 +171,12 @@ class JobSimulator:
             self._count("dropped_by_retention")
             log.info("input dropped by queue retention", job=self.job.name, age=now - sent)
             return
+        if self.realistic and sent and sent < self.lost_before:
+            # Published while the job was Initializing: Ground Truth never sees it.
+            self._count("lost_initializing")
+            log.warning("input published while the job was Initializing is lost", job=self.job.name)
+            return
+        self.last_input = max(self.last_input, sent or now)
         try:
             body = unwrap_sns(message.get("Body", ""))
         except GtFormatError:
@@ -235,11 +255,24 @@ class JobSimulator:
 
     def _failure(self, task: EmulatedTask, reason: str) -> dict[str, Any]:
         out = dict(task.message)
-        out[f"{self.job.label_attribute}-metadata"] = {**self._metadata(), "failure-reason": reason}
+        metadata = (
+            realism.expired_metadata(reason)
+            if self.realistic
+            else {**self._metadata(), "failure-reason": reason}
+        )
+        out[f"{self.job.label_attribute}-metadata"] = metadata
         return out
+
+    def idle(self) -> bool:
+        """No input and nothing open for the (scaled) 10 days: Ground Truth stops the job."""
+        quiet = time.time() - self.last_input
+        return self.idle_stop > 0 and not self._open and quiet > self.idle_stop
 
     async def _labeled_output(self, task: EmulatedTask) -> dict[str, Any]:
         width, height, frames, truth = await self._clip(task.source_ref)
+        ids = realism.object_ids(task.source_ref) if self.realistic else None
+        if ids is not None and truth is not None:
+            truth = realism.with_object_ids(truth, ids)
         adjusted: bool | None = None
         if self.job.adjusts:
             previous = await self._previous(task)
@@ -261,15 +294,21 @@ class JobSimulator:
             drawn = labels.synthetic(
                 self.spec, frames, width, height, self._rng(task.dedup_id, "synthetic")
             )
-        seq = to_seq_label(self.spec, drawn)
+        seq = to_seq_label(self.spec, drawn, ids)
+        if self.realistic:
+            share = self.settings.emulator_partial_attribute_share
+            seq = realism.partial_attributes(seq, share, self._rng(task.dedup_id, "attributes"))
         object_id = hashlib.sha256(task.dedup_id.encode()).hexdigest()[:16]
         key = (
             f"gt-output/{self.job.gt_name}/annotations/consolidated-annotation/output/"
             f"{object_id}/SeqLabel.json"
         )
         await self.s3.put_json(self.settings.names.bucket, key, seq.to_json())
-        metadata = {**self._metadata(), "class-map": class_map(self.spec)}
-        if adjusted is not None:
+        cmap = present_class_map(self.spec, seq) if self.realistic else class_map(self.spec)
+        metadata = {**self._metadata(), "class-map": cmap}
+        if adjusted and self.realistic:
+            metadata["adjustment-status"] = "adjusted"  # only when something changed
+        elif adjusted is not None and not self.realistic:
             metadata["adjustment-status"] = "adjusted" if adjusted else "unadjusted"
         out = dict(task.message)
         out[self.job.label_attribute] = s3_uri(self.settings.names.bucket, key)
@@ -308,8 +347,10 @@ class JobSimulator:
             seq = parse_seq_label(await self.s3.get_bytes(*parse_s3_uri(uri)))
         except (NotFound, GtFormatError, ValueError) as exc:
             raise TaskFailure(f"cannot read the audited labels {uri}: {exc}") from None
-        cmap = meta.get("class-map") if isinstance(meta, dict) else None
-        frames, _ = from_seq_label(seq, cmap or class_map(self.spec))
+        given = meta.get("class-map") if isinstance(meta, dict) else None
+        # The class map lists only the classes present; ids are the label config's.
+        cmap = {**class_map(self.spec), **(given if isinstance(given, dict) else {})}
+        frames, _ = from_seq_label(seq, cmap)
         files = {f.frame_no: f.frame for f in seq.frames}
         return [(f.frame_no, files.get(f.frame_no, ""), list(f.objects)) for f in frames]
 

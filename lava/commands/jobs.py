@@ -50,7 +50,11 @@ def create(name: str, type_name: str, adjusts: str | None, backend: str) -> None
     """Create job NAME: topics, label category file, the job, its registry entry."""
     result = _run(lambda m: m.create(name, type_name, adjusts=adjusts, backend=backend))
     verb = "created" if result.created else "exists (same configuration)"
-    click.echo(f"{result.job.name}: {verb}  {result.job.arn}")
+    if result.created and result.job.generation > 1:
+        verb = f"created again (generation {result.job.generation})"
+    click.echo(f"{result.job.name}: {verb}  {result.job.arn}  {result.job.status}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @jobs.command("create-defaults")
@@ -87,9 +91,11 @@ def list_jobs(as_json: bool, refresh: bool) -> None:
     click.echo(f"{'NAME':<22} {'TYPE':<14} {'ADJUSTS':<18} {'BACKEND':<10} {'STATUS':<11} COUNTERS")
     for job in found:
         counters = " ".join(f"{k}={v}" for k, v in sorted(job.counters.items())) or "-"
+        generation = f" (generation {job.generation})" if job.generation > 1 else ""
+        reason = f" - {job.status_reason}" if job.status_reason else ""
         click.echo(
             f"{job.name:<22} {job.job_type:<14} {job.adjusts or '-':<18} {job.backend:<10} "
-            f"{job.status:<11} {counters}"
+            f"{job.status:<11} {counters}{generation}{reason}"
         )
 
 

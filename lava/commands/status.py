@@ -1,6 +1,6 @@
-"""`lava status`: tasks per status and level, waiting data objects by age, expirations and
-re-sends, failures with their reasons (``shared.operations.status``: counters and bounded
-index reads, never a scan)."""
+"""`lava status`: tasks per status and level, waiting data objects by age (and those held for
+a job that is not InProgress), expirations and re-sends, failures with their reasons
+(``shared.operations.status``: counters and bounded index reads, never a scan)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,10 @@ def status(recount: bool) -> None:
     for name, count in snap.waiting_by_age.items():
         if count:
             click.echo(f"  {name:<10} {count}")
+    if snap.held:
+        click.echo(f"  held (their job takes no input): {sum(snap.held.values())}")
+        for name, count in sorted(snap.held.items()):
+            click.echo(f"    {name}: {count}")
     click.echo(
         f"expirations {snap.expirations}, re-keys {snap.rekeys}, same-key re-sends {snap.resends}"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import configparser
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,18 @@ def frame_name(clip_id: str, frame_no: int) -> str:
     return f"{clip_id}/{ClipLayout.frame_name(frame_no)}"
 
 
+def _value(member: StrEnum | None) -> str | None:
+    """An attribute's value; None where no worker gave it (written as null)."""
+    return None if member is None else member.value
+
+
+def _occluded(occlusion: Occlusion | None) -> bool | None:
+    return None if occlusion is None else occlusion is not Occlusion.NOT_OCCLUDED
+
+
 def category(obj: LavaObject) -> str:
     if isinstance(obj, Vehicle):
-        return VEHICLE_CATEGORY[obj.attributes.type]
+        return VEHICLE_CATEGORY[obj.attributes.type or VehicleType.UNDEFINED]
     if isinstance(obj, Pedestrian):
         return "pedestrian"
     if isinstance(obj, TrafficLight):
@@ -79,7 +89,8 @@ def category(obj: LavaObject) -> str:
     if isinstance(obj, TrafficSign):
         return "traffic sign"
     if isinstance(obj, Lane):
-        return f"lane/{obj.attributes.lane_type.value}"
+        kind = obj.attributes.lane_type
+        return "lane" if kind is None else f"lane/{kind.value}"
     return "ignore"
 
 
@@ -90,34 +101,38 @@ def _box2d(box: Box) -> dict[str, float]:
 def _bdd_attributes(obj: LavaObject) -> dict[str, Any]:
     if isinstance(obj, Vehicle):
         return {
-            "occluded": obj.attributes.occlusion is not Occlusion.NOT_OCCLUDED,
+            "occluded": _occluded(obj.attributes.occlusion),
             "truncated": False,
-            "lavaType": obj.attributes.type.value,
-            "lavaOcclusion": obj.attributes.occlusion.value,
+            "lavaType": _value(obj.attributes.type),
+            "lavaOcclusion": _value(obj.attributes.occlusion),
         }
     if isinstance(obj, Pedestrian):
         return {
-            "occluded": obj.attributes.occlusion is not Occlusion.NOT_OCCLUDED,
+            "occluded": _occluded(obj.attributes.occlusion),
             "truncated": False,
-            "lavaOcclusion": obj.attributes.occlusion.value,
+            "lavaOcclusion": _value(obj.attributes.occlusion),
         }
     if isinstance(obj, TrafficLight):
         state = obj.attributes.state
         return {
-            "trafficLightColor": "none" if state is LightState.UNDEFINED else state.value,
-            "occluded": obj.attributes.occlusion is not Occlusion.NOT_OCCLUDED,
+            "trafficLightColor": "none"
+            if state is None or state is LightState.UNDEFINED
+            else state.value,
+            "occluded": _occluded(obj.attributes.occlusion),
             "isFront": obj.attributes.is_front,
         }
     if isinstance(obj, TrafficSign):
         return {
-            "lavaSignType": obj.attributes.type.value,
-            "occluded": obj.attributes.occlusion is not Occlusion.NOT_OCCLUDED,
+            "lavaSignType": _value(obj.attributes.type),
+            "occluded": _occluded(obj.attributes.occlusion),
             "isFront": obj.attributes.is_front,
         }
     if isinstance(obj, Lane):
         return {
-            "laneStyle": obj.attributes.lane_style.value,
-            "laneDirection": "parallel"
+            "laneStyle": _value(obj.attributes.lane_style),
+            "laneDirection": None
+            if obj.attributes.lane_direction is None
+            else "parallel"
             if obj.attributes.lane_direction.value == "vertical"
             else "vertical",
         }
@@ -191,7 +206,7 @@ def to_bdd100k(clips: Sequence[ClipLabels], bucket: str | None = None) -> list[d
                             _bdd_label(
                                 f"{ident}/{light.kind}-light/{n}",
                                 f"{light.kind} light",
-                                {"vehicle": ident, "state": light.state.value},
+                                {"vehicle": ident, "state": _value(light.state)},
                                 box=light.box,
                             )
                         )
@@ -300,7 +315,8 @@ def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
                     continue
                 key = obj.track_id or f"ignore-{record.frame_no}-{index}"
                 track = ids.setdefault(key, len(ids) + 1)
-                occlusion = getattr(obj.attributes, "occlusion", Occlusion.NOT_OCCLUDED)
+                # not given counts as visible: MOT has no "unknown" visibility
+                occlusion = getattr(obj.attributes, "occlusion", None) or Occlusion.NOT_OCCLUDED
                 ignored = isinstance(obj, IgnoreRegion)
                 box = obj.box
                 # MOT frames and pixel coordinates are 1-based

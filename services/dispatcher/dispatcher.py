@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 import structlog
 from botocore.exceptions import ClientError
 
+from services.dispatcher.job_hold import Hold, NewKey, Send, decide
 from services.dispatcher.jobs import JobDirectory, JobMissing
 from services.dispatcher.sender import InputSender, SendFailed, SendInterrupted
 from shared.acking import Reject
@@ -234,6 +235,7 @@ class Dispatcher:
         ``known`` are objects already read (the audited level), to spare a read per adjuster.
         """
         now = self.now()
+        objects = await self._release(objects, now)
         lease = now + self.settings.dispatch_send_lease_seconds
         claimed: list[DataObject] = []
         for obj in objects:
@@ -242,13 +244,18 @@ class Dispatcher:
         if not claimed:
             return []
         batch = []
+        generation: dict[str, int] = {}
         for obj in claimed:
             job = await self.jobs.get(obj.job)
+            generation[obj.job] = job.generation
             batch.append((obj, job, await self._carry(obj, job.adjusts, known or [])))
         await self._aws("SNS PublishBatch", lambda: self.sender.send(batch))
         next_due = self.now() + self.settings.dispatch_resend_interval_seconds
         for obj in claimed:
-            await self._aws("recording a send", partial(self.store.sent, obj, now, next_due))
+            await self._aws(
+                "recording a send",
+                partial(self.store.sent, obj, now, next_due, generation[obj.job]),
+            )
             self.counters.add("resends" if obj.send_count else "sends")
             log.info(
                 "data object sent",
@@ -258,6 +265,29 @@ class Dispatcher:
                 task_level=obj.level,
             )
         return claimed
+
+    async def _release(self, objects: list[DataObject], now: float) -> list[DataObject]:
+        """The objects whose job takes input (job_hold.decide), re-keyed for a re-created job;
+        the others are held, visibly, until the job is InProgress."""
+        ready = []
+        recheck = now + self.settings.dispatch_job_recheck_seconds
+        for obj in objects:
+            match decide(obj, await self.jobs.get(obj.job)):
+                case Hold(reason):
+                    held = partial(self.store.hold, obj, reason, now, recheck)
+                    if await self._aws("holding a send", held):
+                        self.counters.add("held")
+                        log.info("send held", job=obj.job, key=obj.key, reason=reason)
+                case NewKey(attempt, key):
+                    renew = partial(self.store.new_generation_key, obj, key, attempt)
+                    if await self._aws("re-keying for a re-created job", renew):
+                        self.counters.add("rekeys_new_job")
+                        log.info("job re-created; new key", job=obj.job, old=obj.key, new=key)
+                        update = {"key": key, "attempt": attempt, "keys": [*obj.keys, key]}
+                        ready.append(obj.model_copy(update=update))
+                case Send():
+                    ready.append(obj)
+        return ready
 
     async def _send_due(self, task_id: str) -> list[DataObject]:
         now = self.now()
@@ -638,6 +668,11 @@ class Dispatcher:
         if not waiting:
             await self._maybe_advance(task.task_id)  # a crash between output and advance
             report.advanced += 1
+            return
+        if all(o.held for o in waiting):
+            # Its jobs take no input (job_hold): waiting is not the workforce's fault.
+            next_due = now + self.settings.dispatch_level_timeout_seconds
+            await self.store.postpone_level(task, now, next_due)
             return
         if task.level_retriggers >= self.settings.dispatch_level_max_retriggers:
             await self.fail(

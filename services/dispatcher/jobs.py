@@ -1,4 +1,8 @@
-"""The streaming jobs the dispatcher sends to, looked up in the registry and cached briefly."""
+"""The streaming jobs the dispatcher sends to, looked up in the registry and cached briefly.
+
+A job is returned whatever its status: whether to send to it now is the dispatcher's decision
+(``job_hold``), made per data object.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ class JobDirectory:
             raise JobMissing(
                 f"streaming job {name} is not registered (create it: lava jobs create-defaults)"
             )
-        if job.status != "InProgress":
-            raise JobMissing(f"streaming job {name} is {job.status}, not taking input")
         self._cache[name] = (time.monotonic(), job)
         return job
+
+    def forget(self) -> None:
+        """Read every job again next time (after the registry was refreshed)."""
+        self._cache.clear()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from functools import partial
+
 from services.dispatcher.dispatcher import Dispatcher
+from services.dispatcher.job_hold import JobWatch
 from services.dispatcher.jobs import JobDirectory
 from services.dispatcher.sender import InputSender
 from shared.aws import AwsClients
@@ -15,7 +19,9 @@ from shared.events import (
     LevelFailed,
     TaskExpired,
 )
+from shared.labeling.jobs import JobManager
 from shared.labeling.registry import JobRegistry
+from shared.loops import every
 from shared.ports import Publish
 from shared.runtime import ServiceRuntime, run_service
 from shared.settings import Settings
@@ -38,7 +44,7 @@ def wire_dispatcher(
         settings,
         store,
         sender or InputSender(aws, settings.dedup_key_name),
-        JobDirectory(JobRegistry(aws, settings)),
+        JobDirectory(JobRegistry(aws, settings), settings.dispatch_job_recheck_seconds),
         WorkflowResolver(load_catalog(settings.workflows_file), aws, store.table),
         publish,
         clock,
@@ -56,8 +62,24 @@ def make_dispatcher(runtime: ServiceRuntime, clock: Clock | None = None) -> Disp
     return dispatcher
 
 
+async def watch_jobs(runtime: ServiceRuntime, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+    """Refresh the jobs' statuses (DescribeLabelingJob) and react to stopped jobs (job_hold)."""
+    watch = JobWatch(JobManager(runtime.aws, runtime.settings), dispatcher.store, dispatcher.jobs)
+
+    async def step() -> None:
+        await watch.refresh(dispatcher.now())
+
+    await every(
+        stop,
+        runtime.settings.dispatch_job_recheck_seconds,
+        step,
+        "job status refresh failed; next round retries",
+    )
+
+
 async def build(runtime: ServiceRuntime) -> None:
     dispatcher = make_dispatcher(runtime)
+    runtime.add_loop("jobs", partial(watch_jobs, runtime, dispatcher))
     runtime.handle(FramesReady, dispatcher.on_frames_ready)
     runtime.handle(LevelCompleted, dispatcher.on_level_completed)
     runtime.handle(TaskExpired, dispatcher.on_task_expired)

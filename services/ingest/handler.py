@@ -269,7 +269,7 @@ class IngestHandler:
             frames=[
                 SequenceFrame(
                     frame_no=s.index,
-                    unix_timestamp=round(base_time + s.timestamp, 6),
+                    unix_timestamp=int(base_time + s.timestamp),
                     frame=layout.frame_name(s.index),
                 )
                 for s in samples

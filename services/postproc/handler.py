@@ -113,6 +113,7 @@ class PostprocHandler:
                 }
                 for o in sorted(outputs, key=lambda o: (o.level, o.job_name))
             ],
+            carried_attributes=merged.attributes.carried,
         )
         labels_uri = s3_uri(bucket, labels_key(p.clip_id))
         summary_uri = s3_uri(bucket, summary_key(p.clip_id))

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from services.postproc.summary import AdjustmentDiff, adjustment_diff
 from shared.events import JobOutput
 from shared.groundtruth.annotations import parse_seq_label
-from shared.groundtruth.convert import from_seq_label
+from shared.groundtruth.convert import AttributeStats, class_map, from_seq_label
 from shared.groundtruth.errors import GtFormatError
+from shared.groundtruth.job_types import JOB_TYPES, job_type
 from shared.layout import FrameIndex, parse_s3_uri
 from shared.storage import NotFound, S3Store
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
@@ -33,12 +34,35 @@ class Merged:
     labels: ClipLabels
     problems: list[Problem] = field(default_factory=list)
     adjustments: list[AdjustmentDiff] = field(default_factory=list)
+    attributes: AttributeStats = field(default_factory=AttributeStats)
+
+
+def output_class_map(output: JobOutput) -> dict[str, str]:
+    """The output's ``class-map`` over the job type's own.
+
+    Ground Truth lists only the classes present in the sequence, and a sequence without
+    objects may have an empty or no class map (sms-data-output); class ids are the labels'
+    positions in the job's label category file, which the job type knows.
+    """
+    cmap = dict(class_map(job_type(output.job_type))) if output.job_type in JOB_TYPES else {}
+    given = output.metadata.get("class-map")
+    if isinstance(given, dict):
+        cmap.update({str(k): str(v) for k, v in given.items()})
+    return cmap
 
 
 async def read_output(
-    store: S3Store, output: JobOutput
+    store: S3Store,
+    output: JobOutput,
+    index: FrameIndex,
+    stats: AttributeStats | None = None,
 ) -> tuple[dict[int, list[LavaObject]], list[Problem]]:
-    """One job's labels per frame number, and what could not be used."""
+    """One job's labels per frame number of ``index``, and what could not be used.
+
+    Output frames are matched to the sequence by their ``frame`` file name (Ground Truth
+    writes the worker's frames, not necessarily in the sequence's positions); an output frame
+    without a known name falls back to its ``frame-no``.
+    """
     try:
         raw = await store.get_bytes(*parse_s3_uri(output.label_uri))
     except NotFound:
@@ -47,9 +71,24 @@ async def read_output(
         seq = parse_seq_label(raw)
     except GtFormatError as exc:
         return {}, [Problem("gt-format", f"{output.job_name}: {exc}", field=exc.field)]
-    cmap = output.metadata.get("class-map") or {}
-    frames, problems = from_seq_label(seq, {str(k): str(v) for k, v in cmap.items()})
-    return {f.frame_no: list(f.objects) for f in frames}, problems
+    frames, problems = from_seq_label(seq, output_class_map(output), stats)
+    by_name = {f.file: f.frame_no for f in index.frames}
+    known = {f.frame_no for f in index.frames}
+    out: dict[int, list[LavaObject]] = {}
+    for frame in frames:
+        frame_no = by_name.get(frame.frame, frame.frame_no)
+        if frame.frame not in by_name and frame_no not in known:
+            problems.append(
+                Problem(
+                    "gt-format",
+                    f"{output.job_name}: frame {frame.frame or frame.frame_no} is not in "
+                    "the sequence",
+                    frame_no=frame.frame_no,
+                )
+            )
+            continue
+        out.setdefault(frame_no, []).extend(frame.objects)
+    return out, problems
 
 
 def final_outputs(outputs: Sequence[JobOutput]) -> list[JobOutput]:
@@ -71,22 +110,14 @@ async def merge(
     finals = final_outputs(outputs)
     by_name = {o.job_name: o for o in outputs}
     adjustments: list[AdjustmentDiff] = []
+    stats = AttributeStats()
     for output in sorted(finals, key=lambda o: o.job_name):
-        frames, found = await read_output(store, output)
+        frames, found = await read_output(store, output, index, stats)
         problems.extend(found)
         for frame_no, objects in frames.items():
-            if frame_no not in by_frame:
-                problems.append(
-                    Problem(
-                        "gt-format",
-                        f"{output.job_name}: frame {frame_no} is not in the sequence",
-                        frame_no=frame_no,
-                    )
-                )
-                continue
             by_frame[frame_no].extend(objects)
         if output.adjusts and output.adjusts in by_name:
-            level1, _ = await read_output(store, by_name[output.adjusts])
+            level1, _ = await read_output(store, by_name[output.adjusts], index)
             adjustments.append(
                 adjustment_diff(
                     output.adjusts,
@@ -117,4 +148,4 @@ async def merge(
         clip=info,
         frames=records,
     )
-    return Merged(labels, problems, adjustments)
+    return Merged(labels, problems, adjustments, stats)

@@ -50,10 +50,21 @@ class ClipSummary(BaseModel):
     adjustment: list[AdjustmentDiff] = Field(default_factory=list)
     problems: list[dict[str, Any]] = Field(default_factory=list)
     problem_counts: dict[str, int] = Field(default_factory=dict)
+    attribute_gaps: dict[str, int] = Field(
+        default_factory=dict,
+        description="Attribute values a frame did not give: 'carried' from the nearest frame "
+        "of the same track, 'missing' where no frame gave one (null in the labels).",
+    )
     sources: list[dict[str, Any]] = Field(default_factory=list)
 
 
+# How a value no worker gave is counted in the distributions.
+NOT_GIVEN = "(not given)"
+
+
 def _value(value: Any) -> str:
+    if value is None:
+        return NOT_GIVEN
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -67,7 +78,8 @@ def attribute_distributions(objects: Iterable[LavaObject]) -> dict[str, dict[str
         if isinstance(obj, Vehicle):
             counts["vehicle.license_plate"]["present" if obj.license_plate else "absent"] += 1
             for light in obj.lights:
-                counts[f"vehicle.{light.kind}_light.state"][light.state.value] += 1
+                state = NOT_GIVEN if light.state is None else light.state.value
+                counts[f"vehicle.{light.kind}_light.state"][state] += 1
     return {key: dict(sorted(c.items())) for key, c in sorted(counts.items())}
 
 
@@ -77,6 +89,7 @@ def summarize(
     adjustment: Sequence[AdjustmentDiff] = (),
     workflows: Sequence[str] = (),
     sources: Sequence[dict[str, Any]] = (),
+    carried_attributes: int = 0,
 ) -> ClipSummary:
     objects = [o for f in labels.frames for o in f.objects]
     per_class = Counter(o.category for o in objects)
@@ -109,6 +122,10 @@ def summarize(
             "warning": severities.get("warning", 0),
         },
         sources=list(sources),
+        attribute_gaps={
+            "carried": carried_attributes,
+            "missing": sum(1 for p in problems if p.rule == "attribute-missing"),
+        },
     )
 
 

@@ -2,10 +2,14 @@
 
 ``{"tracking-annotations"|"detection-annotations": [{"frame-no", "frame", "frame-attributes",
 "annotations": [{"top","left","width","height","class-id","object-id","object-name",
-"label-category-attributes"}], "polylines": [{..., "points": [{"x","y"}]}]}]}``.
+"label-category-attributes"}], "polylines": [{..., "vertices": [{"x","y"}]}]}]}``
+(sms-data-output). ``object-id`` is a UUID and ``object-name`` ``<label>:<n>`` in tracking jobs;
+detection jobs have neither. ``label-category-attributes`` is per annotation per frame and may
+be partial or ``{}`` (the guide's own examples).
 
 Ground Truth is loose about types (``frame-no`` and ``class-id`` arrive as strings or numbers,
-optional keys go missing); the parser accepts that and names the field when it cannot.
+optional keys go missing); the parser accepts that and names the field when it cannot. Older
+exports named polyline vertices ``points``; both are read, ``vertices`` is written.
 """
 
 from __future__ import annotations
@@ -101,7 +105,7 @@ def _polyline_to_dict(line: GtPolyline) -> dict[str, Any]:
     return {
         **_identity(line.class_id, line.object_id, line.object_name),
         "label-category-attributes": line.attributes,
-        "points": [{"x": x, "y": y} for x, y in line.points],
+        "vertices": [{"x": x, "y": y} for x, y in line.points],
     }
 
 
@@ -172,11 +176,12 @@ def _parse_polyline(raw: Any, where: str) -> GtPolyline:
         raise GtFormatError(where, "polyline is not an object")
     if "class-id" not in raw:
         raise GtFormatError(f"{where}.class-id", "missing")
-    points_raw = raw.get("points", raw.get("vertices"))
+    name = "vertices" if "vertices" in raw else "points"
+    points_raw = raw.get(name)
     if not isinstance(points_raw, list):
-        raise GtFormatError(f"{where}.points", "missing or not a list")
+        raise GtFormatError(f"{where}.vertices", "missing or not a list")
     return GtPolyline(
-        points=tuple(_point(p, f"{where}.points[{i}]") for i, p in enumerate(points_raw)),
+        points=tuple(_point(p, f"{where}.{name}[{i}]") for i, p in enumerate(points_raw)),
         class_id=str(raw["class-id"]).strip(),
         object_id=_optional_str(raw.get("object-id")),
         object_name=_optional_str(raw.get("object-name")),

@@ -2,14 +2,14 @@
 
 Writing (``to_seq_label``) is what a labeling backend's output looks like for given objects;
 reading (``from_seq_label``) turns a job's output back into LAVA objects. Vehicle parts
-(license plates, head/tail lights) are separate Ground Truth labels; reading attaches each to
-its vehicle - by the ``<vehicle object-id>/<part>`` id this module writes, else by geometry
-(the smallest vehicle box that contains the part).
+(license plates, head/tail lights) are separate Ground Truth labels with object ids of their
+own; reading attaches each to the vehicle that contains it (``_PartOwners``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,20 +48,32 @@ _LIGHT_OF_PART = {v: k for k, v in _PART_OF_LIGHT.items()}
 class LabeledFrame:
     frame_no: int
     objects: tuple[LavaObject, ...]
+    frame: str = ""  # the frame file name: outputs are matched to sequences by it
 
 
 # --- LAVA -> Ground Truth ---------------------------------------------------------------------
 
 
 def class_map(job: JobType) -> dict[str, str]:
-    """Ground Truth's ``class-map`` of a job: class id -> label name."""
+    """Every class of a job: class id (the label's position in the label category file) ->
+    label name."""
     return {str(i): label.label for i, label in enumerate(job.labels)}
+
+
+def present_class_map(job: JobType, seq: SeqLabel) -> dict[str, str]:
+    """The ``class-map`` Ground Truth writes: only the classes with at least one label in the
+    sequence (sms-data-output); empty when nothing was drawn."""
+    used = {b.class_id for f in seq.frames for b in f.boxes}
+    used |= {line.class_id for f in seq.frames for line in f.polylines}
+    return {k: v for k, v in class_map(job).items() if k in used}
 
 
 def _gt_attributes(label: GtLabel, values: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for attr in label.attributes:
-        value = values[attr.name]
+        value = values.get(attr.lava_name)
+        if value is None:  # not given: Ground Truth leaves the key out
+            continue
         out[attr.name] = bool_to_gt(value) if attr.enum is None else to_gt(value)
     return out
 
@@ -81,12 +93,19 @@ def _gt_box(
     )
 
 
-def to_seq_label(job: JobType, frames: Iterable[tuple[int, str, Sequence[LavaObject]]]) -> SeqLabel:
+def to_seq_label(
+    job: JobType,
+    frames: Iterable[tuple[int, str, Sequence[LavaObject]]],
+    object_id: Callable[[str], str] | None = None,
+) -> SeqLabel:
     """The annotation file a job of this type produces for these objects.
 
     ``frames`` yields (frame number, frame file name, objects); objects of classes the job does
     not label are ignored. Detection jobs have no object ids, so track ids are not written.
+    ``object_id`` maps an identity (a track id, or ``<track>/<part>`` for a vehicle part) to
+    the ``object-id`` written - Ground Truth writes UUIDs; by default the identity itself.
     """
+    written = object_id or (lambda identity: identity)
     ids = {label.label: str(i) for i, label in enumerate(job.labels)}
     by_lava = {label.lava: label for label in job.labels}
     tracking = job.task_type is TaskType.VIDEO_OBJECT_TRACKING
@@ -110,7 +129,7 @@ def to_seq_label(job: JobType, frames: Iterable[tuple[int, str, Sequence[LavaObj
                 continue
             cid = ids[label.label]
             attrs = _gt_attributes(label, obj.attributes.model_dump())
-            track = obj.track_id if tracking else None
+            track = written(obj.track_id) if tracking and obj.track_id else None
             if isinstance(obj, Lane):
                 lines.append(
                     GtPolyline(
@@ -126,7 +145,7 @@ def to_seq_label(job: JobType, frames: Iterable[tuple[int, str, Sequence[LavaObj
             if isinstance(obj, Vehicle):
                 if obj.license_plate is not None:
                     plate = by_lava[PART_LICENSE_PLATE]
-                    part_id = f"{obj.track_id}/{PART_LICENSE_PLATE}"
+                    part_id = written(f"{obj.track_id}/{PART_LICENSE_PLATE}")
                     boxes.append(
                         _gt_box(
                             obj.license_plate,
@@ -138,14 +157,14 @@ def to_seq_label(job: JobType, frames: Iterable[tuple[int, str, Sequence[LavaObj
                     )
                 for i, light in enumerate(obj.lights):
                     part = by_lava[_PART_OF_LIGHT[light.kind]]
-                    part_id = f"{obj.track_id}/{part.lava}/{i}"
+                    part_id = written(f"{obj.track_id}/{part.lava}/{i}")
                     boxes.append(
                         _gt_box(
                             light.box,
                             ids[part.label],
                             part_id,
                             name_of(part.label, part_id),
-                            {"state": to_gt(light.state)},
+                            _gt_attributes(part, {"state": light.state}),
                         )
                     )
         out.append(GtFrame(frame_no, frame_file, tuple(boxes), tuple(lines)))
@@ -155,34 +174,56 @@ def to_seq_label(job: JobType, frames: Iterable[tuple[int, str, Sequence[LavaObj
 # --- Ground Truth -> LAVA ---------------------------------------------------------------------
 
 
+@dataclass
+class AttributeStats:
+    """What conversion did with attribute gaps (counted in the clip summary)."""
+
+    carried: int = 0  # values taken from the nearest frame of the same track
+    missing: int = 0  # values no frame of the track gave: left null (``attribute-missing``)
+
+
 class _Skip(Exception):  # internal control flow: drop one annotation, keep its problem
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
 
 
-def _lava_attributes(label: GtLabel, raw: dict[str, Any], where: dict[str, Any]) -> dict[str, Any]:
+@dataclass
+class _Drawn:
+    """One annotation of one frame, before attribute gaps are filled."""
+
+    position: int  # the frame's position in the file (nearness is measured in it)
+    frame_no: int
+    index: int
+    label: GtLabel
+    ann: GtBox | GtPolyline
+    values: dict[str, Any]  # LAVA field -> value, only what this frame gave
+
+    @property
+    def where(self) -> dict[str, Any]:
+        return {"frame_no": self.frame_no, "object_index": self.index, "track_id": _track(self.ann)}
+
+
+def _given(
+    label: GtLabel, raw: dict[str, Any], where: dict[str, Any]
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The attribute values one annotation carries; a value outside the vocabulary is a
+    problem and counts as not given (another frame of the track may give it)."""
     values: dict[str, Any] = {}
+    problems: list[Problem] = []
     for attr in label.attributes:
-        if attr.name not in raw or raw[attr.name] in (None, ""):
-            raise _Skip(
-                Problem(
-                    "gt-attribute",
-                    f"attribute {attr.name!r} is missing",
-                    field=f"attributes.{attr.name}",
-                    **where,
-                )
-            )
+        # The Ground Truth name, or the LAVA one (files from before names had to be unique).
+        code = raw.get(attr.name, raw.get(attr.lava_name))
+        if code is None or code == "":
+            continue
         try:
-            values[attr.name] = (
-                bool_from_gt(raw[attr.name])
-                if attr.enum is None
-                else from_gt(attr.enum, str(raw[attr.name]))
+            values[attr.lava_name] = (
+                bool_from_gt(code) if attr.enum is None else from_gt(attr.enum, str(code))
             )
         except UnknownCode as exc:
-            raise _Skip(
-                Problem("gt-attribute", str(exc), field=f"attributes.{attr.name}", **where)
-            ) from None
-    return values
+            problems.append(
+                Problem("gt-attribute", str(exc), field=f"attributes.{attr.lava_name}", **where)
+            )
+    return values, problems
 
 
 def _box(ann: GtBox) -> Box:
@@ -205,14 +246,50 @@ def _resolve(cmap: dict[str, str], ann: GtBox | GtPolyline, where: dict[str, Any
     return found[1]
 
 
-def _object(label: GtLabel, ann: GtBox | GtPolyline, where: dict[str, Any]) -> LavaObject:
-    attrs = _lava_attributes(label, ann.attributes, where)
+def _fill_gaps(drawn: list[_Drawn], stats: AttributeStats) -> None:
+    """Carry each tracked object's attribute from the nearest frame of the same track that
+    gives it - the nearest earlier one (a value a worker set holds until they change it),
+    else the nearest later one; what no frame gives stays None."""
+    tracks: dict[tuple[str, str], list[_Drawn]] = defaultdict(list)
+    for d in drawn:
+        track = _track(d.ann)
+        if track is not None:
+            tracks[(d.label.label, track)].append(d)
+    filled: list[tuple[_Drawn, str, Any]] = []
+    for d in drawn:
+        track = _track(d.ann)
+        same = tracks.get((d.label.label, track), []) if track is not None else []
+        for attr in d.label.attributes:
+            name = attr.lava_name
+            if name in d.values:
+                continue
+            donors = [o for o in same if name in o.values]
+            if donors:
+                earlier = [o for o in donors if o.position < d.position]
+                nearest = (
+                    max(earlier, key=lambda o: o.position)
+                    if earlier
+                    else min(donors, key=lambda o: o.position)
+                )
+                filled.append((d, name, nearest.values[name]))
+                stats.carried += 1
+            else:
+                filled.append((d, name, None))
+                stats.missing += 1
+    # Written afterwards, so only values a worker gave are ever carried.
+    for d, name, value in filled:
+        d.values[name] = value
+
+
+def _object(d: _Drawn) -> LavaObject:
+    label, ann, attrs = d.label, d.ann, d.values
+    where = {**d.where, "category": label.lava}
     track = _track(ann)
     try:
         if isinstance(ann, GtPolyline):
             if label.lava != "lane":
                 raise _Skip(Problem("gt-class", f"a polyline labeled {label.label!r}", **where))
-            return Lane(track_id=ann.object_id, points=ann.points, attributes=attrs)
+            return Lane(track_id=track, points=ann.points, attributes=attrs)
         box = _box(ann)
         match label.lava:
             case "vehicle":
@@ -236,27 +313,55 @@ def _object(label: GtLabel, ann: GtBox | GtPolyline, where: dict[str, Any]) -> L
     raise _Skip(Problem("gt-class", f"unexpected label {label.label!r}", **where))
 
 
-def _attach_part(vehicles: list[Vehicle], ann: GtBox) -> int | None:
-    """Index of the vehicle a part belongs to, or None."""
-    box = _box(ann)
-    if ann.object_id and "/" in ann.object_id:
-        owner = ann.object_id.split("/", 1)[0]
-        for i, vehicle in enumerate(vehicles):
-            if vehicle.track_id == owner:
-                return i
-    containing = [
-        (v.box.area, i) for i, v in enumerate(vehicles) if v.box.contains(box, tolerance=0.5)
-    ]
-    return min(containing)[1] if containing else None
+class _PartOwners:
+    """Which vehicle each part belongs to, by geometry, consistently along the part's track.
+
+    Real outputs give every part its own UUID (nothing names its vehicle), so a part belongs
+    to a vehicle whose box contains it. Where several do (overlapping vehicles), the vehicle
+    this part's track belongs to in the frames where the choice is clear wins, then the
+    smallest box. Ids of the ``<vehicle>/<part>`` form (older emulator outputs) are honoured.
+    """
+
+    def __init__(self) -> None:
+        self.votes: dict[str, Counter[str]] = defaultdict(Counter)
+
+    @staticmethod
+    def candidates(vehicles: Sequence[Vehicle], ann: GtBox) -> list[int]:
+        box = _box(ann)
+        return [i for i, v in enumerate(vehicles) if v.box.contains(box, tolerance=0.5)]
+
+    def vote(self, vehicles: Sequence[Vehicle], ann: GtBox) -> None:
+        found = self.candidates(vehicles, ann)
+        track = _track(ann)
+        if track is not None and len(found) == 1:
+            self.votes[track][vehicles[found[0]].track_id] += 1
+
+    def owner(self, vehicles: Sequence[Vehicle], ann: GtBox) -> int | None:
+        if ann.object_id and "/" in ann.object_id:
+            named = ann.object_id.split("/", 1)[0]
+            for i, vehicle in enumerate(vehicles):
+                if vehicle.track_id == named:
+                    return i
+        found = self.candidates(vehicles, ann)
+        if not found:
+            return None
+        votes = self.votes.get(_track(ann) or "", Counter())
+        return min(found, key=lambda i: (-votes[vehicles[i].track_id], vehicles[i].box.area))
 
 
-def from_seq_label(seq: SeqLabel, cmap: dict[str, str]) -> tuple[list[LabeledFrame], list[Problem]]:
-    """LAVA objects per frame, and a problem for every annotation that could not be used."""
-    frames: list[LabeledFrame] = []
+def from_seq_label(
+    seq: SeqLabel, cmap: dict[str, str], stats: AttributeStats | None = None
+) -> tuple[list[LabeledFrame], list[Problem]]:
+    """LAVA objects per frame, and a problem for every annotation that could not be used.
+
+    Attribute gaps are filled from the same track's nearest frame (``stats`` counts what was
+    carried and what stayed missing); a gap no frame fills stays None, which validation
+    reports as ``attribute-missing``.
+    """
+    stats = stats if stats is not None else AttributeStats()
     problems: list[Problem] = []
-    for frame in seq.frames:
-        objects: list[LavaObject] = []
-        parts: list[tuple[GtLabel, GtBox, dict[str, Any]]] = []
+    drawn: list[_Drawn] = []
+    for position, frame in enumerate(seq.frames):
         annotations: list[GtBox | GtPolyline] = [*frame.boxes, *frame.polylines]
         for index, ann in enumerate(annotations):
             where: dict[str, Any] = {
@@ -266,38 +371,69 @@ def from_seq_label(seq: SeqLabel, cmap: dict[str, str]) -> tuple[list[LabeledFra
             }
             try:
                 label = _resolve(cmap, ann, where)
-                if label.lava in VEHICLE_PARTS:
-                    if not isinstance(ann, GtBox):
-                        raise _Skip(Problem("gt-class", "a vehicle part drawn as a line", **where))
-                    parts.append((label, ann, _lava_attributes(label, ann.attributes, where)))
-                    continue
-                objects.append(_object(label, ann, {**where, "category": label.lava}))
             except _Skip as skip:
                 problems.append(skip.problem)
+                continue
+            if label.lava in VEHICLE_PARTS and not isinstance(ann, GtBox):
+                problems.append(Problem("gt-class", "a vehicle part drawn as a line", **where))
+                continue
+            values, found = _given(label, ann.attributes, {**where, "category": label.lava})
+            problems.extend(found)
+            drawn.append(_Drawn(position, frame.frame_no, index, label, ann, values))
+    _fill_gaps(drawn, stats)
+
+    by_position: dict[int, list[_Drawn]] = defaultdict(list)
+    for d in drawn:
+        by_position[d.position].append(d)
+    objects_of: dict[int, list[LavaObject]] = {}
+    parts_of: dict[int, list[_Drawn]] = {}
+    owners = _PartOwners()
+    for position in range(len(seq.frames)):
+        objects: list[LavaObject] = []
+        parts: list[_Drawn] = []
+        for d in by_position.get(position, []):
+            if d.label.lava in VEHICLE_PARTS:
+                parts.append(d)
+                continue
+            try:
+                objects.append(_object(d))
+            except _Skip as skip:
+                problems.append(skip.problem)
+        objects_of[position], parts_of[position] = objects, parts
+        vehicles = [o for o in objects if isinstance(o, Vehicle)]
+        for d in parts:
+            assert isinstance(d.ann, GtBox)
+            owners.vote(vehicles, d.ann)
+
+    frames: list[LabeledFrame] = []
+    for position, frame in enumerate(seq.frames):
+        objects = objects_of[position]
         vehicles = [o for o in objects if isinstance(o, Vehicle)]
         updates: dict[int, dict[str, Any]] = {}
-        for label, ann, attrs in parts:
-            owner = _attach_part(vehicles, ann)
+        for d in parts_of[position]:
+            assert isinstance(d.ann, GtBox)
+            owner = owners.owner(vehicles, d.ann)
             if owner is None:
                 problems.append(
                     Problem(
                         "part-inside-vehicle",
-                        f"{label.label} belongs to no vehicle in this frame",
+                        f"{d.label.label} belongs to no vehicle in this frame",
                         frame_no=frame.frame_no,
+                        object_index=d.index,
                         category="vehicle",
-                        track_id=_track(ann),
+                        track_id=_track(d.ann),
                     )
                 )
                 continue
             change = updates.setdefault(owner, {"lights": []})
-            if label.lava == PART_LICENSE_PLATE:
-                change["license_plate"] = _box(ann)
+            if d.label.lava == PART_LICENSE_PLATE:
+                change["license_plate"] = _box(d.ann)
             else:
                 change["lights"].append(
                     VehicleLight(
-                        kind=_LIGHT_OF_PART[label.lava],
-                        state=attrs["state"],
-                        box=_box(ann),
+                        kind=_LIGHT_OF_PART[d.label.lava],
+                        state=d.values.get("state"),
+                        box=_box(d.ann),
                     )
                 )
         for i, change in updates.items():
@@ -306,5 +442,5 @@ def from_seq_label(seq: SeqLabel, cmap: dict[str, str]) -> tuple[list[LabeledFra
             )
         vi = iter(vehicles)
         merged = tuple(next(vi) if isinstance(o, Vehicle) else o for o in objects)
-        frames.append(LabeledFrame(frame.frame_no, merged))
+        frames.append(LabeledFrame(frame.frame_no, merged, frame.frame))
     return frames, problems

@@ -49,10 +49,19 @@ class GtAttribute:
     description: str
     values: tuple[str, ...]
     enum: type[StrEnum] | None = None  # None: a yes/no boolean
+    # The LAVA field it fills when that differs from the Ground Truth name (attribute names
+    # must be unique within a label category file, sms-label-cat-config-attributes).
+    field: str | None = None
+
+    @property
+    def lava_name(self) -> str:
+        return self.field or self.name
 
     @staticmethod
-    def of(name: str, description: str, enum: type[StrEnum]) -> GtAttribute:
-        return GtAttribute(name, description, tuple(gt_values(enum)), enum)
+    def of(
+        name: str, description: str, enum: type[StrEnum], field: str | None = None
+    ) -> GtAttribute:
+        return GtAttribute(name, description, tuple(gt_values(enum)), enum, field)
 
     @staticmethod
     def boolean(name: str, description: str) -> GtAttribute:
@@ -75,7 +84,9 @@ class GtLabel:
 
 OCCLUSION = GtAttribute.of("occlusion", "How much of the object is hidden.", Occlusion)
 IS_FRONT = GtAttribute.boolean("is_front", "Does it face the ego vehicle?")
-LAMP_STATE = GtAttribute.of("state", "Is the lamp lit?", LampState)
+# Both lamps fill VehicleLight.state, but one file may not name two attributes "state".
+HEAD_LIGHT_STATE = GtAttribute.of("head_light_state", "Is the lamp lit?", LampState, "state")
+TAIL_LIGHT_STATE = GtAttribute.of("tail_light_state", "Is the lamp lit?", LampState, "state")
 
 
 @dataclass(frozen=True)
@@ -113,8 +124,8 @@ JOB_TYPES: dict[str, JobType] = {
                     (GtAttribute.of("type", "Kind of vehicle.", VehicleType), OCCLUSION),
                 ),
                 GtLabel("license plate", PART_LICENSE_PLATE),
-                GtLabel("head light", PART_HEAD_LIGHT, (LAMP_STATE,)),
-                GtLabel("tail light", PART_TAIL_LIGHT, (LAMP_STATE,)),
+                GtLabel("head light", PART_HEAD_LIGHT, (HEAD_LIGHT_STATE,)),
+                GtLabel("tail light", PART_TAIL_LIGHT, (TAIL_LIGHT_STATE,)),
             ),
             short_instruction=(
                 "Box every vehicle and keep its id across frames; box license plates and "

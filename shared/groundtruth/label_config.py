@@ -72,6 +72,12 @@ class LabelCategoryConfig(_Model):
             *self.frameAttributes,
             *(a for label in self.labels for a in label.categoryAttributes),
         ]
+        # "Attribute names must be unique within a label category file"
+        # (sms-label-cat-config-attributes).
+        attribute_names = [a.name for a in attributes]
+        repeated = sorted({n for n in attribute_names if attribute_names.count(n) > 1})
+        if repeated:
+            out.append(f"attribute names repeat: {', '.join(repeated)}")
         for attr in attributes:
             if not 1 <= len(attr.name) <= limits.MAX_ATTRIBUTE_NAME:
                 out.append(f"attribute name {attr.name!r} is too long")

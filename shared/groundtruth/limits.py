@@ -34,8 +34,16 @@ LABEL_ATTRIBUTE_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
 MIN_TASK_AVAILABILITY_SECONDS = 60
 MAX_TASK_AVAILABILITY_SECONDS_PRIVATE = 30 * 24 * 3600
 MIN_TASK_TIME_LIMIT_SECONDS = 30
+# Video frame jobs: TaskTimeLimitInSeconds up to 30 days (botocore's SageMaker model, max
+# 2592000; the guide's older "7 days" predates it).
+MAX_VIDEO_TASK_TIME_LIMIT_SECONDS = 30 * 24 * 3600
 MAX_CONCURRENT_TASKS = 5000
+# MaxConcurrentTaskCount defaults to 1,000; more needs an AWS service quota raise
+# (CreateLabelingJob API reference, HumanTaskConfig).
 DEFAULT_MAX_CONCURRENT_TASKS = 1000
+# Video frame object tracking/detection take exactly one worker per data object
+# (sms-video-object-tracking, sms-video-object-detection).
+VIDEO_WORKERS_PER_OBJECT = 1
 
 # A streaming job's input queue drops an item not taken within 14 days (SQS retention).
 INPUT_QUEUE_RETENTION_SECONDS = 14 * 24 * 3600

@@ -2,7 +2,8 @@
 
 Sequence file: ``{"seq-no", "prefix" (ends with /), "number-of-frames" (= len(frames)),
 "frames": [{"frame-no", "unix-timestamp", "frame"}]}``; a manifest line is
-``{"source-ref": "s3://.../seq.json"}`` (one per data object).
+``{"source-ref": "s3://.../seq.json"}`` (one per data object). ``unix-timestamp`` is an
+integer, and optional (sms-video-manual-data-setup); exact frame times live in ``frames.json``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.groundtruth.errors import GtFormatError
 
@@ -27,7 +35,14 @@ class _Hyphenated(BaseModel):
 
 class SequenceFrame(_Hyphenated):
     frame_no: int = Field(ge=0)
-    unix_timestamp: float
+    unix_timestamp: int | None = None  # whole seconds (the guide's type); fractions dropped
+
+    @field_validator("unix_timestamp", mode="before")
+    @classmethod
+    def _whole_seconds(cls, value: Any) -> Any:
+        # Files written before the guide was followed carry fractional seconds.
+        return int(value) if isinstance(value, float) else value
+
     frame: str = Field(min_length=1)
 
 

@@ -8,11 +8,14 @@ groundtruth``), which needs only its input queue to exist.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from shared.clock import Clock, SystemClock
 from shared.groundtruth import limits
 from shared.groundtruth.job_types import TaskType, job_type
-from shared.labeling.registry import StreamingJob
+from shared.labeling.registry import ENDED, IN_PROGRESS, INITIALIZING, StreamingJob
 from shared.sns_sqs import queue_arn, topic_send_policy
 
 if TYPE_CHECKING:
@@ -36,24 +39,41 @@ GT_LAMBDA_ACCOUNTS = {
     "ap-southeast-2": "454466003867",
 }
 GT_UI_ACCOUNT = "394669845002"
-# Video frame jobs may give workers at most 7 days per task.
-MAX_VIDEO_TASK_TIME_LIMIT = 7 * 24 * 3600
 
 
 class BackendError(RuntimeError):
     pass
 
 
+@dataclass(frozen=True)
+class JobStatus:
+    """What a backend says of a job, with DescribeLabelingJob's meaning: ``status`` is one of
+    Initializing, InProgress, Completed, Failed, Stopping, Stopped; only an InProgress job takes
+    input. ``reason`` says why it ended (FailureReason, or the backend's own words)."""
+
+    status: str
+    reason: str | None = None
+
+    @property
+    def accepting_input(self) -> bool:
+        return self.status == IN_PROGRESS
+
+
 class LabelingBackend(Protocol):
+    """Where streaming jobs run. Three calls, all idempotent to retry:
+
+    - ``create(job) -> ARN`` starts the job (it is Initializing at first);
+    - ``describe(job) -> JobStatus`` - its status now (asked by ``JobManager.refresh``, which
+      records it in the registry; the dispatcher sends only to InProgress jobs);
+    - ``stop(job)`` stops it (it then takes no input; ``lava jobs create`` makes a new
+      generation).
+    """
+
     kind: str
 
-    async def create(self, job: StreamingJob) -> str:
-        """Start the streaming job; its ARN."""
-        ...
+    async def create(self, job: StreamingJob) -> str: ...
 
-    async def describe(self, job: StreamingJob) -> str:
-        """The job's status as the backend sees it (InProgress, Stopping, Stopped, Failed...)."""
-        ...
+    async def describe(self, job: StreamingJob) -> JobStatus: ...
 
     async def stop(self, job: StreamingJob) -> None: ...
 
@@ -88,9 +108,14 @@ def create_labeling_job_request(
     if (
         not limits.MIN_TASK_TIME_LIMIT_SECONDS
         <= job.task_time_limit_seconds
-        <= (MAX_VIDEO_TASK_TIME_LIMIT)
+        <= limits.MAX_VIDEO_TASK_TIME_LIMIT_SECONDS
     ):
-        raise BackendError("TaskTimeLimitInSeconds must be 30 s - 7 days for video jobs")
+        raise BackendError("TaskTimeLimitInSeconds must be 30 s - 30 days for video jobs")
+    if job.workers_per_object != limits.VIDEO_WORKERS_PER_OBJECT:
+        raise BackendError(
+            f"NumberOfHumanWorkersPerDataObject must be 1 for video jobs "
+            f"(got {job.workers_per_object})"
+        )
     verb = "Adjust" if job.adjusts else "Label"
     return {
         "LabelingJobName": job.gt_name,
@@ -144,10 +169,11 @@ class SageMakerBackend:
         response = await client.create_labeling_job(**request)
         return str(response["LabelingJobArn"])
 
-    async def describe(self, job: StreamingJob) -> str:
+    async def describe(self, job: StreamingJob) -> JobStatus:
         client = await self._aws.sagemaker()
         response = await client.describe_labeling_job(LabelingJobName=job.gt_name)
-        return str(response["LabelingJobStatus"])
+        reason = response.get("FailureReason")
+        return JobStatus(str(response["LabelingJobStatus"]), str(reason) if reason else None)
 
     async def stop(self, job: StreamingJob) -> None:
         client = await self._aws.sagemaker()
@@ -160,9 +186,10 @@ class EmulatorBackend:
 
     kind = "emulator"
 
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: Settings, clock: Clock | None = None) -> None:
         self._aws = aws
         self._settings = settings
+        self._clock = clock or SystemClock()
 
     async def create(self, job: StreamingJob) -> str:
         sqs = await self._aws.sqs()
@@ -182,12 +209,28 @@ class EmulatorBackend:
         region = self._settings.aws_region
         return f"arn:aws:sagemaker:{region}:000000000000:labeling-job/{job.gt_name.lower()}"
 
-    async def describe(self, job: StreamingJob) -> str:
-        return job.status
+    async def describe(self, job: StreamingJob) -> JobStatus:
+        """An ended job stays ended (the emulator records its idle stop in the registry);
+        otherwise it is Initializing until its scaled initialising period is over."""
+        if job.status in ENDED:
+            return JobStatus(job.status, job.status_reason)
+        if job.status == IN_PROGRESS:  # never back to Initializing
+            return JobStatus(IN_PROGRESS)
+        if self._clock.now() < emulated_in_progress_at(job, self._settings):
+            return JobStatus(INITIALIZING)
+        return JobStatus(IN_PROGRESS)
 
     async def stop(self, job: StreamingJob) -> None:
         # The emulator stops simulating jobs whose registry status is no longer InProgress.
         return None
+
+
+def emulated_in_progress_at(job: StreamingJob, settings: Settings) -> datetime:
+    """When an emulated job leaves Initializing (realistic profile; at once when ideal)."""
+    if settings.emulator_profile != "realistic":
+        return job.created_at
+    period = settings.emulator_initializing_seconds * settings.emulator_time_scale
+    return job.created_at + timedelta(seconds=period)
 
 
 def backend_for(kind: str, aws: AwsClients, settings: Settings) -> LabelingBackend:

@@ -17,7 +17,15 @@ from shared.groundtruth import limits
 from shared.groundtruth.job_types import job_type
 from shared.groundtruth.label_config import label_config
 from shared.labeling.backends import LabelingBackend, backend_for
-from shared.labeling.registry import Backend, JobExists, JobRegistry, StreamingJob
+from shared.labeling.registry import (
+    ENDED,
+    INITIALIZING,
+    STOPPED,
+    Backend,
+    JobExists,
+    JobRegistry,
+    StreamingJob,
+)
 from shared.layout import label_config_key, s3_uri
 from shared.storage import S3Store
 from shared.workflows import WorkflowCatalog
@@ -37,6 +45,29 @@ class JobConfigError(ValueError):
 class Created:
     job: StreamingJob
     created: bool  # False: it existed with the same configuration
+    warnings: tuple[str, ...] = ()
+
+
+def task_config_checks(settings: Settings) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of the HumanTaskConfig new video jobs would get."""
+    errors, warnings = [], []
+    if settings.gt_workers_per_object != limits.VIDEO_WORKERS_PER_OBJECT:
+        errors.append(
+            "NumberOfHumanWorkersPerDataObject must be 1 for video frame jobs "
+            f"(LAVA_GT_WORKERS_PER_OBJECT={settings.gt_workers_per_object})"
+        )
+    if settings.gt_task_time_limit_seconds > limits.MAX_VIDEO_TASK_TIME_LIMIT_SECONDS:
+        errors.append(
+            "TaskTimeLimitInSeconds may be at most 30 days for video frame jobs "
+            f"(LAVA_GT_TASK_TIME_LIMIT_SECONDS={settings.gt_task_time_limit_seconds})"
+        )
+    if settings.gt_max_concurrent_tasks > limits.DEFAULT_MAX_CONCURRENT_TASKS:
+        warnings.append(
+            f"MaxConcurrentTaskCount {settings.gt_max_concurrent_tasks} is above "
+            f"{limits.DEFAULT_MAX_CONCURRENT_TASKS}: Ground Truth needs an AWS service quota "
+            "raise for it"
+        )
+    return errors, warnings
 
 
 class JobManager:
@@ -58,8 +89,10 @@ class JobManager:
             self._backends[kind] = backend_for(kind, self.aws, self.settings)
         return self._backends[kind]
 
-    def gt_name(self, name: str) -> str:
-        physical = f"{self.settings.namespace}-{name}"
+    def gt_name(self, name: str, generation: int = 1) -> str:
+        # Ground Truth job names are never reused: a re-created job gets a generation suffix.
+        suffix = "" if generation == 1 else f"-g{generation}"
+        physical = f"{self.settings.namespace}-{name}{suffix}"
         if not limits.JOB_NAME_PATTERN.match(physical):
             raise JobConfigError(
                 f"job name {physical!r} (namespace + name) must match "
@@ -76,6 +109,11 @@ class JobManager:
         backend: Backend = "emulator",
     ) -> Created:
         spec = job_type(type_name)
+        errors, warnings = task_config_checks(self.settings)
+        if errors:
+            raise JobConfigError(f"job {name}: " + "; ".join(errors))
+        for warning in warnings:
+            log.warning("job configuration", job=name, warning=warning)
         gt_name = self.gt_name(name)
         label_attribute = f"{name}{limits.LABEL_ATTRIBUTE_SUFFIX}"
         if not limits.LABEL_ATTRIBUTE_PATTERN.match(label_attribute):
@@ -116,16 +154,49 @@ class JobManager:
         )
         existing = await self.registry.get(name)
         if existing is not None:
-            return Created(self._same_or_error(existing, job), created=False)
+            same = self._same_or_error(existing, job)
+            if same.status not in ENDED:
+                return Created(same, created=False, warnings=tuple(warnings))
+            return await self._next_generation(existing, job, config.to_json(), warnings)
         await S3Store(self.aws).put_json(s.names.bucket, key, config.to_json())
-        arn = await self.backend(backend).create(job)
-        job = job.model_copy(update={"arn": arn})
+        job = await self._start(job)
         try:
             await self.registry.add(job)
         except JobExists as race:
             return Created(self._same_or_error(race.existing, job), created=False)
-        log.info("streaming job created", job=name, backend=backend, arn=arn)
-        return Created(job, created=True)
+        log.info("streaming job created", job=name, backend=backend, arn=job.arn)
+        return Created(job, created=True, warnings=tuple(warnings))
+
+    async def _start(self, job: StreamingJob) -> StreamingJob:
+        """Start the job on its backend; it comes back with its ARN and first status."""
+        backend = self.backend(job.backend)
+        # A new job is Initializing until its backend says otherwise (sms-streaming-create-job).
+        job = job.model_copy(update={"arn": await backend.create(job), "status": INITIALIZING})
+        status = await backend.describe(job)
+        return job.model_copy(update={"status": status.status, "status_reason": status.reason})
+
+    async def _next_generation(
+        self, ended: StreamingJob, wanted: StreamingJob, config: str, warnings: list[str]
+    ) -> Created:
+        """An ended job is created again as a new Ground Truth job (names are never reused);
+        the dispatcher re-sends what it holds for it with new keys."""
+        generation = ended.generation + 1
+        job = wanted.model_copy(
+            update={
+                "gt_name": self.gt_name(ended.name, generation),
+                "generation": generation,
+                "counters": {},
+            }
+        )
+        key = label_config_key(ended.name)
+        await S3Store(self.aws).put_json(self.settings.names.bucket, key, config)
+        job = await self._start(job)
+        if not await self.registry.replace(job, ended.generation):
+            current = await self.registry.get(ended.name)
+            assert current is not None  # jobs are never deleted
+            return Created(current, created=False)
+        log.info("streaming job re-created", job=job.name, generation=generation, was=ended.status)
+        return Created(job, created=True, warnings=tuple(warnings))
 
     @staticmethod
     def _same_or_error(existing: StreamingJob, wanted: StreamingJob) -> StreamingJob:
@@ -160,19 +231,26 @@ class JobManager:
         return list(done.values())
 
     async def refresh(self) -> list[StreamingJob]:
-        """Ask each job's backend for its status and record it.
+        """Ask each job's backend for its status (DescribeLabelingJob) and record it.
 
-        A real streaming job ends by itself after 10 days without input (Ground Truth's idle
-        rule); this is how the registry - and the dispatcher, which refuses to send to a job
-        that is not InProgress - finds out.
+        A new job is Initializing before it is InProgress, and a streaming job ends by itself
+        after 10 days without input (Ground Truth's idle rule); this is how the registry - and
+        the dispatcher, which holds sends for a job that is not InProgress - finds out.
         """
         jobs = []
         for job in await self.registry.list():
-            status = await self.backend(job.backend).describe(job)
-            if status != job.status:
-                await self.registry.set_status(job.name, status)
-                log.warning("job status changed", job=job.name, old=job.status, new=status)
-                job = job.model_copy(update={"status": status})
+            found = await self.backend(job.backend).describe(job)
+            if found.status != job.status and await self.registry.set_status(
+                job.name, found.status, found.reason, job.generation
+            ):
+                log.warning(
+                    "job status changed",
+                    job=job.name,
+                    old=job.status,
+                    new=found.status,
+                    reason=found.reason,
+                )
+                job = job.model_copy(update={"status": found.status, "status_reason": found.reason})
             jobs.append(job)
         return jobs
 
@@ -181,5 +259,6 @@ class JobManager:
         if job is None:
             raise JobConfigError(f"no job named {name}")
         await self.backend(job.backend).stop(job)
-        await self.registry.set_status(name, "Stopped")
-        return job.model_copy(update={"status": "Stopped"})
+        reason = "stopped by an operator"
+        await self.registry.set_status(name, STOPPED, reason, job.generation)
+        return job.model_copy(update={"status": STOPPED, "status_reason": reason})

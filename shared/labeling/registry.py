@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 
 Backend = Literal["emulator", "sagemaker"]
 
+# DescribeLabelingJob's LabelingJobStatus values. A new job is Initializing; send nothing until
+# it is InProgress (sms-streaming-create-job). A streaming job stops by itself after 10 days
+# without input, or when an operator stops it; sends to it go nowhere then.
+INITIALIZING = "Initializing"
+IN_PROGRESS = "InProgress"
+STOPPING = "Stopping"
+STOPPED = "Stopped"
+FAILED = "Failed"
+COMPLETED = "Completed"
+ENDED = frozenset({STOPPING, STOPPED, FAILED, COMPLETED})  # re-create it to go on
+
 # The fields that make up a job's configuration: creating a job again with the same values is
 # a no-op, with different ones an error.
 CONFIG_FIELDS = (
@@ -51,13 +62,21 @@ class StreamingJob(BaseModel):
     output_topic_arn: str
     label_config_uri: str
     backend: Backend
-    status: str = "InProgress"
+    status: str = Field(IN_PROGRESS, description="As DescribeLabelingJob last said.")
+    status_reason: str | None = None
+    generation: int = Field(
+        1, ge=1, description="Re-creating an ended job makes a new Ground Truth job: +1."
+    )
     created_at: AwareDatetime
     task_availability_seconds: int
     task_time_limit_seconds: int
     max_concurrent_tasks: int
     workers_per_object: int = 1
     counters: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def accepting_input(self) -> bool:
+        return self.status == IN_PROGRESS
 
     def configuration(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in CONFIG_FIELDS}
@@ -66,6 +85,13 @@ class StreamingJob(BaseModel):
     def gt_queue_name(self) -> str:
         # Ground Truth creates the job's input queue as GroundTruth-<job name lowercased>.
         return f"GroundTruth-{self.gt_name.lower()}"
+
+
+def _generation_is(generation: int) -> str:
+    # Jobs registered before generations existed have none: they are generation 1.
+    if generation == 1:
+        return "(#g = :g OR attribute_not_exists(#g))"
+    return "#g = :g"
 
 
 class JobExists(RuntimeError):
@@ -110,15 +136,42 @@ class JobRegistry:
                 raise RuntimeError(f"job {job.name} exists but cannot be read")
             raise JobExists(existing)
 
-    async def set_status(self, name: str, status: str) -> None:
+    async def set_status(
+        self, name: str, status: str, reason: str | None = None, generation: int | None = None
+    ) -> bool:
+        """Record a job's status; with ``generation``, only if that generation is still the
+        registered one (False otherwise: the job was re-created meanwhile)."""
         db = await self._aws.dynamodb()
-        await db.update_item(
-            TableName=self._table,
-            Key={"name": {"S": name}},
-            UpdateExpression="SET #s = :s",
-            ConditionExpression="attribute_exists(#n)",
-            ExpressionAttributeNames={"#s": "status", "#n": "name"},
-            ExpressionAttributeValues=values(s=status),
+        condition = "attribute_exists(#n)"
+        vals: dict[str, Any] = {"s": status, "r": reason or ""}
+        if generation is not None:
+            condition += f" AND {_generation_is(generation)}"
+            vals.update(g=generation)
+        return await conditional(
+            db.update_item(
+                TableName=self._table,
+                Key={"name": {"S": name}},
+                UpdateExpression="SET #s = :s, status_reason = :r",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": "status", "#n": "name", "#g": "generation"}
+                if generation is not None
+                else {"#s": "status", "#n": "name"},
+                ExpressionAttributeValues=values(**vals),
+            )
+        )
+
+    async def replace(self, job: StreamingJob, previous_generation: int) -> bool:
+        """Register ``job`` as the next generation of an ended job; False if someone else
+        re-created it first."""
+        db = await self._aws.dynamodb()
+        return await conditional(
+            db.put_item(
+                TableName=self._table,
+                Item=to_item(job.model_dump(mode="json")),
+                ConditionExpression=_generation_is(previous_generation),
+                ExpressionAttributeNames={"#g": "generation"},
+                ExpressionAttributeValues=values(g=previous_generation),
+            )
         )
 
     async def add_counters(self, name: str, increments: dict[str, int]) -> None:

@@ -33,10 +33,10 @@ async def describe_job(manager: JobManager, name: str) -> StreamingJob:
     job = await manager.registry.get(name)
     if job is None:
         raise NotFound(f"no job named {name}")
-    status = await _refusing(manager.backend(job.backend).describe(job))
-    if status != job.status:
-        await manager.registry.set_status(name, status)
-        job = job.model_copy(update={"status": status})
+    live = await _refusing(manager.backend(job.backend).describe(job))
+    if live.status != job.status or live.reason != job.status_reason:
+        await manager.registry.set_status(name, live.status, live.reason, job.generation)
+        job = job.model_copy(update={"status": live.status, "status_reason": live.reason})
     return job
 
 

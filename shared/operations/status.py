@@ -53,6 +53,10 @@ class PipelineStatus(BaseModel):
     waiting_by_age: dict[str, int] = Field(
         description="Waiting data objects by time since their last send."
     )
+    held: dict[str, int] = Field(
+        default_factory=dict,
+        description="Waiting objects held because their job takes no input ('job: reason').",
+    )
     sends: int
     resends: int = Field(description="Same-key re-sends (the 14-day retention rescue).")
     rekeys: int = Field(description="New keys after an expiry or a retry.")
@@ -111,6 +115,7 @@ async def pipeline_status(
         data_objects=objects,
         waiting=totals.get("o_waiting", 0),
         waiting_by_age=waiting_by_age,
+        held=await store.held_objects(),
         sends=sends,
         resends=max(0, sends - objects - rekeys),
         rekeys=rekeys,

@@ -97,6 +97,11 @@ class DataObject(BaseModel):
     due_at: float | None = None
     status: ObjectStatus = ObjectStatus.WAITING
     output: JobResult | None = None
+    # Job lifecycle (job_hold.py): the generation of the job it was last sent to, and why it
+    # is held instead of sent (its job is Initializing, Stopped...), since when.
+    generation: int | None = None
+    held: str | None = None
+    held_since: float | None = None
 
 
 class LateOutput(BaseModel):

@@ -168,6 +168,31 @@ class TaskStore:
         last = found.get("LastEvaluatedKey")
         return tasks, (from_item(last) if last else None)
 
+    async def held_objects(self) -> dict[str, int]:
+        """Waiting objects held because their job takes no input, as ``"job: reason" -> n``.
+
+        Reads the object entries of the sparse ``by-due`` index (what is waiting), never the
+        table: its cost follows the waiting objects, not the tasks ever made."""
+        db = await self._aws.dynamodb()
+        held: dict[str, int] = {}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "by-due",
+            "KeyConditionExpression": "due_kind = :kind",
+            "FilterExpression": "attribute_exists(held)",
+            "ExpressionAttributeValues": values(kind=DUE_OBJECT),
+        }
+        while True:
+            found = await db.query(**request)
+            for item in found.get("Items", []):
+                obj = from_item(item)
+                name = f"{obj.get('job')}: {obj.get('held')}"
+                held[name] = held.get(name, 0) + 1
+            last = found.get("LastEvaluatedKey")
+            if not last:
+                return held
+            request["ExclusiveStartKey"] = last
+
     async def count_due(self, kind: str, low: float, high: float) -> int:
         """How many ``kind`` items fall due in [low, high) (reads only those index entries)."""
         db = await self._aws.dynamodb()
@@ -432,19 +457,104 @@ class TaskStore:
             ),
         )
 
-    async def sent(self, obj: DataObject, now: float, next_due: float) -> None:
+    async def sent(self, obj: DataObject, now: float, next_due: float, generation: int = 1) -> None:
         # done (or re-keyed) meanwhile: nothing left to schedule for this key
         if await self._update(
             Key=_object_key(obj),
             UpdateExpression="SET send_count = send_count + :one, last_sent_at = :now, "
-            "due_at = :next",
+            "due_at = :next, generation = :g REMOVE held, held_since",
             ConditionExpression="#s = :waiting AND #k = :key",
             ExpressionAttributeNames={"#s": "status", "#k": "key"},
             ExpressionAttributeValues=values(
-                one=1, now=now, next=next_due, waiting=ObjectStatus.WAITING.value, key=obj.key
+                one=1,
+                now=now,
+                next=next_due,
+                g=generation,
+                waiting=ObjectStatus.WAITING.value,
+                key=obj.key,
             ),
         ):
             await self.counters.add({"sends": 1}, at=now)
+
+    # --- job holds (job_hold.py) ------------------------------------------------------------
+    async def hold(self, obj: DataObject, reason: str, now: float, recheck_at: float) -> bool:
+        """Hold a due send (its job takes no input): visible with its reason, looked at again
+        at ``recheck_at``. Conditional like a claim, so one replica records it."""
+        return await self._update(
+            Key=_object_key(obj),
+            UpdateExpression="SET held = :r, held_since = if_not_exists(held_since, :now), "
+            "due_at = :recheck",
+            ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
+            ExpressionAttributeNames={"#s": "status", "#k": "key"},
+            ExpressionAttributeValues=values(
+                r=reason,
+                now=now,
+                recheck=recheck_at,
+                waiting=ObjectStatus.WAITING.value,
+                key=obj.key,
+                due=obj.due_at,
+            ),
+        )
+
+    async def new_generation_key(self, obj: DataObject, new_key: str, attempt: int) -> bool:
+        """The job was re-created: the object goes to the new job under a new key."""
+        return await self._update(
+            Key=_object_key(obj),
+            UpdateExpression="SET #k = :new, attempt = :attempt, #keys = list_append(#keys, :newl)",
+            ConditionExpression="#s = :waiting AND #k = :old AND due_at = :due",
+            ExpressionAttributeNames={"#s": "status", "#k": "key", "#keys": "keys"},
+            ExpressionAttributeValues={
+                **values(
+                    new=new_key,
+                    attempt=attempt,
+                    waiting=ObjectStatus.WAITING.value,
+                    old=obj.key,
+                    due=obj.due_at,
+                ),
+                ":newl": serialize([new_key]),
+            },
+        )
+
+    async def waiting_for_job(self, job: str) -> list[DataObject]:
+        """Every waiting data object of a job (a scan: only when a job stops, which is rare)."""
+        db = await self._aws.dynamodb()
+        found = items(
+            db,
+            "scan",
+            TableName=self.table,
+            FilterExpression="#kind = :obj AND #job = :job AND #s = :waiting",
+            ExpressionAttributeNames={"#s": "status", "#kind": "kind", "#job": "job"},
+            ExpressionAttributeValues=values(
+                obj="obj", job=job, waiting=ObjectStatus.WAITING.value
+            ),
+            ConsistentRead=True,
+        )
+        return [DataObject.model_validate(data) async for data in found]
+
+    async def due_now(self, obj: DataObject, now: float) -> bool:
+        """Make a waiting object due at once (its job stopped: the sweep holds it visibly)."""
+        return await self._update(
+            Key=_object_key(obj),
+            UpdateExpression="SET due_at = :now, due_kind = :kind",
+            ConditionExpression="#s = :waiting AND #k = :key",
+            ExpressionAttributeNames={"#s": "status", "#k": "key"},
+            ExpressionAttributeValues=values(
+                now=now, kind=DUE_OBJECT, waiting=ObjectStatus.WAITING.value, key=obj.key
+            ),
+        )
+
+    async def postpone_level(self, task: AnnotationTask, now: float, next_due: float) -> bool:
+        """Move a level deadline without counting a re-trigger (its jobs are held)."""
+        return await self._update(
+            Key=_key(task_pk(task.task_id), "task"),
+            UpdateExpression="SET due_at = :due, updated_at = :now",
+            ConditionExpression="#s = :active AND #l = :level",
+            ExpressionAttributeNames={"#s": "status", "#l": "level"},
+            ExpressionAttributeValues={
+                **values(due=next_due, now=now, active=TaskStatus.ACTIVE.value),
+                ":level": serialize(task.level),
+            },
+        )
 
     async def rekey(
         self, obj: DataObject, expired_key: str, new_key: str, attempt: int, now: float

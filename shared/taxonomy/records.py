@@ -71,39 +71,45 @@ class NoAttributes(_Frozen):
     pass
 
 
+# Attribute values are required keys, but a value may be ``null``: "not given". Ground Truth
+# returns attributes per annotation per frame, possibly partial or empty (sms-data-output);
+# conversion carries a track's value from its nearest frame that has one, and only what no
+# frame gives stays null - never a guess - with an ``attribute-missing`` problem naming it.
+
+
 class VehicleAttributes(_Frozen):
-    type: VehicleType
-    occlusion: Occlusion
+    type: VehicleType | None
+    occlusion: Occlusion | None
 
 
 class VehicleLight(_Frozen):
     """A head or tail light: an internal part of its vehicle."""
 
     kind: Literal["head", "tail"]
-    state: LampState = LampState.UNDEFINED
+    state: LampState | None = LampState.UNDEFINED  # None: not given
     box: Box
 
 
 class PedestrianAttributes(_Frozen):
-    occlusion: Occlusion
+    occlusion: Occlusion | None
 
 
 class LaneAttributes(_Frozen):
-    lane_style: LaneStyle
-    lane_type: LaneType
-    lane_direction: LaneDirection
+    lane_style: LaneStyle | None
+    lane_type: LaneType | None
+    lane_direction: LaneDirection | None
 
 
 class TrafficLightAttributes(_Frozen):
-    state: LightState
-    is_front: bool
-    occlusion: Occlusion
+    state: LightState | None
+    is_front: bool | None
+    occlusion: Occlusion | None
 
 
 class TrafficSignAttributes(_Frozen):
-    type: SignType
-    is_front: bool
-    occlusion: Occlusion
+    type: SignType | None
+    is_front: bool | None
+    occlusion: Occlusion | None
 
 
 class IgnoreRegion(_Frozen):

@@ -6,7 +6,9 @@ Rules:
 - a polyline has at least two points, all inside the image;
 - a track id denotes one object of one class across the clip's frames (never two objects in
   one frame, never two classes);
-- enum values are exact (checked when raw data is parsed: :func:`parse_clip_labels`).
+- enum values are exact (checked when raw data is parsed: :func:`parse_clip_labels`);
+- every attribute has a value: ``null`` means no worker gave one in any frame of the track
+  (``attribute-missing``, a warning: the object stands, the gap is shown where it is).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from shared.taxonomy.records import Box, ClipLabels, FrameRecord
+from shared.taxonomy.records import Box, ClipLabels, FrameRecord, LavaObject, Vehicle
 
 Severity = Literal["error", "warning"]
 
@@ -38,6 +40,7 @@ RULE_SEVERITY: dict[str, Severity] = {
     "polyline-inside-image": "warning",
     "plate-inside-vehicle": "warning",
     "part-inside-vehicle": "warning",
+    "attribute-missing": "warning",
 }
 
 
@@ -108,6 +111,32 @@ def _box_problems(
         )
 
 
+def missing_attributes(obj: LavaObject, where: dict[str, Any]) -> list[Problem]:
+    """An ``attribute-missing`` problem for every attribute of the object that is null."""
+    problems = [
+        Problem(
+            "attribute-missing",
+            f"{name} was given in no frame of this object",
+            field=f"attributes.{name}",
+            **where,
+        )
+        for name, value in obj.attributes
+        if value is None
+    ]
+    if isinstance(obj, Vehicle):
+        problems.extend(
+            Problem(
+                "attribute-missing",
+                f"{light.kind} light state was given in no frame",
+                field=f"lights[{li}].state",
+                **where,
+            )
+            for li, light in enumerate(obj.lights)
+            if light.state is None
+        )
+    return problems
+
+
 def validate_frame(frame: FrameRecord, width: float, height: float) -> list[Problem]:
     problems: list[Problem] = []
     seen_tracks: dict[str, int] = {}
@@ -120,6 +149,7 @@ def validate_frame(frame: FrameRecord, width: float, height: float) -> list[Prob
         }
         if obj.box is not None:
             problems.extend(_box_problems(obj.box, width, height, where, "box"))
+        problems.extend(missing_attributes(obj, where))
         if obj.category == "vehicle":
             if obj.license_plate is not None:
                 problems.extend(

@@ -17,7 +17,7 @@ from shared.aws import AwsClients
 from shared.layout import FrameIndex, labels_key
 from shared.settings import Settings
 from shared.storage import S3Store
-from shared.taxonomy.records import ClipLabels, LavaObject
+from shared.taxonomy.records import ClipLabels, LavaObject, Vehicle
 from tests.support.clips import small_clip
 
 WORKFLOW_CLASSES = {
@@ -111,12 +111,16 @@ def match_truth(
     classes: set[str],
     min_iou: float = 0.9,
 ) -> list[str]:
-    """Problems: truth objects missing from the labels, or boxes below ``min_iou``."""
+    """Problems: truth objects missing from the labels, or boxes below ``min_iou``.
+
+    Objects are paired by geometry (Ground Truth names tracks with its own UUIDs); every truth
+    track must have a labeled counterpart, and vehicles keep their plates.
+    """
     problems = []
     by_source = {f.frame_no: f for f in truth.frames}
     source_of = {f.frame_no: f.source_frame for f in index.frames}
-    truth_tracks: set[str] = set()
-    label_tracks: set[str] = set()
+    truth_tracks: set[tuple[str, str]] = set()
+    label_tracks: set[tuple[str, str]] = set()
     for record in labels.frames:
         expected = [
             o for o in by_source[source_of[record.frame_no]].objects if o.category in classes
@@ -124,7 +128,7 @@ def match_truth(
         got = [o for o in record.objects if o.category in classes]
         for obj in expected:
             if obj.track_id:
-                truth_tracks.add(obj.track_id)
+                truth_tracks.add((obj.category, obj.track_id))
             twin = _twin(obj, got)
             if twin is None:
                 problems.append(f"frame {record.frame_no}: {obj.category} {obj.track_id} missing")
@@ -132,16 +136,21 @@ def match_truth(
                 problems.append(
                     f"frame {record.frame_no}: {obj.track_id} IoU {obj.box.iou(twin.box):.2f}"
                 )
-        label_tracks.update(o.track_id for o in got if o.track_id)
-    missing = truth_tracks - label_tracks
-    if missing:
-        problems.append(f"tracks never labeled: {sorted(missing)}")
+            elif isinstance(obj, Vehicle) and isinstance(twin, Vehicle):
+                if (obj.license_plate is None) != (twin.license_plate is None):
+                    problems.append(f"frame {record.frame_no}: {obj.track_id} plate not attached")
+                if len(obj.lights) != len(twin.lights):
+                    problems.append(f"frame {record.frame_no}: {obj.track_id} lights not attached")
+        label_tracks.update((o.category, o.track_id) for o in got if o.track_id)
+    for category in {c for c, _ in truth_tracks}:
+        want = sum(1 for c, _ in truth_tracks if c == category)
+        have = sum(1 for c, _ in label_tracks if c == category)
+        if want != have:
+            problems.append(f"{category}: {want} tracks in the sidecar, {have} labeled")
     return problems
 
 
 def _twin(obj: LavaObject, candidates: list[LavaObject]) -> LavaObject | None:
-    if obj.track_id is not None:
-        return next((c for c in candidates if c.track_id == obj.track_id), None)
     if obj.box is None:
         return next((c for c in candidates if c.category == obj.category), None)
     scored = [
