@@ -1,0 +1,1 @@
+"""The Label Studio backend: labeling configs, track conversion, the REST client, the backend."""
