@@ -111,9 +111,24 @@ DATASET = TableSpec(
     "waiting for their clip's other workflows.",
 )
 
+LABELSTUDIO_IMPORTS = TableSpec(
+    name="labelstudio-imports",
+    hash_key="pk",
+    number_attributes=frozenset({"lease_until"}),
+    description="Label Studio backend: a claim per (job, dedup key) so concurrent importers "
+    "create one task; the reconciliation watermark per job.",
+)
+
 # Every table of a namespace. Services name them through these specs, so the shape a service
 # queries and the shape provisioned cannot drift apart.
-TABLES: tuple[TableSpec, ...] = (PROCESSED_EVENTS, JOBS, GT_EMULATOR_TASKS, TASKS, DATASET)
+TABLES: tuple[TableSpec, ...] = (
+    PROCESSED_EVENTS,
+    JOBS,
+    GT_EMULATOR_TASKS,
+    TASKS,
+    DATASET,
+    LABELSTUDIO_IMPORTS,
+)
 
 
 async def provision(

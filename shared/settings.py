@@ -372,6 +372,57 @@ class Settings(BaseSettings):
     )
     control_page_max: int = Field(200, ge=1, description="Largest page a list endpoint returns.")
 
+    # --- Label Studio backend -----------------------------------------------------------------
+    labelstudio_url: str = Field(
+        "",
+        description="Label Studio server (e.g. http://127.0.0.1:8081); empty = no Label Studio "
+        "jobs are served.",
+    )
+    labelstudio_token: SecretStr = Field(
+        SecretStr(""), description="API token of the Label Studio user the pipeline acts as."
+    )
+    labelstudio_webhook_url: str = Field(
+        "",
+        description="URL Label Studio posts webhooks to (the listener's webhook server); empty "
+        "= no webhooks, reconciliation only.",
+    )
+    labelstudio_webhook_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Shared secret Label Studio sends in the X-Lava-Webhook-Secret header; a "
+        "webhook without it is refused (an empty secret refuses every webhook).",
+    )
+    labelstudio_webhook_host: str = Field(
+        "127.0.0.1", description="Bind address of the listener's webhook server."
+    )
+    labelstudio_webhook_port: int = Field(
+        8091, ge=0, le=65535, description="Port of the listener's webhook server (0 = any free)."
+    )
+    labelstudio_reconcile_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the listener reconciles Label Studio annotations (by update "
+        "time) and applies the availability lifetime; webhooks are only the fast path.",
+    )
+    labelstudio_time_scale: float = Field(
+        1.0,
+        gt=0,
+        description="Multiplies the task availability lifetime the Label Studio backend "
+        "applies (tests and demos shorten it).",
+    )
+    labelstudio_import_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long an importer's claim on a dedup key holds before another may "
+        "take it over (a crashed importer).",
+    )
+    labelstudio_media_url_seconds: int = Field(
+        7 * 24 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="Lifetime of the presigned clip/frame URLs a task carries (SigV4: at most "
+        "7 days).",
+    )
+
     @field_validator("namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:

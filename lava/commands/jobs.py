@@ -29,10 +29,10 @@ def _run(work: Callable[..., Awaitable[T]]) -> T:
 
 backend_option = click.option(
     "--backend",
-    type=click.Choice(["emulator", "sagemaker"]),
+    type=click.Choice(["emulator", "sagemaker", "labelstudio"]),
     default="emulator",
     show_default=True,
-    help="Where the job runs: the local emulator or SageMaker Ground Truth.",
+    help="Where the job runs: the local emulator, SageMaker Ground Truth or Label Studio.",
 )
 
 

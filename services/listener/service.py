@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
+
+from services.listener.labelstudio import LabelStudioSide
 from services.listener.listener import Listener, Metrics
+from services.listener.webhooks import PATH, WebhookReceiver, serve
 from shared.runtime import ServiceRuntime, run_service
+
+log = structlog.get_logger(__name__)
 
 
 def make_listener(runtime: ServiceRuntime) -> Listener:
@@ -45,6 +51,30 @@ async def build(runtime: ServiceRuntime) -> None:
     for i in range(runtime.settings.listener_concurrency):
         runtime.add_loop(f"receive-{i}", receiving)
     runtime.add_loop("refresh", listener.refresh_loop)
+    if runtime.settings.labelstudio_url:
+        add_labelstudio(runtime)
+
+
+def add_labelstudio(runtime: ServiceRuntime) -> None:
+    """Label Studio jobs: imports, reconciliation + expiry, and the webhook server."""
+    settings = runtime.settings
+    side = LabelStudioSide(settings, runtime.aws, runtime.bus.publish)
+    receiver = WebhookReceiver(side, settings.labelstudio_webhook_secret.get_secret_value())
+
+    async def webhooks(stop: asyncio.Event) -> None:
+        runner, port = await serve(
+            receiver, settings.labelstudio_webhook_host, settings.labelstudio_webhook_port
+        )
+        log.info("Label Studio webhooks served", port=port, path=PATH)
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+            await side.client.close()
+
+    runtime.add_loop("labelstudio-import", side.import_loop)
+    runtime.add_loop("labelstudio-reconcile", side.reconcile_loop)
+    runtime.add_loop("labelstudio-webhooks", webhooks)
 
 
 def main() -> None:

@@ -238,4 +238,8 @@ def backend_for(kind: str, aws: AwsClients, settings: Settings) -> LabelingBacke
         return EmulatorBackend(aws, settings)
     if kind == "sagemaker":
         return SageMakerBackend(aws, settings)
-    raise BackendError(f"unknown backend {kind!r} (emulator or sagemaker)")
+    if kind == "labelstudio":
+        from shared.labeling.labelstudio.backend import LabelStudioBackend
+
+        return LabelStudioBackend(aws, settings)
+    raise BackendError(f"unknown backend {kind!r} (emulator, sagemaker or labelstudio)")

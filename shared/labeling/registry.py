@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from shared.aws import AwsClients
     from shared.settings import Settings
 
-Backend = Literal["emulator", "sagemaker"]
+Backend = Literal["emulator", "sagemaker", "labelstudio"]
 
 # DescribeLabelingJob's LabelingJobStatus values. A new job is Initializing; send nothing until
 # it is InProgress (sms-streaming-create-job). A streaming job stops by itself after 10 days

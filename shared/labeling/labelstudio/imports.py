@@ -1,0 +1,178 @@
+"""Input messages -> Label Studio tasks, one task per dedup key.
+
+Label Studio does not de-duplicate imports (handbook), so importing is query-then-create, made
+safe for retries, SQS's at-least-once delivery, the dispatcher's same-key re-sends and several
+importers at once:
+
+1. claim the (job, key) in DynamoDB with a conditional write and a lease - one importer wins,
+   the others leave the message to come back later;
+2. ask Label Studio for a task whose ``data.dedup_key`` is the key (a crashed importer may have
+   created it already) and create it only if there is none;
+3. mark the claim imported: from then on the key is a no-op, as in Ground Truth.
+
+An adjustment (review) job's task carries the audited job's labels as predictions, region ids =
+track ids, so the senior annotator corrects them in place.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from shared.dynamo import conditional, from_item, to_item, values
+from shared.groundtruth.annotations import parse_seq_label
+from shared.groundtruth.job_types import job_type
+from shared.groundtruth.messages import dedup_key_of
+from shared.labeling.labelstudio.backend import project_id
+from shared.labeling.labelstudio.client import LabelStudioClient
+from shared.labeling.labelstudio.media import clip_frames, frame_index, task_data
+from shared.labeling.labelstudio.tracks import seq_label_to_results
+from shared.labeling.registry import StreamingJob
+from shared.layout import parse_s3_uri
+from shared.resources import LABELSTUDIO_IMPORTS
+from shared.storage import S3Store
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class Outcome(Enum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"  # the key has a task already: nothing created
+    BUSY = "busy"  # another importer holds the key: try again later
+    INVALID = "invalid"  # no dedup key or no source: nothing to import
+
+
+@dataclass(frozen=True)
+class Imported:
+    outcome: Outcome
+    key: str | None = None
+    task_id: int | None = None
+
+    @property
+    def done(self) -> bool:
+        """May the input message be deleted?"""
+        return self.outcome is not Outcome.BUSY
+
+
+class ImportClaims:
+    """The (job, key) claims and per-job reconciliation watermarks (one small table)."""
+
+    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+        self._aws = aws
+        self._table = settings.names.table(LABELSTUDIO_IMPORTS.name)
+        self._lease = settings.labelstudio_import_lease_seconds
+
+    @staticmethod
+    def _pk(job: str, key: str) -> str:
+        return f"key#{job}#{key}"
+
+    async def get(self, job: str, key: str) -> dict[str, Any] | None:
+        db = await self._aws.dynamodb()
+        found = await db.get_item(
+            TableName=self._table, Key={"pk": {"S": self._pk(job, key)}}, ConsistentRead=True
+        )
+        item = found.get("Item")
+        return from_item(item) if item else None
+
+    async def claim(self, job: str, key: str) -> bool:
+        now = time.time()
+        db = await self._aws.dynamodb()
+        return await conditional(
+            db.put_item(
+                TableName=self._table,
+                Item=to_item(
+                    {
+                        "pk": self._pk(job, key),
+                        "state": "importing",
+                        "lease_until": now + self._lease,
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk) OR "
+                "(#s = :importing AND lease_until < :now)",
+                ExpressionAttributeNames={"#s": "state"},
+                ExpressionAttributeValues=values(importing="importing", now=now),
+            )
+        )
+
+    async def imported(self, job: str, key: str, task_id: int) -> None:
+        db = await self._aws.dynamodb()
+        await db.put_item(
+            TableName=self._table,
+            Item=to_item({"pk": self._pk(job, key), "state": "imported", "ls_task": task_id}),
+        )
+
+    async def watermark(self, job: str) -> str | None:
+        db = await self._aws.dynamodb()
+        found = await db.get_item(
+            TableName=self._table, Key={"pk": {"S": f"watermark#{job}"}}, ConsistentRead=True
+        )
+        item = found.get("Item")
+        return str(from_item(item)["at"]) if item else None
+
+    async def set_watermark(self, job: str, at: str) -> None:
+        db = await self._aws.dynamodb()
+        await db.put_item(TableName=self._table, Item=to_item({"pk": f"watermark#{job}", "at": at}))
+
+
+class TaskImporter:
+    def __init__(self, aws: AwsClients, settings: Settings, client: LabelStudioClient) -> None:
+        self.aws = aws
+        self.settings = settings
+        self.client = client
+        self.claims = ImportClaims(aws, settings)
+
+    async def import_message(self, job: StreamingJob, body: dict[str, Any]) -> Imported:
+        key = dedup_key_of(body)
+        source = body.get("source-ref")
+        if key is None or not isinstance(source, str):
+            log.warning("input without a dedup key or source-ref ignored", job=job.name)
+            return Imported(Outcome.INVALID)
+        claim = await self.claims.get(job.name, key.id)
+        if claim is not None and claim.get("state") == "imported":
+            return Imported(Outcome.DUPLICATE, key.id, int(claim["ls_task"]))
+        if not await self.claims.claim(job.name, key.id):
+            return Imported(Outcome.BUSY, key.id)
+        project = project_id(job)
+        existing = await self.client.tasks_with_key(project, key.id)
+        outcome = Outcome.DUPLICATE
+        if not existing:
+            task = await self._task(job, key.id, source, body)
+            await self.client.import_tasks(project, [task])
+            existing = await self.client.tasks_with_key(project, key.id)
+            outcome = Outcome.CREATED
+            if not existing:
+                raise RuntimeError(f"Label Studio lost the task just imported for {key.id}")
+        task_id = min(int(t["id"]) for t in existing)
+        await self.claims.imported(job.name, key.id, task_id)
+        log.info("task imported", job=job.name, key=key.id, task=task_id, outcome=outcome.value)
+        return Imported(outcome, key.id, task_id)
+
+    async def _task(
+        self, job: StreamingJob, key: str, source: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        spec = job_type(job.job_type)
+        data = await task_data(
+            self.aws, spec, key, source, self.settings.labelstudio_media_url_seconds
+        )
+        task: dict[str, Any] = {"data": data}
+        audited = job.audit_label_attribute
+        label_uri = body.get(audited) if audited else None
+        if isinstance(label_uri, str) and label_uri.startswith("s3://"):
+            bucket, label_key = parse_s3_uri(label_uri)
+            seq = parse_seq_label(await S3Store(self.aws).get_bytes(bucket, label_key))
+            clip = clip_frames(await frame_index(self.aws, source))
+            task["predictions"] = [
+                {
+                    "model_version": job.adjusts or "level-1",
+                    "result": seq_label_to_results(spec, seq, clip),
+                }
+            ]
+        return task
