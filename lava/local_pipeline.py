@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +26,8 @@ from typing import IO
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.labeling.jobs import JobManager
+from shared.labeling.labelstudio.server import LabelStudioServer
+from shared.labeling.registry import Backend
 from shared.local_stack import MotoServer, free_port
 from shared.resources import provision
 from shared.settings import Settings, load_settings
@@ -38,8 +41,11 @@ MODULES = {
     "postproc": "services.postproc",
     "gt-emulator": "emulators.groundtruth",
     "control": "services.control",  # started on demand (API + dashboard)
+    "ls-annotator": "emulators.labelstudio",
 }
 SERVICES = ("ingest", "dispatcher", "listener", "postproc", "gt-emulator")
+# With Label Studio as the backend, a simulated annotator works in it instead of the emulator.
+LABELSTUDIO_SERVICES = ("ingest", "dispatcher", "listener", "postproc", "ls-annotator")
 
 
 @dataclass
@@ -64,7 +70,13 @@ class PipelineConfig:
     idle_stop_seconds: float = 0.0
     aws_fault_rate: float = 0.0
     duplicate_delivery: bool = False
+    backend: Backend = "emulator"
+    labelstudio_reconcile_seconds: float = 2.0
     extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return LABELSTUDIO_SERVICES if self.backend == "labelstudio" else SERVICES
 
     def env(self) -> dict[str, str]:
         scaled = self.time_scale
@@ -100,6 +112,8 @@ class PipelineConfig:
             "LAVA_HANDLER_LEASE_SECONDS": "30",
             "LAVA_FAULT_AWS_THROTTLE_RATE": repr(self.aws_fault_rate),
             "LAVA_FAULT_DUPLICATE_DELIVERY": "true" if self.duplicate_delivery else "false",
+            "LAVA_LABELSTUDIO_TIME_SCALE": repr(scaled),
+            "LAVA_LABELSTUDIO_RECONCILE_SECONDS": repr(self.labelstudio_reconcile_seconds),
         }
         values.update(self.extra_env)
         return values
@@ -123,6 +137,7 @@ class LocalPipeline:
         self.moto: MotoServer | None = None
         self.settings: Settings | None = None
         self.processes: dict[str, Process] = {}
+        self.labelstudio: LabelStudioServer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
     def _settings(self) -> Settings:
@@ -140,14 +155,17 @@ class LocalPipeline:
                 else:
                     os.environ[key] = value
 
-    async def start(self, services: tuple[str, ...] = SERVICES) -> Settings:
+    async def start(self, services: tuple[str, ...] | None = None) -> Settings:
+        services = services or self.config.services
         self.moto = MotoServer(port=free_port(), log_path=self.run_dir / "moto.log")
         await asyncio.to_thread(self.moto.start)
+        if self.config.backend == "labelstudio":
+            await self._start_labelstudio()
         settings = self.settings = self._settings()
         async with AwsClients(settings) as aws:
             await provision(aws, settings.names)
             await JobManager(aws, settings).create_from_catalog(
-                load_catalog(settings.workflows_file)
+                load_catalog(settings.workflows_file), backend=self.config.backend
             )
         async with Bus(settings, client_name="lava-pipeline"):
             pass  # declares the topology
@@ -155,6 +173,23 @@ class LocalPipeline:
             self.spawn(service)
         await self.wait_ready(services)
         return settings
+
+    async def _start_labelstudio(self) -> None:
+        """A Label Studio server from its own venv, and the listener's webhook address."""
+        server = self.labelstudio = LabelStudioServer(self.run_dir, free_port())
+        await asyncio.to_thread(server.start)
+        webhook_port = free_port()
+        self.config.extra_env.update(
+            {
+                "LAVA_LABELSTUDIO_URL": server.url,
+                "LAVA_LABELSTUDIO_TOKEN": server.token,
+                "LAVA_LABELSTUDIO_WEBHOOK_PORT": str(webhook_port),
+                "LAVA_LABELSTUDIO_WEBHOOK_URL": (
+                    f"http://127.0.0.1:{webhook_port}/webhooks/labelstudio"
+                ),
+                "LAVA_LABELSTUDIO_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+            }
+        )
 
     def env_for(self, service: str, port: int) -> dict[str, str]:
         assert self.moto is not None
@@ -198,9 +233,11 @@ class LocalPipeline:
         except (urllib.error.URLError, OSError):
             return False
 
-    async def wait_ready(self, services: tuple[str, ...] = SERVICES, timeout: float = 60) -> None:
+    async def wait_ready(
+        self, services: tuple[str, ...] | None = None, timeout: float = 60
+    ) -> None:
         deadline = time.monotonic() + timeout
-        pending = list(services)
+        pending = list(services or self.config.services)
         while pending:
             for service in list(pending):
                 process = self.processes[service]
@@ -246,6 +283,8 @@ class LocalPipeline:
                     await bus.delete_topology()
         if self.moto is not None:
             await asyncio.to_thread(self.moto.stop)
+        if self.labelstudio is not None:
+            await asyncio.to_thread(self.labelstudio.stop)
         return codes
 
     async def __aenter__(self) -> LocalPipeline:

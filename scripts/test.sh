@@ -12,4 +12,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 echo "== ruff"; ruff check .
 echo "== mypy --strict"; mypy shared services emulators lava tests bench
+echo "== Label Studio (own venv, once per machine)"; bash "$(dirname "$0")/labelstudio.sh"
 echo "== pytest"; python -m pytest "$@"

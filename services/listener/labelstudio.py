@@ -120,7 +120,9 @@ class LabelStudioSide:
         return done
 
     # --- completion and expiry --------------------------------------------------------------
-    async def handle_task(self, job: StreamingJob, task: dict[str, Any]) -> bool:
+    async def handle_task(
+        self, job: StreamingJob, task: dict[str, Any], via: str = "reconciliation"
+    ) -> bool:
         """Publish the task's LevelCompleted if it has one; True when published."""
         stamp = str(task.get("updated_at"))
         if self._handled.get(int(task["id"])) == stamp:
@@ -130,7 +132,7 @@ class LabelStudioSide:
             return False
         await self.publish(event)
         self._handled[int(task["id"])] = stamp
-        log.info("Label Studio annotation translated", job=job.name, task=task["id"])
+        log.info("Label Studio annotation translated", job=job.name, task=task["id"], via=via)
         return True
 
     async def reconcile_job(self, job: StreamingJob) -> int:

@@ -105,7 +105,7 @@ class WebhookReceiver:
             if _int(task.get("project")) not in (None, project):
                 self.counters.refused += 1
                 return web.json_response({"error": "task is not in that project"}, status=404)
-            published = await self.side.handle_task(job, task)
+            published = await self.side.handle_task(job, task, via="webhook")
         except Exception:
             # Label Studio will not retry; the reconciliation picks it up.
             self.counters.failed += 1

@@ -1,0 +1,1 @@
+"""A simulated Label Studio annotator (local runs and tests)."""

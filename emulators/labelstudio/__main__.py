@@ -1,0 +1,3 @@
+from emulators.labelstudio.annotator import main
+
+main()

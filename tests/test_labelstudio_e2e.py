@@ -1,0 +1,179 @@
+"""The pipeline with Label Studio as the labeling backend: a real Label Studio server (its own
+venv, ``scripts/labelstudio.sh``), RabbitMQ, a moto server, the four services and a simulated
+annotator working through Label Studio's API, every part a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from lava.local_pipeline import LocalPipeline
+from shared.aws import AwsClients
+from shared.labeling.labelstudio.backend import WEBHOOK_SECRET_HEADER, project_id
+from shared.labeling.labelstudio.client import KEY_FIELD, LabelStudioClient
+from shared.labeling.labelstudio.imports import Outcome, TaskImporter
+from shared.labeling.labelstudio.server import installed
+from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.settings import Settings
+from tests.support.e2e import frame_index, labels_of, make_clips, pipeline, upload, wait_for_clips
+from tests.support.mot import mot_scores
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        not installed(), reason="Label Studio is not installed: run scripts/labelstudio.sh"
+    ),
+]
+
+
+def client(settings: Settings) -> LabelStudioClient:
+    return LabelStudioClient(
+        settings.labelstudio_url, settings.labelstudio_token.get_secret_value()
+    )
+
+
+async def ls_jobs(settings: Settings) -> list[StreamingJob]:
+    async with AwsClients(settings) as aws:
+        return [j for j in await JobRegistry(aws, settings).list() if j.backend == "labelstudio"]
+
+
+async def tasks_by_key(settings: Settings) -> dict[str, Counter[str]]:
+    """Per job: how many Label Studio tasks carry each dedup key."""
+    out: dict[str, Counter[str]] = {}
+    async with client(settings) as ls:
+        for job in await ls_jobs(settings):
+            tasks = await ls.tasks(project_id(job), [])
+            out[job.name] = Counter(str(t["data"][KEY_FIELD]) for t in tasks)
+    return out
+
+
+async def annotated_count(settings: Settings, job: StreamingJob) -> int:
+    async with client(settings) as ls:
+        return len(await ls.labeled_since(project_id(job), None))
+
+
+async def data_objects(settings: Settings) -> list[dict[str, Any]]:
+    from shared.dynamo import items
+
+    async with AwsClients(settings) as aws:
+        db = await aws.dynamodb()
+        found = items(db, "scan", TableName=settings.names.table("tasks"))
+        return [item async for item in found if item.get("kind") == "obj"]
+
+
+async def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.3)
+
+
+async def duplicate_imports(run: LocalPipeline) -> None:
+    """Two importers at once, and again, with one input message: one task for the key."""
+    settings = run.settings
+    assert settings is not None
+    job = next(j for j in await ls_jobs(settings) if j.name == "VOTVehicle")
+    async with client(settings) as ls:
+        existing = await ls.tasks(project_id(job), [])
+    assert existing, "the level-1 project has tasks by now"
+    data = existing[0]["data"]
+    message = {
+        "source-ref": data["source_ref"],
+        "dataset-objectid-attribute-name": "lava-key",
+        "lava-key": data[KEY_FIELD],
+    }
+    async with AwsClients(settings) as aws, client(settings) as ls:
+        importers = [TaskImporter(aws, settings, ls) for _ in range(2)]
+        outcomes = await asyncio.gather(*(i.import_message(job, message) for i in importers))
+        again = await importers[0].import_message(job, message)
+        # the same message through the job's input topic, as a dispatcher re-send would
+        sns = await aws.sns()
+        await sns.publish(TopicArn=job.input_topic_arn, Message=json.dumps(message))
+    assert {o.outcome for o in outcomes} <= {Outcome.DUPLICATE, Outcome.BUSY}
+    assert again.outcome is Outcome.DUPLICATE
+
+
+async def forged_webhooks_are_refused(settings: Settings) -> None:
+    url = settings.labelstudio_webhook_url
+    body = {"action": "ANNOTATION_CREATED", "task": {"id": 1}, "project": {"id": 1}}
+    async with aiohttp.ClientSession() as http:
+        for headers in ({}, {WEBHOOK_SECRET_HEADER: "guess"}):
+            async with http.post(url, json=body, headers=headers) as response:
+                assert response.status == 401
+
+
+async def test_clips_through_both_levels_on_a_real_label_studio_server(
+    tmp_path: Path, rabbitmq: str
+) -> None:
+    clips = make_clips(tmp_path, 2, seconds=2)
+    async with pipeline(
+        tmp_path,
+        backend="labelstudio",
+        time_scale=1e-5,  # the 7-day availability lifetime becomes 6 s
+        expire_share=1.0,  # every first-attempt level-1 task is left alone: it expires
+        box_jitter=6.0,  # level-1 noise the review corrects
+        worker_rate=50.0,
+    ) as run:
+        settings = run.settings
+        assert settings is not None
+        await forged_webhooks_are_refused(settings)
+        ids = await upload(settings, clips, ["vehicles"], fps=2)
+        level1 = next(j for j in await ls_jobs(settings) if j.name == "VOTVehicle")
+        review = next(j for j in await ls_jobs(settings) if j.name == "AdjVOTVehicle")
+        run.kill("ls-annotator")  # nobody works until the listener is down (below)
+
+        # Nobody takes the first tasks: they expire and are re-created under new keys.
+        async def rekeyed() -> bool:
+            return sum((await tasks_by_key(settings))[level1.name].values()) == 2 * len(ids)
+
+        await wait_until(rekeyed, 120, "expired level-1 tasks re-created under new keys")
+        await duplicate_imports(run)
+
+        # A listener that is down misses webhooks (Label Studio tries once); the
+        # reconciliation after its restart finds the annotations made meanwhile.
+        run.kill("listener")
+        await run.restart("ls-annotator")
+
+        async def all_annotated() -> bool:
+            return await annotated_count(settings, level1) == len(ids)
+
+        await wait_until(all_annotated, 60, "level-1 annotations while the listener is down")
+        await run.restart("listener")
+
+        snap = await wait_for_clips(settings, ids, timeout=240)
+        assert snap.failures() == [], snap.failures()
+        assert {snap.clips[c]["clip_status"] for c in ids} == {"completed"}
+
+        for clip, clip_id in zip(clips, ids, strict=True):
+            labels = await labels_of(settings, clip_id)
+            index = await frame_index(settings, clip_id, 2)
+            mota, idf1 = mot_scores(labels, clip.labels, index, "vehicle")
+            assert mota >= 0.99 and idf1 >= 0.99, (clip_id, mota, idf1)
+
+        counts = await tasks_by_key(settings)
+        assert counts[level1.name] and counts[review.name]
+        for job_name, per_key in counts.items():
+            assert set(per_key.values()) == {1}, (job_name, per_key)
+
+        objects = await data_objects(settings)
+        for obj in objects:
+            keys = obj["keys"]
+            if obj["job"] == level1.name:
+                # every first key expired (nobody took it) and was replaced exactly once
+                assert int(obj["expirations"]) == 1 and len(keys) == 2, obj
+                assert obj["expired_keys"] == keys[:1]
+            else:
+                assert int(obj["expirations"]) == 0 and len(keys) == 1, obj
+        assert review.name in {o["job"] for o in objects}
+    log = (run.run_dir / "listener.log").read_text()
+    # level 1 came back through the reconciliation, level 2 through the webhooks (fast path)
+    assert '"via": "reconciliation"' in log and '"via": "webhook"' in log
