@@ -118,7 +118,12 @@ async def test_clips_through_both_levels_on_a_real_label_studio_server(
     async with pipeline(
         tmp_path,
         backend="labelstudio",
-        time_scale=1e-5,  # the 7-day availability lifetime becomes 6 s
+        extra_env={
+            # the 7-day availability lifetime becomes 30 s: the first tasks expire while
+            # nobody works, the re-created ones are annotated in time
+            "LAVA_LABELSTUDIO_TIME_SCALE": "5e-5",
+            "LAVA_DISPATCH_LEVEL_MAX_RETRIGGERS": "30",
+        },
         expire_share=1.0,  # every first-attempt level-1 task is left alone: it expires
         box_jitter=6.0,  # level-1 noise the review corrects
         worker_rate=50.0,
