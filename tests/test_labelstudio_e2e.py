@@ -167,7 +167,7 @@ async def test_clips_through_both_levels_on_a_real_label_studio_server(
         counts = await tasks_by_key(settings)
         assert counts[level1.name] and counts[review.name]
         for job_name, per_key in counts.items():
-            assert set(per_key.values()) == {1}, (job_name, per_key)
+            assert set(per_key.values()) <= {1}, (job_name, per_key)
 
         objects = await data_objects(settings)
         for obj in objects:
