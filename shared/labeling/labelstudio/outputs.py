@@ -179,7 +179,6 @@ class Outputs:
                 data_object_id=known.object_id,
                 dedup_key=key,
                 failure_reason=EXPIRED_REASON,
-                retryable=True,
             ),
             known.task_id,
             event_id=derived_event_id(key, "expired"),
