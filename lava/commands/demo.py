@@ -82,6 +82,14 @@ DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
     default=None,
     help="Results folder (default: lava-results-<time>).",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["emulator", "labelstudio"]),
+    default="emulator",
+    show_default=True,
+    help="Labeling backend: the Ground Truth emulator, or a real Label Studio server (its own "
+    "venv: scripts/labelstudio.sh) with a simulated annotator working in it.",
+)
 @click.option("--timeout", type=float, default=600, show_default=True)
 def demo(
     clip_count: int,
@@ -95,6 +103,7 @@ def demo(
     time_scale: float,
     with_bad_clip: bool,
     out_dir: Path | None,
+    backend: str,
     timeout: float,
 ) -> None:
     """Run the local pipeline end to end and keep its results."""
@@ -118,6 +127,7 @@ def demo(
             with_bad_clip,
             out,
             timeout,
+            backend,
         )
     )
     sys.exit(code)
@@ -136,6 +146,7 @@ async def _demo(
     with_bad_clip: bool,
     out: Path,
     timeout: float,
+    backend: str = "emulator",
 ) -> int:
     from rich.console import Console
 
@@ -169,7 +180,17 @@ async def _demo(
         miss_share=noise / 2,
         wrong_attribute_share=noise / 2,
         box_jitter=6.0 * noise,
+        backend="labelstudio" if backend == "labelstudio" else "emulator",
     )
+    if backend == "labelstudio":
+        from shared.labeling.labelstudio.server import installed
+
+        if not installed():
+            console.print(
+                "[red]Label Studio is not installed.[/red] Install it once (its own venv): "
+                "bash scripts/labelstudio.sh"
+            )
+            return 2
     run = LocalPipeline(config)
     console.print(
         f"[bold]LAVA demo[/bold]: {clip_count} clip(s) x {', '.join(workflows)}; results in {out}/"
@@ -180,8 +201,23 @@ async def _demo(
         console.print(
             f"  AWS (moto) {run.moto.endpoint if run.moto else ''}, RabbitMQ "
             f"{settings.amqp_url.split('@')[-1]}, namespace {settings.namespace}; "
-            "ingest, dispatcher, listener, postproc and the Ground Truth emulator up"
+            "ingest, dispatcher, listener, postproc and "
+            + (
+                "the Ground Truth emulator up"
+                if backend != "labelstudio"
+                else "a simulated annotator up"
+            )
         )
+        if run.labelstudio is not None:
+            login = (
+                f"; log in as {run.labelstudio.user} / {run.labelstudio.password}"
+                if run.labelstudio.password
+                else ""
+            )
+            console.print(
+                f"  Label Studio {run.labelstudio.url} (started in "
+                f"{run.labelstudio.start_seconds:.1f} s{login})"
+            )
         clips, bad = await _make_clips(console, out, clip_count, seconds, size, with_bad_clip)
         ids, bad_id = await _upload(settings, clips, bad, workflows, fps)
         console.print(

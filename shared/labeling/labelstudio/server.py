@@ -67,6 +67,12 @@ def base_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def password(root: Path | None = None) -> str:
+    """The template user's password (for a person looking at a local run's server)."""
+    found = (root or home()) / "template.password"
+    return found.read_text().strip() if found.exists() else ""
+
+
 def template(root: Path | None = None) -> tuple[Path, str]:
     """The migrated data directory and its user's API token (made once, then reused)."""
     root = root or home()
@@ -82,6 +88,7 @@ def template(root: Path | None = None) -> tuple[Path, str]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     token = secrets.token_hex(20)
+    secret_password = secrets.token_urlsafe(12)
     subprocess.run(
         [
             str(executable(root)),
@@ -91,7 +98,7 @@ def template(root: Path | None = None) -> tuple[Path, str]:
             "--username",
             USER,
             "--password",
-            secrets.token_urlsafe(16),
+            secret_password,
             "--user-token",
             token,
             "--enable-legacy-api-token",
@@ -104,6 +111,7 @@ def template(root: Path | None = None) -> tuple[Path, str]:
         timeout=600,
     )
     token_file.write_text(token)
+    (root / "template.password").write_text(secret_password)
     try:
         work.rename(done)
     except OSError:  # another process made it first
@@ -125,6 +133,14 @@ class LabelStudioServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def user(self) -> str:
+        return USER
+
+    @property
+    def password(self) -> str:
+        return password(self.root)
 
     def start(self, timeout: float = 180.0) -> None:
         source, self.token = template(self.root)
