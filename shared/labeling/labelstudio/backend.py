@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.groundtruth.job_types import job_type
+from shared.labeling.backends import BackendError, EmulatorBackend
 from shared.labeling.labelstudio.client import LabelStudioClient
 from shared.labeling.labelstudio.config import labeling_config
 from shared.labeling.registry import StreamingJob
@@ -26,7 +27,7 @@ WEBHOOK_SECRET_HEADER = "X-Lava-Webhook-Secret"
 WEBHOOK_ACTIONS = ["ANNOTATION_CREATED", "ANNOTATION_UPDATED", "ANNOTATIONS_CREATED"]
 
 
-class LabelStudioUnavailable(RuntimeError):
+class LabelStudioUnavailable(BackendError):
     pass
 
 
@@ -54,12 +55,11 @@ class LabelStudioBackend:
         self._settings = settings
 
     async def create(self, job: StreamingJob) -> str:
+        ls = client_for(self._settings)  # refuses at once when no server is configured
         # The input queue, subscribed to the input topic, exactly as for the emulator.
-        from shared.labeling.backends import EmulatorBackend
-
         await EmulatorBackend(self._aws, self._settings).create(job)
         spec = job_type(job.job_type)
-        async with client_for(self._settings) as client:
+        async with ls as client:
             project = await client.find_project(job.gt_name)
             if project is None:
                 project = await client.create_project(
