@@ -180,5 +180,8 @@ async def test_clips_through_both_levels_on_a_real_label_studio_server(
                 assert int(obj["expirations"]) == 0 and len(keys) == 1, obj
         assert review.name in {o["job"] for o in objects}
     log = (run.run_dir / "listener.log").read_text()
-    # level 1 came back through the reconciliation, level 2 through the webhooks (fast path)
-    assert '"via": "reconciliation"' in log and '"via": "webhook"' in log
+    # level 1 was annotated while the listener was down: only the reconciliation can have
+    # published it; level 2 came through the webhooks (the fast path; the reconciliation may
+    # still win a race for one, which the derived event ids make harmless)
+    assert '"via": "reconciliation"' in log
+    assert '"event": "webhook accepted"' in log

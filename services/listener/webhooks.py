@@ -112,6 +112,7 @@ class WebhookReceiver:
             log.exception("webhook could not be translated; reconciliation will", task=task_id)
             return web.json_response({"error": "not translated"}, status=503)
         self.counters.accepted += 1
+        log.info("webhook accepted", task=task_id, job=job.name, published=published)
         return web.json_response({"published": published})
 
     def app(self) -> web.Application:
