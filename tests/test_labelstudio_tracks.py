@@ -12,10 +12,10 @@ import pytest
 from shared.groundtruth.job_types import JOB_TYPES, job_type
 from shared.labeling.labelstudio.config import Surface, labeling_config, surface_of
 from shared.labeling.labelstudio.tracks import (
-    ClipFrames,
     FrameRef,
     Keyframe,
     PercentBox,
+    VideoFrames,
     lava_frames,
     lava_to_results,
     shape_at,
@@ -61,7 +61,7 @@ def test_keyframes_are_read_in_frame_order_whatever_the_order_given() -> None:
 
 
 # A 200x100 clip at 10 fps whose extracted frames are video frames 1, 6 and 11.
-CLIP = ClipFrames(
+CLIP = VideoFrames(
     width=200,
     height=100,
     fps=10,
@@ -133,7 +133,7 @@ def test_lava_records_keep_the_region_id_as_track_and_the_exact_values() -> None
 
 
 def test_a_frame_past_the_lifespan_has_no_object() -> None:
-    clip = ClipFrames(200, 100, 10, 20, (*CLIP.frames, FrameRef(3, "000003.jpg", 16)))
+    clip = VideoFrames(200, 100, 10, 20, (*CLIP.frames, FrameRef(3, "000003.jpg", 16)))
     frames, _ = lava_frames(job_type("vehicle"), vehicle_track(), clip)
     assert [len(f.objects) for f in frames] == [1, 1, 1, 0]
 
@@ -262,7 +262,7 @@ def test_the_sample_sidecar_survives_a_round_trip_through_label_studio(
     labels = sample.labels
     job = job_type(name)
     picked = labels.frames[::5]  # extracted at 2 fps from 10 fps
-    clip = ClipFrames(
+    clip = VideoFrames(
         labels.width,
         labels.height,
         labels.fps,

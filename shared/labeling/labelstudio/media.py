@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from shared.groundtruth.job_types import JobType
 from shared.labeling.labelstudio.client import KEY_FIELD
 from shared.labeling.labelstudio.config import Surface, surface_of
-from shared.labeling.labelstudio.tracks import ClipFrames, FrameRef
+from shared.labeling.labelstudio.tracks import FrameRef, VideoFrames
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri
 from shared.storage import S3Store
 
@@ -17,11 +17,11 @@ if TYPE_CHECKING:
     from shared.aws import AwsClients
 
 
-def clip_frames(index: FrameIndex) -> ClipFrames:
+def clip_frames(index: FrameIndex) -> VideoFrames:
     """The extracted frames as video frames (Label Studio counts from 1)."""
     step = max(1, math.ceil(index.source_fps / index.fps))
     last = max((f.source_frame for f in index.frames), default=0)
-    return ClipFrames(
+    return VideoFrames(
         width=index.width,
         height=index.height,
         fps=index.source_fps,

@@ -111,7 +111,7 @@ class FrameRef:
 
 
 @dataclass(frozen=True)
-class ClipFrames:
+class VideoFrames:
     width: int
     height: int
     fps: float  # of the video the worker sees
@@ -119,7 +119,7 @@ class ClipFrames:
     frames: tuple[FrameRef, ...]
 
 
-def pixel_box(box: PercentBox, clip: ClipFrames) -> tuple[float, float, float, float]:
+def pixel_box(box: PercentBox, clip: VideoFrames) -> tuple[float, float, float, float]:
     """(left, top, width, height) in pixels; a rotated box becomes its axis-aligned hull
     (Label Studio rotates around the box's top-left corner)."""
     w = box.width / 100 * clip.width
@@ -224,7 +224,7 @@ def _gt_attributes(label: GtLabel, region: Region, problems: list[Problem]) -> d
 
 
 def to_seq_label(
-    job: JobType, result: Iterable[Any], clip: ClipFrames
+    job: JobType, result: Iterable[Any], clip: VideoFrames
 ) -> tuple[SeqLabel, list[Problem]]:
     """The Ground Truth annotation file equivalent to a Label Studio annotation."""
     regions, problems = regions_of(result)
@@ -287,7 +287,7 @@ def to_seq_label(
 
 
 def lava_frames(
-    job: JobType, result: Iterable[Any], clip: ClipFrames
+    job: JobType, result: Iterable[Any], clip: VideoFrames
 ) -> tuple[list[LabeledFrame], list[Problem]]:
     """Per-frame LAVA objects of a Label Studio annotation, with every problem found."""
     seq, problems = to_seq_label(job, result, clip)
@@ -329,7 +329,7 @@ def _choice_items(
 
 
 def seq_label_to_results(
-    job: JobType, seq: SeqLabel, clip: ClipFrames, region_prefix: str = ""
+    job: JobType, seq: SeqLabel, clip: VideoFrames, region_prefix: str = ""
 ) -> list[dict[str, Any]]:
     """Label Studio result items drawing the objects of a Ground Truth annotation file:
     one video region per track (ids kept; keyframes at the extracted frames, a lifespan
@@ -434,7 +434,7 @@ def seq_label_to_results(
 
 
 def lava_to_results(
-    job: JobType, frames: Iterable[tuple[FrameRef, Sequence[LavaObject]]], clip: ClipFrames
+    job: JobType, frames: Iterable[tuple[FrameRef, Sequence[LavaObject]]], clip: VideoFrames
 ) -> list[dict[str, Any]]:
     """Label Studio result items drawing LAVA objects (what a worker would draw)."""
     seq = lava_to_seq_label(job, ((ref.frame_no, ref.file, objs) for ref, objs in frames))
@@ -442,10 +442,10 @@ def lava_to_results(
 
 
 __all__ = [
-    "ClipFrames",
     "FrameRef",
     "Keyframe",
     "PercentBox",
+    "VideoFrames",
     "lava_frames",
     "lava_to_results",
     "regions_of",
