@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.groundtruth.job_types import job_type
-from shared.labeling.backends import BackendError, EmulatorBackend
-from shared.labeling.labelstudio.client import LabelStudioClient
+from shared.labeling.backends import BackendError, EmulatorBackend, JobStatus
+from shared.labeling.labelstudio.client import LabelStudioClient, LabelStudioError
 from shared.labeling.labelstudio.config import labeling_config
-from shared.labeling.registry import StreamingJob
+from shared.labeling.registry import ENDED, FAILED, IN_PROGRESS, StreamingJob
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -81,14 +81,19 @@ class LabelStudioBackend:
         secret = self._settings.labelstudio_webhook_secret.get_secret_value()
         await client.create_webhook(pid, url, {WEBHOOK_SECRET_HEADER: secret}, WEBHOOK_ACTIONS)
 
-    async def describe(self, job: StreamingJob) -> str:
+    async def describe(self, job: StreamingJob) -> JobStatus:
+        # A project has no lifecycle of its own: it takes input once it exists (no
+        # Initializing period), until the registry ends the job (stop) or it is deleted.
+        if job.status in ENDED:
+            return JobStatus(job.status, job.status_reason)
         async with client_for(self._settings) as client:
             try:
                 await client.get_project(project_id(job))
-            except Exception:
-                return "Failed"
-        # A project has no lifecycle of its own: it serves while the registry says so.
-        return job.status
+            except LabelStudioError as exc:
+                if "HTTP 404" not in str(exc):
+                    raise  # unreachable is not ended: the next refresh asks again
+                return JobStatus(FAILED, "the Label Studio project was deleted")
+        return JobStatus(IN_PROGRESS)
 
     async def stop(self, job: StreamingJob) -> None:
         # Nothing to stop in Label Studio: the listener imports only for InProgress jobs.
