@@ -1,0 +1,126 @@
+"""The hashed lock files under ``requirements/`` and the stamp that ties each to pyproject.toml.
+
+``scripts/lock.sh`` regenerates them with pip-tools (``pip-compile --generate-hashes``) and
+writes a first line ``# pyproject-sha256: <digest>`` of what that lock was compiled from (the
+project's dependencies, the extras it includes, or the build requirements). The test suite
+recomputes the digest, so a dependency changed in pyproject.toml without re-locking fails CI
+without needing the network; it also checks every pin carries hashes and satisfies its range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[2]
+STAMP = "# pyproject-sha256: "
+
+
+@dataclass(frozen=True)
+class Lock:
+    """One lock file: which part of pyproject.toml it pins."""
+
+    path: str
+    extras: tuple[str, ...] = ()
+    build: bool = False
+
+    def requirements(self, pyproject: dict[str, object]) -> list[str]:
+        if self.build:
+            return list(pyproject["build-system"]["requires"])  # type: ignore[index]
+        project = pyproject["project"]
+        found = list(project["dependencies"])  # type: ignore[index]
+        optional = project.get("optional-dependencies", {})  # type: ignore[attr-defined]
+        for extra in self.extras:
+            found += optional[extra]
+        return found
+
+
+# The production image installs production.lock; the `local` image target (moto server for
+# the emulated AWS) local.lock; both build the project wheel with build.lock's setuptools.
+LOCKS = (
+    Lock("requirements/production.lock"),
+    Lock("requirements/local.lock", extras=("local",)),
+    Lock("requirements/build.lock", build=True),
+)
+
+
+def load_pyproject(root: Path = ROOT) -> dict[str, object]:
+    return tomllib.loads((root / "pyproject.toml").read_text())
+
+
+def digest(lock: Lock, pyproject: dict[str, object]) -> str:
+    text = json.dumps(sorted(lock.requirements(pyproject)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
+
+
+def pins(text: str) -> dict[str, tuple[str, int]]:
+    """``name -> (version, number of hashes)`` of a pip-compile output."""
+    found: dict[str, tuple[str, int]] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        match = _PIN.match(line)
+        if match:
+            current = canonicalize_name(match.group(1))
+            found[current] = (match.group(2), 0)
+        elif current and "--hash=sha256:" in line:
+            version, hashes = found[current]
+            found[current] = (version, hashes + 1)
+        elif not line.startswith(" "):
+            current = None
+    return found
+
+
+def problems(lock: Lock, root: Path = ROOT) -> list[str]:
+    """Why ``lock`` does not match pyproject.toml (empty: it matches)."""
+    path = root / lock.path
+    if not path.exists():
+        return [f"{lock.path} is missing; run scripts/lock.sh"]
+    pyproject = load_pyproject(root)
+    text = path.read_text()
+    out: list[str] = []
+    first = text.splitlines()[0] if text else ""
+    if first != STAMP + digest(lock, pyproject):
+        out.append(
+            f"{lock.path} was compiled from other requirements than pyproject.toml has now; "
+            "run scripts/lock.sh"
+        )
+    pinned = pins(text)
+    for name, (version, hashes) in sorted(pinned.items()):
+        if hashes == 0:
+            out.append(f"{lock.path}: {name}=={version} has no --hash")
+    for spec in lock.requirements(pyproject):
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        if name == "lava-pipeline":
+            continue
+        if name not in pinned:
+            out.append(f"{lock.path}: {requirement.name} is not pinned")
+        elif not requirement.specifier.contains(pinned[name][0], prereleases=True):
+            out.append(
+                f"{lock.path}: {requirement.name}=={pinned[name][0]} is outside "
+                f"{requirement.specifier}"
+            )
+    return out
+
+
+def stamp(path: str) -> None:
+    """Prefix a freshly compiled lock file with its pyproject digest (scripts/lock.sh)."""
+    lock = next(lock for lock in LOCKS if lock.path == path)
+    target = ROOT / path
+    body = target.read_text()
+    target.write_text(f"{STAMP}{digest(lock, load_pyproject())}\n{body}")
+
+
+if __name__ == "__main__":
+    stamp(sys.argv[1])
