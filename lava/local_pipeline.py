@@ -65,6 +65,9 @@ class PipelineConfig:
     aws_fault_rate: float = 0.0
     duplicate_delivery: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
+    # An AWS endpoint that is already running (a LocalStack, `lava stack up`); None starts a
+    # moto server for the run and stops it afterwards.
+    aws_endpoint: str | None = None
 
     def env(self) -> dict[str, str]:
         scaled = self.time_scale
@@ -125,9 +128,15 @@ class LocalPipeline:
         self.processes: dict[str, Process] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
+    @property
+    def aws_endpoint(self) -> str:
+        if self.config.aws_endpoint:
+            return self.config.aws_endpoint
+        assert self.moto is not None, "start() first"
+        return self.moto.endpoint
+
     def _settings(self) -> Settings:
-        assert self.moto is not None
-        env = {**self.config.env(), "AWS_ENDPOINT_URL": self.moto.endpoint}
+        env = {**self.config.env(), "AWS_ENDPOINT_URL": self.aws_endpoint}
         previous = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
@@ -141,8 +150,9 @@ class LocalPipeline:
                     os.environ[key] = value
 
     async def start(self, services: tuple[str, ...] = SERVICES) -> Settings:
-        self.moto = MotoServer(port=free_port(), log_path=self.run_dir / "moto.log")
-        await asyncio.to_thread(self.moto.start)
+        if self.config.aws_endpoint is None:
+            self.moto = MotoServer(port=free_port(), log_path=self.run_dir / "moto.log")
+            await asyncio.to_thread(self.moto.start)
         settings = self.settings = self._settings()
         async with AwsClients(settings) as aws:
             await provision(aws, settings.names)
@@ -157,12 +167,11 @@ class LocalPipeline:
         return settings
 
     def env_for(self, service: str, port: int) -> dict[str, str]:
-        assert self.moto is not None
         env = dict(self.base_env)
         env.update(self.config.env())
         env.update(
             {
-                "AWS_ENDPOINT_URL": self.moto.endpoint,
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
                 "LAVA_HEALTH_PORT": str(port),
                 "LAVA_HEALTH_HOST": "127.0.0.1",
                 # the control service serves its API, dashboard and /readyz on one port
@@ -227,6 +236,14 @@ class LocalPipeline:
         self.spawn(service)
         await self.wait_ready((service,))
 
+    def exited(self) -> dict[str, int]:
+        """Processes that have ended, with their exit codes."""
+        return {
+            service: code
+            for service, process in self.processes.items()
+            if (code := process.popen.poll()) is not None
+        }
+
     async def stop(self) -> dict[str, int]:
         """SIGTERM every process (they drain), then stop moto; exit codes by service."""
         codes: dict[str, int] = {}
@@ -240,7 +257,9 @@ class LocalPipeline:
                 process.popen.kill()
                 codes[service] = await asyncio.to_thread(process.popen.wait, 10)
             process.log.close()
-        if self.settings is not None:
+        # With a run's own moto server, AWS state ends here, so the broker's goes too; an
+        # external endpoint keeps its state, so its queues (and what waits in them) stay.
+        if self.settings is not None and self.config.aws_endpoint is None:
             with contextlib.suppress(Exception):
                 async with Bus(self.settings, client_name="lava-pipeline") as bus:
                     await bus.delete_topology()
