@@ -25,7 +25,8 @@ FROM python-base AS local-deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv --without-pip /opt/venv
 COPY requirements/local.lock /tmp/requirements.lock
-RUN pip --python /opt/venv/bin/python install --no-deps --require-hashes --only-binary=:all: \
+# (localstack-client is published as a source archive only, hence no --only-binary here)
+RUN pip --python /opt/venv/bin/python install --no-deps --require-hashes \
         -r /tmp/requirements.lock \
     && /opt/venv/bin/python -m compileall -q /opt/venv
 

@@ -221,3 +221,40 @@ def test_compose_file_is_valid_binds_to_loopback_and_keeps_the_management_ui_off
             assert service.get("profiles"), f"{name} runs the management UI by default"
         if service.get("image") == "lava-pipeline:local" and "build" in service:
             assert service["build"]["target"] == "local"
+
+
+def _stages(dockerfile: str) -> dict[str, list[str]]:
+    """Instructions per build stage, by stage name (continuation lines joined)."""
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for line in dockerfile.replace("\\\n", " ").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.upper().startswith("FROM "):
+            current = stages.setdefault(line.split()[-1], [])
+        current.append(line)
+    return stages
+
+
+def test_the_image_builds_from_hashed_locks_runs_as_a_numeric_user_and_ships_no_moto() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    stages = _stages(dockerfile)
+    assert list(stages)[-1] == "production"  # the default target
+    base = stages["python-base"][0]
+    assert re.fullmatch(
+        r"FROM python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})? AS python-base", base
+    )
+    for stage in ("deps", "local-deps", "app"):
+        # every requirements file installed is a lock, checked against its hashes
+        installs = [i for i in stages[stage] if " install " in i and " -r " in i]
+        assert installs and all("--require-hashes" in i for i in installs), stage
+    assert "COPY requirements/production.lock /tmp/requirements.lock" in stages["deps"]
+    for target in ("production", "local"):
+        assert stages[target][-1] == "USER 10001:10001", target
+    production = " ".join(stages["production"])
+    assert "--from=deps " in production and "local-deps" not in production
+    # the dependency layer comes before, and independently of, the project's code
+    assert stages["production"].index("COPY --from=deps /opt/venv /opt/venv") < stages[
+        "production"
+    ].index("COPY --from=app /opt/app /opt/app")
