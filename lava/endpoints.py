@@ -9,8 +9,6 @@ boto3; the services use aiobotocore, so what it gives us is the URL, handed on a
 
 from __future__ import annotations
 
-from localstack_client.config import get_service_endpoint
-
 from shared.local_stack import endpoint_answers
 
 # The AWS services the pipeline uses locally; LocalStack serves them all on its edge port.
@@ -23,6 +21,12 @@ class EndpointError(RuntimeError):
 
 def localstack_endpoint() -> str:
     """LocalStack's edge URL, checked to be one URL for every service the pipeline uses."""
+    try:
+        from localstack_client.config import get_service_endpoint
+    except ImportError:
+        raise EndpointError(
+            "localstack-client is not installed: pip install 'lava-pipeline[local]'"
+        ) from None
     found = {service: get_service_endpoint(service) for service in SERVICES}
     urls = set(found.values())
     if None in urls or len(urls) != 1:
