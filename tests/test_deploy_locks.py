@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lava.deploy.locks import LOCKS, STAMP, Lock, pins, problems
+from lava.deploy.locks import LOCKS, STAMP, Lock, pins, problems, unlocked_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,3 +38,7 @@ def test_the_production_lock_carries_no_aws_emulator_or_test_tooling() -> None:
 def test_lock_files_start_with_their_stamp() -> None:
     for lock in LOCKS:
         assert (ROOT / lock.path).read_text().startswith(STAMP)
+
+
+def test_the_production_lock_installs_everything_production_code_imports() -> None:
+    assert unlocked_imports() == []

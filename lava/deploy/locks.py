@@ -9,12 +9,14 @@ without needing the network; it also checks every pin carries hashes and satisfi
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
 import sys
 import tomllib
 from dataclasses import dataclass
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -111,6 +113,50 @@ def problems(lock: Lock, root: Path = ROOT) -> list[str]:
                 f"{lock.path}: {requirement.name}=={pinned[name][0]} is outside "
                 f"{requirement.specifier}"
             )
+    return out
+
+
+# Code the production image runs (emulators/ runs only from the `local` target).
+PRODUCTION_PACKAGES = ("shared", "services", "lava")
+# Imports production code makes only on local-only paths, with where they come from instead.
+LOCAL_ONLY_IMPORTS = {
+    "localstack_client": "the local extra: lava run --aws-endpoint localstack (lava/endpoints.py)",
+}
+
+
+def _runtime_imports(tree: ast.Module) -> set[str]:
+    """Top-level module names imported, leaving out ``if TYPE_CHECKING:`` blocks."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(n) for child in node.body for n in ast.walk(child))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def unlocked_imports(root: Path = ROOT) -> list[str]:
+    """Third-party modules production code imports that production.lock does not install."""
+    locked = set(pins((root / "requirements/production.lock").read_text()))
+    owners = packages_distributions()
+    project = set(PRODUCTION_PACKAGES) | {"emulators", "tests", "bench"}
+    out = []
+    for package in PRODUCTION_PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            for name in sorted(_runtime_imports(ast.parse(path.read_text()))):
+                if name in sys.stdlib_module_names or name in project or name == "__future__":
+                    continue
+                if name in LOCAL_ONLY_IMPORTS:
+                    continue
+                dists = {canonicalize_name(d) for d in owners.get(name, [name])}
+                if not dists & locked:
+                    out.append(f"{path.relative_to(root)} imports {name}, not in production.lock")
     return out
 
 
