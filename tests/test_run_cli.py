@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from lava.commands.run import env_lines
+from lava.deploy.aws_calls import CallGraph, Component, usage
 from lava.endpoints import EndpointError, resolve
 from shared.settings import load_settings
 from tests.support.clips import small_clip
@@ -92,6 +96,7 @@ def test_lava_run_serves_a_rig_in_another_shell_until_interrupted(
             assert time.monotonic() < deadline, status.stdout
             time.sleep(1)
         assert f"namespace {namespace}: 1 task(s)" in status.stdout
+        recorded = recorded_aws_calls(text)
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=90)
@@ -101,6 +106,28 @@ def test_lava_run_serves_a_rig_in_another_shell_until_interrupted(
     assert not env_file.exists()  # removed with the pipeline
     assert "clips: completed 1" in log  # the live view followed the clip
     assert "'ingest': 0" in log and "'gt-emulator': 0" in log  # every process drained
+    # A recorded run backs the static analysis the IAM policies come from: every AWS
+    # operation a service really called is one the analysis found for it.
+    graph = CallGraph()
+    for service in ("ingest", "dispatcher", "listener", "postproc"):
+        assert recorded[service], service
+        found = usage(Component(service, f"services.{service}"), graph).operations
+        assert recorded[service] <= found, (service, recorded[service] - found)
+
+
+def recorded_aws_calls(env_text: str) -> dict[str, set[tuple[str, str]]]:
+    """(aws service, operation) pairs each process counted in lava_aws_calls_total."""
+    line = next(x for x in env_text.splitlines() if x.startswith("export LAVA_RUN_METRICS="))
+    urls = dict(item.split("=", 1) for item in shlex.split(line.split("=", 1)[1])[0].split())
+    calls: dict[str, set[tuple[str, str]]] = {}
+    for service, url in urls.items():
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        pairs = re.findall(
+            r'^lava_aws_calls_total\{[^}]*aws="(\w+)",op="(\w+)"[^}]*\} ([0-9.e+]+)$', text, re.M
+        )
+        calls[service] = {(aws, op) for aws, op, count in pairs if float(count) > 0}
+    return calls
 
 
 def test_env_lines_quote_values_and_keep_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -87,14 +87,19 @@ def run(
     sys.exit(asyncio.run(_run(config, env_file or base.state_dir / "run.env", refresh)))
 
 
-def env_lines(settings: Settings, endpoint: str) -> list[str]:
-    """What another shell needs to talk to this pipeline, as `export` lines."""
+def env_lines(settings: Settings, endpoint: str, ports: dict[str, int] | None = None) -> list[str]:
+    """What another shell needs to talk to this pipeline, as `export` lines (and where each
+    process serves /metrics, as LAVA_RUN_METRICS="service=url ...")."""
     values = {
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_DEFAULT_REGION": settings.aws_region,
         "LAVA_NAMESPACE": settings.namespace,
         "LAVA_AMQP_URL": settings.amqp_url,
     }
+    if ports:
+        values["LAVA_RUN_METRICS"] = " ".join(
+            f"{service}=http://127.0.0.1:{port}/metrics" for service, port in ports.items()
+        )
     # The stand-ins take any credentials; real ones in this shell are left alone.
     if not os.environ.get("AWS_ACCESS_KEY_ID"):
         values |= {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -130,7 +135,8 @@ async def _run(config: Any, env_file: Path, refresh: float) -> int:
     try:
         with console.status("starting AWS stand-in, provisioning, registering jobs, services"):
             settings = await pipeline.start()
-        write_env_file(env_file, env_lines(settings, pipeline.aws_endpoint))
+        ports = {service: p.port for service, p in pipeline.processes.items()}
+        write_env_file(env_file, env_lines(settings, pipeline.aws_endpoint, ports))
         console.print(
             f"[bold]lava run[/bold]: namespace {settings.namespace}, AWS {pipeline.aws_endpoint}, "
             f"RabbitMQ {settings.amqp_url.split('@')[-1]}; logs in {config.run_dir}/\n"
