@@ -121,6 +121,9 @@ PRODUCTION_PACKAGES = ("shared", "services", "lava")
 # Imports production code makes only on local-only paths, with where they come from instead.
 LOCAL_ONLY_IMPORTS = {
     "localstack_client": "the local extra: lava run --aws-endpoint localstack (lava/endpoints.py)",
+    # shared.moto_server is the local AWS stand-in; production never starts it
+    "moto": "the local extra: python -m shared.moto_server",
+    "werkzeug": "the local extra (moto[server]): python -m shared.moto_server",
 }
 
 
