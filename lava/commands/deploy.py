@@ -44,3 +44,25 @@ def iam(write: bool, why: tuple[str, str] | None) -> None:
     for component in by_name.values():
         document = policy(usage(component, graph))
         click.echo(f"# {component.name}\n{json.dumps(document, indent=2)}")
+
+
+@deploy.command("broker-passwords")
+@click.argument("template", type=click.Path(exists=True, dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False, writable=True))
+def broker_passwords(template: str, out: str) -> None:
+    """Fill TEMPLATE's password hashes from LAVA_BROKER_PASSWORD_<COMPONENT> into OUT
+    (LAVA_NAMESPACE names the namespace; only hashes are written)."""
+    from pathlib import Path
+
+    from lava.deploy.broker import with_passwords
+    from shared.settings import load_settings
+
+    namespace = load_settings().namespace
+    document = json.loads(Path(template).read_text())
+    try:
+        filled, given = with_passwords(document, namespace)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    Path(out).write_text(json.dumps(filled, indent=2))
+    total = len(filled["users"])
+    click.echo(f"{len(given)} of {total} user(s) have a password: {', '.join(given) or '-'}")

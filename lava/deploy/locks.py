@@ -124,6 +124,7 @@ LOCAL_ONLY_IMPORTS = {
     # shared.moto_server is the local AWS stand-in; production never starts it
     "moto": "the local extra: python -m shared.moto_server",
     "werkzeug": "the local extra (moto[server]): python -m shared.moto_server",
+    "yaml": "dev tooling: lava.deploy.broker reads the overlays' kustomizations",
 }
 
 
