@@ -27,7 +27,8 @@ from tests.support.deploy import (
     rendered_text,
 )
 
-SERVICES = ("ingest", "dispatcher", "listener", "postproc")
+CONSUMERS = ("ingest", "dispatcher", "listener", "postproc")  # scaled by KEDA
+SERVICES = (*CONSUMERS, "control")
 WORKLOADS = ("Deployment", "Job")
 KEDA_MODELS: dict[str, Any] = {
     "ScaledObject": keda.ScaledObject,
@@ -147,22 +148,34 @@ def test_each_service_has_its_own_account_probes_budget_and_a_grace_longer_than_
         assert f"lava-{service}" in budgets
 
 
-def test_ingest_decodes_as_many_clips_as_its_cpu_limit_allows() -> None:
+def test_ingest_derives_its_clips_at_once_from_its_pod_limits() -> None:
+    # LAVA_INGEST_CONCURRENCY 0 (the default): the service reads the cgroup's CPU and memory
+    # limits (README, Ingest memory), so the pod's limits are the only knobs
     for overlay in OVERLAYS:
         (container,) = pod_spec(named(overlay, "Deployment", "lava-ingest"))["containers"]
-        env = {e["name"]: e for e in container["env"]}
-        source = env["LAVA_INGEST_CONCURRENCY"]["valueFrom"]["resourceFieldRef"]
-        assert source["resource"] == "limits.cpu"
+        assert "LAVA_INGEST_CONCURRENCY" not in {e["name"] for e in container["env"]}
+        assert (
+            container["resources"]["limits"]["cpu"] and container["resources"]["limits"]["memory"]
+        )
 
 
 def test_network_policies_deny_by_default_and_admit_only_monitoring_to_metrics() -> None:
     policies = {p["metadata"]["name"]: p["spec"] for p in of_kind("production", "NetworkPolicy")}
     assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-    ingress = [rule for p in policies.values() for rule in p.get("ingress", [])]
+    ingress = [
+        rule
+        for name, p in policies.items()
+        for rule in p.get("ingress", [])
+        if name != "lava-control-ingress"
+    ]
     monitoring = {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
     assert ingress == [
         {"from": [{"namespaceSelector": monitoring}], "ports": [{"protocol": "TCP", "port": 8080}]}
     ]
+    # the control API: from the ingress controller, to its own pods and port only
+    control = policies["lava-control-ingress"]
+    assert control["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "lava-control"}}
+    assert [p["port"] for r in control["ingress"] for p in r["ports"]] == [8090]
     ports = sorted(
         port["port"] for p in policies.values() for r in p.get("egress", []) for port in r["ports"]
     )
@@ -173,7 +186,7 @@ def test_keda_scales_each_consumer_on_its_own_queue() -> None:
     settings = named("production", "ConfigMap", "lava-settings")
     names = Namespace(settings["data"]["LAVA_NAMESPACE"])
     scaled = {s["spec"]["scaleTargetRef"]["name"]: s for s in of_kind("production", "ScaledObject")}
-    assert sorted(scaled) == sorted(f"lava-{s}" for s in SERVICES)
+    assert sorted(scaled) == sorted(f"lava-{s}" for s in CONSUMERS)
     for service in ("ingest", "dispatcher", "postproc"):
         (trigger,) = scaled[f"lava-{service}"]["spec"]["triggers"]
         assert trigger["type"] == "rabbitmq"
@@ -182,8 +195,8 @@ def test_keda_scales_each_consumer_on_its_own_queue() -> None:
     assert trigger["type"] == "aws-sqs-queue"
     assert trigger["metadata"]["queueURL"].endswith("/" + names.queue_url_name("gt-output"))
     # KEDA owns the replica counts
-    for deployment in of_kind("production", "Deployment"):
-        assert "replicas" not in deployment["spec"]
+    for service in CONSUMERS:
+        assert "replicas" not in named("production", "Deployment", f"lava-{service}")["spec"]
 
 
 def test_the_provisioning_job_is_named_after_the_image_version_and_bounded() -> None:
