@@ -1,13 +1,75 @@
-# One image for every service, the emulator and the CLI; the command picks which runs.
-FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LAVA_LOG_FORMAT=json
-WORKDIR /app
+# syntax=docker/dockerfile:1
+# The pipeline's image. Targets:
+#   production (default)  the services and the `lava` CLI; real AWS; no moto, no test tooling
+#   local                 the same plus the moto server (the local AWS stand-in) for the
+#                         Ground Truth emulator, docker-compose and the `local` k8s overlay
+# Dependencies come from the hashed lock files (requirements/*.lock, scripts/lock.sh) and are
+# installed in their own stages, so a code change rebuilds only the small `app` layer.
+#
+# The base is pinned to an exact Python and Debian release. Pin its digest as well where a
+# registry is reachable (`docker buildx imagetools inspect python:3.11.14-slim-bookworm`, then
+# append @sha256:<digest> below); this repository's machines reach no image registry.
+FROM python:3.11.14-slim-bookworm AS python-base
+
+# --- locked third-party dependencies, one virtualenv per target ----------------------------
+FROM python-base AS deps
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# --without-pip: the image's pip installs into the venv (pip --python), so none ships in it.
+RUN python -m venv --without-pip /opt/venv
+COPY requirements/production.lock /tmp/requirements.lock
+RUN pip --python /opt/venv/bin/python install --no-deps --require-hashes --only-binary=:all: \
+        -r /tmp/requirements.lock \
+    && /opt/venv/bin/python -m compileall -q /opt/venv
+
+FROM python-base AS local-deps
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv --without-pip /opt/venv
+COPY requirements/local.lock /tmp/requirements.lock
+# (localstack-client is published as a source archive only, hence no --only-binary here)
+RUN pip --python /opt/venv/bin/python install --no-deps --require-hashes \
+        -r /tmp/requirements.lock \
+    && /opt/venv/bin/python -m compileall -q /opt/venv
+
+# --- the project itself: built as a wheel (locked setuptools), installed without deps ------
+FROM python-base AS app
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY requirements/build.lock /tmp/build.lock
+RUN pip install --no-deps --require-hashes -r /tmp/build.lock
 COPY pyproject.toml README.md ./
 COPY shared shared
 COPY services services
 COPY emulators emulators
 COPY lava lava
-RUN pip install --no-cache-dir ".[local]" && useradd --uid 10001 lava
-USER 10001
+# Installed by the venv's interpreter so the `lava` script's #! names /opt/venv/bin/python,
+# which the runtime stages have (from deps or local-deps).
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /dist . \
+    && python -m venv --without-pip /opt/venv \
+    && pip --python /opt/venv/bin/python install --no-deps --no-compile --target /opt/app \
+        /dist/*.whl \
+    && python -m compileall -q /opt/app
+
+# --- runtime: non-root, read-only code, nothing writable but /tmp ---------------------------
+FROM python-base AS runtime
+# pip and setuptools are build tools: the running image needs neither.
+RUN rm -rf /usr/local/lib/python3.11/site-packages/pip* \
+        /usr/local/lib/python3.11/site-packages/setuptools* /usr/local/bin/pip*
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    PYTHONPATH=/opt/app PATH=/opt/app/bin:/opt/venv/bin:$PATH \
+    LAVA_LOG_FORMAT=json LAVA_HEALTH_HOST=0.0.0.0 LAVA_INGEST_WORK_DIR=/tmp
+WORKDIR /tmp
 EXPOSE 8080
+# Kubernetes uses its own probes; this serves `docker run` and compose.
+HEALTHCHECK --interval=30s --timeout=3s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
 CMD ["lava", "--help"]
+
+FROM runtime AS local
+COPY --from=local-deps /opt/venv /opt/venv
+COPY --from=app /opt/app /opt/app
+USER 10001:10001
+
+FROM runtime AS production
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=app /opt/app /opt/app
+USER 10001:10001

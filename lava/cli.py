@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "status": "lava.commands.status:status",
     "control": "lava.commands.control:control",
     "demo": "lava.commands.demo:demo",
+    "run": "lava.commands.run:run",
+    "deploy": "lava.commands.deploy:deploy",
 }
 
 

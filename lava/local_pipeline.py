@@ -73,6 +73,9 @@ class PipelineConfig:
     backend: Backend = "emulator"
     labelstudio_reconcile_seconds: float = 2.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    # An AWS endpoint that is already running (a LocalStack, `lava stack up`); None starts a
+    # moto server for the run and stops it afterwards.
+    aws_endpoint: str | None = None
 
     @property
     def services(self) -> tuple[str, ...]:
@@ -140,9 +143,15 @@ class LocalPipeline:
         self.labelstudio: LabelStudioServer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
+    @property
+    def aws_endpoint(self) -> str:
+        if self.config.aws_endpoint:
+            return self.config.aws_endpoint
+        assert self.moto is not None, "start() first"
+        return self.moto.endpoint
+
     def _settings(self) -> Settings:
-        assert self.moto is not None
-        env = {**self.config.env(), "AWS_ENDPOINT_URL": self.moto.endpoint}
+        env = {**self.config.env(), "AWS_ENDPOINT_URL": self.aws_endpoint}
         previous = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
@@ -157,8 +166,9 @@ class LocalPipeline:
 
     async def start(self, services: tuple[str, ...] | None = None) -> Settings:
         services = services or self.config.services
-        self.moto = MotoServer(port=free_port(), log_path=self.run_dir / "moto.log")
-        await asyncio.to_thread(self.moto.start)
+        if self.config.aws_endpoint is None:
+            self.moto = MotoServer(port=free_port(), log_path=self.run_dir / "moto.log")
+            await asyncio.to_thread(self.moto.start)
         if self.config.backend == "labelstudio":
             await self._start_labelstudio()
         settings = self.settings = self._settings()
@@ -192,12 +202,11 @@ class LocalPipeline:
         )
 
     def env_for(self, service: str, port: int) -> dict[str, str]:
-        assert self.moto is not None
         env = dict(self.base_env)
         env.update(self.config.env())
         env.update(
             {
-                "AWS_ENDPOINT_URL": self.moto.endpoint,
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
                 "LAVA_HEALTH_PORT": str(port),
                 "LAVA_HEALTH_HOST": "127.0.0.1",
                 # the control service serves its API, dashboard and /readyz on one port
@@ -264,6 +273,14 @@ class LocalPipeline:
         self.spawn(service)
         await self.wait_ready((service,))
 
+    def exited(self) -> dict[str, int]:
+        """Processes that have ended, with their exit codes."""
+        return {
+            service: code
+            for service, process in self.processes.items()
+            if (code := process.popen.poll()) is not None
+        }
+
     async def stop(self) -> dict[str, int]:
         """SIGTERM every process (they drain), then stop moto; exit codes by service."""
         codes: dict[str, int] = {}
@@ -277,7 +294,9 @@ class LocalPipeline:
                 process.popen.kill()
                 codes[service] = await asyncio.to_thread(process.popen.wait, 10)
             process.log.close()
-        if self.settings is not None:
+        # With a run's own moto server, AWS state ends here, so the broker's goes too; an
+        # external endpoint keeps its state, so its queues (and what waits in them) stay.
+        if self.settings is not None and self.config.aws_endpoint is None:
             with contextlib.suppress(Exception):
                 async with Bus(self.settings, client_name="lava-pipeline") as bus:
                     await bus.delete_topology()

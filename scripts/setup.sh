@@ -19,6 +19,30 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# Deployment checks (tests/test_deploy_*.py). checkov lives in a venv of its own: it pins a
+# boto3/botocore that would replace the one aiobotocore needs. The Compose specification's
+# schema comes from the last Python release of docker-compose (its wheel, not installed).
+# kubectl (for `kubectl kustomize`) ships with this kind of machine; Debian's package otherwise.
+CHECKOV_VERSION=3.3.30
+if [ ! -x "$ROOT/.venv/checkov/bin/checkov" ] || \
+   [ "$(cat "$ROOT/.venv/checkov/.version" 2>/dev/null)" != "$CHECKOV_VERSION" ]; then
+  echo "setup: installing checkov $CHECKOV_VERSION into .venv/checkov" >&2
+  python -m venv "$ROOT/.venv/checkov"
+  "$ROOT/.venv/checkov/bin/python" -m pip install --quiet "checkov==$CHECKOV_VERSION"
+  echo "$CHECKOV_VERSION" > "$ROOT/.venv/checkov/.version"
+fi
+if [ ! -f "$ROOT/.venv/schemas/docker_compose-1.29.2-py2.py3-none-any.whl" ]; then
+  python -m pip download --quiet --no-deps --dest "$ROOT/.venv/schemas" "docker-compose==1.29.2"
+fi
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "setup: kubectl is missing; installing Debian's kubernetes-client" >&2
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq kubernetes-client >/dev/null
+  else
+    sudo apt-get update -qq && sudo apt-get install -y -qq kubernetes-client >/dev/null
+  fi
+fi
+
 # The machine's RabbitMQ; start it if it is installed here but not running.
 rabbit_up() { python - <<'PY'
 import socket, os, urllib.parse

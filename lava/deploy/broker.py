@@ -1,0 +1,74 @@
+"""The RabbitMQ definitions the Kubernetes overlays give the broker.
+
+``deploy/k8s/overlays/<overlay>/rabbitmq-definitions.json`` holds one user per component of the
+overlay's namespace (``<namespace>-<component>``) with the permissions of the trust-boundaries
+permission model (shared/broker_identities.py, issue 13), every ``password_hash`` empty: no
+credential is stored in the repository, and a user without a hash cannot log in until it gets
+one. ``lava deploy broker-passwords IN OUT`` fills the hashes from
+``LAVA_BROKER_PASSWORD_<COMPONENT>`` where the passwords live (the local overlay's broker does
+it in an init container).
+
+The files were written from that model while its table was not on main yet; once it is, they
+are rendered from it and a test keeps them in step.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+OVERLAYS = ROOT / "deploy" / "k8s" / "overlays"
+FILE = "rabbitmq-definitions.json"
+PASSWORD_VARIABLE = "LAVA_BROKER_PASSWORD_{}"
+
+
+def overlay_namespace(overlay: str) -> str:
+    """The LAVA_NAMESPACE an overlay's services run with (base settings, or the overlay's
+    patch of them)."""
+    import yaml  # dev tooling only (lava.deploy.locks.LOCAL_ONLY_IMPORTS)
+
+    base = yaml.safe_load((ROOT / "deploy/k8s/base/settings.yaml").read_text())
+    namespace = str(base["data"]["LAVA_NAMESPACE"])
+    kustomization = yaml.safe_load((OVERLAYS / overlay / "kustomization.yaml").read_text())
+    for patch in kustomization.get("patches", []):
+        if patch.get("target", {}).get("name") != "lava-settings":
+            continue
+        for op in yaml.safe_load(patch["patch"]):
+            if op["path"] == "/data/LAVA_NAMESPACE":
+                namespace = str(op["value"])
+    return namespace
+
+
+def overlays() -> list[str]:
+    return sorted(p.parent.name for p in OVERLAYS.glob(f"*/{FILE}"))
+
+
+def password_hash(password: str, salt: bytes | None = None) -> str:
+    """RabbitMQ's ``rabbit_password_hashing_sha256``: base64(salt + sha256(salt + password))."""
+    salt = salt if salt is not None else os.urandom(4)
+    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def with_passwords(
+    document: dict[str, Any], namespace: str, environ: dict[str, str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """``document`` with each user's hash from its component's password variable; the users
+    that got one. A user whose variable is unset keeps an empty hash (it cannot log in)."""
+    environ = dict(os.environ) if environ is None else environ
+    filled = json.loads(json.dumps(document))
+    given = []
+    prefix = f"{namespace}-"
+    for user in filled["users"]:
+        if not user["name"].startswith(prefix):
+            raise ValueError(f"{user['name']} is no broker user of namespace {namespace!r}")
+        component = user["name"][len(prefix) :]
+        password = environ.get(PASSWORD_VARIABLE.format(component.upper().replace("-", "_")))
+        if password:
+            user["password_hash"] = password_hash(password)
+            given.append(user["name"])
+    return filled, given
