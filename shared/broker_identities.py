@@ -69,7 +69,7 @@ IDENTITIES: tuple[BrokerIdentity, ...] = (
     BrokerIdentity(
         "listener",
         "translates labeling-job outputs; the only source of level outcomes",
-        publishes=("LevelCompleted", "TaskExpired"),
+        publishes=("LevelCompleted", "TaskExpired", "LevelFailed"),
     ),
     BrokerIdentity(
         "postproc",

@@ -162,9 +162,9 @@ class TaskExpired(EventPayload):
 
     task_id: SafeId
     job_name: JobName
-    data_object_id: str
-    dedup_key: str
-    failure_reason: str
+    data_object_id: ShortText
+    dedup_key: KeyText
+    failure_reason: Text
 
 
 class LevelFailed(EventPayload):
@@ -196,9 +196,9 @@ class TaskExpiredV1(EventPayload):
 
     task_id: SafeId
     job_name: JobName
-    data_object_id: str
-    dedup_key: str
-    failure_reason: str
+    data_object_id: ShortText
+    dedup_key: KeyText
+    failure_reason: Text
     retryable: bool = True
 
 

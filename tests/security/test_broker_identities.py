@@ -26,7 +26,7 @@ from shared.broker_identities import (
 )
 from shared.broker_provision import delete_identities, provision_identities
 from shared.bus import Bus, PublishFailed, TopologyMissing
-from shared.events import Event, LevelCompleted, new_event
+from shared.events import PAYLOAD_TYPES, Event, LevelCompleted, new_event
 from shared.settings import Settings, load_settings
 from shared.testing.events import clip_failed, clip_ingested
 from tests.conftest import AMQP_URL, CLEANUP_TOPOLOGY, new_namespace
@@ -87,6 +87,9 @@ def test_the_table_covers_every_component_and_event() -> None:
     }
     assert publishers("ClipIngested") == {"rig", "operator"}
     assert publishers("LevelCompleted") == publishers("TaskExpired") == {"listener"}
+    assert publishers("LevelFailed") == {"listener"}
+    # every event type has a publisher (a new type needs a row here, or nobody may send it)
+    assert all(publishers(p.EVENT_TYPE) for p in PAYLOAD_TYPES)
     assert allowed_users("prod", "LabelsFinalized") == {"prod-dispatcher"}
     names = load_settings(namespace="prod", aws_endpoint_url="http://x").names
     # nobody but the provisioner configures anything
