@@ -162,7 +162,9 @@ def test_no_secret_in_the_repository() -> None:
         "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
         # URLs with a password that is not the local default or an obvious placeholder
         "URL password": re.compile(
-            r"[a-z]+://[\w.-]+:(?!(guest|password|CHANGE_ME|\*\*\*)@|<|\$\{|\{)[^@\s/\"']+@"
+            r"[a-z]+://[\w.-]+:"
+            r"(?!(?i:guest|password|change_?me|placeholder|example|secret)@|\*\*\*@|<|\$\{|\{)"
+            r"[^@\s/\"']+@"
         ),
     }
     found = []
