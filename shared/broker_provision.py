@@ -106,9 +106,26 @@ async def provision_identities(
         c: url_for(base, username(settings.namespace, c), p) for c, p in sorted(passwords.items())
     }
     _save(path, {c: {"password": passwords[c], "url": u} for c, u in urls.items()})
-    # The import is asynchronous: wait until every user can log in.
+    # The import is asynchronous: wait until every user can log in and every topic permission
+    # is in place (a user without one may publish any routing key).
     await asyncio.gather(*(_wait_for_login(u) for u in urls.values()))
+    await _wait_for_topic_permissions(
+        vhost_of(base), {username(settings.namespace, c) for c in passwords}
+    )
     return urls
+
+
+async def _wait_for_topic_permissions(vhost: str, users: set[str], timeout: float = 60) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        listed = await asyncio.to_thread(_run, "list_topic_permissions", "-p", vhost, "-q")
+        present = {line.split("\t", 1)[0] for line in listed.splitlines()}
+        if users <= present:
+            return
+        if loop.time() >= deadline:
+            raise BrokerAdminError(f"topic permissions missing after the import: {users - present}")
+        await asyncio.sleep(0.5)
 
 
 async def _wait_for_login(url: str, timeout: float = 30.0) -> None:

@@ -15,6 +15,9 @@ from typing import Any
 import aio_pika
 import pytest
 
+from lava.rig import upload_clip
+from services.ingest.service import build as build_ingest
+from shared.aws import AwsClients
 from shared.broker_identities import (
     BY_COMPONENT,
     IDENTITIES,
@@ -27,28 +30,34 @@ from shared.broker_identities import (
 from shared.broker_provision import delete_identities, provision_identities
 from shared.bus import Bus, PublishFailed, TopologyMissing
 from shared.events import PAYLOAD_TYPES, Event, LevelCompleted, new_event
+from shared.local_stack import MotoServer
+from shared.resources import provision
+from shared.runtime import ServiceRuntime
 from shared.settings import Settings, load_settings
 from shared.testing.events import clip_failed, clip_ingested
-from tests.conftest import AMQP_URL, CLEANUP_TOPOLOGY, new_namespace
+from tests.conftest import CLEANUP_TOPOLOGY, new_namespace
 from tests.support.broker import get_messages, wait_until
+from tests.support.clips import small_clip
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def identities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, Any]]:
+def identities(
+    tmp_path_factory: pytest.TempPathFactory, moto_server: MotoServer, rabbitmq: str
+) -> Iterator[tuple[Settings, Any]]:
     """The namespace's users (provisioned once) and its topology, declared by the provisioner."""
     state = tmp_path_factory.mktemp("broker")
     base = load_settings(
         namespace=new_namespace(),
-        amqp_url=AMQP_URL,
-        aws_endpoint_url="http://127.0.0.1:9",  # never called: broker only
+        amqp_url=rabbitmq,
+        aws_endpoint_url=moto_server.endpoint,
         state_dir=state,
         delivery_limit=1,
         redelivery_backoff_seconds=0.01,
         publish_retry_seconds=5,
     )
-    urls = asyncio.run(provision_identities(base))
+    urls: dict[str, str] = {}
 
     def as_component(component: str) -> Settings:
         return base.model_copy(update={"amqp_url": type(base.amqp_url)(urls[component])}, deep=True)
@@ -57,8 +66,9 @@ def identities(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Setti
         async with Bus(as_component("provisioner"), CLEANUP_TOPOLOGY, declare=True):
             pass
 
-    asyncio.run(provision())
     try:
+        urls.update(asyncio.run(provision_identities(base)))
+        asyncio.run(provision())
         yield base, as_component
     finally:
 
@@ -205,3 +215,44 @@ async def test_services_declare_nothing_and_say_when_the_topology_is_missing(
     with pytest.raises(TopologyMissing, match="lava stack provision"):
         await Bus(unprovisioned, CLEANUP_TOPOLOGY).connect()
     assert BY_COMPONENT["emulator"].publishes == ()
+
+
+async def test_a_service_runs_under_its_own_identity(
+    identities: tuple[Settings, Any], tmp_path: Path
+) -> None:
+    """Ingest as ``<ns>-ingest``, fed by the rig as ``<ns>-rig``: the table's rights suffice
+    for the real work, and what ingest publishes carries its validated identity."""
+    base, as_component = identities
+    ingest_settings, rig_settings = as_component("ingest"), as_component("rig")
+    clip = small_clip(tmp_path, seconds=1, gop=10)
+    async with AwsClients(base) as aws:
+        await provision(aws, base.names)
+        runtime = ServiceRuntime("ingest", ingest_settings, consumer="ingest")
+        await build_ingest(runtime)
+        task = asyncio.create_task(runtime.run(install_signals=False))
+        try:
+            await wait_until(lambda: runtime.ready, timeout=20)
+            good = await upload_clip(
+                rig_settings,
+                clip.video,
+                clip.labels.drive,
+                clip.labels.clip,
+                fps=1,
+                workflows=["vehicles"],
+                aws=aws,
+            )
+            rig = Bus(rig_settings, CLEANUP_TOPOLOGY)
+            await rig.connect()
+            try:
+                foreign = clip_ingested("clip-foreign", video_uri="s3://someone-else/raw/x.mp4")
+                await rig.publish(new_event(foreign, "clip-foreign"))
+            finally:
+                await rig.close()
+            out = await get_messages(base, base.names.queue("dispatcher"), 2, timeout=60)
+        finally:
+            runtime.request_stop()
+            await task
+    events = {m.type: m for m in out}
+    assert set(events) == {"FramesReady", "ClipFailed"}
+    assert json.loads(events["FramesReady"].body)["payload"]["clip_id"] == good.clip_id
+    assert {m.user_id for m in out} == {username(base.namespace, "ingest")}
