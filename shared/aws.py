@@ -120,11 +120,6 @@ class AwsClients:
     """
 
     def __init__(self, settings: Settings, session: AioSession | None = None) -> None:
-        if not settings.account:
-            raise ValueError(
-                "LAVA_AWS_ACCOUNT_ID must be set for real AWS: every S3 call names the account "
-                "that must own the bucket (ExpectedBucketOwner)"
-            )
         self._settings = settings
         self._session = session or get_session()
         self._stack = AsyncExitStack()
@@ -170,6 +165,11 @@ class AwsClients:
         existing = self._clients.get(service)
         if existing is not None:
             return existing
+        if service == "s3" and not self._settings.account:
+            raise ValueError(
+                "LAVA_AWS_ACCOUNT_ID must be set for real AWS: every S3 call names the account "
+                "that must own the bucket (ExpectedBucketOwner)"
+            )
         async with self._lock:
             if service not in self._clients:
                 creator = self._session.create_client(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -89,8 +90,13 @@ def test_the_bucket_is_a_setting_named_by_account_and_region() -> None:
         load_settings(aws_account_id="12345")
     with pytest.raises(ValueError, match="bucket name"):
         load_settings(bucket="Bad_Bucket")
+
+    async def s3_without_account() -> None:
+        async with AwsClients(load_settings(namespace="prod")) as aws:
+            await aws.s3()
+
     with pytest.raises(ValueError, match="LAVA_AWS_ACCOUNT_ID"):
-        AwsClients(load_settings(namespace="prod"))
+        asyncio.run(s3_without_account())
 
 
 def _lava(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
