@@ -11,6 +11,7 @@ them. Kubernetes renders the same table into the operator's definitions instead
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -149,9 +150,16 @@ def delete_identities(settings: Settings, components: Iterable[str] | None = Non
     """Remove the namespace's broker users (one ``rabbitmqctl eval`` call; missing ones are
     skipped) and forget their passwords."""
     wanted = list(components) if components is not None else [i.component for i in IDENTITIES]
-    users = ",".join(f'<<"{username(settings.namespace, c)}">>' for c in wanted)
-    _run(
-        "eval",
-        f'[catch rabbit_auth_backend_internal:delete_user(U, <<"lava">>) || U <- [{users}]], ok.',
-    )
+    names = [username(settings.namespace, c) for c in wanted]
+    users = ",".join(f'<<"{name}">>' for name in names)
+    with contextlib.suppress(BrokerAdminError):
+        _run(
+            "eval",
+            f'[catch rabbit_auth_backend_internal:delete_user(U, <<"lava">>) || U <- [{users}]], ok.',
+        )
+    # The eval swallows per-user errors (a timeout under load): delete what is left one by one.
+    listed = {line.split("\t", 1)[0] for line in _run("list_users", "-q").splitlines()}
+    for name in names:
+        if name in listed:
+            _run("delete_user", name)
     secrets_path(settings).unlink(missing_ok=True)
