@@ -155,7 +155,8 @@ def delete_identities(settings: Settings, components: Iterable[str] | None = Non
     with contextlib.suppress(BrokerAdminError):
         _run(
             "eval",
-            f'[catch rabbit_auth_backend_internal:delete_user(U, <<"lava">>) || U <- [{users}]], ok.',
+            '[catch rabbit_auth_backend_internal:delete_user(U, <<"lava">>) '
+            f"|| U <- [{users}]], ok.",
         )
     # The eval swallows per-user errors (a timeout under load): delete what is left one by one.
     listed = {line.split("\t", 1)[0] for line in _run("list_users", "-q").splitlines()}
