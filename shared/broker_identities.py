@@ -85,7 +85,12 @@ IDENTITIES: tuple[BrokerIdentity, ...] = (
         publishes=("ClipIngested",),
         mailboxes=("outcomes",),
     ),
-    BrokerIdentity("control", "control API service: reads outcomes", mailboxes=("outcomes",)),
+    BrokerIdentity(
+        "control",
+        "control API service: creates tasks from specs, reads outcomes",
+        publishes=("ClipIngested",),
+        mailboxes=("outcomes",),
+    ),
     BrokerIdentity(
         "provisioner",
         "`lava stack provision` / the provisioning Job: declares the topology",

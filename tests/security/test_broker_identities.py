@@ -95,7 +95,7 @@ def test_the_table_covers_every_component_and_event() -> None:
         "control",
         "provisioner",
     }
-    assert publishers("ClipIngested") == {"rig", "operator"}
+    assert publishers("ClipIngested") == {"rig", "operator", "control"}
     assert publishers("LevelCompleted") == publishers("TaskExpired") == {"listener"}
     assert publishers("LevelFailed") == {"listener"}
     # every event type has a publisher (a new type needs a row here, or nobody may send it)

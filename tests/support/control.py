@@ -45,7 +45,7 @@ def control_env(settings: Settings, port: int, entries: str, **extra: str) -> di
         **os.environ,
         "LAVA_NAMESPACE": settings.namespace,
         "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-        "LAVA_AMQP_URL": settings.amqp_url,
+        "LAVA_AMQP_URL": settings.amqp_url.get_secret_value(),
         "LAVA_CONTROL_PORT": str(port),
         "LAVA_CONTROL_TOKENS": entries,
         "LAVA_LOG_FORMAT": "json",
