@@ -177,7 +177,7 @@ async def latency(args: argparse.Namespace, settings: Settings, aws: AwsClients)
     runtime.handle(FramesReady, dispatcher.on_frames_ready)
     runtime.handle(LevelCompleted, dispatcher.on_level_completed)
     run = asyncio.create_task(runtime.run(install_signals=False))
-    bus = Bus(settings, client_name="lava-bench")
+    bus = Bus(settings, client_name="lava-bench", declare=True)
     await bus.connect()
     try:
         while not runtime.ready:

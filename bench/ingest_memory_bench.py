@@ -194,7 +194,7 @@ async def wait_for_outcome(
     import aio_pika
 
     outcome: dict[str, str] = {}
-    connection = await aio_pika.connect(settings.amqp_url)
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     try:
         channel = await connection.channel()
         queues = [

@@ -177,8 +177,8 @@ class LocalPipeline:
             await JobManager(aws, settings).create_from_catalog(
                 load_catalog(settings.workflows_file), backend=self.config.backend
             )
-        async with Bus(settings, client_name="lava-pipeline"):
-            pass  # declares the topology
+        async with Bus(settings, client_name="lava-pipeline", declare=True):
+            pass  # provisions the topology; the services check it passively
         for service in services:
             self.spawn(service)
         await self.wait_ready(services)

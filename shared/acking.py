@@ -6,6 +6,11 @@
 | not a valid event, or the handler raised :class:`Reject` | dead-letter with the reason, then ack |
 | the handler raised anything else, deliveries left | pause (backoff), then requeue |
 | the same on the last delivery the broker allows | dead-letter with the last error |
+| published by a broker user the identity table does not allow (origin checked) | dead-letter |
+
+A valid event the handler gives up on (Reject, last delivery) is first reported through
+``on_dead`` (the runtime turns a clip's event into a visible ClipFailed); if that fails, the
+message is requeued instead of dead-lettered, so the failure is never silent.
 
 :func:`settle` runs a handler on one message body and returns the :class:`Settlement`; a bus only
 carries it out. The RabbitMQ bus (``shared.bus``) and the in-memory bus (``shared.memory_bus``)
@@ -15,19 +20,22 @@ both call it, so a policy scenario proven on one holds on the other.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
 
-from shared.events import InvalidEvent, decode_event
+from shared.broker_identities import allowed_users
+from shared.events import Event, InvalidEvent, decode_event
 from shared.ports import AnyHandler
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 Outcome = Literal["handled", "requeued", "dead_lettered"]
+# Told of a valid event its handler gave up on, before it is dead-lettered.
+OnDead = Callable[[Event[Any], str], Awaitable[None]]
 
 
 class Reject(Exception):
@@ -83,12 +91,41 @@ async def settle(
     settings: Settings,
     earlier_deliveries: int,
     fallback_type: str,
+    publisher: str | None = None,
+    check_origin: bool = False,
+    on_dead: OnDead | None = None,
 ) -> Settlement:
-    """Decode ``body``, run ``handler`` on it and decide the message's fate under the policy."""
+    """Decode ``body`` (bounded: size before parsing, see :func:`shared.events.decode_event`),
+    check who published it when ``check_origin`` (``publisher`` = the broker-validated
+    ``user_id``), run ``handler`` on it and decide the message's fate under the policy."""
     try:
-        event = decode_event(body)
+        event = decode_event(body, max_bytes=settings.max_event_bytes)
     except InvalidEvent as exc:
         return Settlement("dead_lettered", fallback_type, f"invalid event: {exc}")
+    if check_origin:
+        allowed = allowed_users(settings.namespace, event.type)
+        if publisher not in allowed:
+            return Settlement(
+                "dead_lettered",
+                event.type,
+                f"{event.type} published by broker user {publisher!r}; only "
+                f"{', '.join(sorted(allowed)) or 'nobody'} may publish it",
+            )
+    settlement = await _run(event, handler, settings, earlier_deliveries)
+    if settlement.outcome == "dead_lettered" and on_dead is not None:
+        try:
+            await on_dead(event, settlement.reason)
+        except Exception as exc:
+            log.error("could not report a failed event; requeueing", error=repr(exc))
+            return Settlement(
+                "requeued", event.type, repr(exc), retry_delay(settings, earlier_deliveries)
+            )
+    return settlement
+
+
+async def _run(
+    event: Event[Any], handler: AnyHandler, settings: Settings, earlier_deliveries: int
+) -> Settlement:
     with structlog.contextvars.bound_contextvars(
         event_id=event.event_id, task_id=event.correlation_id, event_type=event.type
     ):

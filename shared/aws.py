@@ -39,6 +39,15 @@ def _before_call(context: dict[str, Any], **kwargs: Any) -> None:
     context["lava_started"] = time.perf_counter()
 
 
+def _expect_bucket_owner(account: str, params: dict[str, Any], model: Any, **kwargs: Any) -> None:
+    # Every S3 call names the account that must own the bucket: should the bucket ever belong
+    # to someone else (a guessable name claimed first), S3 answers 403 instead of serving or
+    # accepting our data. CreateBucket/ListBuckets have no such parameter.
+    shape = model.input_shape
+    if shape is not None and "ExpectedBucketOwner" in shape.members:
+        params.setdefault("ExpectedBucketOwner", account)
+
+
 def _after_call(service: str, context: dict[str, Any], model: Any, **kwargs: Any) -> None:
     started = context.get("lava_started")
     if started is None:
@@ -156,6 +165,11 @@ class AwsClients:
         existing = self._clients.get(service)
         if existing is not None:
             return existing
+        if service == "s3" and not self._settings.account:
+            raise ValueError(
+                "LAVA_AWS_ACCOUNT_ID must be set for real AWS: every S3 call names the account "
+                "that must own the bucket (ExpectedBucketOwner)"
+            )
         async with self._lock:
             if service not in self._clients:
                 creator = self._session.create_client(
@@ -168,6 +182,11 @@ class AwsClients:
                 client = await self._stack.enter_async_context(creator)
                 client.meta.events.register("before-call", _before_call)
                 client.meta.events.register("after-call", partial(_after_call, service))
+                if service == "s3":
+                    client.meta.events.register(
+                        "before-parameter-build.s3",
+                        partial(_expect_bucket_owner, self._settings.account),
+                    )
                 if self._settings.fault_aws_throttle_rate > 0:
                     install_throttling(
                         client,

@@ -2,8 +2,14 @@
 
 Topology (names from the namespace): one durable topic exchange, routing key = event type; per
 consumer a durable quorum queue bound to the types it consumes, with a delivery limit and a
-dead-letter exchange + queue. Every process declares the whole topology when it connects (the
-declarations are idempotent), so a publisher never depends on a consumer having started first.
+dead-letter exchange + queue. Only provisioning declares it (``Bus(declare=True)``: `lava stack
+provision`, the local all-in-one pipeline, test fixtures); services check it passively when they
+connect (their broker users may not configure anything, see ``shared/broker_identities.py``).
+
+Trust: every publish carries ``user_id`` = the connection's user, which the broker validates.
+A consumer connected as one of the namespace's component identities refuses (dead-letters) an
+event whose ``user_id`` is not a component allowed to publish that type. Bodies larger than
+``max_event_bytes`` are refused before JSON parsing; headers are parsed defensively.
 
 Every delivery is settled by the acknowledgement policy in :mod:`shared.acking` (ack, requeue
 with backoff, or dead-letter with the reason in ``x-lava-dead-reason``); this module only carries
@@ -18,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import aiormq
@@ -31,8 +38,9 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 
-from shared.acking import Settlement, deliveries_before, settle
-from shared.events import Event, EventPayload, encode_event
+from shared.acking import OnDead, Settlement, deliveries_before, settle
+from shared.broker_identities import component_of
+from shared.events import Event, EventPayload, encode_event, known_event_type
 from shared.names import Namespace
 from shared.ports import AnyHandler
 from shared.settings import Settings
@@ -46,6 +54,15 @@ DEAD_ROUTING_KEY_HEADER = "x-lava-original-routing-key"
 
 class UnroutableEvent(RuntimeError):
     """A mandatory publish that no queue took: the topology is missing a binding."""
+
+
+class TopologyMissing(RuntimeError):
+    """The namespace's exchange is not there: provisioning has not run."""
+
+
+def broker_user(url: str) -> str:
+    """The user name in an AMQP URL (``guest`` when none is given, as RabbitMQ assumes)."""
+    return unquote(urlsplit(url).username or "guest")
 
 
 class PublishFailed(RuntimeError):
@@ -91,8 +108,11 @@ class Bus:
         topology: Topology = PIPELINE_TOPOLOGY,
         *,
         client_name: str = "lava",
+        declare: bool = False,
     ) -> None:
         self.settings = settings
+        self.declare = declare
+        self.user = broker_user(settings.amqp_url.get_secret_value())
         self.topology = topology
         self.names: Namespace = settings.names
         self._client_name = client_name
@@ -105,19 +125,37 @@ class Bus:
         """Times the connection came back after the broker dropped it."""
 
     # --- connection -------------------------------------------------------------------------
-    async def connect(self, timeout: float = 15.0) -> None:
+    async def connect(self, timeout: float = 15.0, *, verify: bool = True) -> None:
+        """Connect; provision the topology if this bus declares, else check it exists
+        (``verify=False``: only to delete it)."""
         self._connection = await aio_pika.connect_robust(
-            self.settings.amqp_url,
+            self.settings.amqp_url.get_secret_value(),
             timeout=timeout,
             # The namespace in the name tells operators (and tests) whose connection it is.
             client_properties={"connection_name": f"{self._client_name}@{self.names.prefix}"},
             reconnect_interval=1.0,
         )
         self._connection.reconnect_callbacks.add(self._on_reconnect)
-        await self.declare_topology(await self._connection.channel())
+        if self.declare:
+            await self.declare_topology(await self._connection.channel())
+        if not verify:
+            return
         channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._publish_channel = channel
-        self._exchange = await channel.get_exchange(self.names.exchange)
+        try:
+            self._exchange = await channel.get_exchange(self.names.exchange)  # passive
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            await self.close()
+            raise TopologyMissing(
+                f"exchange {self.names.exchange!r} does not exist: provision the namespace "
+                "first (`lava stack provision`)"
+            ) from None
+
+    @property
+    def checks_origin(self) -> bool:
+        """Whether consumers check who published: when this process runs as a component
+        identity of the namespace (a shared admin user, as in local runs, proves nothing)."""
+        return component_of(self.settings.namespace, self.user) is not None
 
     def _on_reconnect(self, *_: Any) -> None:
         self.reconnects += 1
@@ -232,6 +270,7 @@ class Bus:
             message_id=event.event_id,
             correlation_id=event.correlation_id,
             type=event.type,
+            user_id=self.user,  # validated by the broker: consumers may trust it
             headers={"x-lava-version": event.version},
         )
         await self._publish(message, routing_key=event.type)
@@ -264,6 +303,13 @@ class Bus:
             except aio_pika.exceptions.DeliveryError as exc:
                 raise PublishFailed(f"broker refused {routing_key!r}: {exc}") from exc
             except (
+                aiormq.exceptions.ChannelAccessRefused,
+                aiormq.exceptions.ChannelPreconditionFailed,
+            ) as exc:
+                # Not this identity's to publish (topic permission, forged user_id): waiting
+                # cannot help. The broker closed the channel; the robust channel reopens it.
+                raise PublishFailed(f"broker refused {routing_key!r}: {exc}") from None
+            except (
                 TimeoutError,
                 aiormq.exceptions.AMQPError,
                 aiormq.exceptions.ChannelInvalidStateError,
@@ -290,6 +336,7 @@ class Bus:
         handler: AnyHandler,
         *,
         on_outcome: Callable[[str, str, float], None] | None = None,
+        on_dead: OnDead | None = None,
     ) -> _Consumer:
         """Start delivering ``consumer``'s queue to ``handler`` under the acknowledgement policy.
 
@@ -302,7 +349,7 @@ class Bus:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self.settings.prefetch)
         queue = await channel.get_queue(self.names.queue(consumer), ensure=True)
-        state = _Consumer(self, consumer, channel, queue, handler, on_outcome)
+        state = _Consumer(self, consumer, channel, queue, handler, on_outcome, on_dead)
         await state.start()
         self._consumers.append(state)
         return state
@@ -342,7 +389,9 @@ class _Consumer:
         queue: AbstractQueue,
         handler: AnyHandler,
         on_outcome: Callable[[str, str, float], None] | None,
+        on_dead: OnDead | None = None,
     ) -> None:
+        self.on_dead = on_dead
         self.bus = bus
         self.consumer = consumer
         self.channel = channel
@@ -425,12 +474,18 @@ class _Consumer:
 
     async def _deliver(self, message: AbstractIncomingMessage) -> None:
         started = time.monotonic()
+        # A first delivery has had no earlier one, whatever a publisher wrote in the header.
+        earlier = deliveries_before(message.headers) if message.redelivered else 0
         settlement: Settlement = await settle(
             message.body,
             self.handler,
             settings=self.bus.settings,
-            earlier_deliveries=deliveries_before(message.headers),
-            fallback_type=message.type or message.routing_key or "unknown",
+            earlier_deliveries=earlier,
+            # Metric labels only from the known event types (a forged type adds no series).
+            fallback_type=known_event_type(message.routing_key) or "unknown",
+            publisher=message.user_id if self.bus.checks_origin else None,
+            check_origin=self.bus.checks_origin,
+            on_dead=self.on_dead,
         )
         if settlement.outcome == "dead_lettered":
             await self._settle_dead(message, settlement.event_type, settlement.reason, started)

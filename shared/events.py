@@ -9,7 +9,6 @@ compatible and add a new version for breaking changes.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,9 +24,23 @@ from pydantic import (
     field_validator,
 )
 
+from shared import bounded_json
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes, SafeId
 
-S3Uri = Annotated[str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,62}/.+$")]
+# Bounds of what an event may carry (every string and list is bounded; nested values are at
+# most MAX_DEPTH deep and finite). A body above the settings' max_event_bytes is refused before
+# it is parsed.
+MAX_DEPTH = 16
+MAX_TEXT = 2000
+MAX_LIST = 64
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+KeyText = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Metadata = Annotated[dict[str, Any], Field(max_length=MAX_LIST)]
+
+S3Uri = Annotated[
+    str, StringConstraints(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,62}/.+$", max_length=1100)
+]
 WorkflowName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 JobName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
@@ -42,7 +55,7 @@ class InvalidEvent(ValueError):
 class EventPayload(BaseModel):
     """Base of every payload: strict about unknown fields so typos are refused, not ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     EVENT_TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
@@ -54,10 +67,10 @@ P = TypeVar("P", bound=EventPayload)
 class Event(BaseModel, Generic[P]):
     """The envelope every event travels in."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    type: str
+    type: Annotated[str, StringConstraints(max_length=64)]
     version: int
     occurred_at: AwareDatetime
     correlation_id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -78,7 +91,9 @@ class ClipIngested(EventPayload):
     video_uri: S3Uri = Field(description="s3://bucket/key of the encoded clip.")
     fps: float = Field(gt=0, le=240, description="Frames per second to extract for labeling.")
     workflows: list[WorkflowName] = Field(
-        min_length=1, description="Labeling workflows to run, by name (see workflows config)."
+        min_length=1,
+        max_length=MAX_LIST,
+        description="Labeling workflows to run, by name (see workflows config).",
     )
     captured_at: AwareDatetime | None = Field(None, description="When the rig recorded the clip.")
 
@@ -94,14 +109,14 @@ class ClipFrames(BaseModel):
     """The frames of one clip at one fps, as ingest wrote them; carried as is from FramesReady
     through the annotation task to LabelsFinalized."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     sequence_uri: S3Uri = Field(description="The Ground Truth sequence file.")
     manifest_uri: S3Uri = Field(description="The input manifest (one line per data object).")
-    frame_count: int = Field(gt=0)
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
-    fps: float = Field(gt=0)
+    frame_count: int = Field(gt=0, le=1_000_000)
+    width: int = Field(gt=0, le=65_536)
+    height: int = Field(gt=0, le=65_536)
+    fps: float = Field(gt=0, le=240)
 
 
 class FramesReady(EventPayload):
@@ -114,7 +129,9 @@ class FramesReady(EventPayload):
     clip_id: SafeId
     workflow: WorkflowName
     clip_workflows: list[WorkflowName] = Field(
-        min_length=1, description="Every workflow of the clip, so post-processing can merge."
+        min_length=1,
+        max_length=MAX_LIST,
+        description="Every workflow of the clip, so post-processing can merge.",
     )
     drive: DriveAttributes
     clip: ClipAttributes
@@ -128,12 +145,12 @@ class LevelCompleted(EventPayload):
 
     task_id: SafeId
     job_name: JobName
-    data_object_id: str
-    dedup_key: str
-    label_attribute: str
+    data_object_id: ShortText
+    dedup_key: KeyText
+    label_attribute: ShortText
     label_uri: S3Uri
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    adjustment_status: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    adjustment_status: ShortText | None = None
 
 
 class TaskExpired(EventPayload):
@@ -145,9 +162,9 @@ class TaskExpired(EventPayload):
 
     task_id: SafeId
     job_name: JobName
-    data_object_id: str
-    dedup_key: str
-    failure_reason: str
+    data_object_id: ShortText
+    dedup_key: KeyText
+    failure_reason: Text
 
 
 class LevelFailed(EventPayload):
@@ -157,9 +174,9 @@ class LevelFailed(EventPayload):
 
     task_id: SafeId
     job_name: JobName
-    data_object_id: str
-    dedup_key: str
-    failure_reason: str
+    data_object_id: ShortText
+    dedup_key: KeyText
+    failure_reason: Text
     retryable: bool = Field(
         description="A server-side error a re-send under a new key may get past; a "
         "ClientError (bad input) is final."
@@ -179,24 +196,24 @@ class TaskExpiredV1(EventPayload):
 
     task_id: SafeId
     job_name: JobName
-    data_object_id: str
-    dedup_key: str
-    failure_reason: str
+    data_object_id: ShortText
+    dedup_key: KeyText
+    failure_reason: Text
     retryable: bool = True
 
 
 class JobOutput(BaseModel):
     """The final output of one streaming job for a task."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     job_name: JobName
-    job_type: str
-    level: int = Field(ge=1)
-    label_attribute: str
+    job_type: ShortText
+    level: int = Field(ge=1, le=MAX_LIST)
+    label_attribute: ShortText
     label_uri: S3Uri
     adjusts: JobName | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class LabelsFinalized(EventPayload):
@@ -208,11 +225,11 @@ class LabelsFinalized(EventPayload):
     task_id: SafeId
     clip_id: SafeId
     workflow: WorkflowName
-    clip_workflows: list[WorkflowName] = Field(min_length=1)
+    clip_workflows: list[WorkflowName] = Field(min_length=1, max_length=MAX_LIST)
     drive: DriveAttributes
     clip: ClipAttributes
     frames: ClipFrames
-    outputs: list[JobOutput] = Field(min_length=1)
+    outputs: list[JobOutput] = Field(min_length=1, max_length=MAX_LIST)
 
 
 class ClipCompleted(EventPayload):
@@ -223,7 +240,7 @@ class ClipCompleted(EventPayload):
     clip_id: SafeId
     labels_uri: S3Uri
     summary_uri: S3Uri
-    warnings: int = Field(0, ge=0)
+    warnings: int = Field(0, ge=0, le=1_000_000_000)
 
 
 class ClipFailed(EventPayload):
@@ -315,6 +332,11 @@ _REGISTRY: dict[tuple[str, int], type[EventPayload]] = {
 }
 
 
+def known_event_type(name: object) -> str | None:
+    """``name`` if it is a registered event type (safe as a metric label), else None."""
+    return name if isinstance(name, str) and any(t == name for (t, _) in _REGISTRY) else None
+
+
 def payload_type(event_type: str, version: int | None = None) -> type[EventPayload]:
     """The payload model for a type (newest version unless one is named)."""
     versions = sorted(v for (t, v) in _REGISTRY if t == event_type)
@@ -358,15 +380,25 @@ def encode_event(event: Event[Any]) -> bytes:
     return event.model_dump_json().encode()
 
 
-def decode_event(body: bytes | str | dict[str, Any]) -> Event[EventPayload]:
-    """Parse and validate an envelope and its payload; :class:`InvalidEvent` says what is wrong."""
-    if isinstance(body, dict):
-        raw = body
-    else:
-        try:
-            raw = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidEvent(f"not JSON: {exc}") from None
+DEFAULT_MAX_EVENT_BYTES = 256 * 1024
+
+
+def decode_event(
+    body: bytes | str | dict[str, Any], *, max_bytes: int = DEFAULT_MAX_EVENT_BYTES
+) -> Event[EventPayload]:
+    """Parse and validate an envelope and its payload; :class:`InvalidEvent` says what is wrong.
+
+    The body's size is checked before it is parsed; non-finite numbers, nesting deeper than
+    ``MAX_DEPTH`` and over-long strings are refused (see :mod:`shared.bounded_json`).
+    """
+    try:
+        if isinstance(body, dict):
+            raw = body
+            bounded_json.check(raw, what="event", max_depth=MAX_DEPTH, max_string=max_bytes)
+        else:
+            raw = bounded_json.loads(body, max_bytes=max_bytes, what="event", max_depth=MAX_DEPTH)
+    except bounded_json.UnsafeJson as exc:
+        raise InvalidEvent(str(exc)) from None
     if not isinstance(raw, dict):
         raise InvalidEvent("an event must be a JSON object")
     event_type = raw.get("type")
@@ -383,7 +415,10 @@ def decode_event(body: bytes | str | dict[str, Any]) -> Event[EventPayload]:
     superseded = SUPERSEDED.get((event_type, version))
     if superseded is None:
         return event
-    current = superseded[1](event.payload)  # same event id: a duplicate stays a duplicate
+    try:
+        current = superseded[1](event.payload)  # same event id: a duplicate stays a duplicate
+    except ValidationError as exc:  # an old form beyond today's bounds
+        raise InvalidEvent(f"invalid {event_type} v{version}: {_summarize(exc)}") from None
     return new_event(
         current, event.correlation_id, event_id=event.event_id, now=lambda: event.occurred_at
     )

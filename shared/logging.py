@@ -7,12 +7,31 @@ carries it without passing loggers around.
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
 from shared.settings import Settings
+
+# scheme://user:password@host: the password never reaches a log line (an exception's text can
+# carry a connection URL).
+_URL_PASSWORD = re.compile(r"([a-z][a-z0-9+.-]*://[^:/\s@]+:)[^@\s]+@", re.IGNORECASE)
+
+
+def _redact(value: Any) -> Any:
+    return _URL_PASSWORD.sub(r"\1***@", value) if isinstance(value, str) else value
+
+
+def redact_secrets(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: mask URL passwords in every string field."""
+    for key, value in event.items():
+        event[key] = _redact(value)
+    return event
 
 
 def configure_logging(settings: Settings, service: str) -> None:
@@ -35,6 +54,7 @@ def configure_logging(settings: Settings, service: str) -> None:
             *shared_processors,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info if fmt == "json" else _passthrough,
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -46,7 +66,14 @@ def configure_logging(settings: Settings, service: str) -> None:
     # Library loggers (aio-pika reconnects, botocore retries) go through the same renderer.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared_processors)
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact_secrets,
+                renderer,
+            ],
+            foreign_pre_chain=shared_processors,
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

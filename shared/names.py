@@ -11,6 +11,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Namespace:
     prefix: str
+    # The bucket is a setting (Settings.bucket, default <prefix>-<account>-<region>): a bare
+    # <prefix>-data is global and guessable, so anyone could own it.
+    bucket_name: str = ""
 
     # --- RabbitMQ ---------------------------------------------------------------------------
     @property
@@ -30,7 +33,7 @@ class Namespace:
     @property
     def bucket(self) -> str:
         # S3: 3-63 chars, lowercase letters, digits, hyphens.
-        return f"{self.prefix}-data"
+        return self.bucket_name or f"{self.prefix}-data"
 
     def table(self, name: str) -> str:
         return f"{self.prefix}-{name}"

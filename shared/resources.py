@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from botocore.exceptions import ClientError
 
+from shared.aws import describe_error, error_code
 from shared.names import Namespace
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ def _key_schema(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
     if range_key:
         schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
     return schema
+
+
+class BucketNotOurs(RuntimeError):
+    """head_bucket answered 403: someone else owns the name (or it is not readable by us)."""
 
 
 PROCESSED_EVENTS = TableSpec(
@@ -138,7 +143,14 @@ async def provision(
     s3 = await aws.s3()
     try:
         await s3.head_bucket(Bucket=names.bucket)
-    except ClientError:
+    except ClientError as exc:
+        # Only "missing" means create; a 403 means the name exists and is not ours (or not
+        # readable by us): never write into it.
+        if error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
+            raise BucketNotOurs(
+                f"bucket {names.bucket} exists but is not ours ({describe_error(exc)}); "
+                "choose another name with LAVA_BUCKET"
+            ) from None
         await s3.create_bucket(Bucket=names.bucket)
         log.info("created bucket", bucket=names.bucket)
     dynamodb = await aws.dynamodb()

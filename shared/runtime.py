@@ -17,7 +17,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import structlog
 from aiohttp import web
@@ -28,7 +28,16 @@ from prometheus_client.exposition import generate_latest
 from shared.acking import Reject
 from shared.aws import CALL_TIMES, AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus, Topology
-from shared.events import Event, EventPayload
+from shared.events import (
+    ClipFailed,
+    ClipIngested,
+    Event,
+    EventPayload,
+    FramesReady,
+    LabelsFinalized,
+    derived_event_id,
+    new_event,
+)
 from shared.faults import INJECTED
 from shared.loops import pause
 from shared.ports import AnyHandler, Handler
@@ -38,6 +47,14 @@ log = structlog.get_logger(__name__)
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 P = TypeVar("P", bound=EventPayload)
+
+# Consumers whose dead-lettered clip events become a ClipFailed, and the stage they report.
+FAILURE_STAGES: dict[str, Literal["ingest", "dispatch", "postproc"]] = {
+    "ingest": "ingest",
+    "dispatcher": "dispatch",
+    "postproc": "postproc",
+}
+CLIP_EVENTS = (ClipIngested, FramesReady, LabelsFinalized)
 
 
 class _AwsCallCollector:
@@ -194,6 +211,22 @@ class ServiceRuntime:
             raise Reject(f"{self.name} has no handler for {event.type}")
         await handler(event)
 
+    async def _report_failure(self, event: Event[Any], reason: str) -> None:
+        """A clip's event this service gave up on ends as a visible ClipFailed, not only a
+        dead letter (an operator sees it in `lava status` and the outcomes mailbox)."""
+        stage = FAILURE_STAGES.get(self.consumer or "")
+        clip_id = getattr(event.payload, "clip_id", None)
+        if stage is None or not isinstance(event.payload, CLIP_EVENTS) or clip_id is None:
+            return
+        task_id = getattr(event.payload, "task_id", None)
+        await self.bus.publish(
+            new_event(
+                ClipFailed(clip_id=clip_id, task_id=task_id, stage=stage, reason=reason[:2000]),
+                event.correlation_id,
+                event_id=derived_event_id(event.event_id, "ClipFailed", "dead-lettered"),
+            )
+        )
+
     # --- lifecycle --------------------------------------------------------------------------
     async def run(self, *, install_signals: bool = True) -> None:
         """Start, serve until SIGTERM/SIGINT (or :meth:`request_stop`), then shut down cleanly."""
@@ -219,7 +252,10 @@ class ServiceRuntime:
             return
         if self.consumer is not None:
             self._consumer = await self.bus.consume(
-                self.consumer, self._dispatch, on_outcome=self.metrics.record
+                self.consumer,
+                self._dispatch,
+                on_outcome=self.metrics.record,
+                on_dead=self._report_failure,
             )
             self._consuming = True
         for name, loop_fn in self._loops:

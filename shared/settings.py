@@ -19,7 +19,11 @@ from shared.names import Namespace
 
 # A namespace prefix ends up in S3 bucket names (lowercase, digits, hyphens), SNS topic and
 # Ground Truth job names; keep it to the intersection of their character sets.
-_NAMESPACE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+_NAMESPACE_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,23}")
+_ACCOUNT_PATTERN = re.compile(r"[0-9]{12}")
+_BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+# The account moto (and LocalStack) report for any credentials.
+LOCAL_ACCOUNT = "123456789012"
 
 
 class Settings(BaseSettings):
@@ -41,8 +45,15 @@ class Settings(BaseSettings):
     )
 
     # --- RabbitMQ ---------------------------------------------------------------------------
-    amqp_url: str = Field(
-        "amqp://guest:guest@127.0.0.1:5672/", description="RabbitMQ connection URL."
+    amqp_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
+        description="RabbitMQ connection URL; its user is this component's broker identity "
+        "(shared/broker_identities.py). A secret: never printed.",
+    )
+    max_event_bytes: int = Field(
+        256 * 1024,
+        gt=0,
+        description="Largest event body accepted; a larger one is dead-lettered unparsed.",
     )
     delivery_limit: int = Field(
         5,
@@ -86,6 +97,17 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("LAVA_AWS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION"),
         description="AWS region. Also `AWS_DEFAULT_REGION` / `AWS_REGION`.",
     )
+    aws_account_id: str = Field(
+        "",
+        description="Account that owns the bucket (12 digits): sent as ExpectedBucketOwner on "
+        "every S3 call and part of the default bucket name. Required for real AWS; against an "
+        "emulator it defaults to the emulator's account.",
+    )
+    bucket: str = Field(
+        "",
+        description="The pipeline's S3 bucket; empty = <namespace>-<account>-<region> (a bare "
+        "<namespace>-data is guessable and anyone could own it).",
+    )
     aws_retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
         "standard", description="botocore retry mode for every client."
     )
@@ -110,7 +132,10 @@ class Settings(BaseSettings):
     )
 
     # --- service runtime --------------------------------------------------------------------
-    health_host: str = Field("0.0.0.0", description="Bind address of the health/metrics server.")
+    health_host: str = Field(
+        "127.0.0.1",
+        description="Bind address of the health/metrics server (Kubernetes sets 0.0.0.0).",
+    )
     health_port: int = Field(
         8080, ge=0, le=65535, description="Port of /healthz, /readyz, /metrics (0 = any free)."
     )
@@ -426,16 +451,45 @@ class Settings(BaseSettings):
     @field_validator("namespace")
     @classmethod
     def _check_namespace(cls, value: str) -> str:
-        if not _NAMESPACE_PATTERN.match(value):
+        if not _NAMESPACE_PATTERN.fullmatch(value):
             raise ValueError(
                 "namespace must be 1-24 characters of lowercase letters, digits and hyphens, "
                 f"starting with a letter (got {value!r})"
             )
         return value
 
+    @field_validator("aws_account_id")
+    @classmethod
+    def _check_account(cls, value: str) -> str:
+        if value and not _ACCOUNT_PATTERN.fullmatch(value):
+            raise ValueError(f"an AWS account id is 12 digits (got {value!r})")
+        return value
+
+    @field_validator("bucket")
+    @classmethod
+    def _check_bucket(cls, value: str) -> str:
+        if value and not _BUCKET_PATTERN.fullmatch(value):
+            raise ValueError(f"{value!r} is not an S3 bucket name (3-63 of a-z, 0-9, -)")
+        return value
+
     @cached_property
     def names(self) -> Namespace:
-        return Namespace(self.namespace)
+        return Namespace(self.namespace, bucket_name=self.bucket_name)
+
+    @property
+    def account(self) -> str:
+        """The AWS account that owns the bucket (moto's fixed account against an emulator)."""
+        if self.aws_account_id:
+            return self.aws_account_id
+        if self.aws_endpoint_url:
+            return LOCAL_ACCOUNT
+        # Unknown: AwsClients refuses to talk to real AWS without it (see shared.aws).
+        return ""
+
+    @property
+    def bucket_name(self) -> str:
+        account = self.account or "account-unset"
+        return self.bucket or f"{self.namespace}-{account}-{self.aws_region}"
 
     @staticmethod
     def _csv(value: str) -> frozenset[str]:
@@ -457,3 +511,13 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides (tests, CLI options) on top."""
     return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def redact_url(url: str) -> str:
+    """``amqp://user:password@host`` -> ``amqp://user:***@host`` (the user is no secret)."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url

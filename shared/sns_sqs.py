@@ -15,6 +15,62 @@ async def queue_arn(sqs: Any, url: str) -> str:
     return str(attrs["Attributes"]["QueueArn"])
 
 
+def topics_send_policy(queue: str, topics: list[str], account: str) -> str:
+    """The policy (JSON) letting exactly ``topics`` (ARNs, no wildcards) of ``account`` send to
+    the queue ``queue``; with no topics, nobody may."""
+    statements: list[dict[str, Any]] = []
+    if topics:
+        statements.append(
+            {
+                "Sid": "OutputTopicsOfRegisteredJobs",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue,
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": topics},
+                    "StringEquals": {"aws:SourceAccount": account},
+                },
+            }
+        )
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def publish_only_policy(topic: str, publisher: str, account: str) -> str:
+    """An SNS topic policy: only ``publisher`` (an IAM role ARN) may publish; the owning
+    account keeps managing the topic (subscribe, attributes) but cannot publish to it."""
+    manage = [
+        "SNS:GetTopicAttributes",
+        "SNS:SetTopicAttributes",
+        "SNS:AddPermission",
+        "SNS:RemovePermission",
+        "SNS:DeleteTopic",
+        "SNS:Subscribe",
+        "SNS:ListSubscriptionsByTopic",
+    ]
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "OwnerManages",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                    "Action": manage,
+                    "Resource": topic,
+                },
+                {
+                    "Sid": "OnlyTheLabelingServicePublishes",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": publisher},
+                    "Action": "SNS:Publish",
+                    "Resource": topic,
+                },
+            ],
+        }
+    )
+
+
 def topic_send_policy(queue: str, topics: str) -> str:
     """The policy (JSON) letting SNS topics whose ARN matches ``topics`` (``*`` allowed) send
     to the queue with ARN ``queue``."""

@@ -83,11 +83,25 @@ class S3Store:
                 raise Changed(f"s3://{bucket}/{key} changed since it was checked") from None
             raise
 
-    async def get_bytes(self, bucket: str, key: str) -> bytes:
+    async def get_bytes(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes:
+        """The object's bytes; with ``max_bytes``, :class:`TooLarge` once more than that has
+        streamed in (checked while reading, so a huge object is never held whole)."""
         response = await self._get_object(bucket, key)
         async with response["Body"] as body:
-            data: bytes = await body.read()
-            return data
+            if max_bytes is None:
+                data: bytes = await body.read()
+                return data
+            declared = int(response.get("ContentLength") or 0)
+            if declared > max_bytes:
+                raise TooLarge(f"s3://{bucket}/{key} is {declared} bytes (limit {max_bytes})")
+            chunks: list[bytes] = []
+            size = 0
+            while chunk := await body.read(_CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(f"s3://{bucket}/{key} is over the {max_bytes}-byte limit")
+                chunks.append(chunk)
+            return b"".join(chunks)
 
     async def get_json(self, bucket: str, key: str) -> Any:
         return json.loads(await self.get_bytes(bucket, key))

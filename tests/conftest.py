@@ -73,7 +73,7 @@ async def settings(
     value = _test_settings(namespace, moto_server, rabbitmq)
     yield value
     cleanup = Bus(value, CLEANUP_TOPOLOGY, client_name="lava-test-cleanup")
-    await cleanup.connect()
+    await cleanup.connect(verify=False)
     try:
         await cleanup.delete_topology()
     finally:
@@ -115,7 +115,7 @@ async def aws(settings: Settings) -> AsyncIterator[AwsClients]:
 
 @pytest.fixture
 async def bus(settings: Settings) -> AsyncIterator[Bus]:
-    instance = Bus(settings, PIPELINE_TOPOLOGY, client_name="lava-test")
+    instance = Bus(settings, PIPELINE_TOPOLOGY, client_name="lava-test", declare=True)
     await instance.connect()
     try:
         yield instance

@@ -73,7 +73,7 @@ class RabbitHarness:
         await self.bus.publish(event)
 
     async def publish_raw(self, body: bytes) -> None:
-        connection = await aio_pika.connect(self.settings.amqp_url)
+        connection = await aio_pika.connect(self.settings.amqp_url.get_secret_value())
         try:
             channel = await connection.channel()
             exchange = await channel.get_exchange(self.settings.names.exchange)
@@ -112,7 +112,7 @@ async def harness(bus_settings: tuple[str, Settings]) -> AsyncIterator[Harness]:
     if kind == "memory":
         yield MemoryHarness(settings)
         return
-    bus = Bus(settings, TOPOLOGY, client_name="lava-test-probe")
+    bus = Bus(settings, TOPOLOGY, client_name="lava-test-probe", declare=True)
     await bus.connect()
     try:
         yield RabbitHarness(settings, bus)

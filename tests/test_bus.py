@@ -26,7 +26,7 @@ TOPOLOGY = Topology(consumers={"probe": ("ClipFailed",)})
 
 @pytest.fixture
 async def probe_bus(settings: Settings) -> Any:
-    bus = Bus(settings, TOPOLOGY, client_name="lava-test-probe")
+    bus = Bus(settings, TOPOLOGY, client_name="lava-test-probe", declare=True)
     await bus.connect()
     yield bus
     await bus.delete_topology()
@@ -117,7 +117,7 @@ async def test_consumer_and_publisher_recover_after_the_broker_drops_connections
 async def test_a_process_with_other_queue_settings_still_connects(
     probe_bus: Bus, settings: Settings
 ) -> None:
-    other = Bus(settings.model_copy(update={"delivery_limit": 9}), TOPOLOGY)
+    other = Bus(settings.model_copy(update={"delivery_limit": 9}), TOPOLOGY, declare=True)
     await other.connect()  # the queue keeps its delivery limit; this process says so and goes on
     try:
         await other.publish(clip_failed(reason="from another release"))

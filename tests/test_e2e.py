@@ -286,7 +286,7 @@ async def test_bad_input_ends_visibly_while_good_clips_complete(
                 await bus.publish(
                     new_event(clip_ingested(clip_id, video_uri=uri, workflows=workflows), clip_id)
                 )
-            connection = await aio_pika.connect(s.amqp_url)
+            connection = await aio_pika.connect(s.amqp_url.get_secret_value())
             channel = await connection.channel()
             exchange = await channel.get_exchange(s.names.exchange)
             await exchange.publish(

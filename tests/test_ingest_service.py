@@ -186,7 +186,7 @@ async def test_malformed_clip_ingested_goes_to_the_dead_letter_queue(
 
     raw = json.loads(new_event(clip_ingested("x"), "x").model_dump_json())
     raw["payload"]["drive"]["weather"] = "sunny"
-    connection = await aio_pika.connect(settings.amqp_url)
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     channel = await connection.channel()
     exchange = await channel.get_exchange(settings.names.exchange)
     await exchange.publish(aio_pika.Message(json.dumps(raw).encode()), routing_key="ClipIngested")

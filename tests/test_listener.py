@@ -12,12 +12,14 @@ import pytest
 from services.dispatcher.service import make_dispatcher
 from services.listener.listener import Listener
 from services.listener.service import build
+from services.listener.trust import output_prefix
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import FakeClock
 from shared.events import LevelCompleted, LevelFailed, TaskExpired, decode_event
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
+from shared.layout import parse_s3_uri
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.testing.events import completed, frames_ready
@@ -65,7 +67,9 @@ def output(
     if reason is not None:
         meta["failure-reason"] = reason
     else:
-        body[job.label_attribute] = f"s3://lava-data/gt-output/{job.name}/x/SeqLabel.json"
+        body[job.label_attribute] = (
+            f"{output_prefix(parse_s3_uri(job.label_config_uri)[0], job)}x/SeqLabel.json"
+        )
         meta["class-map"] = {"0": "vehicle"}
         if adjusted:
             meta["adjustment-status"] = "adjusted"
@@ -129,12 +133,12 @@ async def test_outputs_become_events(aws: AwsClients, world: Any) -> None:
         ],
     )
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"  # all deleted
-    # every job's output topic in this namespace may send to the queue (real SNS checks)
+    # exactly the registered jobs' output topics, from our account, may send (real SNS checks)
     (allowed,) = json.loads(attrs["Attributes"]["Policy"])["Statement"]
-    assert (
-        allowed["Condition"]["ArnLike"]["aws:SourceArn"]
-        == f"arn:aws:sns:*:*:{s.namespace}-*-output"
+    assert allowed["Condition"]["ArnEquals"]["aws:SourceArn"] == sorted(
+        j.output_topic_arn for j in jobs.values()
     )
+    assert allowed["Condition"]["StringEquals"]["aws:SourceAccount"] == s.account
 
 
 async def test_adjusted_output(aws: AwsClients, world: Any) -> None:
@@ -186,7 +190,7 @@ async def test_garbage_and_unknown_keys_go_to_the_dead_letter_queue(
 
         await wait_until(both_dead, timeout=20)
         metrics = runtime.metrics.registry.get_sample_value
-        assert (metrics("lava_listener_unparseable_total", {"service": "listener"}) or 0) >= 1
+        assert (metrics("lava_listener_refused_total", {"service": "listener"}) or 0) >= 1
         assert (metrics("lava_listener_unknown_key_total", {"service": "listener"}) or 0) >= 1
     got = await sqs.receive_message(QueueUrl=dead, MaxNumberOfMessages=10)
     bodies = [m["Body"] for m in got.get("Messages", [])]
@@ -196,16 +200,21 @@ async def test_garbage_and_unknown_keys_go_to_the_dead_letter_queue(
 
 async def test_a_job_registered_after_start_up_is_heard(aws: AwsClients, world: Any) -> None:
     s, _, _, sent = world
-    async with running(build, s, "listener", None):
+    async with running(build, s, "listener", None) as runtime:
         late = (await JobManager(aws, s).create("VOTLate", "vehicle")).job
         await asyncio.sleep(1.0)  # the refresh loop subscribes it
         # the late job's output for a known object (keys name their job)
         key = sent["lava-dedup-id"].replace("VOTVehicle", "VOTLate")
         await publish_output(aws, late, output(late, key, sent["source-ref"]))
         await publish_output(aws, late, output(late, sent["lava-dedup-id"], sent["source-ref"]))
-        (event,) = await dispatcher_events(s, 1)
-    # the first key names no data object; the second does, and arrived on the late job's topic
-    assert isinstance(event.payload, LevelCompleted) and event.payload.job_name == "VOTLate"
+        # the first key names no data object; the second names VOTVehicle's object but came
+        # through VOTLate's topic: heard (the late topic is subscribed), and refused
+        metrics = runtime.metrics.registry.get_sample_value
+        await wait_until(
+            lambda: (metrics("lava_listener_refused_total", {"service": "listener"}) or 0) >= 1,
+            timeout=20,
+        )
+    assert await queue_depth(s, s.names.queue("dispatcher")) == 0
 
 
 async def test_a_crash_between_publish_and_delete_is_one_completion_downstream(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from shared.bus import Bus
 from shared.events import ClipFailed
@@ -21,7 +22,7 @@ from shared.local_stack import free_port
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.testing.events import clip_failed
-from tests.support.broker import queue_depth, wait_until
+from tests.support.broker import provision_topology, queue_depth, wait_until
 from tests.support.slow_service import TOPOLOGY
 
 pytestmark = pytest.mark.integration
@@ -43,7 +44,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
     env.update(
         {
             "LAVA_NAMESPACE": settings.namespace,
-            "LAVA_AMQP_URL": settings.amqp_url,
+            "LAVA_AMQP_URL": settings.amqp_url.get_secret_value(),
             "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
             "LAVA_LOG_FORMAT": "json",
             "LAVA_DELIVERY_LIMIT": str(settings.delivery_limit),
@@ -61,6 +62,7 @@ async def test_sigterm_drains_in_flight_work(settings: Settings, tmp_path: Path)
     service reports not-ready (stop seen) before ``slow`` is released - no timing involved.
     """
     port = free_port()
+    await provision_topology(settings, TOPOLOGY)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.slow_service"],
         cwd=ROOT,
@@ -111,6 +113,7 @@ async def _queue_empty(settings: Settings, queue: str) -> bool:
 
 
 async def test_health_readiness_and_metrics(settings: Settings) -> None:
+    await provision_topology(settings, TOPOLOGY)
     runtime = ServiceRuntime("probe", settings, consumer="probe", topology=TOPOLOGY)
     handled: list[Any] = []
 
@@ -146,7 +149,7 @@ async def test_health_readiness_and_metrics(settings: Settings) -> None:
 
 async def test_readiness_is_false_while_the_broker_is_unreachable(settings: Settings) -> None:
     broken = settings.model_copy(
-        update={"amqp_url": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
+        update={"amqp_url": SecretStr(f"amqp://guest:guest@127.0.0.1:{free_port()}/")}
     )
     runtime = ServiceRuntime("probe", broken, consumer="probe", topology=TOPOLOGY)
     task = asyncio.create_task(runtime.run(install_signals=False))

@@ -20,7 +20,8 @@ def test_reads_lava_environment_variables(monkeypatch: pytest.MonkeyPatch) -> No
     assert settings.delivery_limit == 9
     assert settings.aws_endpoint_url == "http://127.0.0.1:4566"
     assert settings.names.exchange == "staging.events"
-    assert settings.names.bucket == "staging-data"
+    # The bucket is named by namespace, account and region (a bare <ns>-data is guessable).
+    assert settings.names.bucket == "staging-123456789012-us-east-1"
 
 
 def test_real_aws_when_no_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:

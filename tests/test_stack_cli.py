@@ -34,7 +34,7 @@ def test_stack_up_status_down_on_a_free_port(tmp_path: Path, namespace: str, rab
         up = lava("stack", "up", "--port", str(port), env=env)
         assert up.returncode == 0, up.stderr
         assert f"moto server started on http://127.0.0.1:{port}" in up.stdout
-        assert f"bucket {namespace}-data" in up.stdout
+        assert f"bucket {namespace}-123456789012-" in up.stdout
         assert endpoint_answers(f"http://127.0.0.1:{port}")
 
         again = lava("stack", "up", "--port", str(port), env=env)

@@ -36,7 +36,7 @@ def lava(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         os.environ,
         LAVA_NAMESPACE=settings.namespace,
         AWS_ENDPOINT_URL=settings.aws_endpoint_url or "",
-        LAVA_AMQP_URL=settings.amqp_url,
+        LAVA_AMQP_URL=settings.amqp_url.get_secret_value(),
     )
     return subprocess.run(
         [sys.executable, "-m", "lava", *args], capture_output=True, text=True, env=env, timeout=120

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from lava.commands import frame_size
+from shared.settings import redact_url
 
 DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
 
@@ -200,8 +201,8 @@ async def _demo(
             settings = await run.start()
         console.print(
             f"  AWS (moto) {run.moto.endpoint if run.moto else ''}, RabbitMQ "
-            f"{settings.amqp_url.split('@')[-1]}, namespace {settings.namespace}; "
-            "ingest, dispatcher, listener, postproc and "
+            f"{redact_url(settings.amqp_url.get_secret_value()).split('@')[-1]}, "
+            f"namespace {settings.namespace}; ingest, dispatcher, listener, postproc and "
             + (
                 "the Ground Truth emulator up"
                 if backend != "labelstudio"

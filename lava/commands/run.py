@@ -94,7 +94,8 @@ def env_lines(settings: Settings, endpoint: str, ports: dict[str, int] | None = 
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_DEFAULT_REGION": settings.aws_region,
         "LAVA_NAMESPACE": settings.namespace,
-        "LAVA_AMQP_URL": settings.amqp_url,
+        # the file is for this machine's other shells (written 0600): the real URL
+        "LAVA_AMQP_URL": settings.amqp_url.get_secret_value(),
     }
     if ports:
         values["LAVA_RUN_METRICS"] = " ".join(
@@ -110,6 +111,8 @@ def write_env_file(path: Path, lines: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(path.suffix + ".partial")
     header = f"# written by `lava run` (pid {os.getpid()}); removed when it stops\n"
+    partial.touch(mode=0o600)  # it carries the broker URL with its password
+    partial.chmod(0o600)
     partial.write_text(header + "\n".join(lines) + "\n")
     partial.replace(path)  # atomic: a reader never sees half a file
 
@@ -120,7 +123,7 @@ async def _run(config: Any, env_file: Path, refresh: float) -> int:
     from lava.commands.stack import broker_problem
     from lava.local_pipeline import LocalPipeline
     from shared.local_stack import RABBITMQ_START_HINT
-    from shared.settings import load_settings
+    from shared.settings import load_settings, redact_url
 
     console = Console()
     problem = await broker_problem(load_settings())
@@ -139,7 +142,8 @@ async def _run(config: Any, env_file: Path, refresh: float) -> int:
         write_env_file(env_file, env_lines(settings, pipeline.aws_endpoint, ports))
         console.print(
             f"[bold]lava run[/bold]: namespace {settings.namespace}, AWS {pipeline.aws_endpoint}, "
-            f"RabbitMQ {settings.amqp_url.split('@')[-1]}; logs in {config.run_dir}/\n"
+            f"RabbitMQ {redact_url(settings.amqp_url.get_secret_value()).split('@')[-1]}; "
+            f"logs in {config.run_dir}/\n"
             f"In another shell: [bold]source {env_file}[/bold], then `lava upload ...`, "
             "`lava status`. Ctrl-C stops everything."
         )

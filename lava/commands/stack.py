@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sys
 
 import aio_pika
 import click
+from pydantic import SecretStr
 
 from lava.commands import settings_and_logging
 from shared.aws import AwsClients
+from shared.broker_identities import username
+from shared.broker_provision import BrokerAdminError, provision_identities, secrets_path
 from shared.bus import Bus
 from shared.local_stack import (
     RABBITMQ_START_HINT,
@@ -19,7 +23,7 @@ from shared.local_stack import (
     port_in_use,
 )
 from shared.resources import provision
-from shared.settings import Settings, load_settings
+from shared.settings import Settings, load_settings, redact_url
 
 port_option = click.option(
     "--port", type=int, default=4566, show_default=True, help="Port of the moto server."
@@ -43,7 +47,7 @@ async def provision_namespace(settings: Settings, *, declare_broker: bool = True
     if not declare_broker:
         return None
     try:
-        async with Bus(settings, client_name="lava-cli"):
+        async with Bus(settings, client_name="lava-cli", declare=True):
             pass  # connecting declares the topology
     except Exception as exc:
         return repr(exc)
@@ -52,7 +56,7 @@ async def provision_namespace(settings: Settings, *, declare_broker: bool = True
 
 async def broker_problem(settings: Settings) -> str | None:
     try:
-        connection = await aio_pika.connect(settings.amqp_url, timeout=3)
+        connection = await aio_pika.connect(settings.amqp_url.get_secret_value(), timeout=3)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     await connection.close()
@@ -89,7 +93,7 @@ def up(port: int) -> None:
     )
     if broker_error:
         click.echo(
-            f"RabbitMQ not reachable at {settings.amqp_url} ({broker_error}); "
+            f"RabbitMQ not reachable at {_redact(settings.amqp_url)} ({broker_error}); "
             f"the topology is declared when it is. Start it with: {RABBITMQ_START_HINT}",
             err=True,
         )
@@ -99,9 +103,16 @@ def up(port: int) -> None:
 
 
 @stack.command("provision")
-def provision_cmd() -> None:
+@click.option(
+    "--identities/--no-identities",
+    default=None,
+    help="Create one broker user per component (shared/broker_identities.py) with "
+    "rabbitmqctl; default: when rabbitmqctl is on PATH.",
+)
+def provision_cmd(identities: bool | None) -> None:
     """Create the namespace's bucket, tables and broker topology where AWS_ENDPOINT_URL points
-    (or in real AWS when it is unset). Idempotent; used by docker-compose and the k8s Job."""
+    (or in real AWS when it is unset), and the broker users of its components. Idempotent;
+    used by docker-compose and the k8s Job."""
     settings = settings_and_logging()
     broker_error = asyncio.run(provision_namespace(settings))
     where = settings.aws_endpoint_url or f"AWS {settings.aws_region}"
@@ -109,6 +120,17 @@ def provision_cmd() -> None:
     if broker_error:
         raise click.ClickException(
             f"RabbitMQ not reachable at {_redact(settings.amqp_url)}: {broker_error}"
+        )
+    if identities is None:
+        identities = shutil.which("rabbitmqctl") is not None
+    if identities:
+        try:
+            urls = asyncio.run(provision_identities(settings))
+        except BrokerAdminError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(
+            f"broker users {', '.join(username(settings.namespace, c) for c in urls)}; "
+            f"their AMQP URLs (secret) are in {secrets_path(settings)} (mode 600)"
         )
 
 
@@ -156,11 +178,5 @@ def down(port: int) -> None:
     click.echo(f"stopped moto server on port {port} (pid {pid})")
 
 
-def _redact(url: str) -> str:
-    # amqp://user:password@host -> amqp://user:***@host
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
+def _redact(url: SecretStr) -> str:
+    return redact_url(url.get_secret_value())

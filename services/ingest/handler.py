@@ -36,6 +36,7 @@ from shared.events import (
     new_event,
 )
 from shared.groundtruth.sequence import ManifestLine, SequenceFile, SequenceFrame
+from shared.ids import task_id_of
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, parse_s3_uri
 from shared.ports import Publish
 from shared.settings import Settings
@@ -44,12 +45,9 @@ from shared.storage import Changed, NotFound, S3Store, TooLarge
 log = structlog.get_logger(__name__)
 
 
-_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,1000}$")
-
-
-def task_id_of(clip_id: str, workflow: str) -> str:
-    """An annotation task is one clip through one workflow."""
-    return f"{clip_id}.{workflow}"
+_SAFE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,1000}")
+# Clips are announced only from where the rig uploads them (shared.layout.raw_key).
+RAW_PREFIX = "raw/"
 
 
 class IngestHandler:
@@ -131,8 +129,12 @@ class IngestHandler:
             raise ClipError(
                 f"bucket {bucket!r} is not allowed (LAVA_INGEST_ALLOWED_BUCKETS: {allowed})"
             )
-        if not _SAFE_KEY.match(key) or ".." in key.split("/"):
+        if not _SAFE_KEY.fullmatch(key):
             raise ClipError(f"object key {key!r} has characters outside [A-Za-z0-9._/-]")
+        if ".." in key.split("/"):
+            raise ClipError(f"object key {key!r} has a '..' segment")
+        if not key.startswith(RAW_PREFIX):
+            raise ClipError(f"object key {key!r} is not under the raw-clips prefix {RAW_PREFIX}")
         return bucket, key
 
     async def ingest(self, clip: ClipIngested) -> FrameIndex:

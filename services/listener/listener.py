@@ -14,6 +14,9 @@ mapped to the data object it was sent for, and translated:
 SQS messages are deleted only after the broker confirmed the events (in batches). A crash
 between the two means a duplicate event, which the dispatcher tolerates. Unparseable messages
 and unknown keys are logged, counted and left to the redrive policy; they never stop the loop.
+Outputs that fail a trust check (``services/listener/trust.py``: unregistered topic, key of
+another job, label URI outside the job's output prefix, unbounded JSON) are *refused*: moved to
+the dead-letter queue at once with the reason.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from services.listener import trust
 from shared.dedup import KeyDirectory
 from shared.events import (
     Event,
@@ -43,7 +47,7 @@ from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.loops import every, pause
 from shared.ports import Publish
 from shared.settings import Settings
-from shared.sns_sqs import queue_arn, topic_send_policy
+from shared.sns_sqs import queue_arn, topics_send_policy
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -64,6 +68,7 @@ class Metrics:
     translated: Callable[[str], None] = lambda kind: None
     unparseable: Callable[[], None] = lambda: None
     unknown_key: Callable[[], None] = lambda: None
+    refused: Callable[[], None] = lambda: None
     latency: Callable[[float], None] = lambda seconds: None
 
 
@@ -92,15 +97,32 @@ class OutputQueue:
         created = await sqs.create_queue(QueueName=self.name)
         self.url = created["QueueUrl"]
         self.arn = await queue_arn(sqs, self.url)
-        outputs = f"arn:aws:sns:*:*:{self.settings.namespace}-*-output"
         await sqs.set_queue_attributes(
             QueueUrl=self.url,
             Attributes={
                 "RedrivePolicy": json.dumps(redrive),
                 "VisibilityTimeout": str(self.settings.listener_visibility_timeout_seconds),
-                "Policy": topic_send_policy(self.arn, outputs),
+                "Policy": topics_send_policy(self.arn, [], self.settings.account),
             },
         )
+
+    async def admit(self, topics: list[str]) -> None:
+        """The queue policy: only these exact topics, from our account, may send."""
+        sqs = await self.aws.sqs()
+        policy = topics_send_policy(self.arn, sorted(topics), self.settings.account)
+        await sqs.set_queue_attributes(QueueUrl=self.url, Attributes={"Policy": policy})
+
+    async def refuse(self, message: Any, reason: str) -> None:
+        """Move a message to the dead-letter queue now, with its reason (then delete it)."""
+        sqs = await self.aws.sqs()
+        await sqs.send_message(
+            QueueUrl=self.dead_url,
+            MessageBody=str(message.get("Body", ""))[: trust.MAX_OUTPUT_BYTES] or "(empty)",
+            MessageAttributes={
+                trust.REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:2000]}
+            },
+        )
+        await sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
     async def subscribe(self, jobs: list[StreamingJob]) -> list[str]:
         """Subscribe to the output topics not yet subscribed; the new ones."""
@@ -144,6 +166,7 @@ class Listener:
         self._by_topic = {j.output_topic_arn: j for j in jobs}
         added = await self.queue.subscribe(jobs)
         if added:
+            await self.queue.admit(list(self._by_topic))
             log.info("subscribed to job outputs", jobs=added)
 
     async def refresh_loop(self, stop: asyncio.Event) -> None:
@@ -197,6 +220,11 @@ class Listener:
             await self.delete(done)
         return len(done)
 
+    async def _refuse(self, message: Any, reason: str) -> None:
+        self.metrics.refused()
+        log.warning("output refused; moved to the dead-letter queue", reason=reason)
+        await self.queue.refuse(message, reason)
+
     async def delete(self, entries: list[dict[str, str]]) -> None:
         sqs = await self.aws.sqs()
         response = await sqs.delete_message_batch(QueueUrl=self.queue.url, Entries=entries)  # type: ignore[arg-type]
@@ -206,18 +234,16 @@ class Listener:
     async def translate(self, message: Any) -> Event[EventPayload] | None:
         receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "1")
         try:
-            envelope = json.loads(message.get("Body", ""))
-        except ValueError:
-            envelope = None
-        topic = envelope.get("TopicArn") if isinstance(envelope, dict) else None
-        job = self._by_topic.get(topic or "")
-        if job is None and topic is not None:
-            await self.refresh()  # a job registered since the last refresh
-            job = self._by_topic.get(topic)
+            envelope = trust.open_envelope(message.get("Body", ""))
+            topic = envelope.topic or ""
+            if topic not in self._by_topic:
+                await self.refresh()  # a job registered since the last refresh
+            job = trust.check_job(topic, self._by_topic.get(topic))
+        except trust.Refused as exc:
+            await self._refuse(message, exc.reason)
+            return None
         try:
-            output = parse_output_message(
-                message.get("Body", ""), job.label_attribute if job else None
-            )
+            output = parse_output_message(envelope.body, job.label_attribute)
         except GtFormatError as exc:
             self.metrics.unparseable()
             log.warning(
@@ -238,7 +264,14 @@ class Listener:
                 receives=receives,
             )
             return None
-        job_name = job.name if job else known.job
+        try:
+            trust.check_key_job(job, known.job)
+            if output.label_uri is not None:
+                trust.check_label_uri(output.label_uri, self.settings.names.bucket, job)
+        except trust.Refused as exc:
+            await self._refuse(message, exc.reason)
+            return None
+        job_name = job.name
         event_id = derived_event_id(key.id, output.status.value)
         if output.status is OutputStatus.COMPLETED:
             assert output.label_uri is not None

@@ -20,6 +20,9 @@ def make_listener(runtime: ServiceRuntime) -> Listener:
     translated = m.counter("lava_listener_translated", "Outputs translated, per event.", ("kind",))
     unparseable = m.counter("lava_listener_unparseable", "Outputs that could not be parsed.")
     unknown = m.counter("lava_listener_unknown_key", "Outputs whose key matches no data object.")
+    refused = m.counter(
+        "lava_listener_refused", "Outputs refused by a trust check (moved to the DLQ)."
+    )
     latency = m.histogram(
         "lava_listener_receive_to_publish_seconds", "From receiving an output to its confirm."
     )
@@ -28,6 +31,7 @@ def make_listener(runtime: ServiceRuntime) -> Listener:
         translated=lambda kind: translated.labels(name, kind).inc(),
         unparseable=lambda: unparseable.labels(name).inc(),
         unknown_key=lambda: unknown.labels(name).inc(),
+        refused=lambda: refused.labels(name).inc(),
         latency=lambda s: latency.labels(name).observe(s),
     )
     return Listener(runtime.settings, runtime.aws, runtime.bus.publish, metrics)

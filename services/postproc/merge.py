@@ -13,16 +13,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.postproc.summary import AdjustmentDiff, adjustment_diff
+from shared import bounded_json
 from shared.events import JobOutput
 from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.convert import AttributeStats, class_map, from_seq_label
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.job_types import JOB_TYPES, job_type
 from shared.layout import FrameIndex, parse_s3_uri
-from shared.storage import NotFound, S3Store
+from shared.storage import NotFound, S3Store, TooLarge
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from shared.taxonomy.records import ClipInfo, ClipLabels, FrameRecord, LavaObject
 from shared.taxonomy.validation import Problem
+
+# A SeqLabel file of a 10 s clip is well under 10 MiB (a few hundred frames of boxes); the cap
+# keeps a forged or runaway file from being held in memory whole.
+MAX_LABEL_FILE_BYTES = 64 * 1024 * 1024
+LABEL_FILE_DEPTH = 12
 
 
 class OutputUnreadable(RuntimeError):
@@ -64,14 +70,24 @@ async def read_output(
     without a known name falls back to its ``frame-no``.
     """
     try:
-        raw = await store.get_bytes(*parse_s3_uri(output.label_uri))
+        raw = await store.get_bytes(*parse_s3_uri(output.label_uri), max_bytes=MAX_LABEL_FILE_BYTES)
     except NotFound:
         raise OutputUnreadable(f"{output.job_name}: {output.label_uri} does not exist") from None
+    except TooLarge as exc:
+        return {}, [Problem("gt-format", f"{output.job_name}: {exc}")]
     try:
-        seq = parse_seq_label(raw)
+        # Bounded: a label file with NaN, 1e400 or absurd nesting is a format problem of the
+        # clip (it fails with that reason), not an OverflowError retried into a dead letter.
+        tree = bounded_json.loads(
+            raw, max_bytes=MAX_LABEL_FILE_BYTES, what="label file", max_depth=LABEL_FILE_DEPTH
+        )
+        seq = parse_seq_label(tree)
+        frames, problems = from_seq_label(seq, output_class_map(output), stats)
     except GtFormatError as exc:
         return {}, [Problem("gt-format", f"{output.job_name}: {exc}", field=exc.field)]
-    frames, problems = from_seq_label(seq, output_class_map(output), stats)
+    except (ValueError, OverflowError, TypeError, RecursionError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        return {}, [Problem("gt-format", f"{output.job_name}: {reason}")]
     by_name = {f.file: f.frame_no for f in index.frames}
     known = {f.frame_no for f in index.frames}
     out: dict[int, list[LavaObject]] = {}

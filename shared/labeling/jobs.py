@@ -27,6 +27,7 @@ from shared.labeling.registry import (
     StreamingJob,
 )
 from shared.layout import label_config_key, s3_uri
+from shared.sns_sqs import publish_only_policy
 from shared.storage import S3Store
 from shared.workflows import WorkflowCatalog
 
@@ -39,6 +40,14 @@ log = structlog.get_logger(__name__)
 
 class JobConfigError(ValueError):
     pass
+
+
+def output_publisher(backend: Backend, settings: Settings) -> str:
+    """The IAM role that publishes a job's outputs: Ground Truth's (the job's RoleArn), or
+    locally the emulator's."""
+    if backend == "sagemaker" and settings.gt_role_arn:
+        return settings.gt_role_arn
+    return f"arn:aws:iam::{settings.account}:role/{settings.namespace}-gt-emulator"
 
 
 @dataclass(frozen=True)
@@ -131,6 +140,14 @@ class JobManager:
         sns = await self.aws.sns()
         input_topic = await sns.create_topic(Name=s.names.topic(f"{name}-input"))
         output_topic = await sns.create_topic(Name=s.names.topic(f"{name}-output"))
+        # Only the labeling service may publish outputs (the listener refuses other topics).
+        await sns.set_topic_attributes(
+            TopicArn=output_topic["TopicArn"],
+            AttributeName="Policy",
+            AttributeValue=publish_only_policy(
+                output_topic["TopicArn"], output_publisher(backend, s), s.account
+            ),
+        )
         config = label_config(spec, audited.label_attribute if audited else None)
         key = label_config_key(name)
         job = StreamingJob(

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from shared.aws import AwsClients
 from shared.events import ClipIngested, Event, S3Uri, derived_event_id, new_event
+from shared.ids import task_id_of
 from shared.labeling.registry import JobRegistry
 from shared.operations.errors import Invalid
 from shared.resources import TASKS
@@ -90,7 +91,7 @@ async def create_from_spec(
         publish, clip_id, request.drive, request.clip, source.clipS3Uri, source.fps, workflow
     )
     return CreatedTask(
-        task_id=f"{clip_id}.{workflow}", clip_id=clip_id, workflow=workflow, levels=levels
+        task_id=task_id_of(clip_id, workflow), clip_id=clip_id, workflow=workflow, levels=levels
     )
 
 
@@ -115,7 +116,7 @@ async def create_from_workflow(
         request.workflow,
     )
     return CreatedTask(
-        task_id=f"{clip_id}.{request.workflow}",
+        task_id=task_id_of(clip_id, request.workflow),
         clip_id=clip_id,
         workflow=request.workflow,
         levels=levels,

@@ -18,6 +18,7 @@ from pathlib import Path
 from services.control.auth import Role, new_token
 from shared.local_stack import free_port
 from shared.settings import Settings
+from tests.support.broker import provision_topology
 
 
 @dataclass
@@ -45,7 +46,7 @@ def control_env(settings: Settings, port: int, entries: str, **extra: str) -> di
         **os.environ,
         "LAVA_NAMESPACE": settings.namespace,
         "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-        "LAVA_AMQP_URL": settings.amqp_url,
+        "LAVA_AMQP_URL": settings.amqp_url.get_secret_value(),
         "LAVA_CONTROL_PORT": str(port),
         "LAVA_CONTROL_TOKENS": entries,
         "LAVA_LOG_FORMAT": "json",
@@ -67,6 +68,7 @@ async def control_service(
     settings: Settings, log_dir: Path, **extra: str
 ) -> AsyncIterator[ControlProcess]:
     port = free_port()
+    await provision_topology(settings)  # services only check it (passive declares)
     known, entries = tokens()
     log_path = log_dir / "control.log"
     with log_path.open("ab") as log:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from shared.runtime import Build, ServiceRuntime
 from shared.settings import Settings
-from tests.support.broker import wait_until
+from tests.support.broker import provision_topology, wait_until
 
 
 @asynccontextmanager
@@ -16,6 +16,8 @@ async def running(
     build: Build, settings: Settings, name: str, consumer: str | None, uses_bus: bool = True
 ) -> AsyncIterator[ServiceRuntime]:
     runtime = ServiceRuntime(name, settings, consumer=consumer, uses_bus=uses_bus)
+    if uses_bus:
+        await provision_topology(settings)  # services only check it (passive declares)
     await build(runtime)
     task = asyncio.create_task(runtime.run(install_signals=False))
     try:

@@ -1,0 +1,186 @@
+"""Forged Ground Truth outputs against the real listener, SNS/SQS (moto) and broker.
+
+Every attack is delivered to the listener's queue next to one genuine output: the genuine one
+becomes a LevelCompleted, each forged one is moved to the SQS dead-letter queue with its
+reason, and nothing else reaches the bus.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from services.listener.service import build
+from services.listener.trust import REASON_ATTRIBUTE, output_prefix
+from shared.aws import AwsClients
+from shared.bus import Bus
+from shared.clock import FakeClock
+from shared.events import LevelCompleted, decode_event
+from shared.labeling.jobs import output_publisher
+from shared.labeling.registry import StreamingJob
+from shared.settings import Settings
+from shared.sns_sqs import queue_arn
+from shared.testing.events import frames_ready
+from tests.support.broker import get_messages, wait_until
+from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs
+from tests.support.dispatch import make as make_dispatcher
+from tests.support.services import running
+
+pytestmark = pytest.mark.integration
+
+
+def _output(job: StreamingJob, bucket: str, key: str, source: str, marker: str) -> dict[str, Any]:
+    return {
+        "source-ref": source,
+        "dataset-objectid-attribute-name": "lava-dedup-id",
+        "lava-dedup-id": key,
+        "lava-marker": marker,
+        job.label_attribute: f"{output_prefix(bucket, job)}{marker}/SeqLabel.json",
+        f"{job.label_attribute}-metadata": {
+            "job-name": f"labeling-job/{job.gt_name}",
+            "human-annotated": "yes",
+            "creation-date": "2026-05-15T08:01:16.000000",
+            "type": "groundtruth/video-object-tracking",
+            "class-map": {"0": "vehicle"},
+        },
+    }
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+async def test_forged_outputs_are_refused_and_the_genuine_one_passes(
+    aws: AwsClients, settings: Settings, bus: Bus
+) -> None:
+    s = dispatch_settings(
+        settings,
+        listener_wait_seconds=1,
+        listener_visibility_timeout_seconds=1,
+        listener_refresh_seconds=0.3,
+    )
+    jobs = await create_jobs(aws, s)
+    dispatcher = make_dispatcher(aws, s, FakeClock(), Recorder())
+    await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
+    job = jobs["VOTVehicle"]
+    other = next(j for name, j in jobs.items() if name != "VOTVehicle")
+    (sent,) = await inputs(aws, job)
+    key, source, bucket = sent["lava-dedup-id"], sent["source-ref"], s.names.bucket
+    sns, sqs = await aws.sns(), await aws.sqs()
+
+    def forged(marker: str, **changes: Any) -> dict[str, Any]:
+        body = _output(job, bucket, key, source, marker)
+        body.update(changes)
+        return body
+
+    async def via(topic: str, body: dict[str, Any] | str) -> None:
+        message = body if isinstance(body, str) else json.dumps(body)
+        await sns.publish(TopicArn=topic, Message=message)
+
+    attr = job.label_attribute
+    expected = {
+        "attack-evil-topic": "is not the output topic of a registered job",
+        "attack-no-topic": "no TopicArn",
+        "attack-other-job": "names job 'VOTVehicle' but the output came from the topic of",
+        "attack-foreign-bucket": "is not under the job's output prefix",
+        "attack-other-prefix": "is not under the job's output prefix",
+        "attack-traversal": "is not under the job's output prefix",
+        "attack-nan": "non-finite",
+        "attack-deep": "nests deeper",
+    }
+    async with running(build, s, "listener", None):
+        # 1. a topic the attacker owns, subscribed to our queue (real SNS would also be stopped
+        #    by the queue policy; moto does not enforce it, so the listener must)
+        queue_url = (await sqs.get_queue_url(QueueName=s.names.queue_url_name("gt-output")))[
+            "QueueUrl"
+        ]
+        evil = (await sns.create_topic(Name=s.names.topic("Evil-output")))["TopicArn"]
+        await sns.subscribe(TopicArn=evil, Protocol="sqs", Endpoint=await queue_arn(sqs, queue_url))
+        await via(evil, forged("attack-evil-topic"))
+        # 2. straight into the queue, no SNS envelope
+        await sqs.send_message(
+            QueueUrl=queue_url, MessageBody=json.dumps(forged("attack-no-topic"))
+        )
+        # 3. a genuine key delivered through another registered job's topic
+        await via(other.output_topic_arn, _output(other, bucket, key, source, "attack-other-job"))
+        # 4-6. label URIs post-processing must never read
+        await via(
+            job.output_topic_arn,
+            forged(
+                "attack-foreign-bucket",
+                **{attr: f"s3://someone-else/gt-output/{job.gt_name}/x/SeqLabel.json"},
+            ),
+        )
+        await via(
+            job.output_topic_arn,
+            forged("attack-other-prefix", **{attr: f"s3://{bucket}/labels/victim.json"}),
+        )
+        await via(
+            job.output_topic_arn,
+            forged(
+                "attack-traversal",
+                **{attr: f"{output_prefix(bucket, job)}../../labels/victim.json"},
+            ),
+        )
+        # 7-8. numbers and nesting the parsers would choke on
+        nan = json.dumps(forged("attack-nan")).replace('"yes"', "NaN", 1)
+        await via(job.output_topic_arn, nan)
+        await via(job.output_topic_arn, forged("attack-deep", extra=_nested(40)))
+        # the genuine output, last
+        await via(job.output_topic_arn, _output(job, bucket, key, source, "genuine"))
+
+        (event,) = [
+            decode_event(m.body)
+            for m in await get_messages(s, s.names.queue("dispatcher"), 1, timeout=30)
+        ]
+        assert isinstance(event.payload, LevelCompleted)
+        assert event.payload.label_uri == f"{output_prefix(bucket, job)}genuine/SeqLabel.json"
+
+        dead_url = (await sqs.get_queue_url(QueueName=s.names.queue_url_name("gt-output-dead")))[
+            "QueueUrl"
+        ]
+        refused: dict[str, str] = {}
+
+        async def all_refused() -> bool:
+            got = await sqs.receive_message(
+                QueueUrl=dead_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            )
+            for message in got.get("Messages", []):
+                marker = next((m for m in expected if m in message["Body"]), "?")
+                refused[marker] = message["MessageAttributes"][REASON_ATTRIBUTE]["StringValue"]
+                await sqs.delete_message(QueueUrl=dead_url, ReceiptHandle=message["ReceiptHandle"])
+            return len(refused) >= len(expected)
+
+        await wait_until(all_refused, timeout=30, interval=0.2)
+    for marker, reason in expected.items():
+        assert reason in refused[marker], (marker, refused[marker])
+    # nothing forged reached the bus
+    assert await get_messages(s, s.names.queue("dispatcher"), 1, timeout=0.5) == []
+
+
+async def test_queue_and_topic_policies_name_exact_principals(
+    aws: AwsClients, settings: Settings, bus: Bus
+) -> None:
+    s = dispatch_settings(settings, listener_wait_seconds=1, listener_refresh_seconds=0.3)
+    jobs = await create_jobs(aws, s)
+    sns, sqs = await aws.sns(), await aws.sqs()
+    async with running(build, s, "listener", None):
+        url = (await sqs.get_queue_url(QueueName=s.names.queue_url_name("gt-output")))["QueueUrl"]
+        attrs = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+    (allowed,) = json.loads(attrs["Attributes"]["Policy"])["Statement"]
+    condition = allowed["Condition"]
+    assert condition["ArnEquals"]["aws:SourceArn"] == sorted(
+        j.output_topic_arn for j in jobs.values()
+    )
+    assert "*" not in json.dumps(condition["ArnEquals"])
+    assert condition["StringEquals"]["aws:SourceAccount"] == s.account
+    for job in jobs.values():
+        topic = await sns.get_topic_attributes(TopicArn=job.output_topic_arn)
+        statements = json.loads(topic["Attributes"]["Policy"])["Statement"]
+        publishers = [st["Principal"]["AWS"] for st in statements if "SNS:Publish" in st["Action"]]
+        assert publishers == [output_publisher("emulator", s)]
