@@ -55,21 +55,21 @@ async def test_redelivered_event_is_handled_once(
 ) -> None:
     guard = IdempotencyGuard(aws, settings, consumer="probe")
     effects: list[str] = []
-    seen: list[str] = []
+    settled: list[bool] = []
 
     async def handler(event: Event[Any]) -> None:
-        seen.append(event.event_id)
-
         async def work() -> None:
             effects.append(event.event_id)
 
-        await guard.run_once(event.event_id, work)
+        settled.append(await guard.run_once(event.event_id, work))
 
     await probe_bus.consume("probe", handler)
     event = clip_failed()
     await probe_bus.publish(event)
     await probe_bus.publish(event)  # the broker delivering it again
-    await wait_until(lambda: len(seen) == 2)
+    # both deliveries finished (not merely started): one did the work, the other skipped it
+    await wait_until(lambda: len(settled) == 2, timeout=30)
+    assert sorted(settled) == [False, True]
     assert effects == [event.event_id]
 
 
