@@ -54,6 +54,14 @@ MAX_RESTARTS = 5
 @click.option("--worker-rate", type=float, default=5.0, show_default=True)
 @click.option("--expire-share", type=click.FloatRange(0, 0.9), default=0.0, show_default=True)
 @click.option("--refresh", type=float, default=1.0, show_default=True, help="Seconds.")
+@click.option(
+    "--backend",
+    type=click.Choice(["emulator", "labelstudio"]),
+    default="emulator",
+    show_default=True,
+    help="Labeling backend: the Ground Truth emulator, or a real Label Studio server (its own "
+    "venv: scripts/labelstudio.sh) with a simulated annotator working in it.",
+)
 def run(
     aws_endpoint: str | None,
     namespace: str | None,
@@ -63,6 +71,7 @@ def run(
     worker_rate: float,
     expire_share: float,
     refresh: float,
+    backend: str,
 ) -> None:
     """Run the local pipeline until Ctrl-C, with a live status view."""
     from lava.endpoints import EndpointError, resolve
@@ -76,6 +85,14 @@ def run(
         endpoint = resolve(aws_endpoint) if aws_endpoint else None
     except EndpointError as exc:
         raise click.ClickException(str(exc)) from None
+    if backend == "labelstudio":
+        from shared.labeling.labelstudio.server import installed
+
+        if not installed():
+            raise click.ClickException(
+                "Label Studio is not installed; install it once (its own venv): "
+                "bash scripts/labelstudio.sh"
+            )
     config = PipelineConfig(
         namespace=namespace or base.namespace,
         run_dir=log_dir or base.state_dir / "run-logs",
@@ -83,6 +100,7 @@ def run(
         worker_rate=worker_rate,
         expire_share=expire_share,
         aws_endpoint=endpoint,
+        backend="labelstudio" if backend == "labelstudio" else "emulator",
     )
     sys.exit(asyncio.run(_run(config, env_file or base.state_dir / "run.env", refresh)))
 
@@ -147,6 +165,8 @@ async def _run(config: Any, env_file: Path, refresh: float) -> int:
             f"In another shell: [bold]source {env_file}[/bold], then `lava upload ...`, "
             "`lava status`. Ctrl-C stops everything."
         )
+        if pipeline.labelstudio is not None:
+            console.print(f"Label Studio: {pipeline.labelstudio.url}")
         await _watch(console, pipeline, settings, stop, refresh)
         return 0
     finally:
