@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lava.deploy.broker import FILE, OVERLAYS, overlay_namespace, overlays, with_passwords
+from lava.deploy.broker import FILE, OVERLAYS, overlay_namespace, overlays, render, with_passwords
 from tests.support.deploy import named, pod_spec
 
 
@@ -67,3 +67,12 @@ def test_the_local_broker_loads_the_definitions_with_passwords_filled_in() -> No
     (init,) = spec["initContainers"]
     assert init["command"][:3] == ["lava", "deploy", "broker-passwords"]
     assert init["command"][3] == f"/definitions-template/{FILE}"
+
+
+def test_the_overlays_definitions_are_rendered_from_the_identity_table() -> None:
+    """One source of truth: shared.broker_identities (`python -m lava.deploy.broker` rewrites)."""
+    for overlay in overlays():
+        on_disk = json.loads((OVERLAYS / overlay / FILE).read_text())
+        assert on_disk == render(overlay), (
+            f"{overlay}: run `python -m lava.deploy.broker` to render the definitions again"
+        )

@@ -8,8 +8,8 @@ one. ``lava deploy broker-passwords IN OUT`` fills the hashes from
 ``LAVA_BROKER_PASSWORD_<COMPONENT>`` where the passwords live (the local overlay's broker does
 it in an init container).
 
-The files were written from that model while its table was not on main yet; once it is, they
-are rendered from it and a test keeps them in step.
+The files are rendered from that table (:func:`render`, ``python -m lava.deploy.broker``); a
+test keeps them in step with it.
 """
 
 from __future__ import annotations
@@ -72,3 +72,30 @@ def with_passwords(
             user["password_hash"] = password_hash(password)
             given.append(user["name"])
     return filled, given
+
+
+def render(overlay: str) -> dict[str, Any]:
+    """The overlay's definitions from ``shared.broker_identities``, every hash left empty."""
+    from shared.broker_identities import IDENTITIES, definitions
+    from shared.names import Namespace
+
+    rendered = definitions(
+        Namespace(overlay_namespace(overlay)), {i.component: "" for i in IDENTITIES}
+    )
+    for user in rendered["users"]:
+        user["password_hash"] = ""  # no credential in the repository
+    return {"vhosts": [{"name": "/"}], **rendered}
+
+
+def write_all() -> list[Path]:
+    written = []
+    for overlay in overlays():
+        path = OVERLAYS / overlay / FILE
+        path.write_text(json.dumps(render(overlay), indent=2) + "\n")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for written in write_all():
+        print(f"wrote {written.relative_to(ROOT)}")
