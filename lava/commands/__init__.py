@@ -46,3 +46,13 @@ def frame_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
     if width % 2 or height % 2 or width < 64 or height < 64:
         raise click.BadParameter("width and height must be even and at least 64")
     return width, height
+
+
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["emulator", "labelstudio"]),
+    default="emulator",
+    show_default=True,
+    help="Labeling backend: the Ground Truth emulator, or a real Label Studio server (its own "
+    "venv: scripts/labelstudio.sh) with a simulated annotator working in it.",
+)

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from lava.commands import frame_size
+from lava.commands import backend_option, frame_size
 from shared.settings import redact_url
 
 DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
@@ -83,14 +83,7 @@ DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
     default=None,
     help="Results folder (default: lava-results-<time>).",
 )
-@click.option(
-    "--backend",
-    type=click.Choice(["emulator", "labelstudio"]),
-    default="emulator",
-    show_default=True,
-    help="Labeling backend: the Ground Truth emulator, or a real Label Studio server (its own "
-    "venv: scripts/labelstudio.sh) with a simulated annotator working in it.",
-)
+@backend_option
 @click.option("--timeout", type=float, default=600, show_default=True)
 def demo(
     clip_count: int,

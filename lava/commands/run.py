@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from lava.commands import backend_option
+
 if TYPE_CHECKING:
     from lava.local_pipeline import LocalPipeline
     from shared.settings import Settings
@@ -54,14 +56,7 @@ MAX_RESTARTS = 5
 @click.option("--worker-rate", type=float, default=5.0, show_default=True)
 @click.option("--expire-share", type=click.FloatRange(0, 0.9), default=0.0, show_default=True)
 @click.option("--refresh", type=float, default=1.0, show_default=True, help="Seconds.")
-@click.option(
-    "--backend",
-    type=click.Choice(["emulator", "labelstudio"]),
-    default="emulator",
-    show_default=True,
-    help="Labeling backend: the Ground Truth emulator, or a real Label Studio server (its own "
-    "venv: scripts/labelstudio.sh) with a simulated annotator working in it.",
-)
+@backend_option
 def run(
     aws_endpoint: str | None,
     namespace: str | None,
