@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from shared import bounded_json
+from shared.layout import ClipLayout
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes, SafeId
 
 # Bounds of what an event may carry (every string and list is bounded; nested values are at
@@ -298,8 +299,9 @@ _FRAME_FIELDS = {"sequence_uri", "manifest_uri", "frame_count", "width", "height
 def _nest_frames(old: EventPayload, current: type[FramesReady | LabelsFinalized]) -> EventPayload:
     data = old.model_dump()
     frames = {k: data.pop(k) for k in _FRAME_FIELDS if k in data}
-    # v1 LabelsFinalized had no manifest: it sits beside the sequence file (shared.layout).
-    frames.setdefault("manifest_uri", frames["sequence_uri"].rsplit("/", 1)[0] + "/manifest.jsonl")
+    if "manifest_uri" not in frames:  # v1 LabelsFinalized had none: the layout names it
+        layout = ClipLayout.from_sequence_uri(frames["sequence_uri"])
+        frames["manifest_uri"] = layout.uri(layout.manifest_key)
     return current(**data, frames=ClipFrames(**frames))
 
 
