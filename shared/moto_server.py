@@ -1,4 +1,4 @@
-"""The moto server as the project runs it: moto's own app, with DynamoDB made atomic.
+"""The moto server as the project runs it: moto's own app, DynamoDB atomic and key-ordered.
 
 Real DynamoDB evaluates a ``ConditionExpression`` and writes the item as one atomic step; the
 whole design leans on that (two dispatcher replicas, the idempotency guard, the emulator's
@@ -6,6 +6,9 @@ dedup). moto's server handles requests on threads and its DynamoDB backend takes
 concurrent conditional writes can both pass their condition - rarely, and more often on a loaded
 machine (a post-processing test saw two "first" claims once). Serialising DynamoDB requests gives
 moto the service's atomicity; other services (SQS long polls in particular) stay concurrent.
+
+And a Query reads one partition in key order, as DynamoDB's does, instead of moto's walk over the
+whole table (:mod:`shared.moto_indexes`): reads that are flat on AWS stay flat here.
 
 ``python -m shared.moto_server -H 127.0.0.1 -p 4566`` (what :class:`MotoServer` starts).
 """
@@ -46,12 +49,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     from werkzeug.serving import run_simple
 
+    from shared.moto_indexes import install
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1", help="Address to bind.")
     parser.add_argument("-p", "--port", type=int, default=4566, help="Port to listen on.")
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    install()  # before serving; its structures change only under AtomicDynamoDB's lock
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
         args.host,
