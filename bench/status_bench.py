@@ -1,27 +1,33 @@
 """Reads that stay flat: status, one list page and one dispatcher sweep at 1k, 10k, 50k tasks.
 
 One moto server, one namespace that grows: at each size the table holds that many tasks
-(mostly completed, as a long-running system's table does) plus a fixed working set - 30
+(mostly completed, as a long-running system's table does) plus a fixed working set - ``--due``
 active tasks with a waiting data object each and 20 failed ones; before each sweep the clock
-moves 5 days, so the 30 waiting objects are due for their same-key re-send. Measured at each
+moves 5 days, so the waiting objects are due for their same-key re-send. Measured at each
 size (median of --rounds):
 - ``pipeline_status`` (what `lava status`, `GET /v1/status` and the dashboard read), and
   within it the counter read alone (one GetItem: every count of the funnel);
 - one page of 50 tasks from ``GET /v1/tasks`` (status index, cursor pagination);
-- one dispatcher sweep over the 30 due objects (claims, SNS PublishBatch, send records);
-with the AWS calls each makes. Seeding uses BatchWriteItem (not measured).
+- one dispatcher sweep over the due objects (claims, SNS PublishBatch, send records);
+with the AWS calls each makes (at the end by operation) and the moto server's CPU time per run
+(read from /proc: what the machine's load does not inflate). Seeding uses BatchWriteItem (not
+measured).
 
-    python -m bench.status_bench [--sizes 1000,10000,50000] [--rounds 5]
+    python -m bench.status_bench [--sizes 1000,10000,50000] [--rounds 5] [--due 30]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from services.dispatcher.dispatcher import Dispatcher
@@ -31,6 +37,7 @@ from shared.clock import FakeClock
 from shared.dynamo import to_item
 from shared.labeling.jobs import JobManager
 from shared.local_stack import MotoServer, free_port
+from shared.logging import configure_logging
 from shared.operations.status import pipeline_status
 from shared.resources import provision
 from shared.settings import Settings, load_settings
@@ -52,15 +59,58 @@ def calls() -> int:
     return int(sum(count for count, _ in CALL_TIMES.values()))
 
 
-async def timed(work: Callable[[], Awaitable[Any]], rounds: int) -> tuple[float, float]:
-    """Median seconds and AWS calls of one ``work()``."""
-    seconds, made = [], []
-    for _ in range(rounds):
-        before, started = calls(), time.perf_counter()
-        await work()
-        seconds.append(time.perf_counter() - started)
-        made.append(calls() - before)
-    return statistics.median(seconds), statistics.median(made)
+def by_operation() -> Counter[str]:
+    return Counter({op: int(count) for (_, op), (count, _) in CALL_TIMES.items()})
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc; 0 elsewhere): the moto server's
+    work, which the machine's load does not inflate the way it inflates wall time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Measured:
+    seconds: float  # median wall time of one run
+    server_ms: float  # the moto server's CPU per run (mean: the clock ticks in 10 ms)
+    calls: float  # median AWS calls of one run
+
+
+class Meter:
+    """Runs a read ``rounds`` times; keeps its AWS calls by operation (last run)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.operations: dict[str, Counter[str]] = {}
+
+    async def measure(
+        self, name: str, work: Callable[[], Awaitable[Any]], rounds: int = 1
+    ) -> tuple[Measured, Any]:
+        seconds, made = [], []
+        cpu_before = cpu_seconds(self.server_pid)
+        result = None
+        for _ in range(rounds):
+            ops_before, started = by_operation(), time.perf_counter()
+            result = await work()
+            seconds.append(time.perf_counter() - started)
+            self.operations[name] = by_operation() - ops_before
+            made.append(sum(self.operations[name].values()))
+        server_ms = (cpu_seconds(self.server_pid) - cpu_before) * 1000 / rounds
+        return Measured(statistics.median(seconds), server_ms, statistics.median(made)), result
+
+    def lines(self) -> list[str]:
+        return [
+            f"  {name}: " + ", ".join(f"{op} {n}" for op, n in sorted(ops.items()))
+            for name, ops in self.operations.items()
+        ]
+
+
+def _cells(measured: Measured) -> str:
+    return f"{measured.seconds:>8.3f} {measured.server_ms:>6.0f} {measured.calls:>5.0f}"
 
 
 async def seed_completed(
@@ -105,7 +155,7 @@ async def _write(db: Any, table: str, batch: list[dict[str, Any]]) -> None:
         pending = answer.get("UnprocessedItems") or {}
 
 
-async def main(sizes: list[int], rounds: int) -> None:
+async def main(sizes: list[int], rounds: int, due: int) -> None:
     moto = MotoServer(port=free_port())
     moto.start()
     try:
@@ -117,15 +167,19 @@ async def main(sizes: list[int], rounds: int) -> None:
             dispatch_resend_interval_seconds=5 * DAY,
             dispatch_level_timeout_seconds=100 * DAY,  # the sweep only re-sends
             dispatch_retry_base_seconds=0.0,
+            # jobs InProgress at once: the sweep re-sends instead of holding for start-up
+            emulator_profile="ideal",
         )
+        configure_logging(settings, "bench")
         async with AwsClients(settings) as aws:
             await provision(aws, settings.names)
             await JobManager(aws, settings).create_from_catalog(load_catalog())
             clock = FakeClock()
             dispatcher = wire_dispatcher(settings, aws, _discard, clock)
             store = dispatcher.store
-            # the working set: 50 active tasks waiting at level 1, 20 of them failed
-            for i in range(50):
+            # the working set: `due` active tasks waiting at level 1, and 20 failed ones
+            live = due + 20
+            for i in range(live):
                 await dispatcher.on_frames_ready(
                     frames_ready(f"live-{i}", bucket=settings.names.bucket)
                 )
@@ -139,33 +193,31 @@ async def main(sizes: list[int], rounds: int) -> None:
                     reason="bench",
                 )
                 await store.stop_objects(f"live-{i}.vehicles")
-            print(
-                f"{'tasks':>7} {'counters s':>10} {'status s':>9} {'calls':>5} {'page s':>8} "
-                f"{'calls':>5} "
-                f"{'sweep s':>8} {'calls':>5} {'resent':>6}"
-            )
-            seeded = 70
+            head = f"{'s':>8} {'srv ms':>6} {'calls':>5}"
+            print(f"{'':>7}  {'counters':<21}  {'status':<21}  {'page':<21}  {'sweep':<21}")
+            print(f"{'tasks':>7}  {head}  {head}  {head}  {head} {'resent':>6}")
+            meter = Meter(moto.pid or 0)
+            seeded = live
             for size in sizes:
                 await seed_completed(aws, store, dispatcher, seeded, size - seeded, now)
                 seeded = size
-                counters_s, _ = await timed(store.counters.totals, rounds)
-                status_s, status_calls = await timed(
-                    lambda: pipeline_status(store, clock.now().timestamp(), 5 * DAY), rounds
+                counters, _ = await meter.measure("counters", store.counters.totals, rounds)
+                status, _ = await meter.measure(
+                    "status",
+                    lambda: pipeline_status(store, clock.now().timestamp(), 5 * DAY),
+                    rounds,
                 )
-                page_s, page_calls = await timed(
-                    lambda: store.tasks_page("completed", PAGE), rounds
+                page, _ = await meter.measure(
+                    "page", lambda: store.tasks_page("completed", PAGE), rounds
                 )
                 await clock.advance(5 * DAY + 1)
                 due_now = await store.due("object", clock.now().timestamp(), 1000)
-                before, started = calls(), time.perf_counter()
-                report = await dispatcher.sweep()
-                sweep_s, sweep_calls = time.perf_counter() - started, calls() - before
+                sweep, report = await meter.measure("sweep", dispatcher.sweep)
                 print(
-                    f"{size:>7} {counters_s:>10.3f} {status_s:>9.3f} {status_calls:>5.0f} "
-                    f"{page_s:>8.3f} "
-                    f"{page_calls:>5.0f} {sweep_s:>8.3f} {sweep_calls:>5} "
-                    f"{report.resent:>6}  (due {len(due_now)})"
+                    f"{size:>7}  {_cells(counters)}  {_cells(status)}  {_cells(page)}  "
+                    f"{_cells(sweep)} {report.resent:>6}  (due {len(due_now)})"
                 )
+            print("AWS calls by operation (last size):", *meter.lines(), sep="\n")
     finally:
         moto.stop()
 
@@ -174,5 +226,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,50000")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--due", type=int, default=30, help="Waiting objects due per sweep.")
     args = parser.parse_args()
-    asyncio.run(main([int(s) for s in args.sizes.split(",")], args.rounds))
+    asyncio.run(main([int(s) for s in args.sizes.split(",")], args.rounds, args.due))

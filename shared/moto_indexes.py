@@ -96,9 +96,8 @@ class KeySpace:
             partition.remove(key)
             if not partition.keys:
                 del self.partitions[hash_value]
-        new = None if item is None else self.entry(item)
-        if new is not None:
-            self.partitions.setdefault(new[0], SortedPartition()).add(new[1], item)  # type: ignore[arg-type]
+        if item is not None and (new := self.entry(item)) is not None:
+            self.partitions.setdefault(new[0], SortedPartition()).add(new[1], item)
             self.where[primary] = new
 
 
@@ -344,11 +343,11 @@ def query_window(
     size = 0
     for at in steps:
         item = partition.items[at]
-        if (limit is not None and len(window) == limit) or size + item.size() > RESULT_SIZE_LIMIT:
-            window.append(item)  # moto stops here and names the item before as the last key
-            return window
         window.append(item)
-        size += item.size()
+        item_size = item.size()
+        if (limit is not None and len(window) > limit) or size + item_size > RESULT_SIZE_LIMIT:
+            return window  # moto stops at this item and names the one before as the last key
+        size += item_size
     if 0 <= beyond < len(partition.items):
         window.append(partition.items[beyond])  # moto returns a last key only if one follows
     return window
