@@ -40,10 +40,11 @@ def print_json(data: Any) -> None:
 
 
 def cell(value: object) -> Text:
-    """A table cell: the value's text, never read as rich markup (a reason may hold ``[...]``)."""
-    if value is None or value == "":
-        return Text(EMPTY)
-    return Text(str(value))
+    """A table cell: the value's text on one line (blanks and line breaks collapsed, so a piped
+    row stays one line with cells two blanks apart), never read as rich markup (a reason may
+    hold ``[...]``)."""
+    text = " ".join(str("" if value is None else value).split())
+    return Text(text or EMPTY)
 
 
 def _terminal() -> bool:
@@ -114,13 +115,22 @@ def fields(pairs: Iterable[tuple[str, object]], *, title: str | None = None) -> 
 
 def show(*parts: RenderableType | str) -> None:
     """Print tables and plain lines (taken literally, never as markup) one after another, with
-    a blank line between a table and what comes before or after it."""
+    a blank line between a table and what comes before or after it. A table's title is a line
+    of its own (rich would wrap it to the table's width)."""
     console = Console(highlight=False)
     spaced: list[RenderableType] = []
+    after_table = False
     for part in parts:
-        if spaced and (isinstance(part, Table) or isinstance(spaced[-1], Table)):
+        is_table = isinstance(part, Table)
+        if isinstance(part, Table) and part.row_count == 0 and part.title is None:
+            continue  # nothing to show
+        if spaced and (is_table or after_table):
             spaced.append(Text(""))
+        if isinstance(part, Table) and part.title is not None:
+            spaced.append(Text(str(part.title), style=part.title_style or ""))
+            part.title = None
         spaced.append(Text(part) if isinstance(part, str) else part)
+        after_table = is_table
     if console.is_terminal:
         for part in spaced:
             console.print(part)
