@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import click
-from pydantic_core import to_jsonable_python
+from pydantic import TypeAdapter
 from rich import box
 from rich.console import Console, RenderableType
 from rich.table import Table
@@ -28,6 +28,8 @@ from rich.text import Text
 PIPE_WIDTH = 100_000
 # What an empty cell shows, so a piped row keeps its column count for `awk`.
 EMPTY = "-"
+# Serialises whatever a command hands over the way model_dump(mode="json") would.
+_JSONABLE = TypeAdapter(Any)
 
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON document instead of tables."
@@ -36,7 +38,7 @@ json_option = click.option(
 
 def print_json(data: Any) -> None:
     """``data`` (pydantic models, dataclasses, lists and dicts of them) as one JSON document."""
-    click.echo(json.dumps(to_jsonable_python(data), indent=2))
+    click.echo(json.dumps(_JSONABLE.dump_python(data, mode="json"), indent=2))
 
 
 def cell(value: object) -> Text:
