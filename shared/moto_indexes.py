@@ -443,10 +443,11 @@ def _update_item(
                 )
 
 
-def install() -> None:
-    """Patch moto (this process): Queries read windows, every item write keeps them in step."""
+def install() -> bool:
+    """Patch moto (this process): Queries read windows, every item write keeps them in step.
+    False if it was patched already."""
     if _MOTO:
-        return
+        return False
     _MOTO.update(
         query=Table.query,
         put_item=Table.put_item,
@@ -457,6 +458,7 @@ def install() -> None:
     Table.put_item = _put_item  # type: ignore[method-assign]
     Table.delete_item = _delete_item  # type: ignore[method-assign]
     DynamoDBBackend.update_item = _update_item  # type: ignore[method-assign]
+    return True
 
 
 def uninstall() -> None:

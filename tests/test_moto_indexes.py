@@ -54,7 +54,7 @@ INCLUDE = {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["note"]}
 
 @pytest.fixture
 def db() -> Iterator[Any]:
-    install()
+    installed = install()  # False: this process's moto has them already (memory_aws)
     try:
         with mock_aws():
             client = boto3.client("dynamodb", region_name="us-east-1")
@@ -97,7 +97,8 @@ def db() -> Iterator[Any]:
             )
             yield client
     finally:
-        uninstall()
+        if installed:
+            uninstall()
 
 
 def _random_item(rng: random.Random, table: str) -> dict[str, Any]:
