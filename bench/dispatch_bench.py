@@ -172,7 +172,7 @@ async def latency(args: argparse.Namespace, settings: Settings, aws: AwsClients)
     jobs = await create_jobs(aws, settings)
     runtime = ServiceRuntime("dispatcher", settings, consumer="dispatcher")
     dispatcher = make_dispatcher(runtime)
-    sender = TimingSender(aws, settings.dedup_key_name)
+    sender = TimingSender(aws, settings.dispatch.dedup_key_name)
     dispatcher.sender = sender
     runtime.handle(FramesReady, dispatcher.on_frames_ready)
     runtime.handle(LevelCompleted, dispatcher.on_level_completed)
@@ -218,12 +218,12 @@ async def main() -> int:
     try:
         settings = load_settings(
             namespace=f"bench{uuid.uuid4().hex[:6]}",
-            aws_endpoint_url=server.endpoint,
-            log_level="WARNING",
-            log_format="console",
-            health_port=0,
+            aws__endpoint_url=server.endpoint,
+            log__level="WARNING",
+            log__format="console",
+            runtime__health_port=0,
             # jobs InProgress at once: the bench measures sending, not Ground Truth's start-up
-            emulator_profile="ideal",
+            emulator__profile="ideal",
         )
         from shared.logging import configure_logging
 

@@ -73,7 +73,7 @@ class RabbitHarness:
         await self.bus.publish(event)
 
     async def publish_raw(self, body: bytes) -> None:
-        connection = await aio_pika.connect(self.settings.amqp_url.get_secret_value())
+        connection = await aio_pika.connect(self.settings.broker.amqp_url.get_secret_value())
         try:
             channel = await connection.channel()
             exchange = await channel.get_exchange(self.settings.names.exchange)
@@ -178,7 +178,7 @@ async def test_a_failing_handler_is_dead_lettered_on_the_last_delivery(harness: 
     await harness.publish(clip_failed())
     [reason] = await harness.dead_reasons(1)
     # delivery_limit=2: 3 deliveries in all, the last one dead-letters with the last error.
-    assert attempts == harness.settings.delivery_limit + 1
+    assert attempts == harness.settings.broker.delivery_limit + 1
     assert "failed 3 times" in reason and "S3 is slow today" in reason
 
 

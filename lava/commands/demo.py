@@ -104,7 +104,7 @@ def demo(
     from shared.logging import configure_logging
     from shared.settings import load_settings
 
-    configure_logging(load_settings(log_level="WARNING"), "demo")
+    configure_logging(load_settings(log__level="WARNING"), "demo")
     out = out_dir or Path(f"lava-results-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     code = asyncio.run(
@@ -194,7 +194,7 @@ async def _demo(
             settings = await run.start()
         console.print(
             f"  AWS (moto) {run.moto.endpoint if run.moto else ''}, RabbitMQ "
-            f"{redact_url(settings.amqp_url.get_secret_value()).split('@')[-1]}, "
+            f"{redact_url(settings.broker.amqp_url.get_secret_value()).split('@')[-1]}, "
             f"namespace {settings.namespace}; ingest, dispatcher, listener, postproc and "
             + (
                 "the Ground Truth emulator up"

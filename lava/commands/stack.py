@@ -37,7 +37,7 @@ def stack() -> None:
 
 def _settings_for(port: int) -> Settings:
     settings_and_logging()
-    return load_settings(aws_endpoint_url=f"http://127.0.0.1:{port}")
+    return load_settings(aws__endpoint_url=f"http://127.0.0.1:{port}")
 
 
 async def provision_namespace(settings: Settings, *, declare_broker: bool = True) -> str | None:
@@ -56,7 +56,7 @@ async def provision_namespace(settings: Settings, *, declare_broker: bool = True
 
 async def broker_problem(settings: Settings) -> str | None:
     try:
-        connection = await aio_pika.connect(settings.amqp_url.get_secret_value(), timeout=3)
+        connection = await aio_pika.connect(settings.broker.amqp_url.get_secret_value(), timeout=3)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     await connection.close()
@@ -93,7 +93,7 @@ def up(port: int) -> None:
     )
     if broker_error:
         click.echo(
-            f"RabbitMQ not reachable at {_redact(settings.amqp_url)} ({broker_error}); "
+            f"RabbitMQ not reachable at {_redact(settings.broker.amqp_url)} ({broker_error}); "
             f"the topology is declared when it is. Start it with: {RABBITMQ_START_HINT}",
             err=True,
         )
@@ -115,11 +115,11 @@ def provision_cmd(identities: bool | None) -> None:
     used by docker-compose and the k8s Job."""
     settings = settings_and_logging()
     broker_error = asyncio.run(provision_namespace(settings))
-    where = settings.aws_endpoint_url or f"AWS {settings.aws_region}"
+    where = settings.aws.endpoint_url or f"AWS {settings.aws.region}"
     click.echo(f"provisioned namespace {settings.namespace!r} in {where}")
     if broker_error:
         raise click.ClickException(
-            f"RabbitMQ not reachable at {_redact(settings.amqp_url)}: {broker_error}"
+            f"RabbitMQ not reachable at {_redact(settings.broker.amqp_url)}: {broker_error}"
         )
     if identities is None:
         identities = shutil.which("rabbitmqctl") is not None
@@ -139,8 +139,8 @@ def provision_cmd(identities: bool | None) -> None:
 def status(port: int) -> None:
     """Report the AWS endpoint and RabbitMQ reachability; exit 1 if either is down."""
     base = load_settings()
-    endpoint = base.aws_endpoint_url or f"http://127.0.0.1:{port}"
-    settings = load_settings(aws_endpoint_url=endpoint)
+    endpoint = base.aws.endpoint_url or f"http://127.0.0.1:{port}"
+    settings = load_settings(aws__endpoint_url=endpoint)
     healthy = True
     known = StackState(base.state_dir).load(port)
     pid_note = f" (pid {known.pid})" if known is not None and known.pid else ""
@@ -151,11 +151,11 @@ def status(port: int) -> None:
         click.echo(f"AWS endpoint  {endpoint}: DOWN - start it with: lava stack up --port {port}")
     problem = asyncio.run(broker_problem(settings))
     if problem is None:
-        click.echo(f"RabbitMQ      {_redact(settings.amqp_url)}: up")
+        click.echo(f"RabbitMQ      {_redact(settings.broker.amqp_url)}: up")
     else:
         healthy = False
         click.echo(
-            f"RabbitMQ      {_redact(settings.amqp_url)}: DOWN ({problem})\n"
+            f"RabbitMQ      {_redact(settings.broker.amqp_url)}: DOWN ({problem})\n"
             f"              start it with: {RABBITMQ_START_HINT}"
         )
     click.echo(f"namespace     {settings.namespace}")

@@ -172,7 +172,7 @@ async def list_tasks(
     status index: a page costs the same whatever the table holds)."""
     after = decode_cursor(cursor, status) if cursor else None
     found, last = await ctl.store.tasks_page(
-        status.value, min(limit, ctl.settings.control_page_max), after
+        status.value, min(limit, ctl.settings.control.page_max), after
     )
     return TaskPage(
         items=[TaskSummary.of(t) for t in found],
@@ -211,7 +211,7 @@ async def show_task(who: Viewer, ctl: Ctl, task_id: TaskId) -> TaskView:
 async def retry_task(who: Operator, ctl: Ctl, task_id: TaskId) -> RetryView:
     async with _audited(who, "tasks.retry", task_id):
         actions = await tasks.retry_task(
-            ctl.store, task_id, ctl.now(), ctl.settings.dispatch_level_timeout_seconds
+            ctl.store, task_id, ctl.now(), ctl.settings.dispatch.level_timeout_seconds
         )
     return RetryView(task_id=task_id, actions=actions)
 
@@ -271,7 +271,7 @@ async def status(
     """Counts per stage and status, waiting data objects by age, expirations, re-keys,
     re-sends, failures with reasons, and the last hours' counts."""
     return await pipeline_status(
-        ctl.store, ctl.now(), ctl.settings.dispatch_resend_interval_seconds, hours
+        ctl.store, ctl.now(), ctl.settings.dispatch.resend_interval_seconds, hours
     )
 
 

@@ -1,8 +1,8 @@
 """`python -m services.control`: the control service process (API + dashboard).
 
 It holds AWS clients and a publishing connection to the bus (task creation publishes
-``ClipIngested``); it consumes nothing. Uvicorn serves the app on ``LAVA_CONTROL_HOST``:
-``LAVA_CONTROL_PORT`` and stops on SIGTERM after in-flight requests.
+``ClipIngested``); it consumes nothing. Uvicorn serves the app on ``LAVA_CONTROL__HOST``:
+``LAVA_CONTROL__PORT`` and stops on SIGTERM after in-flight requests.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import Event
 from shared.logging import configure_logging
-from shared.settings import Settings, load_settings
+from shared.settings import ControlSettings
 
 log = structlog.get_logger(__name__)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: ControlSettings) -> None:
     auth = Authenticator(settings)
     if not auth.tokens and auth.jwks is None:
-        log.warning("no LAVA_CONTROL_TOKENS and no OIDC issuer: every API call gets 401")
+        log.warning("no LAVA_CONTROL__TOKENS and no OIDC issuer: every API call gets 401")
     async with AwsClients(settings) as aws:
         # The broker identity of this component is `control` (issue 13's table, once landed).
         bus = Bus(settings, client_name="lava-control")
@@ -48,24 +48,24 @@ async def serve(settings: Settings) -> None:
                 aws=aws,
                 publish=publish,
                 auth=auth,
-                budget=MutationBudget(settings.control_mutations_per_minute),
+                budget=MutationBudget(settings.control.mutations_per_minute),
                 now=time.time,
                 ready=lambda: bus.connected,
             )
             config = uvicorn.Config(
                 create_app(control),
-                host=settings.control_host,
-                port=settings.control_port,
+                host=settings.control.host,
+                port=settings.control.port,
                 log_config=None,
                 access_log=False,
                 server_header=False,
-                timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+                timeout_graceful_shutdown=int(settings.runtime.shutdown_grace_seconds),
             )
             server = _Server(config)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, server.stop)
-            log.info("control service", host=settings.control_host, port=settings.control_port)
+            log.info("control service", host=settings.control.host, port=settings.control.port)
             await server.serve()
             log.info("control service stopped")
         finally:
@@ -85,6 +85,6 @@ class _Server(uvicorn.Server):
 
 
 def main() -> None:
-    settings = load_settings()
+    settings = ControlSettings.load()
     configure_logging(settings, "control")
     asyncio.run(serve(settings))

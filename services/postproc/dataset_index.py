@@ -20,7 +20,7 @@ from shared.taxonomy.vocabulary import Scene, TimeOfDay, Traffic, TrafficDensity
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import PostprocSettings
 
 ENTRY = "clip"
 INDEXED = {"weather": "by-weather", "time_of_day": "by-time-of-day", "scene": "by-scene"}
@@ -82,7 +82,7 @@ def parse_where(conditions: list[str]) -> dict[str, str]:
 
 
 class DatasetIndex:
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: PostprocSettings) -> None:
         self._aws = aws
         self._table = settings.names.table(DATASET.name)
 
