@@ -101,7 +101,7 @@ class RabbitHarness:
 def bus_settings(request: pytest.FixtureRequest) -> tuple[str, Settings]:
     if request.param == "memory":
         return "memory", load_settings(
-            namespace="mem", delivery_limit=2, redelivery_backoff_seconds=0.05
+            namespace="mem", broker__delivery_limit=2, broker__redelivery_backoff_seconds=0.05
         )
     return "rabbitmq", request.getfixturevalue("settings")  # the real broker and moto
 
@@ -219,6 +219,8 @@ def test_a_forged_delivery_count_counts_as_a_first_delivery(
 
 
 def test_the_requeue_pause_doubles_and_is_capped() -> None:
-    settings = load_settings(redelivery_backoff_seconds=0.5, redelivery_backoff_max_seconds=3)
+    settings = load_settings(
+        broker__redelivery_backoff_seconds=0.5, broker__redelivery_backoff_max_seconds=3
+    )
     assert [retry_delay(settings, n) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert retry_delay(settings, 10**9) == 3.0

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 async def test_two_replicas_never_send_twice(
     aws: AwsClients, settings: LocalSettings, bus: Bus
 ) -> None:
-    s = dispatch_settings(settings, prefetch=4)
+    s = dispatch_settings(settings, broker__prefetch=4)
     jobs = await create_jobs(aws, s)
     clock = FakeClock()
     replicas: list[Dispatcher] = []

@@ -148,7 +148,7 @@ async def test_the_broker_refuses_a_forged_user_id_and_configuring(
 ) -> None:
     _, as_component = identities
     rig = as_component("rig")
-    connection = await aio_pika.connect(rig.amqp_url.get_secret_value())
+    connection = await aio_pika.connect(rig.broker.amqp_url.get_secret_value())
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(rig.names.exchange)

@@ -118,7 +118,7 @@ def test_credentials_are_never_printed(tmp_path: Path) -> None:
     assert SECRET not in repr(settings) and SECRET not in str(settings)
     shown = _lava("config", "show", LAVA_BROKER__AMQP_URL=url)
     assert shown.returncode == 0 and SECRET not in shown.stdout + shown.stderr
-    assert json.loads(shown.stdout)["amqp_url"] == "**********"
+    assert json.loads(shown.stdout)["broker"]["amqp_url"] == "**********"
     status = _lava(
         "stack",
         "status",
