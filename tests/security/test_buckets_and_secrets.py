@@ -116,9 +116,11 @@ def test_credentials_are_never_printed(tmp_path: Path) -> None:
     url = f"amqp://lava-rig:{SECRET}@127.0.0.1:5672/"
     settings = load_settings(broker__amqp_url=url)
     assert SECRET not in repr(settings) and SECRET not in str(settings)
-    shown = _lava("config", "show", LAVA_BROKER__AMQP_URL=url)
+    shown = _lava("config", "show", "--json", LAVA_BROKER__AMQP_URL=url)
     assert shown.returncode == 0 and SECRET not in shown.stdout + shown.stderr
     assert json.loads(shown.stdout)["broker"]["amqp_url"] == "**********"
+    table = _lava("config", "show", LAVA_BROKER__AMQP_URL=url)
+    assert table.returncode == 0 and SECRET not in table.stdout + table.stderr
     status = _lava(
         "stack",
         "status",
@@ -137,7 +139,7 @@ async def test_logs_mask_passwords_and_health_binds_to_loopback(
 ) -> None:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    configure_logging(settings.replace(log__format="json"), "probe")
+    configure_logging(settings.model_copy(update={"log_format": "json"}), "probe")
     try:
         structlog.get_logger("probe").error(
             "broker unavailable", error=f"cannot reach amqp://lava-rig:{SECRET}@broker:5672/"
