@@ -130,9 +130,13 @@ def test_secrets_are_redacted_in_lava_config_show(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("LAVA_BROKER__AMQP_URL", "amqp://u:change_me@rabbit/")
     monkeypatch.setenv("LAVA_CONTROL__TOKENS", "ops:operator:" + "ab" * 32)
     monkeypatch.setenv("LAVA_LABELSTUDIO__TOKEN", "hunter3")
-    result = CliRunner().invoke(config, ["show"])
+    table = CliRunner().invoke(config, ["show"])
+    assert table.exit_code == 0, table.output
+    assert "dispatch.resend_interval_seconds" in table.output  # the table names the groups
+    result = CliRunner().invoke(config, ["show", "--json"])
     assert result.exit_code == 0, result.output
-    assert not any(secret in result.output for secret in ("change_me", "hunter3", "abab"))
+    for output in (table.output, result.output):
+        assert not any(secret in output for secret in ("change_me", "hunter3", "abab"))
     shown = json.loads(result.output)
     assert shown["broker"]["amqp_url"] == "**********"
     assert shown["dispatch"]["resend_interval_seconds"] == 5 * 24 * 3600

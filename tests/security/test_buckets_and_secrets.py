@@ -139,7 +139,7 @@ async def test_logs_mask_passwords_and_health_binds_to_loopback(
 ) -> None:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    configure_logging(settings.model_copy(update={"log_format": "json"}), "probe")
+    configure_logging(settings.replace(log__format="json"), "probe")
     try:
         structlog.get_logger("probe").error(
             "broker unavailable", error=f"cannot reach amqp://lava-rig:{SECRET}@broker:5672/"
