@@ -8,7 +8,10 @@ Frames are named ``<clip>/<frame:06d>.jpg`` as in S3 (``clips/<clip>/fps-<fps>/f
 from __future__ import annotations
 
 import configparser
+import io
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -300,12 +303,11 @@ def to_coco(clips: Sequence[ClipLabels]) -> dict[str, Any]:
     }
 
 
-def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
-    """One MOT Challenge sequence per clip: ``<clip>/gt/gt.txt`` and ``<clip>/seqinfo.ini``."""
-    written = []
+def mot_files(clips: Sequence[ClipLabels]) -> dict[str, str]:
+    """One MOT Challenge sequence per clip: ``<clip>/gt/gt.txt`` and ``<clip>/seqinfo.ini``
+    (relative path -> text)."""
+    files: dict[str, str] = {}
     for clip in clips:
-        sequence = out / clip.clip_id
-        (sequence / "gt").mkdir(parents=True, exist_ok=True)
         ids: dict[str, int] = {}
         lines = []
         for record in clip.frames:
@@ -325,7 +327,7 @@ def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
                     f"{box.height:g},{0 if ignored else 1},{MOT_CLASS[name]},"
                     f"{VISIBILITY[occlusion]:g}"
                 )
-        (sequence / "gt" / "gt.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        files[f"{clip.clip_id}/gt/gt.txt"] = "\n".join(lines) + ("\n" if lines else "")
         info = configparser.ConfigParser()
         info.optionxform = str  # type: ignore[assignment,method-assign]  # MOT keys are camelCase
         info["Sequence"] = {
@@ -337,7 +339,47 @@ def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
             "imHeight": str(clip.height),
             "imExt": ".jpg",
         }
-        with (sequence / "seqinfo.ini").open("w") as f:
-            info.write(f, space_around_delimiters=False)
-        written.append(sequence)
-    return written
+        text = io.StringIO()
+        info.write(text, space_around_delimiters=False)
+        files[f"{clip.clip_id}/seqinfo.ini"] = text.getvalue()
+    return files
+
+
+def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
+    """The MOT sequences of ``mot_files`` under ``out``; the sequence folders written."""
+    for name, text in mot_files(clips).items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    return [out / clip.clip_id for clip in clips]
+
+
+class ExportFormat(StrEnum):
+    BDD100K = "bdd100k"
+    COCO = "coco"
+    MOT = "mot"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An export's files (path relative to the export's folder -> bytes) and what they hold."""
+
+    files: dict[str, bytes]
+    clips: int
+    frames: int
+    annotations: int  # BDD100K labels, COCO annotations, MOT rows
+
+
+def render(fmt: ExportFormat, clips: Sequence[ClipLabels], bucket: str | None) -> Rendered:
+    """The files of one export, named as ``lava dataset export`` names them."""
+    frames = sum(len(c.frames) for c in clips)
+    if fmt is ExportFormat.BDD100K:
+        bdd = to_bdd100k(clips, bucket)
+        labels = sum(len(f["labels"]) for f in bdd)
+        return Rendered({"labels.json": json.dumps(bdd).encode()}, len(clips), frames, labels)
+    if fmt is ExportFormat.COCO:
+        coco = to_coco(clips)
+        body = json.dumps(coco).encode()
+        return Rendered({"annotations.json": body}, len(clips), frames, len(coco["annotations"]))
+    mot = mot_files(clips)
+    rows = sum(text.count("\n") for name, text in mot.items() if name.endswith("gt.txt"))
+    return Rendered({k: v.encode() for k, v in mot.items()}, len(clips), frames, rows)
