@@ -400,10 +400,10 @@ class Settings(BaseSettings):
     )
     control_page_max: int = Field(200, ge=1, description="Largest page a list endpoint returns.")
     control_export_max_clips: int = Field(
-        200,
+        250,
         ge=1,
-        description="Most clips one dataset export may hold (their labels are in memory while "
-        "it is rendered); an export matching more fails with the reason.",
+        description="Most clips one dataset export may hold (its files are built in memory, "
+        "~0.7 MB a busy clip); an export matching more fails with the reason.",
     )
     control_export_concurrency: int = Field(
         1, ge=1, description="Dataset exports one control replica runs at once."

@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from shared.aws import AwsClients
-from shared.dataset.exports import to_bdd100k, to_coco, write_mot
+from shared.dataset.exports import (
+    ExportFormat,
+    mot_files,
+    render,
+    to_bdd100k,
+    to_coco,
+    write_mot,
+)
 from shared.dataset.index import DatasetIndex, QueryError, parse_where
 from shared.settings import Settings
 from shared.taxonomy.records import ClipLabels, Vehicle
@@ -152,6 +159,21 @@ async def test_bdd100k_export_loads_with_scalabel(
     sign_attributes = by_category["traffic sign"].attributes
     assert sign_attributes is not None
     assert sign_attributes["lavaSignType"] == ("highway construction and maintenance")
+
+
+async def test_an_export_built_a_clip_at_a_time_is_the_whole_document(
+    dataset: list[ClipLabels],
+) -> None:
+    """The control service builds exports a clip at a time (memory follows the files); the
+    files are the documents the CLI writes."""
+    coco = render(ExportFormat.COCO, dataset, "lava-data")
+    assert json.loads(coco.files["annotations.json"]) == to_coco(dataset)
+    assert coco.annotations == len(to_coco(dataset)["annotations"]) and coco.frames == 12
+    bdd = render(ExportFormat.BDD100K, dataset, "lava-data")
+    assert json.loads(bdd.files["labels.json"]) == to_bdd100k(dataset, "lava-data")
+    mot = render(ExportFormat.MOT, dataset, None)
+    assert {k: v.decode() for k, v in mot.files.items()} == mot_files(dataset)
+    assert mot.clips == 4
 
 
 def lava(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

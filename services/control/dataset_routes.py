@@ -36,7 +36,7 @@ def _allowed(name: str) -> str:
 
 def _value(name: str) -> object:
     description = f"One of: {_allowed(name)}." if name in ENUMS else "Exact value."
-    return Query(None, min_length=1, max_length=100, description=description)
+    return Query(min_length=1, max_length=100, description=description)
 
 
 class DatasetFilter(BaseModel):

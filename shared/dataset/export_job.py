@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from shared.dataset.exports import render
+from shared.dataset.exports import ExportBuilder
 from shared.layout import export_prefix, parse_s3_uri, s3_uri
 from shared.storage import NotFound, S3Store
 from shared.taxonomy.records import ClipLabels
@@ -42,23 +44,61 @@ class ExportResult:
     annotations: int
 
 
+def _parse(entry: IndexEntry, raw: bytes) -> ClipLabels:
+    try:
+        return ClipLabels.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ExportRefused(
+            f"labels of clip {entry.clip_id} ({entry.labels_uri}) do not validate: "
+            f"{exc.error_count()} error(s)"
+        ) from None
+
+
+async def read_labels(store: S3Store, entry: IndexEntry) -> bytes:
+    try:
+        return await store.get_bytes(*parse_s3_uri(entry.labels_uri))
+    except NotFound as exc:
+        raise ExportRefused(f"labels of clip {entry.clip_id} are missing: {exc}") from None
+
+
 async def load_labels(aws: AwsClients, entries: list[IndexEntry]) -> list[ClipLabels]:
-    """The LAVA records of these index entries (read 16 at a time)."""
+    """The LAVA records of these index entries, all at once (read 16 at a time)."""
     store = S3Store(aws)
     gate = asyncio.Semaphore(READS_AT_ONCE)
 
     async def one(entry: IndexEntry) -> ClipLabels:
         async with gate:
-            raw = await store.get_bytes(*parse_s3_uri(entry.labels_uri))
-        try:
-            return ClipLabels.model_validate_json(raw)
-        except ValidationError as exc:
-            raise ExportRefused(
-                f"labels of clip {entry.clip_id} ({entry.labels_uri}) do not validate: "
-                f"{exc.error_count()} error(s)"
-            ) from None
+            raw = await read_labels(store, entry)
+        return _parse(entry, raw)
 
     return list(await asyncio.gather(*(one(e) for e in entries)))
+
+
+async def labels_in_order(
+    aws: AwsClients, entries: list[IndexEntry], ahead: int = READS_AT_ONCE
+) -> AsyncIterator[ClipLabels]:
+    """The LAVA records of these entries one after the other, reading up to ``ahead`` files
+    ahead (raw bytes) and parsing each only when it is asked for."""
+    store = S3Store(aws)
+    queue = iter(entries)
+    pending: deque[tuple[IndexEntry, asyncio.Task[bytes]]] = deque()
+
+    def read_next() -> None:
+        entry = next(queue, None)
+        if entry is not None:
+            pending.append((entry, asyncio.create_task(read_labels(store, entry))))
+
+    for _ in range(ahead):
+        read_next()
+    try:
+        while pending:
+            entry, reading = pending.popleft()
+            raw = await reading
+            read_next()
+            yield _parse(entry, raw)
+    finally:
+        for _, reading in pending:
+            reading.cancel()
 
 
 async def produce(
@@ -71,16 +111,15 @@ async def produce(
 ) -> ExportResult:
     entries = await index.query(export.where)
     if len(entries) > max_clips:
-        # every clip's labels are held in memory while the files are rendered
+        # the files are built in memory before they are written
         raise ExportRefused(
             f"{len(entries)} clips match; an export holds at most {max_clips} "
             "(LAVA_CONTROL_EXPORT_MAX_CLIPS): narrow the filter"
         )
-    try:
-        clips = await load_labels(aws, entries)
-    except NotFound as exc:
-        raise ExportRefused(f"a clip's labels are missing: {exc}") from None
-    rendered = render(export.format, clips, bucket)
+    builder = ExportBuilder(export.format, bucket)
+    async for clip in labels_in_order(aws, entries):
+        builder.add(clip)
+    rendered = builder.finish()
     prefix = export_prefix(export.export_id, attempt)
     manifest = {
         "export_id": export.export_id,
@@ -99,7 +138,7 @@ async def produce(
     store = S3Store(aws)
     gate = asyncio.Semaphore(WRITES_AT_ONCE)
 
-    async def write(name: str, body: bytes) -> None:
+    async def write(name: str, body: bytes | bytearray) -> None:
         suffix = name[name.rfind(".") :]
         async with gate:
             await store.put_bytes(
