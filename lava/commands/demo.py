@@ -371,8 +371,8 @@ def _write_results(
     labels: list[Any],
     bucket: str,
 ) -> None:
-    from lava.dataset.exports import to_bdd100k, to_coco, write_mot
     from lava.dataset.report import write_report
+    from shared.dataset.exports import to_bdd100k, to_coco, write_mot
 
     for name, data in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
@@ -389,9 +389,9 @@ def _write_results(
 async def _report(console: Any, settings: Any, ids: list[str], snap: Any, out: Path) -> None:
     from rich.table import Table
 
-    from services.postproc.dataset_index import DatasetIndex
     from services.postproc.summary import ClipSummary
     from shared.aws import AwsClients
+    from shared.dataset.index import DatasetIndex
     from shared.layout import labels_key, summary_key
     from shared.storage import NotFound, S3Store
     from shared.taxonomy.records import ClipLabels
