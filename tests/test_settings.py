@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -150,3 +151,17 @@ def test_every_setting_is_documented_in_the_readme() -> None:
     assert replace_table(readme) == readme, (
         "README settings tables are stale: run `lava config table --write README.md`"
     )
+
+
+def test_no_service_or_emulator_loads_the_clis_settings() -> None:
+    """A service's entry point loads its own model (``IngestSettings.load()``), never the CLI's
+    ``Settings``/``load_settings`` with every group in it."""
+    root = README.parent
+    found = []
+    paths = [*(root / "services").rglob("*.py"), *(root / "emulators").rglob("*.py")]
+    for path in sorted(p for p in paths if p.name != "settings.py"):  # LocalSettings composes it
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "shared.settings":
+                names = {alias.name for alias in node.names} & {"Settings", "load_settings"}
+                found += [f"{path.relative_to(root)} imports {name}" for name in sorted(names)]
+    assert found == []

@@ -27,12 +27,12 @@ from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import Event
 from shared.logging import configure_logging
-from shared.settings import Settings, load_settings
+from shared.settings import ControlSettings
 
 log = structlog.get_logger(__name__)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: ControlSettings) -> None:
     auth = Authenticator(settings)
     if not auth.tokens and auth.jwks is None:
         log.warning("no LAVA_CONTROL__TOKENS and no OIDC issuer: every API call gets 401")
@@ -95,6 +95,6 @@ class _Server(uvicorn.Server):
 
 
 def main() -> None:
-    settings = load_settings()
+    settings = ControlSettings.load()
     configure_logging(settings, "control")
     asyncio.run(serve(settings))
