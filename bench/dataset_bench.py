@@ -13,8 +13,8 @@ import time
 import uuid
 from typing import Any
 
-from services.postproc.dataset_index import DatasetIndex, IndexEntry, parse_where
 from shared.aws import AwsClients
+from shared.dataset.index import DatasetIndex, IndexEntry, parse_where
 from shared.dynamo import to_item
 from shared.local_stack import MotoServer, free_port
 from shared.resources import provision
@@ -30,7 +30,7 @@ async def main() -> int:
     server.start()
     try:
         settings = load_settings(
-            namespace=f"ds{uuid.uuid4().hex[:6]}", aws_endpoint_url=server.endpoint
+            namespace=f"ds{uuid.uuid4().hex[:6]}", aws__endpoint_url=server.endpoint
         )
         rng = random.Random(1)
         async with AwsClients(settings) as aws:

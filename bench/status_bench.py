@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from emulators.settings import LocalSettings
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.service import wire_dispatcher
 from shared.aws import CALL_TIMES, AwsClients
@@ -40,7 +41,6 @@ from shared.local_stack import MotoServer, free_port
 from shared.logging import configure_logging
 from shared.operations.status import pipeline_status
 from shared.resources import provision
-from shared.settings import Settings, load_settings
 from shared.tasks.counters import task_counter
 from shared.tasks.model import TaskStatus
 from shared.tasks.store import TaskStore
@@ -159,16 +159,16 @@ async def main(sizes: list[int], rounds: int, due: int) -> None:
     moto = MotoServer(port=free_port())
     moto.start()
     try:
-        settings: Settings = load_settings(
+        settings = LocalSettings.load(
             namespace=f"b{uuid.uuid4().hex[:6]}",
-            aws_endpoint_url=moto.endpoint,
-            log_level="WARNING",
-            log_format="console",
-            dispatch_resend_interval_seconds=5 * DAY,
-            dispatch_level_timeout_seconds=100 * DAY,  # the sweep only re-sends
-            dispatch_retry_base_seconds=0.0,
+            aws__endpoint_url=moto.endpoint,
+            log__level="WARNING",
+            log__format="console",
+            dispatch__resend_interval_seconds=5 * DAY,
+            dispatch__level_timeout_seconds=100 * DAY,  # the sweep only re-sends
+            dispatch__retry_base_seconds=0.0,
             # jobs InProgress at once: the sweep re-sends instead of holding for start-up
-            emulator_profile="ideal",
+            emulator__profile="ideal",
         )
         configure_logging(settings, "bench")
         async with AwsClients(settings) as aws:

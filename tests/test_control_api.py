@@ -14,6 +14,8 @@ import pytest
 
 from shared.aws import AwsClients
 from shared.clock import FakeClock
+from shared.dataset.export_store import DatasetExport, ExportStatus, ExportStore
+from shared.dataset.exports import ExportFormat
 from shared.events import ClipIngested, decode_event
 from shared.settings import Settings
 from shared.tasks.model import TaskStatus
@@ -67,7 +69,12 @@ async def call(
 
 def route_table(document: dict[str, Any]) -> list[tuple[str, str, bool]]:
     """(method, concrete path, mutating) for every operation the OpenAPI document names."""
-    samples = {"name": "VOTVehicle", "task_id": "clip-1.vehicles", "clip_id": "clip-1"}
+    samples = {
+        "name": "VOTVehicle",
+        "task_id": "clip-1.vehicles",
+        "clip_id": "clip-1",
+        "export_id": "x1",
+    }
     found = []
     for template, operations in document["paths"].items():
         path = re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], template)
@@ -87,6 +94,8 @@ def sample_body(method: str, path: str, bucket: str) -> Any:
             "drive": DRIVE,
             "clip": CLIP,
         }
+    if path == "/v1/dataset/exports":
+        return {"format": "coco", "where": {"weather": "rainy"}, "export_id": "x2"}
     if path == "/v1/tasks/spec":
         return {
             "labelingJobs": [
@@ -108,11 +117,21 @@ async def test_each_role_against_each_route(
     s = dispatch_settings(settings)
     await create_jobs(aws, s)
     await make(aws, s, FakeClock(), Recorder()).on_frames_ready(frames_ready(bucket=s.names.bucket))
-    async with control_service(s, tmp_path, LAVA_CONTROL_MUTATIONS_PER_MINUTE="1000") as control:
+    await ExportStore(aws, s).create(
+        DatasetExport(
+            export_id="x1",
+            format=ExportFormat.MOT,
+            where={},
+            status=ExportStatus.QUEUED,
+            requested_by="test",
+            requested_at=0,
+        )
+    )
+    async with control_service(s, tmp_path, LAVA_CONTROL__MUTATIONS_PER_MINUTE="1000") as control:
         status, _, document = await call(control, "GET", "/openapi.json")
         assert status == 200 and document["openapi"].startswith("3.1")
         routes = route_table(document)
-        assert len(routes) == 12
+        assert len(routes) == 15
         bucket = s.names.bucket
         answers: list[tuple[str, str, int]] = []
         for method, path, mutating in routes:
@@ -140,6 +159,7 @@ async def test_each_role_against_each_route(
             "tasks.create-spec",
             "tasks.stop",
             "tasks.retry",
+            "dataset.export",
         }, answers
         assert all(a["who"] == "otto" and a["role"] == "operator" for a in audits)
 
@@ -147,7 +167,7 @@ async def test_each_role_against_each_route(
 async def test_stop_retry_and_pages_through_the_api(
     aws: AwsClients, settings: Settings, tmp_path: Path
 ) -> None:
-    s = dispatch_settings(settings, dispatch_max_expirations=0)
+    s = dispatch_settings(settings, dispatch__max_expirations=0)
     jobs = await create_jobs(aws, s)
     dispatcher = make(aws, s, FakeClock(), Recorder())
     for i in range(5):
@@ -156,7 +176,7 @@ async def test_stop_retry_and_pages_through_the_api(
     key = sent["clip-0.vehicles"]["lava-dedup-id"]
     await dispatcher.on_task_expired(expired("clip-0.vehicles", jobs["VOTVehicle"], key))
 
-    async with control_service(s, tmp_path, LAVA_CONTROL_MUTATIONS_PER_MINUTE="3") as control:
+    async with control_service(s, tmp_path, LAVA_CONTROL__MUTATIONS_PER_MINUTE="3") as control:
         # pages of 2 through the 4 active tasks, then the end
         seen: list[str] = []
         cursor = None
@@ -217,7 +237,7 @@ async def test_problem_details_and_bounded_bodies(
 ) -> None:
     s = dispatch_settings(settings)
     await create_jobs(aws, s)
-    async with control_service(s, tmp_path, LAVA_CONTROL_MAX_BODY_BYTES="2048") as control:
+    async with control_service(s, tmp_path, LAVA_CONTROL__MAX_BODY_BYTES="2048") as control:
         code, headers, problem = await call(
             control,
             "POST",

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from services.postproc.dataset_index import DatasetIndex
 from services.postproc.handler import PostprocHandler
 from services.postproc.service import build
 from services.postproc.summary import ClipSummary
 from shared.aws import AwsClients
 from shared.bus import Bus
+from shared.dataset.index import DatasetIndex
 from shared.events import ClipCompleted, ClipFailed, decode_event
 from shared.settings import Settings
 from shared.storage import S3Store
@@ -155,7 +155,7 @@ async def test_errors_fail_the_clip_with_their_location(
     assert "frame 2, vehicle v9 (#1), box: left (500.0) must be < right" in failed.payload.reason
     assert "summary/clip-e1.json" in failed.payload.reason
     assert await DatasetIndex(aws, settings).get("clip-e1") is None
-    lenient = settings.model_copy(update={"postproc_fail_on": "never"})
+    lenient = settings.replace(postproc__fail_on="never")
     recorder2 = Recorder()
     post2 = handler(aws, lenient, recorder2)
     await post2.handle(lanes)

@@ -117,7 +117,7 @@ def demo(
     from shared.logging import configure_logging
     from shared.settings import load_settings
 
-    configure_logging(load_settings(log_level="WARNING"), "demo")
+    configure_logging(load_settings(log__level="WARNING"), "demo")
     out = out_dir or Path(f"lava-results-{datetime.now():%Y%m%d-%H%M%S}")
     out.mkdir(parents=True, exist_ok=True)
     code = asyncio.run(
@@ -207,7 +207,7 @@ async def _demo(
             settings = await run.start()
         console.print(
             f"  AWS (moto) {run.moto.endpoint if run.moto else ''}, RabbitMQ "
-            f"{redact_url(settings.amqp_url.get_secret_value()).split('@')[-1]}, "
+            f"{redact_url(settings.broker.amqp_url.get_secret_value()).split('@')[-1]}, "
             f"namespace {settings.namespace}; ingest, dispatcher, listener, postproc and "
             + (
                 "the Ground Truth emulator up"
@@ -371,8 +371,8 @@ def _write_results(
     labels: list[Any],
     bucket: str,
 ) -> None:
-    from lava.dataset.exports import to_bdd100k, to_coco, write_mot
     from lava.dataset.report import write_report
+    from shared.dataset.exports import to_bdd100k, to_coco, write_mot
 
     for name, data in files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)
@@ -389,9 +389,9 @@ def _write_results(
 async def _report(console: Any, settings: Any, ids: list[str], snap: Any, out: Path) -> None:
     from rich.table import Table
 
-    from services.postproc.dataset_index import DatasetIndex
     from services.postproc.summary import ClipSummary
     from shared.aws import AwsClients
+    from shared.dataset.index import DatasetIndex
     from shared.layout import labels_key, summary_key
     from shared.storage import NotFound, S3Store
     from shared.taxonomy.records import ClipLabels

@@ -1,8 +1,9 @@
 """`python -m services.control`: the control service process (API + dashboard).
 
 It holds AWS clients and a publishing connection to the bus (task creation publishes
-``ClipIngested``); it consumes nothing. Uvicorn serves the app on ``LAVA_CONTROL_HOST``:
-``LAVA_CONTROL_PORT`` and stops on SIGTERM after in-flight requests.
+``ClipIngested``); it consumes nothing. It runs the dataset exports operators request in the
+background (``services/control/exports.py``). Uvicorn serves the app on ``LAVA_CONTROL__HOST``:
+``LAVA_CONTROL__PORT`` and stops on SIGTERM after in-flight requests.
 """
 
 from __future__ import annotations
@@ -20,20 +21,21 @@ import uvicorn
 from services.control.app import create_app
 from services.control.auth import Authenticator
 from services.control.context import Control
+from services.control.exports import ExportRunner
 from services.control.limits import MutationBudget
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import Event
 from shared.logging import configure_logging
-from shared.settings import Settings, load_settings
+from shared.settings import ControlSettings
 
 log = structlog.get_logger(__name__)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: ControlSettings) -> None:
     auth = Authenticator(settings)
     if not auth.tokens and auth.jwks is None:
-        log.warning("no LAVA_CONTROL_TOKENS and no OIDC issuer: every API call gets 401")
+        log.warning("no LAVA_CONTROL__TOKENS and no OIDC issuer: every API call gets 401")
     async with AwsClients(settings) as aws:
         # The broker identity of this component is `control` (issue 13's table, once landed).
         bus = Bus(settings, client_name="lava-control")
@@ -43,30 +45,38 @@ async def serve(settings: Settings) -> None:
             async def publish(event: Event[Any]) -> None:
                 await bus.publish(event)
 
+            exports = ExportRunner(aws, settings, now=time.time)
             control = Control(
                 settings=settings,
                 aws=aws,
                 publish=publish,
                 auth=auth,
-                budget=MutationBudget(settings.control_mutations_per_minute),
+                budget=MutationBudget(aws, settings, settings.control.mutations_per_minute),
                 now=time.time,
                 ready=lambda: bus.connected,
+                exports=exports,
             )
             config = uvicorn.Config(
                 create_app(control),
-                host=settings.control_host,
-                port=settings.control_port,
+                host=settings.control.host,
+                port=settings.control.port,
                 log_config=None,
                 access_log=False,
                 server_header=False,
-                timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+                timeout_graceful_shutdown=int(settings.runtime.shutdown_grace_seconds),
             )
             server = _Server(config)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, server.stop)
-            log.info("control service", host=settings.control_host, port=settings.control_port)
-            await server.serve()
+            log.info("control service", host=settings.control.host, port=settings.control.port)
+            sweeping = asyncio.create_task(exports.run())
+            try:
+                await server.serve()
+            finally:
+                # runs in progress are handed back for another replica to resume
+                await exports.stop()
+                await sweeping
             log.info("control service stopped")
         finally:
             await bus.close()
@@ -85,6 +95,6 @@ class _Server(uvicorn.Server):
 
 
 def main() -> None:
-    settings = load_settings()
+    settings = ControlSettings.load()
     configure_logging(settings, "control")
     asyncio.run(serve(settings))
