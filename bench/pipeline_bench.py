@@ -90,7 +90,7 @@ async def main() -> int:
                 uploaded[payload.clip_id] = time.time()
             while True:
                 snap = await snapshot(aws, settings)
-                states = [snap.clips.get(c, {}).get("clip_status") for c in uploaded]
+                states = [snap.clip_status(c) for c in uploaded]
                 if all(s in ("completed", "failed") for s in states):
                     break
                 await asyncio.sleep(0.2)

@@ -228,8 +228,8 @@ async def _demo(
             workflows,
             timeout,
         )
-        failed = [c for c in ids if snap.clips.get(c, {}).get("clip_status") != "completed"]
-        bad_ok = bad_id is None or snap.clips.get(bad_id, {}).get("clip_status") == "failed"
+        failed = [c for c in ids if snap.clip_status(c) != "completed"]
+        bad_ok = bad_id is None or snap.clip_status(bad_id) == "failed"
         await _report(console, settings, ids, snap, out)
         if failed:
             console.print(f"[red]{len(failed)} clip(s) did not complete:[/red] {failed}")
@@ -340,7 +340,7 @@ async def _progress(
                     completed=sum(1 for t in tasks if t.status in past),
                     note=f"same-key re-sends {snap.resends}",
                 )
-                outcomes = [snap.clips.get(c, {}).get("clip_status") for c in clip_ids]
+                outcomes = [snap.clip_status(c) for c in clip_ids]
                 done = sum(1 for o in outcomes if o in ("completed", "failed"))
                 progress.update(
                     post, completed=done, note=f"failed {sum(1 for o in outcomes if o == 'failed')}"

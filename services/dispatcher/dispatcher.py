@@ -53,6 +53,8 @@ from shared.retry import RetryPolicy
 from shared.settings import Settings
 from shared.tasks.model import (
     AnnotationTask,
+    ClipCompletion,
+    ClipFailure,
     DataObject,
     JobResult,
     LateOutput,
@@ -516,7 +518,7 @@ class Dispatcher:
         now = self.now()
         clip = await self.store.clip(p.clip_id)
         # Tasks first: a clip shown as completed has completed tasks.
-        for task_id in (clip or {}).get("tasks", []):
+        for task_id in clip.tasks if clip else []:
             await self.store.set_task_status(
                 task_id,
                 TaskStatus.COMPLETED,
@@ -524,19 +526,17 @@ class Dispatcher:
                 now,
                 event="clip-completed",
             )
-        await self.store.set_clip_outcome(
-            p.clip_id,
-            "completed",
-            now,
-            {"labels_uri": p.labels_uri, "summary_uri": p.summary_uri, "warnings": p.warnings},
+        completion = ClipCompletion(
+            labels_uri=p.labels_uri, summary_uri=p.summary_uri, warnings=p.warnings
         )
+        await self.store.set_clip_outcome(p.clip_id, completion, now)
 
     async def on_clip_failed(self, event: Event[ClipFailed]) -> None:
         p = event.payload
         now = self.now()
         clip = await self.store.clip(p.clip_id)
         if p.stage == "postproc":
-            for task_id in (clip or {}).get("tasks", []):
+            for task_id in clip.tasks if clip else []:
                 await self.store.set_task_status(
                     task_id,
                     TaskStatus.FAILED,
@@ -544,9 +544,8 @@ class Dispatcher:
                     now,
                     reason=f"post-processing: {p.reason}",
                 )
-        await self.store.set_clip_outcome(
-            p.clip_id, "failed", now, {"stage": p.stage, "reason": p.reason, "task_id": p.task_id}
-        )
+        failure = ClipFailure(stage=p.stage, reason=p.reason, task_id=p.task_id)
+        await self.store.set_clip_outcome(p.clip_id, failure, now)
 
     # --- stopped tasks ----------------------------------------------------------------------
     async def _record_late(

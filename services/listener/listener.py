@@ -38,6 +38,7 @@ from shared.events import (
     LevelCompleted,
     LevelFailed,
     TaskExpired,
+    bounded_reason,
     derived_event_id,
     new_event,
 )
@@ -119,7 +120,10 @@ class OutputQueue:
             QueueUrl=self.dead_url,
             MessageBody=str(message.get("Body", ""))[: trust.MAX_OUTPUT_BYTES] or "(empty)",
             MessageAttributes={
-                trust.REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:2000]}
+                trust.REASON_ATTRIBUTE: {
+                    "DataType": "String",
+                    "StringValue": bounded_reason(reason),
+                }
             },
         )
         await sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])

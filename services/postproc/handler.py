@@ -21,6 +21,7 @@ from shared.events import (
     ClipFailed,
     Event,
     LabelsFinalized,
+    bounded_reason,
     derived_event_id,
     new_event,
 )
@@ -182,7 +183,10 @@ class PostprocHandler:
         await self.publish(
             new_event(
                 ClipFailed(
-                    clip_id=clip_id, task_id=task_id, stage="postproc", reason=reason[:2000]
+                    clip_id=clip_id,
+                    task_id=task_id,
+                    stage="postproc",
+                    reason=bounded_reason(reason),
                 ),
                 task_id,
                 event_id=derived_event_id(clip_id, "ClipFailed", "postproc"),

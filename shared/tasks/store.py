@@ -18,7 +18,6 @@ reads what is due, not everything; ``by-status`` (status_key, updated_at) lists 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +42,9 @@ from shared.tasks.counters import (
 )
 from shared.tasks.model import (
     AnnotationTask,
+    ClipOutcome,
+    ClipRecord,
+    ClipStatus,
     DataObject,
     HistoryEntry,
     JobResult,
@@ -61,6 +63,10 @@ DUE_TASK = "task"
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _clip_key(clip_id: str) -> dict[str, Any]:
+    return _key(f"clip#{clip_id}", "clip")
 
 
 def _object_key(obj: DataObject) -> dict[str, Any]:
@@ -111,9 +117,9 @@ class TaskStore:
         item = found.get("Item")
         return AnnotationTask.model_validate(from_item(item)) if item else None
 
-    async def objects(self, task_id: str, level: int | None = None) -> list[DataObject]:
+    async def _task_items(self, task_id: str, prefix: str) -> list[dict[str, Any]]:
+        """The items of a task whose sort key starts with ``prefix`` (``obj#``, ``late#``)."""
         db = await self._aws.dynamodb()
-        prefix = "obj#" if level is None else f"obj#{level:02d}#"
         found = items(
             db,
             "query",
@@ -122,7 +128,11 @@ class TaskStore:
             ExpressionAttributeValues=values(pk=task_pk(task_id), prefix=prefix),
             ConsistentRead=True,
         )
-        return [DataObject.model_validate(item) async for item in found]
+        return [item async for item in found]
+
+    async def objects(self, task_id: str, level: int | None = None) -> list[DataObject]:
+        prefix = "obj#" if level is None else f"obj#{level:02d}#"
+        return [DataObject.model_validate(i) for i in await self._task_items(task_id, prefix)]
 
     async def find_object(self, task_id: str, job: str, object_id: str) -> DataObject | None:
         for obj in await self.objects(task_id):
@@ -212,13 +222,11 @@ class TaskStore:
                 return total
             request["ExclusiveStartKey"] = last
 
-    async def clip(self, clip_id: str) -> dict[str, Any] | None:
+    async def clip(self, clip_id: str) -> ClipRecord | None:
         db = await self._aws.dynamodb()
-        found = await db.get_item(
-            TableName=self.table, Key=_key(f"clip#{clip_id}", "clip"), ConsistentRead=True
-        )
+        found = await db.get_item(TableName=self.table, Key=_clip_key(clip_id), ConsistentRead=True)
         item = found.get("Item")
-        return from_item(item) if item else None
+        return ClipRecord.model_validate(from_item(item)) if item else None
 
     # --- conditional writes ------------------------------------------------------------------
     async def _update(self, **request: Any) -> bool:
@@ -240,11 +248,14 @@ class TaskStore:
             raise
         return from_item(found.get("Attributes") or {})
 
+    async def _count_move(self, before: str | None, after: str) -> None:
+        """One item moved from the counter ``before`` (None: it is new) to ``after``."""
+        if before != after:
+            await self.counters.add({after: 1, **({before: -1} if before else {})})
+
     async def _count_task_move(self, old: dict[str, Any], status: TaskStatus) -> None:
         level = int(old.get("level", 1))
-        await self.counters.add(
-            {task_counter(str(old["status"]), level): -1, task_counter(status.value, level): 1}
-        )
+        await self._count_move(task_counter(str(old["status"]), level), task_counter(status, level))
 
     # --- transitions ------------------------------------------------------------------------
     async def create_task(
@@ -262,11 +273,11 @@ class TaskStore:
             ReturnValues="ALL_OLD",
             **self._clip_task_update(task.clip_id, task.task_id, task.created_at),
         )
-        if "clip_status" not in clip_before.get("Attributes", {}):
-            await self.counters.add({clip_counter("labeling"): 1})
+        if ClipRecord.STORED_STATUS not in clip_before.get("Attributes", {}):
+            await self._count_move(None, clip_counter(ClipStatus.LABELING))
         created = await self._put_new(self._task_item(task, level_due))
         if created:
-            await self.counters.add({task_counter(task.status.value, task.level): 1})
+            await self._count_move(None, task_counter(task.status, task.level))
         await self._put_objects(objects)
         return created
 
@@ -289,7 +300,7 @@ class TaskStore:
     def _clip_task_update(self, clip_id: str, task_id: str, now: float) -> dict[str, Any]:
         return {
             "TableName": self.table,
-            "Key": _key(f"clip#{clip_id}", "clip"),
+            "Key": _clip_key(clip_id),
             "UpdateExpression": (
                 "SET clip_id = :clip, kind = :kind, updated_at = :now, "
                 "clip_status = if_not_exists(clip_status, :labeling), "
@@ -297,7 +308,11 @@ class TaskStore:
             ),
             "ExpressionAttributeValues": {
                 **values(
-                    clip=clip_id, kind="clip", now=now, labeling="labeling", key="clip#labeling"
+                    clip=clip_id,
+                    kind="clip",
+                    now=now,
+                    labeling=ClipStatus.LABELING.value,
+                    key=f"clip#{ClipStatus.LABELING.value}",
                 ),
                 ":task": {"SS": [task_id]},
             },
@@ -361,9 +376,9 @@ class TaskStore:
         )
         if old is None:
             return False
-        active = TaskStatus.ACTIVE.value
-        await self.counters.add(
-            {task_counter(active, task.level): -1, task_counter(active, task.level + 1): 1}
+        active = TaskStatus.ACTIVE
+        await self._count_move(
+            task_counter(active, task.level), task_counter(active, task.level + 1)
         )
         return True
 
@@ -666,16 +681,7 @@ class TaskStore:
         await db.put_item(TableName=self.table, Item=to_item(data))
 
     async def late_outputs(self, task_id: str) -> list[LateOutput]:
-        db = await self._aws.dynamodb()
-        found = items(
-            db,
-            "query",
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=values(pk=task_pk(task_id), prefix="late#"),
-            ConsistentRead=True,
-        )
-        return [LateOutput.model_validate(item) async for item in found]
+        return [LateOutput.model_validate(i) for i in await self._task_items(task_id, "late#")]
 
     async def restart_objects(self, objects: Sequence[DataObject]) -> None:
         """For a retried task: its unfinished objects wait again, due now."""
@@ -698,27 +704,25 @@ class TaskStore:
             ExpressionAttributeValues=values(zero=0),
         )
 
-    async def set_clip_outcome(
-        self, clip_id: str, status: str, now: float, detail: dict[str, Any]
-    ) -> None:
+    async def set_clip_outcome(self, clip_id: str, outcome: ClipOutcome, now: float) -> None:
+        """Record how a clip ended (the last outcome wins: a retried clip may complete)."""
         db = await self._aws.dynamodb()
         found = await db.update_item(
             TableName=self.table,
             ReturnValues="ALL_OLD",
-            Key=_key(f"clip#{clip_id}", "clip"),
+            Key=_clip_key(clip_id),
             UpdateExpression="SET clip_id = :clip, kind = :kind, clip_status = :status, "
             "status_key = :key, updated_at = :now, detail = :detail",
             ExpressionAttributeValues=values(
                 clip=clip_id,
                 kind="clip",
-                status=status,
-                key=f"clip#{status}",
+                status=outcome.status.value,
+                key=f"clip#{outcome.status.value}",
                 now=now,
-                detail=json.dumps(detail),
+                detail=outcome.model_dump_json(),
             ),
         )
-        before = from_item(found.get("Attributes") or {}).get("clip_status")
-        if before != status:
-            await self.counters.add(
-                {clip_counter(status): 1, **({clip_counter(str(before)): -1} if before else {})}
-            )
+        before = from_item(found.get("Attributes") or {}).get(ClipRecord.STORED_STATUS)
+        await self._count_move(
+            clip_counter(str(before)) if before else None, clip_counter(outcome.status)
+        )
