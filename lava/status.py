@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.dynamo import items
 from shared.resources import TASKS
-from shared.tasks.model import ClipFailure, ClipRecord, ClipStatus
+from shared.tasks.model import ClipFailure, ClipRecord, ClipStatus, TaskStatus
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -33,7 +33,7 @@ def age_bucket(seconds: float) -> str:
 class TaskView:
     task_id: str
     clip_id: str
-    status: str
+    status: TaskStatus
     level: int
     levels: int
     level_started_at: float
@@ -58,7 +58,9 @@ class Snapshot:
 
     def failures(self) -> list[tuple[str, str]]:
         out = [
-            (t.task_id, t.failure_reason or "") for t in self.tasks.values() if t.status == "failed"
+            (t.task_id, t.failure_reason or "")
+            for t in self.tasks.values()
+            if t.status is TaskStatus.FAILED
         ]
         tasks_failed = {t for t, _ in out}
         for clip_id, clip in self.clips.items():
@@ -85,7 +87,7 @@ async def snapshot(aws: AwsClients, settings: Settings, now: float | None = None
             snap.tasks[item["task_id"]] = TaskView(
                 task_id=item["task_id"],
                 clip_id=item["clip_id"],
-                status=item["status"],
+                status=TaskStatus(item["status"]),
                 level=int(item.get("level", 1)),
                 levels=len(item.get("levels", [])),
                 level_started_at=float(item.get("level_started_at", now)),

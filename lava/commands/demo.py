@@ -23,6 +23,7 @@ import click
 
 from lava.commands import backend_option, frame_size
 from shared.settings import redact_url
+from shared.tasks.model import ClipStatus, TaskStatus
 
 DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
 
@@ -228,8 +229,8 @@ async def _demo(
             workflows,
             timeout,
         )
-        failed = [c for c in ids if snap.clip_status(c) != "completed"]
-        bad_ok = bad_id is None or snap.clip_status(bad_id) == "failed"
+        failed = [c for c in ids if snap.clip_status(c) is not ClipStatus.COMPLETED]
+        bad_ok = bad_id is None or snap.clip_status(bad_id) is ClipStatus.FAILED
         await _report(console, settings, ids, snap, out)
         if failed:
             console.print(f"[red]{len(failed)} clip(s) did not complete:[/red] {failed}")
@@ -328,7 +329,7 @@ async def _progress(
             while True:
                 snap = await snapshot(aws, settings)
                 tasks = [t for t in snap.tasks.values() if t.clip_id in good]
-                past = ("finalizing", "finalized", "completed")
+                past = (TaskStatus.FINALIZING, TaskStatus.FINALIZED, TaskStatus.COMPLETED)
                 progress.update(ingested, completed=len(tasks))
                 progress.update(
                     level1,
@@ -341,9 +342,9 @@ async def _progress(
                     note=f"same-key re-sends {snap.resends}",
                 )
                 outcomes = [snap.clip_status(c) for c in clip_ids]
-                done = sum(1 for o in outcomes if o in ("completed", "failed"))
+                done = sum(1 for o in outcomes if o in (ClipStatus.COMPLETED, ClipStatus.FAILED))
                 progress.update(
-                    post, completed=done, note=f"failed {sum(1 for o in outcomes if o == 'failed')}"
+                    post, completed=done, note=f"failed {outcomes.count(ClipStatus.FAILED)}"
                 )
                 if done == len(clip_ids) or time.monotonic() > deadline:
                     return snap

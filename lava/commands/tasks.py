@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from lava.commands import run_with_aws, settings_and_logging
+from shared.tasks.model import TaskStatus
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from shared.tasks.store import TaskStore
 
 T = TypeVar("T")
-STATUSES = ["active", "finalizing", "finalized", "completed", "failed", "stopped"]
+STATUSES = [status.value for status in TaskStatus]
 
 
 def _run(work: Callable[[Settings, AwsClients, TaskStore], Awaitable[T]]) -> T:

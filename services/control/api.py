@@ -22,6 +22,7 @@ from services.control.problems import documented
 from services.control.security import operator, viewer
 from shared.events import JobName
 from shared.groundtruth.job_types import JOB_TYPES
+from shared.ids import ID_PATTERN
 from shared.labeling.registry import StreamingJob
 from shared.operations import creation, jobs, tasks
 from shared.operations.creation import CreatedTask, SpecTaskRequest, WorkflowTaskRequest
@@ -38,8 +39,8 @@ from shared.tasks.model import (
 
 Viewer = Annotated[Principal, Depends(viewer)]
 Operator = Annotated[Principal, Depends(operator)]
-TaskId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-ClipId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+TaskId = Annotated[str, Path(pattern=ID_PATTERN)]
+ClipId = Annotated[str, Path(pattern=ID_PATTERN)]
 JobPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
 READ = documented(400, 401, 403, 422)

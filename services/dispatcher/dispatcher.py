@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from botocore.exceptions import ClientError
@@ -38,6 +38,7 @@ from shared.events import (
     ClipCompleted,
     ClipFailed,
     Event,
+    FailureStage,
     FramesReady,
     JobOutput,
     LabelsFinalized,
@@ -68,7 +69,6 @@ from shared.workflows import WorkflowError
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-Stage = Literal["ingest", "dispatch", "labeling", "postproc"]
 
 
 class TaskFailure(Exception):
@@ -594,7 +594,7 @@ class Dispatcher:
 
     # --- failure ----------------------------------------------------------------------------
     async def fail(
-        self, task_id: str, clip_id: str, reason: str, stage: Stage = "dispatch"
+        self, task_id: str, clip_id: str, reason: str, stage: FailureStage = "dispatch"
     ) -> None:
         now = self.now()
         changed = await self.store.set_task_status(
@@ -611,7 +611,7 @@ class Dispatcher:
         await self._announce_failure(task_id, clip_id, reason, stage)
 
     async def _announce_failure(
-        self, task_id: str, clip_id: str, reason: str, stage: Stage = "dispatch"
+        self, task_id: str, clip_id: str, reason: str, stage: FailureStage = "dispatch"
     ) -> None:
         await self.publish(
             new_event(
