@@ -17,6 +17,7 @@ from shared.layout import ClipLayout
 from shared.taxonomy.records import (
     Box,
     ClipLabels,
+    FrameRecord,
     IgnoreRegion,
     Lane,
     LavaObject,
@@ -170,46 +171,9 @@ def to_bdd100k(clips: Sequence[ClipLabels], bucket: str | None = None) -> list[d
     the reference loader, whatever pydantic it runs on, reads every frame."""
     frames: list[dict[str, Any]] = []
     for clip in clips:
-        scene = clip.clip.scene.value
-        bdd_scene = (
-            "gas stations"
-            if scene == "gas station"
-            else (scene if scene in BDD_SCENES else "city street")
-        )
+        attributes = _bdd_frame_attributes(clip)
         layout = ClipLayout(bucket, clip.clip_id, clip.fps) if bucket else None
         for record in clip.frames:
-            labels = []
-            for index, obj in enumerate(record.objects):
-                ident = obj.track_id or f"{record.frame_no}-{index}"
-                labels.append(
-                    _bdd_label(
-                        ident,
-                        category(obj),
-                        _bdd_attributes(obj),
-                        box=obj.box,
-                        points=obj.points if isinstance(obj, Lane) else None,
-                    )
-                )
-                if isinstance(obj, Vehicle):
-                    # parts are labels of their own, tied to their vehicle by id
-                    if obj.license_plate is not None:
-                        labels.append(
-                            _bdd_label(
-                                f"{ident}/plate",
-                                "license plate",
-                                {"vehicle": ident},
-                                box=obj.license_plate,
-                            )
-                        )
-                    for n, light in enumerate(obj.lights):
-                        labels.append(
-                            _bdd_label(
-                                f"{ident}/{light.kind}-light/{n}",
-                                f"{light.kind} light",
-                                {"vehicle": ident, "state": _value(light.state)},
-                                box=light.box,
-                            )
-                        )
             frames.append(
                 {
                     "name": frame_name(clip.clip_id, record.frame_no),
@@ -218,30 +182,95 @@ def to_bdd100k(clips: Sequence[ClipLabels], bucket: str | None = None) -> list[d
                     "frameIndex": record.frame_no,
                     "timestamp": round(record.timestamp * 1000),
                     "size": {"width": clip.width, "height": clip.height},
-                    "attributes": {
-                        "weather": clip.drive.weather.value,
-                        "timeofday": clip.drive.time_of_day.value,
-                        "scene": bdd_scene,
-                        "lavaScene": scene,
-                        "traffic": clip.clip.traffic.value,
-                        "trafficDensity": clip.clip.traffic_density.value,
-                        "route": clip.drive.route,
-                        "driveId": clip.drive.drive_id,
-                    },
-                    "labels": labels,
+                    "attributes": attributes,
+                    "labels": _bdd_labels(record),
                 }
             )
     return frames
 
 
+def _bdd_frame_attributes(clip: ClipLabels) -> dict[str, Any]:
+    """A clip's drive and clip attributes, as every one of its frames carries them."""
+    scene = clip.clip.scene.value
+    bdd_scene = (
+        "gas stations"
+        if scene == "gas station"
+        else (scene if scene in BDD_SCENES else "city street")
+    )
+    return {
+        "weather": clip.drive.weather.value,
+        "timeofday": clip.drive.time_of_day.value,
+        "scene": bdd_scene,
+        "lavaScene": scene,
+        "traffic": clip.clip.traffic.value,
+        "trafficDensity": clip.clip.traffic_density.value,
+        "route": clip.drive.route,
+        "driveId": clip.drive.drive_id,
+    }
+
+
+def _bdd_labels(record: FrameRecord) -> list[dict[str, Any]]:
+    """A frame's labels; a vehicle's parts are labels of their own, tied to it by id."""
+    labels = []
+    for index, obj in enumerate(record.objects):
+        ident = obj.track_id or f"{record.frame_no}-{index}"
+        labels.append(
+            _bdd_label(
+                ident,
+                category(obj),
+                _bdd_attributes(obj),
+                box=obj.box,
+                points=obj.points if isinstance(obj, Lane) else None,
+            )
+        )
+        if not isinstance(obj, Vehicle):
+            continue
+        if obj.license_plate is not None:
+            plate = _bdd_label(
+                f"{ident}/plate", "license plate", {"vehicle": ident}, box=obj.license_plate
+            )
+            labels.append(plate)
+        for n, light in enumerate(obj.lights):
+            labels.append(
+                _bdd_label(
+                    f"{ident}/{light.kind}-light/{n}",
+                    f"{light.kind} light",
+                    {"vehicle": ident, "state": _value(light.state)},
+                    box=light.box,
+                )
+            )
+    return labels
+
+
 def to_coco(clips: Sequence[ClipLabels]) -> dict[str, Any]:
     """COCO with the video extension (videos, images with video_id/frame_id, instance_id)."""
-    categories = [{"id": i + 1, "name": name} for i, name in enumerate(COCO_CATEGORIES)]
-    category_id = {c["name"]: c["id"] for c in categories}
-    videos, images, annotations = [], [], []
-    image_id = annotation_id = instance_id = 0
+    categories: list[dict[str, Any]] = [
+        {"id": i + 1, "name": name} for i, name in enumerate(COCO_CATEGORIES)
+    ]
+    coco = _Coco({c["name"]: c["id"] for c in categories})
     for video_id, clip in enumerate(clips, start=1):
-        videos.append(
+        coco.add_clip(video_id, clip)
+    return {
+        "info": {"description": "LAVA dataset export"},
+        "videos": coco.videos,
+        "images": coco.images,
+        "annotations": coco.annotations,
+        "categories": categories,
+    }
+
+
+class _Coco:
+    """COCO's lists as clips are added; ids count up across the whole export."""
+
+    def __init__(self, category_id: dict[str, Any]) -> None:
+        self.category_id = category_id
+        self.videos: list[dict[str, Any]] = []
+        self.images: list[dict[str, Any]] = []
+        self.annotations: list[dict[str, Any]] = []
+        self.instance_id = 0
+
+    def add_clip(self, video_id: int, clip: ClipLabels) -> None:
+        self.videos.append(
             {
                 "id": video_id,
                 "name": clip.clip_id,
@@ -251,10 +280,10 @@ def to_coco(clips: Sequence[ClipLabels]) -> dict[str, Any]:
                 "fps": clip.fps,
             }
         )
-        instances: dict[str, int] = {}
+        instances: dict[str, int] = {}  # a track is one instance within its clip
         for record in clip.frames:
-            image_id += 1
-            images.append(
+            image_id = len(self.images) + 1
+            self.images.append(
                 {
                     "id": image_id,
                     "video_id": video_id,
@@ -267,23 +296,13 @@ def to_coco(clips: Sequence[ClipLabels]) -> dict[str, Any]:
             for obj in record.objects:
                 if obj.box is None:
                     continue  # lanes are polylines: not a COCO box
-                name = category(obj)
-                if obj.track_id is not None:
-                    key = obj.track_id
-                    if key not in instances:
-                        instance_id += 1
-                        instances[key] = instance_id
-                    instance = instances[key]
-                else:
-                    instance_id += 1
-                    instance = instance_id
-                annotation_id += 1
+                instance = self._instance(instances, obj.track_id)
                 box = obj.box
-                annotations.append(
+                self.annotations.append(
                     {
-                        "id": annotation_id,
+                        "id": len(self.annotations) + 1,
                         "image_id": image_id,
-                        "category_id": category_id[name],
+                        "category_id": self.category_id[category(obj)],
                         "instance_id": instance,
                         "bbox": [box.left, box.top, box.width, box.height],
                         "area": box.area,
@@ -291,13 +310,15 @@ def to_coco(clips: Sequence[ClipLabels]) -> dict[str, Any]:
                         "attributes": obj.attributes.model_dump(mode="json"),
                     }
                 )
-    return {
-        "info": {"description": "LAVA dataset export"},
-        "videos": videos,
-        "images": images,
-        "annotations": annotations,
-        "categories": categories,
-    }
+
+    def _instance(self, instances: dict[str, int], track_id: str | None) -> int:
+        """The instance of a track (one per track); an object without a track is its own."""
+        if track_id is not None and track_id in instances:
+            return instances[track_id]
+        self.instance_id += 1
+        if track_id is not None:
+            instances[track_id] = self.instance_id
+        return self.instance_id
 
 
 def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
