@@ -29,6 +29,7 @@ from services.dispatcher.service import wire_dispatcher
 from shared.aws import CALL_TIMES, AwsClients
 from shared.clock import FakeClock
 from shared.dynamo import to_item
+from shared.ids import task_id_of
 from shared.labeling.jobs import JobManager
 from shared.local_stack import MotoServer, free_port
 from shared.operations.status import pipeline_status
@@ -105,6 +106,20 @@ async def _write(db: Any, table: str, batch: list[dict[str, Any]]) -> None:
         pending = answer.get("UnprocessedItems") or {}
 
 
+async def working_set(dispatcher: Dispatcher, settings: Settings, clock: FakeClock) -> float:
+    """50 active tasks waiting at level 1, 20 of them failed; the time they were made."""
+    for i in range(50):
+        await dispatcher.on_frames_ready(frames_ready(f"live-{i}", bucket=settings.names.bucket))
+    now = clock.now().timestamp()
+    for i in range(20):
+        task_id = task_id_of(f"live-{i}", "vehicles")
+        await dispatcher.store.set_task_status(
+            task_id, TaskStatus.FAILED, [TaskStatus.ACTIVE], now, reason="bench"
+        )
+        await dispatcher.store.stop_objects(task_id)
+    return float(now)
+
+
 async def main(sizes: list[int], rounds: int) -> None:
     moto = MotoServer(port=free_port())
     moto.start()
@@ -124,21 +139,7 @@ async def main(sizes: list[int], rounds: int) -> None:
             clock = FakeClock()
             dispatcher = wire_dispatcher(settings, aws, _discard, clock)
             store = dispatcher.store
-            # the working set: 50 active tasks waiting at level 1, 20 of them failed
-            for i in range(50):
-                await dispatcher.on_frames_ready(
-                    frames_ready(f"live-{i}", bucket=settings.names.bucket)
-                )
-            now = clock.now().timestamp()
-            for i in range(20):
-                await store.set_task_status(
-                    f"live-{i}.vehicles",
-                    TaskStatus.FAILED,
-                    [TaskStatus.ACTIVE],
-                    now,
-                    reason="bench",
-                )
-                await store.stop_objects(f"live-{i}.vehicles")
+            now = await working_set(dispatcher, settings, clock)
             print(
                 f"{'tasks':>7} {'counters s':>10} {'status s':>9} {'calls':>5} {'page s':>8} "
                 f"{'calls':>5} "
