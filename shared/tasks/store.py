@@ -235,6 +235,37 @@ class TaskStore:
         request.setdefault("TableName", self.table)
         return await conditional(db.update_item(**request))
 
+    async def _update_waiting(
+        self,
+        obj: DataObject,
+        update: str,
+        *,
+        key: str | None = None,
+        still_due: bool = False,
+        **named: Any,
+    ) -> bool:
+        """Update an object only while it waits under ``key`` (by default the key it was read
+        with) and, with ``still_due``, is still due when it was read: the guard of every
+        send-side write (claim, send, hold, re-key). ``named`` are the update's values."""
+        condition = "#s = :waiting AND #k = :key"
+        names = {"#s": "status", "#k": "key"}
+        if still_due:
+            condition += " AND due_at = :due"
+            named["due"] = obj.due_at
+        if "#keys" in update:
+            names["#keys"] = "keys"
+        return await self._update(
+            Key=_object_key(obj),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values(
+                waiting=ObjectStatus.WAITING.value,
+                key=obj.key if key is None else key,
+                **named,
+            ),
+        )
+
     async def _transition(self, **request: Any) -> dict[str, Any] | None:
         """A conditional UpdateItem that counts: the item as it was, or None when the
         condition did not hold (someone else made this transition)."""
@@ -459,35 +490,20 @@ class TaskStore:
         Only the claimant sends, so two replicas never send the same thing twice; a claimant
         that dies before confirming leaves the object due again when the lease runs out.
         """
-        return await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET due_at = :lease",
-            ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
-            ExpressionAttributeNames={"#s": "status", "#k": "key"},
-            ExpressionAttributeValues=values(
-                lease=lease_until,
-                waiting=ObjectStatus.WAITING.value,
-                key=obj.key,
-                due=obj.due_at,
-            ),
+        return await self._update_waiting(
+            obj, "SET due_at = :lease", still_due=True, lease=lease_until
         )
 
     async def sent(self, obj: DataObject, now: float, next_due: float, generation: int = 1) -> None:
         # done (or re-keyed) meanwhile: nothing left to schedule for this key
-        if await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET send_count = send_count + :one, last_sent_at = :now, "
+        if await self._update_waiting(
+            obj,
+            "SET send_count = send_count + :one, last_sent_at = :now, "
             "due_at = :next, generation = :g REMOVE held, held_since",
-            ConditionExpression="#s = :waiting AND #k = :key",
-            ExpressionAttributeNames={"#s": "status", "#k": "key"},
-            ExpressionAttributeValues=values(
-                one=1,
-                now=now,
-                next=next_due,
-                g=generation,
-                waiting=ObjectStatus.WAITING.value,
-                key=obj.key,
-            ),
+            one=1,
+            now=now,
+            next=next_due,
+            g=generation,
         ):
             await self.counters.add({"sends": 1}, at=now)
 
@@ -495,39 +511,24 @@ class TaskStore:
     async def hold(self, obj: DataObject, reason: str, now: float, recheck_at: float) -> bool:
         """Hold a due send (its job takes no input): visible with its reason, looked at again
         at ``recheck_at``. Conditional like a claim, so one replica records it."""
-        return await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET held = :r, held_since = if_not_exists(held_since, :now), "
-            "due_at = :recheck",
-            ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
-            ExpressionAttributeNames={"#s": "status", "#k": "key"},
-            ExpressionAttributeValues=values(
-                r=reason,
-                now=now,
-                recheck=recheck_at,
-                waiting=ObjectStatus.WAITING.value,
-                key=obj.key,
-                due=obj.due_at,
-            ),
+        return await self._update_waiting(
+            obj,
+            "SET held = :r, held_since = if_not_exists(held_since, :now), due_at = :recheck",
+            still_due=True,
+            r=reason,
+            now=now,
+            recheck=recheck_at,
         )
 
     async def new_generation_key(self, obj: DataObject, new_key: str, attempt: int) -> bool:
         """The job was re-created: the object goes to the new job under a new key."""
-        return await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET #k = :new, attempt = :attempt, #keys = list_append(#keys, :newl)",
-            ConditionExpression="#s = :waiting AND #k = :old AND due_at = :due",
-            ExpressionAttributeNames={"#s": "status", "#k": "key", "#keys": "keys"},
-            ExpressionAttributeValues={
-                **values(
-                    new=new_key,
-                    attempt=attempt,
-                    waiting=ObjectStatus.WAITING.value,
-                    old=obj.key,
-                    due=obj.due_at,
-                ),
-                ":newl": serialize([new_key]),
-            },
+        return await self._update_waiting(
+            obj,
+            "SET #k = :new, attempt = :attempt, #keys = list_append(#keys, :newl)",
+            still_due=True,
+            new=new_key,
+            attempt=attempt,
+            newl=[new_key],
         )
 
     async def waiting_for_job(self, job: str) -> list[DataObject]:
@@ -548,14 +549,8 @@ class TaskStore:
 
     async def due_now(self, obj: DataObject, now: float) -> bool:
         """Make a waiting object due at once (its job stopped: the sweep holds it visibly)."""
-        return await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET due_at = :now, due_kind = :kind",
-            ConditionExpression="#s = :waiting AND #k = :key",
-            ExpressionAttributeNames={"#s": "status", "#k": "key"},
-            ExpressionAttributeValues=values(
-                now=now, kind=DUE_OBJECT, waiting=ObjectStatus.WAITING.value, key=obj.key
-            ),
+        return await self._update_waiting(
+            obj, "SET due_at = :now, due_kind = :kind", now=now, kind=DUE_OBJECT
         )
 
     async def postpone_level(self, task: AnnotationTask, now: float, next_due: float) -> bool:
@@ -575,27 +570,20 @@ class TaskStore:
         self, obj: DataObject, expired_key: str, new_key: str, attempt: int, now: float
     ) -> bool:
         """After an expiry: a new key, due now. False if this expiry was handled already."""
-        rekeyed = await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET #k = :new, attempt = :attempt, due_at = :now, "
+        rekeyed = await self._update_waiting(
+            obj,
+            "SET #k = :new, attempt = :attempt, due_at = :now, "
             "due_kind = :due_kind, expirations = expirations + :one, "
             "#keys = list_append(#keys, :newl), "
             "expired_keys = list_append(expired_keys, :oldl)",
-            ConditionExpression="#s = :waiting AND #k = :old",
-            ExpressionAttributeNames={"#s": "status", "#k": "key", "#keys": "keys"},
-            ExpressionAttributeValues={
-                **values(
-                    new=new_key,
-                    attempt=attempt,
-                    now=now,
-                    due_kind=DUE_OBJECT,
-                    one=1,
-                    waiting=ObjectStatus.WAITING.value,
-                    old=expired_key,
-                ),
-                ":newl": serialize([new_key]),
-                ":oldl": serialize([expired_key]),
-            },
+            key=expired_key,
+            new=new_key,
+            attempt=attempt,
+            now=now,
+            due_kind=DUE_OBJECT,
+            one=1,
+            newl=[new_key],
+            oldl=[expired_key],
         )
         if rekeyed:
             await self.counters.add({"rekeys": 1, "expirations": 1}, at=now)
