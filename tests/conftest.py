@@ -20,6 +20,8 @@ from shared.bus import PIPELINE_TOPOLOGY, Bus, Topology
 from shared.local_stack import RABBITMQ_START_HINT, MotoServer, free_port
 from shared.resources import provision
 from shared.settings import Settings, load_settings
+from shared.testing.memory_aws import ENDPOINT as MEMORY_ENDPOINT
+from shared.testing.memory_aws import memory_aws
 
 RUN_ID = uuid.uuid4().hex[:6]
 _counter = itertools.count()
@@ -87,10 +89,10 @@ CLEANUP_TOPOLOGY = Topology(
 )
 
 
-def _test_settings(namespace: str, moto_server: MotoServer, rabbitmq: str) -> Settings:
+def _test_settings(namespace: str, moto_server: MotoServer | None, rabbitmq: str) -> Settings:
     return load_settings(
         namespace=namespace,
-        aws_endpoint_url=moto_server.endpoint,
+        aws_endpoint_url=moto_server.endpoint if moto_server else MEMORY_ENDPOINT,
         amqp_url=rabbitmq,
         delivery_limit=2,
         redelivery_backoff_seconds=0.05,
@@ -110,6 +112,36 @@ def _test_settings(namespace: str, moto_server: MotoServer, rabbitmq: str) -> Se
 async def aws(settings: Settings) -> AsyncIterator[AwsClients]:
     async with AwsClients(settings) as clients:
         await provision(clients, settings.names)
+        yield clients
+
+
+# Policy scenarios run twice: on AWS in this process (milliseconds, no server) and on the
+# moto server (marked integration). The code under test and moto's semantics are the same;
+# only the transport differs (shared/testing/memory_aws.py).
+AWS_BACKENDS = ["memory", pytest.param("moto", marks=pytest.mark.integration)]
+
+
+@pytest.fixture(params=AWS_BACKENDS)
+def aws_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def policy_settings(aws_backend: str, namespace: str, request: pytest.FixtureRequest) -> Settings:
+    """Test settings on the scenario's AWS backend (the in-process one needs no server)."""
+    if aws_backend == "memory":
+        return _test_settings(namespace, None, AMQP_URL)
+    server: MotoServer = request.getfixturevalue("moto_server")
+    return _test_settings(namespace, server, request.getfixturevalue("rabbitmq"))
+
+
+@pytest.fixture
+async def policy_aws(aws_backend: str, policy_settings: Settings) -> AsyncIterator[AwsClients]:
+    """Provisioned AWS clients on the scenario's backend."""
+    in_process = aws_backend == "memory"
+    clients = memory_aws(policy_settings) if in_process else AwsClients(policy_settings)
+    async with clients:
+        await provision(clients, policy_settings.names)
         yield clients
 
 

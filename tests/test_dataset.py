@@ -19,6 +19,7 @@ from shared.settings import Settings
 from shared.storage import S3Store
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from shared.taxonomy.records import ClipLabels, Vehicle
+from tests.support.cli import table_rows
 from tests.support.dispatch import Recorder
 from tests.support.labels import lane, pedestrian, sign, vehicle
 from tests.support.postproc import finalized, stage_frames, stage_output
@@ -240,8 +241,20 @@ async def test_dataset_cli(settings: Settings, dataset: Any, tmp_path: Path) -> 
         "scene=intersection",
     )
     assert found.returncode == 0, found.stderr
-    assert "1 clip(s)" in found.stdout and "c-rain-night-x" in found.stdout
-    assert "vehicle=5" in found.stdout
+    assert found.stdout.startswith("1 clip(s)\n")
+    (row,) = table_rows(found.stdout, "CLIP")
+    assert row["CLIP"] == "c-rain-night-x" and row["WEATHER"] == "rainy"
+    assert row["TIME"] == "night" and "vehicle=5" in row["PER CLASS"]
+    as_json = lava(settings, "dataset", "query", "--where", "weather=rainy", "--json")
+    entries = json.loads(as_json.stdout)
+    assert sorted(e["clip_id"] for e in entries) == [
+        "c-rain-day-x",
+        "c-rain-night-h",
+        "c-rain-night-x",
+    ]
+    assert {e["weather"] for e in entries} == {"rainy"}
+    none = lava(settings, "dataset", "query", "--where", "weather=foggy")
+    assert none.returncode == 0 and none.stdout == "0 clip(s)\n"
     bad = lava(settings, "dataset", "query", "--where", "weather=sunny")
     assert bad.returncode == 2 and "'sunny' is not a weather" in bad.stderr
     for fmt, expected in (

@@ -25,7 +25,17 @@ from tests.support.dispatch import (
     task_state,
 )
 
-pytestmark = pytest.mark.integration
+# Every scenario runs on AWS in this process and on the moto server (tests/conftest.py).
+
+
+@pytest.fixture
+def settings(policy_settings: Settings) -> Settings:
+    return policy_settings
+
+
+@pytest.fixture
+def aws(policy_aws: AwsClients) -> AwsClients:
+    return policy_aws
 
 
 @pytest.fixture

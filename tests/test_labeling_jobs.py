@@ -20,6 +20,7 @@ from shared.labeling.registry import StreamingJob
 from shared.settings import Settings, load_settings
 from shared.storage import S3Store
 from shared.workflows import WorkflowError, load_catalog
+from tests.support.cli import table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -216,7 +217,11 @@ def test_lava_jobs_cli(settings: Settings) -> None:
     other = lava("jobs", "create", "VOTLane", "--type", "vehicle")
     assert other.returncode == 1 and "different configuration" in other.stderr
     listed = lava("jobs", "list")
-    assert "VOTLane" in listed.stdout and "InProgress" in listed.stdout
+    (row,) = table_rows(listed.stdout, "NAME")
+    assert row["NAME"] == "VOTLane" and row["TYPE"] == "lane" and row["ADJUSTS"] == "-"
+    assert row["BACKEND"] == "emulator" and row["STATUS"] == "InProgress" and row["GEN"] == "1"
+    (entry,) = json.loads(lava("jobs", "list", "--json").stdout)
+    assert entry["name"] == "VOTLane" and entry["status"] == "InProgress"
     assert lava("jobs", "stop", "VOTLane").returncode == 0
     assert "Stopped" in lava("jobs", "list").stdout
     refreshed = lava("jobs", "list", "--refresh")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 from shared.bus import Bus
 from shared.local_stack import endpoint_answers, free_port
 from shared.settings import load_settings
+from tests.support.cli import table_rows
 
 pytestmark = pytest.mark.integration
 
@@ -42,8 +44,13 @@ def test_stack_up_status_down_on_a_free_port(tmp_path: Path, namespace: str, rab
 
         status = lava("stack", "status", "--port", str(port), env=env)
         assert status.returncode == 0, status.stdout
-        assert "AWS endpoint" in status.stdout and ": up" in status.stdout
-        assert "RabbitMQ" in status.stdout
+        rows = {r["COMPONENT"]: r for r in table_rows(status.stdout, "COMPONENT")}
+        assert rows["AWS endpoint"]["ADDRESS"] == f"http://127.0.0.1:{port}"
+        assert rows["AWS endpoint"]["STATE"] == "up" and rows["AWS endpoint"]["PID"].isdigit()
+        assert rows["RabbitMQ"]["STATE"] == "up" and rows["RabbitMQ"]["NEXT STEP"] == "-"
+        as_json = json.loads(lava("stack", "status", "--port", str(port), "--json", env=env).stdout)
+        assert as_json["namespace"] == namespace and as_json["healthy"] is True
+        assert [c["component"] for c in as_json["components"]] == ["AWS endpoint", "RabbitMQ"]
 
         down = lava("stack", "down", "--port", str(port), env=env)
         assert down.returncode == 0 and "stopped moto server" in down.stdout
@@ -51,7 +58,8 @@ def test_stack_up_status_down_on_a_free_port(tmp_path: Path, namespace: str, rab
 
         after = lava("stack", "status", "--port", str(port), env=env)
         assert after.returncode == 1
-        assert "DOWN - start it with: lava stack up" in after.stdout
+        aws = table_rows(after.stdout, "COMPONENT")[0]
+        assert aws["STATE"].startswith("DOWN") and "lava stack up" in aws["NEXT STEP"]
     finally:
         lava("stack", "down", "--port", str(port), env=env)
         settings = load_settings(namespace=namespace, amqp_url=rabbitmq)
@@ -74,8 +82,9 @@ def test_stack_status_explains_an_unreachable_broker(tmp_path: Path, namespace: 
     )
     status = lava("stack", "status", "--port", str(free_port()), env=env)
     assert status.returncode == 1
-    assert "RabbitMQ" in status.stdout and "DOWN" in status.stdout
-    assert "rabbitmq-server -detached" in status.stdout
+    broker = table_rows(status.stdout, "COMPONENT")[1]
+    assert broker["COMPONENT"] == "RabbitMQ" and broker["STATE"].startswith("DOWN")
+    assert "rabbitmq-server -detached" in broker["NEXT STEP"]
 
 
 def test_events_schema_command() -> None:

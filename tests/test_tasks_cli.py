@@ -19,6 +19,7 @@ from shared.settings import Settings
 from shared.tasks.model import TaskStatus
 from shared.testing.events import expired, frames_ready
 from tests.support.broker import get_messages
+from tests.support.cli import field_values, table_rows
 from tests.support.dispatch import (
     Recorder,
     create_jobs,
@@ -57,14 +58,44 @@ async def test_list_show_and_retry_a_failed_task(aws: AwsClients, settings: Sett
 
     listed = lava(s, "tasks", "list", "--status", "failed")
     assert listed.returncode == 0, listed.stderr
-    assert "clip-1.vehicles" in listed.stdout and "expired 1 times" in listed.stdout
+    (row,) = table_rows(listed.stdout, "TASK")
+    assert row["TASK"] == "clip-1.vehicles" and row["STATUS"] == "failed"
+    assert row["LEVEL"] == "1/2" and "expired 1 times" in row["REASON"]
+    (listed_json,) = json.loads(lava(s, "tasks", "list", "--status", "failed", "--json").stdout)
+    assert listed_json["task_id"] == "clip-1.vehicles" and listed_json["status"] == "failed"
+    assert json.loads(lava(s, "tasks", "list", "--status", "stopped", "--json").stdout) == []
+
     status = lava(s, "status")
     assert status.returncode == 0, status.stderr
     assert "1 task(s)" in status.stdout and "expirations 1" in status.stdout
-    assert "failures: 1" in status.stdout and "expired 1 times" in status.stdout
+    assert table_rows(status.stdout, "STATUS") == [
+        {"STATUS": "active", "LEVEL": "1", "TASKS": "0"},  # levels passed through stay listed
+        {"STATUS": "failed", "LEVEL": "1", "TASKS": "1"},
+    ]
+    (failure,) = table_rows(status.stdout, "TASK")
+    assert "failures: 1" in status.stdout and "expired 1 times" in failure["REASON"]
+    status_json = json.loads(lava(s, "status", "--json").stdout)
+    assert status_json["tasks_by_status"] == {"active": {"1": 0}, "failed": {"1": 1}}
+    assert status_json["expirations"] == 1 and len(status_json["failures"]) == 1
+
     shown = lava(s, "tasks", "show", "clip-1.vehicles")
-    assert f"key {key} (expired)" in shown.stdout and "sends=1" in shown.stdout
-    assert "level 1: VOTVehicle" in shown.stdout and "history:" in shown.stdout
+    assert shown.returncode == 0, shown.stderr
+    header = field_values(shown.stdout)
+    assert header["task"] == "clip-1.vehicles"
+    assert header["status"].startswith("failed: VOTVehicle: data object expired")
+    assert header["level 1 (current)"] == "VOTVehicle"
+    (obj,) = table_rows(shown.stdout, "LEVEL")
+    assert obj["JOB"] == "VOTVehicle" and obj["SENDS"] == "1" and obj["EXPIRATIONS"] == "1"
+    keys = table_rows(shown.stdout.split("dedup keys", 1)[1], "LEVEL")
+    assert keys == [{"LEVEL": "1", "JOB": "VOTVehicle", "KEY": key, "STATE": "expired"}]
+    history = table_rows(shown.stdout, "AT")
+    assert history and history[-1]["EVENT"] == "failed", history
+    shown_json = json.loads(lava(s, "tasks", "show", "clip-1.vehicles", "--json").stdout)
+    assert set(shown_json) == {"task", "objects", "late_outputs"}
+    assert shown_json["objects"][0]["expired_keys"] == [key]
+    missing = lava(s, "tasks", "show", "clip-9.vehicles", "--json")
+    assert missing.returncode == 1 and missing.stdout == ""
+    assert len(missing.stderr.splitlines()) == 1 and "no task clip-9.vehicles" in missing.stderr
 
     retried = lava(s, "tasks", "retry", "clip-1.vehicles")
     assert retried.returncode == 0, retried.stderr

@@ -15,14 +15,22 @@ def clips() -> None:
 
 
 @clips.command("make-sample")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--seconds", type=float, default=10.0, show_default=True)
-@click.option("--fps", type=int, default=30, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the MP4 and its sidecar (created if missing).",
+)
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="Clip length.")
+@click.option("--fps", type=int, default=30, show_default=True, help="Frame rate of the video.")
 @click.option(
     "--size", default="1920x1080", show_default=True, callback=frame_size, help="WIDTHxHEIGHT"
 )
 @click.option("--gop", type=int, default=30, show_default=True, help="Keyframe interval.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Same seed, same clip and labels."
+)
 @click.option("--name", default=None, help="File stem (default: sample-<seed>).")
 def make_sample_cmd(
     out_dir: Path,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
+from lava.output import json_option, print_json, show, table
 from shared.settings import Settings, load_settings
 
 
@@ -16,9 +18,28 @@ def config() -> None:
 
 
 @config.command("show")
-def show() -> None:
-    """Print the effective settings as JSON."""
-    click.echo(json.dumps(load_settings().model_dump(mode="json"), indent=2))
+@json_option
+def show_cmd(as_json: bool) -> None:
+    """Show the effective settings, secrets masked (--json: one object, nested as the settings
+    are)."""
+    values = load_settings().model_dump(mode="json")
+    if as_json:
+        print_json(values)
+        return
+    show(table(("SETTING", "VALUE"), flatten(values)))
+
+
+def flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """``(dotted name, value)`` for every leaf of a settings dump (nested groups as
+    ``group.name``); a value that is not a plain string as JSON writes it (``null``, ``""``)."""
+    rows: list[tuple[str, str]] = []
+    for name, value in values.items():
+        if isinstance(value, dict) and value:
+            rows += flatten(value, f"{prefix}{name}.")
+        else:
+            text = value if isinstance(value, str) and value else json.dumps(value)
+            rows.append((f"{prefix}{name}", text))
+    return rows
 
 
 @config.command("table")
@@ -29,7 +50,7 @@ def show() -> None:
     default=None,
     help="Replace the table between the settings-table markers in this file (the README).",
 )
-def table(readme: str | None) -> None:
+def table_cmd(readme: str | None) -> None:
     """Print the settings as the Markdown table in the README (or update it there)."""
     if readme is None:
         click.echo(settings_table())

@@ -12,7 +12,12 @@ def control() -> None:
 
 @control.command("token")
 @click.option("--name", required=True, help="Who the token is for (shown in audit lines).")
-@click.option("--role", type=click.Choice(["viewer", "operator"]), required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator"]),
+    required=True,
+    help="viewer reads; operator also creates, retries and stops.",
+)
 def token(name: str, role: str) -> None:
     """Make a random API token. Give the token to its holder; put the printed entry in
     LAVA_CONTROL_TOKENS (comma-separated; the service keeps only the hash)."""

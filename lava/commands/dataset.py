@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from lava.commands import run_with_aws, settings_and_logging
+from lava.output import json_option, print_json, show, table
 
 if TYPE_CHECKING:
     from services.postproc.dataset_index import DatasetIndex, IndexEntry
@@ -68,9 +69,10 @@ def dataset() -> None:
 
 @dataset.command("query")
 @where_option
-@click.option("--json", "as_json", is_flag=True, help="Print the index entries as JSON.")
+@json_option
 def query(conditions: tuple[str, ...], as_json: bool) -> None:
-    """List completed clips matching every --where, with their counts."""
+    """List completed clips matching every --where, with their counts (--json: the index
+    entries)."""
     where = _where(conditions)
 
     async def work(settings: Settings, aws: AwsClients, index: DatasetIndex) -> Any:
@@ -78,27 +80,56 @@ def query(conditions: tuple[str, ...], as_json: bool) -> None:
 
     entries = _run(work)
     if as_json:
-        click.echo(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+        print_json(entries)
         return
-    click.echo(f"{len(entries)} clip(s)")
-    if not entries:
-        return
-    click.echo(
-        f"{'CLIP':<34} {'WEATHER':<14} {'TIME':<10} {'SCENE':<13} {'FRAMES':>6} "
-        f"{'OBJECTS':>7} {'TRACKS':>6} {'WARN':>4}  PER CLASS"
+    show(
+        f"{len(entries)} clip(s)",
+        table(
+            (
+                "CLIP",
+                "WEATHER",
+                "TIME",
+                "SCENE",
+                "FRAMES",
+                "OBJECTS",
+                "TRACKS",
+                "WARN",
+                "PER CLASS",
+            ),
+            (
+                (
+                    e.clip_id,
+                    e.weather,
+                    e.time_of_day,
+                    e.scene,
+                    e.frames,
+                    sum(e.objects_per_class.values()),
+                    sum(e.tracks_per_class.values()),
+                    e.warnings,
+                    " ".join(f"{k}={v}" for k, v in e.objects_per_class.items()),
+                )
+                for e in entries
+            ),
+            numeric=("FRAMES", "OBJECTS", "TRACKS", "WARN"),
+        ),
     )
-    for e in entries:
-        per_class = " ".join(f"{k}={v}" for k, v in e.objects_per_class.items())
-        click.echo(
-            f"{e.clip_id:<34} {e.weather:<14} {e.time_of_day:<10} {e.scene:<13} {e.frames:>6} "
-            f"{sum(e.objects_per_class.values()):>7} {sum(e.tracks_per_class.values()):>6} "
-            f"{e.warnings:>4}  {per_class}"
-        )
 
 
 @dataset.command("export")
-@click.option("--format", "fmt", type=click.Choice(["bdd100k", "coco", "mot"]), required=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["bdd100k", "coco", "mot"]),
+    required=True,
+    help="BDD100K/Scalabel JSON, COCO (video) JSON or MOT sequences.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write into (created if missing).",
+)
 @where_option
 def export(fmt: str, out_dir: Path, conditions: tuple[str, ...]) -> None:
     """Write the selected clips as BDD100K/Scalabel JSON, COCO (video) JSON or MOT sequences."""
@@ -130,7 +161,13 @@ def export(fmt: str, out_dir: Path, conditions: tuple[str, ...]) -> None:
 
 
 @dataset.command("report")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for report.md and its PNG charts (created if missing).",
+)
 @where_option
 def report(out_dir: Path, conditions: tuple[str, ...]) -> None:
     """Write a Markdown report with PNG charts of the (selected) dataset."""

@@ -38,7 +38,14 @@ DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
 
 
 @click.command()
-@click.option("--clips", "clip_count", type=click.IntRange(1, 100), default=3, show_default=True)
+@click.option(
+    "--clips",
+    "clip_count",
+    type=click.IntRange(1, 100),
+    default=3,
+    show_default=True,
+    help="How many sample clips to generate and upload.",
+)
 @click.option(
     "--workflow",
     "workflows",
@@ -94,7 +101,13 @@ DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
     help="Results folder (default: lava-results-<time>).",
 )
 @backend_option
-@click.option("--timeout", type=float, default=600, show_default=True)
+@click.option(
+    "--timeout",
+    type=float,
+    default=600,
+    show_default=True,
+    help="Seconds to wait for every clip to complete or fail.",
+)
 def demo(
     clip_count: int,
     workflows: tuple[str, ...],

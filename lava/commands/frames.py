@@ -16,11 +16,19 @@ def frames() -> None:
 @frames.command("extract")
 @click.argument("clip", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--fps", type=float, required=True, help="Frames per second to extract.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--quality", type=click.IntRange(1, 100), default=90, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the JPEG frames (created if missing).",
+)
+@click.option(
+    "--quality", type=click.IntRange(1, 100), default=90, show_default=True, help="JPEG quality."
+)
 @click.option("--quiet", is_flag=True, help="Print nothing on success.")
 def extract(clip: Path, fps: float, out_dir: Path, quality: int, quiet: bool) -> None:
-    """Write CLIP's frames at FPS as DIR/000000.jpg... (frame k = first at or after k/fps s)."""
+    """Write CLIP's frames at --fps as OUT/000000.jpg... (frame k = first at or after k/fps s)."""
     from services.ingest.extract import ClipError, FrameExtractor
 
     started = time.perf_counter()

@@ -84,7 +84,8 @@ def describe(
 def parse(
     message_file: str, labels_file: str | None, label_attribute: str | None, type_name: str | None
 ) -> None:
-    """Parse one output message (SNS envelope or bare body) and print it as LAVA JSON."""
+    """Parse the output message in FILE (SNS envelope or bare body) and print it as LAVA
+    JSON."""
     try:
         message = parse_output_message(Path(message_file).read_text(), label_attribute)
         labels = Path(labels_file).read_text() if labels_file else None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import click
 
 from lava.commands import run_with_aws, settings_and_logging
+from lava.output import json_option, print_json, show, table
 from shared.groundtruth.job_types import JOB_TYPES
 
 T = TypeVar("T")
@@ -43,7 +43,13 @@ def jobs() -> None:
 
 @jobs.command("create")
 @click.argument("name")
-@click.option("--type", "type_name", required=True, type=click.Choice(sorted(JOB_TYPES)))
+@click.option(
+    "--type",
+    "type_name",
+    required=True,
+    type=click.Choice(sorted(JOB_TYPES)),
+    help="The job type: which modality it labels and its Ground Truth task type.",
+)
 @click.option("--adjusts", default=None, help="The job whose labels this one adjusts.")
 @backend_option
 def create(name: str, type_name: str, adjusts: str | None, backend: str) -> None:
@@ -72,7 +78,7 @@ def create_defaults(backend: str) -> None:
 
 
 @jobs.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the registry entries as JSON.")
+@json_option
 @click.option(
     "--refresh",
     is_flag=True,
@@ -80,23 +86,34 @@ def create_defaults(backend: str) -> None:
     "after 10 days without input).",
 )
 def list_jobs(as_json: bool, refresh: bool) -> None:
-    """List the registered jobs with their status and emulator counters."""
+    """List the registered jobs with their status and emulator counters (--json: the registry
+    entries)."""
     found = _run(lambda m: m.refresh() if refresh else m.registry.list())
     if as_json:
-        click.echo(json.dumps([j.model_dump(mode="json") for j in found], indent=2))
+        print_json(found)
         return
     if not found:
-        click.echo("no jobs registered (lava jobs create-defaults)")
+        show("no jobs registered (lava jobs create-defaults)")
         return
-    click.echo(f"{'NAME':<22} {'TYPE':<14} {'ADJUSTS':<18} {'BACKEND':<10} {'STATUS':<11} COUNTERS")
-    for job in found:
-        counters = " ".join(f"{k}={v}" for k, v in sorted(job.counters.items())) or "-"
-        generation = f" (generation {job.generation})" if job.generation > 1 else ""
-        reason = f" - {job.status_reason}" if job.status_reason else ""
-        click.echo(
-            f"{job.name:<22} {job.job_type:<14} {job.adjusts or '-':<18} {job.backend:<10} "
-            f"{job.status:<11} {counters}{generation}{reason}"
+    show(
+        table(
+            ("NAME", "TYPE", "ADJUSTS", "BACKEND", "STATUS", "GEN", "COUNTERS", "REASON"),
+            (
+                (
+                    job.name,
+                    job.job_type,
+                    job.adjusts,
+                    job.backend,
+                    job.status,
+                    job.generation,
+                    " ".join(f"{k}={v}" for k, v in sorted(job.counters.items())),
+                    job.status_reason,
+                )
+                for job in found
+            ),
+            numeric=("GEN",),
         )
+    )
 
 
 @jobs.command("stop")

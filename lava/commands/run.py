@@ -52,10 +52,34 @@ MAX_RESTARTS = 5
     default=None,
     help="Process logs (default: LAVA_STATE_DIR/run-logs).",
 )
-@click.option("--time-scale", type=float, default=2e-5, show_default=True)
-@click.option("--worker-rate", type=float, default=5.0, show_default=True)
-@click.option("--expire-share", type=click.FloatRange(0, 0.9), default=0.0, show_default=True)
-@click.option("--refresh", type=float, default=1.0, show_default=True, help="Seconds.")
+@click.option(
+    "--time-scale",
+    type=float,
+    default=2e-5,
+    show_default=True,
+    help="Scales Ground Truth's and the dispatcher's day-long durations.",
+)
+@click.option(
+    "--worker-rate",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Simulated workforce: tasks started per second per job.",
+)
+@click.option(
+    "--expire-share",
+    type=click.FloatRange(0, 0.9),
+    default=0.0,
+    show_default=True,
+    help="Share of tasks nobody takes (they expire and are re-keyed).",
+)
+@click.option(
+    "--refresh",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds between two status views.",
+)
 @backend_option
 def run(
     aws_endpoint: str | None,

@@ -11,6 +11,7 @@ import click
 from pydantic import SecretStr
 
 from lava.commands import settings_and_logging
+from lava.output import json_option, print_json, show, table
 from shared.aws import AwsClients
 from shared.broker_identities import username
 from shared.broker_provision import BrokerAdminError, provision_identities, secrets_path
@@ -136,29 +137,54 @@ def provision_cmd(identities: bool | None) -> None:
 
 @stack.command("status")
 @port_option
-def status(port: int) -> None:
-    """Report the AWS endpoint and RabbitMQ reachability; exit 1 if either is down."""
+@json_option
+def status(port: int, as_json: bool) -> None:
+    """Report the AWS endpoint and RabbitMQ reachability; exit 1 if either is down (--json:
+    each component's address, state and next step)."""
     base = load_settings()
     endpoint = base.aws_endpoint_url or f"http://127.0.0.1:{port}"
     settings = load_settings(aws_endpoint_url=endpoint)
-    healthy = True
     known = StackState(base.state_dir).load(port)
-    pid_note = f" (pid {known.pid})" if known is not None and known.pid else ""
-    if endpoint_answers(endpoint):
-        click.echo(f"AWS endpoint  {endpoint}: up{pid_note}")
-    else:
-        healthy = False
-        click.echo(f"AWS endpoint  {endpoint}: DOWN - start it with: lava stack up --port {port}")
+    aws_up = endpoint_answers(endpoint)
     problem = asyncio.run(broker_problem(settings))
-    if problem is None:
-        click.echo(f"RabbitMQ      {_redact(settings.amqp_url)}: up")
+    components = [
+        {
+            "component": "AWS endpoint",
+            "address": endpoint,
+            "up": aws_up,
+            "pid": known.pid if known is not None else None,
+            "problem": None if aws_up else "does not answer",
+            "next_step": None if aws_up else f"start it with: lava stack up --port {port}",
+        },
+        {
+            "component": "RabbitMQ",
+            "address": _redact(settings.amqp_url),
+            "up": problem is None,
+            "pid": None,
+            "problem": problem,
+            "next_step": None if problem is None else f"start it with: {RABBITMQ_START_HINT}",
+        },
+    ]
+    healthy = aws_up and problem is None
+    if as_json:
+        print_json({"namespace": settings.namespace, "healthy": healthy, "components": components})
     else:
-        healthy = False
-        click.echo(
-            f"RabbitMQ      {_redact(settings.amqp_url)}: DOWN ({problem})\n"
-            f"              start it with: {RABBITMQ_START_HINT}"
+        show(
+            f"namespace {settings.namespace}",
+            table(
+                ("COMPONENT", "ADDRESS", "STATE", "PID", "NEXT STEP"),
+                (
+                    (
+                        c["component"],
+                        c["address"],
+                        "up" if c["up"] else f"DOWN ({c['problem']})",
+                        c["pid"],
+                        c["next_step"],
+                    )
+                    for c in components
+                ),
+            ),
         )
-    click.echo(f"namespace     {settings.namespace}")
     sys.exit(0 if healthy else 1)
 
 

@@ -5,18 +5,27 @@ a job that is not InProgress), expirations and re-sends, failures with their rea
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import click
 
 from lava.commands import run_with_aws, settings_and_logging
+from lava.output import json_option, print_json, show, table
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from shared.operations.status import PipelineStatus
 
 
 @click.command()
 @click.option("--recount", is_flag=True, help="Rebuild the counters from the table first (a scan).")
-def status(recount: bool) -> None:
-    """Show the pipeline's state (from the dispatcher's table)."""
+@json_option
+def status(recount: bool, as_json: bool) -> None:
+    """Show the pipeline's state (from the dispatcher's table; --json: what GET /v1/status
+    returns)."""
     from shared.aws import AwsClients
-    from shared.operations.status import PipelineStatus, pipeline_status
+    from shared.operations.status import pipeline_status
     from shared.tasks.store import TaskStore
 
     settings = settings_and_logging()
@@ -28,29 +37,52 @@ def status(recount: bool) -> None:
         return await pipeline_status(store, time.time(), settings.dispatch_resend_interval_seconds)
 
     snap = run_with_aws(settings, work)
+    if as_json:
+        print_json(snap)
+        return
+    show(*status_report(settings.namespace, snap))
+
+
+def status_report(namespace: str, snap: PipelineStatus) -> list[RenderableType | str]:
+    """What `lava status` prints: totals, then a table per aspect."""
     clips = sum(snap.clips_by_outcome.values())
-    click.echo(
-        f"namespace {settings.namespace}: {snap.tasks} task(s), "
-        f"{clips} clip(s), {snap.data_objects} data object(s)"
-    )
-    click.echo("\ntasks by status and level:")
-    for state, levels in sorted(snap.tasks_by_status.items()):
-        for level, count in sorted(levels.items()):
-            click.echo(f"  {state:<11} level {level}: {count}")
-    click.echo(
-        "clips: " + (", ".join(f"{k} {v}" for k, v in sorted(snap.clips_by_outcome.items())) or "-")
-    )
-    click.echo(f"\nwaiting data objects: {snap.waiting}")
-    for name, count in snap.waiting_by_age.items():
-        if count:
-            click.echo(f"  {name:<10} {count}")
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(snap.clips_by_outcome.items()))
+    parts: list[RenderableType | str] = [
+        f"namespace {namespace}: {snap.tasks} task(s), {clips} clip(s), "
+        f"{snap.data_objects} data object(s)",
+        f"clips: {outcomes or '-'}",
+        f"expirations {snap.expirations}, re-keys {snap.rekeys}, same-key re-sends {snap.resends}",
+        table(
+            ("STATUS", "LEVEL", "TASKS"),
+            (
+                (state, level, count)
+                for state, levels in sorted(snap.tasks_by_status.items())
+                for level, count in sorted(levels.items())
+            ),
+            title="tasks by status and level",
+            numeric=("LEVEL", "TASKS"),
+        ),
+        table(
+            ("SINCE LAST SEND", "OBJECTS"),
+            ((name, count) for name, count in snap.waiting_by_age.items() if count),
+            title=f"waiting data objects: {snap.waiting}",
+            numeric=("OBJECTS",),
+        ),
+    ]
     if snap.held:
-        click.echo(f"  held (their job takes no input): {sum(snap.held.values())}")
-        for name, count in sorted(snap.held.items()):
-            click.echo(f"    {name}: {count}")
-    click.echo(
-        f"expirations {snap.expirations}, re-keys {snap.rekeys}, same-key re-sends {snap.resends}"
+        parts.append(
+            table(
+                ("JOB: REASON", "OBJECTS"),
+                sorted(snap.held.items()),
+                title=f"held, their job takes no input: {sum(snap.held.values())}",
+                numeric=("OBJECTS",),
+            )
+        )
+    parts.append(
+        table(
+            ("TASK", "REASON"),
+            ((failure.task_id, failure.reason) for failure in snap.failures),
+            title=f"failures: {len(snap.failures)}",
+        )
     )
-    click.echo(f"\nfailures: {len(snap.failures)}")
-    for failure in snap.failures:
-        click.echo(f"  {failure.task_id}: {failure.reason}")
+    return parts

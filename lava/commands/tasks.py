@@ -12,11 +12,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from lava.commands import run_with_aws, settings_and_logging
+from lava.output import fields, json_option, print_json, show, table
 from shared.tasks.model import TaskStatus
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from shared.aws import AwsClients
+    from shared.operations.tasks import TaskDetail
     from shared.settings import Settings
+    from shared.tasks.model import AnnotationTask, DataObject
     from shared.tasks.store import TaskStore
 
 T = TypeVar("T")
@@ -42,9 +47,15 @@ def tasks() -> None:
 
 
 @tasks.command("list")
-@click.option("--status", type=click.Choice(STATUSES), multiple=True, help="Repeatable.")
-def list_tasks(status: tuple[str, ...]) -> None:
-    """List tasks, newest first (every status unless --status is given)."""
+@click.option(
+    "--status",
+    type=click.Choice(STATUSES),
+    multiple=True,
+    help="Only tasks in this status (repeatable; default: every status).",
+)
+@json_option
+def list_tasks(status: tuple[str, ...], as_json: bool) -> None:
+    """List tasks, newest first (every status unless --status is given; --json: the tasks)."""
 
     async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> list[Any]:
         found = []
@@ -53,26 +64,38 @@ def list_tasks(status: tuple[str, ...]) -> None:
         return sorted(found, key=lambda t: t.updated_at, reverse=True)
 
     found = _run(work)
-    if not found:
-        click.echo("no tasks")
+    if as_json:
+        print_json(found)
         return
-    click.echo(f"{'TASK':<40} {'STATUS':<11} {'LEVEL':<6} {'UPDATED':<20} REASON")
-    for task in found:
-        level = f"{task.level}/{len(task.levels)}" if task.levels else "-"
-        click.echo(
-            f"{task.task_id:<40} {task.status.value:<11} {level:<6} {when(task.updated_at):<20} "
-            f"{task.failure_reason or ''}"
+    if not found:
+        show("no tasks")
+        return
+    show(
+        table(
+            ("TASK", "STATUS", "LEVEL", "UPDATED", "REASON"),
+            (
+                (
+                    task.task_id,
+                    task.status.value,
+                    f"{task.level}/{len(task.levels)}" if task.levels else None,
+                    when(task.updated_at),
+                    task.failure_reason,
+                )
+                for task in found
+            ),
         )
+    )
 
 
 @tasks.command("show")
 @click.argument("task_id")
-@click.option("--json", "as_json", is_flag=True)
-def show(task_id: str, as_json: bool) -> None:
-    """Show a task: levels, data objects, keys, sends, expirations, history."""
+@json_option
+def show_cmd(task_id: str, as_json: bool) -> None:
+    """Show task TASK_ID: levels, data objects, keys, sends, expirations, history (--json: the
+    task, its data objects and the outputs that arrived after a stop)."""
 
     from shared.operations.errors import OperationError
-    from shared.operations.tasks import TaskDetail, show_task
+    from shared.operations.tasks import show_task
 
     async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> TaskDetail:
         try:
@@ -81,58 +104,99 @@ def show(task_id: str, as_json: bool) -> None:
             raise click.ClickException(str(exc)) from None
 
     detail = _run(work)
-    task, objects = detail.task, detail.objects
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "task": task.model_dump(mode="json"),
-                    "objects": [o.model_dump(mode="json") for o in objects],
-                    "late_outputs": [o.model_dump(mode="json") for o in detail.late_outputs],
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "task": detail.task,
+                "objects": detail.objects,
+                "late_outputs": detail.late_outputs,
+            }
         )
         return
-    click.echo(f"task      {task.task_id}  ({task.workflow}, clip {task.clip_id})")
-    click.echo(
-        f"status    {task.status.value}"
-        + (f": {task.failure_reason}" if task.failure_reason else "")
-        + (f" (by {task.stopped_by})" if task.stopped_by else "")
-    )
-    click.echo(f"created   {when(task.created_at)}   updated {when(task.updated_at)}")
-    for number, jobs in enumerate(task.levels, start=1):
-        marker = "->" if number == task.level else "  "
-        click.echo(f"{marker} level {number}: {', '.join(jobs)}")
-    click.echo("data objects:")
-    for obj in sorted(objects, key=lambda o: (o.level, o.job)):
-        click.echo(
-            f"  L{obj.level} {obj.job:<20} {obj.status.value:<8} sends={obj.send_count} "
-            f"expirations={obj.expirations} last_sent={when(obj.last_sent_at)} "
-            f"next_check={when(obj.due_at) if obj.status.value == 'waiting' else '-'}"
-        )
-        for key in obj.keys:
-            tag = (
-                " (expired)"
-                if key in obj.expired_keys
-                else (" (current)" if key == obj.key else "")
-            )
-            click.echo(f"      key {key}{tag}")
-        if obj.output is not None:
-            click.echo(f"      output {obj.output.label_uri}")
+    show(*task_tables(detail))
+
+
+def task_tables(detail: TaskDetail) -> list[Table]:
+    """What `lava tasks show` prints: the task, then its objects, keys, late outputs, history."""
+    task = detail.task
+    objects = sorted(detail.objects, key=lambda o: (o.level, o.job))
+    parts = [
+        fields(_task_fields(task)),
+        table(
+            ("LEVEL", "JOB", "STATUS", "SENDS", "EXPIRATIONS", "LAST SENT", "NEXT CHECK", "OUTPUT"),
+            (
+                (
+                    obj.level,
+                    obj.job,
+                    obj.status.value,
+                    obj.send_count,
+                    obj.expirations,
+                    when(obj.last_sent_at),
+                    when(obj.due_at) if obj.status.value == "waiting" else None,
+                    obj.output.label_uri if obj.output is not None else None,
+                )
+                for obj in objects
+            ),
+            title="data objects",
+            numeric=("LEVEL", "SENDS", "EXPIRATIONS"),
+        ),
+        table(
+            ("LEVEL", "JOB", "KEY", "STATE"),
+            (
+                (obj.level, obj.job, key, _key_state(obj, key))
+                for obj in objects
+                for key in obj.keys
+            ),
+            title="dedup keys",
+            numeric=("LEVEL",),
+        ),
+    ]
     if detail.late_outputs:
-        click.echo("arrived after the stop (recorded, ignored):")
-        for late in detail.late_outputs:
-            click.echo(f"  {when(late.at)}  {late.job} {late.what} key {late.key}")
-    click.echo("history:")
-    for entry in task.history:
-        click.echo(f"  {when(entry.at)}  {entry.event}  {entry.detail}")
+        parts.append(
+            table(
+                ("AT", "JOB", "WHAT", "KEY"),
+                ((when(late.at), late.job, late.what, late.key) for late in detail.late_outputs),
+                title="arrived after the stop (recorded, ignored)",
+            )
+        )
+    parts.append(
+        table(
+            ("AT", "EVENT", "DETAIL"),
+            ((when(entry.at), entry.event, entry.detail) for entry in task.history),
+            title="history",
+        )
+    )
+    return parts
+
+
+def _task_fields(task: AnnotationTask) -> list[tuple[str, Any]]:
+    """The task's header: what it is, its status (and why, and who stopped it), its levels."""
+    status = task.status.value + (f": {task.failure_reason}" if task.failure_reason else "")
+    header: list[tuple[str, Any]] = [
+        ("task", task.task_id),
+        ("workflow", task.workflow),
+        ("clip", task.clip_id),
+        ("status", status + (f" (by {task.stopped_by})" if task.stopped_by else "")),
+        ("created", when(task.created_at)),
+        ("updated", when(task.updated_at)),
+    ]
+    header += [
+        (f"level {n}" + (" (current)" if n == task.level else ""), ", ".join(jobs))
+        for n, jobs in enumerate(task.levels, start=1)
+    ]
+    return header
+
+
+def _key_state(obj: DataObject, key: str) -> str:
+    if key in obj.expired_keys:
+        return "expired"
+    return "current" if key == obj.key else "replaced"
 
 
 @tasks.command("retry")
 @click.argument("task_id")
 def retry(task_id: str) -> None:
-    """Make a failed task active again; the dispatcher's sweep re-sends its open objects."""
+    """Make failed task TASK_ID active again; the dispatcher's sweep re-sends its open objects."""
     from shared.operations.errors import OperationError
     from shared.operations.tasks import retry_task
 
@@ -152,7 +216,8 @@ def retry(task_id: str) -> None:
 @click.argument("task_id")
 @click.option("--reason", default="", help="Why (kept in the task's history).")
 def stop(task_id: str, reason: str) -> None:
-    """Stop a task for good: nothing more is sent; outputs arriving later are only recorded."""
+    """Stop task TASK_ID for good: nothing more is sent; outputs arriving later are only
+    recorded."""
     from shared.operations.errors import OperationError
     from shared.operations.tasks import StopResult, stop_task
 
@@ -178,14 +243,14 @@ def stop(task_id: str, reason: str) -> None:
     required=True,
     help='The original form: {"labelingJobs": [...]}.',
 )
-@click.option("--drive-id", required=True)
+@click.option("--drive-id", required=True, help="The drive the clip was recorded on.")
 @click.option("--clip-id", default=None, help="Default: derived from the clip URI.")
-@click.option("--weather", default="undefined")
-@click.option("--time-of-day", default="undefined")
-@click.option("--route", default="unknown")
-@click.option("--scene", default="undefined")
-@click.option("--traffic", default="undefined")
-@click.option("--traffic-density", required=True)
+@click.option("--weather", default="undefined", show_default=True, help="Drive attribute.")
+@click.option("--time-of-day", default="undefined", show_default=True, help="Drive attribute.")
+@click.option("--route", default="unknown", show_default=True, help="Drive attribute.")
+@click.option("--scene", default="undefined", show_default=True, help="Clip attribute.")
+@click.option("--traffic", default="undefined", show_default=True, help="Clip attribute.")
+@click.option("--traffic-density", required=True, help="Clip attribute: low, medium or high.")
 def create(
     spec_file: Path,
     drive_id: str,

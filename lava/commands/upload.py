@@ -19,15 +19,23 @@ def _choice(enum: type[StrEnum]) -> click.Choice[str]:
 
 @click.command()
 @click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--drive-id", required=True)
-@click.option("--weather", required=True, type=_choice(v.Weather))
-@click.option("--time-of-day", required=True, type=_choice(v.TimeOfDay))
-@click.option("--route", required=True)
-@click.option("--scene", required=True, type=_choice(v.Scene))
-@click.option("--traffic", required=True, type=_choice(v.Traffic))
-@click.option("--traffic-density", required=True, type=_choice(v.TrafficDensity))
+@click.option("--drive-id", required=True, help="The drive the clip was recorded on.")
+@click.option("--weather", required=True, type=_choice(v.Weather), help="Drive attribute.")
+@click.option("--time-of-day", required=True, type=_choice(v.TimeOfDay), help="Drive attribute.")
+@click.option("--route", required=True, help="Drive attribute: the route driven.")
+@click.option("--scene", required=True, type=_choice(v.Scene), help="Clip attribute.")
+@click.option("--traffic", required=True, type=_choice(v.Traffic), help="Clip attribute.")
+@click.option(
+    "--traffic-density", required=True, type=_choice(v.TrafficDensity), help="Clip attribute."
+)
 @click.option("--fps", type=float, default=1.0, show_default=True, help="Frames/s to label.")
-@click.option("--workflow", "workflows", multiple=True, required=True, help="Repeatable.")
+@click.option(
+    "--workflow",
+    "workflows",
+    multiple=True,
+    required=True,
+    help="Workflow to run on the clip (repeatable; see shared/workflows.toml).",
+)
 @click.option("--captured-at", type=click.DateTime(), default=None, help="UTC capture time.")
 @click.option(
     "--sidecar",

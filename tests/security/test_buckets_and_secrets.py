@@ -116,9 +116,11 @@ def test_credentials_are_never_printed(tmp_path: Path) -> None:
     url = f"amqp://lava-rig:{SECRET}@127.0.0.1:5672/"
     settings = load_settings(amqp_url=url)
     assert SECRET not in repr(settings) and SECRET not in str(settings)
-    shown = _lava("config", "show", LAVA_AMQP_URL=url)
+    shown = _lava("config", "show", "--json", LAVA_AMQP_URL=url)
     assert shown.returncode == 0 and SECRET not in shown.stdout + shown.stderr
     assert json.loads(shown.stdout)["amqp_url"] == "**********"
+    table = _lava("config", "show", LAVA_AMQP_URL=url)
+    assert table.returncode == 0 and SECRET not in table.stdout + table.stderr
     status = _lava(
         "stack",
         "status",
