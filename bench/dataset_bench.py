@@ -13,8 +13,8 @@ import time
 import uuid
 from typing import Any
 
-from services.postproc.dataset_index import DatasetIndex, IndexEntry, parse_where
 from shared.aws import AwsClients
+from shared.dataset.index import DatasetIndex, IndexEntry, parse_where
 from shared.dynamo import to_item
 from shared.local_stack import MotoServer, free_port
 from shared.resources import provision

@@ -11,6 +11,8 @@ label-config/<job>.json                        label category file of a streamin
 gt-output/<job>/<object>/SeqLabel.json         per-frame annotations (emulator; real GT: its own)
 labels/<clip_id>.json                          the clip's final LAVA records
 summary/<clip_id>.json                         its summary metadata
+exports/<export_id>/attempt-<n>/...            a dataset export's files (the record names the
+                                               attempt that completed it)
 ```
 """
 
@@ -102,6 +104,12 @@ def labels_key(clip_id: str) -> str:
 
 def summary_key(clip_id: str) -> str:
     return f"summary/{clip_id}.json"
+
+
+def export_prefix(export_id: str, attempt: int) -> str:
+    """Where one attempt of a dataset export writes: a stale attempt (its replica lost the
+    lease) never overwrites the files of the attempt that completed."""
+    return f"exports/{export_id}/attempt-{attempt}/"
 
 
 class IndexedFrame(BaseModel):

@@ -124,6 +124,26 @@ LABELSTUDIO_IMPORTS = TableSpec(
     "create one task; the reconciliation watermark per job.",
 )
 
+DATASET_EXPORTS = TableSpec(
+    name="dataset-exports",
+    hash_key="export_id",
+    indexes=(
+        # Sparse: only unfinished exports carry claimable/lease_until, so a replica looking for
+        # exports to run reads those, never the finished ones.
+        Index("by-lease", "claimable", "lease_until"),
+    ),
+    number_attributes=frozenset({"lease_until"}),
+    description="Dataset exports the control service runs: request, status, lease, files.",
+)
+
+MUTATION_BUDGET = TableSpec(
+    name="mutation-budget",
+    hash_key="caller",
+    ttl_attribute="expires_at",
+    description="The control API's mutation budget: one window counter per caller, shared by "
+    "every replica.",
+)
+
 # Every table of a namespace. Services name them through these specs, so the shape a service
 # queries and the shape provisioned cannot drift apart.
 TABLES: tuple[TableSpec, ...] = (
@@ -133,6 +153,8 @@ TABLES: tuple[TableSpec, ...] = (
     TASKS,
     DATASET,
     LABELSTUDIO_IMPORTS,
+    DATASET_EXPORTS,
+    MUTATION_BUDGET,
 )
 
 

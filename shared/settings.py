@@ -393,9 +393,42 @@ class Settings(BaseSettings):
         65536, ge=1024, description="Largest request body the control service reads."
     )
     control_mutations_per_minute: int = Field(
-        30, ge=1, description="Mutating API calls allowed per caller per minute (a burst too)."
+        30,
+        ge=1,
+        description="Mutating API calls allowed per caller in a minute from their first, "
+        "counted in DynamoDB: every replica spends the same budget.",
     )
     control_page_max: int = Field(200, ge=1, description="Largest page a list endpoint returns.")
+    control_export_max_clips: int = Field(
+        250,
+        ge=1,
+        description="Most clips one dataset export may hold (its files are built in memory, "
+        "~0.7 MB a busy clip); an export matching more fails with the reason.",
+    )
+    control_export_concurrency: int = Field(
+        1, ge=1, description="Dataset exports one control replica runs at once."
+    )
+    control_export_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A running export's lease, renewed every third of it; an export whose "
+        "replica stopped is resumed by another once its lease runs out.",
+    )
+    control_export_poll_seconds: float = Field(
+        10.0, gt=0, description="How often a control replica looks for exports to run or resume."
+    )
+    control_export_max_attempts: int = Field(
+        3,
+        ge=1,
+        description="Attempts at an export (a replica dying mid-way costs one; one stopped by "
+        "SIGTERM hands it back at no cost); then it fails with the reason.",
+    )
+    control_export_repeat_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="An export request without `export_id` repeated this soon (same format and "
+        "filter) is the same export; later it starts a new one.",
+    )
 
     # --- Label Studio backend -----------------------------------------------------------------
     labelstudio_url: str = Field(

@@ -45,7 +45,7 @@ class ObjectStore(Protocol):
     async def head(self, bucket: str, key: str) -> ObjectInfo | None: ...
     async def get_bytes(self, bucket: str, key: str) -> bytes: ...
     async def put_bytes(
-        self, bucket: str, key: str, body: bytes, content_type: str = ...
+        self, bucket: str, key: str, body: bytes | bytearray, content_type: str = ...
     ) -> None: ...
 
 
@@ -110,13 +110,18 @@ class S3Store:
         self,
         bucket: str,
         key: str,
-        body: bytes,
+        body: bytes | bytearray,
         content_type: str = "application/octet-stream",
         metadata: dict[str, str] | None = None,
     ) -> None:
         s3 = await self._aws.s3()
         await s3.put_object(
-            Bucket=bucket, Key=key, Body=body, ContentType=content_type, Metadata=metadata or {}
+            Bucket=bucket,
+            Key=key,
+            # botocore sends any bytes-like body (a bytearray is not copied); the stub says bytes
+            Body=body,  # type: ignore[arg-type]
+            ContentType=content_type,
+            Metadata=metadata or {},
         )
 
     async def put_json(self, bucket: str, key: str, value: Any) -> None:

@@ -14,6 +14,8 @@ import pytest
 
 from shared.aws import AwsClients
 from shared.clock import FakeClock
+from shared.dataset.export_store import DatasetExport, ExportStatus, ExportStore
+from shared.dataset.exports import ExportFormat
 from shared.events import ClipIngested, decode_event
 from shared.settings import Settings
 from shared.tasks.model import TaskStatus
@@ -67,7 +69,12 @@ async def call(
 
 def route_table(document: dict[str, Any]) -> list[tuple[str, str, bool]]:
     """(method, concrete path, mutating) for every operation the OpenAPI document names."""
-    samples = {"name": "VOTVehicle", "task_id": "clip-1.vehicles", "clip_id": "clip-1"}
+    samples = {
+        "name": "VOTVehicle",
+        "task_id": "clip-1.vehicles",
+        "clip_id": "clip-1",
+        "export_id": "x1",
+    }
     found = []
     for template, operations in document["paths"].items():
         path = re.sub(r"\{(\w+)\}", lambda m: samples[m.group(1)], template)
@@ -87,6 +94,8 @@ def sample_body(method: str, path: str, bucket: str) -> Any:
             "drive": DRIVE,
             "clip": CLIP,
         }
+    if path == "/v1/dataset/exports":
+        return {"format": "coco", "where": {"weather": "rainy"}, "export_id": "x2"}
     if path == "/v1/tasks/spec":
         return {
             "labelingJobs": [
@@ -108,11 +117,21 @@ async def test_each_role_against_each_route(
     s = dispatch_settings(settings)
     await create_jobs(aws, s)
     await make(aws, s, FakeClock(), Recorder()).on_frames_ready(frames_ready(bucket=s.names.bucket))
+    await ExportStore(aws, s).create(
+        DatasetExport(
+            export_id="x1",
+            format=ExportFormat.MOT,
+            where={},
+            status=ExportStatus.QUEUED,
+            requested_by="test",
+            requested_at=0,
+        )
+    )
     async with control_service(s, tmp_path, LAVA_CONTROL_MUTATIONS_PER_MINUTE="1000") as control:
         status, _, document = await call(control, "GET", "/openapi.json")
         assert status == 200 and document["openapi"].startswith("3.1")
         routes = route_table(document)
-        assert len(routes) == 12
+        assert len(routes) == 15
         bucket = s.names.bucket
         answers: list[tuple[str, str, int]] = []
         for method, path, mutating in routes:
@@ -140,6 +159,7 @@ async def test_each_role_against_each_route(
             "tasks.create-spec",
             "tasks.stop",
             "tasks.retry",
+            "dataset.export",
         }, answers
         assert all(a["who"] == "otto" and a["role"] == "operator" for a in audits)
 

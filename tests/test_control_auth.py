@@ -1,5 +1,6 @@
 """Who the control service lets in: hashed bearer tokens, OIDC JWTs checked against a JWKS
-served over HTTP (issuer, audience, expiry, signature, roles), and the mutation budget."""
+served over HTTP (issuer, audience, expiry, signature, roles). The mutation budget:
+tests/test_control_budget.py."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from services.control.auth import Authenticator, ConfigError, Role, new_token, parse_tokens
-from services.control.limits import MutationBudget
 from shared.local_stack import free_port
 from shared.settings import Settings, load_settings
 
@@ -140,13 +140,3 @@ def test_token_configuration_errors_are_named() -> None:
         parse_tokens("otto:admin:" + "0" * 64)
     with pytest.raises(ConfigError, match="64 hex digits"):
         parse_tokens("otto:viewer:abc")
-
-
-def test_the_mutation_budget_refills_over_time() -> None:
-    now = [0.0]
-    budget = MutationBudget(per_minute=2, now=lambda: now[0])
-    assert budget.take("a") == 0 and budget.take("a") == 0
-    assert budget.take("a") == pytest.approx(30.0)  # one call per 30 s
-    assert budget.take("b") == 0  # per caller
-    now[0] = 30.0
-    assert budget.take("a") == 0

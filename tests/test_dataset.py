@@ -11,82 +11,27 @@ from typing import Any
 
 import pytest
 
-from lava.dataset.exports import to_bdd100k, to_coco, write_mot
-from services.postproc.dataset_index import DatasetIndex, QueryError, parse_where
-from services.postproc.handler import PostprocHandler
 from shared.aws import AwsClients
+from shared.dataset.exports import (
+    ExportFormat,
+    mot_files,
+    render,
+    to_bdd100k,
+    to_coco,
+    write_mot,
+)
+from shared.dataset.index import DatasetIndex, QueryError, parse_where
 from shared.settings import Settings
-from shared.storage import S3Store
-from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from shared.taxonomy.records import ClipLabels, Vehicle
 from tests.support.cli import table_rows
-from tests.support.dispatch import Recorder
-from tests.support.labels import lane, pedestrian, sign, vehicle
-from tests.support.postproc import finalized, stage_frames, stage_output
+from tests.support.dataset import complete_clips
 
 pytestmark = pytest.mark.integration
-
-CLIPS = [
-    ("c-rain-night-x", "rainy", "night", "intersection", "stop-and-go"),
-    ("c-rain-day-x", "rainy", "daytime", "intersection", "free-flowing"),
-    ("c-rain-night-h", "rainy", "night", "highway", "free-flowing"),
-    ("c-clear-night-x", "clear", "night", "intersection", "stop-and-go"),
-]
-
-
-async def complete_clip(
-    aws: AwsClients,
-    settings: Settings,
-    clip_id: str,
-    weather: str,
-    time_of_day: str,
-    scene: str,
-    traffic: str,
-) -> None:
-    store, bucket = S3Store(aws), settings.names.bucket
-    layout = await stage_frames(store, bucket, clip_id)
-    frames = {
-        0: [vehicle("v1", plate=True, lights=True), vehicle("v2")],
-        1: [vehicle("v1")],
-        2: [vehicle("v1"), vehicle("v2")],
-    }
-    outputs = [
-        await stage_output(store, bucket, f"VOTVehicle-{clip_id}", "vehicle", 1, frames),
-        await stage_output(
-            store,
-            bucket,
-            f"VOTPedestrian-{clip_id}",
-            "pedestrian",
-            1,
-            {0: [pedestrian("p1")], 1: [pedestrian("p1")]},
-        ),
-        await stage_output(
-            store, bucket, f"VOTLane-{clip_id}", "lane", 1, {k: [lane()] for k in range(3)}
-        ),
-        await stage_output(
-            store, bucket, f"VODTrafficSign-{clip_id}", "traffic_sign", 1, {0: [sign()]}
-        ),
-    ]
-    drive = DriveAttributes(drive_id="d1", weather=weather, time_of_day=time_of_day, route="A1")
-    clip = ClipAttributes(scene=scene, traffic=traffic, traffic_density="high")
-    event = finalized(layout, "all", ["all"], outputs, clip=clip, drive=drive)
-    recorder = Recorder()
-    handler = PostprocHandler(settings, store, DatasetIndex(aws, settings), recorder)
-    await handler.handle(event)
-    assert recorder.of("ClipCompleted"), recorder.events
 
 
 @pytest.fixture
 async def dataset(aws: AwsClients, settings: Settings) -> list[ClipLabels]:
-    for row in CLIPS:
-        await complete_clip(aws, settings, *row)
-    store = S3Store(aws)
-    return [
-        ClipLabels.model_validate_json(
-            await store.get_bytes(settings.names.bucket, f"labels/{clip_id}.json")
-        )
-        for clip_id, *_ in CLIPS
-    ]
+    return await complete_clips(aws, settings)
 
 
 async def test_queries(aws: AwsClients, settings: Settings, dataset: Any) -> None:
@@ -215,6 +160,21 @@ async def test_bdd100k_export_loads_with_scalabel(
     sign_attributes = by_category["traffic sign"].attributes
     assert sign_attributes is not None
     assert sign_attributes["lavaSignType"] == ("highway construction and maintenance")
+
+
+async def test_an_export_built_a_clip_at_a_time_is_the_whole_document(
+    dataset: list[ClipLabels],
+) -> None:
+    """The control service builds exports a clip at a time (memory follows the files); the
+    files are the documents the CLI writes."""
+    coco = render(ExportFormat.COCO, dataset, "lava-data")
+    assert json.loads(coco.files["annotations.json"]) == to_coco(dataset)
+    assert coco.annotations == len(to_coco(dataset)["annotations"]) and coco.frames == 12
+    bdd = render(ExportFormat.BDD100K, dataset, "lava-data")
+    assert json.loads(bdd.files["labels.json"]) == to_bdd100k(dataset, "lava-data")
+    mot = render(ExportFormat.MOT, dataset, None)
+    assert {k: v.decode() for k, v in mot.files.items()} == mot_files(dataset)
+    assert mot.clips == 4
 
 
 def lava(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

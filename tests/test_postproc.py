@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from services.postproc.dataset_index import DatasetIndex
 from services.postproc.handler import PostprocHandler
 from services.postproc.service import build
 from services.postproc.summary import ClipSummary
 from shared.aws import AwsClients
 from shared.bus import Bus
+from shared.dataset.index import DatasetIndex
 from shared.events import ClipCompleted, ClipFailed, decode_event
 from shared.settings import Settings
 from shared.storage import S3Store

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,10 +13,9 @@ from lava.commands import run_with_aws, settings_and_logging
 from lava.output import json_option, print_json, show, table
 
 if TYPE_CHECKING:
-    from services.postproc.dataset_index import DatasetIndex, IndexEntry
     from shared.aws import AwsClients
+    from shared.dataset.index import DatasetIndex
     from shared.settings import Settings
-    from shared.taxonomy.records import ClipLabels
 
 T = TypeVar("T")
 
@@ -31,35 +29,19 @@ where_option = click.option(
 
 
 def _run(work: Callable[[Settings, AwsClients, DatasetIndex], Awaitable[T]]) -> T:
-    from services.postproc.dataset_index import DatasetIndex
+    from shared.dataset.index import DatasetIndex
 
     settings = settings_and_logging()
     return run_with_aws(settings, lambda aws: work(settings, aws, DatasetIndex(aws, settings)))
 
 
 def _where(conditions: tuple[str, ...]) -> dict[str, str]:
-    from services.postproc.dataset_index import QueryError, parse_where
+    from shared.dataset.index import QueryError, parse_where
 
     try:
         return parse_where(list(conditions))
     except QueryError as exc:
         raise click.BadParameter(str(exc), param_hint="--where") from None
-
-
-async def load_labels(aws: AwsClients, entries: list[IndexEntry]) -> list[ClipLabels]:
-    from shared.layout import parse_s3_uri
-    from shared.storage import S3Store
-    from shared.taxonomy.records import ClipLabels
-
-    store = S3Store(aws)
-    gate = asyncio.Semaphore(16)
-
-    async def one(entry: IndexEntry) -> ClipLabels:
-        async with gate:
-            raw = await store.get_bytes(*parse_s3_uri(entry.labels_uri))
-        return ClipLabels.model_validate_json(raw)
-
-    return list(await asyncio.gather(*(one(e) for e in entries)))
 
 
 @click.group()
@@ -133,7 +115,8 @@ def query(conditions: tuple[str, ...], as_json: bool) -> None:
 @where_option
 def export(fmt: str, out_dir: Path, conditions: tuple[str, ...]) -> None:
     """Write the selected clips as BDD100K/Scalabel JSON, COCO (video) JSON or MOT sequences."""
-    from lava.dataset.exports import to_bdd100k, to_coco, write_mot
+    from shared.dataset.export_job import load_labels
+    from shared.dataset.exports import to_bdd100k, to_coco, write_mot
 
     where = _where(conditions)
 

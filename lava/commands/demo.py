@@ -405,9 +405,9 @@ class _Results:
 
 
 async def _collect(settings: Any, ids: list[str]) -> _Results:
-    from services.postproc.dataset_index import DatasetIndex
     from services.postproc.summary import ClipSummary
     from shared.aws import AwsClients
+    from shared.dataset.index import DatasetIndex
     from shared.layout import labels_key, summary_key
     from shared.storage import NotFound, S3Store
     from shared.taxonomy.records import ClipLabels
@@ -435,8 +435,8 @@ async def _collect(settings: Any, ids: list[str]) -> _Results:
 
 
 def _write_results(out: Path, results: _Results, bucket: str) -> None:
-    from lava.dataset.exports import to_bdd100k, to_coco, write_mot
     from lava.dataset.report import write_report
+    from shared.dataset.exports import to_bdd100k, to_coco, write_mot
 
     for name, data in results.files.items():
         (out / name).parent.mkdir(parents=True, exist_ok=True)

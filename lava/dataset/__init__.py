@@ -1,2 +1,2 @@
-"""Dataset tooling used by the CLI, the demo and the benchmarks (never by the services):
-exports to BDD100K/Scalabel, COCO video and MOT Challenge, and the Markdown/PNG report."""
+"""The dataset report (Markdown + PNG charts) of the CLI and the demo; the index and the export
+formats the services use too are in ``shared.dataset``."""

@@ -6,8 +6,8 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from services.postproc.dataset_index import IndexEntry
 from services.postproc.summary import ClipSummary
+from shared.dataset.index import IndexEntry
 
 CHARTED_ATTRIBUTES = (
     "vehicle.type",

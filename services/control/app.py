@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
-from services.control import api, dashboard, problems
+from services.control import api, dashboard, dataset_routes, problems
 from services.control.context import Control
 from services.control.limits import BodyLimit
 from services.control.problems import Problem
@@ -26,7 +26,8 @@ def create_app(control: Control) -> FastAPI:
     app = FastAPI(
         title="LAVA control API",
         version="1",
-        summary="Streaming labeling jobs, annotation tasks, clips and pipeline status.",
+        summary="Streaming labeling jobs, annotation tasks, clips, the dataset and pipeline "
+        "status.",
         description="Bearer tokens (hashed in the configuration) or OIDC JWTs. `viewer` "
         "reads; `operator` also creates, retries and stops. Errors are RFC 9457 problem "
         "details.",
@@ -35,6 +36,7 @@ def create_app(control: Control) -> FastAPI:
     )
     app.state.control = control
     app.include_router(api.router)
+    app.include_router(dataset_routes.router)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     problems.install(app)

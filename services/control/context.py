@@ -9,8 +9,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from services.control.auth import Authenticator
+from services.control.exports import ExportRunner
 from services.control.limits import MutationBudget
 from shared.aws import AwsClients
+from shared.dataset.index import DatasetIndex
 from shared.events import Event
 from shared.labeling.jobs import JobManager
 from shared.settings import Settings
@@ -26,6 +28,7 @@ class Control:
     budget: MutationBudget
     now: Callable[[], float]
     ready: Callable[[], bool]
+    exports: ExportRunner
 
     @property
     def store(self) -> TaskStore:
@@ -34,6 +37,10 @@ class Control:
     @property
     def jobs(self) -> JobManager:
         return JobManager(self.aws, self.settings)
+
+    @property
+    def dataset(self) -> DatasetIndex:
+        return DatasetIndex(self.aws, self.settings)
 
 
 def control(request: Request) -> Control:

@@ -1,15 +1,24 @@
-"""Bounded request bodies and a per-caller budget of mutating calls."""
+"""Bounded request bodies and a per-caller budget of mutating calls, shared by the replicas."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.control.problems import MEDIA_TYPE, TITLES, TYPE_BASE
+from shared.dynamo import conditional, from_item, to_item, values
+from shared.resources import MUTATION_BUDGET
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.settings import Settings
+
+# Tries at opening a new window when other replicas open it at the same moment.
+OPEN_TRIES = 3
 
 
 class BodyLimit:
@@ -76,29 +85,69 @@ async def _refuse(send: Send, path: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
-
-
 class MutationBudget:
-    """A token bucket per caller: ``per_minute`` mutating calls, refilled continuously, with
-    a burst of the same size. One replica's view (each replica keeps its own budget)."""
+    """``per_window`` mutating calls per caller in a window of ``window`` seconds that opens
+    with the caller's first call, counted in DynamoDB (``<ns>-mutation-budget``) so that
+    every replica spends the same budget.
 
-    def __init__(self, per_minute: int, now: Callable[[], float] = time.monotonic) -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
+    A call costs one conditional ``ADD`` on the caller's item while its window is open and
+    the count below the limit. When that condition fails, one read tells why: the window is
+    spent (refused until it ends) or over (a new window is opened with a conditional put on
+    the one seen, so two replicas opening it at once count once each). Items carry a TTL a
+    little after their window: callers gone quiet leave nothing behind (correctness never
+    waits for the TTL, which DynamoDB applies within days).
+    """
+
+    def __init__(
+        self,
+        aws: AwsClients,
+        settings: Settings,
+        per_window: int,
+        now: Callable[[], float] = time.time,
+        window: float = 60.0,
+    ) -> None:
+        self._aws = aws
+        self.table = settings.names.table(MUTATION_BUDGET.name)
+        self.limit = per_window
+        self.window = window
         self._now = now
-        self._buckets: dict[str, _Bucket] = {}
 
-    def take(self, caller: str) -> float:
+    async def take(self, caller: str) -> float:
         """0 when the call may proceed, else the seconds until it may."""
+        db = await self._aws.dynamodb()
+        key = {"caller": {"S": caller}}
         now = self._now()
-        bucket = self._buckets.setdefault(caller, _Bucket(self.capacity, now))
-        bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / self.rate
+        for _ in range(OPEN_TRIES):
+            if await conditional(
+                db.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="ADD calls :one",
+                    ConditionExpression="window_end > :now AND calls < :limit",
+                    ExpressionAttributeValues=values(one=1, now=now, limit=self.limit),
+                )
+            ):
+                return 0.0
+            found = await db.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+            seen = from_item(found["Item"]) if "Item" in found else None
+            if seen is not None and seen["window_end"] > now:
+                return float(seen["window_end"]) - now
+            end = now + self.window
+            opened = db.put_item(
+                TableName=self.table,
+                Item=to_item(
+                    {"caller": caller, "calls": 1, "window_end": end, "expires_at": int(end) + 60}
+                ),
+                **(
+                    {"ConditionExpression": "attribute_not_exists(caller)"}
+                    if seen is None
+                    else {
+                        "ConditionExpression": "window_end = :seen",
+                        "ExpressionAttributeValues": values(seen=seen["window_end"]),
+                    }
+                ),
+            )
+            if await conditional(opened):
+                return 0.0
+            # another replica opened the new window first: count in it
+        return self.window  # never seen: three replicas racing three times

@@ -48,7 +48,7 @@ def require(role: Role) -> Callable[..., Awaitable[Principal]]:
         if not principal.may(role):
             raise HTTPException(403)
         if role is Role.OPERATOR:
-            wait = ctl.budget.take(f"{principal.via}:{principal.name}")
+            wait = await ctl.budget.take(f"{principal.via}:{principal.name}")
             if wait > 0:
                 raise HTTPException(
                     429, "mutation budget spent", headers={"Retry-After": str(math.ceil(wait))}

@@ -1,7 +1,8 @@
 """`python -m services.control`: the control service process (API + dashboard).
 
 It holds AWS clients and a publishing connection to the bus (task creation publishes
-``ClipIngested``); it consumes nothing. Uvicorn serves the app on ``LAVA_CONTROL_HOST``:
+``ClipIngested``); it consumes nothing. It runs the dataset exports operators request in the
+background (``services/control/exports.py``). Uvicorn serves the app on ``LAVA_CONTROL_HOST``:
 ``LAVA_CONTROL_PORT`` and stops on SIGTERM after in-flight requests.
 """
 
@@ -20,6 +21,7 @@ import uvicorn
 from services.control.app import create_app
 from services.control.auth import Authenticator
 from services.control.context import Control
+from services.control.exports import ExportRunner
 from services.control.limits import MutationBudget
 from shared.aws import AwsClients
 from shared.bus import Bus
@@ -43,14 +45,16 @@ async def serve(settings: Settings) -> None:
             async def publish(event: Event[Any]) -> None:
                 await bus.publish(event)
 
+            exports = ExportRunner(aws, settings, now=time.time)
             control = Control(
                 settings=settings,
                 aws=aws,
                 publish=publish,
                 auth=auth,
-                budget=MutationBudget(settings.control_mutations_per_minute),
+                budget=MutationBudget(aws, settings, settings.control_mutations_per_minute),
                 now=time.time,
                 ready=lambda: bus.connected,
+                exports=exports,
             )
             config = uvicorn.Config(
                 create_app(control),
@@ -66,7 +70,13 @@ async def serve(settings: Settings) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, server.stop)
             log.info("control service", host=settings.control_host, port=settings.control_port)
-            await server.serve()
+            sweeping = asyncio.create_task(exports.run())
+            try:
+                await server.serve()
+            finally:
+                # runs in progress are handed back for another replica to resume
+                await exports.stop()
+                await sweeping
             log.info("control service stopped")
         finally:
             await bus.close()

@@ -13,9 +13,9 @@ from typing import Any
 
 import structlog
 
-from services.postproc.dataset_index import DatasetIndex, IndexEntry
 from services.postproc.merge import Merged, OutputUnreadable, merge
 from services.postproc.summary import ClipSummary, summarize
+from shared.dataset.index import DatasetIndex, IndexEntry
 from shared.events import (
     ClipCompleted,
     ClipFailed,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.postproc.dataset_index import DatasetIndex
 from services.postproc.handler import PostprocHandler
+from shared.dataset.index import DatasetIndex
 from shared.events import LabelsFinalized
 from shared.idempotency import IdempotencyGuard
 from shared.runtime import ServiceRuntime, run_service

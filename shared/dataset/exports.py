@@ -8,7 +8,10 @@ Frames are named ``<clip>/<frame:06d>.jpg`` as in S3 (``clips/<clip>/fps-<fps>/f
 from __future__ import annotations
 
 import configparser
+import io
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -242,51 +245,37 @@ def _bdd_labels(record: FrameRecord) -> list[dict[str, Any]]:
     return labels
 
 
-def to_coco(clips: Sequence[ClipLabels]) -> dict[str, Any]:
-    """COCO with the video extension (videos, images with video_id/frame_id, instance_id)."""
-    categories: list[dict[str, Any]] = [
-        {"id": i + 1, "name": name} for i, name in enumerate(COCO_CATEGORIES)
-    ]
-    coco = _Coco({c["name"]: c["id"] for c in categories})
-    for video_id, clip in enumerate(clips, start=1):
-        coco.add_clip(video_id, clip)
-    return {
-        "info": {"description": "LAVA dataset export"},
-        "videos": coco.videos,
-        "images": coco.images,
-        "annotations": coco.annotations,
-        "categories": categories,
-    }
+class CocoBuilder:
+    """COCO's parts a clip at a time, numbering videos, images, annotations and instances
+    across the clips added."""
 
+    categories = [{"id": i + 1, "name": name} for i, name in enumerate(COCO_CATEGORIES)]
+    category_id = {c["name"]: c["id"] for c in categories}
 
-class _Coco:
-    """COCO's lists as clips are added; ids count up across the whole export."""
+    def __init__(self) -> None:
+        self.video_id = self.image_id = self.annotation_id = self.instance_id = 0
 
-    def __init__(self, category_id: dict[str, Any]) -> None:
-        self.category_id = category_id
-        self.videos: list[dict[str, Any]] = []
-        self.images: list[dict[str, Any]] = []
-        self.annotations: list[dict[str, Any]] = []
-        self.instance_id = 0
-
-    def add_clip(self, video_id: int, clip: ClipLabels) -> None:
-        self.videos.append(
-            {
-                "id": video_id,
-                "name": clip.clip_id,
-                "weather": clip.drive.weather.value,
-                "timeofday": clip.drive.time_of_day.value,
-                "scene": clip.clip.scene.value,
-                "fps": clip.fps,
-            }
-        )
-        instances: dict[str, int] = {}  # a track is one instance within its clip
+    def clip(
+        self, clip: ClipLabels
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        """The clip's video, its images and its annotations."""
+        self.video_id += 1
+        video = {
+            "id": self.video_id,
+            "name": clip.clip_id,
+            "weather": clip.drive.weather.value,
+            "timeofday": clip.drive.time_of_day.value,
+            "scene": clip.clip.scene.value,
+            "fps": clip.fps,
+        }
+        images, annotations = [], []
+        instances: dict[str, int] = {}
         for record in clip.frames:
-            image_id = len(self.images) + 1
-            self.images.append(
+            self.image_id += 1
+            images.append(
                 {
-                    "id": image_id,
-                    "video_id": video_id,
+                    "id": self.image_id,
+                    "video_id": self.video_id,
                     "frame_id": record.frame_no,
                     "file_name": frame_name(clip.clip_id, record.frame_no),
                     "width": clip.width,
@@ -296,13 +285,23 @@ class _Coco:
             for obj in record.objects:
                 if obj.box is None:
                     continue  # lanes are polylines: not a COCO box
-                instance = self._instance(instances, obj.track_id)
+                name = category(obj)
+                if obj.track_id is not None:
+                    key = obj.track_id
+                    if key not in instances:
+                        self.instance_id += 1
+                        instances[key] = self.instance_id
+                    instance = instances[key]
+                else:
+                    self.instance_id += 1
+                    instance = self.instance_id
+                self.annotation_id += 1
                 box = obj.box
-                self.annotations.append(
+                annotations.append(
                     {
-                        "id": len(self.annotations) + 1,
-                        "image_id": image_id,
-                        "category_id": self.category_id[category(obj)],
+                        "id": self.annotation_id,
+                        "image_id": self.image_id,
+                        "category_id": self.category_id[name],
                         "instance_id": instance,
                         "bbox": [box.left, box.top, box.width, box.height],
                         "area": box.area,
@@ -310,23 +309,35 @@ class _Coco:
                         "attributes": obj.attributes.model_dump(mode="json"),
                     }
                 )
-
-    def _instance(self, instances: dict[str, int], track_id: str | None) -> int:
-        """The instance of a track (one per track); an object without a track is its own."""
-        if track_id is not None and track_id in instances:
-            return instances[track_id]
-        self.instance_id += 1
-        if track_id is not None:
-            instances[track_id] = self.instance_id
-        return self.instance_id
+        return video, images, annotations
 
 
-def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
-    """One MOT Challenge sequence per clip: ``<clip>/gt/gt.txt`` and ``<clip>/seqinfo.ini``."""
-    written = []
+COCO_INFO = {"description": "LAVA dataset export"}
+
+
+def to_coco(clips: Sequence[ClipLabels]) -> dict[str, Any]:
+    """COCO with the video extension (videos, images with video_id/frame_id, instance_id)."""
+    builder = CocoBuilder()
+    videos, images, annotations = [], [], []
     for clip in clips:
-        sequence = out / clip.clip_id
-        (sequence / "gt").mkdir(parents=True, exist_ok=True)
+        video, clip_images, clip_annotations = builder.clip(clip)
+        videos.append(video)
+        images += clip_images
+        annotations += clip_annotations
+    return {
+        "info": COCO_INFO,
+        "videos": videos,
+        "images": images,
+        "annotations": annotations,
+        "categories": CocoBuilder.categories,
+    }
+
+
+def mot_files(clips: Sequence[ClipLabels]) -> dict[str, str]:
+    """One MOT Challenge sequence per clip: ``<clip>/gt/gt.txt`` and ``<clip>/seqinfo.ini``
+    (relative path -> text)."""
+    files: dict[str, str] = {}
+    for clip in clips:
         ids: dict[str, int] = {}
         lines = []
         for record in clip.frames:
@@ -346,7 +357,7 @@ def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
                     f"{box.height:g},{0 if ignored else 1},{MOT_CLASS[name]},"
                     f"{VISIBILITY[occlusion]:g}"
                 )
-        (sequence / "gt" / "gt.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+        files[f"{clip.clip_id}/gt/gt.txt"] = "\n".join(lines) + ("\n" if lines else "")
         info = configparser.ConfigParser()
         info.optionxform = str  # type: ignore[assignment,method-assign]  # MOT keys are camelCase
         info["Sequence"] = {
@@ -358,7 +369,110 @@ def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
             "imHeight": str(clip.height),
             "imExt": ".jpg",
         }
-        with (sequence / "seqinfo.ini").open("w") as f:
-            info.write(f, space_around_delimiters=False)
-        written.append(sequence)
-    return written
+        text = io.StringIO()
+        info.write(text, space_around_delimiters=False)
+        files[f"{clip.clip_id}/seqinfo.ini"] = text.getvalue()
+    return files
+
+
+def write_mot(clips: Sequence[ClipLabels], out: Path) -> list[Path]:
+    """The MOT sequences of ``mot_files`` under ``out``; the sequence folders written."""
+    for name, text in mot_files(clips).items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_text(text)
+    return [out / clip.clip_id for clip in clips]
+
+
+class ExportFormat(StrEnum):
+    BDD100K = "bdd100k"
+    COCO = "coco"
+    MOT = "mot"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """An export's files (path relative to the export's folder -> bytes) and what they hold."""
+
+    files: dict[str, bytes | bytearray]
+    clips: int
+    frames: int
+    annotations: int  # BDD100K labels, COCO annotations, MOT rows
+
+
+class _JsonArray:
+    """A JSON array serialized an item at a time (``bytearray``: appending is amortized)."""
+
+    def __init__(self) -> None:
+        self.body = bytearray(b"[")
+
+    def add(self, item: Any) -> None:
+        if len(self.body) > 1:
+            self.body += b", "
+        self.body += json.dumps(item).encode()
+
+    def close(self) -> bytearray:
+        self.body += b"]"
+        return self.body
+
+
+class ExportBuilder:
+    """An export made a clip at a time, keeping only the serialized files: its memory follows
+    the files' size, not the parsed labels' (``bench/export_memory_bench.py``: a clip's parsed
+    labels take ~5x its BDD100K frames and ~13x its COCO part). The files are those of
+    ``to_bdd100k``, ``to_coco`` and ``mot_files``, named as ``lava dataset export`` names them."""
+
+    def __init__(self, fmt: ExportFormat, bucket: str | None) -> None:
+        self.format, self.bucket = fmt, bucket
+        self.clips = self.frames = self.annotations = 0
+        self._bdd = _JsonArray()
+        self._coco = CocoBuilder()
+        self._videos, self._images, self._boxes = _JsonArray(), _JsonArray(), _JsonArray()
+        self._mot: dict[str, bytes | bytearray] = {}
+
+    def add(self, clip: ClipLabels) -> None:
+        self.clips += 1
+        self.frames += len(clip.frames)
+        if self.format is ExportFormat.BDD100K:
+            for frame in to_bdd100k([clip], self.bucket):
+                self.annotations += len(frame["labels"])
+                self._bdd.add(frame)
+        elif self.format is ExportFormat.COCO:
+            video, images, annotations = self._coco.clip(clip)
+            self._videos.add(video)
+            for image in images:
+                self._images.add(image)
+            for annotation in annotations:
+                self._boxes.add(annotation)
+            self.annotations += len(annotations)
+        else:
+            for name, text in mot_files([clip]).items():
+                if name.endswith("gt.txt"):
+                    self.annotations += text.count("\n")
+                self._mot[name] = text.encode()
+
+    def finish(self) -> Rendered:
+        files: dict[str, bytes | bytearray]
+        if self.format is ExportFormat.BDD100K:
+            files = {"labels.json": self._bdd.close()}
+        elif self.format is ExportFormat.COCO:
+            body = bytearray(b'{"info": ' + json.dumps(COCO_INFO).encode() + b', "videos": ')
+            body += self._videos.close()
+            body += b', "images": '
+            body += self._images.close()
+            self._images = _JsonArray()  # let go of the copied part before the next
+            body += b', "annotations": '
+            body += self._boxes.close()
+            self._boxes = _JsonArray()
+            body += b', "categories": ' + json.dumps(CocoBuilder.categories).encode() + b"}"
+            files = {"annotations.json": body}
+        else:
+            files = self._mot
+        return Rendered(files, self.clips, self.frames, self.annotations)
+
+
+def render(fmt: ExportFormat, clips: Sequence[ClipLabels], bucket: str | None) -> Rendered:
+    """The files of one export of these clips."""
+    builder = ExportBuilder(fmt, bucket)
+    for clip in clips:
+        builder.add(clip)
+    return builder.finish()

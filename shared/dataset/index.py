@@ -32,6 +32,9 @@ ENUMS = {
     "traffic_density": TrafficDensity,
 }
 FREE = {"drive_id", "route", "clip_id"}
+ATTRIBUTES = (*ENUMS, *sorted(FREE))
+# Requests one page may make when a filter matches few of the entries it reads.
+PAGE_REQUESTS = 10
 
 
 class QueryError(ValueError):
@@ -63,11 +66,20 @@ class IndexEntry(BaseModel):
 
 def parse_where(conditions: list[str]) -> dict[str, str]:
     """``["weather=rainy", "scene=city street"]`` -> checked ``{attribute: value}``."""
-    where: dict[str, str] = {}
+    pairs: dict[str, str] = {}
     for condition in conditions:
         if "=" not in condition:
             raise QueryError(f"expected ATTRIBUTE=VALUE, got {condition!r}")
         name, value = (part.strip() for part in condition.split("=", 1))
+        pairs[name] = value
+    return check_where(pairs)
+
+
+def check_where(pairs: dict[str, str]) -> dict[str, str]:
+    """``{attribute: value}`` checked against the taxonomy: known attributes only, closed
+    vocabularies' values normalised (the source spelling "contruction" is understood)."""
+    where: dict[str, str] = {}
+    for name, value in pairs.items():
         if name in ENUMS:
             try:
                 value = ENUMS[name](value).value
@@ -123,8 +135,9 @@ class DatasetIndex:
         item = found.get("Item")
         return IndexEntry.model_validate(from_item(item)) if item else None
 
-    async def query(self, where: dict[str, str]) -> list[IndexEntry]:
-        db = await self._aws.dynamodb()
+    def _request(self, where: dict[str, str]) -> tuple[str, dict[str, Any]]:
+        """The Query (an indexed attribute named) or Scan that reads the entries matching
+        ``where``: its operation and arguments."""
         indexed = next((name for name in INDEXED if name in where), None)
         filters = {k: v for k, v in where.items() if k != indexed}
         names = {f"#f{i}": k for i, k in enumerate(filters)}
@@ -150,6 +163,53 @@ class DatasetIndex:
             kwargs["FilterExpression"] = expression
         kwargs["ExpressionAttributeNames"] = names
         kwargs["ExpressionAttributeValues"] = vals
+        return operation, kwargs
+
+    async def query(self, where: dict[str, str]) -> list[IndexEntry]:
+        """Every matching entry, by clip id."""
+        db = await self._aws.dynamodb()
+        operation, kwargs = self._request(where)
         found = items(db, operation, **kwargs)
         entries = [IndexEntry.model_validate(data) async for data in found]
         return sorted(entries, key=lambda e: e.clip_id)
+
+    async def page(
+        self,
+        where: dict[str, str],
+        limit: int,
+        after: dict[str, Any] | None = None,
+        max_requests: int = PAGE_REQUESTS,
+    ) -> tuple[list[IndexEntry], dict[str, Any] | None]:
+        """Up to ``limit`` matching entries from ``after`` on (by clip id through an index;
+        in table order over a scan), and where the next page starts (None: the end).
+
+        DynamoDB's ``Limit`` counts the items it reads before the filter, so each request asks
+        for what the page still lacks (a page never overshoots and the next one starts exactly
+        after its last entry); a selective filter may need several requests, at most
+        ``max_requests`` - then the page is short and a cursor still follows."""
+        db = await self._aws.dynamodb()
+        operation, request = self._request(where)
+        found: list[IndexEntry] = []
+        start = after
+        for _ in range(max_requests):
+            if start is not None:
+                request["ExclusiveStartKey"] = to_item(start)
+            request["Limit"] = limit - len(found)
+            answer = await getattr(db, operation)(**request)
+            found += [IndexEntry.model_validate(from_item(i)) for i in answer.get("Items", [])]
+            last = answer.get("LastEvaluatedKey")
+            start = from_item(last) if last else None
+            if start is None or len(found) >= limit:
+                break
+        return found, start
+
+    @staticmethod
+    def page_key_fields(where: dict[str, str]) -> dict[str, str]:
+        """The attributes a page's position (``LastEvaluatedKey``) holds for this query, with
+        the value each must have (empty: any): the table's key, plus the index's."""
+        indexed = next((name for name in INDEXED if name in where), None)
+        # (a scan may stop on a held task's item, so sk is not always ENTRY)
+        fields = {"clip_id": "", "sk": ""}
+        if indexed is not None:
+            fields[indexed] = where[indexed]
+        return fields
