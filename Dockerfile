@@ -56,7 +56,7 @@ RUN rm -rf /usr/local/lib/python3.11/site-packages/pip* \
         /usr/local/lib/python3.11/site-packages/setuptools* /usr/local/bin/pip*
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     PYTHONPATH=/opt/app PATH=/opt/app/bin:/opt/venv/bin:$PATH \
-    LAVA_LOG_FORMAT=json LAVA_HEALTH_HOST=0.0.0.0 LAVA_INGEST_WORK_DIR=/tmp
+    LAVA_LOG__FORMAT=json LAVA_RUNTIME__HEALTH_HOST=0.0.0.0 LAVA_INGEST__WORK_DIR=/tmp
 WORKDIR /tmp
 EXPOSE 8080
 # Kubernetes uses its own probes; this serves `docker run` and compose.

@@ -30,7 +30,7 @@ async def main() -> int:
     server.start()
     try:
         settings = load_settings(
-            namespace=f"ds{uuid.uuid4().hex[:6]}", aws_endpoint_url=server.endpoint
+            namespace=f"ds{uuid.uuid4().hex[:6]}", aws__endpoint_url=server.endpoint
         )
         rng = random.Random(1)
         async with AwsClients(settings) as aws:

@@ -23,6 +23,7 @@ import time
 import uuid
 from typing import Any
 
+from emulators.settings import LocalSettings
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.sender import InputSender
 from services.dispatcher.service import make_dispatcher, wire_dispatcher
@@ -36,7 +37,7 @@ from shared.labeling.registry import StreamingJob
 from shared.local_stack import MotoServer, free_port
 from shared.resources import provision
 from shared.runtime import ServiceRuntime
-from shared.settings import Settings, load_settings
+from shared.settings import Settings
 from shared.tasks.store import TaskStore
 from shared.testing.events import completed, frames_ready
 from shared.workflows import load_catalog
@@ -116,7 +117,7 @@ async def timed(count: int, concurrency: int, one: Any) -> float:
 async def fresh(settings: Settings, aws: AwsClients) -> tuple[Settings, str]:
     """A new namespace (tables, topics, queues): every round starts from empty tables, so
     both paths meet the same table sizes and queue depths."""
-    ns = load_settings(**{**settings.model_dump(), "namespace": f"b{uuid.uuid4().hex[:8]}"})
+    ns = settings.replace(namespace=f"b{uuid.uuid4().hex[:8]}")
     await provision(aws, ns.names)
     jobs = await create_jobs(aws, ns)
     return ns, jobs["VOTVehicle"].input_topic_arn
@@ -172,7 +173,7 @@ async def latency(args: argparse.Namespace, settings: Settings, aws: AwsClients)
     jobs = await create_jobs(aws, settings)
     runtime = ServiceRuntime("dispatcher", settings, consumer="dispatcher")
     dispatcher = make_dispatcher(runtime)
-    sender = TimingSender(aws, settings.dedup_key_name)
+    sender = TimingSender(aws, settings.dispatch.dedup_key_name)
     dispatcher.sender = sender
     runtime.handle(FramesReady, dispatcher.on_frames_ready)
     runtime.handle(LevelCompleted, dispatcher.on_level_completed)
@@ -216,14 +217,14 @@ async def main() -> int:
     server = MotoServer(port=free_port())
     server.start()
     try:
-        settings = load_settings(
+        settings = LocalSettings.load(
             namespace=f"bench{uuid.uuid4().hex[:6]}",
-            aws_endpoint_url=server.endpoint,
-            log_level="WARNING",
-            log_format="console",
-            health_port=0,
+            aws__endpoint_url=server.endpoint,
+            log__level="WARNING",
+            log__format="console",
+            runtime__health_port=0,
             # jobs InProgress at once: the bench measures sending, not Ground Truth's start-up
-            emulator_profile="ideal",
+            emulator__profile="ideal",
         )
         from shared.logging import configure_logging
 

@@ -4,7 +4,7 @@ Builds clips of ``--frames`` frames with ``--objects`` tracked objects each (veh
 plate, pedestrians, a lane), then measures with tracemalloc the peak held while an export of
 ``--clips`` clips is made: every clip's labels parsed first, then rendered (the CLI's way), or
 a clip at a time keeping only the serialized files (the control service's ``ExportBuilder``).
-The control service's ``LAVA_CONTROL_EXPORT_MAX_CLIPS`` and memory limit come from this.
+The control service's ``LAVA_CONTROL__EXPORT_MAX_CLIPS`` and memory limit come from this.
 
 python -m bench.export_memory_bench [--clips 50] [--frames 50] [--objects 25]
 """

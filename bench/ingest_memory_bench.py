@@ -4,7 +4,7 @@ Runs a moto server, the machine's RabbitMQ and the ingest service as a real proc
 settings, concurrency derived from this machine's cgroup), and for each case starts a fresh
 service, sends one clip through it (upload, ClipIngested, wait for FramesReady) and reads the
 process's peak RSS (VmHWM in /proc/<pid>/status). Cases: 1920x1080 10 s at 1, 5 and 30 fps,
-3840x2160 10 s at 1 and 30 fps, and a long clip (110 s, ~95% of LAVA_INGEST_MAX_BYTES) made at
+3840x2160 10 s at 1 and 30 fps, and a long clip (110 s, ~95% of LAVA_INGEST__MAX_BYTES) made at
 bench time by looping a 10 s segment of 74 Mbit/s, measured beside that segment alone. Every
 case's frames are checked against a full decode: each uploaded JPEG must be byte-identical to
 the JPEG of the expected source frame (the first at or after k/fps s) taken from decoding
@@ -194,7 +194,7 @@ async def wait_for_outcome(
     import aio_pika
 
     outcome: dict[str, str] = {}
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    connection = await aio_pika.connect(settings.broker.amqp_url.get_secret_value())
     try:
         channel = await connection.channel()
         queues = [
@@ -300,7 +300,7 @@ async def check_frames(
             for k in wanted.get(position, ()):
                 mine = await store.get_bytes(layout.bucket, layout.frame_key(k))
                 checked += 1
-                if mine != encode_jpeg(frame, settings.ingest_jpeg_quality):
+                if mine != encode_jpeg(frame, settings.ingest.jpeg_quality):
                     mismatched += 1
             if position >= last:
                 break
@@ -427,7 +427,7 @@ async def main() -> int:
     config = PipelineConfig(
         namespace=f"im{uuid.uuid4().hex[:6]}",
         run_dir=work / "run",
-        extra_env={"LAVA_LOG_LEVEL": "WARNING", **dict(e.split("=", 1) for e in args.env)},
+        extra_env={"LAVA_LOG__LEVEL": "WARNING", **dict(e.split("=", 1) for e in args.env)},
     )
     rows, rates = await measure(config, work, cases, args)
     failed = print_results(rows, rates, args.clips)
@@ -450,7 +450,7 @@ async def measure(
     rates: list[tuple[int, float, float]] = []
     try:
         clips = await asyncio.to_thread(
-            make_clips, work, settings.ingest_max_bytes, {c.clip for c in cases}
+            make_clips, work, settings.ingest.max_bytes, {c.clip for c in cases}
         )
         async with AwsClients(settings) as aws:
             for case in cases:

@@ -113,7 +113,7 @@ async def run_clips(work: Path, clips: list[SampleClip], fps: float) -> Run:
         latency_min=0.0,
         latency_max=0.0,
         time_scale=1e-3,
-        extra_env={"LAVA_EMULATOR_POLL_SECONDS": "0.05", "LAVA_LOG_LEVEL": "WARNING"},
+        extra_env={"LAVA_EMULATOR__POLL_SECONDS": "0.05", "LAVA_LOG__LEVEL": "WARNING"},
     )
     pipeline = LocalPipeline(config)
     settings = await pipeline.start()
@@ -210,7 +210,7 @@ def print_requests_per_clip(
     print(f"  {'all':<34} {total / clips:8.1f} per clip  {total / levels:7.1f} per level")
     print(
         "  the policy's minimum per task level: 1 SNS publish of the data object (a same-key\n"
-        "  re-send only every LAVA_DISPATCH_RESEND_INTERVAL_SECONDS, a new key only after an\n"
+        "  re-send only every LAVA_DISPATCH__RESEND_INTERVAL_SECONDS, a new key only after an\n"
         "  expiry) and the state writes that make it safe: create, claim, record the send,\n"
         "  record the output, move the level (5 DynamoDB writes); SQS receives are\n"
         "  long-polls, paid per 20 s of waiting, not per clip."

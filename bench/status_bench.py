@@ -126,12 +126,12 @@ async def main(sizes: list[int], rounds: int) -> None:
     try:
         settings: Settings = load_settings(
             namespace=f"b{uuid.uuid4().hex[:6]}",
-            aws_endpoint_url=moto.endpoint,
-            log_level="WARNING",
-            log_format="console",
-            dispatch_resend_interval_seconds=5 * DAY,
-            dispatch_level_timeout_seconds=100 * DAY,  # the sweep only re-sends
-            dispatch_retry_base_seconds=0.0,
+            aws__endpoint_url=moto.endpoint,
+            log__level="WARNING",
+            log__format="console",
+            dispatch__resend_interval_seconds=5 * DAY,
+            dispatch__level_timeout_seconds=100 * DAY,  # the sweep only re-sends
+            dispatch__retry_base_seconds=0.0,
         )
         async with AwsClients(settings) as aws:
             await provision(aws, settings.names)

@@ -33,7 +33,7 @@ def _explain(exc: BaseException) -> str:
     if isinstance(exc, NoCredentialsError):
         return f"no AWS credentials found; {_LOCAL_ENV}, or configure AWS credentials"
     if isinstance(exc, NoRegionError):
-        return "no AWS region configured: set AWS_DEFAULT_REGION or LAVA_AWS_REGION"
+        return "no AWS region configured: set AWS_DEFAULT_REGION or LAVA_AWS__REGION"
     if isinstance(exc, EndpointConnectionError):
         return (
             f"the AWS endpoint does not answer ({exc.kwargs.get('endpoint_url', '?')}); "
@@ -48,11 +48,11 @@ def _explain(exc: BaseException) -> str:
             return f"{message or 'the bucket is missing'}; run `lava stack provision`"
         return f"AWS refused the call ({code}: {message})"
     if _is_broker_down(exc):
-        url = os.environ.get("LAVA_AMQP_URL", "amqp://127.0.0.1:5672/")
+        url = os.environ.get("LAVA_BROKER__AMQP_URL", "amqp://127.0.0.1:5672/")
         host = url.rsplit("@", 1)[-1]
         return (
             f"RabbitMQ does not answer at {host} ({type(exc).__name__}); start it "
-            "(`rabbitmq-server -detached`) or set LAVA_AMQP_URL"
+            "(`rabbitmq-server -detached`) or set LAVA_BROKER__AMQP_URL"
         )
     return (
         f"{type(exc).__name__}: {exc} (unexpected; run again with LAVA_DEBUG=1 for the "

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.labeling.jobs import JobManager
@@ -30,7 +31,6 @@ from shared.labeling.labelstudio.server import LabelStudioServer
 from shared.labeling.registry import Backend
 from shared.local_stack import MotoServer, free_port
 from shared.resources import provision
-from shared.settings import Settings, load_settings
 from shared.workflows import load_catalog
 
 DAY = 24 * 3600
@@ -78,6 +78,11 @@ class PipelineConfig:
     aws_endpoint: str | None = None
 
     @property
+    def drills(self) -> bool:
+        """Whether the run injects faults (its processes then start through lava.drill)."""
+        return self.aws_fault_rate > 0 or self.duplicate_delivery
+
+    @property
     def services(self) -> tuple[str, ...]:
         return LABELSTUDIO_SERVICES if self.backend == "labelstudio" else SERVICES
 
@@ -85,39 +90,42 @@ class PipelineConfig:
         scaled = self.time_scale
         values = {
             "LAVA_NAMESPACE": self.namespace,
-            "LAVA_LOG_FORMAT": "json",
-            "LAVA_EMULATOR_TIME_SCALE": repr(scaled),
-            "LAVA_EMULATOR_WORKER_RATE": repr(self.worker_rate),
-            "LAVA_EMULATOR_LATENCY_MIN_SECONDS": repr(self.latency_min),
-            "LAVA_EMULATOR_LATENCY_MAX_SECONDS": repr(self.latency_max),
-            "LAVA_EMULATOR_EXPIRE_SHARE": repr(self.expire_share),
-            "LAVA_EMULATOR_BOX_JITTER": repr(self.box_jitter),
-            "LAVA_EMULATOR_MISS_SHARE": repr(self.miss_share),
-            "LAVA_EMULATOR_WRONG_ATTRIBUTE_SHARE": repr(self.wrong_attribute_share),
-            "LAVA_EMULATOR_ADJUST_FIX_SHARE": repr(self.adjust_fix_share),
-            "LAVA_EMULATOR_POLL_SECONDS": "0.1",
-            "LAVA_EMULATOR_PROFILE": self.profile,
-            "LAVA_EMULATOR_INITIALIZING_SECONDS": repr(self.initializing_seconds),
-            "LAVA_EMULATOR_IDLE_STOP_SECONDS": repr(self.idle_stop_seconds),
-            "LAVA_DISPATCH_JOB_RECHECK_SECONDS": "0.5",
-            "LAVA_GT_MAX_CONCURRENT_TASKS": str(self.max_concurrent_tasks),
-            "LAVA_DISPATCH_RESEND_INTERVAL_SECONDS": repr(5 * DAY * scaled),
-            "LAVA_DISPATCH_LEVEL_TIMEOUT_SECONDS": repr(5 * DAY * scaled),
-            "LAVA_DISPATCH_SWEEP_INTERVAL_SECONDS": repr(max(0.25, DAY * scaled / 4)),
-            "LAVA_DISPATCH_SEND_LEASE_SECONDS": "3",
-            "LAVA_DISPATCH_RETRY_BASE_SECONDS": "0.2",
-            "LAVA_LISTENER_WAIT_SECONDS": "1",
-            "LAVA_LISTENER_VISIBILITY_TIMEOUT_SECONDS": "5",
-            "LAVA_LISTENER_REFRESH_SECONDS": "1",
-            "LAVA_REDELIVERY_BACKOFF_SECONDS": "0.1",
-            "LAVA_REDELIVERY_BACKOFF_MAX_SECONDS": "1",
-            "LAVA_SHUTDOWN_GRACE_SECONDS": "10",
-            "LAVA_HANDLER_LEASE_SECONDS": "30",
-            "LAVA_FAULT_AWS_THROTTLE_RATE": repr(self.aws_fault_rate),
-            "LAVA_FAULT_DUPLICATE_DELIVERY": "true" if self.duplicate_delivery else "false",
-            "LAVA_LABELSTUDIO_TIME_SCALE": repr(scaled),
-            "LAVA_LABELSTUDIO_RECONCILE_SECONDS": repr(self.labelstudio_reconcile_seconds),
+            "LAVA_LOG__FORMAT": "json",
+            "LAVA_EMULATOR__TIME_SCALE": repr(scaled),
+            "LAVA_EMULATOR__WORKER_RATE": repr(self.worker_rate),
+            "LAVA_EMULATOR__LATENCY_MIN_SECONDS": repr(self.latency_min),
+            "LAVA_EMULATOR__LATENCY_MAX_SECONDS": repr(self.latency_max),
+            "LAVA_EMULATOR__EXPIRE_SHARE": repr(self.expire_share),
+            "LAVA_EMULATOR__BOX_JITTER": repr(self.box_jitter),
+            "LAVA_EMULATOR__MISS_SHARE": repr(self.miss_share),
+            "LAVA_EMULATOR__WRONG_ATTRIBUTE_SHARE": repr(self.wrong_attribute_share),
+            "LAVA_EMULATOR__ADJUST_FIX_SHARE": repr(self.adjust_fix_share),
+            "LAVA_EMULATOR__POLL_SECONDS": "0.1",
+            "LAVA_EMULATOR__PROFILE": self.profile,
+            "LAVA_EMULATOR__INITIALIZING_SECONDS": repr(self.initializing_seconds),
+            "LAVA_EMULATOR__IDLE_STOP_SECONDS": repr(self.idle_stop_seconds),
+            "LAVA_DISPATCH__JOB_RECHECK_SECONDS": "0.5",
+            "LAVA_LABELING__MAX_CONCURRENT_TASKS": str(self.max_concurrent_tasks),
+            "LAVA_DISPATCH__RESEND_INTERVAL_SECONDS": repr(5 * DAY * scaled),
+            "LAVA_DISPATCH__LEVEL_TIMEOUT_SECONDS": repr(5 * DAY * scaled),
+            "LAVA_DISPATCH__SWEEP_INTERVAL_SECONDS": repr(max(0.25, DAY * scaled / 4)),
+            "LAVA_DISPATCH__SEND_LEASE_SECONDS": "3",
+            "LAVA_DISPATCH__RETRY_BASE_SECONDS": "0.2",
+            "LAVA_LISTENER__WAIT_SECONDS": "1",
+            "LAVA_LISTENER__VISIBILITY_TIMEOUT_SECONDS": "5",
+            "LAVA_LISTENER__REFRESH_SECONDS": "1",
+            "LAVA_BROKER__REDELIVERY_BACKOFF_SECONDS": "0.1",
+            "LAVA_BROKER__REDELIVERY_BACKOFF_MAX_SECONDS": "1",
+            "LAVA_RUNTIME__SHUTDOWN_GRACE_SECONDS": "10",
+            "LAVA_RUNTIME__HANDLER_LEASE_SECONDS": "30",
+            "LAVA_LABELSTUDIO__TIME_SCALE": repr(scaled),
+            "LAVA_LABELSTUDIO__RECONCILE_SECONDS": repr(self.labelstudio_reconcile_seconds),
         }
+        if self.drills:  # read only by `python -m lava.drill` (see spawn)
+            values["LAVA_FAULT__AWS_THROTTLE_RATE"] = repr(self.aws_fault_rate)
+            values["LAVA_FAULT__DUPLICATE_DELIVERY"] = (
+                "true" if self.duplicate_delivery else "false"
+            )
         values.update(self.extra_env)
         return values
 
@@ -138,7 +146,7 @@ class LocalPipeline:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.base_env = dict(base_env if base_env is not None else os.environ)
         self.moto: MotoServer | None = None
-        self.settings: Settings | None = None
+        self.settings: LocalSettings | None = None
         self.processes: dict[str, Process] = {}
         self.labelstudio: LabelStudioServer | None = None
 
@@ -150,13 +158,13 @@ class LocalPipeline:
         assert self.moto is not None, "start() first"
         return self.moto.endpoint
 
-    def _settings(self) -> Settings:
+    def _settings(self) -> LocalSettings:
         env = {**self.config.env(), "AWS_ENDPOINT_URL": self.aws_endpoint}
         previous = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
-            # the same values the processes read, plus no fault injection for the orchestrator
-            return load_settings(fault_aws_throttle_rate=0.0, fault_duplicate_delivery=False)
+            # the same values the processes read (faults are enabled only in the processes)
+            return LocalSettings.load()
         finally:
             for key, value in previous.items():
                 if value is None:
@@ -164,7 +172,7 @@ class LocalPipeline:
                 else:
                     os.environ[key] = value
 
-    async def start(self, services: tuple[str, ...] | None = None) -> Settings:
+    async def start(self, services: tuple[str, ...] | None = None) -> LocalSettings:
         services = services or self.config.services
         if self.config.aws_endpoint is None:
             self.moto = MotoServer(port=free_port(), log_path=self.run_dir / "moto.log")
@@ -175,7 +183,7 @@ class LocalPipeline:
         async with AwsClients(settings) as aws:
             await provision(aws, settings.names)
             await JobManager(aws, settings).create_from_catalog(
-                load_catalog(settings.workflows_file), backend=self.config.backend
+                load_catalog(settings.labeling.workflows_file), backend=self.config.backend
             )
         async with Bus(settings, client_name="lava-pipeline", declare=True):
             pass  # provisions the topology; the services check it passively
@@ -191,13 +199,13 @@ class LocalPipeline:
         webhook_port = free_port()
         self.config.extra_env.update(
             {
-                "LAVA_LABELSTUDIO_URL": server.url,
-                "LAVA_LABELSTUDIO_TOKEN": server.token,
-                "LAVA_LABELSTUDIO_WEBHOOK_PORT": str(webhook_port),
-                "LAVA_LABELSTUDIO_WEBHOOK_URL": (
+                "LAVA_LABELSTUDIO__URL": server.url,
+                "LAVA_LABELSTUDIO__TOKEN": server.token,
+                "LAVA_LABELSTUDIO__WEBHOOK_PORT": str(webhook_port),
+                "LAVA_LABELSTUDIO__WEBHOOK_URL": (
                     f"http://127.0.0.1:{webhook_port}/webhooks/labelstudio"
                 ),
-                "LAVA_LABELSTUDIO_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+                "LAVA_LABELSTUDIO__WEBHOOK_SECRET": secrets.token_urlsafe(24),
             }
         )
 
@@ -207,11 +215,11 @@ class LocalPipeline:
         env.update(
             {
                 "AWS_ENDPOINT_URL": self.aws_endpoint,
-                "LAVA_HEALTH_PORT": str(port),
-                "LAVA_HEALTH_HOST": "127.0.0.1",
+                "LAVA_RUNTIME__HEALTH_PORT": str(port),
+                "LAVA_RUNTIME__HEALTH_HOST": "127.0.0.1",
                 # the control service serves its API, dashboard and /readyz on one port
-                "LAVA_CONTROL_PORT": str(port),
-                "LAVA_CONTROL_HOST": "127.0.0.1",
+                "LAVA_CONTROL__PORT": str(port),
+                "LAVA_CONTROL__HOST": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",
             }
         )
@@ -220,8 +228,15 @@ class LocalPipeline:
     def spawn(self, service: str) -> Process:
         port = free_port()
         log = (self.run_dir / f"{service}.log").open("ab")
+        # A drill starts the same module through lava.drill, which enables the LAVA_FAULT__*
+        # faults first; the services' own entry points never read them.
+        entry = (
+            ["-m", "lava.drill", MODULES[service]]
+            if self.config.drills
+            else ["-m", MODULES[service]]
+        )
         popen = subprocess.Popen(
-            [sys.executable, "-m", MODULES[service]],
+            [sys.executable, *entry],
             env=self.env_for(service, port),
             stdout=log,
             stderr=subprocess.STDOUT,

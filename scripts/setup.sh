@@ -46,7 +46,7 @@ fi
 # The machine's RabbitMQ; start it if it is installed here but not running.
 rabbit_up() { python - <<'PY'
 import socket, os, urllib.parse
-url = urllib.parse.urlparse(os.environ.get("LAVA_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
+url = urllib.parse.urlparse(os.environ.get("LAVA_BROKER__AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/"))
 s = socket.socket(); s.settimeout(2)
 raise SystemExit(0 if s.connect_ex((url.hostname or "127.0.0.1", url.port or 5672)) == 0 else 1)
 PY
@@ -57,6 +57,6 @@ if ! rabbit_up; then
     rabbitmq-server -detached || true
     for _ in $(seq 1 60); do rabbit_up && break; sleep 1; done
   fi
-  rabbit_up || { echo "setup: RabbitMQ is not reachable at \${LAVA_AMQP_URL:-amqp://127.0.0.1:5672}; start it (rabbitmq-server -detached) and retry" >&2; exit 1; }
+  rabbit_up || { echo "setup: RabbitMQ is not reachable at \${LAVA_BROKER__AMQP_URL:-amqp://127.0.0.1:5672}; start it (rabbitmq-server -detached) and retry" >&2; exit 1; }
 fi
 cd "$ROOT"

@@ -29,7 +29,7 @@ import structlog
 from shared.broker_identities import allowed_users
 from shared.events import Event, InvalidEvent, decode_event
 from shared.ports import AnyHandler
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
@@ -73,13 +73,13 @@ def deliveries_before(headers: Mapping[str, Any] | None) -> int:
     return count if 0 <= count < 1_000_000 else 0
 
 
-def retry_delay(settings: Settings, earlier_deliveries: int) -> float:
+def retry_delay(settings: ServiceSettings, earlier_deliveries: int) -> float:
     """The pause before a failed message is requeued: doubles per delivery, capped."""
     exponent = min(earlier_deliveries, 30)
     return float(
         min(
-            settings.redelivery_backoff_max_seconds,
-            settings.redelivery_backoff_seconds * (2**exponent),
+            settings.broker.redelivery_backoff_max_seconds,
+            settings.broker.redelivery_backoff_seconds * (2**exponent),
         )
     )
 
@@ -88,7 +88,7 @@ async def settle(
     body: bytes,
     handler: AnyHandler,
     *,
-    settings: Settings,
+    settings: ServiceSettings,
     earlier_deliveries: int,
     fallback_type: str,
     publisher: str | None = None,
@@ -99,7 +99,7 @@ async def settle(
     check who published it when ``check_origin`` (``publisher`` = the broker-validated
     ``user_id``), run ``handler`` on it and decide the message's fate under the policy."""
     try:
-        event = decode_event(body, max_bytes=settings.max_event_bytes)
+        event = decode_event(body, max_bytes=settings.broker.max_event_bytes)
     except InvalidEvent as exc:
         return Settlement("dead_lettered", fallback_type, f"invalid event: {exc}")
     if check_origin:
@@ -124,7 +124,7 @@ async def settle(
 
 
 async def _run(
-    event: Event[Any], handler: AnyHandler, settings: Settings, earlier_deliveries: int
+    event: Event[Any], handler: AnyHandler, settings: ServiceSettings, earlier_deliveries: int
 ) -> Settlement:
     with structlog.contextvars.bound_contextvars(
         event_id=event.event_id, task_id=event.correlation_id, event_type=event.type
@@ -138,7 +138,7 @@ async def _run(
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             deliveries = earlier_deliveries + 1
-            if earlier_deliveries >= settings.delivery_limit:
+            if earlier_deliveries >= settings.broker.delivery_limit:
                 log.error(
                     "handler failed on the last delivery; dead-lettering",
                     error=reason,

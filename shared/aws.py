@@ -1,6 +1,6 @@
 """One factory for aiobotocore clients.
 
-The endpoint comes from ``AWS_ENDPOINT_URL`` / ``LAVA_AWS_ENDPOINT_URL`` (moto, LocalStack) or is
+The endpoint comes from ``AWS_ENDPOINT_URL`` / ``LAVA_AWS__ENDPOINT_URL`` (moto, LocalStack) or is
 real AWS when unset. Retries are botocore's own (``retry_mode`` + ``max_attempts`` from settings);
 nothing here loops by hand.
 """
@@ -19,8 +19,8 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import ClientError
 
-from shared.faults import install_throttling
-from shared.settings import Settings
+from shared import faults
+from shared.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -119,26 +119,26 @@ class AwsClients:
     ...     s3 = await aws.s3()
     """
 
-    def __init__(self, settings: Settings, session: AioSession | None = None) -> None:
+    def __init__(self, settings: ServiceSettings, session: AioSession | None = None) -> None:
         self._settings = settings
         self._session = session or get_session()
         self._stack = AsyncExitStack()
         self._clients: dict[str, Any] = {}
         self._lock = asyncio.Lock()
         self.config = AioConfig(
-            region_name=settings.aws_region,
+            region_name=settings.aws.region,
             retries={
-                "mode": settings.aws_retry_mode,
-                "total_max_attempts": settings.aws_max_attempts,
+                "mode": settings.aws.retry_mode,
+                "total_max_attempts": settings.aws.max_attempts,
             },
-            max_pool_connections=settings.aws_max_pool_connections,
+            max_pool_connections=settings.aws.max_pool_connections,
             connect_timeout=10,
             read_timeout=60,
         )
 
     @property
     def endpoint_url(self) -> str | None:
-        return self._settings.aws_endpoint_url
+        return self._settings.aws.endpoint_url
 
     async def __aenter__(self) -> Self:
         return self
@@ -165,16 +165,16 @@ class AwsClients:
         existing = self._clients.get(service)
         if existing is not None:
             return existing
-        if service == "s3" and not self._settings.account:
+        if service == "s3" and not self._settings.aws.account:
             raise ValueError(
-                "LAVA_AWS_ACCOUNT_ID must be set for real AWS: every S3 call names the account "
+                "LAVA_AWS__ACCOUNT_ID must be set for real AWS: every S3 call names the account "
                 "that must own the bucket (ExpectedBucketOwner)"
             )
         async with self._lock:
             if service not in self._clients:
                 creator = self._session.create_client(
                     service,  # type: ignore[call-overload]
-                    region_name=self._settings.aws_region,
+                    region_name=self._settings.aws.region,
                     endpoint_url=self.endpoint_url,
                     config=self.config,
                     **self._credentials(),
@@ -185,14 +185,13 @@ class AwsClients:
                 if service == "s3":
                     client.meta.events.register(
                         "before-parameter-build.s3",
-                        partial(_expect_bucket_owner, self._settings.account),
+                        partial(_expect_bucket_owner, self._settings.aws.account),
                     )
-                if self._settings.fault_aws_throttle_rate > 0:
-                    install_throttling(
-                        client,
-                        service,
-                        self._settings.fault_aws_throttle_rate,
-                        seed=self._settings.fault_seed,
+                # Only a drill (python -m lava.drill) or a test enables faults in a process.
+                drill = faults.enabled()
+                if drill.aws_throttle_rate > 0:
+                    faults.install_throttling(
+                        client, service, drill.aws_throttle_rate, seed=drill.seed
                     )
                 self._clients[service] = client
             return self._clients[service]

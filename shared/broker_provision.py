@@ -94,7 +94,7 @@ async def provision_identities(
     for component in wanted:
         passwords.setdefault(component, secrets.token_urlsafe(24))
     passwords = {c: p for c, p in passwords.items() if c in wanted}
-    base = settings.amqp_url.get_secret_value()
+    base = settings.broker.amqp_url.get_secret_value()
     document = definitions(settings.names, passwords, vhost=vhost_of(base))
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as tmp:
         json.dump(document, tmp)

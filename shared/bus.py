@@ -38,12 +38,13 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 
+from shared import faults
 from shared.acking import OnDead, Settlement, deliveries_before, settle
 from shared.broker_identities import component_of
 from shared.events import Event, EventPayload, bounded_reason, encode_event, known_event_type
 from shared.names import Namespace
 from shared.ports import AnyHandler
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +105,7 @@ class Bus:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: ServiceSettings,
         topology: Topology = PIPELINE_TOPOLOGY,
         *,
         client_name: str = "lava",
@@ -112,7 +113,7 @@ class Bus:
     ) -> None:
         self.settings = settings
         self.declare = declare
-        self.user = broker_user(settings.amqp_url.get_secret_value())
+        self.user = broker_user(settings.broker.amqp_url.get_secret_value())
         self.topology = topology
         self.names: Namespace = settings.names
         self._client_name = client_name
@@ -129,7 +130,7 @@ class Bus:
         """Connect; provision the topology if this bus declares, else check it exists
         (``verify=False``: only to delete it)."""
         self._connection = await aio_pika.connect_robust(
-            self.settings.amqp_url.get_secret_value(),
+            self.settings.broker.amqp_url.get_secret_value(),
             timeout=timeout,
             # The namespace in the name tells operators (and tests) whose connection it is.
             client_properties={"connection_name": f"{self._client_name}@{self.names.prefix}"},
@@ -206,7 +207,7 @@ class Bus:
                 {
                     "x-queue-type": "quorum",
                     # N gives N+1 deliveries, then the broker dead-letters (reason delivery_limit)
-                    "x-delivery-limit": self.settings.delivery_limit,
+                    "x-delivery-limit": self.settings.broker.delivery_limit,
                     "x-dead-letter-exchange": names.dead_letter_exchange(consumer),
                 },
             )
@@ -274,7 +275,7 @@ class Bus:
             headers={"x-lava-version": event.version},
         )
         await self._publish(message, routing_key=event.type)
-        if self.settings.fault_duplicate_delivery:
+        if faults.enabled().duplicate_delivery:
             await self._publish(message, routing_key=event.type)  # the drill: every event twice
 
     async def _publish(
@@ -286,7 +287,7 @@ class Bus:
         channel = self._publish_channel
         if channel is None or self._exchange is None:
             raise RuntimeError("Bus.connect() has not been called")
-        deadline = time.monotonic() + self.settings.publish_retry_seconds
+        deadline = time.monotonic() + self.settings.broker.publish_retry_seconds
         while True:
             try:
                 exchange = (
@@ -318,7 +319,7 @@ class Bus:
                 if time.monotonic() >= deadline:
                     raise PublishFailed(
                         f"could not publish {routing_key!r} within "
-                        f"{self.settings.publish_retry_seconds}s: {exc!r}"
+                        f"{self.settings.broker.publish_retry_seconds}s: {exc!r}"
                     ) from exc
                 log.warning("publish interrupted; waiting for the broker", error=repr(exc))
                 await asyncio.sleep(0.5)
@@ -347,7 +348,7 @@ class Bus:
             raise ValueError(f"{consumer!r} is not a consumer in the topology")
         connection = self._require_connection()
         channel = await connection.channel()
-        await channel.set_qos(prefetch_count=self.settings.prefetch)
+        await channel.set_qos(prefetch_count=self.settings.broker.prefetch)
         queue = await channel.get_queue(self.names.queue(consumer), ensure=True)
         state = _Consumer(self, consumer, channel, queue, handler, on_outcome, on_dead)
         await state.start()
@@ -405,7 +406,7 @@ class _Consumer:
         # Prefetched messages wait here for a handler slot. Once the gate closes (stop
         # requested), a message that has not started never starts: it goes back to the queue
         # for another replica, so a SIGTERM cannot strand or half-run it.
-        self._slots = asyncio.Semaphore(bus.settings.handler_concurrency)
+        self._slots = asyncio.Semaphore(bus.settings.broker.handler_concurrency)
         self._gate_closed = asyncio.Event()
 
     @property

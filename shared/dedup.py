@@ -17,7 +17,7 @@ from shared.resources import TASKS
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import ServiceSettings
 
 # Ground Truth allows dedup key ids of up to 1024 characters.
 MAX_KEY_ID = 1024
@@ -73,7 +73,7 @@ class KnownObject:
 class KeyDirectory:
     """Finds the data object a dedup key was sent for (read-only)."""
 
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: ServiceSettings) -> None:
         self._aws = aws
         self._table = settings.names.table(TASKS.name)
 

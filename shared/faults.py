@@ -1,7 +1,14 @@
-"""Fault injection for drills and end-to-end tests: throttled AWS calls at the client.
+"""Fault injection for drills and end-to-end tests: throttled AWS calls at the client, every
+event published twice.
 
-With ``LAVA_FAULT_AWS_THROTTLE_RATE`` above zero, that share of AWS requests never leaves the
-process: a botocore ``before-send`` hook answers them with the service's own throttling error
+Opt-in only: a production service never loads these settings. ``python -m lava.drill
+services.<name>`` (what ``lava run``/the local runner use when a run asks for faults) loads
+:class:`FaultSettings` from ``LAVA_FAULT__*`` and :func:`enable` s them for the process before
+the service starts; tests use :func:`injecting`. Without that, ``LAVA_FAULT__*`` variables in
+the environment change nothing.
+
+With ``aws_throttle_rate`` above zero, that share of AWS requests never leaves the process: a
+botocore ``before-send`` hook answers them with the service's own throttling error
 (``ThrottlingException`` for JSON services, ``Throttling`` for SNS, ``SlowDown`` for S3), so the
 ordinary retry machinery - botocore's, then the services' - has to cope.
 """
@@ -9,12 +16,68 @@ ordinary retry machinery - botocore's, then the services' - has to cope.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from aiobotocore.awsrequest import AioAWSResponse
 from botocore.awsrequest import HTTPHeaders
+from pydantic import Field
+
+from shared.settings import Group, LavaSettings
 
 INJECTED: dict[str, int] = {}  # service -> throttles injected (exported on /metrics)
+
+
+class FaultConfig(Group):
+    """Fault injection for drills and end-to-end tests."""
+
+    aws_throttle_rate: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of AWS calls answered with a throttling error.",
+    )
+    seed: int | None = Field(
+        None,
+        description="Seed for the throttle draws, so a drill can be replayed (unset: a fresh "
+        "random sequence per client).",
+    )
+    duplicate_delivery: bool = Field(
+        False, description="Publish every event twice (idempotency drills)."
+    )
+
+
+class FaultSettings(LavaSettings):
+    """What a drill loads (``LAVA_FAULT__*``), beside the service's own settings."""
+
+    fault: FaultConfig = FaultConfig()
+
+
+NONE = FaultConfig()
+_enabled = NONE
+
+
+def enable(faults: FaultConfig) -> None:
+    """Inject ``faults`` into this process's AWS clients and bus from now on."""
+    global _enabled
+    _enabled = faults
+
+
+def enabled() -> FaultConfig:
+    """The faults this process injects (none unless :func:`enable` was called)."""
+    return _enabled
+
+
+@contextmanager
+def injecting(faults: FaultConfig) -> Iterator[None]:
+    """Faults enabled for the duration of a block (tests)."""
+    before = _enabled
+    enable(faults)
+    try:
+        yield
+    finally:
+        enable(before)
 
 
 class _Body:

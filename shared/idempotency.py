@@ -19,7 +19,7 @@ from shared.resources import PROCESSED_EVENTS
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
@@ -32,15 +32,15 @@ class IdempotencyGuard:
     def __init__(
         self,
         aws: AwsClients,
-        settings: Settings,
+        settings: ServiceSettings,
         consumer: str,
         clock: Clock | None = None,
     ) -> None:
         self._aws = aws
         self._table = settings.names.table(PROCESSED_EVENTS.name)
         self._consumer = consumer
-        self._ttl = settings.processed_event_ttl_seconds
-        self._lease = settings.handler_lease_seconds
+        self._ttl = settings.runtime.processed_event_ttl_seconds
+        self._lease = settings.runtime.handler_lease_seconds
         self._clock = clock or SystemClock()
         self._poll = min(1.0, self._lease / 10)
 

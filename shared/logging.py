@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 # scheme://user:password@host: the password never reaches a log line (an exception's text can
 # carry a connection URL).
@@ -34,8 +34,8 @@ def redact_secrets(
     return event
 
 
-def configure_logging(settings: Settings, service: str) -> None:
-    fmt = settings.log_format
+def configure_logging(settings: ServiceSettings, service: str) -> None:
+    fmt = settings.log.format
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: Any = (
@@ -43,7 +43,7 @@ def configure_logging(settings: Settings, service: str) -> None:
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
-    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    level = logging.getLevelNamesMapping().get(settings.log.level.upper(), logging.INFO)
     shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -171,7 +171,7 @@ async def provision(
         if error_code(exc) not in {"404", "NoSuchBucket", "NotFound"}:
             raise BucketNotOurs(
                 f"bucket {names.bucket} exists but is not ours ({describe_error(exc)}); "
-                "choose another name with LAVA_BUCKET"
+                "choose another name with LAVA_AWS__BUCKET"
             ) from None
         await s3.create_bucket(Bucket=names.bucket)
         log.info("created bucket", bucket=names.bucket)

@@ -17,7 +17,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import structlog
 from aiohttp import web
@@ -42,12 +42,15 @@ from shared.events import (
 from shared.faults import INJECTED
 from shared.loops import pause
 from shared.ports import AnyHandler, Handler
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
 Loop = Callable[[asyncio.Event], Awaitable[None]]
 P = TypeVar("P", bound=EventPayload)
+S = TypeVar("S", bound=ServiceSettings)
+# A runtime on richer settings serves a build that needs fewer groups.
+S_co = TypeVar("S_co", bound=ServiceSettings, covariant=True)
 
 # Consumers whose dead-lettered clip events become a ClipFailed, and the stage they report.
 FAILURE_STAGES: dict[str, Literal["ingest", "dispatch", "postproc"]] = {
@@ -124,11 +127,13 @@ class RuntimeMetrics:
         return Histogram(name, documentation, ["service", *labels], registry=self.registry)
 
 
-class ServiceRuntime:
+class ServiceRuntime(Generic[S_co]):
+    """One service process; ``settings`` is that service's model (its groups only)."""
+
     def __init__(
         self,
         name: str,
-        settings: Settings,
+        settings: S_co,
         *,
         consumer: str | None = None,
         topology: Topology = PIPELINE_TOPOLOGY,
@@ -292,7 +297,7 @@ class ServiceRuntime:
 
     async def shutdown(self) -> None:
         self._stop.set()
-        grace = self.settings.shutdown_grace_seconds
+        grace = self.settings.runtime.shutdown_grace_seconds
         if self._consumer is not None:
             log.info("draining", in_flight=self._consumer.in_flight)
             await self._consumer.stop(grace=grace)
@@ -316,12 +321,13 @@ class ServiceRuntime:
         app.router.add_get("/metrics", self._metrics)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, self.settings.health_host, self.settings.health_port)
+        runtime = self.settings.runtime
+        site = web.TCPSite(runner, runtime.health_host, runtime.health_port)
         await site.start()
         self._web_runner = runner
         server = site._server  # aiohttp keeps the bound socket here; port 0 needs it
         sockets = getattr(server, "sockets", None) or []
-        self.health_port = sockets[0].getsockname()[1] if sockets else self.settings.health_port
+        self.health_port = sockets[0].getsockname()[1] if sockets else runtime.health_port
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "service": self.name})
@@ -343,28 +349,27 @@ class ServiceRuntime:
         )
 
 
-Build = Callable[[ServiceRuntime], Awaitable[None]]
+Build = Callable[[ServiceRuntime[S]], Awaitable[None]]
 
 
 def run_service(
     name: str,
-    build: Build,
+    build: Build[S],
     *,
+    settings: S,
     consumer: str | None = None,
     topology: Topology = PIPELINE_TOPOLOGY,
-    settings: Settings | None = None,
     uses_bus: bool = True,
 ) -> None:
-    """Entry point of ``python -m services.<name>``: settings, logging, wiring, run."""
+    """Entry point of ``python -m services.<name>``: logging, wiring, run, on the settings
+    the service loaded (``XSettings.load()``: only its own groups)."""
     from shared.logging import configure_logging
-    from shared.settings import load_settings
 
-    resolved = settings or load_settings()
-    configure_logging(resolved, name)
+    configure_logging(settings, name)
 
     async def main() -> None:
         runtime = ServiceRuntime(
-            name, resolved, consumer=consumer, topology=topology, uses_bus=uses_bus
+            name, settings, consumer=consumer, topology=topology, uses_bus=uses_bus
         )
         await build(runtime)
         await runtime.run()

@@ -1,18 +1,44 @@
-"""One typed settings object, read from ``LAVA_*`` environment variables.
+"""Typed settings, read from ``LAVA_*`` environment variables, in groups.
 
-Every default lives here with a one-line description; ``lava config`` prints the effective values
-and the README's configuration table is generated from this model (a test keeps them in step).
+Each concern is one group (a frozen model): ``log``, ``broker``, ``aws``, ``runtime`` (what every
+process needs), then ``ingest``, ``labeling``, ``labelstudio``, ``dispatch``, ``listener``,
+``postproc``, ``control``. A group's variable is ``LAVA_<GROUP>__<NAME>``
+(``LAVA_DISPATCH__RESEND_INTERVAL_SECONDS``); ``LAVA_NAMESPACE`` stays at the top. Code reads
+``settings.dispatch.resend_interval_seconds``.
+
+Why nested groups composed per process, rather than one flat model or one hand-written model
+per service: the groups are the unit of meaning (one place per concern, one README table
+each), and each process model below is just the groups that process reads -
+:class:`IngestSettings` never sees the Label Studio token, and a function's parameter type says
+which groups it depends on (``TaskStore`` takes any :class:`ServiceSettings`, the dispatcher
+a :class:`DispatcherSettings`). The CLI loads :class:`Settings`, every production group.
+
+Not here, on purpose: the Ground Truth emulator's settings (``emulators/settings.py``) and
+fault injection (``shared/faults.py``). No production process model has them, so a production
+service neither reads nor validates ``LAVA_EMULATOR__*`` / ``LAVA_FAULT__*``.
+
+Every default lives here with a one-line description; ``lava config`` prints the effective
+values and the README's configuration tables are generated from these models (a test keeps
+them in step). Tests change settings with :meth:`ServiceSettings.replace`.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from shared.groundtruth import limits
 from shared.names import Namespace
@@ -25,26 +51,33 @@ _BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 # The account moto (and LocalStack) report for any credentials.
 LOCAL_ACCOUNT = "123456789012"
 
+PREFIX = "LAVA_"
+DELIMITER = "__"
 
-class Settings(BaseSettings):
-    """Runtime configuration shared by every service, the emulator and the CLI."""
 
-    model_config = SettingsConfigDict(env_prefix="LAVA_", extra="ignore", frozen=True)
+def _csv(value: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
 
-    # --- naming and environment -------------------------------------------------------------
-    namespace: str = Field(
-        "lava",
-        description="Prefix of every exchange, queue, topic, table and bucket name.",
-    )
-    log_format: Literal["auto", "json", "console"] = Field(
+
+class Group(BaseModel):
+    """One group of settings: frozen, and unknown names are errors (a typo is not a default)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- groups every process loads ---------------------------------------------------------------
+class LogConfig(Group):
+    """Logging."""
+
+    format: Literal["auto", "json", "console"] = Field(
         "auto", description="`json` for production, `console` for people; `auto` picks by TTY."
     )
-    log_level: str = Field("INFO", description="Minimum log level.")
-    state_dir: Path = Field(
-        Path(".lava"), description="Where `lava stack up` keeps pid and log files."
-    )
+    level: str = Field("INFO", description="Minimum log level.")
 
-    # --- RabbitMQ ---------------------------------------------------------------------------
+
+class BrokerConfig(Group):
+    """RabbitMQ: connection, consumers, redelivery."""
+
     amqp_url: SecretStr = Field(
         SecretStr("amqp://guest:guest@127.0.0.1:5672/"),
         description="RabbitMQ connection URL; its user is this component's broker identity "
@@ -82,22 +115,19 @@ class Settings(BaseSettings):
         gt=0,
         description="How long a publish waits for a dropped broker connection to come back.",
     )
-    shutdown_grace_seconds: float = Field(
-        30.0, gt=0, description="On SIGTERM, how long in-flight handlers may take to finish."
-    )
 
-    # --- AWS --------------------------------------------------------------------------------
-    aws_endpoint_url: str | None = Field(
+
+class AwsConfig(Group):
+    """AWS clients and the pipeline's bucket."""
+
+    endpoint_url: str | None = Field(
         None,
-        validation_alias=AliasChoices("LAVA_AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
         description="AWS endpoint (moto, LocalStack); unset = real AWS. Also `AWS_ENDPOINT_URL`.",
     )
-    aws_region: str = Field(
-        "us-east-1",
-        validation_alias=AliasChoices("LAVA_AWS_REGION", "AWS_DEFAULT_REGION", "AWS_REGION"),
-        description="AWS region. Also `AWS_DEFAULT_REGION` / `AWS_REGION`.",
+    region: str = Field(
+        "us-east-1", description="AWS region. Also `AWS_DEFAULT_REGION` / `AWS_REGION`."
     )
-    aws_account_id: str = Field(
+    account_id: str = Field(
         "",
         description="Account that owns the bucket (12 digits): sent as ExpectedBucketOwner on "
         "every S3 call and part of the default bucket name. Required for real AWS; against an "
@@ -108,390 +138,15 @@ class Settings(BaseSettings):
         description="The pipeline's S3 bucket; empty = <namespace>-<account>-<region> (a bare "
         "<namespace>-data is guessable and anyone could own it).",
     )
-    aws_retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
+    retry_mode: Literal["standard", "adaptive", "legacy"] = Field(
         "standard", description="botocore retry mode for every client."
     )
-    aws_max_attempts: int = Field(
+    max_attempts: int = Field(
         8, ge=1, description="botocore total attempts per AWS call (the original used 8)."
     )
-    aws_max_pool_connections: int = Field(32, ge=1, description="HTTP connections per AWS client.")
+    max_pool_connections: int = Field(32, ge=1, description="HTTP connections per AWS client.")
 
-    fault_aws_throttle_rate: float = Field(
-        0.0,
-        ge=0,
-        le=1,
-        description="Fault injection: share of AWS calls answered with a throttling error.",
-    )
-    fault_seed: int | None = Field(
-        None,
-        description="Fault injection: seed for the throttle draws, so a drill can be replayed "
-        "(unset: a fresh random sequence per client).",
-    )
-    fault_duplicate_delivery: bool = Field(
-        False, description="Fault injection: publish every event twice (idempotency drills)."
-    )
-
-    # --- service runtime --------------------------------------------------------------------
-    health_host: str = Field(
-        "127.0.0.1",
-        description="Bind address of the health/metrics server (Kubernetes sets 0.0.0.0).",
-    )
-    health_port: int = Field(
-        8080, ge=0, le=65535, description="Port of /healthz, /readyz, /metrics (0 = any free)."
-    )
-    processed_event_ttl_seconds: int = Field(
-        14 * 24 * 3600,
-        gt=0,
-        description="How long the idempotency guard remembers a handled event id.",
-    )
-    handler_lease_seconds: float = Field(
-        60.0,
-        gt=0,
-        description="How long a claimed event is protected from a concurrent duplicate (a "
-        "crashed worker's claim is taken over after it).",
-    )
-
-    # --- ingest -----------------------------------------------------------------------------
-    ingest_allowed_buckets: str = Field(
-        "",
-        description="Comma-separated buckets clips may come from; empty = the namespace bucket.",
-    )
-    ingest_max_bytes: int = Field(
-        1024**3,
-        gt=0,
-        description="Largest clip file accepted, enforced while it streams to local disk "
-        "(the work dir needs this much per clip at once).",
-    )
-    ingest_max_duration_seconds: float = Field(
-        120.0, gt=0, description="Longest clip accepted (the rig sends 10 s clips)."
-    )
-    ingest_max_width: int = Field(4096, gt=0, description="Widest frame accepted, in pixels.")
-    ingest_max_height: int = Field(2304, gt=0, description="Tallest frame accepted, in pixels.")
-    ingest_min_side: int = Field(16, gt=0, description="Smallest frame side accepted.")
-    ingest_codecs: str = Field(
-        "h264,hevc,mpeg4,vp9,av1", description="Comma-separated video codecs accepted."
-    )
-    ingest_containers: str = Field(
-        "mp4,mov,matroska,webm", description="Comma-separated container formats accepted."
-    )
-    ingest_jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality of frames.")
-    ingest_upload_concurrency: int = Field(
-        0,
-        ge=0,
-        description="Frames uploaded to S3 at once per clip; 0 = as many JPEGs of the largest "
-        "frame as LAVA_INGEST_JPEG_BUFFER_MB holds (4 to 16).",
-    )
-    ingest_concurrency: int = Field(
-        0,
-        ge=0,
-        description="Clips processed at once per ingest process; 0 = derived from the cgroup "
-        "CPU and memory limits (see README, Ingest memory).",
-    )
-    ingest_decode_threads: int = Field(
-        0,
-        ge=0,
-        description="Decoder threads per clip; 0 = the usable CPUs shared among the clips "
-        "(LAVA_INGEST_DECODE_MEMORY_MB may allow fewer).",
-    )
-    ingest_jpeg_buffer_mb: float = Field(
-        8.0,
-        gt=0,
-        description="MiB of JPEG frames held per clip between the encoder and S3 (queued and "
-        "uploading; one frame passes alone if larger).",
-    )
-    ingest_decode_memory_mb: float = Field(
-        64.0,
-        gt=0,
-        description="MiB of decoded pictures per clip: caps the decoders at the clip's "
-        "resolution (10 pictures each; one decoder always runs).",
-    )
-    ingest_work_dir: Path | None = Field(
-        None, description="Where clips are downloaded for decoding (default: system temp)."
-    )
-
-    # --- labeling jobs (Ground Truth) ---------------------------------------------------------
-    workflows_file: Path | None = Field(
-        None, description="TOML file of workflows and jobs (default: shared/workflows.toml)."
-    )
-    gt_role_arn: str = Field("", description="IAM role Ground Truth assumes (SageMaker backend).")
-    gt_workteam_arn: str = Field("", description="Private workteam ARN (SageMaker backend).")
-    gt_task_availability_seconds: int = Field(
-        7 * 24 * 3600,
-        ge=1,
-        description="TaskAvailabilityLifetimeInSeconds of new jobs (AWS: 60 s - 30 days).",
-    )
-    gt_task_time_limit_seconds: int = Field(
-        3 * 24 * 3600, ge=1, description="TaskTimeLimitInSeconds of new jobs (AWS: >= 30 s)."
-    )
-    gt_max_concurrent_tasks: int = Field(
-        limits.DEFAULT_MAX_CONCURRENT_TASKS,
-        ge=1,
-        le=limits.MAX_CONCURRENT_TASKS,
-        description="MaxConcurrentTaskCount of new jobs.",
-    )
-    gt_workers_per_object: int = Field(
-        1, ge=1, le=9, description="NumberOfHumanWorkersPerDataObject of new jobs."
-    )
-
-    # --- dispatcher ---------------------------------------------------------------------------
-    dedup_key_name: str = Field(
-        "lava-dedup-id", description="Name of the dedup key field in Ground Truth input messages."
-    )
-    dispatch_resend_interval_seconds: float = Field(
-        5 * 24 * 3600,
-        gt=0,
-        description="Re-send a waiting data object with the same key this often (beats the "
-        "14-day input-queue expiry).",
-    )
-    dispatch_level_timeout_seconds: float = Field(
-        5 * 24 * 3600,
-        gt=0,
-        description="Re-trigger a level (same keys) not complete within this time.",
-    )
-    dispatch_level_max_retriggers: int = Field(
-        6, ge=0, description="After this many level re-triggers the task fails."
-    )
-    dispatch_max_expirations: int = Field(
-        5, ge=0, description="Expirations of one data object tolerated before its task fails."
-    )
-    dispatch_sweep_interval_seconds: float = Field(
-        30.0, gt=0, description="How often the dispatcher looks for due re-sends and timeouts."
-    )
-    dispatch_job_recheck_seconds: float = Field(
-        60.0,
-        gt=0,
-        description="How often the dispatcher asks each job's backend for its status (a new job "
-        "is Initializing; a streaming job stops after 10 days idle) and re-checks sends it holds "
-        "for a job that is not InProgress.",
-    )
-    dispatch_send_lease_seconds: float = Field(
-        120.0,
-        gt=0,
-        description="A claimed send not confirmed within this time is retried (crash safety).",
-    )
-    dispatch_retry_base_seconds: float = Field(
-        5.0, ge=0, description="First pause after a transient AWS error (the original: 5 s)."
-    )
-    dispatch_retry_factor: float = Field(
-        2.0, ge=1, description="Each further pause is this many times longer."
-    )
-    dispatch_retry_attempts: int = Field(
-        8, ge=1, description="Attempts before a transient AWS error fails the task."
-    )
-
-    # --- listener -----------------------------------------------------------------------------
-    listener_wait_seconds: int = Field(
-        20, ge=0, le=20, description="SQS long-poll wait per receive (max 20 s)."
-    )
-    listener_concurrency: int = Field(4, ge=1, description="Receive loops running at once.")
-    listener_visibility_timeout_seconds: int = Field(
-        60, ge=0, description="How long a received output stays hidden before it is retried."
-    )
-    listener_max_receive_count: int = Field(
-        5, ge=1, description="Receives of one output before SQS moves it to the dead-letter queue."
-    )
-    listener_refresh_seconds: float = Field(
-        30.0, gt=0, description="How often the listener subscribes to newly registered jobs."
-    )
-
-    # --- post-processing ----------------------------------------------------------------------
-    postproc_fail_on: Literal["never", "error", "warning"] = Field(
-        "error",
-        description="Validation problems of this severity (or worse) fail the clip; lesser "
-        "ones complete it with warnings listed in its summary.",
-    )
-    postproc_moved_iou: float = Field(
-        0.9,
-        gt=0,
-        le=1,
-        description="Adjustment diff: a box whose IoU with its level-1 box is below this moved.",
-    )
-
-    # --- Ground Truth emulator ----------------------------------------------------------------
-    emulator_time_scale: float = Field(
-        1.0,
-        gt=0,
-        description="Multiplies every Ground Truth duration the emulator simulates (retention, "
-        "availability lifetime); e.g. 1e-5 turns 14 days into 12 s.",
-    )
-    emulator_worker_rate: float = Field(
-        5.0, gt=0, description="Tasks the simulated workforce starts per second, per job."
-    )
-    emulator_latency_min_seconds: float = Field(
-        0.5, ge=0, description="Shortest time a worker takes on a task."
-    )
-    emulator_latency_max_seconds: float = Field(
-        2.0, ge=0, description="Longest time a worker takes on a task."
-    )
-    emulator_expire_share: float = Field(
-        0.0, ge=0, le=1, description="Share of tasks nobody takes (they expire)."
-    )
-    emulator_box_jitter: float = Field(
-        0.0, ge=0, description="Level-1 label noise: max pixels a box edge is moved."
-    )
-    emulator_miss_share: float = Field(
-        0.0, ge=0, le=1, description="Level-1 label noise: share of objects left out."
-    )
-    emulator_wrong_attribute_share: float = Field(
-        0.0, ge=0, le=1, description="Level-1 label noise: share of objects with a wrong attribute."
-    )
-    emulator_adjust_fix_share: float = Field(
-        0.8, ge=0, le=1, description="Share of level-1 mistakes an adjustment job corrects."
-    )
-    emulator_seed: int = Field(7, description="Seed of the emulator's choices (deterministic).")
-    emulator_profile: Literal["realistic", "ideal"] = Field(
-        "realistic",
-        description="`realistic`: outputs as the AWS guide shows them (UUID object ids, partial "
-        "attribute sets, class maps of present classes, the bare expired shape, adjustment-status "
-        "only when adjusted, an Initializing period that loses input, the 10-day idle stop); "
-        "`ideal`: the kinder seed behaviour, for unit tests.",
-    )
-    emulator_partial_attribute_share: float = Field(
-        0.3,
-        ge=0,
-        le=1,
-        description="Realistic profile: share of a tracked object's later frames whose attribute "
-        "set is partial or empty (the first frame of a track always has all).",
-    )
-    emulator_initializing_seconds: float = Field(
-        300.0,
-        ge=0,
-        description="Realistic profile: how long a new job stays Initializing (Ground Truth time, "
-        "scaled by LAVA_EMULATOR_TIME_SCALE); input published meanwhile is lost.",
-    )
-    emulator_idle_stop_seconds: float = Field(
-        10 * 24 * 3600.0,
-        ge=0,
-        description="Realistic profile: a job without input this long stops by itself (Ground "
-        "Truth: 10 days; scaled by LAVA_EMULATOR_TIME_SCALE; 0 = never).",
-    )
-    emulator_poll_seconds: float = Field(
-        0.5, gt=0, description="How often the emulator checks queues, due tasks and new jobs."
-    )
-
-    # --- control service (API + dashboard) -----------------------------------------------------
-    control_host: str = Field(
-        "127.0.0.1", description="Bind address of the control service's API and dashboard."
-    )
-    control_port: int = Field(8090, ge=0, description="Port of the control service (0 = any).")
-    control_tokens: SecretStr = Field(
-        SecretStr(""),
-        description="API bearer tokens, stored hashed: comma-separated `name:role:sha256hex` "
-        "(role `viewer` or `operator`; `lava control token` makes one). From a Secret.",
-    )
-    control_oidc_issuer: str = Field(
-        "", description="OIDC issuer whose JWTs the control service accepts (unset: none)."
-    )
-    control_oidc_audience: str = Field("", description="Audience the OIDC JWTs must name.")
-    control_oidc_jwks_url: str = Field(
-        "", description="Where the issuer's signing keys (JWKS) are fetched from."
-    )
-    control_oidc_role_claim: str = Field(
-        "lava_roles", description="JWT claim holding the caller's roles (a string or a list)."
-    )
-    control_max_body_bytes: int = Field(
-        65536, ge=1024, description="Largest request body the control service reads."
-    )
-    control_mutations_per_minute: int = Field(
-        30,
-        ge=1,
-        description="Mutating API calls allowed per caller in a minute from their first, "
-        "counted in DynamoDB: every replica spends the same budget.",
-    )
-    control_page_max: int = Field(200, ge=1, description="Largest page a list endpoint returns.")
-    control_export_max_clips: int = Field(
-        250,
-        ge=1,
-        description="Most clips one dataset export may hold (its files are built in memory, "
-        "~0.7 MB a busy clip); an export matching more fails with the reason.",
-    )
-    control_export_concurrency: int = Field(
-        1, ge=1, description="Dataset exports one control replica runs at once."
-    )
-    control_export_lease_seconds: float = Field(
-        60.0,
-        gt=0,
-        description="A running export's lease, renewed every third of it; an export whose "
-        "replica stopped is resumed by another once its lease runs out.",
-    )
-    control_export_poll_seconds: float = Field(
-        10.0, gt=0, description="How often a control replica looks for exports to run or resume."
-    )
-    control_export_max_attempts: int = Field(
-        3,
-        ge=1,
-        description="Attempts at an export (a replica dying mid-way costs one; one stopped by "
-        "SIGTERM hands it back at no cost); then it fails with the reason.",
-    )
-    control_export_repeat_seconds: float = Field(
-        600.0,
-        gt=0,
-        description="An export request without `export_id` repeated this soon (same format and "
-        "filter) is the same export; later it starts a new one.",
-    )
-
-    # --- Label Studio backend -----------------------------------------------------------------
-    labelstudio_url: str = Field(
-        "",
-        description="Label Studio server (e.g. http://127.0.0.1:8081); empty = no Label Studio "
-        "jobs are served.",
-    )
-    labelstudio_token: SecretStr = Field(
-        SecretStr(""), description="API token of the Label Studio user the pipeline acts as."
-    )
-    labelstudio_webhook_url: str = Field(
-        "",
-        description="URL Label Studio posts webhooks to (the listener's webhook server); empty "
-        "= no webhooks, reconciliation only.",
-    )
-    labelstudio_webhook_secret: SecretStr = Field(
-        SecretStr(""),
-        description="Shared secret Label Studio sends in the X-Lava-Webhook-Secret header; a "
-        "webhook without it is refused (an empty secret refuses every webhook).",
-    )
-    labelstudio_webhook_host: str = Field(
-        "127.0.0.1", description="Bind address of the listener's webhook server."
-    )
-    labelstudio_webhook_port: int = Field(
-        8091, ge=0, le=65535, description="Port of the listener's webhook server (0 = any free)."
-    )
-    labelstudio_reconcile_seconds: float = Field(
-        30.0,
-        gt=0,
-        description="How often the listener reconciles Label Studio annotations (by update "
-        "time) and applies the availability lifetime; webhooks are only the fast path.",
-    )
-    labelstudio_time_scale: float = Field(
-        1.0,
-        gt=0,
-        description="Multiplies the task availability lifetime the Label Studio backend "
-        "applies (tests and demos shorten it).",
-    )
-    labelstudio_import_lease_seconds: float = Field(
-        30.0,
-        gt=0,
-        description="How long an importer's claim on a dedup key holds before another may "
-        "take it over (a crashed importer).",
-    )
-    labelstudio_media_url_seconds: int = Field(
-        7 * 24 * 3600,
-        ge=60,
-        le=7 * 24 * 3600,
-        description="Lifetime of the presigned clip/frame URLs a task carries (SigV4: at most "
-        "7 days).",
-    )
-
-    @field_validator("namespace")
-    @classmethod
-    def _check_namespace(cls, value: str) -> str:
-        if not _NAMESPACE_PATTERN.fullmatch(value):
-            raise ValueError(
-                "namespace must be 1-24 characters of lowercase letters, digits and hyphens, "
-                f"starting with a letter (got {value!r})"
-            )
-        return value
-
-    @field_validator("aws_account_id")
+    @field_validator("account_id")
     @classmethod
     def _check_account(cls, value: str) -> str:
         if value and not _ACCOUNT_PATTERN.fullmatch(value):
@@ -505,45 +160,598 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an S3 bucket name (3-63 of a-z, 0-9, -)")
         return value
 
+    @property
+    def account(self) -> str:
+        """The AWS account that owns the bucket (moto's fixed account against an emulator)."""
+        if self.account_id:
+            return self.account_id
+        if self.endpoint_url:
+            return LOCAL_ACCOUNT
+        # Unknown: AwsClients refuses to talk to real AWS without it (see shared.aws).
+        return ""
+
+
+class RuntimeConfig(Group):
+    """The service runtime: health server, shutdown, idempotency guard."""
+
+    health_host: str = Field(
+        "127.0.0.1",
+        description="Bind address of the health/metrics server (Kubernetes sets 0.0.0.0).",
+    )
+    health_port: int = Field(
+        8080, ge=0, le=65535, description="Port of /healthz, /readyz, /metrics (0 = any free)."
+    )
+    shutdown_grace_seconds: float = Field(
+        30.0, gt=0, description="On SIGTERM, how long in-flight handlers may take to finish."
+    )
+    processed_event_ttl_seconds: int = Field(
+        14 * 24 * 3600,
+        gt=0,
+        description="How long the idempotency guard remembers a handled event id.",
+    )
+    handler_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How long a claimed event is protected from a concurrent duplicate (a "
+        "crashed worker's claim is taken over after it).",
+    )
+
+
+# --- groups of one service (or a few) ---------------------------------------------------------
+class IngestConfig(Group):
+    """The ingest service: what clips it accepts and how it extracts frames."""
+
+    allowed_buckets: str = Field(
+        "",
+        description="Comma-separated buckets clips may come from; empty = the namespace bucket.",
+    )
+    max_bytes: int = Field(
+        1024**3,
+        gt=0,
+        description="Largest clip file accepted, enforced while it streams to local disk "
+        "(the work dir needs this much per clip at once).",
+    )
+    max_duration_seconds: float = Field(
+        120.0, gt=0, description="Longest clip accepted (the rig sends 10 s clips)."
+    )
+    max_width: int = Field(4096, gt=0, description="Widest frame accepted, in pixels.")
+    max_height: int = Field(2304, gt=0, description="Tallest frame accepted, in pixels.")
+    min_side: int = Field(16, gt=0, description="Smallest frame side accepted.")
+    codecs: str = Field(
+        "h264,hevc,mpeg4,vp9,av1", description="Comma-separated video codecs accepted."
+    )
+    containers: str = Field(
+        "mp4,mov,matroska,webm", description="Comma-separated container formats accepted."
+    )
+    jpeg_quality: int = Field(90, ge=1, le=100, description="JPEG quality of frames.")
+    upload_concurrency: int = Field(
+        0,
+        ge=0,
+        description="Frames uploaded to S3 at once per clip; 0 = as many JPEGs of the largest "
+        "frame as LAVA_INGEST__JPEG_BUFFER_MB holds (4 to 16).",
+    )
+    concurrency: int = Field(
+        0,
+        ge=0,
+        description="Clips processed at once per ingest process; 0 = derived from the cgroup "
+        "CPU and memory limits (see README, Ingest memory).",
+    )
+    decode_threads: int = Field(
+        0,
+        ge=0,
+        description="Decoder threads per clip; 0 = the usable CPUs shared among the clips "
+        "(LAVA_INGEST__DECODE_MEMORY_MB may allow fewer).",
+    )
+    jpeg_buffer_mb: float = Field(
+        8.0,
+        gt=0,
+        description="MiB of JPEG frames held per clip between the encoder and S3 (queued and "
+        "uploading; one frame passes alone if larger).",
+    )
+    decode_memory_mb: float = Field(
+        64.0,
+        gt=0,
+        description="MiB of decoded pictures per clip: caps the decoders at the clip's "
+        "resolution (10 pictures each; one decoder always runs).",
+    )
+    work_dir: Path | None = Field(
+        None, description="Where clips are downloaded for decoding (default: system temp)."
+    )
+
+    @property
+    def accepted_codecs(self) -> frozenset[str]:
+        return _csv(self.codecs)
+
+    @property
+    def accepted_containers(self) -> frozenset[str]:
+        return _csv(self.containers)
+
+
+class LabelingConfig(Group):
+    """Labeling jobs: the workflow catalog and the task settings of new jobs (any backend;
+    the ARNs are the SageMaker backend's)."""
+
+    workflows_file: Path | None = Field(
+        None, description="TOML file of workflows and jobs (default: shared/workflows.toml)."
+    )
+    role_arn: str = Field("", description="IAM role Ground Truth assumes (SageMaker backend).")
+    workteam_arn: str = Field("", description="Private workteam ARN (SageMaker backend).")
+    task_availability_seconds: int = Field(
+        7 * 24 * 3600,
+        ge=1,
+        description="TaskAvailabilityLifetimeInSeconds of new jobs (AWS: 60 s - 30 days).",
+    )
+    task_time_limit_seconds: int = Field(
+        3 * 24 * 3600, ge=1, description="TaskTimeLimitInSeconds of new jobs (AWS: >= 30 s)."
+    )
+    max_concurrent_tasks: int = Field(
+        limits.DEFAULT_MAX_CONCURRENT_TASKS,
+        ge=1,
+        le=limits.MAX_CONCURRENT_TASKS,
+        description="MaxConcurrentTaskCount of new jobs.",
+    )
+    workers_per_object: int = Field(
+        1, ge=1, le=9, description="NumberOfHumanWorkersPerDataObject of new jobs."
+    )
+
+
+class LabelStudioConfig(Group):
+    """The Label Studio backend (jobs served by a Label Studio server)."""
+
+    url: str = Field(
+        "",
+        description="Label Studio server (e.g. http://127.0.0.1:8081); empty = no Label Studio "
+        "jobs are served.",
+    )
+    token: SecretStr = Field(
+        SecretStr(""), description="API token of the Label Studio user the pipeline acts as."
+    )
+    webhook_url: str = Field(
+        "",
+        description="URL Label Studio posts webhooks to (the listener's webhook server); empty "
+        "= no webhooks, reconciliation only.",
+    )
+    webhook_secret: SecretStr = Field(
+        SecretStr(""),
+        description="Shared secret Label Studio sends in the X-Lava-Webhook-Secret header; a "
+        "webhook without it is refused (an empty secret refuses every webhook).",
+    )
+    webhook_host: str = Field(
+        "127.0.0.1", description="Bind address of the listener's webhook server."
+    )
+    webhook_port: int = Field(
+        8091, ge=0, le=65535, description="Port of the listener's webhook server (0 = any free)."
+    )
+    reconcile_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How often the listener reconciles Label Studio annotations (by update "
+        "time) and applies the availability lifetime; webhooks are only the fast path.",
+    )
+    time_scale: float = Field(
+        1.0,
+        gt=0,
+        description="Multiplies the task availability lifetime the Label Studio backend "
+        "applies (tests and demos shorten it).",
+    )
+    import_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long an importer's claim on a dedup key holds before another may "
+        "take it over (a crashed importer).",
+    )
+    media_url_seconds: int = Field(
+        7 * 24 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        description="Lifetime of the presigned clip/frame URLs a task carries (SigV4: at most "
+        "7 days).",
+    )
+
+
+class DispatchConfig(Group):
+    """The dispatcher's dedup-key and resend policy."""
+
+    dedup_key_name: str = Field(
+        "lava-dedup-id", description="Name of the dedup key field in Ground Truth input messages."
+    )
+    resend_interval_seconds: float = Field(
+        5 * 24 * 3600,
+        gt=0,
+        description="Re-send a waiting data object with the same key this often (beats the "
+        "14-day input-queue expiry).",
+    )
+    level_timeout_seconds: float = Field(
+        5 * 24 * 3600,
+        gt=0,
+        description="Re-trigger a level (same keys) not complete within this time.",
+    )
+    level_max_retriggers: int = Field(
+        6, ge=0, description="After this many level re-triggers the task fails."
+    )
+    max_expirations: int = Field(
+        5, ge=0, description="Expirations of one data object tolerated before its task fails."
+    )
+    sweep_interval_seconds: float = Field(
+        30.0, gt=0, description="How often the dispatcher looks for due re-sends and timeouts."
+    )
+    job_recheck_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="How often the dispatcher asks each job's backend for its status (a new job "
+        "is Initializing; a streaming job stops after 10 days idle) and re-checks sends it holds "
+        "for a job that is not InProgress.",
+    )
+    send_lease_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="A claimed send not confirmed within this time is retried (crash safety).",
+    )
+    retry_base_seconds: float = Field(
+        5.0, ge=0, description="First pause after a transient AWS error (the original: 5 s)."
+    )
+    retry_factor: float = Field(
+        2.0, ge=1, description="Each further pause is this many times longer."
+    )
+    retry_attempts: int = Field(
+        8, ge=1, description="Attempts before a transient AWS error fails the task."
+    )
+
+
+class ListenerConfig(Group):
+    """The listener: how it reads the jobs' output queue."""
+
+    wait_seconds: int = Field(
+        20, ge=0, le=20, description="SQS long-poll wait per receive (max 20 s)."
+    )
+    concurrency: int = Field(4, ge=1, description="Receive loops running at once.")
+    visibility_timeout_seconds: int = Field(
+        60, ge=0, description="How long a received output stays hidden before it is retried."
+    )
+    max_receive_count: int = Field(
+        5, ge=1, description="Receives of one output before SQS moves it to the dead-letter queue."
+    )
+    refresh_seconds: float = Field(
+        30.0, gt=0, description="How often the listener subscribes to newly registered jobs."
+    )
+
+
+class PostprocConfig(Group):
+    """Post-processing: validation strictness and the adjustment diff."""
+
+    fail_on: Literal["never", "error", "warning"] = Field(
+        "error",
+        description="Validation problems of this severity (or worse) fail the clip; lesser "
+        "ones complete it with warnings listed in its summary.",
+    )
+    moved_iou: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="Adjustment diff: a box whose IoU with its level-1 box is below this moved.",
+    )
+
+
+class ControlConfig(Group):
+    """The control service (API + dashboard): where it listens, who may call it."""
+
+    host: str = Field(
+        "127.0.0.1", description="Bind address of the control service's API and dashboard."
+    )
+    port: int = Field(8090, ge=0, description="Port of the control service (0 = any).")
+    tokens: SecretStr = Field(
+        SecretStr(""),
+        description="API bearer tokens, stored hashed: comma-separated `name:role:sha256hex` "
+        "(role `viewer` or `operator`; `lava control token` makes one). From a Secret.",
+    )
+    oidc_issuer: str = Field(
+        "", description="OIDC issuer whose JWTs the control service accepts (unset: none)."
+    )
+    oidc_audience: str = Field("", description="Audience the OIDC JWTs must name.")
+    oidc_jwks_url: str = Field(
+        "", description="Where the issuer's signing keys (JWKS) are fetched from."
+    )
+    oidc_role_claim: str = Field(
+        "lava_roles", description="JWT claim holding the caller's roles (a string or a list)."
+    )
+    max_body_bytes: int = Field(
+        65536, ge=1024, description="Largest request body the control service reads."
+    )
+    mutations_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Mutating API calls allowed per caller in a minute from their first, "
+        "counted in DynamoDB: every replica spends the same budget.",
+    )
+    page_max: int = Field(200, ge=1, description="Largest page a list endpoint returns.")
+    export_max_clips: int = Field(
+        250,
+        ge=1,
+        description="Most clips one dataset export may hold (its files are built in memory, "
+        "~0.7 MB a busy clip); an export matching more fails with the reason.",
+    )
+    export_concurrency: int = Field(
+        1, ge=1, description="Dataset exports one control replica runs at once."
+    )
+    export_lease_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A running export's lease, renewed every third of it; an export whose "
+        "replica stopped is resumed by another once its lease runs out.",
+    )
+    export_poll_seconds: float = Field(
+        10.0, gt=0, description="How often a control replica looks for exports to run or resume."
+    )
+    export_max_attempts: int = Field(
+        3,
+        ge=1,
+        description="Attempts at an export (a replica dying mid-way costs one; one stopped by "
+        "SIGTERM hands it back at no cost); then it fails with the reason.",
+    )
+    export_repeat_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="An export request without `export_id` repeated this soon (same format and "
+        "filter) is the same export; later it starts a new one.",
+    )
+
+
+# --- loading ----------------------------------------------------------------------------------
+class _StandardAwsVariables(PydanticBaseSettingsSource):
+    """``AWS_ENDPOINT_URL`` and ``AWS_DEFAULT_REGION`` / ``AWS_REGION`` for the ``aws`` group,
+    below its ``LAVA_AWS__*`` variables (aiobotocore and the AWS CLI read the same ones)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # everything happens in __call__
+
+    def __call__(self) -> dict[str, Any]:
+        if "aws" not in self.settings_cls.model_fields:
+            return {}
+        aws: dict[str, str] = {}
+        if endpoint := os.environ.get("AWS_ENDPOINT_URL"):
+            aws["endpoint_url"] = endpoint
+        if region := os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION"):
+            aws["region"] = region
+        return {"aws": aws} if aws else {}
+
+
+def _group_type(model: type[BaseModel], name: str) -> type[BaseModel] | None:
+    field = model.model_fields.get(name)
+    annotation = field.annotation if field is not None else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def settings_fields(model: type[BaseModel]) -> list[tuple[str | None, str, FieldInfo]]:
+    """Every setting of a model as (group or None, name, field), in declaration order."""
+    found: list[tuple[str | None, str, FieldInfo]] = []
+    for name, field in model.model_fields.items():
+        group = _group_type(model, name)
+        if group is None:
+            found.append((None, name, field))
+        else:
+            found.extend((name, inner, info) for inner, info in group.model_fields.items())
+    return found
+
+
+def env_name(group: str | None, name: str) -> str:
+    """``LAVA_NAMESPACE``, ``LAVA_DISPATCH__RESEND_INTERVAL_SECONDS``."""
+    return (
+        f"{PREFIX}{name.upper()}" if group is None else f"{PREFIX}{group.upper()}__{name.upper()}"
+    )
+
+
+# Before the groups (issue 16) every variable was flat; a deployment still setting one of these
+# names would silently run on the default, so loading refuses it and names the new variable.
+_FORMER_GROUP_PREFIX = {
+    "log": "LOG_",
+    "broker": "",
+    "aws": "AWS_",
+    "runtime": "",
+    "ingest": "INGEST_",
+    "labeling": "GT_",
+    "labelstudio": "LABELSTUDIO_",
+    "dispatch": "DISPATCH_",
+    "listener": "LISTENER_",
+    "postproc": "POSTPROC_",
+    "control": "CONTROL_",
+    "emulator": "EMULATOR_",
+    "fault": "FAULT_",
+}
+_FORMER_EXCEPTIONS = {
+    ("aws", "bucket"): "BUCKET",
+    ("labeling", "workflows_file"): "WORKFLOWS_FILE",
+    ("dispatch", "dedup_key_name"): "DEDUP_KEY_NAME",
+}
+
+
+def former_env_name(group: str | None, name: str) -> str:
+    """The flat name a setting had before the groups (``LAVA_AMQP_URL`` for broker.amqp_url)."""
+    if group is None:
+        return env_name(None, name)
+    flat = _FORMER_EXCEPTIONS.get((group, name), _FORMER_GROUP_PREFIX[group] + name.upper())
+    return f"{PREFIX}{flat}"
+
+
+def renamed_variables(model: type[BaseModel]) -> dict[str, str]:
+    """Former name -> current name, for every setting of ``model`` whose name changed."""
+    pairs = ((former_env_name(g, n), env_name(g, n)) for g, n, _ in settings_fields(model))
+    return {old: new for old, new in pairs if old != new}
+
+
+def _refuse_former_names(model: type[BaseModel], environ: dict[str, str]) -> None:
+    stale = [
+        f"{old} -> {new}"
+        for old, new in renamed_variables(model).items()
+        if old in environ and new not in environ
+    ]
+    if stale:
+        raise ValueError(
+            "settings are grouped now; rename these environment variables: " + ", ".join(stale)
+        )
+
+
+def _nest(overrides: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """``{"aws__endpoint_url": x}`` -> ``{"aws": {"endpoint_url": x}}``; unknown names fail."""
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        group, _, name = key.partition(DELIMITER)
+        if group not in model.model_fields:
+            raise ValueError(f"{model.__name__} has no setting or group {group!r}")
+        if not name:
+            nested[group] = value
+            continue
+        group_type = _group_type(model, group)
+        if group_type is None or name not in group_type.model_fields:
+            raise ValueError(f"{model.__name__} has no setting {key!r}")
+        target = nested.setdefault(group, {})
+        if isinstance(target, BaseModel):
+            target = nested[group] = target.model_dump(exclude_unset=True)
+        target[name] = value
+    return nested
+
+
+class LavaSettings(BaseSettings):
+    """A model read from ``LAVA_*`` variables, its groups from ``LAVA_<GROUP>__<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_nested_delimiter=DELIMITER, extra="ignore", frozen=True
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        assert isinstance(env_settings, EnvSettingsSource)
+        return (
+            init_settings,
+            env_settings,
+            _StandardAwsVariables(settings_cls),
+            dotenv_settings,
+            file_secret_settings,
+        )
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Self:
+        """From the environment, with explicit overrides on top (CLI options, tests):
+        ``namespace="x"``, ``aws__endpoint_url="http://..."`` or a whole ``aws={...}``."""
+        _refuse_former_names(cls, dict(os.environ))
+        return cls(**_nest(overrides, cls))
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A plain copy; changes go through :meth:`replace` (``model_copy(update=...)`` would
+        skip validation and silently miss a setting inside a group)."""
+        if update:
+            raise TypeError(
+                "settings.model_copy(update=...): use settings.replace(group__name=...)"
+            )
+        return super().model_copy(deep=deep)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some settings changed and validated again (the environment is not
+        read): ``settings.replace(dispatch__resend_interval_seconds=2, namespace="t1")``.
+
+        Unlike ``model_copy(update=...)``, a misspelt name or a value out of range fails."""
+        data = self.model_dump(exclude_unset=True)
+        for key, value in _nest(changes, type(self)).items():
+            if isinstance(value, dict) and isinstance(data.get(key, {}), dict):
+                data[key] = {**data.get(key, {}), **value}
+            else:
+                data[key] = value
+        return self.model_validate(data)
+
+
+# --- what each process loads ------------------------------------------------------------------
+class ServiceSettings(LavaSettings):
+    """What every process loads: the namespace, logging, the broker, AWS, the service runtime."""
+
+    namespace: str = Field(
+        "lava",
+        description="Prefix of every exchange, queue, topic, table and bucket name.",
+    )
+    log: LogConfig = LogConfig()
+    broker: BrokerConfig = BrokerConfig()
+    aws: AwsConfig = AwsConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str) -> str:
+        if not _NAMESPACE_PATTERN.fullmatch(value):
+            raise ValueError(
+                "namespace must be 1-24 characters of lowercase letters, digits and hyphens, "
+                f"starting with a letter (got {value!r})"
+            )
+        return value
+
     @cached_property
     def names(self) -> Namespace:
         return Namespace(self.namespace, bucket_name=self.bucket_name)
 
     @property
-    def account(self) -> str:
-        """The AWS account that owns the bucket (moto's fixed account against an emulator)."""
-        if self.aws_account_id:
-            return self.aws_account_id
-        if self.aws_endpoint_url:
-            return LOCAL_ACCOUNT
-        # Unknown: AwsClients refuses to talk to real AWS without it (see shared.aws).
-        return ""
-
-    @property
     def bucket_name(self) -> str:
-        account = self.account or "account-unset"
-        return self.bucket or f"{self.namespace}-{account}-{self.aws_region}"
+        account = self.aws.account or "account-unset"
+        return self.aws.bucket or f"{self.namespace}-{account}-{self.aws.region}"
 
-    @staticmethod
-    def _csv(value: str) -> frozenset[str]:
-        return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+class IngestSettings(ServiceSettings):
+    """The ingest service."""
+
+    ingest: IngestConfig = IngestConfig()
 
     @property
     def allowed_clip_buckets(self) -> frozenset[str]:
-        return self._csv(self.ingest_allowed_buckets) or frozenset({self.names.bucket})
-
-    @property
-    def accepted_codecs(self) -> frozenset[str]:
-        return self._csv(self.ingest_codecs)
-
-    @property
-    def accepted_containers(self) -> frozenset[str]:
-        return self._csv(self.ingest_containers)
+        return _csv(self.ingest.allowed_buckets) or frozenset({self.names.bucket})
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit overrides (tests, CLI options) on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+class PostprocSettings(ServiceSettings):
+    """The post-processing service."""
+
+    postproc: PostprocConfig = PostprocConfig()
+
+
+class LabelingSettings(ServiceSettings):
+    """A process that creates, describes or serves labeling jobs."""
+
+    labeling: LabelingConfig = LabelingConfig()
+    labelstudio: LabelStudioConfig = LabelStudioConfig()
+
+
+class DispatcherSettings(LabelingSettings):
+    """The dispatcher."""
+
+    dispatch: DispatchConfig = DispatchConfig()
+
+
+class ListenerSettings(LabelingSettings):
+    """The listener."""
+
+    listener: ListenerConfig = ListenerConfig()
+
+
+class ControlSettings(DispatcherSettings):
+    """The control service (it applies the dispatcher's policy to status and retries)."""
+
+    control: ControlConfig = ControlConfig()
+
+
+class Settings(ControlSettings, ListenerSettings, IngestSettings, PostprocSettings):
+    """Every production group: what the `lava` CLI loads."""
+
+    state_dir: Path = Field(
+        Path(".lava"), description="Where `lava stack up` keeps pid and log files (CLI)."
+    )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The CLI's settings from the environment, with explicit overrides on top."""
+    return Settings.load(**overrides)
 
 
 def redact_url(url: str) -> str:

@@ -3,7 +3,7 @@
 A workflow is an ordered list of levels; each level is a set of streaming jobs that run in
 parallel on the same data object. A job of level N+1 that adjusts a job of level N starts from
 that job's labels. The default file ships with the package (``shared/workflows.toml``);
-``LAVA_WORKFLOWS_FILE`` points at another.
+``LAVA_LABELING__WORKFLOWS_FILE`` points at another.
 """
 
 from __future__ import annotations

@@ -15,17 +15,18 @@ from collections.abc import AsyncIterator, Iterator
 import aio_pika
 import pytest
 
+from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus, Topology
 from shared.local_stack import RABBITMQ_START_HINT, MotoServer, free_port
 from shared.resources import provision
-from shared.settings import Settings, load_settings
+from shared.settings import Settings
 from shared.testing.memory_aws import ENDPOINT as MEMORY_ENDPOINT
 from shared.testing.memory_aws import memory_aws
 
 RUN_ID = uuid.uuid4().hex[:6]
 _counter = itertools.count()
-AMQP_URL = os.environ.get("LAVA_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+AMQP_URL = os.environ.get("LAVA_BROKER__AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +68,11 @@ def namespace() -> str:
 @pytest.fixture
 async def settings(
     namespace: str, moto_server: MotoServer, rabbitmq: str
-) -> AsyncIterator[Settings]:
+) -> AsyncIterator[LocalSettings]:
     """Settings for one test: its own namespace, the session's moto server, fast retries.
+
+    Every production group and the emulator's (``LocalSettings``); change them with
+    ``settings.replace(group__name=value)``.
 
     Whatever the test declared on the broker under its namespace is deleted afterwards.
     """
@@ -89,22 +93,22 @@ CLEANUP_TOPOLOGY = Topology(
 )
 
 
-def _test_settings(namespace: str, moto_server: MotoServer | None, rabbitmq: str) -> Settings:
-    return load_settings(
+def _test_settings(namespace: str, moto_server: MotoServer | None, rabbitmq: str) -> LocalSettings:
+    return LocalSettings.load(
         namespace=namespace,
-        aws_endpoint_url=moto_server.endpoint if moto_server else MEMORY_ENDPOINT,
-        amqp_url=rabbitmq,
-        delivery_limit=2,
-        redelivery_backoff_seconds=0.05,
-        redelivery_backoff_max_seconds=0.2,
-        publish_retry_seconds=20,
-        shutdown_grace_seconds=10,
-        health_port=0,
-        log_format="console",
-        aws_max_attempts=3,
+        aws__endpoint_url=moto_server.endpoint if moto_server else MEMORY_ENDPOINT,
+        broker__amqp_url=rabbitmq,
+        broker__delivery_limit=2,
+        broker__redelivery_backoff_seconds=0.05,
+        broker__redelivery_backoff_max_seconds=0.2,
+        broker__publish_retry_seconds=20,
+        runtime__shutdown_grace_seconds=10,
+        runtime__health_port=0,
+        log__format="console",
+        aws__max_attempts=3,
         # Unit and integration tests get the kind emulator; the realistic one is the default
         # elsewhere (demo, end-to-end) and in the tests written for it.
-        emulator_profile="ideal",
+        emulator__profile="ideal",
     )
 
 
@@ -127,7 +131,9 @@ def aws_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def policy_settings(aws_backend: str, namespace: str, request: pytest.FixtureRequest) -> Settings:
+def policy_settings(
+    aws_backend: str, namespace: str, request: pytest.FixtureRequest
+) -> LocalSettings:
     """Test settings on the scenario's AWS backend (the in-process one needs no server)."""
     if aws_backend == "memory":
         return _test_settings(namespace, None, AMQP_URL)

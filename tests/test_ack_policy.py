@@ -73,7 +73,7 @@ class RabbitHarness:
         await self.bus.publish(event)
 
     async def publish_raw(self, body: bytes) -> None:
-        connection = await aio_pika.connect(self.settings.amqp_url.get_secret_value())
+        connection = await aio_pika.connect(self.settings.broker.amqp_url.get_secret_value())
         try:
             channel = await connection.channel()
             exchange = await channel.get_exchange(self.settings.names.exchange)
@@ -101,7 +101,7 @@ class RabbitHarness:
 def bus_settings(request: pytest.FixtureRequest) -> tuple[str, Settings]:
     if request.param == "memory":
         return "memory", load_settings(
-            namespace="mem", delivery_limit=2, redelivery_backoff_seconds=0.05
+            namespace="mem", broker__delivery_limit=2, broker__redelivery_backoff_seconds=0.05
         )
     return "rabbitmq", request.getfixturevalue("settings")  # the real broker and moto
 
@@ -178,7 +178,7 @@ async def test_a_failing_handler_is_dead_lettered_on_the_last_delivery(harness: 
     await harness.publish(clip_failed())
     [reason] = await harness.dead_reasons(1)
     # delivery_limit=2: 3 deliveries in all, the last one dead-letters with the last error.
-    assert attempts == harness.settings.delivery_limit + 1
+    assert attempts == harness.settings.broker.delivery_limit + 1
     assert "failed 3 times" in reason and "S3 is slow today" in reason
 
 
@@ -219,6 +219,8 @@ def test_a_forged_delivery_count_counts_as_a_first_delivery(
 
 
 def test_the_requeue_pause_doubles_and_is_capped() -> None:
-    settings = load_settings(redelivery_backoff_seconds=0.5, redelivery_backoff_max_seconds=3)
+    settings = load_settings(
+        broker__redelivery_backoff_seconds=0.5, broker__redelivery_backoff_max_seconds=3
+    )
     assert [retry_delay(settings, n) for n in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert retry_delay(settings, 10**9) == 3.0

@@ -117,7 +117,7 @@ async def test_consumer_and_publisher_recover_after_the_broker_drops_connections
 async def test_a_process_with_other_queue_settings_still_connects(
     probe_bus: Bus, settings: Settings
 ) -> None:
-    other = Bus(settings.model_copy(update={"delivery_limit": 9}), TOPOLOGY, declare=True)
+    other = Bus(settings.replace(broker__delivery_limit=9), TOPOLOGY, declare=True)
     await other.connect()  # the queue keeps its delivery limit; this process says so and goes on
     try:
         await other.publish(clip_failed(reason="from another release"))

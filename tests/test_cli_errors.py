@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
             "lava stack provision",
         ),
         (aiormq.exceptions.AMQPConnectionError("refused"), "rabbitmq-server -detached"),
-        (ConnectionRefusedError(111, "refused"), "LAVA_AMQP_URL"),
+        (ConnectionRefusedError(111, "refused"), "LAVA_BROKER__AMQP_URL"),
         (RuntimeError("boom\nsecond line"), "LAVA_DEBUG=1"),
     ],
 )

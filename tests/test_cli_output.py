@@ -103,7 +103,7 @@ def test_events_list_as_a_table_and_as_json() -> None:
 
 def test_config_show_as_a_table_and_as_json_secrets_masked() -> None:
     secret = "s3cr3t-pw"
-    env = {"LAVA_AMQP_URL": f"amqp://u:{secret}@h:5672/", "LAVA_NAMESPACE": "ns-shown"}
+    env = {"LAVA_BROKER__AMQP_URL": f"amqp://u:{secret}@h:5672/", "LAVA_NAMESPACE": "ns-shown"}
     runner = CliRunner()
     shown = runner.invoke(cli, ["config", "show"], env=env)
     assert shown.exit_code == 0, shown.output
@@ -127,7 +127,7 @@ def test_stack_status_reports_both_down_with_next_steps_in_both_forms(
 ) -> None:
     env = {
         "LAVA_STATE_DIR": str(tmp_path),
-        "LAVA_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
+        "LAVA_BROKER__AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
         "AWS_ENDPOINT_URL": "",
     }
     port = str(free_port())

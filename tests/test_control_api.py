@@ -127,7 +127,7 @@ async def test_each_role_against_each_route(
             requested_at=0,
         )
     )
-    async with control_service(s, tmp_path, LAVA_CONTROL_MUTATIONS_PER_MINUTE="1000") as control:
+    async with control_service(s, tmp_path, LAVA_CONTROL__MUTATIONS_PER_MINUTE="1000") as control:
         status, _, document = await call(control, "GET", "/openapi.json")
         assert status == 200 and document["openapi"].startswith("3.1")
         routes = route_table(document)
@@ -167,7 +167,7 @@ async def test_each_role_against_each_route(
 async def test_stop_retry_and_pages_through_the_api(
     aws: AwsClients, settings: Settings, tmp_path: Path
 ) -> None:
-    s = dispatch_settings(settings, dispatch_max_expirations=0)
+    s = dispatch_settings(settings, dispatch__max_expirations=0)
     jobs = await create_jobs(aws, s)
     dispatcher = make(aws, s, FakeClock(), Recorder())
     for i in range(5):
@@ -176,7 +176,7 @@ async def test_stop_retry_and_pages_through_the_api(
     key = sent["clip-0.vehicles"]["lava-dedup-id"]
     await dispatcher.on_task_expired(expired("clip-0.vehicles", jobs["VOTVehicle"], key))
 
-    async with control_service(s, tmp_path, LAVA_CONTROL_MUTATIONS_PER_MINUTE="3") as control:
+    async with control_service(s, tmp_path, LAVA_CONTROL__MUTATIONS_PER_MINUTE="3") as control:
         # pages of 2 through the 4 active tasks, then the end
         seen: list[str] = []
         cursor = None
@@ -237,7 +237,7 @@ async def test_problem_details_and_bounded_bodies(
 ) -> None:
     s = dispatch_settings(settings)
     await create_jobs(aws, s)
-    async with control_service(s, tmp_path, LAVA_CONTROL_MAX_BODY_BYTES="2048") as control:
+    async with control_service(s, tmp_path, LAVA_CONTROL__MAX_BODY_BYTES="2048") as control:
         code, headers, problem = await call(
             control,
             "POST",

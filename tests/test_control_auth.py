@@ -50,10 +50,10 @@ async def jwks_url(key: rsa.RSAPrivateKey) -> AsyncIterator[str]:
 
 def oidc_settings(jwks_url: str, tokens: str = "") -> Settings:
     return load_settings(
-        control_oidc_issuer=ISSUER,
-        control_oidc_audience=AUDIENCE,
-        control_oidc_jwks_url=jwks_url,
-        control_tokens=SecretStr(tokens),
+        control__oidc_issuer=ISSUER,
+        control__oidc_audience=AUDIENCE,
+        control__oidc_jwks_url=jwks_url,
+        control__tokens=SecretStr(tokens),
     )
 
 

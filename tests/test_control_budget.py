@@ -63,7 +63,7 @@ async def test_two_service_processes_share_the_budget(
     s = dispatch_settings(settings)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    budget = {"LAVA_CONTROL_MUTATIONS_PER_MINUTE": "3"}
+    budget = {"LAVA_CONTROL__MUTATIONS_PER_MINUTE": "3"}
     async with (
         control_service(s, tmp_path / "a", **budget) as a,
         control_service(s, tmp_path / "b", **budget) as b,

@@ -29,7 +29,7 @@ from tests.test_control_api import PROBLEM, call
 pytestmark = pytest.mark.integration
 
 RAINY = ["c-rain-day-x", "c-rain-night-h", "c-rain-night-x"]
-FAST = {"LAVA_CONTROL_MUTATIONS_PER_MINUTE": "1000", "LAVA_CONTROL_EXPORT_POLL_SECONDS": "0.2"}
+FAST = {"LAVA_CONTROL__MUTATIONS_PER_MINUTE": "1000", "LAVA_CONTROL__EXPORT_POLL_SECONDS": "0.2"}
 
 
 async def pages(control: ControlProcess, query: str) -> list[list[str]]:
@@ -135,7 +135,7 @@ async def test_exports_are_written_to_s3_in_each_format(
 
     labels = {clip.clip_id: clip for clip in await complete_clips(aws, settings)}
     async with control_service(
-        settings, tmp_path, LAVA_CONTROL_EXPORT_MAX_CLIPS="3", **FAST
+        settings, tmp_path, LAVA_CONTROL__EXPORT_MAX_CLIPS="3", **FAST
     ) as control:
         request = {"format": "coco", "where": {"weather": "rainy"}}
         code, headers, accepted = await call(

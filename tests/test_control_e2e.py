@@ -79,7 +79,7 @@ async def test_api_spec_task_completes_and_the_dashboard_stops_a_task(
     assert chromium, "Debian's chromium is needed (scripts/test.sh installs it)"
     operator_token, operator_entry = new_token("otto", Role.OPERATOR)
     (clip,) = make_clips(tmp_path, 1)
-    async with pipeline(tmp_path, extra_env={"LAVA_CONTROL_TOKENS": operator_entry}) as run:
+    async with pipeline(tmp_path, extra_env={"LAVA_CONTROL__TOKENS": operator_entry}) as run:
         settings = run.settings
         assert settings is not None
         run.spawn("control")

@@ -39,7 +39,7 @@ async def test_the_api_keeps_its_own_openapi_document(
     dispatcher = make(aws, s, FakeClock(), Recorder())
     for i in range(3):
         await dispatcher.on_frames_ready(frames_ready(f"clip-{i}", bucket=s.names.bucket))
-    async with control_service(s, tmp_path, LAVA_CONTROL_MUTATIONS_PER_MINUTE="100000") as control:
+    async with control_service(s, tmp_path, LAVA_CONTROL__MUTATIONS_PER_MINUTE="100000") as control:
         run = subprocess.run(
             [
                 sys.executable,

@@ -181,7 +181,7 @@ def lava(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(
         os.environ,
         LAVA_NAMESPACE=settings.namespace,
-        AWS_ENDPOINT_URL=settings.aws_endpoint_url or "",
+        AWS_ENDPOINT_URL=settings.aws.endpoint_url or "",
     )
     return subprocess.run(
         [sys.executable, "-m", "lava", *args], capture_output=True, text=True, env=env, timeout=180

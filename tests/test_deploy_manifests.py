@@ -141,7 +141,7 @@ def test_each_service_has_its_own_account_probes_budget_and_a_grace_longer_than_
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         env = {e["name"]: e for e in container["env"]}
-        grace = float(env["LAVA_SHUTDOWN_GRACE_SECONDS"]["value"])
+        grace = float(env["LAVA_RUNTIME__SHUTDOWN_GRACE_SECONDS"]["value"])
         # the runtime drains handlers, then loops, each within the grace (shared/runtime.py)
         assert spec["terminationGracePeriodSeconds"] > 2 * grace, service
         assert spec["topologySpreadConstraints"], service
@@ -149,11 +149,11 @@ def test_each_service_has_its_own_account_probes_budget_and_a_grace_longer_than_
 
 
 def test_ingest_derives_its_clips_at_once_from_its_pod_limits() -> None:
-    # LAVA_INGEST_CONCURRENCY 0 (the default): the service reads the cgroup's CPU and memory
+    # LAVA_INGEST__CONCURRENCY 0 (the default): the service reads the cgroup's CPU and memory
     # limits (README, Ingest memory), so the pod's limits are the only knobs
     for overlay in OVERLAYS:
         (container,) = pod_spec(named(overlay, "Deployment", "lava-ingest"))["containers"]
-        assert "LAVA_INGEST_CONCURRENCY" not in {e["name"] for e in container["env"]}
+        assert "LAVA_INGEST__CONCURRENCY" not in {e["name"] for e in container["env"]}
         assert (
             container["resources"]["limits"]["cpu"] and container["resources"]["limits"]["memory"]
         )

@@ -112,7 +112,7 @@ async def test_an_expiry_rekeys_exactly_once(aws: AwsClients, env: Any) -> None:
 
 
 async def test_too_many_expiries_fail_the_task_visibly(aws: AwsClients, settings: Settings) -> None:
-    s = dispatch_settings(settings, dispatch_max_expirations=1)
+    s = dispatch_settings(settings, dispatch__max_expirations=1)
     jobs = await create_jobs(aws, s)
     recorder = Recorder()
     dispatcher = make(aws, s, FakeClock(), recorder)
@@ -148,9 +148,9 @@ async def test_an_overdue_level_is_retriggered_with_the_same_keys(
 ) -> None:
     s = dispatch_settings(
         settings,
-        dispatch_level_timeout_seconds=2 * DAY,
-        dispatch_resend_interval_seconds=10 * DAY,
-        dispatch_level_max_retriggers=2,
+        dispatch__level_timeout_seconds=2 * DAY,
+        dispatch__resend_interval_seconds=10 * DAY,
+        dispatch__level_max_retriggers=2,
     )
     jobs = await create_jobs(aws, s)
     clock, recorder = FakeClock(), Recorder()
@@ -274,10 +274,10 @@ class FlakySender(InputSender):
 async def test_transient_errors_are_retried_until_they_pass(
     aws: AwsClients, settings: Settings
 ) -> None:
-    s = dispatch_settings(settings, dispatch_retry_attempts=8)
+    s = dispatch_settings(settings, dispatch__retry_attempts=8)
     jobs = await create_jobs(aws, s)
     clock, recorder = FakeClock(), Recorder()
-    flaky = FlakySender(aws, s.dedup_key_name, "Throttling", failures=5)
+    flaky = FlakySender(aws, s.dispatch.dedup_key_name, "Throttling", failures=5)
     dispatcher = make(aws, s, clock, recorder, flaky)
     await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
     assert flaky.calls == 6
@@ -289,10 +289,10 @@ async def test_transient_errors_are_retried_until_they_pass(
 async def test_transient_errors_that_persist_fail_the_task(
     aws: AwsClients, settings: Settings
 ) -> None:
-    s = dispatch_settings(settings, dispatch_retry_attempts=3)
+    s = dispatch_settings(settings, dispatch__retry_attempts=3)
     await create_jobs(aws, s)
     recorder = Recorder()
-    flaky = FlakySender(aws, s.dedup_key_name, "Throttling", failures=99)
+    flaky = FlakySender(aws, s.dispatch.dedup_key_name, "Throttling", failures=99)
     dispatcher = make(aws, s, FakeClock(), recorder, flaky)
     await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
     assert flaky.calls == 3
@@ -307,7 +307,7 @@ async def test_a_permanent_error_fails_the_task_at_once(
     s = dispatch_settings(settings)
     await create_jobs(aws, s)
     recorder = Recorder()
-    flaky = FlakySender(aws, s.dedup_key_name, "AuthorizationError", failures=99)
+    flaky = FlakySender(aws, s.dispatch.dedup_key_name, "AuthorizationError", failures=99)
     dispatcher = make(aws, s, FakeClock(), recorder, flaky)
     await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
     assert flaky.calls == 1

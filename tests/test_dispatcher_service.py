@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from emulators.settings import LocalSettings
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.service import make_dispatcher
 from shared.aws import AwsClients
@@ -16,7 +17,6 @@ from shared.clock import FakeClock
 from shared.events import FramesReady, LevelCompleted
 from shared.labeling.registry import JobRegistry
 from shared.runtime import ServiceRuntime
-from shared.settings import Settings
 from shared.testing.events import completed, frames_ready
 from tests.support.broker import wait_until
 from tests.support.dispatch import DAY, Recorder, create_jobs, dispatch_settings, inputs, make
@@ -25,8 +25,10 @@ from tests.support.gt import emulator, emulator_settings, output_queue, receive,
 pytestmark = pytest.mark.integration
 
 
-async def test_two_replicas_never_send_twice(aws: AwsClients, settings: Settings, bus: Bus) -> None:
-    s = dispatch_settings(settings, prefetch=4)
+async def test_two_replicas_never_send_twice(
+    aws: AwsClients, settings: LocalSettings, bus: Bus
+) -> None:
+    s = dispatch_settings(settings, broker__prefetch=4)
     jobs = await create_jobs(aws, s)
     clock = FakeClock()
     replicas: list[Dispatcher] = []
@@ -74,18 +76,18 @@ async def test_two_replicas_never_send_twice(aws: AwsClients, settings: Settings
 
 
 async def test_a_retention_drop_is_rescued_by_the_same_key(
-    aws: AwsClients, settings: Settings, tmp_path: Path
+    aws: AwsClients, settings: LocalSettings, tmp_path: Path
 ) -> None:
-    base = dispatch_settings(settings.model_copy(update={"gt_max_concurrent_tasks": 1}))
+    base = dispatch_settings(settings.replace(labeling__max_concurrent_tasks=1))
     s = emulator_settings(
         base,
         # 14-day retention -> 3 s; a worker takes 6 s, so with one task open at a time the
         # second object waits past the retention and is dropped
-        emulator_time_scale=3.0 / (14 * DAY),
-        emulator_latency_min_seconds=6.0,
-        emulator_latency_max_seconds=6.0,
+        emulator__time_scale=3.0 / (14 * DAY),
+        emulator__latency_min_seconds=6.0,
+        emulator__latency_max_seconds=6.0,
     )
-    s = s.model_copy(update={"gt_task_availability_seconds": 30 * DAY})
+    s = s.replace(labeling__task_availability_seconds=30 * DAY)
     jobs = await create_jobs(aws, s)
     job = jobs["VOTVehicle"]
     out = await output_queue(aws, job, f"{s.namespace}-out")

@@ -158,8 +158,8 @@ async def test_retention_drops_are_rescued_by_same_key_resends(
         "latency_min": 2.5,
         "latency_max": 2.5,
         "extra_env": {
-            "LAVA_DISPATCH_LEVEL_TIMEOUT_SECONDS": "120",
-            "LAVA_GT_TASK_AVAILABILITY_SECONDS": str(200 * 24 * 3600),  # never expires here
+            "LAVA_DISPATCH__LEVEL_TIMEOUT_SECONDS": "120",
+            "LAVA_LABELING__TASK_AVAILABILITY_SECONDS": str(200 * 24 * 3600),  # never expires here
         },
     }
     async with pipeline(tmp_path, **slow) as run:
@@ -233,7 +233,7 @@ FAULT_SEED = "815"
 async def test_throttled_aws_calls(tmp_path: Path, rabbitmq: str) -> None:
     clips = make_clips(tmp_path, 2)
     async with pipeline(
-        tmp_path, aws_fault_rate=0.1, extra_env={"LAVA_FAULT_SEED": FAULT_SEED}
+        tmp_path, aws_fault_rate=0.1, extra_env={"LAVA_FAULT__SEED": FAULT_SEED}
     ) as run:
         assert run.settings is not None
         ids = await upload(run.settings, clips, ["vehicles", "signs_lights"])
@@ -292,7 +292,7 @@ async def test_bad_input_ends_visibly_while_good_clips_complete(
                 await bus.publish(
                     new_event(clip_ingested(clip_id, video_uri=uri, workflows=workflows), clip_id)
                 )
-            connection = await aio_pika.connect(s.amqp_url.get_secret_value())
+            connection = await aio_pika.connect(s.broker.amqp_url.get_secret_value())
             channel = await connection.channel()
             exchange = await channel.get_exchange(s.names.exchange)
             await exchange.publish(

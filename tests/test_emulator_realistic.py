@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.convert import AttributeStats, class_map, from_seq_label
@@ -17,7 +18,6 @@ from shared.groundtruth.messages import OutputStatus, parse_output_message
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.layout import parse_s3_uri
-from shared.settings import Settings
 from shared.storage import S3Store
 from tests.support.broker import wait_until
 from tests.support.gt import emulator, emulator_settings, output_queue, receive, send, staged_clip
@@ -25,17 +25,17 @@ from tests.support.gt import emulator, emulator_settings, output_queue, receive,
 pytestmark = pytest.mark.integration
 
 
-def realistic(settings: Settings, **changes: Any) -> Settings:
+def realistic(settings: LocalSettings, **changes: Any) -> LocalSettings:
     base: dict[str, Any] = {
-        "emulator_profile": "realistic",
-        "emulator_initializing_seconds": 0.0,
-        "emulator_idle_stop_seconds": 0.0,
-        "emulator_partial_attribute_share": 1.0,
+        "emulator__profile": "realistic",
+        "emulator__initializing_seconds": 0.0,
+        "emulator__idle_stop_seconds": 0.0,
+        "emulator__partial_attribute_share": 1.0,
     }
     return emulator_settings(settings, **{**base, **changes})
 
 
-async def _status(aws: AwsClients, settings: Settings, name: str) -> StreamingJob:
+async def _status(aws: AwsClients, settings: LocalSettings, name: str) -> StreamingJob:
     found = await JobRegistry(aws, settings).get(name)
     assert found is not None
     return found
@@ -50,7 +50,7 @@ def _is_uuid(value: Any) -> bool:
 
 
 async def test_outputs_carry_uuids_partial_attributes_and_present_classes_only(
-    aws: AwsClients, settings: Settings, tmp_path: Path
+    aws: AwsClients, settings: LocalSettings, tmp_path: Path
 ) -> None:
     s = realistic(settings)
     source, truth = await staged_clip(aws, s, tmp_path, "clip-r1")
@@ -110,11 +110,11 @@ async def test_outputs_carry_uuids_partial_attributes_and_present_classes_only(
 
 
 async def test_an_expired_output_has_the_real_shape(
-    aws: AwsClients, settings: Settings, tmp_path: Path
+    aws: AwsClients, settings: LocalSettings, tmp_path: Path
 ) -> None:
     # a 60 s availability lifetime scaled to 1 s (the 14-day retention stays hours long)
-    quick = settings.model_copy(update={"gt_task_availability_seconds": 60})
-    s = realistic(quick, emulator_expire_share=1.0, emulator_time_scale=1 / 60)
+    quick = settings.replace(labeling__task_availability_seconds=60)
+    s = realistic(quick, emulator__expire_share=1.0, emulator__time_scale=1 / 60)
     source, _ = await staged_clip(aws, s, tmp_path, "clip-r2")
     job = (await JobManager(aws, s).create("VOTVehicle", "vehicle")).job
     out = await output_queue(aws, job, f"{s.namespace}-out")
@@ -130,9 +130,9 @@ async def test_an_expired_output_has_the_real_shape(
 
 
 async def test_input_published_while_initializing_is_lost(
-    aws: AwsClients, settings: Settings, tmp_path: Path
+    aws: AwsClients, settings: LocalSettings, tmp_path: Path
 ) -> None:
-    s = realistic(settings, emulator_initializing_seconds=3.0)
+    s = realistic(settings, emulator__initializing_seconds=3.0)
     source, _ = await staged_clip(aws, s, tmp_path, "clip-r3")
     job = (await JobManager(aws, s).create("VOTVehicle", "vehicle")).job
     await send(aws, job, source, "early/1")  # at once: too early, Ground Truth never sees it
@@ -154,8 +154,10 @@ async def test_input_published_while_initializing_is_lost(
     assert output["lava-dedup-id"] == "late/1"
 
 
-async def test_a_job_without_input_stops_by_itself(aws: AwsClients, settings: Settings) -> None:
-    s = realistic(settings, emulator_idle_stop_seconds=1.0)
+async def test_a_job_without_input_stops_by_itself(
+    aws: AwsClients, settings: LocalSettings
+) -> None:
+    s = realistic(settings, emulator__idle_stop_seconds=1.0)
     job = (await JobManager(aws, s).create("VOTVehicle", "vehicle")).job
     async with emulator(s, aws):
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from emulators.groundtruth.store import EmulatedTask, TaskStore
+from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.convert import from_seq_label
@@ -22,7 +23,6 @@ from shared.groundtruth.messages import OutputStatus, parse_output_message
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
 from shared.layout import parse_s3_uri
-from shared.settings import Settings
 from shared.storage import S3Store
 from shared.taxonomy.records import ClipLabels
 from tests.support.broker import wait_until
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 WEEK = 7 * 24 * 3600
 
 
-async def _jobs(aws: AwsClients, settings: Settings) -> tuple[StreamingJob, StreamingJob]:
+async def _jobs(aws: AwsClients, settings: LocalSettings) -> tuple[StreamingJob, StreamingJob]:
     manager = JobManager(aws, settings)
     first = (await manager.create("VOTVehicle", "vehicle")).job
     adjust = (await manager.create("AdjVOTVehicle", "vehicle", adjusts="VOTVehicle")).job
@@ -41,7 +41,7 @@ async def _jobs(aws: AwsClients, settings: Settings) -> tuple[StreamingJob, Stre
 
 
 @pytest.fixture
-async def staged(aws: AwsClients, settings: Settings, tmp_path: Path) -> AsyncIterator[Any]:
+async def staged(aws: AwsClients, settings: LocalSettings, tmp_path: Path) -> AsyncIterator[Any]:
     source, truth = await staged_clip(aws, settings, tmp_path, "clip-e1")
     yield source, truth
 
@@ -65,7 +65,7 @@ def _truth_vehicles(truth: ClipLabels, source_frames: list[int]) -> list[list[An
 
 
 async def test_first_level_labels_come_from_the_sidecar(
-    aws: AwsClients, settings: Settings, staged: Any
+    aws: AwsClients, settings: LocalSettings, staged: Any
 ) -> None:
     source, truth = staged
     job, _ = await _jobs(aws, settings)
@@ -81,7 +81,7 @@ async def test_first_level_labels_come_from_the_sidecar(
 
 
 async def test_a_duplicate_key_is_labeled_once_and_a_new_key_again(
-    aws: AwsClients, settings: Settings, staged: Any
+    aws: AwsClients, settings: LocalSettings, staged: Any
 ) -> None:
     source, _ = staged
     job, _ = await _jobs(aws, settings)
@@ -99,12 +99,12 @@ async def test_a_duplicate_key_is_labeled_once_and_a_new_key_again(
     assert counters["duplicates_ignored"] == 1 and counters["labeled"] == 2
 
 
-async def test_concurrency_cap_holds(aws: AwsClients, settings: Settings, staged: Any) -> None:
+async def test_concurrency_cap_holds(aws: AwsClients, settings: LocalSettings, staged: Any) -> None:
     source, _ = staged
     capped = emulator_settings(
-        settings.model_copy(update={"gt_max_concurrent_tasks": 2}),
-        emulator_latency_min_seconds=1.0,
-        emulator_latency_max_seconds=1.0,
+        settings.replace(labeling__max_concurrent_tasks=2),
+        emulator__latency_min_seconds=1.0,
+        emulator__latency_max_seconds=1.0,
     )
     job, _ = await _jobs(aws, capped)
     assert job.max_concurrent_tasks == 2
@@ -141,11 +141,11 @@ def _open_tasks(url: str, job: str) -> float:
 
 
 async def test_an_expired_task_yields_the_expired_message(
-    aws: AwsClients, settings: Settings, staged: Any
+    aws: AwsClients, settings: LocalSettings, staged: Any
 ) -> None:
     source, _ = staged
     # availability lifetime of a week, scaled to four seconds (the 14-day retention to eight)
-    quick = emulator_settings(settings, emulator_expire_share=1.0, emulator_time_scale=4 / WEEK)
+    quick = emulator_settings(settings, emulator__expire_share=1.0, emulator__time_scale=4 / WEEK)
     job, _ = await _jobs(aws, quick)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
     store = TaskStore(aws, quick)
@@ -164,7 +164,7 @@ async def test_an_expired_task_yields_the_expired_message(
     # Due when the (scaled) availability lifetime ends, not before: the emulator's own record.
     (task,) = opened
     assert task.fate == "expire"
-    lifetime = job.task_availability_seconds * quick.emulator_time_scale
+    lifetime = job.task_availability_seconds * quick.emulator.time_scale
     assert task.due_at - task.created_at == pytest.approx(lifetime)
     message = parse_output_message(output, job.label_attribute)
     assert message.status is OutputStatus.EXPIRED
@@ -176,17 +176,17 @@ async def test_an_expired_task_yields_the_expired_message(
 
 
 async def test_retention_drops_an_item_silently(
-    aws: AwsClients, settings: Settings, staged: Any
+    aws: AwsClients, settings: LocalSettings, staged: Any
 ) -> None:
     source, _ = staged
     # 14 days scaled to 3 s; the one worker slot is busy for 8 s: the second item ages out.
     slow = emulator_settings(
-        settings.model_copy(update={"gt_max_concurrent_tasks": 1}),
-        emulator_time_scale=3.0 / (14 * 24 * 3600),
-        emulator_latency_min_seconds=8.0,
-        emulator_latency_max_seconds=8.0,
+        settings.replace(labeling__max_concurrent_tasks=1),
+        emulator__time_scale=3.0 / (14 * 24 * 3600),
+        emulator__latency_min_seconds=8.0,
+        emulator__latency_max_seconds=8.0,
     )
-    slow = slow.model_copy(update={"gt_task_availability_seconds": 30 * 24 * 3600})
+    slow = slow.replace(labeling__task_availability_seconds=30 * 24 * 3600)
     job, _ = await _jobs(aws, slow)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
     store = TaskStore(aws, slow)
@@ -211,15 +211,15 @@ async def test_retention_drops_an_item_silently(
 
 
 async def test_adjustment_derives_from_its_input_and_corrects_noise(
-    aws: AwsClients, settings: Settings, staged: Any
+    aws: AwsClients, settings: LocalSettings, staged: Any
 ) -> None:
     source, truth = staged
     noisy = emulator_settings(
         settings,
-        emulator_miss_share=0.5,
-        emulator_box_jitter=6.0,
-        emulator_wrong_attribute_share=0.5,
-        emulator_adjust_fix_share=1.0,
+        emulator__miss_share=0.5,
+        emulator__box_jitter=6.0,
+        emulator__wrong_attribute_share=0.5,
+        emulator__adjust_fix_share=1.0,
     )
     job, adjust = await _jobs(aws, noisy)
     out1 = await output_queue(aws, job, f"{settings.namespace}-out1")
@@ -246,10 +246,10 @@ async def test_adjustment_derives_from_its_input_and_corrects_noise(
 
 
 async def test_adjustment_without_corrections_keeps_the_input(
-    aws: AwsClients, settings: Settings, staged: Any
+    aws: AwsClients, settings: LocalSettings, staged: Any
 ) -> None:
     source, _ = staged
-    lazy = emulator_settings(settings, emulator_box_jitter=4.0, emulator_adjust_fix_share=0.0)
+    lazy = emulator_settings(settings, emulator__box_jitter=4.0, emulator__adjust_fix_share=0.0)
     job, adjust = await _jobs(aws, lazy)
     out1 = await output_queue(aws, job, f"{settings.namespace}-out1")
     out2 = await output_queue(aws, adjust, f"{settings.namespace}-out2")
@@ -266,7 +266,7 @@ async def test_adjustment_without_corrections_keeps_the_input(
 
 
 async def test_a_job_registered_after_start_up_is_simulated(
-    aws: AwsClients, settings: Settings, staged: Any
+    aws: AwsClients, settings: LocalSettings, staged: Any
 ) -> None:
     source, _ = staged
     quick = emulator_settings(settings)
@@ -281,7 +281,9 @@ async def test_a_job_registered_after_start_up_is_simulated(
     assert message.metadata["type"] == "groundtruth/video-object-detection"
 
 
-async def test_missing_sequence_gives_a_failed_output(aws: AwsClients, settings: Settings) -> None:
+async def test_missing_sequence_gives_a_failed_output(
+    aws: AwsClients, settings: LocalSettings
+) -> None:
     job, _ = await _jobs(aws, settings)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
     async with emulator(emulator_settings(settings), aws):
@@ -293,7 +295,7 @@ async def test_missing_sequence_gives_a_failed_output(aws: AwsClients, settings:
 
 
 async def test_the_emulator_process_runs_and_stops(
-    aws: AwsClients, settings: Settings, staged: Any
+    aws: AwsClients, settings: LocalSettings, staged: Any
 ) -> None:
     source, _ = staged
     job, _ = await _jobs(aws, settings)
@@ -301,13 +303,13 @@ async def test_the_emulator_process_runs_and_stops(
     env = dict(
         os.environ,
         LAVA_NAMESPACE=settings.namespace,
-        AWS_ENDPOINT_URL=settings.aws_endpoint_url or "",
-        LAVA_HEALTH_PORT="0",
-        LAVA_EMULATOR_POLL_SECONDS="0.1",
-        LAVA_EMULATOR_LATENCY_MIN_SECONDS="0",
-        LAVA_EMULATOR_LATENCY_MAX_SECONDS="0.1",
-        LAVA_LOG_FORMAT="json",
-        LAVA_EMULATOR_PROFILE="ideal",
+        AWS_ENDPOINT_URL=settings.aws.endpoint_url or "",
+        LAVA_RUNTIME__HEALTH_PORT="0",
+        LAVA_EMULATOR__POLL_SECONDS="0.1",
+        LAVA_EMULATOR__LATENCY_MIN_SECONDS="0",
+        LAVA_EMULATOR__LATENCY_MAX_SECONDS="0.1",
+        LAVA_LOG__FORMAT="json",
+        LAVA_EMULATOR__PROFILE="ideal",
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "emulators.groundtruth"], env=env, stderr=subprocess.PIPE

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_concurrent_duplicates_run_once(aws: AwsClients, settings: Settings) -> None:
-    guard = IdempotencyGuard(aws, settings.model_copy(update={"handler_lease_seconds": 5}), "c")
+    guard = IdempotencyGuard(aws, settings.replace(runtime__handler_lease_seconds=5), "c")
     runs: list[int] = []
 
     async def slow() -> None:
@@ -28,7 +28,7 @@ async def test_concurrent_duplicates_run_once(aws: AwsClients, settings: Setting
 
 
 async def test_a_crashed_workers_claim_is_taken_over(aws: AwsClients, settings: Settings) -> None:
-    s = settings.model_copy(update={"handler_lease_seconds": 1})
+    s = settings.replace(runtime__handler_lease_seconds=1)
     db = await aws.dynamodb()
     # a claim left by a worker that died: its lease has run out
     await db.put_item(
@@ -45,7 +45,7 @@ async def test_a_crashed_workers_claim_is_taken_over(aws: AwsClients, settings: 
 
 
 async def test_a_live_claim_that_never_ends_gives_up(aws: AwsClients, settings: Settings) -> None:
-    s = settings.model_copy(update={"handler_lease_seconds": 0.5})
+    s = settings.replace(runtime__handler_lease_seconds=0.5)
     db = await aws.dynamodb()
     await db.put_item(
         TableName=s.names.table("processed-events"),

@@ -22,9 +22,7 @@ def _limits(cpus: float | None, memory: int | None) -> Limits:
 def test_one_clip_per_cpu_sharing_the_decoder_threads(settings: Settings) -> None:
     capacity = derive_capacity(settings, _limits(4, None))
     assert (capacity.clips, capacity.decode_threads) == (4, 1)
-    capacity = derive_capacity(
-        settings.model_copy(update={"ingest_concurrency": 2}), _limits(4, None)
-    )
+    capacity = derive_capacity(settings.replace(ingest__concurrency=2), _limits(4, None))
     assert (capacity.clips, capacity.decode_threads) == (2, 2)
 
 
@@ -39,8 +37,8 @@ def test_a_tight_memory_limit_takes_fewer_clips(settings: Settings) -> None:
 
 
 def test_settings_override_the_derivation(settings: Settings) -> None:
-    forced = settings.model_copy(
-        update={"ingest_concurrency": 3, "ingest_decode_threads": 2, "ingest_upload_concurrency": 7}
+    forced = settings.replace(
+        ingest__concurrency=3, ingest__decode_threads=2, ingest__upload_concurrency=7
     )
     capacity = derive_capacity(forced, _limits(1, 128 * MB))
     assert (capacity.clips, capacity.decode_threads, capacity.uploads) == (3, 2, 7)
@@ -48,11 +46,11 @@ def test_settings_override_the_derivation(settings: Settings) -> None:
 
 def test_uploads_follow_the_jpeg_budget(settings: Settings) -> None:
     assert derive_capacity(settings, _limits(2, None)).uploads == 4  # 8 MiB / 2.8 MB, at least 4
-    mid = settings.model_copy(update={"ingest_jpeg_buffer_mb": 16.0})
+    mid = settings.replace(ingest__jpeg_buffer_mb=16.0)
     assert derive_capacity(mid, _limits(2, None)).uploads == 5
-    small = settings.model_copy(update={"ingest_jpeg_buffer_mb": 1.0})
+    small = settings.replace(ingest__jpeg_buffer_mb=1.0)
     assert derive_capacity(small, _limits(2, None)).uploads == 4
-    big = settings.model_copy(update={"ingest_jpeg_buffer_mb": 200.0})
+    big = settings.replace(ingest__jpeg_buffer_mb=200.0)
     assert derive_capacity(big, _limits(2, None)).uploads == 16
 
 
@@ -100,10 +98,10 @@ def test_ingest_prefetches_only_its_clip_slots_unless_told(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from services.ingest.service import ingest_settings
-    from shared.settings import load_settings
+    from shared.settings import IngestSettings
 
-    monkeypatch.delenv("LAVA_PREFETCH", raising=False)
-    monkeypatch.setenv("LAVA_INGEST_CONCURRENCY", "3")
-    assert ingest_settings(load_settings()).prefetch == 3
-    monkeypatch.setenv("LAVA_PREFETCH", "9")
-    assert ingest_settings(load_settings()).prefetch == 9
+    monkeypatch.delenv("LAVA_BROKER__PREFETCH", raising=False)
+    monkeypatch.setenv("LAVA_INGEST__CONCURRENCY", "3")
+    assert ingest_settings(IngestSettings.load()).broker.prefetch == 3
+    monkeypatch.setenv("LAVA_BROKER__PREFETCH", "9")
+    assert ingest_settings(IngestSettings.load()).broker.prefetch == 9

@@ -118,9 +118,7 @@ async def _keys(aws: AwsClients, settings: Settings, prefix: str) -> list[str]:
 async def test_bad_clips_fail_visibly_and_the_service_keeps_serving(
     settings: Settings, aws: AwsClients, bus: Bus, tmp_path: Path
 ) -> None:
-    strict = settings.model_copy(
-        update={"ingest_max_duration_seconds": 2.5, "ingest_max_width": 400}
-    )
+    strict = settings.replace(ingest__max_duration_seconds=2.5, ingest__max_width=400)
     store = S3Store(aws)
     bucket = settings.names.bucket
     good = small_clip(tmp_path, seconds=2, gop=10, name="good")
@@ -186,7 +184,7 @@ async def test_malformed_clip_ingested_goes_to_the_dead_letter_queue(
 
     raw = json.loads(new_event(clip_ingested("x"), "x").model_dump_json())
     raw["payload"]["drive"]["weather"] = "sunny"
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    connection = await aio_pika.connect(settings.broker.amqp_url.get_secret_value())
     channel = await connection.channel()
     exchange = await channel.get_exchange(settings.names.exchange)
     await exchange.publish(aio_pika.Message(json.dumps(raw).encode()), routing_key="ClipIngested")

@@ -147,7 +147,7 @@ async def test_the_handler_fails_the_clip_with_a_clear_reason(
     max_bytes: int,
     reason: str,
 ) -> None:
-    limited = settings.model_copy(update={"ingest_max_bytes": max_bytes})
+    limited = settings.replace(ingest__max_bytes=max_bytes)
     store = store_type(aws)
     bucket = settings.names.bucket
     await S3Store(aws).upload_file(clip, bucket, "raw/d/c.mp4")

@@ -72,7 +72,7 @@ def test_decide_is_a_table_of_cases() -> None:
 async def test_a_job_still_initializing_holds_sends_until_it_is_in_progress(
     aws: AwsClients, settings: Settings
 ) -> None:
-    s = dispatch_settings(settings, dispatch_job_recheck_seconds=30)
+    s = dispatch_settings(settings, dispatch__job_recheck_seconds=30)
     jobs = await create_jobs(aws, s)
     manager = JobManager(aws, s)
     await manager.registry.set_status("VOTVehicle", "Initializing")
@@ -104,7 +104,7 @@ async def test_a_job_still_initializing_holds_sends_until_it_is_in_progress(
 async def test_a_stopped_job_holds_its_objects_and_resumes_them_with_new_keys(
     aws: AwsClients, settings: Settings
 ) -> None:
-    s = dispatch_settings(settings, dispatch_job_recheck_seconds=30)
+    s = dispatch_settings(settings, dispatch__job_recheck_seconds=30)
     jobs = await create_jobs(aws, s)
     manager = JobManager(aws, s)
     clock = FakeClock()

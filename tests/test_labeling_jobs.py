@@ -13,11 +13,12 @@ from botocore.exceptions import ParamValidationError
 from botocore.model import StructureShape
 from botocore.validate import validate_parameters
 
+from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.labeling.backends import BackendError, create_labeling_job_request
 from shared.labeling.jobs import JobConfigError, JobManager
 from shared.labeling.registry import StreamingJob
-from shared.settings import Settings, load_settings
+from shared.settings import DispatcherSettings, Settings, load_settings
 from shared.storage import S3Store
 from shared.workflows import WorkflowError, load_catalog
 from tests.support.cli import table_rows
@@ -48,9 +49,9 @@ def _job(**changes: object) -> StreamingJob:
 
 SAGEMAKER = load_settings(
     namespace="prod",
-    aws_region="us-west-2",
-    gt_role_arn="arn:aws:iam::123456789012:role/lava-gt",
-    gt_workteam_arn="arn:aws:sagemaker:us-west-2:123456789012:workteam/private-crowd/lava",
+    aws__region="us-west-2",
+    labeling__role_arn="arn:aws:iam::123456789012:role/lava-gt",
+    labeling__workteam_arn="arn:aws:sagemaker:us-west-2:123456789012:workteam/private-crowd/lava",
 )
 MODEL = botocore.session.get_session().get_service_model("sagemaker")
 _input_shape = MODEL.operation_model("CreateLabelingJob").input_shape
@@ -111,8 +112,8 @@ def test_botocore_model_catches_a_broken_request() -> None:
 @pytest.mark.parametrize(
     ("settings_change", "job_change", "reason"),
     [
-        ({"gt_role_arn": ""}, {}, "LAVA_GT_ROLE_ARN"),
-        ({"aws_region": "mars-north-1"}, {}, "not offered in mars-north-1"),
+        ({"labeling__role_arn": ""}, {}, "LAVA_LABELING__ROLE_ARN"),
+        ({"aws__region": "mars-north-1"}, {}, "not offered in mars-north-1"),
         ({}, {"task_availability_seconds": 30}, "60 s - 30 days"),
         ({}, {"task_time_limit_seconds": 31 * 24 * 3600}, "30 s - 30 days"),
         ({}, {"workers_per_object": 3}, "must be 1 for video jobs"),
@@ -123,7 +124,7 @@ def test_sagemaker_request_refuses_what_ground_truth_would(
 ) -> None:
     with pytest.raises(BackendError, match=reason):
         create_labeling_job_request(
-            _job(**job_change), SAGEMAKER.model_copy(update=settings_change), "s3://b/x/"
+            _job(**job_change), SAGEMAKER.replace(**settings_change), "s3://b/x/"
         )
 
 
@@ -196,8 +197,8 @@ def test_lava_jobs_cli(settings: Settings) -> None:
     env = dict(
         os.environ,
         LAVA_NAMESPACE=settings.namespace,
-        AWS_ENDPOINT_URL=settings.aws_endpoint_url or "",
-        LAVA_EMULATOR_PROFILE="ideal",
+        AWS_ENDPOINT_URL=settings.aws.endpoint_url or "",
+        LAVA_EMULATOR__PROFILE="ideal",
     )
 
     def lava(*args: str) -> subprocess.CompletedProcess[str]:
@@ -249,14 +250,12 @@ async def test_refresh_records_a_job_that_ended_by_itself(
 
 
 async def test_a_new_job_is_initializing_then_in_progress(
-    aws: AwsClients, settings: Settings
+    aws: AwsClients, settings: LocalSettings
 ) -> None:
     from shared.clock import FakeClock
     from shared.labeling.backends import EmulatorBackend
 
-    realistic = settings.model_copy(
-        update={"emulator_profile": "realistic", "emulator_initializing_seconds": 300}
-    )
+    realistic = settings.replace(emulator__profile="realistic", emulator__initializing_seconds=300)
     clock = FakeClock()
     backend = EmulatorBackend(aws, realistic, clock)
     manager = JobManager(aws, realistic, clock, backends={"emulator": backend})
@@ -268,6 +267,28 @@ async def test_a_new_job_is_initializing_then_in_progress(
     assert (await manager.refresh())[0].status == "Initializing"
     await clock.advance(2)  # the emulated job's initialising period is over
     assert (await manager.refresh())[0].status == "InProgress"
+
+
+async def test_a_production_service_takes_an_emulated_jobs_status_from_the_registry(
+    aws: AwsClients, settings: LocalSettings
+) -> None:
+    """The dispatcher has no emulator settings: the emulator process records each change."""
+    from shared.clock import FakeClock
+    from shared.labeling.backends import EmulatorBackend
+    from shared.labeling.registry import IN_PROGRESS
+
+    realistic = settings.replace(emulator__profile="realistic", emulator__initializing_seconds=1)
+    clock = FakeClock()
+    emulated = EmulatorBackend(aws, realistic, clock)
+    await JobManager(aws, realistic, clock, {"emulator": emulated}).create("VOTVehicle", "vehicle")
+    dispatcher = DispatcherSettings.load(namespace=settings.namespace, aws=settings.aws)
+    production = JobManager(aws, dispatcher, clock)
+    await clock.advance(3600)  # long past the emulated period: only the emulator may say so
+    assert (await production.refresh())[0].status == "Initializing"
+    job = await production.registry.get("VOTVehicle")
+    assert job is not None
+    await production.registry.set_status(job.name, IN_PROGRESS, None, job.generation)
+    assert (await production.refresh())[0].status == "InProgress"
 
 
 async def test_an_ended_job_is_created_again_as_a_new_generation(
@@ -293,10 +314,10 @@ async def test_an_ended_job_is_created_again_as_a_new_generation(
 async def test_video_jobs_take_one_worker_and_warn_above_the_default_concurrency(
     aws: AwsClients, settings: Settings
 ) -> None:
-    two = settings.model_copy(update={"gt_workers_per_object": 2})
+    two = settings.replace(labeling__workers_per_object=2)
     with pytest.raises(JobConfigError, match="NumberOfHumanWorkersPerDataObject must be 1"):
         await JobManager(aws, two).create("VOTVehicle", "vehicle")
-    many = settings.model_copy(update={"gt_max_concurrent_tasks": 2000})
+    many = settings.replace(labeling__max_concurrent_tasks=2000)
     created = await JobManager(aws, many).create("VOTVehicle", "vehicle")
     assert created.created
     assert any("quota raise" in w for w in created.warnings)

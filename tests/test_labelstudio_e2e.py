@@ -36,7 +36,7 @@ pytestmark = [
 
 def client(settings: Settings) -> LabelStudioClient:
     return LabelStudioClient(
-        settings.labelstudio_url, settings.labelstudio_token.get_secret_value()
+        settings.labelstudio.url, settings.labelstudio.token.get_secret_value()
     )
 
 
@@ -103,7 +103,7 @@ async def duplicate_imports(run: LocalPipeline) -> None:
 
 
 async def forged_webhooks_are_refused(settings: Settings) -> None:
-    url = settings.labelstudio_webhook_url
+    url = settings.labelstudio.webhook_url
     body = {"action": "ANNOTATION_CREATED", "task": {"id": 1}, "project": {"id": 1}}
     async with aiohttp.ClientSession() as http:
         for headers in ({}, {WEBHOOK_SECRET_HEADER: "guess"}):
@@ -121,8 +121,8 @@ async def test_clips_through_both_levels_on_a_real_label_studio_server(
         extra_env={
             # the 7-day availability lifetime becomes 30 s: the first tasks expire while
             # nobody works, the re-created ones are annotated in time
-            "LAVA_LABELSTUDIO_TIME_SCALE": "5e-5",
-            "LAVA_DISPATCH_LEVEL_MAX_RETRIGGERS": "30",
+            "LAVA_LABELSTUDIO__TIME_SCALE": "5e-5",
+            "LAVA_DISPATCH__LEVEL_MAX_RETRIGGERS": "30",
         },
         expire_share=1.0,  # every first-attempt level-1 task is left alone: it expires
         box_jitter=6.0,  # level-1 noise the review corrects

@@ -137,7 +137,7 @@ def test_the_task_and_project_come_from_ids_only() -> None:
 
 def test_a_task_expires_after_the_scaled_availability_lifetime() -> None:
     clock = FakeClock(datetime(2026, 1, 1, 0, 10, tzinfo=UTC))
-    settings = Settings(labelstudio_time_scale=0.5)
+    settings = Settings.load(labelstudio__time_scale=0.5)
     outputs = Outputs(None, settings, None, clock)  # type: ignore[arg-type]
     created = "2026-01-01T00:05:00.000000Z"  # 300 s ago; lifetime 600 s x 0.5 = 300 s
     task: dict[str, Any] = {"id": 1, "created_at": created, "total_annotations": 0, "meta": {}}

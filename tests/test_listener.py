@@ -35,11 +35,11 @@ EXPIRED = "ClientError: Annotation tasks expired. No worker completed the task i
 def listener_settings(settings: Settings) -> Settings:
     return dispatch_settings(
         settings,
-        listener_wait_seconds=1,
-        listener_visibility_timeout_seconds=1,
-        listener_max_receive_count=2,
-        listener_refresh_seconds=0.3,
-        listener_concurrency=2,
+        listener__wait_seconds=1,
+        listener__visibility_timeout_seconds=1,
+        listener__max_receive_count=2,
+        listener__refresh_seconds=0.3,
+        listener__concurrency=2,
     )
 
 
@@ -138,7 +138,7 @@ async def test_outputs_become_events(aws: AwsClients, world: Any) -> None:
     assert allowed["Condition"]["ArnEquals"]["aws:SourceArn"] == sorted(
         j.output_topic_arn for j in jobs.values()
     )
-    assert allowed["Condition"]["StringEquals"]["aws:SourceAccount"] == s.account
+    assert allowed["Condition"]["StringEquals"]["aws:SourceAccount"] == s.aws.account
 
 
 async def test_adjusted_output(aws: AwsClients, world: Any) -> None:

@@ -165,7 +165,7 @@ class World:
 
 
 def _world_settings(settings: Settings) -> Settings:
-    return dispatch_settings(settings, listener_visibility_timeout_seconds=30)
+    return dispatch_settings(settings, listener__visibility_timeout_seconds=30)
 
 
 async def _world(settings: Settings, aws: AwsClients, publish: Publish) -> World:

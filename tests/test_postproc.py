@@ -155,7 +155,7 @@ async def test_errors_fail_the_clip_with_their_location(
     assert "frame 2, vehicle v9 (#1), box: left (500.0) must be < right" in failed.payload.reason
     assert "summary/clip-e1.json" in failed.payload.reason
     assert await DatasetIndex(aws, settings).get("clip-e1") is None
-    lenient = settings.model_copy(update={"postproc_fail_on": "never"})
+    lenient = settings.replace(postproc__fail_on="never")
     recorder2 = Recorder()
     post2 = handler(aws, lenient, recorder2)
     await post2.handle(lanes)

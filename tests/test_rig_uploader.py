@@ -99,7 +99,7 @@ def test_cli_refuses_values_outside_the_taxonomy(settings: Settings, tmp_path: P
     env = dict(
         os.environ,
         LAVA_NAMESPACE=settings.namespace,
-        AWS_ENDPOINT_URL=settings.aws_endpoint_url or "",
+        AWS_ENDPOINT_URL=settings.aws.endpoint_url or "",
     )
     base = [
         sys.executable,

@@ -55,7 +55,7 @@ def test_lava_run_serves_a_rig_in_another_shell_until_interrupted(
 ) -> None:
     env_file = tmp_path / "run.env"
     clip = small_clip(tmp_path / "clips", seconds=2, size=(320, 180))
-    env = dict(os.environ, LAVA_AMQP_URL=rabbitmq, LAVA_STATE_DIR=str(tmp_path / "state"))
+    env = dict(os.environ, LAVA_BROKER__AMQP_URL=rabbitmq, LAVA_STATE_DIR=str(tmp_path / "state"))
     env.pop("AWS_ENDPOINT_URL", None)
     output = (tmp_path / "run.out").open("wb")
     process = subprocess.Popen(
@@ -132,9 +132,9 @@ def recorded_aws_calls(env_text: str) -> dict[str, set[tuple[str, str]]]:
 
 def test_env_lines_quote_values_and_keep_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "real")
-    settings = load_settings(namespace="n1", amqp_url="amqp://u:p w@h:5672/")
+    settings = load_settings(namespace="n1", broker__amqp_url="amqp://u:p w@h:5672/")
     lines = env_lines(settings, "http://127.0.0.1:4566")
-    assert "export LAVA_AMQP_URL='amqp://u:p w@h:5672/'" in lines
+    assert "export LAVA_BROKER__AMQP_URL='amqp://u:p w@h:5672/'" in lines
     assert not any("AWS_ACCESS_KEY_ID" in line for line in lines)
 
 

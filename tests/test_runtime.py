@@ -44,10 +44,10 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
     env.update(
         {
             "LAVA_NAMESPACE": settings.namespace,
-            "LAVA_AMQP_URL": settings.amqp_url.get_secret_value(),
-            "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-            "LAVA_LOG_FORMAT": "json",
-            "LAVA_DELIVERY_LIMIT": str(settings.delivery_limit),
+            "LAVA_BROKER__AMQP_URL": settings.broker.amqp_url.get_secret_value(),
+            "AWS_ENDPOINT_URL": settings.aws.endpoint_url or "",
+            "LAVA_LOG__FORMAT": "json",
+            "LAVA_BROKER__DELIVERY_LIMIT": str(settings.broker.delivery_limit),
             **extra,
         }
     )
@@ -69,9 +69,9 @@ async def test_sigterm_drains_in_flight_work(settings: Settings, tmp_path: Path)
         env=_env(
             settings,
             LAVA_TEST_MARKERS=str(tmp_path),
-            LAVA_HEALTH_PORT=str(port),
-            LAVA_PREFETCH="4",
-            LAVA_HANDLER_CONCURRENCY="1",
+            LAVA_RUNTIME__HEALTH_PORT=str(port),
+            LAVA_BROKER__PREFETCH="4",
+            LAVA_BROKER__HANDLER_CONCURRENCY="1",
         ),
         stderr=subprocess.PIPE,
     )
@@ -148,8 +148,8 @@ async def test_health_readiness_and_metrics(settings: Settings) -> None:
 
 
 async def test_readiness_is_false_while_the_broker_is_unreachable(settings: Settings) -> None:
-    broken = settings.model_copy(
-        update={"amqp_url": SecretStr(f"amqp://guest:guest@127.0.0.1:{free_port()}/")}
+    broken = settings.replace(
+        broker__amqp_url=SecretStr(f"amqp://guest:guest@127.0.0.1:{free_port()}/")
     )
     runtime = ServiceRuntime("probe", broken, consumer="probe", topology=TOPOLOGY)
     task = asyncio.create_task(runtime.run(install_signals=False))

@@ -30,7 +30,11 @@ def test_stack_up_status_down_on_a_free_port(tmp_path: Path, namespace: str, rab
     env = dict(os.environ)
     env.pop("AWS_ENDPOINT_URL", None)
     env.update(
-        {"LAVA_STATE_DIR": str(tmp_path), "LAVA_NAMESPACE": namespace, "LAVA_AMQP_URL": rabbitmq}
+        {
+            "LAVA_STATE_DIR": str(tmp_path),
+            "LAVA_NAMESPACE": namespace,
+            "LAVA_BROKER__AMQP_URL": rabbitmq,
+        }
     )
     try:
         up = lava("stack", "up", "--port", str(port), env=env)
@@ -62,7 +66,7 @@ def test_stack_up_status_down_on_a_free_port(tmp_path: Path, namespace: str, rab
         assert aws["STATE"].startswith("DOWN") and "lava stack up" in aws["NEXT STEP"]
     finally:
         lava("stack", "down", "--port", str(port), env=env)
-        settings = load_settings(namespace=namespace, amqp_url=rabbitmq)
+        settings = load_settings(namespace=namespace, broker__amqp_url=rabbitmq)
 
         async def cleanup() -> None:
             async with Bus(settings) as bus:
@@ -77,7 +81,7 @@ def test_stack_status_explains_an_unreachable_broker(tmp_path: Path, namespace: 
         {
             "LAVA_STATE_DIR": str(tmp_path),
             "LAVA_NAMESPACE": namespace,
-            "LAVA_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
+            "LAVA_BROKER__AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
         }
     )
     status = lava("stack", "status", "--port", str(free_port()), env=env)

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 async def test_counters_follow_every_transition_and_match_a_recount(
     aws: AwsClients, settings: Settings
 ) -> None:
-    s = dispatch_settings(settings, dispatch_max_expirations=1)
+    s = dispatch_settings(settings, dispatch__max_expirations=1)
     jobs = await create_jobs(aws, s)
     clock = FakeClock()
     dispatcher = make(aws, s, clock, Recorder())

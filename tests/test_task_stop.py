@@ -103,7 +103,7 @@ async def test_stop_refuses_what_is_not_running(aws: AwsClients, env: Any) -> No
 
 
 async def test_a_failed_task_can_be_stopped(aws: AwsClients, settings: Settings) -> None:
-    s = dispatch_settings(settings, dispatch_max_expirations=0)
+    s = dispatch_settings(settings, dispatch__max_expirations=0)
     jobs = await create_jobs(aws, s)
     clock = FakeClock()
     dispatcher = make(aws, s, clock, Recorder())

@@ -36,8 +36,8 @@ def lava(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(
         os.environ,
         LAVA_NAMESPACE=settings.namespace,
-        AWS_ENDPOINT_URL=settings.aws_endpoint_url or "",
-        LAVA_AMQP_URL=settings.amqp_url.get_secret_value(),
+        AWS_ENDPOINT_URL=settings.aws.endpoint_url or "",
+        LAVA_BROKER__AMQP_URL=settings.broker.amqp_url.get_secret_value(),
     )
     return subprocess.run(
         [sys.executable, "-m", "lava", *args], capture_output=True, text=True, env=env, timeout=120
@@ -45,7 +45,7 @@ def lava(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_list_show_and_retry_a_failed_task(aws: AwsClients, settings: Settings) -> None:
-    s = dispatch_settings(settings, dispatch_max_expirations=0)
+    s = dispatch_settings(settings, dispatch__max_expirations=0)
     jobs = await create_jobs(aws, s)
     # the CLI runs on the wall clock: start the fake one there
     clock = FakeClock(datetime.now(UTC))

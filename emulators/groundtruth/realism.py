@@ -1,6 +1,6 @@
 """The realistic profile: Ground Truth's outputs as the AWS developer guide shows them.
 
-What it changes against the idealised emulator (``LAVA_EMULATOR_PROFILE=ideal``):
+What it changes against the idealised emulator (``LAVA_EMULATOR__PROFILE=ideal``):
 - object ids are UUIDs (``object-id``), the same for one object across frames and across the
   adjustment level that starts from these labels; vehicle parts get UUIDs of their own, so
   nothing names a part's vehicle (sms-data-output);

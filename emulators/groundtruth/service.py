@@ -12,6 +12,7 @@ import structlog
 
 from emulators.groundtruth.simulator import JobSimulator
 from emulators.groundtruth.store import TaskStore
+from emulators.settings import EmulatorSettings
 from shared.labeling.backends import EmulatorBackend
 from shared.labeling.registry import IN_PROGRESS, STOPPED, JobRegistry, StreamingJob
 from shared.loops import every
@@ -21,7 +22,7 @@ log = structlog.get_logger(__name__)
 
 
 class Emulator:
-    def __init__(self, runtime: ServiceRuntime) -> None:
+    def __init__(self, runtime: ServiceRuntime[EmulatorSettings]) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.registry = JobRegistry(runtime.aws, self.settings)
@@ -111,7 +112,7 @@ class Emulator:
         try:
             await every(
                 stop,
-                self.settings.emulator_poll_seconds,
+                self.settings.emulator.poll_seconds,
                 self.step,
                 "emulator refresh failed; retrying",
             )
@@ -123,10 +124,10 @@ class Emulator:
                 await self.flush_counters()
 
 
-async def build(runtime: ServiceRuntime) -> None:
+async def build(runtime: ServiceRuntime[EmulatorSettings]) -> None:
     emulator = Emulator(runtime)
     runtime.add_loop("emulator", emulator.loop)
 
 
 def main() -> None:
-    run_service("gt-emulator", build, uses_bus=False)
+    run_service("gt-emulator", build, uses_bus=False, settings=EmulatorSettings.load())

@@ -43,7 +43,6 @@ from shared.groundtruth.convert import (
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.job_types import TaskType, job_type
 from shared.groundtruth.messages import dedup_key_of, unwrap_sns
-from shared.labeling.backends import emulated_in_progress_at
 from shared.labeling.registry import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri, s3_uri, sidecar_key
 from shared.loops import every
@@ -51,8 +50,8 @@ from shared.storage import NotFound, S3Store
 from shared.taxonomy.records import ClipLabels
 
 if TYPE_CHECKING:
+    from emulators.settings import EmulatorSettings
     from shared.aws import AwsClients
-    from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -71,7 +70,7 @@ class JobSimulator:
         self,
         job: StreamingJob,
         aws: AwsClients,
-        settings: Settings,
+        settings: EmulatorSettings,
         store: TaskStore,
         on_count: CountHook | None = None,
     ) -> None:
@@ -87,13 +86,13 @@ class JobSimulator:
         self._live: dict[str, set[str]] = {}
         self._next_start = 0.0
         self._queue_url: str | None = None
-        scale = settings.emulator_time_scale
+        scale = settings.emulator.time_scale
         self.retention = limits.INPUT_QUEUE_RETENTION_SECONDS * scale
         self.availability = job.task_availability_seconds * scale
-        self.realistic = settings.emulator_profile == "realistic"
+        self.realistic = settings.emulator.realistic
         # Messages published before the job was InProgress never reached it.
-        self.lost_before = emulated_in_progress_at(job, settings).timestamp()
-        self.idle_stop = settings.emulator_idle_stop_seconds * scale if self.realistic else 0.0
+        self.lost_before = settings.emulator.in_progress_at(job).timestamp()
+        self.idle_stop = settings.emulator.idle_stop_seconds * scale if self.realistic else 0.0
         self.last_input = time.time()
 
     # --- bookkeeping ------------------------------------------------------------------------
@@ -132,7 +131,7 @@ class JobSimulator:
             log.info("resumed open tasks", job=self.job.name, open=len(self._open))
 
     def _rng(self, dedup_id: str, purpose: str) -> random.Random:
-        seed = f"{self.settings.emulator_seed}/{self.job.gt_name}/{dedup_id}/{purpose}"
+        seed = f"{self.settings.emulator.seed}/{self.job.gt_name}/{dedup_id}/{purpose}"
         return random.Random(hashlib.sha256(seed.encode()).hexdigest())
 
     # --- intake -----------------------------------------------------------------------------
@@ -189,12 +188,12 @@ class JobSimulator:
             return
         self._count("received")
         rng = self._rng(key.id, "fate")
-        fate: Fate = "expire" if rng.random() < self.settings.emulator_expire_share else "label"
+        fate: Fate = "expire" if rng.random() < self.settings.emulator.expire_share else "label"
         if fate == "label":
             start = max(now, self._next_start)
-            self._next_start = start + 1.0 / self.settings.emulator_worker_rate
-            low = self.settings.emulator_latency_min_seconds
-            high = max(low, self.settings.emulator_latency_max_seconds)
+            self._next_start = start + 1.0 / self.settings.emulator.worker_rate
+            low = self.settings.emulator.latency_min_seconds
+            high = max(low, self.settings.emulator.latency_max_seconds)
             due = start + rng.uniform(low, high)
             if due - now > self.availability:  # the workforce is too slow: it expires
                 fate, due = "expire", now + self.availability
@@ -279,15 +278,15 @@ class JobSimulator:
             drawn, changed = labels.adjust(
                 previous,
                 truth,
-                self.settings.emulator_adjust_fix_share,
+                self.settings.emulator.adjust_fix_share,
                 self._rng(task.dedup_id, "adjust"),
             )
             adjusted = changed
         elif truth is not None:
             noise = labels.Noise(
-                box_jitter=self.settings.emulator_box_jitter,
-                miss_share=self.settings.emulator_miss_share,
-                wrong_attribute_share=self.settings.emulator_wrong_attribute_share,
+                box_jitter=self.settings.emulator.box_jitter,
+                miss_share=self.settings.emulator.miss_share,
+                wrong_attribute_share=self.settings.emulator.wrong_attribute_share,
             )
             drawn = labels.add_noise(truth, noise, self._rng(task.dedup_id, "noise"), width, height)
         else:
@@ -296,7 +295,7 @@ class JobSimulator:
             )
         seq = to_seq_label(self.spec, drawn, ids)
         if self.realistic:
-            share = self.settings.emulator_partial_attribute_share
+            share = self.settings.emulator.partial_attribute_share
             seq = realism.partial_attributes(seq, share, self._rng(task.dedup_id, "attributes"))
         object_id = hashlib.sha256(task.dedup_id.encode()).hexdigest()[:16]
         key = (
@@ -359,7 +358,7 @@ class JobSimulator:
         await self.start()
         await every(
             stop,
-            self.settings.emulator_poll_seconds,
+            self.settings.emulator.poll_seconds,
             self.step,
             "simulation step failed; retrying",
             job=self.job.name,

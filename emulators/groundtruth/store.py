@@ -15,8 +15,8 @@ from shared.dynamo import conditional, items, to_item, values
 from shared.resources import GT_EMULATOR_TASKS
 
 if TYPE_CHECKING:
+    from emulators.settings import EmulatorSettings
     from shared.aws import AwsClients
-    from shared.settings import Settings
 
 Fate = Literal["label", "expire"]
 
@@ -67,7 +67,7 @@ class EmulatedTask:
 
 
 class TaskStore:
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: EmulatorSettings) -> None:
         self._aws = aws
         self._table = settings.names.table(GT_EMULATOR_TASKS.name)
 

@@ -5,7 +5,7 @@ the clip), draws what the clip's ground-truth sidecar shows at the extracted fra
 emulator's level-1 noise (box jitter, missed objects, wrong attributes) on first-level tasks -
 and submits the annotation. On a review task the senior annotator corrects the pre-drawn
 labels against the sidecar (region ids, hence track ids, kept). A share of first-attempt tasks
-is never taken (``LAVA_EMULATOR_EXPIRE_SHARE``): the backend expires them and the dispatcher
+is never taken (``LAVA_EMULATOR__EXPIRE_SHARE``): the backend expires them and the dispatcher
 re-sends the object under a new key. Every choice is seeded by (seed, job, dedup key).
 
 Submitting an annotation makes Label Studio call the listener's webhook - the real path.
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from emulators.groundtruth.labels import Noise, SampledFrame, add_noise, truth_frames
+from emulators.settings import EmulatorSettings
 from shared.dedup import parse_dedup_key
 from shared.groundtruth.job_types import job_type
 from shared.labeling.labelstudio.backend import client_for, project_id
@@ -36,7 +37,6 @@ from shared.taxonomy.records import ClipLabels
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +47,9 @@ def first_attempt(key: str) -> bool:
 
 
 class SimulatedAnnotator:
-    def __init__(self, aws: AwsClients, settings: Settings, client: LabelStudioClient) -> None:
+    def __init__(
+        self, aws: AwsClients, settings: EmulatorSettings, client: LabelStudioClient
+    ) -> None:
         self.aws = aws
         self.settings = settings
         self.client = client
@@ -58,7 +60,7 @@ class SimulatedAnnotator:
         self.counts = {"annotated": 0, "skipped": 0, "no_sidecar": 0}
 
     def rng(self, job: StreamingJob, key: str) -> random.Random:
-        return random.Random(f"{self.settings.emulator_seed}|{job.name}|{key}")
+        return random.Random(f"{self.settings.emulator.seed}|{job.name}|{key}")
 
     async def step(self) -> None:
         jobs = [
@@ -78,7 +80,7 @@ class SimulatedAnnotator:
         data = task.get("data") or {}
         key = str(data.get(KEY_FIELD))
         rng = self.rng(job, key)
-        expire_share = self.settings.emulator_expire_share
+        expire_share = self.settings.emulator.expire_share
         if job.adjusts is None and first_attempt(key) and rng.random() < expire_share:
             self.skipped.add(tid)
             self.counts["skipped"] += 1
@@ -99,9 +101,9 @@ class SimulatedAnnotator:
         frames = truth_frames(spec, sampled, sidecar)
         if job.adjusts is None:
             noise = Noise(
-                box_jitter=self.settings.emulator_box_jitter,
-                miss_share=self.settings.emulator_miss_share,
-                wrong_attribute_share=self.settings.emulator_wrong_attribute_share,
+                box_jitter=self.settings.emulator.box_jitter,
+                miss_share=self.settings.emulator.miss_share,
+                wrong_attribute_share=self.settings.emulator.wrong_attribute_share,
             )
             frames = add_noise(frames, noise, rng, index.width, index.height)
         # A review corrects the pre-drawn regions against what the clip shows; the region ids
@@ -114,7 +116,7 @@ class SimulatedAnnotator:
         log.info("annotated", job=job.name, task=tid, regions=len(result))
 
 
-async def build(runtime: ServiceRuntime) -> None:
+async def build(runtime: ServiceRuntime[EmulatorSettings]) -> None:
     client = client_for(runtime.settings)
     annotator = SimulatedAnnotator(runtime.aws, runtime.settings, client)
 
@@ -122,7 +124,7 @@ async def build(runtime: ServiceRuntime) -> None:
         try:
             await every(
                 stop,
-                runtime.settings.emulator_poll_seconds,
+                runtime.settings.emulator.poll_seconds,
                 annotator.step,
                 "simulated annotator round failed; retrying",
             )
@@ -133,4 +135,4 @@ async def build(runtime: ServiceRuntime) -> None:
 
 
 def main() -> None:
-    run_service("ls-annotator", build, uses_bus=False)
+    run_service("ls-annotator", build, uses_bus=False, settings=EmulatorSettings.load())

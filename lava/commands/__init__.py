@@ -16,12 +16,12 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def settings_and_logging() -> Settings:
-    """The environment's settings, with CLI logs going to stderr."""
+def settings_and_logging(settings: Settings | None = None) -> Settings:
+    """The environment's settings (or ``settings``), with CLI logs going to stderr."""
     from shared.logging import configure_logging
     from shared.settings import load_settings
 
-    settings = load_settings()
+    settings = settings or load_settings()
     configure_logging(settings, "cli")
     return settings
 

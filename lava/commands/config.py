@@ -7,14 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import BaseModel
 
 from lava.output import json_option, print_json, show, table
-from shared.settings import Settings, load_settings
+from shared.settings import env_name, load_settings, settings_fields
 
 
 @click.group()
 def config() -> None:
-    """Settings (LAVA_* environment variables)."""
+    """Settings (LAVA_* environment variables, LAVA_<GROUP>__<NAME> within a group)."""
 
 
 @config.command("show")
@@ -48,16 +49,16 @@ def flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     "readme",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Replace the table between the settings-table markers in this file (the README).",
+    help="Replace the tables between the settings-table markers in this file (the README).",
 )
 def table_cmd(readme: str | None) -> None:
-    """Print the settings as the Markdown table in the README (or update it there)."""
+    """Print the settings as the Markdown tables in the README (or update them there)."""
     if readme is None:
         click.echo(settings_table())
         return
     path = Path(readme)
     path.write_text(replace_table(path.read_text()))
-    click.echo(f"updated the settings table in {path}")
+    click.echo(f"updated the settings tables in {path}")
 
 
 START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
@@ -69,14 +70,65 @@ def replace_table(text: str) -> str:
     return f"{head}{START}\n{settings_table()}\n{END}{tail}"
 
 
-def env_name(field: str) -> str:
-    return f"LAVA_{field.upper()}"
+def processes() -> dict[str, type[BaseModel]]:
+    """Which model each process loads (its groups are all it reads)."""
+    from emulators.settings import EmulatorSettings
+    from shared.faults import FaultSettings
+    from shared.settings import (
+        ControlSettings,
+        DispatcherSettings,
+        IngestSettings,
+        ListenerSettings,
+        PostprocSettings,
+        Settings,
+    )
+
+    return {
+        "ingest": IngestSettings,
+        "dispatcher": DispatcherSettings,
+        "listener": ListenerSettings,
+        "postproc": PostprocSettings,
+        "control": ControlSettings,
+        "CLI": Settings,
+        "the emulators": EmulatorSettings,
+        "`python -m lava.drill` only": FaultSettings,
+    }
+
+
+def documented_variables() -> dict[str, tuple[str | None, str]]:
+    """Every variable any process reads -> (group, name)."""
+    found: dict[str, tuple[str | None, str]] = {}
+    for model in processes().values():
+        for group, name, _ in settings_fields(model):
+            found[env_name(group, name)] = (group, name)
+    return found
 
 
 def settings_table() -> str:
-    rows = ["| variable | default | meaning |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        default = field.get_default(call_default_factory=True)
-        shown = "(unset)" if default is None else f"`{default}`"
-        rows.append(f"| `{env_name(name)}` | {shown} | {field.description or ''} |")
-    return "\n".join(rows)
+    models = processes()
+    sections: dict[str | None, list[str]] = {}
+    described: dict[str | None, str] = {}
+    readers: dict[str | None, list[str]] = {}
+    for process, model in models.items():
+        for group, name, field in settings_fields(model):
+            if group is not None and group not in described:
+                group_type = model.model_fields[group].annotation
+                described[group] = (getattr(group_type, "__doc__", "") or "").strip()
+            if process not in readers.setdefault(group, []):
+                readers[group].append(process)
+            rows = sections.setdefault(group, [])
+            variable = f"`{env_name(group, name)}`"
+            if any(row.startswith(f"| {variable} ") for row in rows):
+                continue
+            default = field.get_default(call_default_factory=True)
+            shown = "(unset)" if default is None else f"`{default}`"
+            rows.append(f"| {variable} | {shown} | {field.description or ''} |")
+    out: list[str] = []
+    for group, rows in sections.items():
+        if group is None:
+            out += ["**top level**", ""]
+        else:
+            doc = " ".join(described[group].split())
+            out += [f"**`{group}`** - {doc} Read by: {', '.join(readers[group])}.", ""]
+        out += ["| variable | default | meaning |", "|---|---|---|", *rows, ""]
+    return "\n".join(out).rstrip()

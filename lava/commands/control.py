@@ -20,7 +20,7 @@ def control() -> None:
 )
 def token(name: str, role: str) -> None:
     """Make a random API token. Give the token to its holder; put the printed entry in
-    LAVA_CONTROL_TOKENS (comma-separated; the service keeps only the hash)."""
+    LAVA_CONTROL__TOKENS (comma-separated; the service keeps only the hash)."""
     from services.control.auth import Role, new_token
 
     if not name.replace("-", "").replace("_", "").isalnum():
@@ -32,7 +32,7 @@ def token(name: str, role: str) -> None:
 
 @control.command("serve")
 def serve() -> None:
-    """Run the control service in the foreground (LAVA_CONTROL_HOST:LAVA_CONTROL_PORT)."""
+    """Run the control service in the foreground (LAVA_CONTROL__HOST:LAVA_CONTROL__PORT)."""
     from services.control.service import main
 
     main()

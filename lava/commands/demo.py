@@ -127,7 +127,7 @@ def demo(
     from shared.logging import configure_logging
     from shared.settings import load_settings
 
-    configure_logging(load_settings(log_level="WARNING"), "demo")
+    configure_logging(load_settings(log__level="WARNING"), "demo")
     options = DemoOptions(
         clip_count=clip_count,
         workflows=list(workflows),
@@ -271,7 +271,7 @@ def _print_started(console: Any, run: LocalPipeline, settings: Settings) -> None
     )
     console.print(
         f"  AWS (moto) {run.moto.endpoint if run.moto else ''}, RabbitMQ "
-        f"{redact_url(settings.amqp_url.get_secret_value()).split('@')[-1]}, "
+        f"{redact_url(settings.broker.amqp_url.get_secret_value()).split('@')[-1]}, "
         f"namespace {settings.namespace}; ingest, dispatcher, listener, postproc and {labeling}"
     )
     if run.labelstudio is not None:

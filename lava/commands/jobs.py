@@ -16,11 +16,13 @@ T = TypeVar("T")
 
 def _run(work: Callable[..., Awaitable[T]]) -> T:
     """Run ``work(manager)`` with the environment's settings and clients."""
+    from emulators.settings import LocalSettings
     from shared.labeling.backends import BackendError
     from shared.labeling.jobs import JobConfigError, JobManager
     from shared.workflows import WorkflowError
 
-    settings = settings_and_logging()
+    # With the emulator's settings too: they decide an emulated job's first status.
+    settings = settings_and_logging(LocalSettings.load())
     try:
         return run_with_aws(settings, lambda aws: work(JobManager(aws, settings)))
     except (JobConfigError, BackendError, WorkflowError, ValueError) as exc:
@@ -70,7 +72,7 @@ def create_defaults(backend: str) -> None:
     from shared.settings import load_settings
     from shared.workflows import load_catalog
 
-    catalog = load_catalog(load_settings().workflows_file)
+    catalog = load_catalog(load_settings().labeling.workflows_file)
     results = _run(lambda m: m.create_from_catalog(catalog, backend=backend))
     for result in results:
         verb = "created" if result.created else "exists"

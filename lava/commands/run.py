@@ -98,7 +98,7 @@ def run(
     from shared.logging import configure_logging
     from shared.settings import load_settings
 
-    base = load_settings(log_level="WARNING")
+    base = load_settings(log__level="WARNING")
     configure_logging(base, "run")
     try:
         endpoint = resolve(aws_endpoint) if aws_endpoint else None
@@ -129,10 +129,10 @@ def env_lines(settings: Settings, endpoint: str, ports: dict[str, int] | None = 
     process serves /metrics, as LAVA_RUN_METRICS="service=url ...")."""
     values = {
         "AWS_ENDPOINT_URL": endpoint,
-        "AWS_DEFAULT_REGION": settings.aws_region,
+        "AWS_DEFAULT_REGION": settings.aws.region,
         "LAVA_NAMESPACE": settings.namespace,
         # the file is for this machine's other shells (written 0600): the real URL
-        "LAVA_AMQP_URL": settings.amqp_url.get_secret_value(),
+        "LAVA_BROKER__AMQP_URL": settings.broker.amqp_url.get_secret_value(),
     }
     if ports:
         values["LAVA_RUN_METRICS"] = " ".join(
@@ -179,7 +179,7 @@ async def _run(config: Any, env_file: Path, refresh: float) -> int:
         write_env_file(env_file, env_lines(settings, pipeline.aws_endpoint, ports))
         console.print(
             f"[bold]lava run[/bold]: namespace {settings.namespace}, AWS {pipeline.aws_endpoint}, "
-            f"RabbitMQ {redact_url(settings.amqp_url.get_secret_value()).split('@')[-1]}; "
+            f"RabbitMQ {redact_url(settings.broker.amqp_url.get_secret_value()).split('@')[-1]}; "
             f"logs in {config.run_dir}/\n"
             f"In another shell: [bold]source {env_file}[/bold], then `lava upload ...`, "
             "`lava status`. Ctrl-C stops everything."

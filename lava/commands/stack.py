@@ -38,7 +38,7 @@ def stack() -> None:
 
 def _settings_for(port: int) -> Settings:
     settings_and_logging()
-    return load_settings(aws_endpoint_url=f"http://127.0.0.1:{port}")
+    return load_settings(aws__endpoint_url=f"http://127.0.0.1:{port}")
 
 
 async def provision_namespace(settings: Settings, *, declare_broker: bool = True) -> str | None:
@@ -57,7 +57,7 @@ async def provision_namespace(settings: Settings, *, declare_broker: bool = True
 
 async def broker_problem(settings: Settings) -> str | None:
     try:
-        connection = await aio_pika.connect(settings.amqp_url.get_secret_value(), timeout=3)
+        connection = await aio_pika.connect(settings.broker.amqp_url.get_secret_value(), timeout=3)
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     await connection.close()
@@ -94,7 +94,7 @@ def up(port: int) -> None:
     )
     if broker_error:
         click.echo(
-            f"RabbitMQ not reachable at {_redact(settings.amqp_url)} ({broker_error}); "
+            f"RabbitMQ not reachable at {_redact(settings.broker.amqp_url)} ({broker_error}); "
             f"the topology is declared when it is. Start it with: {RABBITMQ_START_HINT}",
             err=True,
         )
@@ -116,11 +116,11 @@ def provision_cmd(identities: bool | None) -> None:
     used by docker-compose and the k8s Job."""
     settings = settings_and_logging()
     broker_error = asyncio.run(provision_namespace(settings))
-    where = settings.aws_endpoint_url or f"AWS {settings.aws_region}"
+    where = settings.aws.endpoint_url or f"AWS {settings.aws.region}"
     click.echo(f"provisioned namespace {settings.namespace!r} in {where}")
     if broker_error:
         raise click.ClickException(
-            f"RabbitMQ not reachable at {_redact(settings.amqp_url)}: {broker_error}"
+            f"RabbitMQ not reachable at {_redact(settings.broker.amqp_url)}: {broker_error}"
         )
     if identities is None:
         identities = shutil.which("rabbitmqctl") is not None
@@ -142,8 +142,8 @@ def status(port: int, as_json: bool) -> None:
     """Report the AWS endpoint and RabbitMQ reachability; exit 1 if either is down (--json:
     each component's address, state and next step)."""
     base = load_settings()
-    endpoint = base.aws_endpoint_url or f"http://127.0.0.1:{port}"
-    settings = load_settings(aws_endpoint_url=endpoint)
+    endpoint = base.aws.endpoint_url or f"http://127.0.0.1:{port}"
+    settings = load_settings(aws__endpoint_url=endpoint)
     known = StackState(base.state_dir).load(port)
     aws_up = endpoint_answers(endpoint)
     problem = asyncio.run(broker_problem(settings))
@@ -158,7 +158,7 @@ def status(port: int, as_json: bool) -> None:
         },
         {
             "component": "RabbitMQ",
-            "address": _redact(settings.amqp_url),
+            "address": _redact(settings.broker.amqp_url),
             "up": problem is None,
             "pid": None,
             "problem": problem,

@@ -34,7 +34,7 @@ def status(recount: bool, as_json: bool) -> None:
         store = TaskStore(aws, settings)
         if recount:
             await store.counters.recount()
-        return await pipeline_status(store, time.time(), settings.dispatch_resend_interval_seconds)
+        return await pipeline_status(store, time.time(), settings.dispatch.resend_interval_seconds)
 
     snap = run_with_aws(settings, work)
     if as_json:

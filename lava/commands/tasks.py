@@ -203,7 +203,7 @@ def retry(task_id: str) -> None:
     async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> list[str]:
         now = datetime.now(UTC).timestamp()
         try:
-            return await retry_task(store, task_id, now, settings.dispatch_level_timeout_seconds)
+            return await retry_task(store, task_id, now, settings.dispatch.level_timeout_seconds)
         except OperationError as exc:
             raise click.ClickException(str(exc)) from None
 

@@ -2,7 +2,7 @@
 
 ``deploy/iam/<component>.json`` are these documents with the account, region and namespace
 left as ``${AWS_ACCOUNT_ID}``, ``${AWS_REGION}``, ``${LAVA_NAMESPACE}`` (and the Ground Truth
-role as ``${LAVA_GT_ROLE_ARN}``) for ``envsubst`` or the infrastructure code that creates the
+role as ``${LAVA_LABELING__ROLE_ARN}``) for ``envsubst`` or the infrastructure code that creates the
 roles. tests/test_deploy_iam.py fails when a document grants more or less than the code calls;
 ``lava deploy iam --write`` regenerates them, ``lava deploy iam --why COMPONENT OPERATION``
 shows the call chain behind a grant.
@@ -173,13 +173,13 @@ def policy(found: Usage) -> dict[str, Any]:
             }
         )
     if "sagemaker:CreateLabelingJob" in by_kind.get("labeling-jobs", set()):
-        # CreateLabelingJob hands Ground Truth its execution role (LAVA_GT_ROLE_ARN).
+        # CreateLabelingJob hands Ground Truth its execution role (LAVA_LABELING__ROLE_ARN).
         statements.append(
             {
                 "Sid": "PassGroundTruthRole",
                 "Effect": "Allow",
                 "Action": ["iam:PassRole"],
-                "Resource": "${LAVA_GT_ROLE_ARN}",
+                "Resource": "${LAVA_LABELING__ROLE_ARN}",
                 "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             }
         )

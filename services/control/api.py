@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel, Field
 
-from services.control.audit import audit
+from services.control.audit import audited
 from services.control.auth import Principal
 from services.control.context import Ctl
 from services.control.problems import documented
@@ -26,7 +26,7 @@ from shared.ids import ID_PATTERN
 from shared.labeling.registry import StreamingJob
 from shared.operations import creation, jobs, tasks
 from shared.operations.creation import CreatedTask, SpecTaskRequest, WorkflowTaskRequest
-from shared.operations.errors import Invalid, NotFound, OperationError
+from shared.operations.errors import Invalid, NotFound
 from shared.operations.status import PipelineStatus, pipeline_status
 from shared.tasks.model import (
     AnnotationTask,
@@ -69,7 +69,7 @@ async def list_jobs(who: Viewer, ctl: Ctl) -> list[StreamingJob]:
 
 @router.post("/jobs", response_model=JobCreated, responses=WRITE, tags=["jobs"])
 async def create_job(who: Operator, ctl: Ctl, body: JobCreate) -> JobCreated:
-    async with _audited(who, "jobs.create", body.name):
+    async with audited(who, "jobs.create", body.name):
         result = await jobs.create_job(ctl.jobs, body.name, body.type, body.adjusts, body.backend)
     return JobCreated(created=result.created, job=result.job)
 
@@ -86,7 +86,7 @@ async def describe_job(who: Viewer, ctl: Ctl, name: JobPath) -> StreamingJob:
 
 @router.post("/jobs/{name}/stop", response_model=StreamingJob, responses=WRITE, tags=["jobs"])
 async def stop_job(who: Operator, ctl: Ctl, name: JobPath) -> StreamingJob:
-    async with _audited(who, "jobs.stop", name):
+    async with audited(who, "jobs.stop", name):
         return await jobs.stop_job(ctl.jobs, name)
 
 
@@ -180,7 +180,7 @@ async def list_tasks(
     status index: a page costs the same whatever the table holds)."""
     after = decode_cursor(cursor, status) if cursor else None
     found, last = await ctl.store.tasks_page(
-        status.value, min(limit, ctl.settings.control_page_max), after
+        status.value, min(limit, ctl.settings.control.page_max), after
     )
     return TaskPage(
         items=[TaskSummary.of(t) for t in found],
@@ -191,7 +191,7 @@ async def list_tasks(
 @router.post("/tasks", response_model=CreatedTask, responses=WRITE, tags=["tasks"])
 async def create_task(who: Operator, ctl: Ctl, body: WorkflowTaskRequest) -> CreatedTask:
     """A task for a clip through a configured workflow (idempotent per clip and workflow)."""
-    async with _audited(who, "tasks.create", body.clipS3Uri, workflow=body.workflow):
+    async with audited(who, "tasks.create", body.clipS3Uri, workflow=body.workflow):
         return await creation.create_from_workflow(ctl.aws, ctl.settings, ctl.publish, body)
 
 
@@ -199,7 +199,7 @@ async def create_task(who: Operator, ctl: Ctl, body: WorkflowTaskRequest) -> Cre
 async def create_task_from_spec(who: Operator, ctl: Ctl, body: SpecTaskRequest) -> CreatedTask:
     """The original's form: ``labelingJobs`` with ``jobName``, ``jobLevel`` and
     ``inputConfig`` (``clipS3Uri`` + ``fps`` at level 1, ``chainFromJobName`` above)."""
-    async with _audited(who, "tasks.create-spec", body.drive.drive_id):
+    async with audited(who, "tasks.create-spec", body.drive.drive_id):
         return await creation.create_from_spec(ctl.aws, ctl.settings, ctl.publish, body)
 
 
@@ -217,9 +217,9 @@ async def show_task(who: Viewer, ctl: Ctl, task_id: TaskId) -> TaskView:
 
 @router.post("/tasks/{task_id}/retry", response_model=RetryView, responses=WRITE, tags=["tasks"])
 async def retry_task(who: Operator, ctl: Ctl, task_id: TaskId) -> RetryView:
-    async with _audited(who, "tasks.retry", task_id):
+    async with audited(who, "tasks.retry", task_id):
         actions = await tasks.retry_task(
-            ctl.store, task_id, ctl.now(), ctl.settings.dispatch_level_timeout_seconds
+            ctl.store, task_id, ctl.now(), ctl.settings.dispatch.level_timeout_seconds
         )
     return RetryView(task_id=task_id, actions=actions)
 
@@ -230,7 +230,7 @@ async def stop_task(
 ) -> StopView:
     """Stop for good (idempotent): nothing more is sent; later outputs are only recorded."""
     reason = body.reason if body else ""
-    async with _audited(who, "tasks.stop", task_id, reason=reason):
+    async with audited(who, "tasks.stop", task_id, reason=reason):
         result = await tasks.stop_task(
             ctl.store, task_id, ctl.now(), by=f"{who.via}:{who.name}", reason=reason
         )
@@ -274,27 +274,8 @@ async def status(
     """Counts per stage and status, waiting data objects by age, expirations, re-keys,
     re-sends, failures with reasons, and the last hours' counts."""
     return await pipeline_status(
-        ctl.store, ctl.now(), ctl.settings.dispatch_resend_interval_seconds, hours
+        ctl.store, ctl.now(), ctl.settings.dispatch.resend_interval_seconds, hours
     )
 
 
 # --- audit --------------------------------------------------------------------------------
-class _audited:
-    """An audit line for a mutation, with how it ended (ok, refused: reason, error)."""
-
-    def __init__(self, who: Principal, action: str, target: str, **extra: object) -> None:
-        self.who, self.action, self.target, self.extra = who, action, target, extra
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        if exc is None:
-            outcome = "ok"
-        elif isinstance(exc, OperationError):
-            outcome = f"refused: {exc}"
-        else:
-            outcome = "error"
-        audit(self.who, self.action, self.target, outcome, **self.extra)

@@ -40,7 +40,7 @@ def create_app(control: Control) -> FastAPI:
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     problems.install(app)
-    app.add_middleware(BodyLimit, max_bytes=control.settings.control_max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=control.settings.control.max_body_bytes)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> PlainTextResponse:

@@ -1,11 +1,11 @@
 """Who is calling: bearer tokens stored hashed, or OIDC JWTs (issuer, audience, JWKS).
 
 Roles: ``viewer`` reads, ``operator`` also changes things. Tokens are configured as
-``name:role:sha256(token)`` (``LAVA_CONTROL_TOKENS``, from a Secret): the service never holds a
+``name:role:sha256(token)`` (``LAVA_CONTROL__TOKENS``, from a Secret): the service never holds a
 token in clear, and a presented token is hashed and looked up (its hash is as secret-free as
 the configuration). In production an identity provider issues JWTs instead: the signature is
 checked against the issuer's JWKS, then ``iss``, ``aud`` and ``exp``; the roles come from
-``LAVA_CONTROL_OIDC_ROLE_CLAIM``. Failures say nothing about why (401 or 403, no detail).
+``LAVA_CONTROL__OIDC_ROLE_CLAIM``. Failures say nothing about why (401 or 403, no detail).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import aiohttp
 import jwt
 import structlog
 
-from shared.settings import Settings
+from shared.settings import ControlSettings
 
 log = structlog.get_logger(__name__)
 
@@ -68,12 +68,12 @@ def parse_tokens(config: str) -> dict[str, Principal]:
     for entry in filter(None, (part.strip() for part in config.split(","))):
         parts = entry.split(":")
         if len(parts) != 3:
-            raise ConfigError("LAVA_CONTROL_TOKENS entries are name:role:sha256hex")
+            raise ConfigError("LAVA_CONTROL__TOKENS entries are name:role:sha256hex")
         name, role, digest = parts
         if role not in Role.__members__.values():
-            raise ConfigError(f"LAVA_CONTROL_TOKENS: unknown role {role!r} for {name}")
+            raise ConfigError(f"LAVA_CONTROL__TOKENS: unknown role {role!r} for {name}")
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise ConfigError(f"LAVA_CONTROL_TOKENS: {name}'s hash is not 64 hex digits")
+            raise ConfigError(f"LAVA_CONTROL__TOKENS: {name}'s hash is not 64 hex digits")
         found[digest] = Principal(name=name, role=Role(role), via="token")
     return found
 
@@ -113,14 +113,14 @@ class JwksCache:
 
 
 class Authenticator:
-    def __init__(self, settings: Settings) -> None:
-        self.tokens = parse_tokens(settings.control_tokens.get_secret_value())
-        self.issuer = settings.control_oidc_issuer
-        self.audience = settings.control_oidc_audience
-        self.role_claim = settings.control_oidc_role_claim
-        self.jwks = JwksCache(settings.control_oidc_jwks_url) if self.issuer else None
-        if self.issuer and not (self.audience and settings.control_oidc_jwks_url):
-            raise ConfigError("OIDC needs LAVA_CONTROL_OIDC_AUDIENCE and _JWKS_URL too")
+    def __init__(self, settings: ControlSettings) -> None:
+        self.tokens = parse_tokens(settings.control.tokens.get_secret_value())
+        self.issuer = settings.control.oidc_issuer
+        self.audience = settings.control.oidc_audience
+        self.role_claim = settings.control.oidc_role_claim
+        self.jwks = JwksCache(settings.control.oidc_jwks_url) if self.issuer else None
+        if self.issuer and not (self.audience and settings.control.oidc_jwks_url):
+            raise ConfigError("OIDC needs LAVA_CONTROL__OIDC_AUDIENCE and _JWKS_URL too")
 
     async def identify(self, credential: str) -> Principal | None:
         """The caller behind a bearer credential, or None (unknown, invalid, expired)."""

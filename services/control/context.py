@@ -15,13 +15,13 @@ from shared.aws import AwsClients
 from shared.dataset.index import DatasetIndex
 from shared.events import Event
 from shared.labeling.jobs import JobManager
-from shared.settings import Settings
+from shared.settings import ControlSettings
 from shared.tasks.store import TaskStore
 
 
 @dataclass
 class Control:
-    settings: Settings
+    settings: ControlSettings
     aws: AwsClients
     publish: Callable[[Event[Any]], Awaitable[None]]
     auth: Authenticator

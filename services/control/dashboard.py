@@ -48,7 +48,7 @@ async def dashboard(request: Request, ctl: Ctl) -> Response:
     if who is None:
         return RedirectResponse("/dashboard/login", status_code=303)
     status = await pipeline_status(
-        ctl.store, ctl.now(), ctl.settings.dispatch_resend_interval_seconds
+        ctl.store, ctl.now(), ctl.settings.dispatch.resend_interval_seconds
     )
     active, _ = await ctl.store.tasks_page("active", ACTIVE_SHOWN)
     return HTMLResponse(_page(ctl, who, status, [(t.task_id, t.level) for t in active]))
@@ -146,7 +146,7 @@ def _page(
 <table id="waiting">{waiting}</table>
 <div class="chart" style="height:180px"><canvas id="waiting-chart"></canvas></div>
 <p class="hint">Re-sent with the same key every
-{ctl.settings.dispatch_resend_interval_seconds / 86400:g} days; re-keyed only after an
+{ctl.settings.dispatch.resend_interval_seconds / 86400:g} days; re-keyed only after an
 expiry.</p></section>
 <section><h2>Dedup-key policy</h2><table id="policy">{policy}</table></section>
 <section class="wide"><h2>Sends, re-keys and expirations per hour</h2>

@@ -89,7 +89,7 @@ class ExportRequest(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
         description="Your name for the export, to repeat the request safely: the same id is "
         "the same export. Without it a repeat with the same format and filter within "
-        "LAVA_CONTROL_EXPORT_REPEAT_SECONDS is the same export.",
+        "LAVA_CONTROL__EXPORT_REPEAT_SECONDS is the same export.",
     )
 
 
@@ -138,7 +138,7 @@ async def list_clips(
         }
     )
     page = await dataset.clips_page(
-        ctl.dataset, where, min(limit, ctl.settings.control_page_max), cursor
+        ctl.dataset, where, min(limit, ctl.settings.control.page_max), cursor
     )
     return ClipPage(items=page.entries, next_cursor=page.next_cursor)
 
@@ -169,7 +169,7 @@ async def request_export(
             where,
             f"{who.via}:{who.name}",
             ctl.now(),
-            ctl.settings.control_export_repeat_seconds,
+            ctl.settings.control.export_repeat_seconds,
             body.export_id,
         )
         line.target = export.export_id

@@ -3,18 +3,18 @@
 - ``POST /v1/dataset/exports`` records the export ``queued`` (a conditional create: a
   repeated request gets the same export) and asks this replica to start it.
 - Starting is a **claim**: a conditional update that takes a lease
-  (``LAVA_CONTROL_EXPORT_LEASE_SECONDS``) and numbers the attempt, so one replica runs it.
+  (``LAVA_CONTROL__EXPORT_LEASE_SECONDS``) and numbers the attempt, so one replica runs it.
   The runner renews the lease every third of it and writes its files under its attempt's own
   prefix (``exports/<id>/attempt-<n>/``); it records ``completed`` (files, counts) or
   ``failed`` (the reason) only while it still holds that attempt. Losing the lease (a renewal
   refused) stops it: the attempt that took over owns the outcome, and the stale attempt's
   files are never named by the record.
-- Every replica looks every ``LAVA_CONTROL_EXPORT_POLL_SECONDS`` for claimable exports:
+- Every replica looks every ``LAVA_CONTROL__EXPORT_POLL_SECONDS`` for claimable exports:
   queued ones nobody started (this replica was busy) and running ones whose lease ran out
   because their replica died (killed, evicted, out of memory). Those are **resumed** by a new
   attempt that starts over: the query and the files are cheap to redo, and a half-written
   attempt is harmless in its own prefix.
-- After ``LAVA_CONTROL_EXPORT_MAX_ATTEMPTS`` attempts that ended that way the export ends
+- After ``LAVA_CONTROL__EXPORT_MAX_ATTEMPTS`` attempts that ended that way the export ends
   ``failed`` with the reason (something about it kills its runner).
 - A replica stopping (SIGTERM) cancels its runs and releases them: queued again, claimable at
   once, the attempt not counted; another replica resumes them at its next look.
@@ -39,7 +39,7 @@ from shared.dataset.export_job import ExportRefused, produce
 from shared.dataset.export_store import DatasetExport, ExportStore
 from shared.dataset.index import DatasetIndex
 from shared.loops import every
-from shared.settings import Settings
+from shared.settings import ControlSettings
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +53,7 @@ class ExportRunner:
     def __init__(
         self,
         aws: AwsClients,
-        settings: Settings,
+        settings: ControlSettings,
         now: Callable[[], float],
         replica: str | None = None,
     ) -> None:
@@ -73,7 +73,7 @@ class ExportRunner:
     async def run(self) -> None:
         """Look for exports to run or resume until ``stop``."""
         await every(
-            self._stop, self.settings.control_export_poll_seconds, self.sweep, "export sweep failed"
+            self._stop, self.settings.control.export_poll_seconds, self.sweep, "export sweep failed"
         )
 
     def submit(self, export_id: str) -> None:
@@ -89,13 +89,13 @@ class ExportRunner:
         for export in await self.store.claimable(self.now()):
             if export.export_id in self._running or export.export_id in self._claiming:
                 continue
-            if export.attempt >= limits.control_export_max_attempts:
+            if export.attempt >= limits.control.export_max_attempts:
                 if await self.store.give_up(
-                    export.export_id, self.now(), limits.control_export_max_attempts
+                    export.export_id, self.now(), limits.control.export_max_attempts
                 ):
                     log.warning("export given up", export_id=export.export_id)
                 continue
-            if self._busy >= limits.control_export_concurrency:
+            if self._busy >= limits.control.export_concurrency:
                 return
             await self._start(export.export_id)
 
@@ -117,7 +117,7 @@ class ExportRunner:
     async def _start(self, export_id: str) -> None:
         limits = self.settings
         if (
-            self._busy >= limits.control_export_concurrency
+            self._busy >= limits.control.export_concurrency
             or export_id in self._claiming
             or export_id in self._running
         ):
@@ -129,8 +129,8 @@ class ExportRunner:
                 export_id,
                 self.replica,
                 self.now(),
-                limits.control_export_lease_seconds,
-                limits.control_export_max_attempts,
+                limits.control.export_lease_seconds,
+                limits.control.export_max_attempts,
             )
         except BaseException:
             self._busy -= 1
@@ -153,7 +153,7 @@ class ExportRunner:
         ident, attempt = export.export_id, export.attempt
         bound = log.bind(export_id=ident, attempt=attempt, format=export.format.value)
         bound.info("export started", where=export.where)
-        lease = self.settings.control_export_lease_seconds
+        lease = self.settings.control.export_lease_seconds
         work = asyncio.create_task(
             produce(
                 self.aws,
@@ -161,7 +161,7 @@ class ExportRunner:
                 self.settings.names.bucket,
                 export,
                 attempt,
-                self.settings.control_export_max_clips,
+                self.settings.control.export_max_clips,
             )
         )
         try:

@@ -15,7 +15,7 @@ from shared.resources import MUTATION_BUDGET
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import ServiceSettings
 
 # Tries at opening a new window when other replicas open it at the same moment.
 OPEN_TRIES = 3
@@ -101,7 +101,7 @@ class MutationBudget:
     def __init__(
         self,
         aws: AwsClients,
-        settings: Settings,
+        settings: ServiceSettings,
         per_window: int,
         now: Callable[[], float] = time.time,
         window: float = 60.0,

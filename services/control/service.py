@@ -2,8 +2,8 @@
 
 It holds AWS clients and a publishing connection to the bus (task creation publishes
 ``ClipIngested``); it consumes nothing. It runs the dataset exports operators request in the
-background (``services/control/exports.py``). Uvicorn serves the app on ``LAVA_CONTROL_HOST``:
-``LAVA_CONTROL_PORT`` and stops on SIGTERM after in-flight requests.
+background (``services/control/exports.py``). Uvicorn serves the app on ``LAVA_CONTROL__HOST``:
+``LAVA_CONTROL__PORT`` and stops on SIGTERM after in-flight requests.
 """
 
 from __future__ import annotations
@@ -27,15 +27,15 @@ from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import Event
 from shared.logging import configure_logging
-from shared.settings import Settings, load_settings
+from shared.settings import ControlSettings
 
 log = structlog.get_logger(__name__)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: ControlSettings) -> None:
     auth = Authenticator(settings)
     if not auth.tokens and auth.jwks is None:
-        log.warning("no LAVA_CONTROL_TOKENS and no OIDC issuer: every API call gets 401")
+        log.warning("no LAVA_CONTROL__TOKENS and no OIDC issuer: every API call gets 401")
     async with AwsClients(settings) as aws:
         # The broker identity of this component is `control` (issue 13's table, once landed).
         bus = Bus(settings, client_name="lava-control")
@@ -51,25 +51,25 @@ async def serve(settings: Settings) -> None:
                 aws=aws,
                 publish=publish,
                 auth=auth,
-                budget=MutationBudget(aws, settings, settings.control_mutations_per_minute),
+                budget=MutationBudget(aws, settings, settings.control.mutations_per_minute),
                 now=time.time,
                 ready=lambda: bus.connected,
                 exports=exports,
             )
             config = uvicorn.Config(
                 create_app(control),
-                host=settings.control_host,
-                port=settings.control_port,
+                host=settings.control.host,
+                port=settings.control.port,
                 log_config=None,
                 access_log=False,
                 server_header=False,
-                timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+                timeout_graceful_shutdown=int(settings.runtime.shutdown_grace_seconds),
             )
             server = _Server(config)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, server.stop)
-            log.info("control service", host=settings.control_host, port=settings.control_port)
+            log.info("control service", host=settings.control.host, port=settings.control.port)
             sweeping = asyncio.create_task(exports.run())
             try:
                 await server.serve()
@@ -95,6 +95,6 @@ class _Server(uvicorn.Server):
 
 
 def main() -> None:
-    settings = load_settings()
+    settings = ControlSettings.load()
     configure_logging(settings, "control")
     asyncio.run(serve(settings))

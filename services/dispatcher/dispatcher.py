@@ -51,7 +51,7 @@ from shared.events import (
 from shared.loops import every
 from shared.ports import Publish
 from shared.retry import RetryPolicy
-from shared.settings import Settings
+from shared.settings import DispatcherSettings
 from shared.tasks.model import (
     AnnotationTask,
     ClipCompletion,
@@ -105,7 +105,7 @@ class Counters:
 class Dispatcher:
     def __init__(
         self,
-        settings: Settings,
+        settings: DispatcherSettings,
         store: TaskStore,
         sender: InputSender,
         jobs: JobDirectory,
@@ -121,9 +121,9 @@ class Dispatcher:
         self.publish = publish
         self.clock = clock
         self.retry = RetryPolicy(
-            base_seconds=settings.dispatch_retry_base_seconds,
-            factor=settings.dispatch_retry_factor,
-            attempts=settings.dispatch_retry_attempts,
+            base_seconds=settings.dispatch.retry_base_seconds,
+            factor=settings.dispatch.retry_factor,
+            attempts=settings.dispatch.retry_attempts,
         )
         self.counters = Counters()
 
@@ -169,7 +169,7 @@ class Dispatcher:
             return
         task = self._task_of(p, now, levels)
         objects = [self._new_object(task, job, 1, now) for job in levels[0]]
-        level_due = now + self.settings.dispatch_level_timeout_seconds
+        level_due = now + self.settings.dispatch.level_timeout_seconds
         try:
             created = await self._aws(
                 "creating the task", lambda: self.store.create_task(task, objects, level_due)
@@ -238,7 +238,7 @@ class Dispatcher:
         """
         now = self.now()
         objects = await self._release(objects, now)
-        lease = now + self.settings.dispatch_send_lease_seconds
+        lease = now + self.settings.dispatch.send_lease_seconds
         claimed: list[DataObject] = []
         for obj in objects:
             if await self._aws("claiming a send", partial(self.store.claim_send, obj, lease)):
@@ -252,7 +252,7 @@ class Dispatcher:
             generation[obj.job] = job.generation
             batch.append((obj, job, await self._carry(obj, job.adjusts, known or [])))
         await self._aws("SNS PublishBatch", lambda: self.sender.send(batch))
-        next_due = self.now() + self.settings.dispatch_resend_interval_seconds
+        next_due = self.now() + self.settings.dispatch.resend_interval_seconds
         for obj in claimed:
             await self._aws(
                 "recording a send",
@@ -272,7 +272,7 @@ class Dispatcher:
         """The objects whose job takes input (job_hold.decide), re-keyed for a re-created job;
         the others are held, visibly, until the job is InProgress."""
         ready = []
-        recheck = now + self.settings.dispatch_job_recheck_seconds
+        recheck = now + self.settings.dispatch.job_recheck_seconds
         for obj in objects:
             match decide(obj, await self.jobs.get(obj.job)):
                 case Hold(reason):
@@ -370,7 +370,7 @@ class Dispatcher:
             return
         next_level = task.level + 1
         new = [self._new_object(task, job, next_level, now) for job in task.jobs_of(next_level)]
-        level_due = now + self.settings.dispatch_level_timeout_seconds
+        level_due = now + self.settings.dispatch.level_timeout_seconds
         if await self._aws(
             "starting the next level", lambda: self.store.advance(task, new, now, level_due)
         ):
@@ -488,13 +488,13 @@ class Dispatcher:
             log.info("stale or repeated expiry ignored", key=dedup_key, current=obj.key)
             return
         self.counters.add("expirations")
-        if obj.expirations + 1 > self.settings.dispatch_max_expirations:
+        if obj.expirations + 1 > self.settings.dispatch.max_expirations:
             await self.store.note_expiry(obj, dedup_key, self.now())
             await self.fail(
                 task_id,
                 task.clip_id,
                 f"{job}: data object expired {obj.expirations + 1} times "
-                f"(LAVA_DISPATCH_MAX_EXPIRATIONS={self.settings.dispatch_max_expirations}); "
+                f"(LAVA_DISPATCH__MAX_EXPIRATIONS={self.settings.dispatch.max_expirations}); "
                 f"last: {reason}",
                 stage="labeling",
             )
@@ -670,10 +670,10 @@ class Dispatcher:
             return
         if all(o.held for o in waiting):
             # Its jobs take no input (job_hold): waiting is not the workforce's fault.
-            next_due = now + self.settings.dispatch_level_timeout_seconds
+            next_due = now + self.settings.dispatch.level_timeout_seconds
             await self.store.postpone_level(task, now, next_due)
             return
-        if task.level_retriggers >= self.settings.dispatch_level_max_retriggers:
+        if task.level_retriggers >= self.settings.dispatch.level_max_retriggers:
             await self.fail(
                 task.task_id,
                 task.clip_id,
@@ -683,7 +683,7 @@ class Dispatcher:
             )
             report.failed += 1
             return
-        next_due = now + self.settings.dispatch_level_timeout_seconds
+        next_due = now + self.settings.dispatch.level_timeout_seconds
         if await self.store.retrigger_level(task, now, next_due):
             self.counters.add("level_retriggers")
             log.warning("level overdue; re-triggering", task_level=task.level, waiting=len(waiting))
@@ -697,7 +697,7 @@ class Dispatcher:
         """The sweep loop (a runtime background loop)."""
         await every(
             stop,
-            self.settings.dispatch_sweep_interval_seconds,
+            self.settings.dispatch.sweep_interval_seconds,
             self._logged_sweep,
             "sweep failed; next round retries",
         )

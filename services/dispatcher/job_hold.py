@@ -12,10 +12,10 @@ So, per due data object (the decision is pure, :func:`decide`):
 - job InProgress, a newer generation than the last send: a new key, then send;
 - anything else (Initializing, Stopping, Stopped, Failed, Completed): hold - the object stays
   waiting with ``held`` = the reason (``lava status`` shows it) and is looked at again after
-  ``LAVA_DISPATCH_JOB_RECHECK_SECONDS``.
+  ``LAVA_DISPATCH__JOB_RECHECK_SECONDS``.
 
 A job that stops while objects wait for its output is noticed when the registry is refreshed
-(:meth:`JobWatch.refresh`, every ``LAVA_DISPATCH_JOB_RECHECK_SECONDS``): its waiting objects
+(:meth:`JobWatch.refresh`, every ``LAVA_DISPATCH__JOB_RECHECK_SECONDS``): its waiting objects
 become due at once, so the sweep holds them visibly; once the job is re-created and
 InProgress, the sweep sends them to the new generation with new keys.
 """

@@ -24,14 +24,14 @@ from shared.labeling.registry import JobRegistry
 from shared.loops import every
 from shared.ports import Publish
 from shared.runtime import ServiceRuntime, run_service
-from shared.settings import Settings
+from shared.settings import DispatcherSettings
 from shared.tasks.store import TaskStore
 from shared.tasks.workflows import WorkflowResolver
 from shared.workflows import load_catalog
 
 
 def wire_dispatcher(
-    settings: Settings,
+    settings: DispatcherSettings,
     aws: AwsClients,
     publish: Publish,
     clock: Clock,
@@ -43,15 +43,17 @@ def wire_dispatcher(
     return Dispatcher(
         settings,
         store,
-        sender or InputSender(aws, settings.dedup_key_name),
-        JobDirectory(JobRegistry(aws, settings), settings.dispatch_job_recheck_seconds),
-        WorkflowResolver(load_catalog(settings.workflows_file), aws, store.table),
+        sender or InputSender(aws, settings.dispatch.dedup_key_name),
+        JobDirectory(JobRegistry(aws, settings), settings.dispatch.job_recheck_seconds),
+        WorkflowResolver(load_catalog(settings.labeling.workflows_file), aws, store.table),
         publish,
         clock,
     )
 
 
-def make_dispatcher(runtime: ServiceRuntime, clock: Clock | None = None) -> Dispatcher:
+def make_dispatcher(
+    runtime: ServiceRuntime[DispatcherSettings], clock: Clock | None = None
+) -> Dispatcher:
     dispatcher = wire_dispatcher(
         runtime.settings, runtime.aws, runtime.bus.publish, clock or SystemClock()
     )
@@ -62,7 +64,9 @@ def make_dispatcher(runtime: ServiceRuntime, clock: Clock | None = None) -> Disp
     return dispatcher
 
 
-async def watch_jobs(runtime: ServiceRuntime, dispatcher: Dispatcher, stop: asyncio.Event) -> None:
+async def watch_jobs(
+    runtime: ServiceRuntime[DispatcherSettings], dispatcher: Dispatcher, stop: asyncio.Event
+) -> None:
     """Refresh the jobs' statuses (DescribeLabelingJob) and react to stopped jobs (job_hold)."""
     watch = JobWatch(JobManager(runtime.aws, runtime.settings), dispatcher.store, dispatcher.jobs)
 
@@ -71,13 +75,13 @@ async def watch_jobs(runtime: ServiceRuntime, dispatcher: Dispatcher, stop: asyn
 
     await every(
         stop,
-        runtime.settings.dispatch_job_recheck_seconds,
+        runtime.settings.dispatch.job_recheck_seconds,
         step,
         "job status refresh failed; next round retries",
     )
 
 
-async def build(runtime: ServiceRuntime) -> None:
+async def build(runtime: ServiceRuntime[DispatcherSettings]) -> None:
     dispatcher = make_dispatcher(runtime)
     runtime.add_loop("jobs", partial(watch_jobs, runtime, dispatcher))
     runtime.handle(FramesReady, dispatcher.on_frames_ready)
@@ -90,4 +94,4 @@ async def build(runtime: ServiceRuntime) -> None:
 
 
 def main() -> None:
-    run_service("dispatcher", build, consumer="dispatcher")
+    run_service("dispatcher", build, consumer="dispatcher", settings=DispatcherSettings.load())

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from services.ingest.extract import PICTURES_PER_DECODER, picture_bytes
 from shared.cgroup import Limits, read_limits
-from shared.settings import Settings
+from shared.settings import IngestSettings
 
 MB = 1024 * 1024
 # The ingest process with no clip: interpreter and imports (PyAV/FFmpeg, numpy, aiobotocore,
@@ -85,7 +85,7 @@ class IngestCapacity:
         }
 
 
-def derive_capacity(settings: Settings, limits: Limits | None = None) -> IngestCapacity:
+def derive_capacity(settings: IngestSettings, limits: Limits | None = None) -> IngestCapacity:
     """Clips, decoder threads and uploads: the settings where set, else from the limits.
 
     - clips: one per usable CPU (decoding is CPU-bound), fewer if the memory limit cannot hold
@@ -99,12 +99,12 @@ def derive_capacity(settings: Settings, limits: Limits | None = None) -> IngestC
     def shape(clips: int, uploads: int) -> IngestCapacity:
         return IngestCapacity(
             clips=clips,
-            decode_threads=settings.ingest_decode_threads or max(1, cpus // clips),
+            decode_threads=settings.ingest.decode_threads or max(1, cpus // clips),
             uploads=uploads,
-            jpeg_buffer_bytes=int(settings.ingest_jpeg_buffer_mb * MB),
-            decode_memory_bytes=int(settings.ingest_decode_memory_mb * MB),
-            width=settings.ingest_max_width,
-            height=settings.ingest_max_height,
+            jpeg_buffer_bytes=int(settings.ingest.jpeg_buffer_mb * MB),
+            decode_memory_bytes=int(settings.ingest.decode_memory_mb * MB),
+            width=settings.ingest.max_width,
+            height=settings.ingest.max_height,
             limits=limits,
         )
 
@@ -115,13 +115,13 @@ def derive_capacity(settings: Settings, limits: Limits | None = None) -> IngestC
     def fits(capacity: IngestCapacity) -> bool:
         return budget is None or capacity.memory_bytes() <= budget
 
-    largest = settings.ingest_max_width * settings.ingest_max_height
+    largest = settings.ingest.max_width * settings.ingest.max_height
     largest_jpeg = int(largest * JPEG_BYTES_PER_PIXEL)
-    uploads = settings.ingest_upload_concurrency or min(
-        MAX_UPLOADS, max(MIN_UPLOADS, int(settings.ingest_jpeg_buffer_mb * MB) // largest_jpeg)
+    uploads = settings.ingest.upload_concurrency or min(
+        MAX_UPLOADS, max(MIN_UPLOADS, int(settings.ingest.jpeg_buffer_mb * MB) // largest_jpeg)
     )
-    if settings.ingest_concurrency:
-        clips = settings.ingest_concurrency
+    if settings.ingest.concurrency:
+        clips = settings.ingest.concurrency
     else:
         clips = cpus
         while clips > 1 and not fits(shape(clips, uploads)):

@@ -46,7 +46,7 @@ import av
 
 from shared.cgroup import read_limits
 
-# Containers accepted when the caller names none (the LAVA_INGEST_CONTAINERS default).
+# Containers accepted when the caller names none (the LAVA_INGEST__CONTAINERS default).
 DEFAULT_CONTAINERS = frozenset({"mp4", "mov", "matroska", "webm"})
 # Pictures one H.264 decoder holds at its peak, measured with PyAV 18 (FFmpeg 7) on x264
 # streams with 3 references and 3 B-frames: +31 MB at 1080p (3.1 MB a picture), +97 MB at 4K

@@ -39,7 +39,7 @@ from shared.groundtruth.sequence import ManifestLine, SequenceFile, SequenceFram
 from shared.ids import task_id_of
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, parse_s3_uri
 from shared.ports import Publish
-from shared.settings import Settings
+from shared.settings import IngestSettings
 from shared.storage import Changed, NotFound, S3Store, TooLarge
 
 log = structlog.get_logger(__name__)
@@ -53,7 +53,7 @@ RAW_PREFIX = "raw/"
 class IngestHandler:
     def __init__(
         self,
-        settings: Settings,
+        settings: IngestSettings,
         store: S3Store,
         publish: Publish,
         capacity: IngestCapacity | None = None,
@@ -127,7 +127,7 @@ class IngestHandler:
         if bucket not in self.settings.allowed_clip_buckets:
             allowed = ", ".join(sorted(self.settings.allowed_clip_buckets))
             raise ClipError(
-                f"bucket {bucket!r} is not allowed (LAVA_INGEST_ALLOWED_BUCKETS: {allowed})"
+                f"bucket {bucket!r} is not allowed (LAVA_INGEST__ALLOWED_BUCKETS: {allowed})"
             )
         if not _SAFE_KEY.fullmatch(key):
             raise ClipError(f"object key {key!r} has characters outside [A-Za-z0-9._/-]")
@@ -149,19 +149,19 @@ class IngestHandler:
             raise ClipError(f"clip not found at {clip.video_uri}")
         if info.size == 0:
             raise ClipError(f"the clip at {clip.video_uri} is empty (0 bytes)")
-        if info.size > self.settings.ingest_max_bytes:
+        if info.size > self.settings.ingest.max_bytes:
             raise ClipError(
                 f"the clip is {info.size} bytes, above the limit of "
-                f"{self.settings.ingest_max_bytes} (LAVA_INGEST_MAX_BYTES)"
+                f"{self.settings.ingest.max_bytes} (LAVA_INGEST__MAX_BYTES)"
             )
         base_time = (clip.captured_at or info.last_modified).timestamp()
-        work_dir = self.settings.ingest_work_dir
+        work_dir = self.settings.ingest.work_dir
         async with self._decoding:
             with tempfile.TemporaryDirectory(prefix="lava-ingest-", dir=work_dir) as tmp:
                 local = Path(tmp) / "clip"
                 try:
                     await self.store.download(
-                        bucket, key, local, max_bytes=self.settings.ingest_max_bytes, etag=info.etag
+                        bucket, key, local, max_bytes=self.settings.ingest.max_bytes, etag=info.etag
                     )
                 except NotFound:
                     raise ClipError(f"clip not found at {clip.video_uri}") from None
@@ -172,8 +172,8 @@ class IngestHandler:
                     ) from None
                 except TooLarge:
                     raise ClipError(
-                        f"the clip grew above the limit of {self.settings.ingest_max_bytes} "
-                        "bytes while downloading (LAVA_INGEST_MAX_BYTES)"
+                        f"the clip grew above the limit of {self.settings.ingest.max_bytes} "
+                        "bytes while downloading (LAVA_INGEST__MAX_BYTES)"
                     ) from None
                 return await self._extract_and_store(clip, layout, local, base_time)
 
@@ -187,27 +187,27 @@ class IngestHandler:
     def _check_video(self, info: VideoInfo) -> None:
         s = self.settings
         containers = set(info.container.split(","))
-        if not containers & s.accepted_containers:
+        if not containers & s.ingest.accepted_containers:
             raise ClipError(
                 f"unsupported container {info.container!r} "
-                f"(accepted: {', '.join(sorted(s.accepted_containers))})"
+                f"(accepted: {', '.join(sorted(s.ingest.accepted_containers))})"
             )
-        if info.codec not in s.accepted_codecs:
+        if info.codec not in s.ingest.accepted_codecs:
             raise ClipError(
                 f"unsupported video codec {info.codec!r} "
-                f"(accepted: {', '.join(sorted(s.accepted_codecs))})"
+                f"(accepted: {', '.join(sorted(s.ingest.accepted_codecs))})"
             )
-        if info.width > s.ingest_max_width or info.height > s.ingest_max_height:
+        if info.width > s.ingest.max_width or info.height > s.ingest.max_height:
             raise ClipError(
                 f"resolution {info.width}x{info.height} is above the limit of "
-                f"{s.ingest_max_width}x{s.ingest_max_height}"
+                f"{s.ingest.max_width}x{s.ingest.max_height}"
             )
-        if min(info.width, info.height) < s.ingest_min_side:
+        if min(info.width, info.height) < s.ingest.min_side:
             raise ClipError(f"resolution {info.width}x{info.height} is too small to label")
-        if info.duration > s.ingest_max_duration_seconds:
+        if info.duration > s.ingest.max_duration_seconds:
             raise ClipError(
                 f"the clip lasts {info.duration:.1f} s, above the limit of "
-                f"{s.ingest_max_duration_seconds:g} s (LAVA_INGEST_MAX_DURATION_SECONDS)"
+                f"{s.ingest.max_duration_seconds:g} s (LAVA_INGEST__MAX_DURATION_SECONDS)"
             )
 
     async def _extract_and_store(
@@ -216,10 +216,10 @@ class IngestHandler:
         extractor = await asyncio.to_thread(
             FrameExtractor,
             local,
-            jpeg_quality=self.settings.ingest_jpeg_quality,
+            jpeg_quality=self.settings.ingest.jpeg_quality,
             decode_threads=self.capacity.decode_threads,
             decode_memory=self.capacity.decode_memory_bytes,
-            containers=self.settings.accepted_containers,
+            containers=self.settings.ingest.accepted_containers,
         )
         try:
             self._check_video(extractor.info)  # the extractor checks the fps itself

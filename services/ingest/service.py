@@ -9,13 +9,13 @@ from services.ingest.capacity import derive_capacity
 from services.ingest.handler import IngestHandler
 from shared.events import ClipIngested
 from shared.runtime import ServiceRuntime, run_service
-from shared.settings import Settings, load_settings
+from shared.settings import IngestSettings
 from shared.storage import S3Store
 
 log = structlog.get_logger(__name__)
 
 
-async def build(runtime: ServiceRuntime) -> None:
+async def build(runtime: ServiceRuntime[IngestSettings]) -> None:
     capacity = derive_capacity(runtime.settings)
     log.info("ingest capacity", **capacity.describe())
     handler = IngestHandler(
@@ -24,17 +24,19 @@ async def build(runtime: ServiceRuntime) -> None:
     runtime.handle(ClipIngested, handler.handle)
 
 
-def ingest_settings(settings: Settings) -> Settings:
-    """Prefetch only the clips this process works on at once, unless LAVA_PREFETCH says.
+def ingest_settings(settings: IngestSettings) -> IngestSettings:
+    """Prefetch only the clips this process works on at once, unless LAVA_BROKER__PREFETCH
+    says.
 
     A prefetched clip waits here while another replica could take it, and a process killed
     for memory requeues every message it holds, each spending one of its deliveries.
     """
-    if "prefetch" in settings.model_fields_set:
+    if "prefetch" in settings.broker.model_fields_set:
         return settings
-    return settings.model_copy(update={"prefetch": derive_capacity(settings).clips})
+    return settings.replace(broker__prefetch=derive_capacity(settings).clips)
 
 
 def main() -> None:
     fix_mmap_threshold()
-    run_service("ingest", build, consumer="ingest", settings=ingest_settings(load_settings()))
+    settings = ingest_settings(IngestSettings.load())
+    run_service("ingest", build, consumer="ingest", settings=settings)

@@ -4,7 +4,7 @@ backend is Label Studio.
 - Imports: each Label Studio job's input queue (fed by the dispatcher's input topic, as for
   Ground Truth) is read and every message imported query-then-create (``imports.py``); a
   message is deleted only when its key has a task.
-- Reconciliation (every ``LAVA_LABELSTUDIO_RECONCILE_SECONDS``): the tasks annotated since the
+- Reconciliation (every ``LAVA_LABELSTUDIO__RECONCILE_SECONDS``): the tasks annotated since the
   job's watermark (Label Studio's own update time, kept in DynamoDB) are translated and
   published; the watermark moves only after the events are confirmed. Webhooks are lost when
   the listener is down (Label Studio tries once); this loop finds what they missed.
@@ -31,7 +31,7 @@ from shared.loops import every, pause
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import ListenerSettings
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +41,7 @@ Publish = Callable[[Event[Any]], Awaitable[None]]
 class LabelStudioSide:
     def __init__(
         self,
-        settings: Settings,
+        settings: ListenerSettings,
         aws: AwsClients,
         publish: Publish,
         clock: Clock | None = None,
@@ -52,7 +52,7 @@ class LabelStudioSide:
         self.publish = publish
         self.clock = clock or SystemClock()
         self.client = client or LabelStudioClient(
-            settings.labelstudio_url, settings.labelstudio_token.get_secret_value()
+            settings.labelstudio.url, settings.labelstudio.token.get_secret_value()
         )
         self.registry = JobRegistry(aws, settings)
         self.importer = TaskImporter(aws, settings, self.client)
@@ -78,7 +78,7 @@ class LabelStudioSide:
                 await self.refresh()
                 live = [j for j in self.jobs.values() if j.status == "InProgress"]
                 if not live:
-                    await pause(stop, self.settings.listener_refresh_seconds)
+                    await pause(stop, self.settings.listener.refresh_seconds)
                     continue
                 await asyncio.gather(*(self.import_once(job) for job in live))
             except Exception:
@@ -99,7 +99,7 @@ class LabelStudioSide:
         response = await sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=10,
-            WaitTimeSeconds=self.settings.listener_wait_seconds,
+            WaitTimeSeconds=self.settings.listener.wait_seconds,
         )
         done = 0
         for message in response.get("Messages", []):
@@ -170,7 +170,7 @@ class LabelStudioSide:
     async def reconcile_loop(self, stop: asyncio.Event) -> None:
         await every(
             stop,
-            self.settings.labelstudio_reconcile_seconds,
+            self.settings.labelstudio.reconcile_seconds,
             self._reconcile_round,
             "Label Studio reconciliation failed; next round retries",
         )

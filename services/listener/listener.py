@@ -47,7 +47,7 @@ from shared.groundtruth.messages import OutputMessage, OutputStatus, parse_outpu
 from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.loops import every, pause
 from shared.ports import Publish
-from shared.settings import Settings
+from shared.settings import ListenerSettings
 from shared.sns_sqs import queue_arn, topics_send_policy
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class Metrics:
 class OutputQueue:
     """The listener's SQS queue and its dead-letter queue, subscribed to job output topics."""
 
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: ListenerSettings) -> None:
         self.aws = aws
         self.settings = settings
         self.name = settings.names.queue_url_name("gt-output")
@@ -97,7 +97,7 @@ class OutputQueue:
         dead_arn = await queue_arn(sqs, self.dead_url)
         redrive = {
             "deadLetterTargetArn": dead_arn,
-            "maxReceiveCount": str(self.settings.listener_max_receive_count),
+            "maxReceiveCount": str(self.settings.listener.max_receive_count),
         }
         created = await sqs.create_queue(QueueName=self.name)
         self.url = created["QueueUrl"]
@@ -106,15 +106,15 @@ class OutputQueue:
             QueueUrl=self.url,
             Attributes={
                 "RedrivePolicy": json.dumps(redrive),
-                "VisibilityTimeout": str(self.settings.listener_visibility_timeout_seconds),
-                "Policy": topics_send_policy(self.arn, [], self.settings.account),
+                "VisibilityTimeout": str(self.settings.listener.visibility_timeout_seconds),
+                "Policy": topics_send_policy(self.arn, [], self.settings.aws.account),
             },
         )
 
     async def admit(self, topics: list[str]) -> None:
         """The queue policy: only these exact topics, from our account, may send."""
         sqs = await self.aws.sqs()
-        policy = topics_send_policy(self.arn, sorted(topics), self.settings.account)
+        policy = topics_send_policy(self.arn, sorted(topics), self.settings.aws.account)
         await sqs.set_queue_attributes(QueueUrl=self.url, Attributes={"Policy": policy})
 
     async def refuse(self, message: Any, reason: str) -> None:
@@ -149,7 +149,7 @@ class OutputQueue:
 class Listener:
     def __init__(
         self,
-        settings: Settings,
+        settings: ListenerSettings,
         aws: AwsClients,
         publish: Publish,
         metrics: Metrics | None = None,
@@ -178,7 +178,7 @@ class Listener:
             log.info("subscribed to job outputs", jobs=added)
 
     async def refresh_loop(self, stop: asyncio.Event) -> None:
-        seconds = self.settings.listener_refresh_seconds
+        seconds = self.settings.listener.refresh_seconds
         await pause(stop, seconds)  # start() refreshed just now
         await every(
             stop, seconds, self.refresh, "refreshing the job list failed; next round retries"
@@ -191,7 +191,7 @@ class Listener:
                 response = await sqs.receive_message(
                     QueueUrl=self.queue.url,
                     MaxNumberOfMessages=10,
-                    WaitTimeSeconds=self.settings.listener_wait_seconds,
+                    WaitTimeSeconds=self.settings.listener.wait_seconds,
                     AttributeNames=["ApproximateReceiveCount"],
                 )
             except Exception:

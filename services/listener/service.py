@@ -10,11 +10,12 @@ from services.listener.labelstudio import LabelStudioSide
 from services.listener.listener import Listener, Metrics
 from services.listener.webhooks import PATH, WebhookReceiver, serve
 from shared.runtime import ServiceRuntime, run_service
+from shared.settings import ListenerSettings
 
 log = structlog.get_logger(__name__)
 
 
-def make_listener(runtime: ServiceRuntime) -> Listener:
+def make_listener(runtime: ServiceRuntime[ListenerSettings]) -> Listener:
     m, name = runtime.metrics, runtime.name
     received = m.counter("lava_listener_received", "Output messages received from SQS.")
     translated = m.counter("lava_listener_translated", "Outputs translated, per event.", ("kind",))
@@ -37,7 +38,7 @@ def make_listener(runtime: ServiceRuntime) -> Listener:
     return Listener(runtime.settings, runtime.aws, runtime.bus.publish, metrics)
 
 
-async def build(runtime: ServiceRuntime) -> None:
+async def build(runtime: ServiceRuntime[ListenerSettings]) -> None:
     listener = make_listener(runtime)
     lock = asyncio.Lock()
     started = asyncio.Event()
@@ -52,22 +53,22 @@ async def build(runtime: ServiceRuntime) -> None:
         await listener.receive_loop(stop)
 
     runtime.add_readiness_check(started.is_set)
-    for i in range(runtime.settings.listener_concurrency):
+    for i in range(runtime.settings.listener.concurrency):
         runtime.add_loop(f"receive-{i}", receiving)
     runtime.add_loop("refresh", listener.refresh_loop)
-    if runtime.settings.labelstudio_url:
+    if runtime.settings.labelstudio.url:
         add_labelstudio(runtime)
 
 
-def add_labelstudio(runtime: ServiceRuntime) -> None:
+def add_labelstudio(runtime: ServiceRuntime[ListenerSettings]) -> None:
     """Label Studio jobs: imports, reconciliation + expiry, and the webhook server."""
     settings = runtime.settings
     side = LabelStudioSide(settings, runtime.aws, runtime.bus.publish)
-    receiver = WebhookReceiver(side, settings.labelstudio_webhook_secret.get_secret_value())
+    receiver = WebhookReceiver(side, settings.labelstudio.webhook_secret.get_secret_value())
 
     async def webhooks(stop: asyncio.Event) -> None:
         runner, port = await serve(
-            receiver, settings.labelstudio_webhook_host, settings.labelstudio_webhook_port
+            receiver, settings.labelstudio.webhook_host, settings.labelstudio.webhook_port
         )
         log.info("Label Studio webhooks served", port=port, path=PATH)
         try:
@@ -82,4 +83,4 @@ def add_labelstudio(runtime: ServiceRuntime) -> None:
 
 
 def main() -> None:
-    run_service("listener", build)
+    run_service("listener", build, settings=ListenerSettings.load())

@@ -2,7 +2,7 @@
 
 A clip's workflows finish as separate tasks; their outputs are held until every workflow of
 the clip is finalized, then merged. Validation problems never vanish: they are listed in the
-summary with frame, object and field, and ``LAVA_POSTPROC_FAIL_ON`` decides whether they fail
+summary with frame, object and field, and ``LAVA_POSTPROC__FAIL_ON`` decides whether they fail
 the clip or complete it with warnings. Redelivery rewrites the same objects.
 """
 
@@ -29,7 +29,7 @@ from shared.events import (
 from shared.idempotency import IdempotencyGuard
 from shared.layout import ClipLayout, FrameIndex, labels_key, s3_uri, summary_key
 from shared.ports import Publish
-from shared.settings import Settings
+from shared.settings import PostprocSettings
 from shared.storage import NotFound, S3Store
 from shared.taxonomy.validation import Problem, validate_clip
 
@@ -49,7 +49,7 @@ def failing(problems: list[Problem], fail_on: str) -> list[Problem]:
 class PostprocHandler:
     def __init__(
         self,
-        settings: Settings,
+        settings: PostprocSettings,
         store: S3Store,
         index: DatasetIndex,
         publish: Publish,
@@ -83,7 +83,7 @@ class PostprocHandler:
 
     async def complete(self, p: LabelsFinalized, outputs: list[JobOutput]) -> None:
         """Merge the clip's outputs, validate, write labels and summary, then either fail the
-        clip (problems at or above ``LAVA_POSTPROC_FAIL_ON``) or index it and complete it."""
+        clip (problems at or above ``LAVA_POSTPROC__FAIL_ON``) or index it and complete it."""
         merged = await self._merge(p, outputs)
         if merged is None:
             return
@@ -101,14 +101,14 @@ class PostprocHandler:
         summary_uri = s3_uri(bucket, summary_key(p.clip_id))
         await self.store.put_json(bucket, labels_key(p.clip_id), merged.labels.model_dump_json())
         await self.store.put_json(bucket, summary_key(p.clip_id), summary.model_dump_json())
-        fatal = failing(problems, self.settings.postproc_fail_on)
+        fatal = failing(problems, self.settings.postproc.fail_on)
         if fatal:
             first = "; ".join(str(x) for x in fatal[:3])
             await self._fail(
                 p.clip_id,
                 p.task_id,
                 f"{len(fatal)} validation problem(s) at or above "
-                f"'{self.settings.postproc_fail_on}' (LAVA_POSTPROC_FAIL_ON): {first}; "
+                f"'{self.settings.postproc.fail_on}' (LAVA_POSTPROC__FAIL_ON): {first}; "
                 f"all listed in {summary_uri}",
             )
             return
@@ -148,7 +148,7 @@ class PostprocHandler:
                 p.clip,
                 index,
                 outputs,
-                self.settings.postproc_moved_iou,
+                self.settings.postproc.moved_iou,
             )
         except (OutputUnreadable, NotFound) as exc:
             await self._fail(p.clip_id, p.task_id, f"labels cannot be read: {exc}")

@@ -7,10 +7,11 @@ from shared.dataset.index import DatasetIndex
 from shared.events import LabelsFinalized
 from shared.idempotency import IdempotencyGuard
 from shared.runtime import ServiceRuntime, run_service
+from shared.settings import PostprocSettings
 from shared.storage import S3Store
 
 
-async def build(runtime: ServiceRuntime) -> None:
+async def build(runtime: ServiceRuntime[PostprocSettings]) -> None:
     handler = PostprocHandler(
         runtime.settings,
         S3Store(runtime.aws),
@@ -22,4 +23,4 @@ async def build(runtime: ServiceRuntime) -> None:
 
 
 def main() -> None:
-    run_service("postproc", build, consumer="postproc")
+    run_service("postproc", build, consumer="postproc", settings=PostprocSettings.load())

@@ -114,7 +114,7 @@ async def produce(
         # the files are built in memory before they are written
         raise ExportRefused(
             f"{len(entries)} clips match; an export holds at most {max_clips} "
-            "(LAVA_CONTROL_EXPORT_MAX_CLIPS): narrow the filter"
+            "(LAVA_CONTROL__EXPORT_MAX_CLIPS): narrow the filter"
         )
     builder = ExportBuilder(export.format, bucket)
     async for clip in labels_in_order(aws, entries):

@@ -28,7 +28,7 @@ from shared.resources import DATASET_EXPORTS
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import ServiceSettings
 
 CLAIMABLE = "export"
 # Attribute names DynamoDB reserves (status, owner...) are always written as #names.
@@ -68,7 +68,7 @@ class DatasetExport(BaseModel):
 
 
 class ExportStore:
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: ServiceSettings) -> None:
         self._aws = aws
         self.table = settings.names.table(DATASET_EXPORTS.name)
 

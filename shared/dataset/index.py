@@ -20,7 +20,7 @@ from shared.taxonomy.vocabulary import Scene, TimeOfDay, Traffic, TrafficDensity
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import ServiceSettings
 
 ENTRY = "clip"
 INDEXED = {"weather": "by-weather", "time_of_day": "by-time-of-day", "scene": "by-scene"}
@@ -94,7 +94,7 @@ def check_where(pairs: dict[str, str]) -> dict[str, str]:
 
 
 class DatasetIndex:
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: ServiceSettings) -> None:
         self._aws = aws
         self._table = settings.names.table(DATASET.name)
 

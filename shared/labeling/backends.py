@@ -9,8 +9,8 @@ groundtruth``), which needs only its input queue to exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from shared.clock import Clock, SystemClock
 from shared.groundtruth import limits
@@ -20,7 +20,7 @@ from shared.sns_sqs import queue_arn, topic_send_policy
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import LabelingSettings
 
 # Ground Truth's built-in Lambdas (pre-annotation, annotation consolidation) live in one AWS
 # account per region (CreateLabelingJob API reference); the task UIs in account 394669845002.
@@ -89,18 +89,20 @@ def _region_account(region: str) -> str:
 
 
 def create_labeling_job_request(
-    job: StreamingJob, settings: Settings, output_path: str
+    job: StreamingJob, settings: LabelingSettings, output_path: str
 ) -> dict[str, Any]:
     """The CreateLabelingJob request for a streaming video job (pure; unit-tested against
     botocore's service model)."""
-    region = settings.aws_region
+    region = settings.aws.region
     account = _region_account(region)
     task = TaskType(job.task_type)
     task_name = task.value  # VideoObjectTracking | VideoObjectDetection
     variant = f"Adjustment{task_name}" if job.adjusts else task_name
     spec = job_type(job.job_type)
-    if not settings.gt_role_arn or not settings.gt_workteam_arn:
-        raise BackendError("the SageMaker backend needs LAVA_GT_ROLE_ARN and LAVA_GT_WORKTEAM_ARN")
+    if not settings.labeling.role_arn or not settings.labeling.workteam_arn:
+        raise BackendError(
+            "the SageMaker backend needs LAVA_LABELING__ROLE_ARN and LAVA_LABELING__WORKTEAM_ARN"
+        )
     if job.task_availability_seconds < limits.MIN_TASK_AVAILABILITY_SECONDS or (
         job.task_availability_seconds > limits.MAX_TASK_AVAILABILITY_SECONDS_PRIVATE
     ):
@@ -122,10 +124,10 @@ def create_labeling_job_request(
         "LabelAttributeName": job.label_attribute,
         "InputConfig": {"DataSource": {"SnsDataSource": {"SnsTopicArn": job.input_topic_arn}}},
         "OutputConfig": {"S3OutputPath": output_path, "SnsTopicArn": job.output_topic_arn},
-        "RoleArn": settings.gt_role_arn,
+        "RoleArn": settings.labeling.role_arn,
         "LabelCategoryConfigS3Uri": job.label_config_uri,
         "HumanTaskConfig": {
-            "WorkteamArn": settings.gt_workteam_arn,
+            "WorkteamArn": settings.labeling.workteam_arn,
             "UiConfig": {
                 "HumanTaskUiArn": f"arn:aws:sagemaker:{region}:{GT_UI_ACCOUNT}:"
                 f"human-task-ui/{task_name}"
@@ -157,7 +159,7 @@ class SageMakerBackend:
 
     kind = "sagemaker"
 
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: LabelingSettings) -> None:
         self._aws = aws
         self._settings = settings
 
@@ -180,16 +182,32 @@ class SageMakerBackend:
         await client.stop_labeling_job(LabelingJobName=job.gt_name)
 
 
+@runtime_checkable
+class EmulatedLifecycle(Protocol):
+    """Settings that carry the emulator's job lifecycle (``emulators.settings``)."""
+
+    def emulated_in_progress_at(self, job: StreamingJob) -> datetime: ...
+
+
 class EmulatorBackend:
     """The local Ground Truth emulator: creating a job creates its input queue, subscribed to
-    the input topic, as Ground Truth does; the emulator process finds the job in the registry."""
+    the input topic, as Ground Truth does; the emulator process finds the job in the registry.
+
+    Who decides an emulated job's status: a process whose settings carry the emulator's
+    lifecycle (:class:`EmulatedLifecycle`: the emulator itself, the local runner, the tests)
+    computes it; a production service has no emulator settings and reports what the registry
+    holds, where the emulator process records each change (Initializing -> InProgress, the
+    idle stop) - as Ground Truth's own DescribeLabelingJob would tell it."""
 
     kind = "emulator"
 
-    def __init__(self, aws: AwsClients, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self, aws: AwsClients, settings: LabelingSettings, clock: Clock | None = None
+    ) -> None:
         self._aws = aws
         self._settings = settings
         self._clock = clock or SystemClock()
+        self._lifecycle = settings if isinstance(settings, EmulatedLifecycle) else None
 
     async def create(self, job: StreamingJob) -> str:
         sqs = await self._aws.sqs()
@@ -206,7 +224,7 @@ class EmulatorBackend:
             Attributes={"RawMessageDelivery": "true"},
             ReturnSubscriptionArn=True,
         )
-        region = self._settings.aws_region
+        region = self._settings.aws.region
         return f"arn:aws:sagemaker:{region}:000000000000:labeling-job/{job.gt_name.lower()}"
 
     async def describe(self, job: StreamingJob) -> JobStatus:
@@ -216,7 +234,9 @@ class EmulatorBackend:
             return JobStatus(job.status, job.status_reason)
         if job.status == IN_PROGRESS:  # never back to Initializing
             return JobStatus(IN_PROGRESS)
-        if self._clock.now() < emulated_in_progress_at(job, self._settings):
+        if self._lifecycle is None:  # the emulator process moves it on, in the registry
+            return JobStatus(job.status, job.status_reason)
+        if self._clock.now() < self._lifecycle.emulated_in_progress_at(job):
             return JobStatus(INITIALIZING)
         return JobStatus(IN_PROGRESS)
 
@@ -225,15 +245,7 @@ class EmulatorBackend:
         return None
 
 
-def emulated_in_progress_at(job: StreamingJob, settings: Settings) -> datetime:
-    """When an emulated job leaves Initializing (realistic profile; at once when ideal)."""
-    if settings.emulator_profile != "realistic":
-        return job.created_at
-    period = settings.emulator_initializing_seconds * settings.emulator_time_scale
-    return job.created_at + timedelta(seconds=period)
-
-
-def backend_for(kind: str, aws: AwsClients, settings: Settings) -> LabelingBackend:
+def backend_for(kind: str, aws: AwsClients, settings: LabelingSettings) -> LabelingBackend:
     if kind == "emulator":
         return EmulatorBackend(aws, settings)
     if kind == "sagemaker":

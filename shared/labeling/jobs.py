@@ -33,7 +33,7 @@ from shared.workflows import WorkflowCatalog
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import LabelingSettings
 
 log = structlog.get_logger(__name__)
 
@@ -42,12 +42,12 @@ class JobConfigError(ValueError):
     pass
 
 
-def output_publisher(backend: Backend, settings: Settings) -> str:
+def output_publisher(backend: Backend, settings: LabelingSettings) -> str:
     """The IAM role that publishes a job's outputs: Ground Truth's (the job's RoleArn), or
     locally the emulator's."""
-    if backend == "sagemaker" and settings.gt_role_arn:
-        return settings.gt_role_arn
-    return f"arn:aws:iam::{settings.account}:role/{settings.namespace}-gt-emulator"
+    if backend == "sagemaker" and settings.labeling.role_arn:
+        return settings.labeling.role_arn
+    return f"arn:aws:iam::{settings.aws.account}:role/{settings.namespace}-gt-emulator"
 
 
 @dataclass(frozen=True)
@@ -57,22 +57,22 @@ class Created:
     warnings: tuple[str, ...] = ()
 
 
-def task_config_checks(settings: Settings) -> tuple[list[str], list[str]]:
+def task_config_checks(settings: LabelingSettings) -> tuple[list[str], list[str]]:
     """(errors, warnings) of the HumanTaskConfig new video jobs would get."""
     errors, warnings = [], []
-    if settings.gt_workers_per_object != limits.VIDEO_WORKERS_PER_OBJECT:
+    if settings.labeling.workers_per_object != limits.VIDEO_WORKERS_PER_OBJECT:
         errors.append(
             "NumberOfHumanWorkersPerDataObject must be 1 for video frame jobs "
-            f"(LAVA_GT_WORKERS_PER_OBJECT={settings.gt_workers_per_object})"
+            f"(LAVA_LABELING__WORKERS_PER_OBJECT={settings.labeling.workers_per_object})"
         )
-    if settings.gt_task_time_limit_seconds > limits.MAX_VIDEO_TASK_TIME_LIMIT_SECONDS:
+    if settings.labeling.task_time_limit_seconds > limits.MAX_VIDEO_TASK_TIME_LIMIT_SECONDS:
         errors.append(
             "TaskTimeLimitInSeconds may be at most 30 days for video frame jobs "
-            f"(LAVA_GT_TASK_TIME_LIMIT_SECONDS={settings.gt_task_time_limit_seconds})"
+            f"(LAVA_LABELING__TASK_TIME_LIMIT_SECONDS={settings.labeling.task_time_limit_seconds})"
         )
-    if settings.gt_max_concurrent_tasks > limits.DEFAULT_MAX_CONCURRENT_TASKS:
+    if settings.labeling.max_concurrent_tasks > limits.DEFAULT_MAX_CONCURRENT_TASKS:
         warnings.append(
-            f"MaxConcurrentTaskCount {settings.gt_max_concurrent_tasks} is above "
+            f"MaxConcurrentTaskCount {settings.labeling.max_concurrent_tasks} is above "
             f"{limits.DEFAULT_MAX_CONCURRENT_TASKS}: Ground Truth needs an AWS service quota "
             "raise for it"
         )
@@ -83,7 +83,7 @@ class JobManager:
     def __init__(
         self,
         aws: AwsClients,
-        settings: Settings,
+        settings: LabelingSettings,
         clock: Clock | None = None,
         backends: dict[str, LabelingBackend] | None = None,
     ) -> None:
@@ -137,10 +137,10 @@ class JobManager:
             label_config_uri=s3_uri(s.names.bucket, key),
             backend=backend,
             created_at=self.clock.now(),
-            task_availability_seconds=s.gt_task_availability_seconds,
-            task_time_limit_seconds=s.gt_task_time_limit_seconds,
-            max_concurrent_tasks=s.gt_max_concurrent_tasks,
-            workers_per_object=s.gt_workers_per_object,
+            task_availability_seconds=s.labeling.task_availability_seconds,
+            task_time_limit_seconds=s.labeling.task_time_limit_seconds,
+            max_concurrent_tasks=s.labeling.max_concurrent_tasks,
+            workers_per_object=s.labeling.workers_per_object,
         )
         existing = await self.registry.get(name)
         if existing is not None:
@@ -193,7 +193,7 @@ class JobManager:
             TopicArn=output_topic["TopicArn"],
             AttributeName="Policy",
             AttributeValue=publish_only_policy(
-                output_topic["TopicArn"], output_publisher(backend, s), s.account
+                output_topic["TopicArn"], output_publisher(backend, s), s.aws.account
             ),
         )
         return input_topic["TopicArn"], output_topic["TopicArn"]

@@ -17,7 +17,7 @@ from shared.resources import JOBS
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import ServiceSettings
 
 Backend = Literal["emulator", "sagemaker", "labelstudio"]
 
@@ -101,7 +101,7 @@ class JobExists(RuntimeError):
 
 
 class JobRegistry:
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: ServiceSettings) -> None:
         self._aws = aws
         self._table = settings.names.table(JOBS.name)
 

@@ -18,7 +18,7 @@ from shared.ids import ID_PATTERN, task_id_of
 from shared.labeling.registry import JobRegistry
 from shared.operations.errors import Invalid
 from shared.resources import TASKS
-from shared.settings import Settings
+from shared.settings import LabelingSettings
 from shared.tasks.specs import TaskSpec
 from shared.tasks.workflows import WorkflowResolver
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
@@ -60,7 +60,7 @@ def clip_id_for(uri: str, drive_id: str, given: str | None) -> str:
 
 
 async def create_from_spec(
-    aws: AwsClients, settings: Settings, publish: Publish, request: SpecTaskRequest
+    aws: AwsClients, settings: LabelingSettings, publish: Publish, request: SpecTaskRequest
 ) -> CreatedTask:
     try:
         levels = request.levels()
@@ -79,7 +79,7 @@ async def create_from_spec(
             raise Invalid(f"job {name} is not registered")
     workflow = request.workflow_name()
     resolver = WorkflowResolver(
-        load_catalog(settings.workflows_file), aws, settings.names.table(TASKS.name)
+        load_catalog(settings.labeling.workflows_file), aws, settings.names.table(TASKS.name)
     )
     await resolver.register(workflow, levels)
     clip_id = clip_id_for(source.clipS3Uri, request.drive.drive_id, request.clipId)
@@ -92,10 +92,10 @@ async def create_from_spec(
 
 
 async def create_from_workflow(
-    aws: AwsClients, settings: Settings, publish: Publish, request: WorkflowTaskRequest
+    aws: AwsClients, settings: LabelingSettings, publish: Publish, request: WorkflowTaskRequest
 ) -> CreatedTask:
     resolver = WorkflowResolver(
-        load_catalog(settings.workflows_file), aws, settings.names.table(TASKS.name)
+        load_catalog(settings.labeling.workflows_file), aws, settings.names.table(TASKS.name)
     )
     try:
         levels = await resolver.levels(request.workflow)

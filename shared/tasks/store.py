@@ -55,7 +55,7 @@ from shared.tasks.model import (
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import ServiceSettings
 
 DUE_OBJECT = "object"
 DUE_TASK = "task"
@@ -81,7 +81,7 @@ def _history(at: float, event: str, detail: str = "") -> dict[str, Any]:
 
 
 class TaskStore:
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: ServiceSettings) -> None:
         self._aws = aws
         self.table = settings.names.table(TASKS.name)
         self.counters = TaskCounters(aws, self.table)

@@ -33,7 +33,7 @@ from shared.aws import AwsClients
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest
 
-    from shared.settings import Settings
+    from shared.settings import ServiceSettings
 
 # Any address works: nothing listens there, the hook answers first. It only has to be set so
 # that settings treat AWS as an emulator (test credentials, the emulator's account).
@@ -119,7 +119,7 @@ def in_process_session() -> AioSession:
     return session
 
 
-def memory_aws(settings: Settings) -> AwsClients:
+def memory_aws(settings: ServiceSettings) -> AwsClients:
     """AWS clients for ``settings`` answered in-process (the settings' endpoint is replaced)."""
-    local = settings.model_copy(update={"aws_endpoint_url": ENDPOINT})
+    local = settings.replace(aws__endpoint_url=ENDPOINT)
     return AwsClients(local, session=in_process_session())

@@ -19,7 +19,7 @@ from shared.acking import settle
 from shared.bus import PIPELINE_TOPOLOGY, Topology, UnroutableEvent
 from shared.events import Event, decode_event, encode_event
 from shared.ports import AnyHandler
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 
 @dataclass
@@ -46,7 +46,7 @@ class _Queue:
 class InMemoryBus:
     """``publish``/``consume`` like :class:`shared.bus.Bus`, in one process, no broker."""
 
-    def __init__(self, settings: Settings, topology: Topology = PIPELINE_TOPOLOGY) -> None:
+    def __init__(self, settings: ServiceSettings, topology: Topology = PIPELINE_TOPOLOGY) -> None:
         self.settings = settings
         self.topology = topology
         self._queues: dict[str, _Queue] = {

@@ -84,7 +84,7 @@ async def probe(settings: Settings) -> AsyncIterator[tuple[Bus, list[Event[Any]]
 
 
 async def _publish_raw(settings: Settings, body: bytes, routing_key: str, **props: Any) -> None:
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    connection = await aio_pika.connect(settings.broker.amqp_url.get_secret_value())
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(settings.names.exchange)

@@ -50,17 +50,17 @@ def identities(
     state = tmp_path_factory.mktemp("broker")
     base = load_settings(
         namespace=new_namespace(),
-        amqp_url=rabbitmq,
-        aws_endpoint_url=moto_server.endpoint,
+        broker__amqp_url=rabbitmq,
+        aws__endpoint_url=moto_server.endpoint,
         state_dir=state,
-        delivery_limit=1,
-        redelivery_backoff_seconds=0.01,
-        publish_retry_seconds=5,
+        broker__delivery_limit=1,
+        broker__redelivery_backoff_seconds=0.01,
+        broker__publish_retry_seconds=5,
     )
     urls: dict[str, str] = {}
 
     def as_component(component: str) -> Settings:
-        return base.model_copy(update={"amqp_url": type(base.amqp_url)(urls[component])}, deep=True)
+        return base.replace(broker__amqp_url=urls[component])
 
     async def provision() -> None:
         async with Bus(as_component("provisioner"), CLEANUP_TOPOLOGY, declare=True):
@@ -101,7 +101,7 @@ def test_the_table_covers_every_component_and_event() -> None:
     # every event type has a publisher (a new type needs a row here, or nobody may send it)
     assert all(publishers(p.EVENT_TYPE) for p in PAYLOAD_TYPES)
     assert allowed_users("prod", "LabelsFinalized") == {"prod-dispatcher"}
-    names = load_settings(namespace="prod", aws_endpoint_url="http://x").names
+    names = load_settings(namespace="prod", aws__endpoint_url="http://x").names
     # nobody but the provisioner configures anything
     assert {permissions(i, names).configure for i in IDENTITIES if not i.declares} == {"^$"}
     doc = definitions(names, {"rig": "placeholder"})
@@ -148,7 +148,7 @@ async def test_the_broker_refuses_a_forged_user_id_and_configuring(
 ) -> None:
     _, as_component = identities
     rig = as_component("rig")
-    connection = await aio_pika.connect(rig.amqp_url.get_secret_value())
+    connection = await aio_pika.connect(rig.broker.amqp_url.get_secret_value())
     try:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(rig.names.exchange)
@@ -209,8 +209,8 @@ async def test_services_declare_nothing_and_say_when_the_topology_is_missing(
     ingest = as_component("ingest")
     unprovisioned = load_settings(
         namespace=f"{ingest.namespace}-none",
-        amqp_url=ingest.amqp_url,
-        aws_endpoint_url=ingest.aws_endpoint_url,
+        broker__amqp_url=ingest.broker.amqp_url,
+        aws__endpoint_url=ingest.aws.endpoint_url,
     )
     with pytest.raises(TopologyMissing, match="lava stack provision"):
         await Bus(unprovisioned, CLEANUP_TOPOLOGY).connect()

@@ -79,23 +79,23 @@ async def test_a_bucket_answering_403_is_not_ours_and_is_never_written(
 
 
 def test_the_bucket_is_a_setting_named_by_account_and_region() -> None:
-    local = load_settings(namespace="prod", aws_endpoint_url="http://127.0.0.1:4566")
+    local = load_settings(namespace="prod", aws__endpoint_url="http://127.0.0.1:4566")
     assert local.names.bucket == f"prod-{LOCAL_ACCOUNT}-us-east-1"
-    real = load_settings(namespace="prod", aws_account_id="210987654321", aws_region="eu-west-1")
+    real = load_settings(namespace="prod", aws__account_id="210987654321", aws__region="eu-west-1")
     assert real.names.bucket == "prod-210987654321-eu-west-1"
-    assert load_settings(bucket="my-own-bucket", aws_account_id="210987654321").names.bucket == (
-        "my-own-bucket"
-    )
+    assert load_settings(
+        aws__bucket="my-own-bucket", aws__account_id="210987654321"
+    ).names.bucket == ("my-own-bucket")
     with pytest.raises(ValueError, match="12 digits"):
-        load_settings(aws_account_id="12345")
+        load_settings(aws__account_id="12345")
     with pytest.raises(ValueError, match="bucket name"):
-        load_settings(bucket="Bad_Bucket")
+        load_settings(aws__bucket="Bad_Bucket")
 
     async def s3_without_account() -> None:
         async with AwsClients(load_settings(namespace="prod")) as aws:
             await aws.s3()
 
-    with pytest.raises(ValueError, match="LAVA_AWS_ACCOUNT_ID"):
+    with pytest.raises(ValueError, match="LAVA_AWS__ACCOUNT_ID"):
         asyncio.run(s3_without_account())
 
 
@@ -114,19 +114,19 @@ def _lava(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 def test_credentials_are_never_printed(tmp_path: Path) -> None:
     url = f"amqp://lava-rig:{SECRET}@127.0.0.1:5672/"
-    settings = load_settings(amqp_url=url)
+    settings = load_settings(broker__amqp_url=url)
     assert SECRET not in repr(settings) and SECRET not in str(settings)
-    shown = _lava("config", "show", "--json", LAVA_AMQP_URL=url)
+    shown = _lava("config", "show", "--json", LAVA_BROKER__AMQP_URL=url)
     assert shown.returncode == 0 and SECRET not in shown.stdout + shown.stderr
-    assert json.loads(shown.stdout)["amqp_url"] == "**********"
-    table = _lava("config", "show", LAVA_AMQP_URL=url)
+    assert json.loads(shown.stdout)["broker"]["amqp_url"] == "**********"
+    table = _lava("config", "show", LAVA_BROKER__AMQP_URL=url)
     assert table.returncode == 0 and SECRET not in table.stdout + table.stderr
     status = _lava(
         "stack",
         "status",
         "--port",
         "9",
-        LAVA_AMQP_URL=url,
+        LAVA_BROKER__AMQP_URL=url,
         LAVA_STATE_DIR=str(tmp_path),
         AWS_ENDPOINT_URL="http://127.0.0.1:9",
     )
@@ -139,7 +139,7 @@ async def test_logs_mask_passwords_and_health_binds_to_loopback(
 ) -> None:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    configure_logging(settings.model_copy(update={"log_format": "json"}), "probe")
+    configure_logging(settings.replace(log__format="json"), "probe")
     try:
         structlog.get_logger("probe").error(
             "broker unavailable", error=f"cannot reach amqp://lava-rig:{SECRET}@broker:5672/"

@@ -60,9 +60,9 @@ async def test_forged_outputs_are_refused_and_the_genuine_one_passes(
 ) -> None:
     s = dispatch_settings(
         settings,
-        listener_wait_seconds=1,
-        listener_visibility_timeout_seconds=1,
-        listener_refresh_seconds=0.3,
+        listener__wait_seconds=1,
+        listener__visibility_timeout_seconds=1,
+        listener__refresh_seconds=0.3,
     )
     jobs = await create_jobs(aws, s)
     dispatcher = make_dispatcher(aws, s, FakeClock(), Recorder())
@@ -166,7 +166,7 @@ async def test_forged_outputs_are_refused_and_the_genuine_one_passes(
 async def test_queue_and_topic_policies_name_exact_principals(
     aws: AwsClients, settings: Settings, bus: Bus
 ) -> None:
-    s = dispatch_settings(settings, listener_wait_seconds=1, listener_refresh_seconds=0.3)
+    s = dispatch_settings(settings, listener__wait_seconds=1, listener__refresh_seconds=0.3)
     jobs = await create_jobs(aws, s)
     sns, sqs = await aws.sns(), await aws.sqs()
     async with running(build, s, "listener", None):
@@ -178,7 +178,7 @@ async def test_queue_and_topic_policies_name_exact_principals(
         j.output_topic_arn for j in jobs.values()
     )
     assert "*" not in json.dumps(condition["ArnEquals"])
-    assert condition["StringEquals"]["aws:SourceAccount"] == s.account
+    assert condition["StringEquals"]["aws:SourceAccount"] == s.aws.account
     for job in jobs.values():
         topic = await sns.get_topic_attributes(TopicArn=job.output_topic_arn)
         statements = json.loads(topic["Attributes"]["Policy"])["Statement"]

@@ -11,20 +11,22 @@ import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
 from shared.bus import PIPELINE_TOPOLOGY, Bus, Topology
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 
 
-async def provision_topology(settings: Settings, topology: Topology = PIPELINE_TOPOLOGY) -> None:
+async def provision_topology(
+    settings: ServiceSettings, topology: Topology = PIPELINE_TOPOLOGY
+) -> None:
     """Declare a namespace's topology as provisioning does (services only check it)."""
     async with Bus(settings, topology, client_name="lava-test-provision", declare=True):
         pass
 
 
 async def get_messages(
-    settings: Settings, queue: str, count: int, timeout: float = 10.0
+    settings: ServiceSettings, queue: str, count: int, timeout: float = 10.0
 ) -> list[AbstractIncomingMessage]:
     """Take ``count`` messages from ``queue`` (acknowledged), waiting up to ``timeout``."""
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    connection = await aio_pika.connect(settings.broker.amqp_url.get_secret_value())
     try:
         channel = await connection.channel()
         q = await channel.get_queue(queue, ensure=True)
@@ -41,8 +43,8 @@ async def get_messages(
         await connection.close()
 
 
-async def queue_depth(settings: Settings, queue: str) -> int:
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+async def queue_depth(settings: ServiceSettings, queue: str) -> int:
+    connection = await aio_pika.connect(settings.broker.amqp_url.get_secret_value())
     try:
         channel = await connection.channel()
         q = await channel.declare_queue(queue, passive=True)

@@ -45,11 +45,11 @@ def control_env(settings: Settings, port: int, entries: str, **extra: str) -> di
     return {
         **os.environ,
         "LAVA_NAMESPACE": settings.namespace,
-        "AWS_ENDPOINT_URL": settings.aws_endpoint_url or "",
-        "LAVA_AMQP_URL": settings.amqp_url.get_secret_value(),
-        "LAVA_CONTROL_PORT": str(port),
-        "LAVA_CONTROL_TOKENS": entries,
-        "LAVA_LOG_FORMAT": "json",
+        "AWS_ENDPOINT_URL": settings.aws.endpoint_url or "",
+        "LAVA_BROKER__AMQP_URL": settings.broker.amqp_url.get_secret_value(),
+        "LAVA_CONTROL__PORT": str(port),
+        "LAVA_CONTROL__TOKENS": entries,
+        "LAVA_LOG__FORMAT": "json",
         "PYTHONUNBUFFERED": "1",
         **extra,
     }

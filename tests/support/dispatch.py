@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.sender import InputSender
@@ -16,22 +16,23 @@ from shared.events import (
 )
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
-from shared.settings import Settings
+from shared.settings import DispatcherSettings, Settings
 from shared.tasks.model import AnnotationTask
 from shared.workflows import load_catalog
 
 DAY = 24 * 3600
+D = TypeVar("D", bound=DispatcherSettings)
 
 
-def dispatch_settings(settings: Settings, **changes: Any) -> Settings:
+def dispatch_settings(settings: D, **changes: Any) -> D:
     base: dict[str, Any] = {
-        "dispatch_retry_base_seconds": 0.0,
-        "dispatch_resend_interval_seconds": 5 * DAY,
-        "dispatch_level_timeout_seconds": 7 * DAY,
-        "dispatch_send_lease_seconds": 60,
+        "dispatch__retry_base_seconds": 0.0,
+        "dispatch__resend_interval_seconds": 5 * DAY,
+        "dispatch__level_timeout_seconds": 7 * DAY,
+        "dispatch__send_lease_seconds": 60,
     }
     base.update(changes)
-    return settings.model_copy(update=base)
+    return settings.replace(**base)
 
 
 @dataclass

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from emulators.groundtruth.service import build
+from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.groundtruth.messages import DedupKey, input_message
 from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, sidecar_key
 from shared.runtime import ServiceRuntime
-from shared.settings import Settings
+from shared.settings import ServiceSettings
 from shared.sns_sqs import queue_arn
 from shared.storage import S3Store
 from tests.support.clips import small_clip
@@ -65,7 +66,7 @@ async def send(
 
 async def staged_clip(
     aws: AwsClients,
-    settings: Settings,
+    settings: ServiceSettings,
     tmp_path: Path,
     clip_id: str,
     fps: float = 1,
@@ -96,24 +97,24 @@ async def staged_clip(
     return layout.uri(layout.sequence_key), clip.labels
 
 
-def emulator_settings(settings: Settings, **changes: Any) -> Settings:
+def emulator_settings(settings: LocalSettings, **changes: Any) -> LocalSettings:
     """A quick simulated workforce: polled every 50 ms, labels in 50-100 ms, real-time clock."""
     base: dict[str, Any] = {
-        "emulator_poll_seconds": 0.05,
-        "emulator_latency_min_seconds": 0.05,
-        "emulator_latency_max_seconds": 0.1,
-        "emulator_worker_rate": 100.0,
-        "emulator_time_scale": 1.0,
+        "emulator__poll_seconds": 0.05,
+        "emulator__latency_min_seconds": 0.05,
+        "emulator__latency_max_seconds": 0.1,
+        "emulator__worker_rate": 100.0,
+        "emulator__time_scale": 1.0,
     }
     base.update(changes)
-    return settings.model_copy(update=base)
+    return settings.replace(**base)
 
 
 @dataclass
 class RunningEmulator:
-    runtime: ServiceRuntime
+    runtime: ServiceRuntime[LocalSettings]
     aws: AwsClients
-    settings: Settings
+    settings: LocalSettings
 
     def simulating(self, job: str) -> bool:
         """Whether the emulator has picked the job up (its open-tasks gauge exists)."""
@@ -128,7 +129,7 @@ class RunningEmulator:
 
 
 @asynccontextmanager
-async def emulator(settings: Settings, aws: AwsClients) -> AsyncIterator[RunningEmulator]:
+async def emulator(settings: LocalSettings, aws: AwsClients) -> AsyncIterator[RunningEmulator]:
     """The Ground Truth emulator service, running in the test process."""
     async with running(build, settings, "gt-emulator", None, uses_bus=False) as runtime:
         yield RunningEmulator(runtime, aws, settings)

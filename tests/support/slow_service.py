@@ -15,11 +15,12 @@ from typing import Any
 from shared.bus import Topology
 from shared.events import ClipFailed, Event
 from shared.runtime import ServiceRuntime, run_service
+from shared.settings import ServiceSettings
 
 TOPOLOGY = Topology(consumers={"probe": ("ClipFailed",)})
 
 
-async def build(runtime: ServiceRuntime) -> None:
+async def build(runtime: ServiceRuntime[ServiceSettings]) -> None:
     markers = Path(os.environ["LAVA_TEST_MARKERS"])
     seconds = float(os.environ.get("LAVA_TEST_HANDLER_SECONDS", "60"))
 
@@ -36,4 +37,6 @@ async def build(runtime: ServiceRuntime) -> None:
 
 
 if __name__ == "__main__":
-    run_service("probe", build, consumer="probe", topology=TOPOLOGY)
+    run_service(
+        "probe", build, consumer="probe", topology=TOPOLOGY, settings=ServiceSettings.load()
+    )

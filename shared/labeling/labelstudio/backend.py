@@ -20,7 +20,7 @@ from shared.labeling.registry import ENDED, FAILED, IN_PROGRESS, StreamingJob
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import LabelingSettings
 
 ARN_PREFIX = "labelstudio:project/"
 WEBHOOK_SECRET_HEADER = "X-Lava-Webhook-Secret"
@@ -37,20 +37,20 @@ def project_id(job: StreamingJob) -> int:
     return int(job.arn[len(ARN_PREFIX) :])
 
 
-def client_for(settings: Settings) -> LabelStudioClient:
-    if not settings.labelstudio_url:
+def client_for(settings: LabelingSettings) -> LabelStudioClient:
+    if not settings.labelstudio.url:
         raise LabelStudioUnavailable(
-            "the labelstudio backend needs LAVA_LABELSTUDIO_URL and LAVA_LABELSTUDIO_TOKEN"
+            "the labelstudio backend needs LAVA_LABELSTUDIO__URL and LAVA_LABELSTUDIO__TOKEN"
         )
     return LabelStudioClient(
-        settings.labelstudio_url, settings.labelstudio_token.get_secret_value()
+        settings.labelstudio.url, settings.labelstudio.token.get_secret_value()
     )
 
 
 class LabelStudioBackend:
     kind = "labelstudio"
 
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: LabelingSettings) -> None:
         self._aws = aws
         self._settings = settings
 
@@ -73,12 +73,12 @@ class LabelStudioBackend:
         return f"{ARN_PREFIX}{pid}"
 
     async def _ensure_webhook(self, client: LabelStudioClient, pid: int) -> None:
-        url = self._settings.labelstudio_webhook_url
+        url = self._settings.labelstudio.webhook_url
         if not url:
             return  # reconciliation alone
         if any(h.get("url") == url for h in await client.webhooks(pid)):
             return
-        secret = self._settings.labelstudio_webhook_secret.get_secret_value()
+        secret = self._settings.labelstudio.webhook_secret.get_secret_value()
         await client.create_webhook(pid, url, {WEBHOOK_SECRET_HEADER: secret}, WEBHOOK_ACTIONS)
 
     async def describe(self, job: StreamingJob) -> JobStatus:

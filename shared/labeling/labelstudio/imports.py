@@ -38,7 +38,7 @@ from shared.storage import S3Store
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import Settings
+    from shared.settings import LabelingSettings
 
 log = structlog.get_logger(__name__)
 
@@ -65,10 +65,10 @@ class Imported:
 class ImportClaims:
     """The (job, key) claims and per-job reconciliation watermarks (one small table)."""
 
-    def __init__(self, aws: AwsClients, settings: Settings) -> None:
+    def __init__(self, aws: AwsClients, settings: LabelingSettings) -> None:
         self._aws = aws
         self._table = settings.names.table(LABELSTUDIO_IMPORTS.name)
-        self._lease = settings.labelstudio_import_lease_seconds
+        self._lease = settings.labelstudio.import_lease_seconds
 
     @staticmethod
     def _pk(job: str, key: str) -> str:
@@ -123,7 +123,9 @@ class ImportClaims:
 
 
 class TaskImporter:
-    def __init__(self, aws: AwsClients, settings: Settings, client: LabelStudioClient) -> None:
+    def __init__(
+        self, aws: AwsClients, settings: LabelingSettings, client: LabelStudioClient
+    ) -> None:
         self.aws = aws
         self.settings = settings
         self.client = client
@@ -160,7 +162,7 @@ class TaskImporter:
     ) -> dict[str, Any]:
         spec = job_type(job.job_type)
         data = await task_data(
-            self.aws, spec, key, source, self.settings.labelstudio_media_url_seconds
+            self.aws, spec, key, source, self.settings.labelstudio.media_url_seconds
         )
         task: dict[str, Any] = {"data": data}
         audited = job.audit_label_attribute

@@ -42,7 +42,7 @@ from shared.storage import S3Store
 if TYPE_CHECKING:
     from shared.aws import AwsClients
     from shared.clock import Clock
-    from shared.settings import Settings
+    from shared.settings import LabelingSettings
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +68,7 @@ class Outputs:
     def __init__(
         self,
         aws: AwsClients,
-        settings: Settings,
+        settings: LabelingSettings,
         client: LabelStudioClient,
         clock: Clock,
     ) -> None:
@@ -144,7 +144,7 @@ class Outputs:
         if is_expired(task) or task.get("total_annotations"):
             return False
         created = parse_time(str(task["created_at"]))
-        lifetime = job.task_availability_seconds * self.settings.labelstudio_time_scale
+        lifetime = job.task_availability_seconds * self.settings.labelstudio.time_scale
         return self.clock.now() >= created + timedelta(seconds=lifetime)
 
     async def expire(self, job: StreamingJob, task: dict[str, Any]) -> Event[EventPayload] | None:
