@@ -70,6 +70,11 @@ def check_frames(
     )
 
 
+# One case measured: GOP, frames/s, frames written, median seconds (ours, ffmpeg), their
+# ratio, whether the frames are the right ones, and how far off they were.
+Row = tuple[int, int, int, float, float, float, bool, str]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -80,72 +85,13 @@ def main() -> int:
         return 2
     work = args.keep or Path(tempfile.mkdtemp(prefix="lava-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    lava = [sys.executable, "-m", "lava"]
     rows = []
-    failed = False
     for gop in (30, 250):
         clip = make_sample(work, SampleSpec(seconds=10, gop=gop, seed=gop), name=f"bench-gop{gop}")
-        every_dir = work / f"every-{gop}"
-        every_dir.mkdir(exist_ok=True)
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-loglevel",
-                "error",
-                "-i",
-                str(clip.video),
-                "-vsync",
-                "0",
-                "-q:v",
-                "2",
-                str(every_dir / "%06d.jpg"),
-            ],
-            check=True,
-        )
-        every = frames_in(every_dir)
+        every = every_frame(clip.video, work / f"every-{gop}")
         for fps in (1, 5):
-            ours_dir, ff_dir = work / f"ours-{gop}-{fps}", work / f"ffmpeg-{gop}-{fps}"
-            ours_times, ff_times = [], []
-            for _ in range(args.runs):
-                for d in (ours_dir, ff_dir):
-                    shutil.rmtree(d, ignore_errors=True)
-                    d.mkdir()
-                ours_times.append(
-                    timed(
-                        [
-                            *lava,
-                            "frames",
-                            "extract",
-                            str(clip.video),
-                            "--fps",
-                            str(fps),
-                            "--out",
-                            str(ours_dir),
-                            "--quiet",
-                        ]
-                    )
-                )
-                ff_times.append(
-                    timed(
-                        [
-                            "ffmpeg",
-                            "-loglevel",
-                            "error",
-                            "-i",
-                            str(clip.video),
-                            "-vf",
-                            f"fps={fps}",
-                            "-q:v",
-                            "2",
-                            str(ff_dir / "%06d.jpg"),
-                        ]
-                    )
-                )
-            ok, detail = check_frames(ours_dir, ff_dir, every, 30, fps)
-            ours, ff = statistics.median(ours_times), statistics.median(ff_times)
-            ratio = ours / ff
-            failed |= not ok or ratio > TARGET_RATIO
-            rows.append((gop, fps, len(frames_in(ours_dir)), ours, ff, ratio, ok, detail))
+            rows.append(measure(work, clip.video, gop, fps, every, args.runs))
+    failed = any(not ok or ratio > TARGET_RATIO for *_, ratio, ok, _ in rows)
     print(f"\n1920x1080, 10 s, {args.runs} runs each, median wall time (whole command)\n")
     print(f"{'GOP':>4} {'fps':>4} {'frames':>6} {'lava':>8} {'ffmpeg':>8} {'ratio':>6}  frames ok")
     for gop, fps, n, ours, ff, ratio, ok, detail in rows:
@@ -160,6 +106,44 @@ def main() -> int:
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
+
+
+def every_frame(video: Path, directory: Path) -> list[Path]:
+    """Every source frame as a JPEG, decoded by ffmpeg (the reference; not timed)."""
+    directory.mkdir(exist_ok=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-i",
+            str(video),
+            "-vsync",
+            "0",
+            "-q:v",
+            "2",
+            str(directory / "%06d.jpg"),
+        ],
+        check=True,
+    )
+    return frames_in(directory)
+
+
+def measure(work: Path, video: Path, gop: int, fps: int, every: list[Path], runs: int) -> Row:
+    """``runs`` extractions with each tool, alternating; their medians and a frame check."""
+    ours_dir, ff_dir = work / f"ours-{gop}-{fps}", work / f"ffmpeg-{gop}-{fps}"
+    lava = [sys.executable, "-m", "lava", "frames", "extract", str(video), "--fps", str(fps)]
+    ffmpeg = ["ffmpeg", "-loglevel", "error", "-i", str(video), "-vf", f"fps={fps}", "-q:v", "2"]
+    ours_times, ff_times = [], []
+    for _ in range(runs):
+        for d in (ours_dir, ff_dir):
+            shutil.rmtree(d, ignore_errors=True)
+            d.mkdir()
+        ours_times.append(timed([*lava, "--out", str(ours_dir), "--quiet"]))
+        ff_times.append(timed([*ffmpeg, str(ff_dir / "%06d.jpg")]))
+    ok, detail = check_frames(ours_dir, ff_dir, every, 30, fps)
+    ours, ff = statistics.median(ours_times), statistics.median(ff_times)
+    return (gop, fps, len(frames_in(ours_dir)), ours, ff, ours / ff, ok, detail)
 
 
 if __name__ == "__main__":

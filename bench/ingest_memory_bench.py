@@ -429,9 +429,25 @@ async def main() -> int:
         run_dir=work / "run",
         extra_env={"LAVA_LOG__LEVEL": "WARNING", **dict(e.split("=", 1) for e in args.env)},
     )
+    rows, rates = await measure(config, work, cases, args)
+    failed = print_results(rows, rates, args.clips)
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+# A case measured: the case, its clip's size, RSS at rest and at peak (MB), frames, frame check.
+Row = tuple[Case, int, float, float, int, str]
+
+
+async def measure(
+    config: PipelineConfig, work: Path, cases: list[Case], args: argparse.Namespace
+) -> tuple[list[Row], list[tuple[int, float, float]]]:
+    """Every case on a pipeline of stand-ins only; then throughput with 1 and 2 replicas."""
     run = LocalPipeline(config)
     settings = await run.start(services=())
-    rows = []
+    rows: list[Row] = []
+    rates: list[tuple[int, float, float]] = []
     try:
         clips = await asyncio.to_thread(
             make_clips, work, settings.ingest.max_bytes, {c.clip for c in cases}
@@ -447,7 +463,6 @@ async def main() -> int:
                     f"peak {peak:5.0f} MB; frames {check}",
                     flush=True,
                 )
-            rates: list[tuple[int, float, float]] = []
             if not args.skip_throughput:
                 for replicas in (1, 2):
                     rate, peak = await throughput(
@@ -457,6 +472,11 @@ async def main() -> int:
                     print(f"{replicas} replica(s): {rate:.1f} clips/min", flush=True)
     finally:
         await run.stop()
+    return rows, rates
+
+
+def print_results(rows: list[Row], rates: list[tuple[int, float, float]], clips: int) -> bool:
+    """The table against the goals; True when a goal was not met."""
     print("\npeak RSS of the ingest service (VmHWM), default settings\n")
     print(
         f"{'case':<11} {'fps':>4} {'frames':>6} {'clip MB':>8} {'rest MB':>8} {'peak MB':>8}  goal"
@@ -480,12 +500,10 @@ async def main() -> int:
         )
     for replicas, rate, peak in rates:
         print(
-            f"throughput, {replicas} ingest replica(s), {args.clips} x 1080p 10 s at 1 fps: "
+            f"throughput, {replicas} ingest replica(s), {clips} x 1080p 10 s at 1 fps: "
             f"{rate:.1f} clips/min (peak RSS of a replica, clips in parallel: {peak:.0f} MB)"
         )
-    if args.keep is None:
-        shutil.rmtree(work, ignore_errors=True)
-    return 1 if failed else 0
+    return failed
 
 
 if __name__ == "__main__":

@@ -21,13 +21,16 @@ import time
 import urllib.request
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lava.local_pipeline import LocalPipeline, PipelineConfig
-from lava.sample_clips import SampleSpec, make_sample, upload_sample
+from lava.sample_clips import SampleClip, SampleSpec, make_sample, upload_sample
 from lava.status import snapshot
 from shared.aws import AwsClients
 from shared.dynamo import items
+from shared.tasks.model import ClipStatus
 
 WORKFLOWS = ["vehicles", "lanes", "signs_lights"]
 
@@ -50,6 +53,18 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
+@dataclass
+class Run:
+    """What one run measured: when each clip was uploaded, its outcome, the tasks table at
+    the end, and every process's /metrics."""
+
+    uploaded: dict[str, float]
+    states: list[ClipStatus | None]
+    wall: float
+    records: list[dict[str, Any]]
+    metrics: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8)
@@ -68,6 +83,29 @@ async def main() -> int:
         )
         for i in range(args.clips)
     ]
+    run = await run_clips(work, clips, args.fps)
+    failed = [
+        c for c, s in zip(run.uploaded, run.states, strict=True) if s is not ClipStatus.COMPLETED
+    ]
+    print(
+        f"\n{len(run.uploaded)} clips x {len(WORKFLOWS)} workflows x 2 levels, {args.size}, "
+        f"{args.seconds:g} s, {args.fps:g} frame/s, instant workforce"
+    )
+    print(
+        f"  wall {run.wall:.1f} s -> {len(run.uploaded) / run.wall * 60:.1f} clips/min; "
+        f"failed: {failed}"
+    )
+    print("\nper-stage latency per task (s):   p50      p99")
+    for name, values in stage_latencies(run.records, run.uploaded).items():
+        print(f"  {name:<30} {pct(values, 0.5):7.2f}  {pct(values, 0.99):7.2f}")
+    calls = print_where_the_time_goes(run.metrics)
+    clip_count = len(run.uploaded)
+    print_requests_per_clip(calls, clip_count, clip_count * len(WORKFLOWS) * 2)
+    return 1 if failed else 0
+
+
+async def run_clips(work: Path, clips: list[SampleClip], fps: float) -> Run:
+    """The clips through a local pipeline with an instant workforce, until each has an outcome."""
     config = PipelineConfig(
         namespace=f"pb{uuid.uuid4().hex[:6]}",
         run_dir=work / "run",
@@ -77,32 +115,35 @@ async def main() -> int:
         time_scale=1e-3,
         extra_env={"LAVA_EMULATOR__POLL_SECONDS": "0.05", "LAVA_LOG__LEVEL": "WARNING"},
     )
-    run = LocalPipeline(config)
-    settings = await run.start()
+    pipeline = LocalPipeline(config)
+    settings = await pipeline.start()
     try:
         uploaded: dict[str, float] = {}
         started = time.time()
         async with AwsClients(settings) as aws:
             for clip in clips:
-                payload = await upload_sample(
-                    settings, clip, fps=args.fps, workflows=WORKFLOWS, aws=aws
-                )
+                payload = await upload_sample(settings, clip, fps=fps, workflows=WORKFLOWS, aws=aws)
                 uploaded[payload.clip_id] = time.time()
             while True:
                 snap = await snapshot(aws, settings)
-                states = [snap.clips.get(c, {}).get("clip_status") for c in uploaded]
-                if all(s in ("completed", "failed") for s in states):
+                states = [snap.clip_status(c) for c in uploaded]
+                if all(s in (ClipStatus.COMPLETED, ClipStatus.FAILED) for s in states):
                     break
                 await asyncio.sleep(0.2)
             finished = time.time()
             db = await aws.dynamodb()
             found = items(db, "scan", TableName=settings.names.table("tasks"))
             records = [item async for item in found]
-        metrics = {service: scrape(p.port) for service, p in run.processes.items()}
+        metrics = {service: scrape(p.port) for service, p in pipeline.processes.items()}
     finally:
-        await run.stop()
+        await pipeline.stop()
+    return Run(uploaded, states, finished - started, records, metrics)
 
-    failed = [c for c, s in zip(uploaded, states, strict=True) if s != "completed"]
+
+def stage_latencies(
+    records: list[dict[str, Any]], uploaded: dict[str, float]
+) -> dict[str, list[float]]:
+    """Seconds each task spent per stage, from its history and its clip's last update."""
     tasks = [i for i in records if i.get("kind") == "task"]
     clip_items = {i["clip_id"]: i for i in records if i.get("kind") == "clip"}
     stages: dict[str, list[float]] = defaultdict(list)
@@ -121,15 +162,13 @@ async def main() -> int:
             stages["LabelsFinalized"].append(final - (done or final))
             stages["postproc -> ClipCompleted"].append(clip_done - final)
         stages["end to end"].append(clip_done - up)
-    wall = finished - started
-    print(
-        f"\n{len(uploaded)} clips x {len(WORKFLOWS)} workflows x 2 levels, {args.size}, "
-        f"{args.seconds:g} s, {args.fps:g} frame/s, instant workforce"
-    )
-    print(f"  wall {wall:.1f} s -> {len(uploaded) / wall * 60:.1f} clips/min; failed: {failed}")
-    print("\nper-stage latency per task (s):   p50      p99")
-    for name, values in stages.items():
-        print(f"  {name:<30} {pct(values, 0.5):7.2f}  {pct(values, 0.99):7.2f}")
+    return stages
+
+
+def print_where_the_time_goes(
+    metrics: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]],
+) -> dict[tuple[str, str, str], float]:
+    """Handler time per service and event type, AWS time per operation; the AWS call counts."""
     print("\nhandler time per service (s, sum over the run):")
     for service, samples in metrics.items():
         for (name, labels), value in samples.items():
@@ -152,8 +191,7 @@ async def main() -> int:
             f"  {service:<12} {aws_name:<9} {op:<22} {value:8.2f} s  {n:6.0f} calls  "
             f"{value / n * 1000 if n else 0:7.1f} ms/call"
         )
-    print_requests_per_clip(calls, len(uploaded), len(uploaded) * len(WORKFLOWS) * 2)
-    return 1 if failed else 0
+    return calls
 
 
 def print_requests_per_clip(

@@ -36,6 +36,7 @@ from services.dispatcher.service import wire_dispatcher
 from shared.aws import CALL_TIMES, AwsClients
 from shared.clock import FakeClock
 from shared.dynamo import to_item
+from shared.ids import task_id_of
 from shared.labeling.jobs import JobManager
 from shared.local_stack import MotoServer, free_port
 from shared.logging import configure_logging
@@ -155,6 +156,29 @@ async def _write(db: Any, table: str, batch: list[dict[str, Any]]) -> None:
         pending = answer.get("UnprocessedItems") or {}
 
 
+async def working_set(
+    dispatcher: Dispatcher, settings: LocalSettings, clock: FakeClock, due: int
+) -> tuple[float, int]:
+    """``due`` active tasks waiting at level 1 and 20 failed ones; (when, how many tasks)."""
+    live = due + 20
+    for i in range(live):
+        await dispatcher.on_frames_ready(frames_ready(f"live-{i}", bucket=settings.names.bucket))
+    now = clock.now().timestamp()
+    for i in range(20):
+        task_id = task_id_of(f"live-{i}", "vehicles")
+        await dispatcher.store.set_task_status(
+            task_id, TaskStatus.FAILED, [TaskStatus.ACTIVE], now, reason="bench"
+        )
+        await dispatcher.store.stop_objects(task_id)
+    return float(now), live
+
+
+def _header() -> None:
+    head = f"{'s':>8} {'srv ms':>6} {'calls':>5}"
+    print(f"{'':>7}  {'counters':<21}  {'status':<21}  {'page':<21}  {'sweep':<21}")
+    print(f"{'tasks':>7}  {head}  {head}  {head}  {head} {'resent':>6}")
+
+
 async def main(sizes: list[int], rounds: int, due: int) -> None:
     moto = MotoServer(port=free_port())
     moto.start()
@@ -177,27 +201,9 @@ async def main(sizes: list[int], rounds: int, due: int) -> None:
             clock = FakeClock()
             dispatcher = wire_dispatcher(settings, aws, _discard, clock)
             store = dispatcher.store
-            # the working set: `due` active tasks waiting at level 1, and 20 failed ones
-            live = due + 20
-            for i in range(live):
-                await dispatcher.on_frames_ready(
-                    frames_ready(f"live-{i}", bucket=settings.names.bucket)
-                )
-            now = clock.now().timestamp()
-            for i in range(20):
-                await store.set_task_status(
-                    f"live-{i}.vehicles",
-                    TaskStatus.FAILED,
-                    [TaskStatus.ACTIVE],
-                    now,
-                    reason="bench",
-                )
-                await store.stop_objects(f"live-{i}.vehicles")
-            head = f"{'s':>8} {'srv ms':>6} {'calls':>5}"
-            print(f"{'':>7}  {'counters':<21}  {'status':<21}  {'page':<21}  {'sweep':<21}")
-            print(f"{'tasks':>7}  {head}  {head}  {head}  {head} {'resent':>6}")
+            now, seeded = await working_set(dispatcher, settings, clock, due)
+            _header()
             meter = Meter(moto.pid or 0)
-            seeded = live
             for size in sizes:
                 await seed_completed(aws, store, dispatcher, seeded, size - seeded, now)
                 seeded = size

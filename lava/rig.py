@@ -20,7 +20,7 @@ import structlog
 
 from shared.aws import AwsClients
 from shared.bus import Bus
-from shared.events import ClipIngested, derived_event_id, new_event
+from shared.events import ClipIngested, Event, derived_event_id, new_event
 from shared.layout import raw_key, s3_uri, sidecar_key
 from shared.settings import Settings
 from shared.storage import S3Store
@@ -72,37 +72,56 @@ async def upload_clip(
         workflows=workflows,
         captured_at=captured_at,
     )
+    await _upload(settings, aws, video, key, sha, sidecar, resolved_id)
+    event = new_event(
+        payload,
+        resolved_id,
+        event_id=derived_event_id(resolved_id, "ClipIngested", str(fps), *workflows),
+    )
+    await _publish(settings, bus, event)
+    log.info("clip announced", clip_id=resolved_id, video_uri=payload.video_uri)
+    return payload
+
+
+async def _upload(
+    settings: Settings,
+    aws: AwsClients | None,
+    video: Path,
+    key: str,
+    sha: str,
+    sidecar: Path | None,
+    clip_id: str,
+) -> None:
+    """The clip (unless the same content is there already), then its sidecar if any."""
+    bucket = settings.names.bucket
     own_aws = aws is None
     clients = aws or AwsClients(settings)
     try:
         store = S3Store(clients)
         existing = await store.head(bucket, key)
         if existing is not None and existing.metadata.get(SHA_METADATA) == sha:
-            log.info("clip already uploaded", clip_id=resolved_id)
+            log.info("clip already uploaded", clip_id=clip_id)
         else:
             await store.upload_file(
                 video, bucket, key, content_type="video/mp4", metadata={SHA_METADATA: sha}
             )
         if sidecar is not None:
             await store.upload_file(
-                sidecar, bucket, sidecar_key(resolved_id), content_type="application/json"
+                sidecar, bucket, sidecar_key(clip_id), content_type="application/json"
             )
     finally:
         if own_aws:
             await clients.close()
+
+
+async def _publish(settings: Settings, bus: Bus | None, event: Event[ClipIngested]) -> None:
+    """Publish (confirmed) on ``bus``, or on a connection of its own."""
     own_bus = bus is None
     connection = bus or Bus(settings, client_name="lava-rig")
     if own_bus:
         await connection.connect()
     try:
-        event = new_event(
-            payload,
-            resolved_id,
-            event_id=derived_event_id(resolved_id, "ClipIngested", str(fps), *workflows),
-        )
         await connection.publish(event)
     finally:
         if own_bus:
             await connection.close()
-    log.info("clip announced", clip_id=resolved_id, video_uri=payload.video_uri)
-    return payload

@@ -136,38 +136,9 @@ def _scene(rng: random.Random, spec: SampleSpec) -> _Scene:
     w, h = spec.width, spec.height
     s = w / 1920  # objects scale with the frame
     horizon = int(h * 0.45)
-    vehicles = []
-    for i in range(rng.randint(2, 3)):
-        vw, vh = rng.uniform(220, 360) * s, rng.uniform(110, 170) * s
-        vehicles.append(
-            (
-                f"veh-{i + 1}",
-                _Mover(
-                    rng.uniform(0, w - vw),
-                    rng.uniform(horizon, h - vh),
-                    vw,
-                    vh,
-                    rng.choice([-1, 1]) * rng.uniform(60, 160) * s,
-                    rng.uniform(-15, 15) * s,
-                ),
-                rng.choice([VehicleType.CAR, VehicleType.VAN, VehicleType.TRUCK, VehicleType.BUS]),
-                rng.choice(_VEHICLE_COLORS),
-            )
-        )
-    pedestrians = [
-        (
-            f"ped-{i + 1}",
-            _Mover(
-                rng.uniform(0, w - 40 * s),
-                rng.uniform(horizon - 40 * s, h - 130 * s),
-                44 * s,
-                120 * s,
-                rng.choice([-1, 1]) * rng.uniform(20, 50) * s,
-                0.0,
-            ),
-        )
-        for i in range(rng.randint(1, 2))
-    ]
+    # The draws keep their order (vehicles, pedestrians, sign, light): a seed makes one clip.
+    vehicles = _vehicles(rng, w, h, s, horizon)
+    pedestrians = _pedestrians(rng, w, h, s, horizon)
     lanes = [
         (
             f"lane-{i + 1}",
@@ -205,6 +176,49 @@ def _scene(rng: random.Random, spec: SampleSpec) -> _Scene:
     )
 
 
+def _vehicles(
+    rng: random.Random, w: int, h: int, s: float, horizon: int
+) -> list[tuple[str, _Mover, VehicleType, RGB]]:
+    vehicles = []
+    for i in range(rng.randint(2, 3)):
+        vw, vh = rng.uniform(220, 360) * s, rng.uniform(110, 170) * s
+        vehicles.append(
+            (
+                f"veh-{i + 1}",
+                _Mover(
+                    rng.uniform(0, w - vw),
+                    rng.uniform(horizon, h - vh),
+                    vw,
+                    vh,
+                    rng.choice([-1, 1]) * rng.uniform(60, 160) * s,
+                    rng.uniform(-15, 15) * s,
+                ),
+                rng.choice([VehicleType.CAR, VehicleType.VAN, VehicleType.TRUCK, VehicleType.BUS]),
+                rng.choice(_VEHICLE_COLORS),
+            )
+        )
+    return vehicles
+
+
+def _pedestrians(
+    rng: random.Random, w: int, h: int, s: float, horizon: int
+) -> list[tuple[str, _Mover]]:
+    return [
+        (
+            f"ped-{i + 1}",
+            _Mover(
+                rng.uniform(0, w - 40 * s),
+                rng.uniform(horizon - 40 * s, h - 130 * s),
+                44 * s,
+                120 * s,
+                rng.choice([-1, 1]) * rng.uniform(20, 50) * s,
+                0.0,
+            ),
+        )
+        for i in range(rng.randint(1, 2))
+    ]
+
+
 def _light_state(t: float, period: float) -> LightState:
     phase = int(t / period) % 3
     return (LightState.RED, LightState.GREEN, LightState.YELLOW)[phase]
@@ -212,36 +226,9 @@ def _light_state(t: float, period: float) -> LightState:
 
 def _objects_at(scene: _Scene, t: float, spec: SampleSpec) -> list[LavaObject]:
     w, h = spec.width, spec.height
-    out: list[LavaObject] = []
-    for track, mover, vtype, _ in scene.vehicles:
-        box = mover.at(t, w, h)
-        plate = Box(
-            left=round(box.left + box.width * 0.4),
-            top=round(box.bottom - box.height * 0.25),
-            right=round(box.left + box.width * 0.6),
-            bottom=round(box.bottom - box.height * 0.1),
-        )
-        lights = (
-            VehicleLight(
-                kind="tail",
-                state=LampState.ON if int(t) % 2 else LampState.OFF,
-                box=Box(
-                    left=round(box.left + box.width * 0.05),
-                    top=round(box.top + box.height * 0.4),
-                    right=round(box.left + box.width * 0.15),
-                    bottom=round(box.top + box.height * 0.55),
-                ),
-            ),
-        )
-        out.append(
-            Vehicle(
-                track_id=track,
-                box=box,
-                attributes=VehicleAttributes(type=vtype, occlusion=Occlusion.NOT_OCCLUDED),
-                license_plate=plate,
-                lights=lights,
-            )
-        )
+    out: list[LavaObject] = [
+        _vehicle_at(track, mover.at(t, w, h), vtype, t) for track, mover, vtype, _ in scene.vehicles
+    ]
     for track, mover in scene.pedestrians:
         out.append(
             Pedestrian(
@@ -286,6 +273,33 @@ def _objects_at(scene: _Scene, t: float, spec: SampleSpec) -> list[LavaObject]:
     )
     out.append(IgnoreRegion(box=scene.ignore_box))
     return out
+
+
+def _vehicle_at(track: str, box: Box, vtype: VehicleType, t: float) -> Vehicle:
+    """A vehicle at ``box`` with its plate and a tail light blinking once a second."""
+    plate = Box(
+        left=round(box.left + box.width * 0.4),
+        top=round(box.bottom - box.height * 0.25),
+        right=round(box.left + box.width * 0.6),
+        bottom=round(box.bottom - box.height * 0.1),
+    )
+    tail = VehicleLight(
+        kind="tail",
+        state=LampState.ON if int(t) % 2 else LampState.OFF,
+        box=Box(
+            left=round(box.left + box.width * 0.05),
+            top=round(box.top + box.height * 0.4),
+            right=round(box.left + box.width * 0.15),
+            bottom=round(box.top + box.height * 0.55),
+        ),
+    )
+    return Vehicle(
+        track_id=track,
+        box=box,
+        attributes=VehicleAttributes(type=vtype, occlusion=Occlusion.NOT_OCCLUDED),
+        license_plate=plate,
+        lights=(tail,),
+    )
 
 
 def _fill(img: np.ndarray, box: Box, color: RGB) -> None:
@@ -336,58 +350,66 @@ def _render(scene: _Scene, objects: list[LavaObject], spec: SampleSpec, t: float
     img[horizon:] += noise[horizon:, :, None]
     colors = {track: color for track, _, _, color in scene.vehicles}
     for obj in objects:
-        if isinstance(obj, Lane):
-            for a, b in zip(obj.points, obj.points[1:], strict=False):
-                _line(
-                    img,
-                    a,
-                    b,
-                    max(3, w // 300),
-                    (235, 235, 235),
-                    obj.attributes.lane_style is LaneStyle.DASHED,
-                )
-        elif isinstance(obj, Vehicle):
-            _fill(img, obj.box, colors[obj.track_id])
-            if obj.license_plate is not None:
-                _fill(img, obj.license_plate, (250, 250, 210))
-            for light in obj.lights:
-                _fill(
-                    img, light.box, (255, 60, 40) if light.state is LampState.ON else (90, 20, 20)
-                )
-        elif isinstance(obj, Pedestrian):
-            _fill(img, obj.box, (40, 160, 90))
-        elif isinstance(obj, TrafficLight):
-            _fill(img, obj.box, (25, 25, 25))
-            lamp = obj.box
-            third = lamp.height / 3
-            state = obj.attributes.state or LightState.UNDEFINED
-            slot = {LightState.RED: 0, LightState.YELLOW: 1, LightState.GREEN: 2}.get(state, 0)
-            _fill(
-                img,
-                Box(
-                    left=lamp.left + 4,
-                    top=lamp.top + slot * third + 4,
-                    right=lamp.right - 4,
-                    bottom=lamp.top + (slot + 1) * third - 4,
-                ),
-                _LIGHT_RGB.get(state, (80, 80, 80)),
-            )
-        elif isinstance(obj, TrafficSign):
-            _fill(img, obj.box, (210, 40, 40))
-            inner = obj.box
-            _fill(
-                img,
-                Box(
-                    left=inner.left + 8,
-                    top=inner.top + 8,
-                    right=inner.right - 8,
-                    bottom=inner.bottom - 8,
-                ),
-                (245, 245, 245),
-            )
-        elif isinstance(obj, IgnoreRegion):
-            _fill(img, obj.box, (20, 20, 20))
+        _draw(img, obj, colors)
     return img
+
+
+def _draw(img: np.ndarray, obj: LavaObject, colors: dict[str, RGB]) -> None:
+    """One object in flat colours: what the sidecar says is there is what the frame shows."""
+    if isinstance(obj, Lane):
+        for a, b in zip(obj.points, obj.points[1:], strict=False):
+            _line(
+                img,
+                a,
+                b,
+                max(3, img.shape[1] // 300),
+                (235, 235, 235),
+                obj.attributes.lane_style is LaneStyle.DASHED,
+            )
+    elif isinstance(obj, Vehicle):
+        _fill(img, obj.box, colors[obj.track_id])
+        if obj.license_plate is not None:
+            _fill(img, obj.license_plate, (250, 250, 210))
+        for light in obj.lights:
+            _fill(img, light.box, (255, 60, 40) if light.state is LampState.ON else (90, 20, 20))
+    elif isinstance(obj, Pedestrian):
+        _fill(img, obj.box, (40, 160, 90))
+    elif isinstance(obj, TrafficLight):
+        _draw_traffic_light(img, obj)
+    elif isinstance(obj, TrafficSign):
+        _fill(img, obj.box, (210, 40, 40))
+        inner = obj.box
+        _fill(
+            img,
+            Box(
+                left=inner.left + 8,
+                top=inner.top + 8,
+                right=inner.right - 8,
+                bottom=inner.bottom - 8,
+            ),
+            (245, 245, 245),
+        )
+    elif isinstance(obj, IgnoreRegion):
+        _fill(img, obj.box, (20, 20, 20))
+
+
+def _draw_traffic_light(img: np.ndarray, light: TrafficLight) -> None:
+    """A dark housing with the lamp of its state lit (red top, yellow middle, green bottom)."""
+    _fill(img, light.box, (25, 25, 25))
+    lamp = light.box
+    third = lamp.height / 3
+    state = light.attributes.state or LightState.UNDEFINED
+    slot = {LightState.RED: 0, LightState.YELLOW: 1, LightState.GREEN: 2}.get(state, 0)
+    _fill(
+        img,
+        Box(
+            left=lamp.left + 4,
+            top=lamp.top + slot * third + 4,
+            right=lamp.right - 4,
+            bottom=lamp.top + (slot + 1) * third - 4,
+        ),
+        _LIGHT_RGB.get(state, (80, 80, 80)),
+    )
 
 
 def make_sample(
@@ -414,8 +436,25 @@ def make_sample(
         traffic=rng.choice(list(Traffic)),
         traffic_density=rng.choice(list(TrafficDensity)),
     )
-    scene = _scene(rng, spec)
-    frames_total = round(spec.seconds * spec.fps)
+    records = _encode(video, _scene(rng, spec), spec, drive, clip)
+    labels = ClipLabels(
+        clip_id=clip.clip_id,
+        width=spec.width,
+        height=spec.height,
+        fps=spec.fps,
+        drive=drive,
+        clip=clip,
+        frames=tuple(records),
+    )
+    sidecar = sidecar_path(video)
+    sidecar.write_text(labels.model_dump_json())
+    return SampleClip(video=video, sidecar=sidecar, labels=labels)
+
+
+def _encode(
+    video: Path, scene: _Scene, spec: SampleSpec, drive: DriveAttributes, clip: ClipInfo
+) -> list[FrameRecord]:
+    """Render and encode every frame of the scene (H.264 with PyAV); the frames' labels."""
     records: list[FrameRecord] = []
     with av.open(str(video), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(spec.fps))
@@ -429,7 +468,7 @@ def make_sample(
             "sc_threshold": "0",
             "keyint_min": str(spec.gop),
         }
-        for i in range(frames_total):
+        for i in range(round(spec.seconds * spec.fps)):
             t = i / spec.fps
             objects = _objects_at(scene, t, spec)
             records.append(
@@ -441,18 +480,7 @@ def make_sample(
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    labels = ClipLabels(
-        clip_id=clip.clip_id,
-        width=spec.width,
-        height=spec.height,
-        fps=spec.fps,
-        drive=drive,
-        clip=clip,
-        frames=tuple(records),
-    )
-    sidecar = sidecar_path(video)
-    sidecar.write_text(labels.model_dump_json())
-    return SampleClip(video=video, sidecar=sidecar, labels=labels)
+    return records
 
 
 async def upload_sample(

@@ -6,7 +6,6 @@ It scans the tasks table (a few attributes per item): fine for tens of thousands
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.dynamo import items
 from shared.resources import TASKS
+from shared.tasks.model import ClipFailure, ClipRecord, ClipStatus, TaskStatus
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -33,7 +33,7 @@ def age_bucket(seconds: float) -> str:
 class TaskView:
     task_id: str
     clip_id: str
-    status: str
+    status: TaskStatus
     level: int
     levels: int
     level_started_at: float
@@ -43,7 +43,7 @@ class TaskView:
 @dataclass
 class Snapshot:
     tasks: dict[str, TaskView] = field(default_factory=dict)
-    clips: dict[str, dict[str, Any]] = field(default_factory=dict)
+    clips: dict[str, ClipRecord] = field(default_factory=dict)
     waiting_by_age: Counter[str] = field(default_factory=Counter)
     waiting: int = 0
     expirations: int = 0
@@ -58,15 +58,21 @@ class Snapshot:
 
     def failures(self) -> list[tuple[str, str]]:
         out = [
-            (t.task_id, t.failure_reason or "") for t in self.tasks.values() if t.status == "failed"
+            (t.task_id, t.failure_reason or "")
+            for t in self.tasks.values()
+            if t.status is TaskStatus.FAILED
         ]
+        tasks_failed = {t for t, _ in out}
         for clip_id, clip in self.clips.items():
-            if clip.get("clip_status") == "failed":
-                detail = clip.get("detail") or {}
-                tasks_failed = {t for t, _ in out}
-                if detail.get("task_id") not in tasks_failed:
-                    out.append((clip_id, f"{detail.get('stage', '?')}: {detail.get('reason', '')}"))
+            failure = clip.outcome
+            if isinstance(failure, ClipFailure) and failure.task_id not in tasks_failed:
+                out.append((clip_id, f"{failure.stage}: {failure.reason}"))
         return sorted(out)
+
+    def clip_status(self, clip_id: str) -> ClipStatus | None:
+        """The clip's status, None while the dispatcher has no record of it."""
+        clip = self.clips.get(clip_id)
+        return clip.status if clip else None
 
 
 async def snapshot(aws: AwsClients, settings: Settings, now: float | None = None) -> Snapshot:
@@ -81,7 +87,7 @@ async def snapshot(aws: AwsClients, settings: Settings, now: float | None = None
             snap.tasks[item["task_id"]] = TaskView(
                 task_id=item["task_id"],
                 clip_id=item["clip_id"],
-                status=item["status"],
+                status=TaskStatus(item["status"]),
                 level=int(item.get("level", 1)),
                 levels=len(item.get("levels", [])),
                 level_started_at=float(item.get("level_started_at", now)),
@@ -90,9 +96,8 @@ async def snapshot(aws: AwsClients, settings: Settings, now: float | None = None
         elif kind == "obj":
             objects.append(item)
         elif kind == "clip":
-            detail = item.get("detail")
-            item["detail"] = json.loads(detail) if isinstance(detail, str) else detail
-            snap.clips[item["clip_id"]] = item
+            clip = ClipRecord.model_validate(item)
+            snap.clips[clip.clip_id] = clip
     for obj in objects:
         snap.objects += 1
         sends = int(obj.get("send_count", 0))

@@ -41,7 +41,7 @@ from pamqp.commands import Basic
 from shared import faults
 from shared.acking import OnDead, Settlement, deliveries_before, settle
 from shared.broker_identities import component_of
-from shared.events import Event, EventPayload, encode_event, known_event_type
+from shared.events import Event, EventPayload, bounded_reason, encode_event, known_event_type
 from shared.names import Namespace
 from shared.ports import AnyHandler
 from shared.settings import ServiceSettings
@@ -360,7 +360,7 @@ class Bus:
     ) -> None:
         """Put a message in ``consumer``'s dead-letter queue with its reason (confirmed)."""
         headers: dict[str, Any] = dict(message.headers or {})
-        headers[DEAD_REASON_HEADER] = reason[:2000]
+        headers[DEAD_REASON_HEADER] = bounded_reason(reason)
         headers[DEAD_CONSUMER_HEADER] = consumer
         headers[DEAD_ROUTING_KEY_HEADER] = message.routing_key or ""
         copy = aio_pika.Message(

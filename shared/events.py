@@ -34,6 +34,9 @@ from shared.taxonomy.attributes import ClipAttributes, DriveAttributes, SafeId
 MAX_DEPTH = 16
 MAX_TEXT = 2000
 MAX_LIST = 64
+# The longest failure reason anything carries (ClipFailed, a dead letter's header, a refused
+# output's attribute): longer ones are cut with bounded_reason.
+MAX_REASON = MAX_TEXT
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 KeyText = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
@@ -44,6 +47,15 @@ S3Uri = Annotated[
 ]
 WorkflowName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
 JobName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
+
+# Where a clip can fail (ClipFailed.stage).
+FailureStage = Literal["ingest", "dispatch", "labeling", "postproc"]
+
+
+def bounded_reason(reason: str) -> str:
+    """A failure reason cut to what an event or a header may carry."""
+    return reason[:MAX_REASON]
+
 
 # Fixed namespace so derived event ids are stable across processes and releases.
 _EVENT_ID_NAMESPACE = uuid.UUID("7d1c2f1e-7a43-4a58-9f0e-3c1f5b2b8a61")
@@ -251,8 +263,8 @@ class ClipFailed(EventPayload):
 
     clip_id: SafeId
     task_id: SafeId | None = None
-    stage: Literal["ingest", "dispatch", "labeling", "postproc"]
-    reason: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+    stage: FailureStage
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=MAX_REASON)]
 
 
 class FramesReadyV1(EventPayload):

@@ -1,11 +1,14 @@
-"""Ids derived from other ids: always valid, whatever the length of their parts."""
+"""Ids: the one format of every id, and ids derived from other ids (always valid)."""
 
 from __future__ import annotations
 
 import hashlib
 
-# A task id is a SafeId (shared.taxonomy.attributes): at most 128 characters.
-MAX_TASK_ID = 128
+# Every id (drive, clip, task) ends up in S3 keys, dedup-key ids and file names: a safe
+# character set, at most MAX_ID characters. SafeId (shared.taxonomy.attributes) checks it in
+# events; the control API's paths and requests check it with ID_PATTERN.
+MAX_ID = 128
+ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID - 1}}}$"
 
 
 def task_id_of(clip_id: str, workflow: str) -> str:
@@ -13,7 +16,7 @@ def task_id_of(clip_id: str, workflow: str) -> str:
     is too long for an id, its first characters and a hash of the whole (unique, stable and
     valid: a 128-character clip id must not yield an invalid task id)."""
     full = f"{clip_id}.{workflow}"
-    if len(full) <= MAX_TASK_ID:
+    if len(full) <= MAX_ID:
         return full
     digest = hashlib.sha256(full.encode()).hexdigest()[:16]
-    return f"{full[: MAX_TASK_ID - 17]}-{digest}"
+    return f"{full[: MAX_ID - 17]}-{digest}"

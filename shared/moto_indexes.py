@@ -279,22 +279,15 @@ def _starts_with(value: Any, prefix: str | bytes) -> bool:
     return isinstance(value, type(prefix)) and value.startswith(prefix)  # type: ignore[arg-type]
 
 
-def query_window(
-    table: Table,
+def _wanted_partition(
+    space: KeySpace,
     hash_key: DynamoType | None,
     range_comparison: str | None,
-    range_objs: list[DynamoType],
-    limit: int | None,
-    exclusive_start_key: dict[str, Any] | None,
-    scan_index_forward: bool,
     index_name: str | None,
     hash_key_conditions: list[tuple[str, DynamoType]] | None,
     range_key_conditions: list[tuple[str, str, list[DynamoType]]] | None,
-) -> list[Item] | None:
-    """The items of the partition a Query can touch, or None to let moto walk the table."""
-    space = key_spaces(table).spaces.get(index_name)
-    if space is None or (limit is not None and limit < 1):
-        return None
+) -> DynamoType | None:
+    """The hash key value a Query names, or None when its form is not one the window serves."""
     if index_name is None:
         wanted = hash_key
     elif hash_key_conditions and len(hash_key_conditions) == 1:
@@ -314,6 +307,46 @@ def query_window(
             range_comparison,
         ):
             return None
+    return wanted
+
+
+def _take(partition: SortedPartition, steps: range, beyond: int, limit: int | None) -> list[Item]:
+    """The items moto's Query would look at: up to Limit or 1 MB, then the next one."""
+    window: list[Item] = []
+    size = 0
+    for at in steps:
+        item = partition.items[at]
+        window.append(item)
+        item_size = item.size()
+        if (limit is not None and len(window) > limit) or size + item_size > RESULT_SIZE_LIMIT:
+            return window  # moto stops at this item and names the one before as the last key
+        size += item_size
+    if 0 <= beyond < len(partition.items):
+        window.append(partition.items[beyond])  # moto returns a last key only if one follows
+    return window
+
+
+def query_window(
+    table: Table,
+    hash_key: DynamoType | None,
+    range_comparison: str | None,
+    range_objs: list[DynamoType],
+    limit: int | None,
+    exclusive_start_key: dict[str, Any] | None,
+    scan_index_forward: bool,
+    index_name: str | None,
+    hash_key_conditions: list[tuple[str, DynamoType]] | None,
+    range_key_conditions: list[tuple[str, str, list[DynamoType]]] | None,
+) -> list[Item] | None:
+    """The items of the partition a Query can touch, or None to let moto walk the table."""
+    space = key_spaces(table).spaces.get(index_name)
+    if space is None or (limit is not None and limit < 1):
+        return None
+    wanted = _wanted_partition(
+        space, hash_key, range_comparison, index_name, hash_key_conditions, range_key_conditions
+    )
+    if wanted is None:
+        return None
     partition = space.partitions.get(_hash_value(wanted))
     if partition is None:
         return []
@@ -332,25 +365,10 @@ def query_window(
     if scan_index_forward:
         if after is not None:
             low = max(low, bisect.bisect_right(partition.keys, after))
-        steps = range(low, max(low, high))
-        beyond = max(low, high)
-    else:
-        if after is not None:
-            high = min(high, bisect.bisect_left(partition.keys, after))
-        steps = range(high - 1, low - 1, -1)
-        beyond = low - 1
-    window: list[Item] = []
-    size = 0
-    for at in steps:
-        item = partition.items[at]
-        window.append(item)
-        item_size = item.size()
-        if (limit is not None and len(window) > limit) or size + item_size > RESULT_SIZE_LIMIT:
-            return window  # moto stops at this item and names the one before as the last key
-        size += item_size
-    if 0 <= beyond < len(partition.items):
-        window.append(partition.items[beyond])  # moto returns a last key only if one follows
-    return window
+        return _take(partition, range(low, max(low, high)), max(low, high), limit)
+    if after is not None:
+        high = min(high, bisect.bisect_left(partition.keys, after))
+    return _take(partition, range(high - 1, low - 1, -1), low - 1, limit)
 
 
 class _Window:

@@ -35,6 +35,7 @@ from shared.events import (
     EventPayload,
     FramesReady,
     LabelsFinalized,
+    bounded_reason,
     derived_event_id,
     new_event,
 )
@@ -226,7 +227,9 @@ class ServiceRuntime(Generic[S_co]):
         task_id = getattr(event.payload, "task_id", None)
         await self.bus.publish(
             new_event(
-                ClipFailed(clip_id=clip_id, task_id=task_id, stage=stage, reason=reason[:2000]),
+                ClipFailed(
+                    clip_id=clip_id, task_id=task_id, stage=stage, reason=bounded_reason(reason)
+                ),
                 event.correlation_id,
                 event_id=derived_event_id(event.event_id, "ClipFailed", "dead-lettered"),
             )

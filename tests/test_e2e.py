@@ -24,6 +24,7 @@ from shared.labeling.registry import JobRegistry
 from shared.layout import summary_key
 from shared.settings import Settings
 from shared.storage import S3Store
+from shared.tasks.model import ClipFailure, ClipRecord
 from tests.support.broker import drop_connections, get_messages
 from tests.support.clips import truncate
 from tests.support.e2e import (
@@ -62,7 +63,7 @@ async def test_clips_through_every_workflow_and_level(tmp_path: Path, rabbitmq: 
         ids = await upload(run.settings, clips, WORKFLOWS)
         snap = await wait_for_clips(run.settings, ids)
         assert snap.failures() == []
-        assert {snap.clips[c]["clip_status"] for c in ids} == {"completed"}
+        assert {snap.clips[c].status for c in ids} == {"completed"}
         statuses = {t.task_id: t.status for t in snap.tasks.values()}
         assert set(statuses.values()) == {"completed"}
         assert len(snap.tasks) == 3 * len(WORKFLOWS)
@@ -115,9 +116,14 @@ async def emulator_counters(settings: Settings) -> Counter[str]:
     return total
 
 
+def _failure(clip: ClipRecord) -> ClipFailure:
+    assert isinstance(clip.outcome, ClipFailure), clip
+    return clip.outcome
+
+
 def all_completed(snap: Snapshot, ids: list[str]) -> None:
     assert snap.failures() == [], snap.failures()
-    assert {snap.clips[c]["clip_status"] for c in ids} == {"completed"}
+    assert {snap.clips[c].status for c in ids} == {"completed"}
 
 
 async def test_an_expiry_storm(tmp_path: Path, rabbitmq: str) -> None:
@@ -303,8 +309,8 @@ async def test_bad_input_ends_visibly_while_good_clips_complete(
             await sns.publish(TopicArn=job.output_topic_arn, Message="garbage on an output topic")
         snap = await wait_for_clips(s, [*ids, "notes", "cut", "foreign", *unknown], timeout=180)
         for clip_id in ids:
-            assert snap.clips[clip_id]["clip_status"] == "completed"
-        reasons = {c: snap.clips[c]["detail"]["reason"] for c in ("notes", "cut", "foreign")}
+            assert snap.clips[clip_id].status == "completed"
+        reasons = {c: _failure(snap.clips[c]).reason for c in ("notes", "cut", "foreign")}
         assert "not a readable video" in reasons["notes"]
         assert "truncated or corrupt MP4/MOV" in reasons["cut"]
         assert "bucket 'somebody-else' is not allowed" in reasons["foreign"]

@@ -156,7 +156,7 @@ async def test_clips_through_both_levels_on_a_real_label_studio_server(
 
         snap = await wait_for_clips(settings, ids, timeout=240)
         assert snap.failures() == [], snap.failures()
-        assert {snap.clips[c]["clip_status"] for c in ids} == {"completed"}
+        assert {snap.clips[c].status for c in ids} == {"completed"}
 
         for clip, clip_id in zip(clips, ids, strict=True):
             labels = await labels_of(settings, clip_id)

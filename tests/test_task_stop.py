@@ -11,7 +11,7 @@ from shared.clock import FakeClock
 from shared.operations.errors import Conflict, NotFound
 from shared.operations.tasks import stop_task
 from shared.settings import Settings
-from shared.tasks.model import ObjectStatus, TaskStatus
+from shared.tasks.model import ClipStatus, ClipStop, ObjectStatus, TaskStatus
 from shared.testing.events import completed, expired, frames_ready
 from tests.support.dispatch import (
     DAY,
@@ -72,7 +72,8 @@ async def test_a_stopped_task_sends_nothing_and_records_late_outputs(
     assert sorted(item.what for item in late) == ["expired", "output"]
     assert (await task_state(dispatcher, TASK)).status is TaskStatus.STOPPED
     clip = await dispatcher.store.clip("clip-1")
-    assert clip is not None and clip["clip_status"] == "stopped"
+    assert clip is not None and clip.status is ClipStatus.STOPPED
+    assert clip.outcome == ClipStop(task_id=TASK, by="test:op", reason="bad clip")
 
 
 async def test_stop_is_idempotent(aws: AwsClients, env: Any) -> None:

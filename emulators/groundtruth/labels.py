@@ -214,8 +214,26 @@ def synthetic(
     job: JobType, frames: Sequence[SampledFrame], width: int, height: int, rng: random.Random
 ) -> Frames:
     """Plausible labels for a clip without a sidecar: a few objects moving steadily."""
-    n = len(frames)
     out: Frames = [(f.frame_no, f.file, []) for f in frames]
+    for cls in job.lava_classes:
+        for t in range(rng.randint(1, 3)):
+            track = _synthetic_track(cls, f"{cls}-{t + 1}", len(frames), width, height, rng)
+            for i, obj in enumerate(track):
+                out[i][2].append(obj)
+            if cls not in _MOVING:
+                break  # one static object of these classes is plenty
+    return out
+
+
+# Classes synthetic labels draw as tracks (a few each); the others get one static object.
+_MOVING = ("vehicle", "pedestrian", "lane")
+
+
+def _synthetic_track(
+    cls: str, track: str, n: int, width: int, height: int, rng: random.Random
+) -> list[LavaObject]:
+    """One object of ``cls`` in each of ``n`` frames (the draws from ``rng`` keep their order:
+    a seed gives the same labels)."""
 
     def path(w: float, h: float) -> list[Box]:
         x0, y0 = rng.uniform(0, width - w), rng.uniform(height * 0.45, height - h)
@@ -228,57 +246,46 @@ def synthetic(
             )
         return boxes
 
-    for cls in job.lava_classes:
-        for t in range(rng.randint(1, 3)):
-            track = f"{cls}-{t + 1}"
-            if cls == "vehicle":
-                boxes = path(width * 0.15, height * 0.12)
-                attrs = VehicleAttributes(
-                    type=rng.choice(list(VehicleType)), occlusion=rng.choice(list(Occlusion))
-                )
-                for i, box in enumerate(boxes):
-                    out[i][2].append(Vehicle(track_id=track, box=box, attributes=attrs))
-            elif cls == "pedestrian":
-                ped = PedestrianAttributes(occlusion=rng.choice(list(Occlusion)))
-                for i, box in enumerate(path(width * 0.03, height * 0.12)):
-                    out[i][2].append(Pedestrian(track_id=track, box=box, attributes=ped))
-            elif cls == "lane":
-                x = rng.uniform(0, width)
-                lane = Lane(
-                    track_id=track,
-                    points=((round(x), height - 1), (round(width / 2), round(height * 0.5))),
-                    attributes=LaneAttributes(
-                        lane_style=rng.choice(list(LaneStyle)),
-                        lane_type=rng.choice(list(LaneType)),
-                        lane_direction=LaneDirection.VERTICAL,
-                    ),
-                )
-                for i in range(n):
-                    out[i][2].append(lane)
-            else:
-                box = path(width * 0.02, height * 0.05)[0]
-                obj: LavaObject
-                if cls == "traffic_light":
-                    obj = TrafficLight(
-                        box=box,
-                        attributes=TrafficLightAttributes(
-                            state=rng.choice(list(LightState)),
-                            is_front=True,
-                            occlusion=Occlusion.NOT_OCCLUDED,
-                        ),
-                    )
-                elif cls == "traffic_sign":
-                    obj = TrafficSign(
-                        box=box,
-                        attributes=TrafficSignAttributes(
-                            type=rng.choice(list(SignType)),
-                            is_front=True,
-                            occlusion=Occlusion.NOT_OCCLUDED,
-                        ),
-                    )
-                else:
-                    obj = IgnoreRegion(box=box)
-                for i in range(n):
-                    out[i][2].append(obj)
-                break  # one static object of these classes is plenty
-    return out
+    if cls == "vehicle":
+        boxes = path(width * 0.15, height * 0.12)
+        attrs = VehicleAttributes(
+            type=rng.choice(list(VehicleType)), occlusion=rng.choice(list(Occlusion))
+        )
+        return [Vehicle(track_id=track, box=box, attributes=attrs) for box in boxes]
+    if cls == "pedestrian":
+        ped = PedestrianAttributes(occlusion=rng.choice(list(Occlusion)))
+        return [
+            Pedestrian(track_id=track, box=box, attributes=ped)
+            for box in path(width * 0.03, height * 0.12)
+        ]
+    if cls == "lane":
+        x = rng.uniform(0, width)
+        lane = Lane(
+            track_id=track,
+            points=((round(x), height - 1), (round(width / 2), round(height * 0.5))),
+            attributes=LaneAttributes(
+                lane_style=rng.choice(list(LaneStyle)),
+                lane_type=rng.choice(list(LaneType)),
+                lane_direction=LaneDirection.VERTICAL,
+            ),
+        )
+        return [lane] * n
+    return [_static_object(cls, path(width * 0.02, height * 0.05)[0], rng)] * n
+
+
+def _static_object(cls: str, box: Box, rng: random.Random) -> LavaObject:
+    if cls == "traffic_light":
+        return TrafficLight(
+            box=box,
+            attributes=TrafficLightAttributes(
+                state=rng.choice(list(LightState)), is_front=True, occlusion=Occlusion.NOT_OCCLUDED
+            ),
+        )
+    if cls == "traffic_sign":
+        return TrafficSign(
+            box=box,
+            attributes=TrafficSignAttributes(
+                type=rng.choice(list(SignType)), is_front=True, occlusion=Occlusion.NOT_OCCLUDED
+            ),
+        )
+    return IgnoreRegion(box=box)

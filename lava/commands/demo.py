@@ -15,14 +15,24 @@ import json
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from lava.commands import backend_option, frame_size
 from shared.settings import redact_url
+from shared.tasks.model import ClipStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from lava.local_pipeline import LocalPipeline, PipelineConfig
+    from lava.status import Snapshot
+    from shared.settings import Settings
+    from shared.workflows import WorkflowCatalog
 
 DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
 
@@ -118,78 +128,93 @@ def demo(
     from shared.settings import load_settings
 
     configure_logging(load_settings(log__level="WARNING"), "demo")
-    out = out_dir or Path(f"lava-results-{datetime.now():%Y%m%d-%H%M%S}")
-    out.mkdir(parents=True, exist_ok=True)
-    code = asyncio.run(
-        _demo(
-            clip_count,
-            list(workflows),
-            seconds,
-            size,
-            fps,
-            worker_rate,
-            expire_share,
-            noise,
-            time_scale,
-            with_bad_clip,
-            out,
-            timeout,
-            backend,
-        )
+    options = DemoOptions(
+        clip_count=clip_count,
+        workflows=list(workflows),
+        seconds=seconds,
+        size=size,
+        fps=fps,
+        worker_rate=worker_rate,
+        expire_share=expire_share,
+        noise=noise,
+        time_scale=time_scale,
+        with_bad_clip=with_bad_clip,
+        out=out_dir or Path(f"lava-results-{datetime.now():%Y%m%d-%H%M%S}"),
+        timeout=timeout,
+        backend=backend,
     )
-    sys.exit(code)
+    options.out.mkdir(parents=True, exist_ok=True)
+    sys.exit(asyncio.run(_demo(options)))
 
 
-async def _demo(
-    clip_count: int,
-    workflows: list[str],
-    seconds: float,
-    size: tuple[int, int],
-    fps: float,
-    worker_rate: float,
-    expire_share: float,
-    noise: float,
-    time_scale: float,
-    with_bad_clip: bool,
-    out: Path,
-    timeout: float,
-    backend: str = "emulator",
-) -> int:
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `lava demo` was asked for (its options, one field each)."""
+
+    clip_count: int
+    workflows: list[str]
+    seconds: float  # clip length
+    size: tuple[int, int]  # clip width, height
+    fps: float  # frames/s to label
+    worker_rate: float  # simulated workforce: tasks started per second per job
+    expire_share: float  # share of tasks nobody takes
+    noise: float  # level-1 label noise for the adjustment level to correct
+    time_scale: float
+    with_bad_clip: bool
+    out: Path  # the results folder
+    timeout: float
+    backend: str = "emulator"
+
+    def pipeline_config(self) -> PipelineConfig:
+        from lava.local_pipeline import PipelineConfig
+
+        return PipelineConfig(
+            namespace=f"demo{uuid.uuid4().hex[:6]}",
+            run_dir=self.out / "logs",
+            time_scale=self.time_scale,
+            worker_rate=self.worker_rate,
+            expire_share=self.expire_share,
+            miss_share=self.noise / 2,
+            wrong_attribute_share=self.noise / 2,
+            box_jitter=6.0 * self.noise,
+            backend="labelstudio" if self.backend == "labelstudio" else "emulator",
+        )
+
+
+async def _demo(options: DemoOptions) -> int:
+    """Exit code: 0 when every clip completed (and the bad clip failed), 1 when not, 2 when
+    the demo could not start."""
     from rich.console import Console
 
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    catalog = await _preflight(console, options)
+    if catalog is None:
+        return 2
+    return await _run(console, options, catalog)
+
+
+async def _preflight(console: Any, options: DemoOptions) -> WorkflowCatalog | None:
+    """The workflow catalog if the demo can run; None (the reason printed) if it cannot."""
     from lava.commands.stack import broker_problem
-    from lava.local_pipeline import LocalPipeline, PipelineConfig
     from shared.local_stack import RABBITMQ_START_HINT
     from shared.settings import load_settings
     from shared.workflows import load_catalog
 
-    console = Console(width=None if sys.stdout.isatty() else 160)
     problem = await broker_problem(load_settings())
     if problem:
         console.print(
             f"[red]RabbitMQ is not reachable ({problem}).[/red] "
             f"Start it with: {RABBITMQ_START_HINT}"
         )
-        return 2
+        return None
     catalog = load_catalog()
-    for workflow in workflows:
+    for workflow in options.workflows:
         if workflow not in catalog.workflows:
             console.print(
                 f"[red]unknown workflow {workflow!r}[/red] (known: {', '.join(catalog.workflows)})"
             )
-            return 2
-    config = PipelineConfig(
-        namespace=f"demo{uuid.uuid4().hex[:6]}",
-        run_dir=out / "logs",
-        time_scale=time_scale,
-        worker_rate=worker_rate,
-        expire_share=expire_share,
-        miss_share=noise / 2,
-        wrong_attribute_share=noise / 2,
-        box_jitter=6.0 * noise,
-        backend="labelstudio" if backend == "labelstudio" else "emulator",
-    )
-    if backend == "labelstudio":
+            return None
+    if options.backend == "labelstudio":
         from shared.labeling.labelstudio.server import installed
 
         if not installed():
@@ -197,52 +222,36 @@ async def _demo(
                 "[red]Label Studio is not installed.[/red] Install it once (its own venv): "
                 "bash scripts/labelstudio.sh"
             )
-            return 2
-    run = LocalPipeline(config)
+            return None
+    return catalog
+
+
+async def _run(console: Any, options: DemoOptions, catalog: WorkflowCatalog) -> int:
+    """Start the pipeline, send the clips through, report; stop everything whatever happens."""
+    from lava.local_pipeline import LocalPipeline
+
+    out, workflows = options.out, options.workflows
+    run = LocalPipeline(options.pipeline_config())
     console.print(
-        f"[bold]LAVA demo[/bold]: {clip_count} clip(s) x {', '.join(workflows)}; results in {out}/"
+        f"[bold]LAVA demo[/bold]: {options.clip_count} clip(s) x {', '.join(workflows)}; "
+        f"results in {out}/"
     )
     try:
         with console.status("starting moto, provisioning, registering jobs, starting services"):
             settings = await run.start()
-        console.print(
-            f"  AWS (moto) {run.moto.endpoint if run.moto else ''}, RabbitMQ "
-            f"{redact_url(settings.broker.amqp_url.get_secret_value()).split('@')[-1]}, "
-            f"namespace {settings.namespace}; ingest, dispatcher, listener, postproc and "
-            + (
-                "the Ground Truth emulator up"
-                if backend != "labelstudio"
-                else "a simulated annotator up"
-            )
+        _print_started(console, run, settings)
+        clips, bad = await _make_clips(
+            console, out, options.clip_count, options.seconds, options.size, options.with_bad_clip
         )
-        if run.labelstudio is not None:
-            login = (
-                f"; log in as {run.labelstudio.user} / {run.labelstudio.password}"
-                if run.labelstudio.password
-                else ""
-            )
-            console.print(
-                f"  Label Studio {run.labelstudio.url} (started in "
-                f"{run.labelstudio.start_seconds:.1f} s{login})"
-            )
-        clips, bad = await _make_clips(console, out, clip_count, seconds, size, with_bad_clip)
-        ids, bad_id = await _upload(settings, clips, bad, workflows, fps)
+        ids, bad_id = await _upload(settings, clips, bad, workflows, options.fps)
         console.print(
             f"  uploaded {len(ids)} clip(s) through the capture-rig uploader"
             + (" (+1 truncated clip that must fail)" if bad_id else "")
         )
-        snap = await _progress(
-            console,
-            settings,
-            ids,
-            [bad_id] if bad_id else [],
-            len(workflows),
-            catalog,
-            workflows,
-            timeout,
-        )
-        failed = [c for c in ids if snap.clips.get(c, {}).get("clip_status") != "completed"]
-        bad_ok = bad_id is None or snap.clips.get(bad_id, {}).get("clip_status") == "failed"
+        bad_ids = [bad_id] if bad_id else []
+        snap = await _progress(console, settings, ids, bad_ids, catalog, options)
+        failed = [c for c in ids if snap.clip_status(c) is not ClipStatus.COMPLETED]
+        bad_ok = bad_id is None or snap.clip_status(bad_id) is ClipStatus.FAILED
         await _report(console, settings, ids, snap, out)
         if failed:
             console.print(f"[red]{len(failed)} clip(s) did not complete:[/red] {failed}")
@@ -252,6 +261,29 @@ async def _demo(
     finally:
         codes = await run.stop()
         console.print(f"stopped everything (exit codes {codes}); results kept in {out}/")
+
+
+def _print_started(console: Any, run: LocalPipeline, settings: Settings) -> None:
+    labeling = (
+        "a simulated annotator up"
+        if run.config.backend == "labelstudio"
+        else "the Ground Truth emulator up"
+    )
+    console.print(
+        f"  AWS (moto) {run.moto.endpoint if run.moto else ''}, RabbitMQ "
+        f"{redact_url(settings.broker.amqp_url.get_secret_value()).split('@')[-1]}, "
+        f"namespace {settings.namespace}; ingest, dispatcher, listener, postproc and {labeling}"
+    )
+    if run.labelstudio is not None:
+        login = (
+            f"; log in as {run.labelstudio.user} / {run.labelstudio.password}"
+            if run.labelstudio.password
+            else ""
+        )
+        console.print(
+            f"  Label Studio {run.labelstudio.url} (started in "
+            f"{run.labelstudio.start_seconds:.1f} s{login})"
+        )
 
 
 async def _make_clips(
@@ -309,19 +341,18 @@ async def _progress(
     settings: Any,
     good: list[str],
     bad: list[str],
-    per_clip: int,
-    catalog: Any,
-    workflows: list[str],
-    timeout: float,
-) -> Any:
+    catalog: WorkflowCatalog,
+    options: DemoOptions,
+) -> Snapshot:
+    """Progress bars per stage until every clip has an outcome or the timeout passes."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lava.status import snapshot
     from shared.aws import AwsClients
 
     clip_ids = good + bad
-    tasks_total = len(good) * per_clip  # a bad clip never gets tasks
-    two_level = all(len(catalog.workflows[w].levels) >= 2 for w in workflows)
+    tasks_total = len(good) * len(options.workflows)  # a bad clip never gets tasks
+    two_level = all(len(catalog.workflows[w].levels) >= 2 for w in options.workflows)
     columns = (
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -329,7 +360,7 @@ async def _progress(
         TimeElapsedColumn(),
         TextColumn("{task.fields[note]}"),
     )
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + options.timeout
     async with AwsClients(settings) as aws:
         with Progress(*columns, console=console) as progress:
             ingested = progress.add_task("ingested", total=tasks_total, note="")
@@ -341,7 +372,7 @@ async def _progress(
             while True:
                 snap = await snapshot(aws, settings)
                 tasks = [t for t in snap.tasks.values() if t.clip_id in good]
-                past = ("finalizing", "finalized", "completed")
+                past = (TaskStatus.FINALIZING, TaskStatus.FINALIZED, TaskStatus.COMPLETED)
                 progress.update(ingested, completed=len(tasks))
                 progress.update(
                     level1,
@@ -353,42 +384,27 @@ async def _progress(
                     completed=sum(1 for t in tasks if t.status in past),
                     note=f"same-key re-sends {snap.resends}",
                 )
-                outcomes = [snap.clips.get(c, {}).get("clip_status") for c in clip_ids]
-                done = sum(1 for o in outcomes if o in ("completed", "failed"))
+                outcomes = [snap.clip_status(c) for c in clip_ids]
+                done = sum(1 for o in outcomes if o in (ClipStatus.COMPLETED, ClipStatus.FAILED))
                 progress.update(
-                    post, completed=done, note=f"failed {sum(1 for o in outcomes if o == 'failed')}"
+                    post, completed=done, note=f"failed {outcomes.count(ClipStatus.FAILED)}"
                 )
                 if done == len(clip_ids) or time.monotonic() > deadline:
                     return snap
                 await asyncio.sleep(0.5)
 
 
-def _write_results(
-    out: Path,
-    files: dict[str, bytes],
-    entries: list[Any],
-    summaries: list[Any],
-    labels: list[Any],
-    bucket: str,
-) -> None:
-    from lava.dataset.report import write_report
-    from shared.dataset.exports import to_bdd100k, to_coco, write_mot
+@dataclass
+class _Results:
+    """What the demo keeps of its completed clips (the emulated S3 goes away with it)."""
 
-    for name, data in files.items():
-        (out / name).parent.mkdir(parents=True, exist_ok=True)
-        (out / name).write_bytes(data)
-    write_report(entries, summaries, out / "report")
-    exports = out / "exports"
-    (exports / "bdd100k").mkdir(parents=True, exist_ok=True)
-    (exports / "bdd100k" / "labels.json").write_text(json.dumps(to_bdd100k(labels, bucket)))
-    (exports / "coco").mkdir(parents=True, exist_ok=True)
-    (exports / "coco" / "annotations.json").write_text(json.dumps(to_coco(labels)))
-    write_mot(labels, exports / "mot")
+    entries: list[Any] = field(default_factory=list)  # their dataset index entries
+    summaries: list[Any] = field(default_factory=list)
+    labels: list[Any] = field(default_factory=list)
+    files: dict[str, bytes] = field(default_factory=dict)  # as stored, by results path
 
 
-async def _report(console: Any, settings: Any, ids: list[str], snap: Any, out: Path) -> None:
-    from rich.table import Table
-
+async def _collect(settings: Any, ids: list[str]) -> _Results:
     from services.postproc.summary import ClipSummary
     from shared.aws import AwsClients
     from shared.dataset.index import DatasetIndex
@@ -396,27 +412,47 @@ async def _report(console: Any, settings: Any, ids: list[str], snap: Any, out: P
     from shared.storage import NotFound, S3Store
     from shared.taxonomy.records import ClipLabels
 
+    results = _Results()
     async with AwsClients(settings) as aws:
         store, bucket = S3Store(aws), settings.names.bucket
         index = DatasetIndex(aws, settings)
-        entries, summaries, labels = [], [], []
-        files: dict[str, bytes] = {}
         for clip_id in ids:
             entry = await index.get(clip_id)
             if entry is None:
                 continue
-            entries.append(entry)
+            results.entries.append(entry)
             for key, folder in ((labels_key(clip_id), "labels"), (summary_key(clip_id), "summary")):
                 try:
                     data = await store.get_bytes(bucket, key)
                 except NotFound:
                     continue
-                files[f"{folder}/{clip_id}.json"] = data
+                results.files[f"{folder}/{clip_id}.json"] = data
                 if folder == "labels":
-                    labels.append(ClipLabels.model_validate_json(data))
+                    results.labels.append(ClipLabels.model_validate_json(data))
                 else:
-                    summaries.append(ClipSummary.model_validate_json(data))
-    await asyncio.to_thread(_write_results, out, files, entries, summaries, labels, bucket)
+                    results.summaries.append(ClipSummary.model_validate_json(data))
+    return results
+
+
+def _write_results(out: Path, results: _Results, bucket: str) -> None:
+    from lava.dataset.report import write_report
+    from shared.dataset.exports import to_bdd100k, to_coco, write_mot
+
+    for name, data in results.files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    write_report(results.entries, results.summaries, out / "report")
+    exports = out / "exports"
+    (exports / "bdd100k").mkdir(parents=True, exist_ok=True)
+    labels = results.labels
+    (exports / "bdd100k" / "labels.json").write_text(json.dumps(to_bdd100k(labels, bucket)))
+    (exports / "coco").mkdir(parents=True, exist_ok=True)
+    (exports / "coco" / "annotations.json").write_text(json.dumps(to_coco(labels)))
+    write_mot(labels, exports / "mot")
+
+
+def _clips_table(ids: list[str], entries: list[Any]) -> Table:
+    from rich.table import Table
 
     table = Table(title="Clips")
     for column in (
@@ -450,7 +486,14 @@ async def _report(console: Any, settings: Any, ids: list[str], snap: Any, out: P
             f"a{a.get('attributes_changed', 0)}",
             str(e.warnings),
         )
-    console.print(table)
+    return table
+
+
+async def _report(console: Any, settings: Any, ids: list[str], snap: Snapshot, out: Path) -> None:
+    """Copy the results into ``out``, then print the clips, the failures and where it all is."""
+    results = await _collect(settings, ids)
+    await asyncio.to_thread(_write_results, out, results, settings.names.bucket)
+    console.print(_clips_table(ids, results.entries))
     failures = snap.failures()
     if failures:
         console.print("[bold]failures[/bold]")

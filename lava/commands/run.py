@@ -251,7 +251,7 @@ async def _view(
     else:
         clip_states: dict[str, int] = {}
         for clip in snap.clips.values():
-            key = str(clip.get("clip_status"))
+            key = clip.status.value
             clip_states[key] = clip_states.get(key, 0) + 1
         tasks: dict[str, int] = {}
         for task in snap.tasks.values():

@@ -13,6 +13,7 @@ import click
 
 from lava.commands import run_with_aws, settings_and_logging
 from lava.output import fields, json_option, print_json, show, table
+from shared.tasks.model import TaskStatus
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -20,11 +21,11 @@ if TYPE_CHECKING:
     from shared.aws import AwsClients
     from shared.operations.tasks import TaskDetail
     from shared.settings import Settings
-    from shared.tasks.model import DataObject
+    from shared.tasks.model import AnnotationTask, DataObject
     from shared.tasks.store import TaskStore
 
 T = TypeVar("T")
-STATUSES = ["active", "finalizing", "finalized", "completed", "failed", "stopped"]
+STATUSES = [status.value for status in TaskStatus]
 
 
 def _run(work: Callable[[Settings, AwsClients, TaskStore], Awaitable[T]]) -> T:
@@ -119,21 +120,8 @@ def task_tables(detail: TaskDetail) -> list[Table]:
     """What `lava tasks show` prints: the task, then its objects, keys, late outputs, history."""
     task = detail.task
     objects = sorted(detail.objects, key=lambda o: (o.level, o.job))
-    status = task.status.value + (f": {task.failure_reason}" if task.failure_reason else "")
-    header = [
-        ("task", task.task_id),
-        ("workflow", task.workflow),
-        ("clip", task.clip_id),
-        ("status", status + (f" (by {task.stopped_by})" if task.stopped_by else "")),
-        ("created", when(task.created_at)),
-        ("updated", when(task.updated_at)),
-    ]
-    header += [
-        (f"level {n}" + (" (current)" if n == task.level else ""), ", ".join(jobs))
-        for n, jobs in enumerate(task.levels, start=1)
-    ]
     parts = [
-        fields(header),
+        fields(_task_fields(task)),
         table(
             ("LEVEL", "JOB", "STATUS", "SENDS", "EXPIRATIONS", "LAST SENT", "NEXT CHECK", "OUTPUT"),
             (
@@ -179,6 +167,24 @@ def task_tables(detail: TaskDetail) -> list[Table]:
         )
     )
     return parts
+
+
+def _task_fields(task: AnnotationTask) -> list[tuple[str, Any]]:
+    """The task's header: what it is, its status (and why, and who stopped it), its levels."""
+    status = task.status.value + (f": {task.failure_reason}" if task.failure_reason else "")
+    header: list[tuple[str, Any]] = [
+        ("task", task.task_id),
+        ("workflow", task.workflow),
+        ("clip", task.clip_id),
+        ("status", status + (f" (by {task.stopped_by})" if task.stopped_by else "")),
+        ("created", when(task.created_at)),
+        ("updated", when(task.updated_at)),
+    ]
+    header += [
+        (f"level {n}" + (" (current)" if n == task.level else ""), ", ".join(jobs))
+        for n, jobs in enumerate(task.levels, start=1)
+    ]
+    return header
 
 
 def _key_state(obj: DataObject, key: str) -> str:

@@ -268,12 +268,14 @@ def _client_value(node: ast.AST | None) -> str | None:
 def _receiver(node: ast.expr, fn: Function, class_clients: dict[str, str]) -> str | None:
     if isinstance(node, ast.Name):
         return fn.clients.get(node.id)
-    if (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == "self"
-    ):
-        return class_clients.get(node.attr)
+    attribute = _self_attribute(node)
+    return class_clients.get(attribute) if attribute else None
+
+
+def _self_attribute(node: ast.expr) -> str | None:
+    """``x`` when the expression is ``self.x``."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return node.attr if node.value.id == "self" else None
     return None
 
 
@@ -365,13 +367,8 @@ class CallGraph:
             if node.id == "self" and fn.cls and fn.is_method:
                 return fn.cls
             return fn.types.get(node.id)
-        if (
-            isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "self"
-        ):
-            return own.get(node.attr)
-        return None
+        attribute = _self_attribute(node)
+        return own.get(attribute) if attribute else None
 
     def methods_of(self, cls: str, name: str, modules: set[str]) -> list[Function] | None:
         """The project methods ``cls.name`` may run; None when ``cls`` is a Protocol or not

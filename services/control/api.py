@@ -22,17 +22,25 @@ from services.control.problems import documented
 from services.control.security import operator, viewer
 from shared.events import JobName
 from shared.groundtruth.job_types import JOB_TYPES
+from shared.ids import ID_PATTERN
 from shared.labeling.registry import StreamingJob
 from shared.operations import creation, jobs, tasks
 from shared.operations.creation import CreatedTask, SpecTaskRequest, WorkflowTaskRequest
 from shared.operations.errors import Invalid, NotFound
 from shared.operations.status import PipelineStatus, pipeline_status
-from shared.tasks.model import AnnotationTask, DataObject, LateOutput, TaskStatus
+from shared.tasks.model import (
+    AnnotationTask,
+    ClipCompletion,
+    ClipRecord,
+    DataObject,
+    LateOutput,
+    TaskStatus,
+)
 
 Viewer = Annotated[Principal, Depends(viewer)]
 Operator = Annotated[Principal, Depends(operator)]
-TaskId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-ClipId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+TaskId = Annotated[str, Path(pattern=ID_PATTERN)]
+ClipId = Annotated[str, Path(pattern=ID_PATTERN)]
 JobPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
 READ = documented(400, 401, 403, 422)
@@ -232,13 +240,11 @@ async def stop_task(
 
 
 # --- clips and status -----------------------------------------------------------------------
-class ClipView(BaseModel):
-    clip_id: str
-    status: str = Field(description="labeling, completed, failed or stopped")
-    tasks: list[str]
+class ClipView(ClipRecord):
+    """The clip's record, and where its labels and summary are once it completed."""
+
     labels_uri: str | None = None
     summary_uri: str | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 @router.get(
@@ -249,18 +255,15 @@ class ClipView(BaseModel):
 )
 async def show_clip(who: Viewer, ctl: Ctl, clip_id: ClipId) -> ClipView:
     """The clip's state, its tasks, and where its labels and summary are once completed."""
-    item = await ctl.store.clip(clip_id)
-    if item is None:
+    record = await ctl.store.clip(clip_id)
+    if record is None:
         raise NotFound(f"no clip {clip_id}")
-    detail = item.get("detail") or "{}"
-    parsed: dict[str, Any] = json.loads(detail) if isinstance(detail, str) else dict(detail)
+    done = record.outcome if isinstance(record.outcome, ClipCompletion) else None
     return ClipView(
-        clip_id=clip_id,
-        status=str(item.get("clip_status")),
-        tasks=sorted(item.get("tasks", [])),
-        labels_uri=parsed.get("labels_uri"),
-        summary_uri=parsed.get("summary_uri"),
-        detail=parsed,
+        **record.model_dump(exclude={"tasks"}),
+        tasks=sorted(record.tasks),
+        labels_uri=done.labels_uri if done else None,
+        summary_uri=done.summary_uri if done else None,
     )
 
 

@@ -123,23 +123,8 @@ def _page(
         ],
         "data-policy",
     )
-    failures = (
-        "".join(
-            f'<tr data-task="{_e(f.task_id)}"><td>{_e(f.task_id)}</td><td>{_e(f.reason)}</td>'
-            f'<td><button class="retry" data-task="{_e(f.task_id)}"{disabled}>Retry</button> '
-            f'<button class="stop" data-task="{_e(f.task_id)}"{disabled}>Stop</button></td></tr>'
-            for f in status.failures
-        )
-        or '<tr class="none"><td colspan="3">no failures</td></tr>'
-    )
-    running = (
-        "".join(
-            f'<tr data-task="{_e(task_id)}"><td>{_e(task_id)}</td><td>level {level}</td>'
-            f'<td><button class="stop" data-task="{_e(task_id)}"{disabled}>Stop</button></td></tr>'
-            for task_id, level in active
-        )
-        or '<tr class="none"><td colspan="3">no active tasks</td></tr>'
-    )
+    failures = _failure_rows(status, disabled)
+    running = _active_rows(active, disabled)
     initial = json.dumps(status.model_dump(mode="json")).replace("</", "<\\/")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -176,3 +161,28 @@ expiry.</p></section>
 </main>
 <script id="initial-status" type="application/json">{initial}</script>
 </body></html>"""
+
+
+def _failure_rows(status: PipelineStatus, disabled: str) -> str:
+    """Failed tasks, each with its reason and retry and stop buttons (disabled for viewers)."""
+    return (
+        "".join(
+            f'<tr data-task="{_e(f.task_id)}"><td>{_e(f.task_id)}</td><td>{_e(f.reason)}</td>'
+            f'<td><button class="retry" data-task="{_e(f.task_id)}"{disabled}>Retry</button> '
+            f'<button class="stop" data-task="{_e(f.task_id)}"{disabled}>Stop</button></td></tr>'
+            for f in status.failures
+        )
+        or '<tr class="none"><td colspan="3">no failures</td></tr>'
+    )
+
+
+def _active_rows(active: list[tuple[str, int]], disabled: str) -> str:
+    """Active tasks with their level and a stop button (disabled for viewers)."""
+    return (
+        "".join(
+            f'<tr data-task="{_e(task_id)}"><td>{_e(task_id)}</td><td>level {level}</td>'
+            f'<td><button class="stop" data-task="{_e(task_id)}"{disabled}>Stop</button></td></tr>'
+            for task_id, level in active
+        )
+        or '<tr class="none"><td colspan="3">no active tasks</td></tr>'
+    )

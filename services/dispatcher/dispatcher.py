@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from botocore.exceptions import ClientError
@@ -38,6 +38,7 @@ from shared.events import (
     ClipCompleted,
     ClipFailed,
     Event,
+    FailureStage,
     FramesReady,
     JobOutput,
     LabelsFinalized,
@@ -53,6 +54,8 @@ from shared.retry import RetryPolicy
 from shared.settings import DispatcherSettings
 from shared.tasks.model import (
     AnnotationTask,
+    ClipCompletion,
+    ClipFailure,
     DataObject,
     JobResult,
     LateOutput,
@@ -66,7 +69,6 @@ from shared.workflows import WorkflowError
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-Stage = Literal["ingest", "dispatch", "labeling", "postproc"]
 
 
 class TaskFailure(Exception):
@@ -516,7 +518,7 @@ class Dispatcher:
         now = self.now()
         clip = await self.store.clip(p.clip_id)
         # Tasks first: a clip shown as completed has completed tasks.
-        for task_id in (clip or {}).get("tasks", []):
+        for task_id in clip.tasks if clip else []:
             await self.store.set_task_status(
                 task_id,
                 TaskStatus.COMPLETED,
@@ -524,19 +526,17 @@ class Dispatcher:
                 now,
                 event="clip-completed",
             )
-        await self.store.set_clip_outcome(
-            p.clip_id,
-            "completed",
-            now,
-            {"labels_uri": p.labels_uri, "summary_uri": p.summary_uri, "warnings": p.warnings},
+        completion = ClipCompletion(
+            labels_uri=p.labels_uri, summary_uri=p.summary_uri, warnings=p.warnings
         )
+        await self.store.set_clip_outcome(p.clip_id, completion, now)
 
     async def on_clip_failed(self, event: Event[ClipFailed]) -> None:
         p = event.payload
         now = self.now()
         clip = await self.store.clip(p.clip_id)
         if p.stage == "postproc":
-            for task_id in (clip or {}).get("tasks", []):
+            for task_id in clip.tasks if clip else []:
                 await self.store.set_task_status(
                     task_id,
                     TaskStatus.FAILED,
@@ -544,9 +544,8 @@ class Dispatcher:
                     now,
                     reason=f"post-processing: {p.reason}",
                 )
-        await self.store.set_clip_outcome(
-            p.clip_id, "failed", now, {"stage": p.stage, "reason": p.reason, "task_id": p.task_id}
-        )
+        failure = ClipFailure(stage=p.stage, reason=p.reason, task_id=p.task_id)
+        await self.store.set_clip_outcome(p.clip_id, failure, now)
 
     # --- stopped tasks ----------------------------------------------------------------------
     async def _record_late(
@@ -595,7 +594,7 @@ class Dispatcher:
 
     # --- failure ----------------------------------------------------------------------------
     async def fail(
-        self, task_id: str, clip_id: str, reason: str, stage: Stage = "dispatch"
+        self, task_id: str, clip_id: str, reason: str, stage: FailureStage = "dispatch"
     ) -> None:
         now = self.now()
         changed = await self.store.set_task_status(
@@ -612,7 +611,7 @@ class Dispatcher:
         await self._announce_failure(task_id, clip_id, reason, stage)
 
     async def _announce_failure(
-        self, task_id: str, clip_id: str, reason: str, stage: Stage = "dispatch"
+        self, task_id: str, clip_id: str, reason: str, stage: FailureStage = "dispatch"
     ) -> None:
         await self.publish(
             new_event(

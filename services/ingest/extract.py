@@ -35,7 +35,7 @@ import contextlib
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -183,6 +183,84 @@ class _SeekMissed(Exception):
 
 
 _DONE = object()
+# What a strategy yields: (sample index, frame position, JPEG).
+Produced = tuple[int, int, bytes]
+
+
+class _Encoders:
+    """JPEG encoders beside one decoder, in ``pool``.
+
+    The decoder waits for a free encoder before making the next full-range copy, and gives
+    each decoded frame back as soon as its copy exists: beside the decoder's own pictures only
+    one copy per encoder is alive.
+    """
+
+    def __init__(
+        self,
+        pool: ThreadPoolExecutor,
+        threads: int,
+        quality: int,
+        wanted: dict[int, list[tuple[int, int]]],
+    ) -> None:
+        self._pool = pool
+        self._threads = threads
+        self._quality = quality
+        self._wanted = wanted
+        self._pending: deque[tuple[int, int, Future[bytes]]] = deque()
+        self._finished: list[Produced] = []
+
+    def take_all(self, frames: Iterable[Any], check: Callable[[Any], None]) -> None:
+        # A function, so no loop variable keeps a frame alive afterwards.
+        for frame in frames:
+            check(frame)
+            targets = self._wanted.get(frame.pts, ())
+            if not targets:
+                continue
+            while len(self._pending) >= self._threads:
+                k, position, future = self._pending.popleft()
+                self._finished.append((k, position, future.result()))
+            full = full_range(frame)
+            frame = None
+            for k, position in targets:
+                future = self._pool.submit(jpeg_of, full, self._quality)
+                self._pending.append((k, position, future))
+            full = None
+
+    def ready(self) -> Iterator[Produced]:
+        """The JPEGs done so far, without waiting."""
+        yield from self._finished
+        self._finished.clear()
+        while self._pending and self._pending[0][2].done():
+            k, position, future = self._pending.popleft()
+            yield k, position, future.result()
+
+    def rest(self) -> Iterator[Produced]:
+        """Every JPEG still to come, waiting for each."""
+        yield from self.ready()
+        while self._pending:
+            k, position, future = self._pending.popleft()
+            yield k, position, future.result()
+
+    def cancel(self) -> None:
+        for _, _, future in self._pending:
+            future.cancel()
+
+
+class _Handoff:
+    """The bounded queue from GOP decoders to the consumer; once ``stop`` is set, puts give up."""
+
+    def __init__(self, size: int) -> None:
+        self.items: queue.Queue[Any] = queue.Queue(maxsize=size)
+        self.stop = threading.Event()
+
+    def put(self, item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                self.items.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
 
 
 class FrameExtractor:
@@ -332,7 +410,7 @@ class FrameExtractor:
             and biggest * _FRAME_THREAD_SPEEDUP < decoded
             and not self._open_gops(gops)
         )
-        produced: Iterator[tuple[int, int, bytes]]
+        produced: Iterator[Produced]
         if parallel:
             work = self._work(gops, decode_tails=False)  # no drains to avoid in parallel
             self.stats.strategy = f"GOP-parallel ({len(work)} GOPs on {workers} decoders)"
@@ -451,148 +529,78 @@ class FrameExtractor:
         gops: list[_Gop],
         work: list[tuple[_Gop, int]],
         wanted: dict[int, list[tuple[int, int]]],
-    ) -> Iterator[tuple[int, int, bytes]]:
+    ) -> Iterator[Produced]:
         if not work:
             return
         container, stream = self._reopen(self.decode_threads)
+        encoders: _Encoders | None = None
+        try:
+            with ThreadPoolExecutor(max_workers=self.encode_threads) as pool:
+                encoders = _Encoders(pool, self.encode_threads, self.jpeg_quality, wanted)
+                yield from self._feed(container, stream, gops, work, encoders)
+                yield from encoders.rest()
+        finally:
+            if encoders is not None:
+                encoders.cancel()
+            container.close()
+
+    def _feed(
+        self,
+        container: Any,
+        stream: Any,
+        gops: list[_Gop],
+        work: list[tuple[_Gop, int]],
+        encoders: _Encoders,
+    ) -> Iterator[Produced]:
+        """One decoder fed each needed GOP up to its last needed packet; drained between GOPs
+        unless the next one continues this one. Yields the JPEGs ready as it goes."""
         ctx = stream.codec_context
         number = {id(g): i for i, g in enumerate(gops)}
         last_of = {number[id(g)]: last for g, last in work}
         gop_of = [gi for gi, g in enumerate(gops) for _ in g.pts]
         final = number[id(work[-1][0])]
-        # Full-range copies being encoded; the decoder waits for a free encoder before making
-        # the next copy, and gives each decoded frame back as soon as its copy exists: beside
-        # the decoder's own pictures only one copy per encoder is alive.
-        pending: deque[tuple[int, int, Future[bytes]]] = deque()
-        finished: list[tuple[int, int, bytes]] = []
-        quality = self.jpeg_quality
-        try:
-            with ThreadPoolExecutor(max_workers=self.encode_threads) as pool:
-
-                def take_all(frames: Iterable[Any]) -> None:
-                    # A function, so no loop variable keeps a frame alive afterwards.
-                    for frame in frames:
-                        self._check(frame)
-                        targets = wanted.get(frame.pts, ())
-                        if not targets:
-                            continue
-                        while len(pending) >= self.encode_threads:
-                            k, position, future = pending.popleft()
-                            finished.append((k, position, future.result()))
-                        full = full_range(frame)
-                        frame = None
-                        for k, position in targets:
-                            pending.append((k, position, pool.submit(jpeg_of, full, quality)))
-                        full = None
-
-                def ready() -> Iterator[tuple[int, int, bytes]]:
-                    yield from finished
-                    finished.clear()
-                    while pending and pending[0][2].done():
-                        k, position, future = pending.popleft()
-                        yield k, position, future.result()
-
-                fed_through: int | None = None  # the GOP whose packets were all fed, if any
-                first = work[0][0].start
-                for i, packet in self._packets(container, stream, first):
-                    gi = gop_of[i]
-                    gop = gops[gi]
-                    j = i - gop.start
-                    last = last_of.get(gi)
-                    if last is None or j > last:
-                        continue
-                    if j == 0 and (fed_through is None or gi == 0 or fed_through != gi - 1):
-                        ctx.flush_buffers()
-                    take_all(ctx.decode(packet))
-                    yield from ready()
-                    if j < last:
-                        continue
-                    following = gops[gi + 1] if gi + 1 < len(gops) else None
-                    if last == len(gop.pts) - 1 and following is not None and following.needed:
-                        fed_through = gi  # the next GOP continues without a drain
-                    else:
-                        fed_through = None
-                        take_all(ctx.decode(None))  # drain what this GOP still holds
-                        yield from ready()
-                    if gi == final:
-                        break
-                yield from ready()
-                while pending:
-                    k, position, future = pending.popleft()
-                    yield k, position, future.result()
-        finally:
-            for _, _, future in pending:
-                future.cancel()
-            container.close()
+        fed_through: int | None = None  # the GOP whose packets were all fed, if any
+        for i, packet in self._packets(container, stream, work[0][0].start):
+            gi = gop_of[i]
+            gop = gops[gi]
+            j = i - gop.start
+            last = last_of.get(gi)
+            if last is None or j > last:
+                continue
+            if j == 0 and (fed_through is None or gi == 0 or fed_through != gi - 1):
+                ctx.flush_buffers()
+            encoders.take_all(ctx.decode(packet), self._check)
+            yield from encoders.ready()
+            if j < last:
+                continue
+            following = gops[gi + 1] if gi + 1 < len(gops) else None
+            if last == len(gop.pts) - 1 and following is not None and following.needed:
+                fed_through = gi  # the next GOP continues without a drain
+            else:
+                fed_through = None
+                encoders.take_all(ctx.decode(None), self._check)  # drain what this GOP holds
+                yield from encoders.ready()
+            if gi == final:
+                break
 
     def _gop_parallel(
         self,
         work: list[tuple[_Gop, int]],
         wanted: dict[int, list[tuple[int, int]]],
         workers: int,
-    ) -> Iterator[tuple[int, int, bytes]]:
+    ) -> Iterator[Produced]:
         # Each worker owns a demuxer and a single-threaded decoder and takes the next GOP when
         # it is free; JPEGs meet in a bounded queue, so a slow consumer pauses the decoders.
-        out: queue.Queue[Any] = queue.Queue(maxsize=self.frame_buffer)
+        out = _Handoff(self.frame_buffer)
         todo = iter(work)
         lock = threading.Lock()
-        stop = threading.Event()
-
-        def put(item: Any) -> bool:
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.05)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def run() -> None:
-            container = None
-            try:
-                container, stream = self._reopen(1)
-                ctx = stream.codec_context
-                used = False
-                while not stop.is_set():
-                    with lock:
-                        item = next(todo, None)
-                    if item is None:
-                        break
-                    gop, last = item
-                    if used:
-                        ctx.flush_buffers()
-                    used = True
-                    count = corrupt = 0
-
-                    def take(frames: Iterable[Any]) -> bool:
-                        nonlocal count, corrupt
-                        for frame in frames:
-                            count += 1
-                            corrupt += bool(getattr(frame, "is_corrupt", False))
-                            for k, position in wanted.get(frame.pts, ()):
-                                if not put((k, position, self._encode(frame))):
-                                    return False
-                        return True
-
-                    for i, packet in self._packets(container, stream, gop.start):
-                        if not take(ctx.decode(packet)):
-                            return
-                        if i - gop.start >= last:
-                            break
-                    if not take(ctx.decode(None)):
-                        return
-                    with lock:
-                        self.stats.decoded_frames += count
-                        self.stats.corrupt_frames += corrupt
-            except BaseException as exc:  # handed to the consumer, raised there
-                put(exc)
-            finally:
-                if container is not None:
-                    container.close()
-                put(_DONE)
-
         threads = [
-            threading.Thread(target=run, name=f"lava-decode-{n}", daemon=True)
+            threading.Thread(
+                target=self._gop_worker,
+                args=(todo, lock, wanted, out),
+                name=f"lava-decode-{n}",
+                daemon=True,
+            )
             for n in range(min(workers, len(work)))
         ]
         for thread in threads:
@@ -600,7 +608,7 @@ class FrameExtractor:
         running = len(threads)
         try:
             while running:
-                item = out.get()
+                item = out.items.get()
                 if item is _DONE:
                     running -= 1
                 elif isinstance(item, BaseException):
@@ -608,12 +616,79 @@ class FrameExtractor:
                 else:
                     yield item
         finally:
-            stop.set()
+            out.stop.set()
             for thread in threads:
                 while thread.is_alive():
                     with contextlib.suppress(queue.Empty):
-                        out.get(timeout=0.05)
+                        out.items.get(timeout=0.05)
                 thread.join()
+
+    def _gop_worker(
+        self,
+        todo: Iterator[tuple[_Gop, int]],
+        lock: threading.Lock,
+        wanted: dict[int, list[tuple[int, int]]],
+        out: _Handoff,
+    ) -> None:
+        """One decoding thread: takes GOPs from ``todo`` until none is left or ``out`` stops;
+        an error is handed to the consumer, raised there."""
+        container = None
+        try:
+            container, stream = self._reopen(1)
+            ctx = stream.codec_context
+            used = False
+            while not out.stop.is_set():
+                with lock:
+                    item = next(todo, None)
+                if item is None:
+                    break
+                if used:
+                    ctx.flush_buffers()
+                used = True
+                if not self._decode_gop(container, stream, item, wanted, out, lock):
+                    return
+        except BaseException as exc:  # handed to the consumer, raised there
+            out.put(exc)
+        finally:
+            if container is not None:
+                container.close()
+            out.put(_DONE)
+
+    def _decode_gop(
+        self,
+        container: Any,
+        stream: Any,
+        item: tuple[_Gop, int],
+        wanted: dict[int, list[tuple[int, int]]],
+        out: _Handoff,
+        lock: threading.Lock,
+    ) -> bool:
+        """Decode one GOP through its ``last`` packet and drain it; False once ``out`` stopped."""
+        gop, last = item
+        ctx = stream.codec_context
+        count = corrupt = 0
+
+        def take(frames: Iterable[Any]) -> bool:
+            nonlocal count, corrupt
+            for frame in frames:
+                count += 1
+                corrupt += bool(getattr(frame, "is_corrupt", False))
+                for k, position in wanted.get(frame.pts, ()):
+                    if not out.put((k, position, self._encode(frame))):
+                        return False
+            return True
+
+        for i, packet in self._packets(container, stream, gop.start):
+            if not take(ctx.decode(packet)):
+                return False
+            if i - gop.start >= last:
+                break
+        if not take(ctx.decode(None)):
+            return False
+        with lock:
+            self.stats.decoded_frames += count
+            self.stats.corrupt_frames += corrupt
+        return True
 
     def _encode(self, frame: Any) -> bytes:
         return encode_jpeg(frame, self.jpeg_quality)

@@ -213,11 +213,6 @@ class IngestHandler:
     async def _extract_and_store(
         self, clip: ClipIngested, layout: ClipLayout, local: Path, base_time: float
     ) -> FrameIndex:
-        loop = asyncio.get_running_loop()
-        # JPEGs in memory at once, whatever the fps or resolution: those queued here and
-        # uploading share one byte budget (services/ingest/capacity.py has the whole sum).
-        budget = ByteBudget(self.capacity.jpeg_buffer_bytes)
-        queue: asyncio.Queue[FrameSample | None] = asyncio.Queue()
         extractor = await asyncio.to_thread(
             FrameExtractor,
             local,
@@ -228,87 +223,15 @@ class IngestHandler:
         )
         try:
             self._check_video(extractor.info)  # the extractor checks the fps itself
-
-            stop = threading.Event()
-
-            def produce() -> None:
-                # Runs in a worker thread; waits for budget (back-pressure on decoding).
-                try:
-                    for sample in extractor.samples(clip.fps):
-                        if stop.is_set():
-                            return
-                        size = len(sample.jpeg)
-                        asyncio.run_coroutine_threadsafe(budget.acquire(size), loop).result()
-                        loop.call_soon_threadsafe(queue.put_nowait, sample)
-                        del sample
-                finally:
-                    loop.call_soon_threadsafe(queue.put_nowait, None)
-
-            producer = asyncio.create_task(asyncio.to_thread(produce))
-            try:
-                samples = await self._upload_frames(layout, queue, budget)
-            except BaseException:
-                stop.set()
-                # Keep taking from the queue (giving the bytes back) until the producer has
-                # let go of it.
-                while not producer.done():
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        taken = await asyncio.wait_for(queue.get(), timeout=0.1)
-                        if taken is not None:
-                            budget.release(len(taken.jpeg))
-                raise
-            await producer  # raises ClipError from the decoder, if any
+            samples = await self._extract_and_upload(extractor, clip.fps, layout)
             info = extractor.info
         finally:
             extractor.close()
         if not samples:
             raise ClipError("no frames could be extracted")
         samples.sort(key=lambda s: s.index)
-        sequence = SequenceFile(
-            seq_no=0,
-            prefix=layout.uri(layout.frames_prefix),
-            number_of_frames=len(samples),
-            frames=[
-                SequenceFrame(
-                    frame_no=s.index,
-                    unix_timestamp=int(base_time + s.timestamp),
-                    frame=layout.frame_name(s.index),
-                )
-                for s in samples
-            ],
-        )
-        store, bucket = self.store, layout.bucket
-        await store.put_bytes(
-            bucket, layout.sequence_key, sequence.to_json().encode(), "application/json"
-        )
-        manifest = ManifestLine.model_validate({"source-ref": layout.uri(layout.sequence_key)})
-        await store.put_bytes(
-            bucket,
-            layout.manifest_key,
-            (manifest.to_json() + "\n").encode(),
-            "application/jsonlines",
-        )
-        index = FrameIndex(
-            clip_id=clip.clip_id,
-            fps=clip.fps,
-            source_fps=info.source_fps,
-            width=info.width,
-            height=info.height,
-            video_uri=clip.video_uri,
-            sequence_uri=layout.uri(layout.sequence_key),
-            manifest_uri=layout.uri(layout.manifest_key),
-            frames=[
-                IndexedFrame(
-                    frame_no=s.index,
-                    timestamp=round(s.timestamp, 6),
-                    source_frame=s.source_frame,
-                    file=layout.frame_name(s.index),
-                )
-                for s in samples
-            ],
-        )
-        # Written last: its presence means the extraction is complete.
-        await store.put_json(bucket, layout.frame_index_key, index.model_dump_json())
+        index = frame_index(clip, layout, info, samples)
+        await self._write_clip_files(layout, sequence_file(layout, samples, base_time), index)
         log.info(
             "frames extracted",
             clip_id=clip.clip_id,
@@ -321,6 +244,65 @@ class IngestHandler:
             b_frames=info.has_b_frames,
         )
         return index
+
+    async def _extract_and_upload(
+        self, extractor: FrameExtractor, fps: float, layout: ClipLayout
+    ) -> list[FrameSample]:
+        """Decode in a worker thread while the loop uploads: the frames uploaded (without
+        their JPEG bytes). A decoder's ClipError raises here once the uploads are done."""
+        loop = asyncio.get_running_loop()
+        # JPEGs in memory at once, whatever the fps or resolution: those queued here and
+        # uploading share one byte budget (services/ingest/capacity.py has the whole sum).
+        budget = ByteBudget(self.capacity.jpeg_buffer_bytes)
+        queue: asyncio.Queue[FrameSample | None] = asyncio.Queue()
+        stop = threading.Event()
+
+        def produce() -> None:
+            # Runs in a worker thread; waits for budget (back-pressure on decoding).
+            try:
+                for sample in extractor.samples(fps):
+                    if stop.is_set():
+                        return
+                    size = len(sample.jpeg)
+                    asyncio.run_coroutine_threadsafe(budget.acquire(size), loop).result()
+                    loop.call_soon_threadsafe(queue.put_nowait, sample)
+                    del sample
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        producer = asyncio.create_task(asyncio.to_thread(produce))
+        try:
+            samples = await self._upload_frames(layout, queue, budget)
+        except BaseException:
+            stop.set()
+            # Keep taking from the queue (giving the bytes back) until the producer has
+            # let go of it.
+            while not producer.done():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    taken = await asyncio.wait_for(queue.get(), timeout=0.1)
+                    if taken is not None:
+                        budget.release(len(taken.jpeg))
+            raise
+        await producer  # raises ClipError from the decoder, if any
+        return samples
+
+    async def _write_clip_files(
+        self, layout: ClipLayout, sequence: SequenceFile, index: FrameIndex
+    ) -> None:
+        """The sequence file, the input manifest naming it, then the frame index."""
+        store, bucket = self.store, layout.bucket
+        await store.put_bytes(
+            bucket, layout.sequence_key, sequence.to_json().encode(), "application/json"
+        )
+        manifest = ManifestLine.model_validate({"source-ref": layout.uri(layout.sequence_key)})
+        await store.put_bytes(
+            bucket,
+            layout.manifest_key,
+            (manifest.to_json() + "\n").encode(),
+            "application/jsonlines",
+        )
+        # Written last: its presence means the extraction is complete.
+        await store.put_json(bucket, layout.frame_index_key, index.model_dump_json())
 
     async def _upload_frames(
         self,
@@ -367,3 +349,45 @@ class IngestHandler:
                 pending.cancel()
             raise
         return samples
+
+
+def sequence_file(layout: ClipLayout, samples: list[FrameSample], base_time: float) -> SequenceFile:
+    """Ground Truth's sequence file of the extracted frames (timestamps from the capture)."""
+    return SequenceFile(
+        seq_no=0,
+        prefix=layout.uri(layout.frames_prefix),
+        number_of_frames=len(samples),
+        frames=[
+            SequenceFrame(
+                frame_no=s.index,
+                unix_timestamp=int(base_time + s.timestamp),
+                frame=layout.frame_name(s.index),
+            )
+            for s in samples
+        ],
+    )
+
+
+def frame_index(
+    clip: ClipIngested, layout: ClipLayout, info: VideoInfo, samples: list[FrameSample]
+) -> FrameIndex:
+    """Our own index of the frames: which source frame each is, and where the files are."""
+    return FrameIndex(
+        clip_id=clip.clip_id,
+        fps=clip.fps,
+        source_fps=info.source_fps,
+        width=info.width,
+        height=info.height,
+        video_uri=clip.video_uri,
+        sequence_uri=layout.uri(layout.sequence_key),
+        manifest_uri=layout.uri(layout.manifest_key),
+        frames=[
+            IndexedFrame(
+                frame_no=s.index,
+                timestamp=round(s.timestamp, 6),
+                source_frame=s.source_frame,
+                file=layout.frame_name(s.index),
+            )
+            for s in samples
+        ],
+    )

@@ -31,18 +31,19 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from services.listener import trust
-from shared.dedup import KeyDirectory
+from shared.dedup import KeyDirectory, KnownObject
 from shared.events import (
     Event,
     EventPayload,
     LevelCompleted,
     LevelFailed,
     TaskExpired,
+    bounded_reason,
     derived_event_id,
     new_event,
 )
 from shared.groundtruth.errors import GtFormatError
-from shared.groundtruth.messages import OutputStatus, parse_output_message
+from shared.groundtruth.messages import OutputMessage, OutputStatus, parse_output_message
 from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.loops import every, pause
 from shared.ports import Publish
@@ -53,6 +54,10 @@ if TYPE_CHECKING:
     from shared.aws import AwsClients
 
 log = structlog.get_logger(__name__)
+
+
+# An output that passed the trust checks, with the data object and job it is for.
+CheckedOutput = tuple[OutputMessage, KnownObject, StreamingJob]
 
 
 def retryable_failure(reason: str) -> bool:
@@ -119,7 +124,10 @@ class OutputQueue:
             QueueUrl=self.dead_url,
             MessageBody=str(message.get("Body", ""))[: trust.MAX_OUTPUT_BYTES] or "(empty)",
             MessageAttributes={
-                trust.REASON_ATTRIBUTE: {"DataType": "String", "StringValue": reason[:2000]}
+                trust.REASON_ATTRIBUTE: {
+                    "DataType": "String",
+                    "StringValue": bounded_reason(reason),
+                }
             },
         )
         await sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
@@ -232,6 +240,17 @@ class Listener:
             log.warning("could not delete an output (it will come again)", error=failed)
 
     async def translate(self, message: Any) -> Event[EventPayload] | None:
+        """The event an output message means; None when it was refused (dead-lettered) or is
+        left to the redrive policy (unparseable, or for no known data object)."""
+        checked = await self._check(message)
+        if checked is None:
+            return None
+        output, known, job = checked
+        return output_event(output, known, job.name)
+
+    async def _check(self, message: Any) -> CheckedOutput | None:
+        """The output of a message checked against the trust rules: from a registered job's
+        topic, parseable, for a known data object of that job, its labels where they belong."""
         receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "1")
         try:
             envelope = trust.open_envelope(message.get("Body", ""))
@@ -271,41 +290,45 @@ class Listener:
         except trust.Refused as exc:
             await self._refuse(message, exc.reason)
             return None
-        job_name = job.name
-        event_id = derived_event_id(key.id, output.status.value)
-        if output.status is OutputStatus.COMPLETED:
-            assert output.label_uri is not None
-            return new_event(
-                LevelCompleted(
-                    task_id=known.task_id,
-                    job_name=job_name,
-                    data_object_id=known.object_id,
-                    dedup_key=key.id,
-                    label_attribute=output.label_attribute,
-                    label_uri=output.label_uri,
-                    metadata=output.metadata,
-                    adjustment_status=output.adjustment_status,
-                ),
-                known.task_id,
-                event_id=event_id,
-            )
-        reason = output.failure_reason or "no failure-reason given"
-        returned: EventPayload
-        if output.status is OutputStatus.EXPIRED:
-            returned = TaskExpired(
-                task_id=known.task_id,
-                job_name=job_name,
-                data_object_id=known.object_id,
-                dedup_key=key.id,
-                failure_reason=reason,
-            )
-        else:
-            returned = LevelFailed(
-                task_id=known.task_id,
-                job_name=job_name,
-                data_object_id=known.object_id,
-                dedup_key=key.id,
-                failure_reason=reason,
-                retryable=retryable_failure(reason),
-            )
+        return output, known, job
+
+
+def output_event(output: OutputMessage, known: KnownObject, job_name: str) -> Event[EventPayload]:
+    """LevelCompleted, TaskExpired or LevelFailed for a checked output, with an id derived
+    from its key and status (a redelivered output makes the same event)."""
+    key = output.dedup_key
+    assert key is not None  # checked: the output names a known data object
+    event_id = derived_event_id(key.id, output.status.value)
+    returned: EventPayload
+    if output.status is OutputStatus.COMPLETED:
+        assert output.label_uri is not None
+        returned = LevelCompleted(
+            task_id=known.task_id,
+            job_name=job_name,
+            data_object_id=known.object_id,
+            dedup_key=key.id,
+            label_attribute=output.label_attribute,
+            label_uri=output.label_uri,
+            metadata=output.metadata,
+            adjustment_status=output.adjustment_status,
+        )
         return new_event(returned, known.task_id, event_id=event_id)
+    reason = output.failure_reason or "no failure-reason given"
+    if output.status is OutputStatus.EXPIRED:
+        returned = TaskExpired(
+            task_id=known.task_id,
+            job_name=job_name,
+            data_object_id=known.object_id,
+            dedup_key=key.id,
+            failure_reason=reason,
+        )
+    else:
+        returned = LevelFailed(
+            task_id=known.task_id,
+            job_name=job_name,
+            data_object_id=known.object_id,
+            dedup_key=key.id,
+            failure_reason=reason,
+            retryable=retryable_failure(reason),
+        )
+    return new_event(returned, known.task_id, event_id=event_id)

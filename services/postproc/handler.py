@@ -13,14 +13,16 @@ from typing import Any
 
 import structlog
 
-from services.postproc.merge import OutputUnreadable, merge
-from services.postproc.summary import summarize
+from services.postproc.merge import Merged, OutputUnreadable, merge
+from services.postproc.summary import ClipSummary, summarize
 from shared.dataset.index import DatasetIndex, IndexEntry
 from shared.events import (
     ClipCompleted,
     ClipFailed,
     Event,
+    JobOutput,
     LabelsFinalized,
+    bounded_reason,
     derived_event_id,
     new_event,
 )
@@ -79,24 +81,11 @@ class PostprocHandler:
             return
         await self.complete(p, [o for t in tasks for o in t.outputs])
 
-    async def complete(self, p: LabelsFinalized, outputs: list[Any]) -> None:
-        bucket = self.settings.names.bucket
-        layout = ClipLayout.from_sequence_uri(p.frames.sequence_uri)
-        try:
-            index = FrameIndex.model_validate(
-                await self.store.get_json(layout.bucket, layout.frame_index_key)
-            )
-            merged = await merge(
-                self.store,
-                p.clip_id,
-                p.drive,
-                p.clip,
-                index,
-                outputs,
-                self.settings.postproc.moved_iou,
-            )
-        except (OutputUnreadable, NotFound) as exc:
-            await self._fail(p.clip_id, p.task_id, f"labels cannot be read: {exc}")
+    async def complete(self, p: LabelsFinalized, outputs: list[JobOutput]) -> None:
+        """Merge the clip's outputs, validate, write labels and summary, then either fail the
+        clip (problems at or above ``LAVA_POSTPROC__FAIL_ON``) or index it and complete it."""
+        merged = await self._merge(p, outputs)
+        if merged is None:
             return
         problems = merged.problems + validate_clip(merged.labels)
         summary = summarize(
@@ -104,17 +93,10 @@ class PostprocHandler:
             problems,
             merged.adjustments,
             workflows=p.clip_workflows,
-            sources=[
-                {
-                    "job": o.job_name,
-                    "level": o.level,
-                    "label_uri": o.label_uri,
-                    "adjusts": o.adjusts,
-                }
-                for o in sorted(outputs, key=lambda o: (o.level, o.job_name))
-            ],
+            sources=_sources(outputs),
             carried_attributes=merged.attributes.carried,
         )
+        bucket = self.settings.names.bucket
         labels_uri = s3_uri(bucket, labels_key(p.clip_id))
         summary_uri = s3_uri(bucket, summary_key(p.clip_id))
         await self.store.put_json(bucket, labels_key(p.clip_id), merged.labels.model_dump_json())
@@ -130,33 +112,7 @@ class PostprocHandler:
                 f"all listed in {summary_uri}",
             )
             return
-        await self.index.put(
-            IndexEntry(
-                clip_id=p.clip_id,
-                drive_id=p.drive.drive_id,
-                weather=p.drive.weather.value,
-                time_of_day=p.drive.time_of_day.value,
-                route=p.drive.route,
-                scene=p.clip.scene.value,
-                traffic=p.clip.traffic.value,
-                traffic_density=p.clip.traffic_density.value,
-                workflows=p.clip_workflows,
-                frames=summary.frames,
-                objects_per_class=summary.objects_per_class,
-                tracks_per_class=summary.tracks_per_class,
-                errors=summary.problem_counts["error"],
-                warnings=summary.problem_counts["warning"],
-                adjustment={
-                    "added": sum(a.added for a in summary.adjustment),
-                    "removed": sum(a.removed for a in summary.adjustment),
-                    "moved": sum(a.moved for a in summary.adjustment),
-                    "attributes_changed": sum(a.attributes_changed for a in summary.adjustment),
-                },
-                labels_uri=labels_uri,
-                summary_uri=summary_uri,
-                completed_at=time.time(),
-            )
-        )
+        await self.index.put(index_entry(p, summary, labels_uri, summary_uri, time.time()))
         await self.publish(
             new_event(
                 ClipCompleted(
@@ -177,14 +133,78 @@ class PostprocHandler:
             problems=len(problems),
         )
 
+    async def _merge(self, p: LabelsFinalized, outputs: list[JobOutput]) -> Merged | None:
+        """The clip's outputs merged over its frame index; None (the clip failed) when any
+        of them cannot be read."""
+        layout = ClipLayout.from_sequence_uri(p.frames.sequence_uri)
+        try:
+            index = FrameIndex.model_validate(
+                await self.store.get_json(layout.bucket, layout.frame_index_key)
+            )
+            return await merge(
+                self.store,
+                p.clip_id,
+                p.drive,
+                p.clip,
+                index,
+                outputs,
+                self.settings.postproc.moved_iou,
+            )
+        except (OutputUnreadable, NotFound) as exc:
+            await self._fail(p.clip_id, p.task_id, f"labels cannot be read: {exc}")
+            return None
+
     async def _fail(self, clip_id: str, task_id: str, reason: str) -> None:
         log.error("clip failed in post-processing", clip_id=clip_id, reason=reason)
         await self.publish(
             new_event(
                 ClipFailed(
-                    clip_id=clip_id, task_id=task_id, stage="postproc", reason=reason[:2000]
+                    clip_id=clip_id,
+                    task_id=task_id,
+                    stage="postproc",
+                    reason=bounded_reason(reason),
                 ),
                 task_id,
                 event_id=derived_event_id(clip_id, "ClipFailed", "postproc"),
             )
         )
+
+
+def _sources(outputs: list[JobOutput]) -> list[dict[str, Any]]:
+    """Where the summary says the labels came from, by level then job."""
+    return [
+        {"job": o.job_name, "level": o.level, "label_uri": o.label_uri, "adjusts": o.adjusts}
+        for o in sorted(outputs, key=lambda o: (o.level, o.job_name))
+    ]
+
+
+def index_entry(
+    p: LabelsFinalized, summary: ClipSummary, labels_uri: str, summary_uri: str, at: float
+) -> IndexEntry:
+    """The clip's line in the dataset index: its attributes and the summary's counts."""
+    adjustment = summary.adjustment
+    return IndexEntry(
+        clip_id=p.clip_id,
+        drive_id=p.drive.drive_id,
+        weather=p.drive.weather.value,
+        time_of_day=p.drive.time_of_day.value,
+        route=p.drive.route,
+        scene=p.clip.scene.value,
+        traffic=p.clip.traffic.value,
+        traffic_density=p.clip.traffic_density.value,
+        workflows=p.clip_workflows,
+        frames=summary.frames,
+        objects_per_class=summary.objects_per_class,
+        tracks_per_class=summary.tracks_per_class,
+        errors=summary.problem_counts["error"],
+        warnings=summary.problem_counts["warning"],
+        adjustment={
+            "added": sum(a.added for a in adjustment),
+            "removed": sum(a.removed for a in adjustment),
+            "moved": sum(a.moved for a in adjustment),
+            "attributes_changed": sum(a.attributes_changed for a in adjustment),
+        },
+        labels_uri=labels_uri,
+        summary_uri=summary_uri,
+        completed_at=at,
+    )

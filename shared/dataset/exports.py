@@ -20,6 +20,7 @@ from shared.layout import ClipLayout
 from shared.taxonomy.records import (
     Box,
     ClipLabels,
+    FrameRecord,
     IgnoreRegion,
     Lane,
     LavaObject,
@@ -173,46 +174,9 @@ def to_bdd100k(clips: Sequence[ClipLabels], bucket: str | None = None) -> list[d
     the reference loader, whatever pydantic it runs on, reads every frame."""
     frames: list[dict[str, Any]] = []
     for clip in clips:
-        scene = clip.clip.scene.value
-        bdd_scene = (
-            "gas stations"
-            if scene == "gas station"
-            else (scene if scene in BDD_SCENES else "city street")
-        )
+        attributes = _bdd_frame_attributes(clip)
         layout = ClipLayout(bucket, clip.clip_id, clip.fps) if bucket else None
         for record in clip.frames:
-            labels = []
-            for index, obj in enumerate(record.objects):
-                ident = obj.track_id or f"{record.frame_no}-{index}"
-                labels.append(
-                    _bdd_label(
-                        ident,
-                        category(obj),
-                        _bdd_attributes(obj),
-                        box=obj.box,
-                        points=obj.points if isinstance(obj, Lane) else None,
-                    )
-                )
-                if isinstance(obj, Vehicle):
-                    # parts are labels of their own, tied to their vehicle by id
-                    if obj.license_plate is not None:
-                        labels.append(
-                            _bdd_label(
-                                f"{ident}/plate",
-                                "license plate",
-                                {"vehicle": ident},
-                                box=obj.license_plate,
-                            )
-                        )
-                    for n, light in enumerate(obj.lights):
-                        labels.append(
-                            _bdd_label(
-                                f"{ident}/{light.kind}-light/{n}",
-                                f"{light.kind} light",
-                                {"vehicle": ident, "state": _value(light.state)},
-                                box=light.box,
-                            )
-                        )
             frames.append(
                 {
                     "name": frame_name(clip.clip_id, record.frame_no),
@@ -221,20 +185,64 @@ def to_bdd100k(clips: Sequence[ClipLabels], bucket: str | None = None) -> list[d
                     "frameIndex": record.frame_no,
                     "timestamp": round(record.timestamp * 1000),
                     "size": {"width": clip.width, "height": clip.height},
-                    "attributes": {
-                        "weather": clip.drive.weather.value,
-                        "timeofday": clip.drive.time_of_day.value,
-                        "scene": bdd_scene,
-                        "lavaScene": scene,
-                        "traffic": clip.clip.traffic.value,
-                        "trafficDensity": clip.clip.traffic_density.value,
-                        "route": clip.drive.route,
-                        "driveId": clip.drive.drive_id,
-                    },
-                    "labels": labels,
+                    "attributes": attributes,
+                    "labels": _bdd_labels(record),
                 }
             )
     return frames
+
+
+def _bdd_frame_attributes(clip: ClipLabels) -> dict[str, Any]:
+    """A clip's drive and clip attributes, as every one of its frames carries them."""
+    scene = clip.clip.scene.value
+    bdd_scene = (
+        "gas stations"
+        if scene == "gas station"
+        else (scene if scene in BDD_SCENES else "city street")
+    )
+    return {
+        "weather": clip.drive.weather.value,
+        "timeofday": clip.drive.time_of_day.value,
+        "scene": bdd_scene,
+        "lavaScene": scene,
+        "traffic": clip.clip.traffic.value,
+        "trafficDensity": clip.clip.traffic_density.value,
+        "route": clip.drive.route,
+        "driveId": clip.drive.drive_id,
+    }
+
+
+def _bdd_labels(record: FrameRecord) -> list[dict[str, Any]]:
+    """A frame's labels; a vehicle's parts are labels of their own, tied to it by id."""
+    labels = []
+    for index, obj in enumerate(record.objects):
+        ident = obj.track_id or f"{record.frame_no}-{index}"
+        labels.append(
+            _bdd_label(
+                ident,
+                category(obj),
+                _bdd_attributes(obj),
+                box=obj.box,
+                points=obj.points if isinstance(obj, Lane) else None,
+            )
+        )
+        if not isinstance(obj, Vehicle):
+            continue
+        if obj.license_plate is not None:
+            plate = _bdd_label(
+                f"{ident}/plate", "license plate", {"vehicle": ident}, box=obj.license_plate
+            )
+            labels.append(plate)
+        for n, light in enumerate(obj.lights):
+            labels.append(
+                _bdd_label(
+                    f"{ident}/{light.kind}-light/{n}",
+                    f"{light.kind} light",
+                    {"vehicle": ident, "state": _value(light.state)},
+                    box=light.box,
+                )
+            )
+    return labels
 
 
 class CocoBuilder:

@@ -9,7 +9,7 @@ own; reading attaches each to the vehicle that contains it (``_PartOwners``).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,70 +105,82 @@ def to_seq_label(
     ``object_id`` maps an identity (a track id, or ``<track>/<part>`` for a vehicle part) to
     the ``object-id`` written - Ground Truth writes UUIDs; by default the identity itself.
     """
-    written = object_id or (lambda identity: identity)
-    ids = {label.label: str(i) for i, label in enumerate(job.labels)}
-    by_lava = {label.lava: label for label in job.labels}
     tracking = job.task_type is TaskType.VIDEO_OBJECT_TRACKING
-    numbers: dict[str, int] = {}  # object-name numbering, per label, in order of appearance
-    out: list[GtFrame] = []
+    writer = _GtWriter(job, tracking, object_id or (lambda identity: identity))
+    out = [
+        GtFrame(frame_no, frame_file, *writer.frame(objects))
+        for frame_no, frame_file, objects in frames
+    ]
+    return SeqLabel(kind="tracking" if tracking else "detection", frames=tuple(out))
 
-    def name_of(label: str, track: str | None) -> str | None:
-        if not tracking or track is None:
+
+class _GtWriter:
+    """Ground Truth annotations of one job for LAVA objects, numbering object names per label
+    in order of appearance (``<label>:<n>``, tracking jobs only)."""
+
+    def __init__(self, job: JobType, tracking: bool, written: Callable[[str], str]) -> None:
+        self.ids = {label.label: str(i) for i, label in enumerate(job.labels)}
+        self.by_lava = {label.lava: label for label in job.labels}
+        self.tracking = tracking
+        self.written = written
+        self.numbers: dict[str, int] = {}
+
+    def name_of(self, label: str, track: str | None) -> str | None:
+        if not self.tracking or track is None:
             return None
         key = f"{label}\x00{track}"
-        if key not in numbers:
-            numbers[key] = 1 + sum(1 for k in numbers if k.startswith(f"{label}\x00"))
-        return f"{label}:{numbers[key]}"
+        if key not in self.numbers:
+            self.numbers[key] = 1 + sum(1 for k in self.numbers if k.startswith(f"{label}\x00"))
+        return f"{label}:{self.numbers[key]}"
 
-    for frame_no, frame_file, objects in frames:
+    def frame(
+        self, objects: Sequence[LavaObject]
+    ) -> tuple[tuple[GtBox, ...], tuple[GtPolyline, ...]]:
         boxes: list[GtBox] = []
         lines: list[GtPolyline] = []
         for obj in objects:
-            label = by_lava.get(obj.category)
+            label = self.by_lava.get(obj.category)
             if label is None:
                 continue
-            cid = ids[label.label]
+            cid = self.ids[label.label]
             attrs = _gt_attributes(label, obj.attributes.model_dump())
-            track = written(obj.track_id) if tracking and obj.track_id else None
+            track = self.written(obj.track_id) if self.tracking and obj.track_id else None
+            name = self.name_of(label.label, track)
             if isinstance(obj, Lane):
                 lines.append(
                     GtPolyline(
                         points=tuple(obj.points),
                         class_id=cid,
                         object_id=track,
-                        object_name=name_of(label.label, track),
+                        object_name=name,
                         attributes=attrs,
                     )
                 )
                 continue
-            boxes.append(_gt_box(obj.box, cid, track, name_of(label.label, track), attrs))
+            boxes.append(_gt_box(obj.box, cid, track, name, attrs))
             if isinstance(obj, Vehicle):
-                if obj.license_plate is not None:
-                    plate = by_lava[PART_LICENSE_PLATE]
-                    part_id = written(f"{obj.track_id}/{PART_LICENSE_PLATE}")
-                    boxes.append(
-                        _gt_box(
-                            obj.license_plate,
-                            ids[plate.label],
-                            part_id,
-                            name_of(plate.label, part_id),
-                            {},
-                        )
-                    )
-                for i, light in enumerate(obj.lights):
-                    part = by_lava[_PART_OF_LIGHT[light.kind]]
-                    part_id = written(f"{obj.track_id}/{part.lava}/{i}")
-                    boxes.append(
-                        _gt_box(
-                            light.box,
-                            ids[part.label],
-                            part_id,
-                            name_of(part.label, part_id),
-                            _gt_attributes(part, {"state": light.state}),
-                        )
-                    )
-        out.append(GtFrame(frame_no, frame_file, tuple(boxes), tuple(lines)))
-    return SeqLabel(kind="tracking" if tracking else "detection", frames=tuple(out))
+                boxes.extend(self.parts(obj))
+        return tuple(boxes), tuple(lines)
+
+    def parts(self, vehicle: Vehicle) -> Iterator[GtBox]:
+        """A vehicle's plate and lights, as boxes of their own part classes."""
+        if vehicle.license_plate is not None:
+            plate = self.by_lava[PART_LICENSE_PLATE]
+            part_id = self.written(f"{vehicle.track_id}/{PART_LICENSE_PLATE}")
+            cid = self.ids[plate.label]
+            yield _gt_box(
+                vehicle.license_plate, cid, part_id, self.name_of(plate.label, part_id), {}
+            )
+        for i, light in enumerate(vehicle.lights):
+            part = self.by_lava[_PART_OF_LIGHT[light.kind]]
+            part_id = self.written(f"{vehicle.track_id}/{part.lava}/{i}")
+            yield _gt_box(
+                light.box,
+                self.ids[part.label],
+                part_id,
+                self.name_of(part.label, part_id),
+                _gt_attributes(part, {"state": light.state}),
+            )
 
 
 # --- Ground Truth -> LAVA ---------------------------------------------------------------------
@@ -360,6 +372,32 @@ def from_seq_label(
     """
     stats = stats if stats is not None else AttributeStats()
     problems: list[Problem] = []
+    drawn = _read_annotations(seq, cmap, problems)
+    _fill_gaps(drawn, stats)
+    by_position: dict[int, list[_Drawn]] = defaultdict(list)
+    for d in drawn:
+        by_position[d.position].append(d)
+    objects_of: dict[int, list[LavaObject]] = {}
+    parts_of: dict[int, list[_Drawn]] = {}
+    owners = _PartOwners()
+    # Every frame's vehicles vote for the parts inside them before any part is attached: a
+    # part's owner is the vehicle it was inside most often over the clip.
+    for position in range(len(seq.frames)):
+        objects, parts = _objects_and_parts(by_position.get(position, []), problems)
+        objects_of[position], parts_of[position] = objects, parts
+        vehicles = [o for o in objects if isinstance(o, Vehicle)]
+        for d in parts:
+            assert isinstance(d.ann, GtBox)
+            owners.vote(vehicles, d.ann)
+    frames = [
+        _with_parts(frame, objects_of[position], parts_of[position], owners, problems)
+        for position, frame in enumerate(seq.frames)
+    ]
+    return frames, problems
+
+
+def _read_annotations(seq: SeqLabel, cmap: dict[str, str], problems: list[Problem]) -> list[_Drawn]:
+    """Every usable annotation with its label and given attributes; a problem for the rest."""
     drawn: list[_Drawn] = []
     for position, frame in enumerate(seq.frames):
         annotations: list[GtBox | GtPolyline] = [*frame.boxes, *frame.polylines]
@@ -380,67 +418,64 @@ def from_seq_label(
             values, found = _given(label, ann.attributes, {**where, "category": label.lava})
             problems.extend(found)
             drawn.append(_Drawn(position, frame.frame_no, index, label, ann, values))
-    _fill_gaps(drawn, stats)
+    return drawn
 
-    by_position: dict[int, list[_Drawn]] = defaultdict(list)
+
+def _objects_and_parts(
+    drawn: list[_Drawn], problems: list[Problem]
+) -> tuple[list[LavaObject], list[_Drawn]]:
+    """One frame's LAVA objects, and its vehicle parts (attached to vehicles later)."""
+    objects: list[LavaObject] = []
+    parts: list[_Drawn] = []
     for d in drawn:
-        by_position[d.position].append(d)
-    objects_of: dict[int, list[LavaObject]] = {}
-    parts_of: dict[int, list[_Drawn]] = {}
-    owners = _PartOwners()
-    for position in range(len(seq.frames)):
-        objects: list[LavaObject] = []
-        parts: list[_Drawn] = []
-        for d in by_position.get(position, []):
-            if d.label.lava in VEHICLE_PARTS:
-                parts.append(d)
-                continue
-            try:
-                objects.append(_object(d))
-            except _Skip as skip:
-                problems.append(skip.problem)
-        objects_of[position], parts_of[position] = objects, parts
-        vehicles = [o for o in objects if isinstance(o, Vehicle)]
-        for d in parts:
-            assert isinstance(d.ann, GtBox)
-            owners.vote(vehicles, d.ann)
+        if d.label.lava in VEHICLE_PARTS:
+            parts.append(d)
+            continue
+        try:
+            objects.append(_object(d))
+        except _Skip as skip:
+            problems.append(skip.problem)
+    return objects, parts
 
-    frames: list[LabeledFrame] = []
-    for position, frame in enumerate(seq.frames):
-        objects = objects_of[position]
-        vehicles = [o for o in objects if isinstance(o, Vehicle)]
-        updates: dict[int, dict[str, Any]] = {}
-        for d in parts_of[position]:
-            assert isinstance(d.ann, GtBox)
-            owner = owners.owner(vehicles, d.ann)
-            if owner is None:
-                problems.append(
-                    Problem(
-                        "part-inside-vehicle",
-                        f"{d.label.label} belongs to no vehicle in this frame",
-                        frame_no=frame.frame_no,
-                        object_index=d.index,
-                        category="vehicle",
-                        track_id=_track(d.ann),
-                    )
+
+def _with_parts(
+    frame: GtFrame,
+    objects: list[LavaObject],
+    parts: list[_Drawn],
+    owners: _PartOwners,
+    problems: list[Problem],
+) -> LabeledFrame:
+    """The frame with each part (plate, light) attached to the vehicle that owns it."""
+    vehicles = [o for o in objects if isinstance(o, Vehicle)]
+    updates: dict[int, dict[str, Any]] = {}
+    for d in parts:
+        assert isinstance(d.ann, GtBox)
+        owner = owners.owner(vehicles, d.ann)
+        if owner is None:
+            problems.append(
+                Problem(
+                    "part-inside-vehicle",
+                    f"{d.label.label} belongs to no vehicle in this frame",
+                    frame_no=frame.frame_no,
+                    object_index=d.index,
+                    category="vehicle",
+                    track_id=_track(d.ann),
                 )
-                continue
-            change = updates.setdefault(owner, {"lights": []})
-            if d.label.lava == PART_LICENSE_PLATE:
-                change["license_plate"] = _box(d.ann)
-            else:
-                change["lights"].append(
-                    VehicleLight(
-                        kind=_LIGHT_OF_PART[d.label.lava],
-                        state=d.values.get("state"),
-                        box=_box(d.ann),
-                    )
-                )
-        for i, change in updates.items():
-            vehicles[i] = vehicles[i].model_copy(
-                update={**change, "lights": tuple(change["lights"])}
             )
-        vi = iter(vehicles)
-        merged = tuple(next(vi) if isinstance(o, Vehicle) else o for o in objects)
-        frames.append(LabeledFrame(frame.frame_no, merged, frame.frame))
-    return frames, problems
+            continue
+        change = updates.setdefault(owner, {"lights": []})
+        if d.label.lava == PART_LICENSE_PLATE:
+            change["license_plate"] = _box(d.ann)
+        else:
+            change["lights"].append(
+                VehicleLight(
+                    kind=_LIGHT_OF_PART[d.label.lava],
+                    state=d.values.get("state"),
+                    box=_box(d.ann),
+                )
+            )
+    for i, change in updates.items():
+        vehicles[i] = vehicles[i].model_copy(update={**change, "lights": tuple(change["lights"])})
+    vi = iter(vehicles)
+    merged = tuple(next(vi) if isinstance(o, Vehicle) else o for o in objects)
+    return LabeledFrame(frame.frame_no, merged, frame.frame)

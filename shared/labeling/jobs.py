@@ -118,49 +118,22 @@ class JobManager:
         backend: Backend = "emulator",
     ) -> Created:
         spec = job_type(type_name)
-        errors, warnings = task_config_checks(self.settings)
-        if errors:
-            raise JobConfigError(f"job {name}: " + "; ".join(errors))
-        for warning in warnings:
-            log.warning("job configuration", job=name, warning=warning)
-        gt_name = self.gt_name(name)
-        label_attribute = f"{name}{limits.LABEL_ATTRIBUTE_SUFFIX}"
-        if not limits.LABEL_ATTRIBUTE_PATTERN.match(label_attribute):
-            raise JobConfigError(f"label attribute {label_attribute!r} is not valid")
-        audited: StreamingJob | None = None
-        if adjusts is not None:
-            audited = await self.registry.get(adjusts)
-            if audited is None:
-                raise JobConfigError(f"job {name} adjusts {adjusts}, which does not exist")
-            if audited.job_type != type_name:
-                raise JobConfigError(
-                    f"job {name} ({type_name}) cannot adjust {adjusts} ({audited.job_type})"
-                )
+        audited, warnings = await self._check(name, type_name, adjusts)
         s = self.settings
-        sns = await self.aws.sns()
-        input_topic = await sns.create_topic(Name=s.names.topic(f"{name}-input"))
-        output_topic = await sns.create_topic(Name=s.names.topic(f"{name}-output"))
-        # Only the labeling service may publish outputs (the listener refuses other topics).
-        await sns.set_topic_attributes(
-            TopicArn=output_topic["TopicArn"],
-            AttributeName="Policy",
-            AttributeValue=publish_only_policy(
-                output_topic["TopicArn"], output_publisher(backend, s), s.aws.account
-            ),
-        )
+        input_topic, output_topic = await self._topics(name, backend)
         config = label_config(spec, audited.label_attribute if audited else None)
         key = label_config_key(name)
         job = StreamingJob(
             name=name,
-            gt_name=gt_name,
+            gt_name=self.gt_name(name),
             arn="",
             job_type=type_name,
             task_type=spec.task_type.value,
-            label_attribute=label_attribute,
+            label_attribute=f"{name}{limits.LABEL_ATTRIBUTE_SUFFIX}",
             adjusts=adjusts,
             audit_label_attribute=audited.label_attribute if audited else None,
-            input_topic_arn=input_topic["TopicArn"],
-            output_topic_arn=output_topic["TopicArn"],
+            input_topic_arn=input_topic,
+            output_topic_arn=output_topic,
             label_config_uri=s3_uri(s.names.bucket, key),
             backend=backend,
             created_at=self.clock.now(),
@@ -183,6 +156,47 @@ class JobManager:
             return Created(self._same_or_error(race.existing, job), created=False)
         log.info("streaming job created", job=name, backend=backend, arn=job.arn)
         return Created(job, created=True, warnings=tuple(warnings))
+
+    async def _check(
+        self, name: str, type_name: str, adjusts: str | None
+    ) -> tuple[StreamingJob | None, list[str]]:
+        """Refuse a job that could not work (JobConfigError); the job it adjusts, if any, and
+        the warnings about its task configuration."""
+        errors, warnings = task_config_checks(self.settings)
+        if errors:
+            raise JobConfigError(f"job {name}: " + "; ".join(errors))
+        for warning in warnings:
+            log.warning("job configuration", job=name, warning=warning)
+        self.gt_name(name)  # raises when namespace + name is not a valid job name
+        label_attribute = f"{name}{limits.LABEL_ATTRIBUTE_SUFFIX}"
+        if not limits.LABEL_ATTRIBUTE_PATTERN.match(label_attribute):
+            raise JobConfigError(f"label attribute {label_attribute!r} is not valid")
+        if adjusts is None:
+            return None, warnings
+        audited = await self.registry.get(adjusts)
+        if audited is None:
+            raise JobConfigError(f"job {name} adjusts {adjusts}, which does not exist")
+        if audited.job_type != type_name:
+            raise JobConfigError(
+                f"job {name} ({type_name}) cannot adjust {adjusts} ({audited.job_type})"
+            )
+        return audited, warnings
+
+    async def _topics(self, name: str, backend: Backend) -> tuple[str, str]:
+        """The job's input and output topics (ARNs); only its labeling service may publish
+        outputs (the listener refuses other topics)."""
+        s = self.settings
+        sns = await self.aws.sns()
+        input_topic = await sns.create_topic(Name=s.names.topic(f"{name}-input"))
+        output_topic = await sns.create_topic(Name=s.names.topic(f"{name}-output"))
+        await sns.set_topic_attributes(
+            TopicArn=output_topic["TopicArn"],
+            AttributeName="Policy",
+            AttributeValue=publish_only_policy(
+                output_topic["TopicArn"], output_publisher(backend, s), s.aws.account
+            ),
+        )
+        return input_topic["TopicArn"], output_topic["TopicArn"]
 
     async def _start(self, job: StreamingJob) -> StreamingJob:
         """Start the job on its backend; it comes back with its ARN and first status."""

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from shared.aws import AwsClients
 from shared.events import ClipIngested, Event, S3Uri, derived_event_id, new_event
-from shared.ids import task_id_of
+from shared.ids import ID_PATTERN, task_id_of
 from shared.labeling.registry import JobRegistry
 from shared.operations.errors import Invalid
 from shared.resources import TASKS
@@ -42,9 +42,7 @@ class WorkflowTaskRequest(BaseModel):
     fps: float = Field(gt=0, le=60)
     drive: DriveAttributes
     clip: ClipAttributes
-    clipId: str | None = Field(
-        None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
-    )
+    clipId: str | None = Field(None, pattern=ID_PATTERN)
 
 
 class SpecTaskRequest(TaskSpec):
@@ -52,9 +50,7 @@ class SpecTaskRequest(TaskSpec):
 
     drive: DriveAttributes
     clip: ClipAttributes
-    clipId: str | None = Field(
-        None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
-    )
+    clipId: str | None = Field(None, pattern=ID_PATTERN)
 
 
 def clip_id_for(uri: str, drive_id: str, given: str | None) -> str:

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 
 from shared.dedup import dedup_key_id
 from shared.operations.errors import Conflict, NotFound
-from shared.tasks.model import AnnotationTask, DataObject, LateOutput, ObjectStatus, TaskStatus
+from shared.tasks.model import (
+    AnnotationTask,
+    ClipStop,
+    DataObject,
+    LateOutput,
+    ObjectStatus,
+    TaskStatus,
+)
 from shared.tasks.store import TaskStore
 
 STOPPABLE = (TaskStatus.ACTIVE, TaskStatus.FAILED)
@@ -63,9 +70,7 @@ async def stop_task(
                 state = current.status.value if current else "gone"
                 raise Conflict(f"task {task_id} changed while stopping (now {state}); look again")
     stopped = await store.stop_objects(task_id, ObjectStatus.STOPPED)
-    await store.set_clip_outcome(
-        task.clip_id, "stopped", now, {"task_id": task_id, "by": by, "reason": reason}
-    )
+    await store.set_clip_outcome(task.clip_id, ClipStop(task_id=task_id, by=by, reason=reason), now)
     return StopResult(task_id, changed, stopped)
 
 

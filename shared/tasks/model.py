@@ -6,10 +6,11 @@ streaming jobs; each job gets the clip's data object (its sequence file) under a
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events import ClipFrames
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
@@ -22,6 +23,15 @@ class TaskStatus(StrEnum):
     COMPLETED = "completed"  # the clip completed (ClipCompleted)
     FAILED = "failed"
     STOPPED = "stopped"  # an operator stopped it: nothing is sent any more; final
+
+
+class ClipStatus(StrEnum):
+    """A clip's outcome across its tasks (the ``clip#<id>`` record)."""
+
+    LABELING = "labeling"  # its tasks exist; no outcome yet
+    COMPLETED = "completed"  # post-processed (ClipCompleted)
+    FAILED = "failed"  # ClipFailed at some stage
+    STOPPED = "stopped"  # an operator stopped one of its tasks
 
 
 class ObjectStatus(StrEnum):
@@ -117,3 +127,70 @@ class LateOutput(BaseModel):
     at: float
     label_uri: str | None = None
     detail: str = ""
+
+
+# --- the clip record --------------------------------------------------------------------------
+class ClipCompletion(BaseModel):
+    """How a clip completed: where its labels and summary are (from ClipCompleted)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal[ClipStatus.COMPLETED] = ClipStatus.COMPLETED
+    labels_uri: str
+    summary_uri: str
+    warnings: int = 0
+
+
+class ClipFailure(BaseModel):
+    """Where and why a clip failed (from ClipFailed); ``task_id`` is None at ingest."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal[ClipStatus.FAILED] = ClipStatus.FAILED
+    stage: str
+    reason: str
+    task_id: str | None = None
+
+
+class ClipStop(BaseModel):
+    """Which task of the clip an operator stopped, who, and why."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal[ClipStatus.STOPPED] = ClipStatus.STOPPED
+    task_id: str
+    by: str
+    reason: str = ""
+
+
+ClipOutcome = Annotated[ClipCompletion | ClipFailure | ClipStop, Field(discriminator="status")]
+
+
+class ClipRecord(BaseModel):
+    """The dispatcher's record of a clip: its tasks, and its outcome once it has one.
+
+    Stored as the ``clip#<id>`` / ``clip`` item of the tasks table with the status in
+    ``clip_status`` and the outcome as a JSON string in ``detail`` (records written before
+    the outcome carried its status are read by the record's status).
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    STORED_STATUS: ClassVar[str] = "clip_status"
+    STORED_OUTCOME: ClassVar[str] = "detail"
+
+    clip_id: str
+    status: ClipStatus = Field(ClipStatus.LABELING, validation_alias="clip_status")
+    tasks: list[str] = Field(default_factory=list)
+    updated_at: float | None = None
+    outcome: ClipOutcome | None = Field(None, validation_alias="detail")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_stored(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get(cls.STORED_OUTCOME), str):
+            return data
+        outcome = json.loads(data[cls.STORED_OUTCOME])
+        status = data.get(cls.STORED_STATUS)
+        if outcome and status and status != ClipStatus.LABELING:
+            outcome.setdefault("status", status)
+        return {**data, cls.STORED_OUTCOME: outcome or None}

@@ -18,7 +18,6 @@ reads what is due, not everything; ``by-status`` (status_key, updated_at) lists 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +42,9 @@ from shared.tasks.counters import (
 )
 from shared.tasks.model import (
     AnnotationTask,
+    ClipOutcome,
+    ClipRecord,
+    ClipStatus,
     DataObject,
     HistoryEntry,
     JobResult,
@@ -61,6 +63,10 @@ DUE_TASK = "task"
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
+
+
+def _clip_key(clip_id: str) -> dict[str, Any]:
+    return _key(f"clip#{clip_id}", "clip")
 
 
 def _object_key(obj: DataObject) -> dict[str, Any]:
@@ -111,9 +117,9 @@ class TaskStore:
         item = found.get("Item")
         return AnnotationTask.model_validate(from_item(item)) if item else None
 
-    async def objects(self, task_id: str, level: int | None = None) -> list[DataObject]:
+    async def _task_items(self, task_id: str, prefix: str) -> list[dict[str, Any]]:
+        """The items of a task whose sort key starts with ``prefix`` (``obj#``, ``late#``)."""
         db = await self._aws.dynamodb()
-        prefix = "obj#" if level is None else f"obj#{level:02d}#"
         found = items(
             db,
             "query",
@@ -122,7 +128,11 @@ class TaskStore:
             ExpressionAttributeValues=values(pk=task_pk(task_id), prefix=prefix),
             ConsistentRead=True,
         )
-        return [DataObject.model_validate(item) async for item in found]
+        return [item async for item in found]
+
+    async def objects(self, task_id: str, level: int | None = None) -> list[DataObject]:
+        prefix = "obj#" if level is None else f"obj#{level:02d}#"
+        return [DataObject.model_validate(i) for i in await self._task_items(task_id, prefix)]
 
     async def find_object(self, task_id: str, job: str, object_id: str) -> DataObject | None:
         for obj in await self.objects(task_id):
@@ -212,13 +222,11 @@ class TaskStore:
                 return total
             request["ExclusiveStartKey"] = last
 
-    async def clip(self, clip_id: str) -> dict[str, Any] | None:
+    async def clip(self, clip_id: str) -> ClipRecord | None:
         db = await self._aws.dynamodb()
-        found = await db.get_item(
-            TableName=self.table, Key=_key(f"clip#{clip_id}", "clip"), ConsistentRead=True
-        )
+        found = await db.get_item(TableName=self.table, Key=_clip_key(clip_id), ConsistentRead=True)
         item = found.get("Item")
-        return from_item(item) if item else None
+        return ClipRecord.model_validate(from_item(item)) if item else None
 
     # --- conditional writes ------------------------------------------------------------------
     async def _update(self, **request: Any) -> bool:
@@ -226,6 +234,37 @@ class TaskStore:
         db = await self._aws.dynamodb()
         request.setdefault("TableName", self.table)
         return await conditional(db.update_item(**request))
+
+    async def _update_waiting(
+        self,
+        obj: DataObject,
+        update: str,
+        *,
+        key: str | None = None,
+        still_due: bool = False,
+        **named: Any,
+    ) -> bool:
+        """Update an object only while it waits under ``key`` (by default the key it was read
+        with) and, with ``still_due``, is still due when it was read: the guard of every
+        send-side write (claim, send, hold, re-key). ``named`` are the update's values."""
+        condition = "#s = :waiting AND #k = :key"
+        names = {"#s": "status", "#k": "key"}
+        if still_due:
+            condition += " AND due_at = :due"
+            named["due"] = obj.due_at
+        if "#keys" in update:
+            names["#keys"] = "keys"
+        return await self._update(
+            Key=_object_key(obj),
+            UpdateExpression=update,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values(
+                waiting=ObjectStatus.WAITING.value,
+                key=obj.key if key is None else key,
+                **named,
+            ),
+        )
 
     async def _transition(self, **request: Any) -> dict[str, Any] | None:
         """A conditional UpdateItem that counts: the item as it was, or None when the
@@ -240,11 +279,14 @@ class TaskStore:
             raise
         return from_item(found.get("Attributes") or {})
 
+    async def _count_move(self, before: str | None, after: str) -> None:
+        """One item moved from the counter ``before`` (None: it is new) to ``after``."""
+        if before != after:
+            await self.counters.add({after: 1, **({before: -1} if before else {})})
+
     async def _count_task_move(self, old: dict[str, Any], status: TaskStatus) -> None:
         level = int(old.get("level", 1))
-        await self.counters.add(
-            {task_counter(str(old["status"]), level): -1, task_counter(status.value, level): 1}
-        )
+        await self._count_move(task_counter(str(old["status"]), level), task_counter(status, level))
 
     # --- transitions ------------------------------------------------------------------------
     async def create_task(
@@ -262,11 +304,11 @@ class TaskStore:
             ReturnValues="ALL_OLD",
             **self._clip_task_update(task.clip_id, task.task_id, task.created_at),
         )
-        if "clip_status" not in clip_before.get("Attributes", {}):
-            await self.counters.add({clip_counter("labeling"): 1})
+        if ClipRecord.STORED_STATUS not in clip_before.get("Attributes", {}):
+            await self._count_move(None, clip_counter(ClipStatus.LABELING))
         created = await self._put_new(self._task_item(task, level_due))
         if created:
-            await self.counters.add({task_counter(task.status.value, task.level): 1})
+            await self._count_move(None, task_counter(task.status, task.level))
         await self._put_objects(objects)
         return created
 
@@ -289,7 +331,7 @@ class TaskStore:
     def _clip_task_update(self, clip_id: str, task_id: str, now: float) -> dict[str, Any]:
         return {
             "TableName": self.table,
-            "Key": _key(f"clip#{clip_id}", "clip"),
+            "Key": _clip_key(clip_id),
             "UpdateExpression": (
                 "SET clip_id = :clip, kind = :kind, updated_at = :now, "
                 "clip_status = if_not_exists(clip_status, :labeling), "
@@ -297,7 +339,11 @@ class TaskStore:
             ),
             "ExpressionAttributeValues": {
                 **values(
-                    clip=clip_id, kind="clip", now=now, labeling="labeling", key="clip#labeling"
+                    clip=clip_id,
+                    kind="clip",
+                    now=now,
+                    labeling=ClipStatus.LABELING.value,
+                    key=f"clip#{ClipStatus.LABELING.value}",
                 ),
                 ":task": {"SS": [task_id]},
             },
@@ -361,9 +407,9 @@ class TaskStore:
         )
         if old is None:
             return False
-        active = TaskStatus.ACTIVE.value
-        await self.counters.add(
-            {task_counter(active, task.level): -1, task_counter(active, task.level + 1): 1}
+        active = TaskStatus.ACTIVE
+        await self._count_move(
+            task_counter(active, task.level), task_counter(active, task.level + 1)
         )
         return True
 
@@ -444,35 +490,20 @@ class TaskStore:
         Only the claimant sends, so two replicas never send the same thing twice; a claimant
         that dies before confirming leaves the object due again when the lease runs out.
         """
-        return await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET due_at = :lease",
-            ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
-            ExpressionAttributeNames={"#s": "status", "#k": "key"},
-            ExpressionAttributeValues=values(
-                lease=lease_until,
-                waiting=ObjectStatus.WAITING.value,
-                key=obj.key,
-                due=obj.due_at,
-            ),
+        return await self._update_waiting(
+            obj, "SET due_at = :lease", still_due=True, lease=lease_until
         )
 
     async def sent(self, obj: DataObject, now: float, next_due: float, generation: int = 1) -> None:
         # done (or re-keyed) meanwhile: nothing left to schedule for this key
-        if await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET send_count = send_count + :one, last_sent_at = :now, "
+        if await self._update_waiting(
+            obj,
+            "SET send_count = send_count + :one, last_sent_at = :now, "
             "due_at = :next, generation = :g REMOVE held, held_since",
-            ConditionExpression="#s = :waiting AND #k = :key",
-            ExpressionAttributeNames={"#s": "status", "#k": "key"},
-            ExpressionAttributeValues=values(
-                one=1,
-                now=now,
-                next=next_due,
-                g=generation,
-                waiting=ObjectStatus.WAITING.value,
-                key=obj.key,
-            ),
+            one=1,
+            now=now,
+            next=next_due,
+            g=generation,
         ):
             await self.counters.add({"sends": 1}, at=now)
 
@@ -480,39 +511,24 @@ class TaskStore:
     async def hold(self, obj: DataObject, reason: str, now: float, recheck_at: float) -> bool:
         """Hold a due send (its job takes no input): visible with its reason, looked at again
         at ``recheck_at``. Conditional like a claim, so one replica records it."""
-        return await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET held = :r, held_since = if_not_exists(held_since, :now), "
-            "due_at = :recheck",
-            ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
-            ExpressionAttributeNames={"#s": "status", "#k": "key"},
-            ExpressionAttributeValues=values(
-                r=reason,
-                now=now,
-                recheck=recheck_at,
-                waiting=ObjectStatus.WAITING.value,
-                key=obj.key,
-                due=obj.due_at,
-            ),
+        return await self._update_waiting(
+            obj,
+            "SET held = :r, held_since = if_not_exists(held_since, :now), due_at = :recheck",
+            still_due=True,
+            r=reason,
+            now=now,
+            recheck=recheck_at,
         )
 
     async def new_generation_key(self, obj: DataObject, new_key: str, attempt: int) -> bool:
         """The job was re-created: the object goes to the new job under a new key."""
-        return await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET #k = :new, attempt = :attempt, #keys = list_append(#keys, :newl)",
-            ConditionExpression="#s = :waiting AND #k = :old AND due_at = :due",
-            ExpressionAttributeNames={"#s": "status", "#k": "key", "#keys": "keys"},
-            ExpressionAttributeValues={
-                **values(
-                    new=new_key,
-                    attempt=attempt,
-                    waiting=ObjectStatus.WAITING.value,
-                    old=obj.key,
-                    due=obj.due_at,
-                ),
-                ":newl": serialize([new_key]),
-            },
+        return await self._update_waiting(
+            obj,
+            "SET #k = :new, attempt = :attempt, #keys = list_append(#keys, :newl)",
+            still_due=True,
+            new=new_key,
+            attempt=attempt,
+            newl=[new_key],
         )
 
     async def waiting_for_job(self, job: str) -> list[DataObject]:
@@ -533,14 +549,8 @@ class TaskStore:
 
     async def due_now(self, obj: DataObject, now: float) -> bool:
         """Make a waiting object due at once (its job stopped: the sweep holds it visibly)."""
-        return await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET due_at = :now, due_kind = :kind",
-            ConditionExpression="#s = :waiting AND #k = :key",
-            ExpressionAttributeNames={"#s": "status", "#k": "key"},
-            ExpressionAttributeValues=values(
-                now=now, kind=DUE_OBJECT, waiting=ObjectStatus.WAITING.value, key=obj.key
-            ),
+        return await self._update_waiting(
+            obj, "SET due_at = :now, due_kind = :kind", now=now, kind=DUE_OBJECT
         )
 
     async def postpone_level(self, task: AnnotationTask, now: float, next_due: float) -> bool:
@@ -560,27 +570,20 @@ class TaskStore:
         self, obj: DataObject, expired_key: str, new_key: str, attempt: int, now: float
     ) -> bool:
         """After an expiry: a new key, due now. False if this expiry was handled already."""
-        rekeyed = await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET #k = :new, attempt = :attempt, due_at = :now, "
+        rekeyed = await self._update_waiting(
+            obj,
+            "SET #k = :new, attempt = :attempt, due_at = :now, "
             "due_kind = :due_kind, expirations = expirations + :one, "
             "#keys = list_append(#keys, :newl), "
             "expired_keys = list_append(expired_keys, :oldl)",
-            ConditionExpression="#s = :waiting AND #k = :old",
-            ExpressionAttributeNames={"#s": "status", "#k": "key", "#keys": "keys"},
-            ExpressionAttributeValues={
-                **values(
-                    new=new_key,
-                    attempt=attempt,
-                    now=now,
-                    due_kind=DUE_OBJECT,
-                    one=1,
-                    waiting=ObjectStatus.WAITING.value,
-                    old=expired_key,
-                ),
-                ":newl": serialize([new_key]),
-                ":oldl": serialize([expired_key]),
-            },
+            key=expired_key,
+            new=new_key,
+            attempt=attempt,
+            now=now,
+            due_kind=DUE_OBJECT,
+            one=1,
+            newl=[new_key],
+            oldl=[expired_key],
         )
         if rekeyed:
             await self.counters.add({"rekeys": 1, "expirations": 1}, at=now)
@@ -666,16 +669,7 @@ class TaskStore:
         await db.put_item(TableName=self.table, Item=to_item(data))
 
     async def late_outputs(self, task_id: str) -> list[LateOutput]:
-        db = await self._aws.dynamodb()
-        found = items(
-            db,
-            "query",
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues=values(pk=task_pk(task_id), prefix="late#"),
-            ConsistentRead=True,
-        )
-        return [LateOutput.model_validate(item) async for item in found]
+        return [LateOutput.model_validate(i) for i in await self._task_items(task_id, "late#")]
 
     async def restart_objects(self, objects: Sequence[DataObject]) -> None:
         """For a retried task: its unfinished objects wait again, due now."""
@@ -698,27 +692,25 @@ class TaskStore:
             ExpressionAttributeValues=values(zero=0),
         )
 
-    async def set_clip_outcome(
-        self, clip_id: str, status: str, now: float, detail: dict[str, Any]
-    ) -> None:
+    async def set_clip_outcome(self, clip_id: str, outcome: ClipOutcome, now: float) -> None:
+        """Record how a clip ended (the last outcome wins: a retried clip may complete)."""
         db = await self._aws.dynamodb()
         found = await db.update_item(
             TableName=self.table,
             ReturnValues="ALL_OLD",
-            Key=_key(f"clip#{clip_id}", "clip"),
+            Key=_clip_key(clip_id),
             UpdateExpression="SET clip_id = :clip, kind = :kind, clip_status = :status, "
             "status_key = :key, updated_at = :now, detail = :detail",
             ExpressionAttributeValues=values(
                 clip=clip_id,
                 kind="clip",
-                status=status,
-                key=f"clip#{status}",
+                status=outcome.status.value,
+                key=f"clip#{outcome.status.value}",
                 now=now,
-                detail=json.dumps(detail),
+                detail=outcome.model_dump_json(),
             ),
         )
-        before = from_item(found.get("Attributes") or {}).get("clip_status")
-        if before != status:
-            await self.counters.add(
-                {clip_counter(status): 1, **({clip_counter(str(before)): -1} if before else {})}
-            )
+        before = from_item(found.get("Attributes") or {}).get(ClipRecord.STORED_STATUS)
+        await self._count_move(
+            clip_counter(str(before)) if before else None, clip_counter(outcome.status)
+        )

@@ -6,12 +6,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from shared.ids import ID_PATTERN
 from shared.taxonomy.vocabulary import Scene, TimeOfDay, Traffic, TrafficDensity, Weather
 
 # Ids end up in S3 keys, dedup-key ids and file names: keep them to a safe character set.
-SafeId = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", strict=True)
-]
+SafeId = Annotated[str, StringConstraints(pattern=ID_PATTERN, strict=True)]
 
 
 class DriveAttributes(BaseModel):

@@ -13,13 +13,13 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from shared.taxonomy.records import Box, ClipLabels, FrameRecord, LavaObject, Vehicle
+from shared.taxonomy.records import Box, ClipLabels, FrameRecord, Lane, LavaObject, Vehicle
 
 Severity = Literal["error", "warning"]
 
@@ -151,51 +151,9 @@ def validate_frame(frame: FrameRecord, width: float, height: float) -> list[Prob
             problems.extend(_box_problems(obj.box, width, height, where, "box"))
         problems.extend(missing_attributes(obj, where))
         if obj.category == "vehicle":
-            if obj.license_plate is not None:
-                problems.extend(
-                    _box_problems(obj.license_plate, width, height, where, "license_plate")
-                )
-                if not obj.box.contains(obj.license_plate):
-                    problems.append(
-                        Problem(
-                            "plate-inside-vehicle",
-                            "license plate is not inside its vehicle",
-                            field="license_plate",
-                            **where,
-                        )
-                    )
-            for li, light in enumerate(obj.lights):
-                field = f"lights[{li}]"
-                problems.extend(_box_problems(light.box, width, height, where, field))
-                if not obj.box.contains(light.box):
-                    problems.append(
-                        Problem(
-                            "part-inside-vehicle",
-                            f"{light.kind} light is not inside its vehicle",
-                            field=field,
-                            **where,
-                        )
-                    )
+            problems.extend(_part_problems(obj, width, height, where))
         if obj.category == "lane":
-            if len(obj.points) < 2:
-                problems.append(
-                    Problem(
-                        "polyline-points",
-                        f"a lane needs at least 2 points, got {len(obj.points)}",
-                        field="points",
-                        **where,
-                    )
-                )
-            for pi, (x, y) in enumerate(obj.points):
-                if not (0 <= x <= width and 0 <= y <= height):
-                    problems.append(
-                        Problem(
-                            "polyline-inside-image",
-                            f"point ({x}, {y}) is outside the {width:g}x{height:g} image",
-                            field=f"points[{pi}]",
-                            **where,
-                        )
-                    )
+            problems.extend(_lane_problems(obj, width, height, where))
         if obj.track_id is not None:
             if obj.track_id in seen_tracks:
                 problems.append(
@@ -210,6 +168,52 @@ def validate_frame(frame: FrameRecord, width: float, height: float) -> list[Prob
             else:
                 seen_tracks[obj.track_id] = index
     return problems
+
+
+def _part_problems(
+    vehicle: Vehicle, width: float, height: float, where: dict[str, Any]
+) -> Iterator[Problem]:
+    """A vehicle's plate and lights: each a valid box inside the image and inside the vehicle."""
+    if vehicle.license_plate is not None:
+        yield from _box_problems(vehicle.license_plate, width, height, where, "license_plate")
+        if not vehicle.box.contains(vehicle.license_plate):
+            yield Problem(
+                "plate-inside-vehicle",
+                "license plate is not inside its vehicle",
+                field="license_plate",
+                **where,
+            )
+    for li, light in enumerate(vehicle.lights):
+        field = f"lights[{li}]"
+        yield from _box_problems(light.box, width, height, where, field)
+        if not vehicle.box.contains(light.box):
+            yield Problem(
+                "part-inside-vehicle",
+                f"{light.kind} light is not inside its vehicle",
+                field=field,
+                **where,
+            )
+
+
+def _lane_problems(
+    lane: Lane, width: float, height: float, where: dict[str, Any]
+) -> Iterator[Problem]:
+    """A lane: a polyline of at least two points, all inside the image."""
+    if len(lane.points) < 2:
+        yield Problem(
+            "polyline-points",
+            f"a lane needs at least 2 points, got {len(lane.points)}",
+            field="points",
+            **where,
+        )
+    for pi, (x, y) in enumerate(lane.points):
+        if not (0 <= x <= width and 0 <= y <= height):
+            yield Problem(
+                "polyline-inside-image",
+                f"point ({x}, {y}) is outside the {width:g}x{height:g} image",
+                field=f"points[{pi}]",
+                **where,
+            )
 
 
 def validate_tracks(frames: Iterable[FrameRecord]) -> list[Problem]:

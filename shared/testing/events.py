@@ -13,6 +13,7 @@ from shared.events import (
     TaskExpired,
     new_event,
 )
+from shared.ids import task_id_of
 from shared.labeling.registry import StreamingJob
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 
@@ -39,7 +40,7 @@ def clip_ingested(clip_id: str = "clip-1", **overrides: object) -> ClipIngested:
 def frames_ready(
     clip_id: str = "clip-1", workflow: str = "vehicles", bucket: str = "lava-data"
 ) -> Event[FramesReady]:
-    task_id = f"{clip_id}.{workflow}"
+    task_id = task_id_of(clip_id, workflow)
     payload = FramesReady(
         task_id=task_id,
         clip_id=clip_id,

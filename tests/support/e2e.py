@@ -76,7 +76,7 @@ async def wait_for_clips(
     async with AwsClients(settings) as aws:
         while True:
             snap = await snapshot(aws, settings)
-            states = {c: snap.clips.get(c, {}).get("clip_status") for c in clip_ids}
+            states = {c: snap.clip_status(c) for c in clip_ids}
             if all(s in ("completed", "failed") for s in states.values()):
                 return snap
             if during is not None:

@@ -8,6 +8,7 @@ from typing import Any
 from shared.events import ClipFrames, JobOutput, LabelsFinalized, new_event
 from shared.groundtruth.convert import class_map, to_seq_label
 from shared.groundtruth.job_types import job_type
+from shared.ids import task_id_of
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, s3_uri
 from shared.storage import S3Store
 from shared.taxonomy.attributes import ClipAttributes
@@ -77,7 +78,7 @@ def finalized(
         scene=CLIP.scene, traffic=CLIP.traffic, traffic_density=CLIP.traffic_density
     )
     payload = LabelsFinalized(
-        task_id=f"{layout.clip_id}.{workflow}",
+        task_id=task_id_of(layout.clip_id, workflow),
         clip_id=layout.clip_id,
         workflow=workflow,
         clip_workflows=workflows,

@@ -30,7 +30,8 @@ from shared.events import (
     new_event,
 )
 from shared.groundtruth import limits
-from shared.groundtruth.job_types import job_type
+from shared.groundtruth.annotations import SeqLabel
+from shared.groundtruth.job_types import JobType, job_type
 from shared.labeling.labelstudio.client import KEY_FIELD, LabelStudioClient
 from shared.labeling.labelstudio.media import clip_frames, frame_index
 from shared.labeling.labelstudio.tracks import to_seq_label
@@ -108,24 +109,7 @@ class Outputs:
         key_s3 = output_key(job.name, key)
         bucket = self.settings.names.bucket
         await S3Store(self.aws).put_bytes(bucket, key_s3, seq.to_json().encode())
-        present = sorted(
-            {b.class_id for f in seq.frames for b in f.boxes}
-            | {p.class_id for f in seq.frames for p in f.polylines},
-            key=int,
-        )
-        metadata: dict[str, Any] = {
-            # Ground Truth lists only the classes present; so do we.
-            "class-map": {cid: spec.labels[int(cid)].label for cid in present},
-            "job-name": f"labeling-job/{job.gt_name}",
-            "human-annotated": "yes",
-            "creation-date": str(latest.get("updated_at") or latest.get("created_at")),
-            "type": spec.task_type.output_type,
-            "labelstudio": {
-                "project": task.get("project"),
-                "task": task["id"],
-                "annotation": latest["id"],
-            },
-        }
+        metadata = output_metadata(spec, job, task, latest, seq)
         adjustment = None
         if job.adjusts is not None and await self._changed(job, task, seq.to_dict(), clip):
             adjustment = "adjusted"  # Ground Truth sets it only when something changed
@@ -188,6 +172,31 @@ class Outputs:
         meta = dict(task.get("meta") or {})
         meta[EXPIRED_META] = self.clock.now().isoformat()
         await self.client.set_meta(int(task["id"]), meta)
+
+
+def output_metadata(
+    spec: JobType, job: StreamingJob, task: dict[str, Any], latest: dict[str, Any], seq: SeqLabel
+) -> dict[str, Any]:
+    """The ``<attr>-metadata`` Ground Truth would write for this output (sms-data-output),
+    plus where in Label Studio it came from."""
+    present = sorted(
+        {b.class_id for f in seq.frames for b in f.boxes}
+        | {p.class_id for f in seq.frames for p in f.polylines},
+        key=int,
+    )
+    return {
+        # Ground Truth lists only the classes present; so do we.
+        "class-map": {cid: spec.labels[int(cid)].label for cid in present},
+        "job-name": f"labeling-job/{job.gt_name}",
+        "human-annotated": "yes",
+        "creation-date": str(latest.get("updated_at") or latest.get("created_at")),
+        "type": spec.task_type.output_type,
+        "labelstudio": {
+            "project": task.get("project"),
+            "task": task["id"],
+            "annotation": latest["id"],
+        },
+    }
 
 
 def _rounded(value: Any) -> Any:

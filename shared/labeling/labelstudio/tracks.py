@@ -235,16 +235,8 @@ def to_seq_label(
     lines: dict[int, list[GtPolyline]] = {f.frame_no: [] for f in clip.frames}
     by_position = {i: f for i, f in enumerate(clip.frames)}
     for region in regions:
-        if not region.labels:
-            problems.append(Problem("ls-label", "region without a label", track_id=region.id))
-            continue
-        label = labels.get(region.labels[0])
+        label = _label_of(region, labels, problems)
         if label is None:
-            problems.append(
-                Problem(
-                    "ls-label", f"label {region.labels[0]!r} is not in this job", track_id=region.id
-                )
-            )
             continue
         attrs = _gt_attributes(label, region, problems)
         if region.kind == "vector":
@@ -261,12 +253,12 @@ def to_seq_label(
                 GtPolyline(points=points, class_id=ids[label.label], attributes=attrs)
             )
             continue
+        object_id = track_of(region.id) if tracking else None
         for frame in clip.frames:
             shape = shape_at(region.sequence, frame.video_frame)
             if shape is None:
                 continue
             left, top, width, height = pixel_box(shape, clip)
-            object_id = track_of(region.id) if tracking else None
             boxes[frame.frame_no].append(
                 GtBox(
                     left=left,
@@ -284,6 +276,23 @@ def to_seq_label(
         for f in clip.frames
     )
     return SeqLabel(kind="tracking" if tracking else "detection", frames=frames), problems
+
+
+def _label_of(
+    region: Region, labels: dict[str, GtLabel], problems: list[Problem]
+) -> GtLabel | None:
+    """The job's label a region is drawn with; None (a problem) when it has none of them."""
+    if not region.labels:
+        problems.append(Problem("ls-label", "region without a label", track_id=region.id))
+        return None
+    label = labels.get(region.labels[0])
+    if label is None:
+        problems.append(
+            Problem(
+                "ls-label", f"label {region.labels[0]!r} is not in this job", track_id=region.id
+            )
+        )
+    return label
 
 
 def lava_frames(
@@ -340,7 +349,7 @@ def seq_label_to_results(
     by_no = {f.frame_no: f for f in clip.frames}
     surface = surface_of(job)
     out: list[dict[str, Any]] = []
-    tracks: dict[str, tuple[GtLabel, dict[str, Any], list[tuple[int, GtBox]]]] = {}
+    tracks: dict[str, tuple[GtLabel, list[tuple[int, GtBox]]]] = {}
     counter = 0
     for frame in seq.frames:
         ref = by_no.get(frame.frame_no)
@@ -352,28 +361,7 @@ def seq_label_to_results(
                 continue
             counter += 1
             rid = f"{region_prefix}l{counter}"
-            out.append(
-                {
-                    "id": rid,
-                    "type": "vectorlabels",
-                    "from_name": LINE,
-                    "to_name": FRAMES,
-                    "origin": "manual",
-                    "item_index": position[frame.frame_no],
-                    "value": {
-                        "vertices": [
-                            {
-                                "id": f"{rid}p{i}",
-                                "x": x / clip.width * 100,
-                                "y": y / clip.height * 100,
-                            }
-                            for i, (x, y) in enumerate(line.points)
-                        ],
-                        "closed": False,
-                        "vectorlabels": [label.label],
-                    },
-                }
-            )
+            out.append(_vector_item(rid, label, line, position[frame.frame_no], clip))
             out.extend(_choice_items(label, rid, line.attributes, FRAMES))
         for box in frame.boxes:
             label = labels.get(box.class_id)
@@ -383,53 +371,85 @@ def seq_label_to_results(
             if track is None:
                 counter += 1
                 track = f"{region_prefix}d{counter}"
-            entry = tracks.setdefault(track, (label, dict(box.attributes), []))
-            entry[2].append((ref.video_frame, box))
+            tracks.setdefault(track, (label, []))[1].append((ref.video_frame, box))
+    for track, (label, seen) in tracks.items():
+        out.extend(_track_items(track, label, seen, clip))
+    return out
+
+
+def _vector_item(
+    rid: str, label: GtLabel, line: GtPolyline, item_index: int, clip: VideoFrames
+) -> dict[str, Any]:
+    """A polyline as a vector region on the frame at ``item_index`` (percent coordinates)."""
+    return {
+        "id": rid,
+        "type": "vectorlabels",
+        "from_name": LINE,
+        "to_name": FRAMES,
+        "origin": "manual",
+        "item_index": item_index,
+        "value": {
+            "vertices": [
+                {"id": f"{rid}p{i}", "x": x / clip.width * 100, "y": y / clip.height * 100}
+                for i, (x, y) in enumerate(line.points)
+            ],
+            "closed": False,
+            "vectorlabels": [label.label],
+        },
+    }
+
+
+def _track_items(
+    track: str, label: GtLabel, seen: list[tuple[int, GtBox]], clip: VideoFrames
+) -> list[dict[str, Any]]:
+    """One track's video regions with their attribute choices.
+
+    A region has one set of attributes; where they change along a track, the track continues
+    in a new region with the same id plus a segment suffix.
+    """
+    seen.sort(key=lambda s: s[0])
+    segments: list[list[tuple[int, GtBox]]] = []
+    for video_frame, box in seen:
+        if segments and segments[-1][-1][1].attributes == box.attributes:
+            segments[-1].append((video_frame, box))
+        else:
+            segments.append([(video_frame, box)])
     frames_order = [f.video_frame for f in clip.frames]
-    for track, (label, _, seen) in tracks.items():
-        seen.sort(key=lambda s: s[0])
-        # A region has one set of attributes; where they change along a track, the track
-        # continues in a new region with the same id plus a segment suffix.
-        segments: list[list[tuple[int, GtBox]]] = []
-        for video_frame, box in seen:
-            if segments and segments[-1][-1][1].attributes == box.attributes:
-                segments[-1].append((video_frame, box))
-            else:
-                segments.append([(video_frame, box)])
-        for n, segment in enumerate(segments):
-            rid = track if n == 0 else f"{track}{SEGMENT_MARK}{n}"
-            present = {v for v, _ in segment}
-            sequence = []
-            for video_frame, box in segment:
-                later = [f for f in frames_order if f > video_frame]
-                sequence.append(
-                    {
-                        "frame": video_frame,
-                        "time": (video_frame - 1) / clip.fps,
-                        "x": box.left / clip.width * 100,
-                        "y": box.top / clip.height * 100,
-                        "width": box.width / clip.width * 100,
-                        "height": box.height / clip.height * 100,
-                        "rotation": 0,
-                        "enabled": bool(later) and later[0] in present,
-                    }
-                )
-            out.append(
+    out: list[dict[str, Any]] = []
+    for n, segment in enumerate(segments):
+        rid = track if n == 0 else f"{track}{SEGMENT_MARK}{n}"
+        present = {v for v, _ in segment}
+        sequence = []
+        for video_frame, box in segment:
+            later = [f for f in frames_order if f > video_frame]
+            sequence.append(
                 {
-                    "id": rid,
-                    "type": "videorectangle",
-                    "from_name": BOX,
-                    "to_name": VIDEO,
-                    "origin": "manual",
-                    "value": {
-                        "framesCount": clip.frames_count,
-                        "duration": clip.frames_count / clip.fps,
-                        "sequence": sequence,
-                        "labels": [label.label],
-                    },
+                    "frame": video_frame,
+                    "time": (video_frame - 1) / clip.fps,
+                    "x": box.left / clip.width * 100,
+                    "y": box.top / clip.height * 100,
+                    "width": box.width / clip.width * 100,
+                    "height": box.height / clip.height * 100,
+                    "rotation": 0,
+                    "enabled": bool(later) and later[0] in present,
                 }
             )
-            out.extend(_choice_items(label, rid, segment[0][1].attributes, VIDEO))
+        out.append(
+            {
+                "id": rid,
+                "type": "videorectangle",
+                "from_name": BOX,
+                "to_name": VIDEO,
+                "origin": "manual",
+                "value": {
+                    "framesCount": clip.frames_count,
+                    "duration": clip.frames_count / clip.fps,
+                    "sequence": sequence,
+                    "labels": [label.label],
+                },
+            }
+        )
+        out.extend(_choice_items(label, rid, segment[0][1].attributes, VIDEO))
     return out
 
 
