@@ -42,11 +42,33 @@ class Changed(ValueError):
 
 
 class ObjectStore(Protocol):
+    """The object-storage port the handlers (ingest, post-processing) are written against.
+
+    :class:`S3Store` is the one implementation; tests reach S3 through it on the moto server
+    or in-process (``shared.testing.memory_aws``), so the port is S3's semantics, not a fake's.
+    """
+
     async def head(self, bucket: str, key: str) -> ObjectInfo | None: ...
-    async def get_bytes(self, bucket: str, key: str) -> bytes: ...
+    async def get_bytes(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes: ...
+    async def get_json(self, bucket: str, key: str) -> Any: ...
     async def put_bytes(
-        self, bucket: str, key: str, body: bytes | bytearray, content_type: str = ...
+        self,
+        bucket: str,
+        key: str,
+        body: bytes | bytearray,
+        content_type: str = ...,
+        metadata: dict[str, str] | None = None,
     ) -> None: ...
+    async def put_json(self, bucket: str, key: str, value: Any) -> None: ...
+    async def download(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        *,
+        max_bytes: int | None = None,
+        etag: str | None = None,
+    ) -> int: ...
 
 
 def _missing(exc: ClientError) -> bool:

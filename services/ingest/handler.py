@@ -40,7 +40,7 @@ from shared.ids import task_id_of
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, parse_s3_uri
 from shared.ports import Publish
 from shared.settings import IngestSettings
-from shared.storage import Changed, NotFound, S3Store, TooLarge
+from shared.storage import Changed, NotFound, ObjectStore, TooLarge
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +54,7 @@ class IngestHandler:
     def __init__(
         self,
         settings: IngestSettings,
-        store: S3Store,
+        store: ObjectStore,
         publish: Publish,
         capacity: IngestCapacity | None = None,
     ) -> None:

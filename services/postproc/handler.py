@@ -30,7 +30,7 @@ from shared.idempotency import IdempotencyGuard
 from shared.layout import ClipLayout, FrameIndex, labels_key, s3_uri, summary_key
 from shared.ports import Publish
 from shared.settings import PostprocSettings
-from shared.storage import NotFound, S3Store
+from shared.storage import NotFound, ObjectStore
 from shared.taxonomy.validation import Problem, validate_clip
 
 log = structlog.get_logger(__name__)
@@ -50,7 +50,7 @@ class PostprocHandler:
     def __init__(
         self,
         settings: PostprocSettings,
-        store: S3Store,
+        store: ObjectStore,
         index: DatasetIndex,
         publish: Publish,
         guard: IdempotencyGuard | None = None,

@@ -20,7 +20,7 @@ from shared.groundtruth.convert import AttributeStats, class_map, from_seq_label
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.job_types import JOB_TYPES, job_type
 from shared.layout import FrameIndex, parse_s3_uri
-from shared.storage import NotFound, S3Store, TooLarge
+from shared.storage import NotFound, ObjectStore, TooLarge
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from shared.taxonomy.records import ClipInfo, ClipLabels, FrameRecord, LavaObject
 from shared.taxonomy.validation import Problem
@@ -58,7 +58,7 @@ def output_class_map(output: JobOutput) -> dict[str, str]:
 
 
 async def read_output(
-    store: S3Store,
+    store: ObjectStore,
     output: JobOutput,
     index: FrameIndex,
     stats: AttributeStats | None = None,
@@ -113,7 +113,7 @@ def final_outputs(outputs: Sequence[JobOutput]) -> list[JobOutput]:
 
 
 async def merge(
-    store: S3Store,
+    store: ObjectStore,
     clip_id: str,
     drive: DriveAttributes,
     clip: ClipAttributes,
