@@ -251,10 +251,10 @@ async def main() -> int:
     return 0 if ratio <= TARGET else 1
 
 
-if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
-
-
 async def create_jobs(aws: AwsClients, settings: Settings) -> dict[str, StreamingJob]:
     results = await JobManager(aws, settings).create_from_catalog(load_catalog())
     return {r.job.name: r.job for r in results}
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -12,19 +12,18 @@ import pytest
 from services.dispatcher.service import make_dispatcher
 from services.listener.listener import Listener
 from services.listener.service import build
-from services.listener.trust import output_prefix
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import FakeClock
 from shared.events import LevelCompleted, LevelFailed, TaskExpired, decode_event
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
-from shared.layout import parse_s3_uri
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.testing.events import completed, frames_ready
 from tests.support.broker import get_messages, queue_depth, wait_until
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs, make
+from tests.support.outputs import output
 from tests.support.services import running
 
 pytestmark = pytest.mark.integration
@@ -41,40 +40,6 @@ def listener_settings(settings: Settings) -> Settings:
         listener__refresh_seconds=0.3,
         listener__concurrency=2,
     )
-
-
-def output(
-    job: StreamingJob,
-    key: str,
-    source: str,
-    *,
-    reason: str | None = None,
-    adjusted: bool = False,
-    carry: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "source-ref": source,
-        "dataset-objectid-attribute-name": "lava-dedup-id",
-        "lava-dedup-id": key,
-        **(carry or {}),
-    }
-    meta: dict[str, Any] = {
-        "job-name": f"labeling-job/{job.gt_name}",
-        "human-annotated": "yes",
-        "creation-date": "2026-05-15T08:01:16.000000",
-        "type": "groundtruth/video-object-tracking",
-    }
-    if reason is not None:
-        meta["failure-reason"] = reason
-    else:
-        body[job.label_attribute] = (
-            f"{output_prefix(parse_s3_uri(job.label_config_uri)[0], job)}x/SeqLabel.json"
-        )
-        meta["class-map"] = {"0": "vehicle"}
-        if adjusted:
-            meta["adjustment-status"] = "adjusted"
-    body[f"{job.label_attribute}-metadata"] = meta
-    return body
 
 
 async def publish_output(aws: AwsClients, job: StreamingJob, body: dict[str, Any] | str) -> None:

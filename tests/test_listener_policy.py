@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from services.listener.listener import Listener, Metrics
-from services.listener.trust import REASON_ATTRIBUTE, output_prefix
+from services.listener.trust import REASON_ATTRIBUTE
 from shared.aws import AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus
 from shared.clock import FakeClock
@@ -29,6 +29,7 @@ from shared.testing.events import completed, frames_ready
 from shared.testing.memory_bus import InMemoryBus
 from tests.support.broker import get_messages
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs, make
+from tests.support.outputs import output
 
 EXPIRED = "ClientError: Annotation tasks expired. No worker completed the task in time."
 
@@ -88,29 +89,12 @@ class World:
     def job(self) -> StreamingJob:
         return self.jobs["VOTVehicle"]
 
-    def output(self, job: StreamingJob | None = None, /, **changes: Any) -> dict[str, Any]:
+    def output(
+        self, job: StreamingJob | None = None, /, reason: str | None = None, **changes: Any
+    ) -> dict[str, Any]:
         """A genuine output of ``job`` (level 1 by default) for the object that was sent."""
-        job = job or self.job
-        reason = changes.pop("reason", None)
-        body: dict[str, Any] = {
-            "source-ref": self.sent["source-ref"],
-            "dataset-objectid-attribute-name": "lava-dedup-id",
-            "lava-dedup-id": self.sent["lava-dedup-id"],
-        }
-        meta: dict[str, Any] = {
-            "job-name": f"labeling-job/{job.gt_name}",
-            "human-annotated": "yes",
-            "creation-date": "2026-05-15T08:01:16.000000",
-            "type": "groundtruth/video-object-tracking",
-        }
-        if reason is not None:
-            meta["failure-reason"] = reason
-        else:
-            body[job.label_attribute] = (
-                f"{output_prefix(self.settings.names.bucket, job)}x/SeqLabel.json"
-            )
-            meta["class-map"] = {"0": "vehicle"}
-        body[f"{job.label_attribute}-metadata"] = meta
+        key, source = self.sent["lava-dedup-id"], self.sent["source-ref"]
+        body = output(job or self.job, key, source, reason=reason)
         body.update(changes)
         return body
 

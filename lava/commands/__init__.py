@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from shared.settings import Settings
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., object])
 
 
 def settings_and_logging(settings: Settings | None = None) -> Settings:
@@ -56,3 +57,26 @@ backend_option = click.option(
     help="Labeling backend: the Ground Truth emulator, or a real Label Studio server (its own "
     "venv: scripts/labelstudio.sh) with a simulated annotator working in it.",
 )
+
+
+def workforce_options(worker_rate: float, expire_share: float) -> Callable[[F], F]:
+    """``--worker-rate`` and ``--expire-share``: the simulated workforce of ``lava run`` and
+    ``lava demo`` (each with its own defaults)."""
+
+    def add(command: F) -> F:
+        command = click.option(
+            "--expire-share",
+            type=click.FloatRange(0, 0.9),
+            default=expire_share,
+            show_default=True,
+            help="Share of tasks nobody takes (they expire and are re-keyed).",
+        )(command)
+        return click.option(
+            "--worker-rate",
+            type=float,
+            default=worker_rate,
+            show_default=True,
+            help="Simulated workforce: tasks started per second per job.",
+        )(command)
+
+    return add

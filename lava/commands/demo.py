@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lava.commands import backend_option, frame_size
+from lava.commands import backend_option, frame_size, workforce_options
 from shared.settings import redact_url
 from shared.tasks.model import ClipStatus, TaskStatus
 
@@ -59,20 +59,7 @@ DEFAULT_WORKFLOWS = ("vehicles", "lanes", "signs_lights")
     "--size", default="960x540", show_default=True, callback=frame_size, help="Clip WIDTHxHEIGHT."
 )
 @click.option("--fps", type=float, default=1.0, show_default=True, help="Frames/s to label.")
-@click.option(
-    "--worker-rate",
-    type=float,
-    default=20.0,
-    show_default=True,
-    help="Simulated workforce: tasks started per second per job.",
-)
-@click.option(
-    "--expire-share",
-    type=click.FloatRange(0, 0.9),
-    default=0.1,
-    show_default=True,
-    help="Share of tasks nobody takes (they expire and are re-keyed).",
-)
+@workforce_options(worker_rate=20.0, expire_share=0.1)
 @click.option(
     "--noise",
     type=click.FloatRange(0, 1),

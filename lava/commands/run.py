@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lava.commands import backend_option
+from lava.commands import backend_option, workforce_options
 
 if TYPE_CHECKING:
     from lava.local_pipeline import LocalPipeline
@@ -59,20 +59,7 @@ MAX_RESTARTS = 5
     show_default=True,
     help="Scales Ground Truth's and the dispatcher's day-long durations.",
 )
-@click.option(
-    "--worker-rate",
-    type=float,
-    default=5.0,
-    show_default=True,
-    help="Simulated workforce: tasks started per second per job.",
-)
-@click.option(
-    "--expire-share",
-    type=click.FloatRange(0, 0.9),
-    default=0.0,
-    show_default=True,
-    help="Share of tasks nobody takes (they expire and are re-keyed).",
-)
+@workforce_options(worker_rate=5.0, expire_share=0.0)
 @click.option(
     "--refresh",
     type=float,
