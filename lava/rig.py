@@ -21,6 +21,7 @@ import structlog
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import ClipIngested, Event, derived_event_id, new_event
+from shared.ids import clip_id_of
 from shared.layout import raw_key, s3_uri, sidecar_key
 from shared.settings import Settings
 from shared.storage import S3Store
@@ -40,7 +41,7 @@ def content_hash(path: Path) -> str:
 
 
 def derive_clip_id(drive_id: str, sha256: str) -> str:
-    return f"{drive_id}-{sha256[:16]}"
+    return clip_id_of(drive_id, sha256)
 
 
 async def upload_clip(

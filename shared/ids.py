@@ -11,6 +11,12 @@ MAX_ID = 128
 ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID - 1}}}$"
 
 
+def clip_id_of(drive_id: str, content_sha256: str) -> str:
+    """A clip is its drive and its content: ``<drive>-<16 hex of the content hash>``, the drive
+    id cut so the whole stays a valid id (the hash keeps it unique)."""
+    return f"{drive_id[: MAX_ID - 17]}-{content_sha256[:16]}"
+
+
 def task_id_of(clip_id: str, workflow: str) -> str:
     """An annotation task is one clip through one workflow: ``<clip>.<workflow>``, or when that
     is too long for an id, its first characters and a hash of the whole (unique, stable and

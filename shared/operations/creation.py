@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from shared.aws import AwsClients
 from shared.events import ClipIngested, Event, S3Uri, derived_event_id, new_event
-from shared.ids import ID_PATTERN, task_id_of
+from shared.ids import ID_PATTERN, clip_id_of, task_id_of
 from shared.labeling.registry import JobRegistry
 from shared.operations.errors import Invalid
 from shared.resources import TASKS
@@ -56,7 +56,7 @@ class SpecTaskRequest(TaskSpec):
 def clip_id_for(uri: str, drive_id: str, given: str | None) -> str:
     """The rig's rule (``lava.rig.derive_clip_id``: drive id + 16 hex of the content hash);
     with no file to hash here, the clip's URI stands for its content."""
-    return given or f"{drive_id}-{hashlib.sha256(uri.encode()).hexdigest()[:16]}"
+    return given or clip_id_of(drive_id, hashlib.sha256(uri.encode()).hexdigest())
 
 
 async def create_from_spec(

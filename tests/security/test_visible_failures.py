@@ -8,6 +8,7 @@ The good clip of each run completes.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from lava.rig import derive_clip_id
 from services.ingest.service import build as build_ingest
 from services.postproc import merge
 from services.postproc.service import build as build_postproc
@@ -29,8 +31,9 @@ from shared.events import (
     decode_event,
     new_event,
 )
-from shared.ids import task_id_of
+from shared.ids import clip_id_of, task_id_of
 from shared.layout import parse_s3_uri, s3_uri
+from shared.operations.creation import clip_id_for
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.storage import S3Store
@@ -53,6 +56,18 @@ def test_derived_task_ids_are_always_valid() -> None:
         assert SAFE_ID.fullmatch(task), task
         assert task != task_id_of("c" * 127 + "d", workflow)  # still unique
     assert task_id_of("clip-1", "vehicles") == "clip-1.vehicles"  # short ones unchanged
+
+
+def test_derived_clip_ids_are_always_valid() -> None:
+    content = hashlib.sha256(b"clip").hexdigest()
+    for drive in ("d" * 128, "d" * 111, "drive-01"):
+        clip = clip_id_of(drive, content)
+        assert SAFE_ID.fullmatch(clip), clip
+        assert clip.endswith(content[:16])  # the content still tells clips apart
+    assert clip_id_of("drive-01", content) == f"drive-01-{content[:16]}"  # short ones unchanged
+    assert derive_clip_id("d" * 128, content) == clip_id_of("d" * 128, content)  # the rig's
+    # the control API's spec form derives the same way (no file: the URI stands for content)
+    assert SAFE_ID.fullmatch(clip_id_for("s3://b/raw/x.mp4", "d" * 128, None))
 
 
 async def _outcomes(settings: Settings, count: int) -> dict[str, Any]:
