@@ -24,7 +24,10 @@ from shared.operations import dataset
 
 Viewer = Annotated[Principal, Depends(viewer)]
 Operator = Annotated[Principal, Depends(operator)]
-ExportId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")]
+# An export id names an S3 prefix (exports/<id>/): a narrower set than other ids, no dots.
+EXPORT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+MAX_EXPORT_ID = 64
+ExportId = Annotated[str, Path(min_length=1, max_length=MAX_EXPORT_ID, pattern=EXPORT_ID_PATTERN)]
 PAGING = ("limit", "cursor")
 
 router = APIRouter(prefix="/v1/dataset", tags=["dataset"])
@@ -85,8 +88,8 @@ class ExportRequest(BaseModel):
     export_id: str | None = Field(
         None,
         min_length=1,
-        max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        max_length=MAX_EXPORT_ID,
+        pattern=EXPORT_ID_PATTERN,
         description="Your name for the export, to repeat the request safely: the same id is "
         "the same export. Without it a repeat with the same format and filter within "
         "LAVA_CONTROL__EXPORT_REPEAT_SECONDS is the same export.",
