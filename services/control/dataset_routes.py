@@ -20,6 +20,7 @@ from services.control.security import operator, viewer
 from shared.dataset.export_store import DatasetExport, ExportStore
 from shared.dataset.exports import ExportFormat
 from shared.dataset.index import ENUMS, FREE, IndexEntry, QueryError, check_where
+from shared.ids import MAX_ID
 from shared.operations import dataset
 
 Viewer = Annotated[Principal, Depends(viewer)]
@@ -29,6 +30,8 @@ EXPORT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 MAX_EXPORT_ID = 64
 ExportId = Annotated[str, Path(min_length=1, max_length=MAX_EXPORT_ID, pattern=EXPORT_ID_PATTERN)]
 PAGING = ("limit", "cursor")
+# Longest filter value: ids are at most MAX_ID, a route up to 256 characters (the taxonomy's).
+MAX_VALUE = 256
 
 router = APIRouter(prefix="/v1/dataset", tags=["dataset"])
 
@@ -39,7 +42,7 @@ def _allowed(name: str) -> str:
 
 def _value(name: str) -> object:
     description = f"One of: {_allowed(name)}." if name in ENUMS else "Exact value."
-    return Query(min_length=1, max_length=100, description=description)
+    return Query(min_length=1, max_length=MAX_VALUE, description=description)
 
 
 class DatasetFilter(BaseModel):
@@ -47,18 +50,24 @@ class DatasetFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    weather: str | None = Field(None, max_length=100, description=f"One of: {_allowed('weather')}.")
+    weather: str | None = Field(
+        None, max_length=MAX_VALUE, description=f"One of: {_allowed('weather')}."
+    )
     time_of_day: str | None = Field(
-        None, max_length=100, description=f"One of: {_allowed('time_of_day')}."
+        None, max_length=MAX_VALUE, description=f"One of: {_allowed('time_of_day')}."
     )
-    scene: str | None = Field(None, max_length=100, description=f"One of: {_allowed('scene')}.")
-    traffic: str | None = Field(None, max_length=100, description=f"One of: {_allowed('traffic')}.")
+    scene: str | None = Field(
+        None, max_length=MAX_VALUE, description=f"One of: {_allowed('scene')}."
+    )
+    traffic: str | None = Field(
+        None, max_length=MAX_VALUE, description=f"One of: {_allowed('traffic')}."
+    )
     traffic_density: str | None = Field(
-        None, max_length=100, description=f"One of: {_allowed('traffic_density')}."
+        None, max_length=MAX_VALUE, description=f"One of: {_allowed('traffic_density')}."
     )
-    drive_id: str | None = Field(None, min_length=1, max_length=100)
-    route: str | None = Field(None, min_length=1, max_length=100)
-    clip_id: str | None = Field(None, min_length=1, max_length=100)
+    drive_id: str | None = Field(None, min_length=1, max_length=MAX_ID)
+    route: str | None = Field(None, min_length=1, max_length=MAX_VALUE)
+    clip_id: str | None = Field(None, min_length=1, max_length=MAX_ID)
 
 
 def checked(named: dict[str, str | None]) -> dict[str, str]:

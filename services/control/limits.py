@@ -131,6 +131,8 @@ class MutationBudget:
             found = await db.get_item(TableName=self.table, Key=key, ConsistentRead=True)
             seen = from_item(found["Item"]) if "Item" in found else None
             if seen is not None and seen["window_end"] > now:
+                if seen["calls"] < self.limit:
+                    continue  # another replica opened a new window meanwhile: it has room
                 return float(seen["window_end"]) - now
             end = now + self.window
             opened = db.put_item(

@@ -37,7 +37,8 @@ async def serve(settings: ControlSettings) -> None:
     if not auth.tokens and auth.jwks is None:
         log.warning("no LAVA_CONTROL__TOKENS and no OIDC issuer: every API call gets 401")
     async with AwsClients(settings) as aws:
-        # The broker identity of this component is `control` (issue 13's table, once landed).
+        # Its broker identity is `control` (shared/broker_identities.py): it may publish
+        # ClipIngested (task creation) and nothing else.
         bus = Bus(settings, client_name="lava-control")
         await bus.connect()
         try:

@@ -15,27 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from shared.clock import Clock, SystemClock
-from shared.events import Event
 from shared.labeling.labelstudio.backend import project_id
 from shared.labeling.labelstudio.client import LabelStudioClient
 from shared.labeling.labelstudio.imports import TaskImporter
 from shared.labeling.labelstudio.outputs import Outputs, is_expired
 from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.loops import every, pause
+from shared.ports import Publish
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
     from shared.settings import ListenerSettings
 
 log = structlog.get_logger(__name__)
-
-Publish = Callable[[Event[Any]], Awaitable[None]]
 
 
 class LabelStudioSide:

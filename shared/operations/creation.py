@@ -7,24 +7,21 @@ event id derived from clip and workflow, so submitting the same request twice is
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from shared.aws import AwsClients
-from shared.events import ClipIngested, Event, S3Uri, derived_event_id, new_event
+from shared.events import ClipIngested, S3Uri, derived_event_id, new_event
 from shared.ids import ID_PATTERN, clip_id_of, task_id_of
 from shared.labeling.registry import JobRegistry
 from shared.operations.errors import Invalid
+from shared.ports import Publish
 from shared.resources import TASKS
 from shared.settings import LabelingSettings
 from shared.tasks.specs import TaskSpec
 from shared.tasks.workflows import WorkflowResolver
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from shared.workflows import WorkflowError, load_catalog
-
-Publish = Callable[[Event[Any]], Awaitable[None]]
 
 
 class CreatedTask(BaseModel):

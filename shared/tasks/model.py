@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.events import ClipFrames
+from shared.events import ClipFrames, FailureStage
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 
 
@@ -147,7 +147,7 @@ class ClipFailure(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     status: Literal[ClipStatus.FAILED] = ClipStatus.FAILED
-    stage: str
+    stage: FailureStage
     reason: str
     task_id: str | None = None
 
