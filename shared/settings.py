@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -643,6 +644,24 @@ class LavaSettings(BaseSettings):
         ``namespace="x"``, ``aws__endpoint_url="http://..."`` or a whole ``aws={...}``."""
         _refuse_former_names(cls, dict(os.environ))
         return cls(**_nest(overrides, cls))
+
+    @classmethod
+    def load_or_exit(cls) -> Self:
+        """A service's settings from its environment. A bad value ends the process with one
+        line per problem, naming the variable to fix, and exit code 2 - not a traceback, and
+        not a service that starts on defaults it was not meant to have."""
+        try:
+            return cls.load()
+        except ValidationError as exc:
+            problems = [
+                f"{PREFIX}{DELIMITER.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                for e in exc.errors()
+            ]
+        except ValueError as exc:
+            problems = [str(exc)]
+        for problem in problems:
+            print(f"invalid settings: {problem}", file=sys.stderr)
+        raise SystemExit(2)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A plain copy; changes go through :meth:`replace` (``model_copy(update=...)`` would

@@ -165,3 +165,32 @@ def test_no_service_or_emulator_loads_the_clis_settings() -> None:
                 names = {alias.name for alias in node.names} & {"Settings", "load_settings"}
                 found += [f"{path.relative_to(root)} imports {name}" for name in sorted(names)]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    ("environ", "line"),
+    [
+        (
+            {"LAVA_AWS__ACCOUNT_ID": "ACCOUNT_ID"},
+            "invalid settings: LAVA_AWS__ACCOUNT_ID: Value error, an AWS account id is 12 digits",
+        ),
+        (
+            {"LAVA_DISPATCH__RESEND_INTERVAL_SECONDS": "-1"},
+            "invalid settings: LAVA_DISPATCH__RESEND_INTERVAL_SECONDS: Input should be greater",
+        ),
+        ({"LAVA_AMQP_URL": "amqp://x"}, "LAVA_AMQP_URL -> LAVA_BROKER__AMQP_URL"),
+    ],
+)
+def test_a_service_with_a_bad_setting_stops_with_one_line_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environ: dict[str, str],
+    line: str,
+) -> None:
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped:
+        DispatcherSettings.load_or_exit()
+    assert stopped.value.code == 2
+    (printed,) = capsys.readouterr().err.splitlines()
+    assert line in printed

@@ -130,4 +130,4 @@ async def build(runtime: ServiceRuntime[EmulatorSettings]) -> None:
 
 
 def main() -> None:
-    run_service("gt-emulator", build, uses_bus=False, settings=EmulatorSettings.load())
+    run_service("gt-emulator", build, uses_bus=False, settings=EmulatorSettings.load_or_exit())

@@ -135,4 +135,4 @@ async def build(runtime: ServiceRuntime[EmulatorSettings]) -> None:
 
 
 def main() -> None:
-    run_service("ls-annotator", build, uses_bus=False, settings=EmulatorSettings.load())
+    run_service("ls-annotator", build, uses_bus=False, settings=EmulatorSettings.load_or_exit())

@@ -43,8 +43,10 @@ def components(root: Path = ROOT) -> list[Component]:
     return [*found, PROVISION]
 
 
-BUCKET = "arn:aws:s3:::${LAVA_NAMESPACE}-data"
-OBJECTS = "arn:aws:s3:::${LAVA_NAMESPACE}-data/*"
+# The default bucket (settings: <namespace>-<account>-<region>); a deployment that sets
+# LAVA_AWS__BUCKET to another name edits these two resources after envsubst.
+BUCKET = "arn:aws:s3:::${LAVA_NAMESPACE}-${AWS_ACCOUNT_ID}-${AWS_REGION}"
+OBJECTS = "arn:aws:s3:::${LAVA_NAMESPACE}-${AWS_ACCOUNT_ID}-${AWS_REGION}/*"
 TOPICS = "arn:aws:sns:${AWS_REGION}:${AWS_ACCOUNT_ID}:${LAVA_NAMESPACE}-*"
 QUEUES = "arn:aws:sqs:${AWS_REGION}:${AWS_ACCOUNT_ID}:${LAVA_NAMESPACE}-*"
 TABLE = "arn:aws:dynamodb:${AWS_REGION}:${AWS_ACCOUNT_ID}:table/${LAVA_NAMESPACE}-"

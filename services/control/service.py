@@ -96,6 +96,6 @@ class _Server(uvicorn.Server):
 
 
 def main() -> None:
-    settings = ControlSettings.load()
+    settings = ControlSettings.load_or_exit()
     configure_logging(settings, "control")
     asyncio.run(serve(settings))

@@ -94,4 +94,5 @@ async def build(runtime: ServiceRuntime[DispatcherSettings]) -> None:
 
 
 def main() -> None:
-    run_service("dispatcher", build, consumer="dispatcher", settings=DispatcherSettings.load())
+    settings = DispatcherSettings.load_or_exit()
+    run_service("dispatcher", build, consumer="dispatcher", settings=settings)

@@ -38,5 +38,5 @@ def ingest_settings(settings: IngestSettings) -> IngestSettings:
 
 def main() -> None:
     fix_mmap_threshold()
-    settings = ingest_settings(IngestSettings.load())
+    settings = ingest_settings(IngestSettings.load_or_exit())
     run_service("ingest", build, consumer="ingest", settings=settings)

@@ -83,4 +83,4 @@ def add_labelstudio(runtime: ServiceRuntime[ListenerSettings]) -> None:
 
 
 def main() -> None:
-    run_service("listener", build, settings=ListenerSettings.load())
+    run_service("listener", build, settings=ListenerSettings.load_or_exit())

@@ -23,4 +23,4 @@ async def build(runtime: ServiceRuntime[PostprocSettings]) -> None:
 
 
 def main() -> None:
-    run_service("postproc", build, consumer="postproc", settings=PostprocSettings.load())
+    run_service("postproc", build, consumer="postproc", settings=PostprocSettings.load_or_exit())
