@@ -56,6 +56,8 @@ def identities(
         broker__delivery_limit=1,
         broker__redelivery_backoff_seconds=0.01,
         broker__publish_retry_seconds=5,
+        # any free port: a fixed one (8080) collides with another suite running beside this one
+        runtime__health_port=0,
     )
     urls: dict[str, str] = {}
 
