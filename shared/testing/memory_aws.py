@@ -22,7 +22,6 @@ import inspect
 import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode
 
 from aiobotocore.awsrequest import AioAWSResponse
 from aiobotocore.session import AioSession, get_session
@@ -92,13 +91,10 @@ def _no_long_poll(request: AWSPreparedRequest, raw: bytes) -> bytes:
     target = request.headers.get("X-Amz-Target", b"")
     if isinstance(target, bytes):
         target = target.decode()
-    if target.endswith("ReceiveMessage"):  # SQS JSON protocol
+    if target.endswith("ReceiveMessage"):  # botocore speaks SQS's JSON protocol
         params = json.loads(raw or b"{}")
         params["WaitTimeSeconds"] = 0
         return json.dumps(params).encode()
-    if b"Action=ReceiveMessage" in raw:  # SQS query protocol
-        pairs = [(k, v) for k, v in parse_qsl(raw.decode()) if k != "WaitTimeSeconds"]
-        return urlencode([*pairs, ("WaitTimeSeconds", "0")]).encode()
     return raw
 
 
