@@ -12,5 +12,7 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 echo "== ruff"; ruff check .
 echo "== mypy --strict"; mypy shared services emulators lava tests bench
+echo "== docs (mkdocs build --strict; generated pages must be fresh)"
+NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 echo "== Label Studio (own venv, once per machine)"; bash "$(dirname "$0")/labelstudio.sh"
 echo "== pytest"; python -m pytest "$@"

@@ -7,7 +7,7 @@ process needs), then ``ingest``, ``labeling``, ``labelstudio``, ``dispatch``, ``
 ``settings.dispatch.resend_interval_seconds``.
 
 Why nested groups composed per process, rather than one flat model or one hand-written model
-per service: the groups are the unit of meaning (one place per concern, one README table
+per service: the groups are the unit of meaning (one place per concern, one docs settings table
 each), and each process model below is just the groups that process reads -
 :class:`IngestSettings` never sees the Label Studio token, and a function's parameter type says
 which groups it depends on (``TaskStore`` takes any :class:`ServiceSettings`, the dispatcher
@@ -18,8 +18,8 @@ fault injection (``shared/faults.py``). No production process model has them, so
 service neither reads nor validates ``LAVA_EMULATOR__*`` / ``LAVA_FAULT__*``.
 
 Every default lives here with a one-line description; ``lava config`` prints the effective
-values and the README's configuration tables are generated from these models (a test keeps
-them in step). Tests change settings with :meth:`ServiceSettings.replace`.
+values and the docs' settings tables (docs/reference/settings.md) are generated from these
+models (a test keeps them in step). Tests change settings with :meth:`ServiceSettings.replace`.
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ class IngestConfig(Group):
         0,
         ge=0,
         description="Clips processed at once per ingest process; 0 = derived from the cgroup "
-        "CPU and memory limits (see README, Ingest memory).",
+        "CPU and memory limits (see docs/services/ingest.md, Ingest memory).",
     )
     decode_threads: int = Field(
         0,

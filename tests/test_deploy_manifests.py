@@ -150,7 +150,7 @@ def test_each_service_has_its_own_account_probes_budget_and_a_grace_longer_than_
 
 def test_ingest_derives_its_clips_at_once_from_its_pod_limits() -> None:
     # LAVA_INGEST__CONCURRENCY 0 (the default): the service reads the cgroup's CPU and memory
-    # limits (README, Ingest memory), so the pod's limits are the only knobs
+    # limits (docs/services/ingest.md, Ingest memory), so the pod's limits are the only knobs
     for overlay in OVERLAYS:
         (container,) = pod_spec(named(overlay, "Deployment", "lava-ingest"))["containers"]
         assert "LAVA_INGEST__CONCURRENCY" not in {e["name"] for e in container["env"]}

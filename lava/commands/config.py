@@ -49,10 +49,12 @@ def flatten(values: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
     "readme",
     type=click.Path(dir_okay=False),
     default=None,
-    help="Replace the tables between the settings-table markers in this file (the README).",
+    help="Replace the tables between the settings-table markers in this file "
+    "(docs/reference/settings.md).",
 )
 def table_cmd(readme: str | None) -> None:
-    """Print the settings as the Markdown tables in the README (or update them there)."""
+    """Print the settings as the Markdown tables of docs/reference/settings.md (or update them
+    there)."""
     if readme is None:
         click.echo(settings_table())
         return

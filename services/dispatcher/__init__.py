@@ -1,1 +1,1 @@
-"""The dispatcher service (see the README's component table)."""
+"""The dispatcher service (see the README's folder table and docs/services/)."""

@@ -1,1 +1,1 @@
-"""The ingest service (see the README's component table)."""
+"""The ingest service (see the README's folder table and docs/services/)."""

@@ -12,7 +12,7 @@ the largest resolution accepted) and JPEGs of at most ``J`` bytes:
               + (2 + threads) x J                                     inside the extractor
 
 ``threads`` is decode threads per clip, ``10`` the pictures one decoder and its encoder hold
-(extract.PICTURES_PER_DECODER, measured). README, "Ingest memory", has the numbers.
+(extract.PICTURES_PER_DECODER, measured). docs/services/ingest.md, "Ingest memory", has the numbers.
 """
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""The listener service (see the README's component table)."""
+"""The listener service (see the README's folder table and docs/services/)."""

@@ -1,1 +1,1 @@
-"""The postproc service (see the README's component table)."""
+"""The postproc service (see the README's folder table and docs/services/)."""

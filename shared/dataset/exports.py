@@ -1,6 +1,7 @@
 """Exports of LAVA labels in the formats other tools read: BDD100K/Scalabel, COCO with the
 video extension, MOT Challenge. The mapping of LAVA classes and attributes to each format's
-vocabulary is the one table in the README ("Dataset exports"); this module implements it.
+vocabulary is the one table in docs/services/postproc.md ("Dataset exports"); this module
+implements it.
 
 Frames are named ``<clip>/<frame:06d>.jpg`` as in S3 (``clips/<clip>/fps-<fps>/frames/``).
 """
