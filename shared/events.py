@@ -25,7 +25,6 @@ from pydantic import (
 )
 
 from shared import bounded_json
-from shared.layout import ClipLayout
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes, SafeId
 
 # Bounds of what an event may carry (every string and list is bounded; nested values are at
@@ -196,25 +195,6 @@ class LevelFailed(EventPayload):
     )
 
 
-class TaskExpiredV1(EventPayload):
-    """TaskExpired as version 1 carried it: expiries *and* failures (``retryable`` false).
-
-    Still accepted while such events are in flight; :func:`decode_event` turns one into a
-    ``TaskExpired`` v2 (expiries and retryable failures, handled alike then and now) or a
-    ``LevelFailed``, so handlers only ever see the current contracts.
-    """
-
-    EVENT_TYPE: ClassVar[str] = "TaskExpired"
-    VERSION: ClassVar[int] = 1
-
-    task_id: SafeId
-    job_name: JobName
-    data_object_id: ShortText
-    dedup_key: KeyText
-    failure_reason: Text
-    retryable: bool = True
-
-
 class JobOutput(BaseModel):
     """The final output of one streaming job for a task."""
 
@@ -267,56 +247,6 @@ class ClipFailed(EventPayload):
     reason: Annotated[str, StringConstraints(min_length=1, max_length=MAX_REASON)]
 
 
-class FramesReadyV1(EventPayload):
-    """FramesReady v1: the frame description as flat fields (read, then upgraded to v2)."""
-
-    EVENT_TYPE: ClassVar[str] = "FramesReady"
-
-    task_id: SafeId
-    clip_id: SafeId
-    workflow: WorkflowName
-    clip_workflows: list[WorkflowName] = Field(min_length=1)
-    drive: DriveAttributes
-    clip: ClipAttributes
-    sequence_uri: S3Uri
-    manifest_uri: S3Uri
-    frame_count: int = Field(gt=0)
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
-    fps: float = Field(gt=0)
-
-
-class LabelsFinalizedV1(EventPayload):
-    """LabelsFinalized v1: flat frame fields and no manifest (read, then upgraded to v2)."""
-
-    EVENT_TYPE: ClassVar[str] = "LabelsFinalized"
-
-    task_id: SafeId
-    clip_id: SafeId
-    workflow: WorkflowName
-    clip_workflows: list[WorkflowName] = Field(min_length=1)
-    drive: DriveAttributes
-    clip: ClipAttributes
-    sequence_uri: S3Uri
-    frame_count: int = Field(gt=0)
-    width: int = Field(gt=0)
-    height: int = Field(gt=0)
-    fps: float = Field(gt=0)
-    outputs: list[JobOutput] = Field(min_length=1)
-
-
-_FRAME_FIELDS = {"sequence_uri", "manifest_uri", "frame_count", "width", "height", "fps"}
-
-
-def _nest_frames(old: EventPayload, current: type[FramesReady | LabelsFinalized]) -> EventPayload:
-    data = old.model_dump()
-    frames = {k: data.pop(k) for k in _FRAME_FIELDS if k in data}
-    if "manifest_uri" not in frames:  # v1 LabelsFinalized had none: the layout names it
-        layout = ClipLayout.from_sequence_uri(frames["sequence_uri"])
-        frames["manifest_uri"] = layout.uri(layout.manifest_key)
-    return current(**data, frames=ClipFrames(**frames))
-
-
 PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
     ClipIngested,
     FramesReady,
@@ -328,18 +258,10 @@ PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
     ClipFailed,
 )
 # Earlier versions still decoded, each with the function that turns it into a current event.
-SUPERSEDED: dict[tuple[str, int], tuple[type[EventPayload], Callable[[Any], EventPayload]]] = {
-    ("FramesReady", 1): (FramesReadyV1, lambda old: _nest_frames(old, FramesReady)),
-    ("LabelsFinalized", 1): (LabelsFinalizedV1, lambda old: _nest_frames(old, LabelsFinalized)),
-    ("TaskExpired", 1): (
-        TaskExpiredV1,
-        lambda old: (
-            TaskExpired(**old.model_dump(exclude={"retryable"}))
-            if old.retryable
-            else LevelFailed(**old.model_dump())
-        ),
-    ),
-}
+# Empty: no release has shipped an older contract (the v1 forms of FramesReady, TaskExpired
+# and LabelsFinalized never left development). A contract changed after a release adds its
+# old version here, with the upcaster, for as long as events of it may be in flight.
+SUPERSEDED: dict[tuple[str, int], tuple[type[EventPayload], Callable[[Any], EventPayload]]] = {}
 _REGISTRY: dict[tuple[str, int], type[EventPayload]] = {
     **{(p.EVENT_TYPE, p.VERSION): p for p in PAYLOAD_TYPES},
     **{key: model for key, (model, _) in SUPERSEDED.items()},

@@ -543,56 +543,6 @@ def env_name(group: str | None, name: str) -> str:
     )
 
 
-# Before the groups (issue 16) every variable was flat; a deployment still setting one of these
-# names would silently run on the default, so loading refuses it and names the new variable.
-_FORMER_GROUP_PREFIX = {
-    "log": "LOG_",
-    "broker": "",
-    "aws": "AWS_",
-    "runtime": "",
-    "ingest": "INGEST_",
-    "labeling": "GT_",
-    "labelstudio": "LABELSTUDIO_",
-    "dispatch": "DISPATCH_",
-    "listener": "LISTENER_",
-    "postproc": "POSTPROC_",
-    "control": "CONTROL_",
-    "emulator": "EMULATOR_",
-    "fault": "FAULT_",
-}
-_FORMER_EXCEPTIONS = {
-    ("aws", "bucket"): "BUCKET",
-    ("labeling", "workflows_file"): "WORKFLOWS_FILE",
-    ("dispatch", "dedup_key_name"): "DEDUP_KEY_NAME",
-}
-
-
-def former_env_name(group: str | None, name: str) -> str:
-    """The flat name a setting had before the groups (``LAVA_AMQP_URL`` for broker.amqp_url)."""
-    if group is None:
-        return env_name(None, name)
-    flat = _FORMER_EXCEPTIONS.get((group, name), _FORMER_GROUP_PREFIX[group] + name.upper())
-    return f"{PREFIX}{flat}"
-
-
-def renamed_variables(model: type[BaseModel]) -> dict[str, str]:
-    """Former name -> current name, for every setting of ``model`` whose name changed."""
-    pairs = ((former_env_name(g, n), env_name(g, n)) for g, n, _ in settings_fields(model))
-    return {old: new for old, new in pairs if old != new}
-
-
-def _refuse_former_names(model: type[BaseModel], environ: dict[str, str]) -> None:
-    stale = [
-        f"{old} -> {new}"
-        for old, new in renamed_variables(model).items()
-        if old in environ and new not in environ
-    ]
-    if stale:
-        raise ValueError(
-            "settings are grouped now; rename these environment variables: " + ", ".join(stale)
-        )
-
-
 def _nest(overrides: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
     """``{"aws__endpoint_url": x}`` -> ``{"aws": {"endpoint_url": x}}``; unknown names fail."""
     nested: dict[str, Any] = {}
@@ -642,7 +592,6 @@ class LavaSettings(BaseSettings):
     def load(cls, **overrides: Any) -> Self:
         """From the environment, with explicit overrides on top (CLI options, tests):
         ``namespace="x"``, ``aws__endpoint_url="http://..."`` or a whole ``aws={...}``."""
-        _refuse_former_names(cls, dict(os.environ))
         return cls(**_nest(overrides, cls))
 
     @classmethod

@@ -2,18 +2,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
+from shared import events
 from shared.events import (
     PAYLOAD_TYPES,
     ClipFrames,
     ClipIngested,
     Event,
+    EventPayload,
     FramesReady,
     InvalidEvent,
-    LabelsFinalized,
     LevelFailed,
     TaskExpired,
     decode_event,
@@ -149,9 +150,30 @@ def test_typed_envelope_of_frames_ready() -> None:
     assert decode_event(encode_event(event)).payload == payload
 
 
-def test_a_version_1_task_expired_still_in_flight_is_read_as_the_current_contracts() -> None:
-    """TaskExpired v1 carried failures too; decoding upgrades it, keeping the event id."""
-    base = {
+def test_a_superseded_version_still_in_flight_is_read_as_the_current_contract(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The seam a future contract change uses: an old version registered in SUPERSEDED is
+    decoded, upcast by its function, and keeps its event id (a duplicate stays a duplicate)."""
+
+    class TaskExpiredV1(EventPayload):
+        EVENT_TYPE: ClassVar[str] = "TaskExpired"
+        VERSION: ClassVar[int] = 1
+
+        task_id: str
+        job_name: str
+        data_object_id: str
+        dedup_key: str
+        failure_reason: str
+        retryable: bool = True
+
+    def upcast(old: Any) -> EventPayload:
+        fields = old.model_dump(exclude={"retryable"})
+        return TaskExpired(**fields) if old.retryable else LevelFailed(**fields, retryable=False)
+
+    monkeypatch.setitem(events.SUPERSEDED, ("TaskExpired", 1), (TaskExpiredV1, upcast))
+    monkeypatch.setitem(events._REGISTRY, ("TaskExpired", 1), TaskExpiredV1)
+    payload = {
         "task_id": "clip-1.vehicles",
         "job_name": "VOTVehicle",
         "data_object_id": "0",
@@ -165,54 +187,18 @@ def test_a_version_1_task_expired_still_in_flight_is_read_as_the_current_contrac
             "version": 1,
             "occurred_at": "2026-11-26T08:00:00+00:00",
             "correlation_id": "clip-1.vehicles",
-            "payload": {**base, "failure_reason": reason, "retryable": retryable},
+            "payload": {**payload, "failure_reason": reason, "retryable": retryable},
         }
 
     expiry = decode_event(v1("ClientError: Annotation tasks expired.", True))
     assert (expiry.type, expiry.version, expiry.event_id) == ("TaskExpired", 2, "id-True")
-    assert isinstance(expiry.payload, TaskExpired)
     failure = decode_event(v1("ClientError: bad input", False))
-    assert (failure.type, failure.version, failure.event_id) == ("LevelFailed", 1, "id-False")
+    assert (failure.type, failure.event_id) == ("LevelFailed", "id-False")
     assert isinstance(failure.payload, LevelFailed) and failure.payload.retryable is False
     assert failure.occurred_at == expiry.occurred_at
 
 
-def test_version_1_frames_ready_and_labels_finalized_are_read_with_nested_frames() -> None:
-    flat = {
-        "task_id": "clip-1.vehicles",
-        "clip_id": "clip-1",
-        "workflow": "vehicles",
-        "clip_workflows": ["vehicles"],
-        "drive": clip_ingested().drive.model_dump(),
-        "clip": clip_ingested().clip.model_dump(),
-        "sequence_uri": "s3://bkt/clips/clip-1/fps-1/sequence.json",
-        "frame_count": 10,
-        "width": 1920,
-        "height": 1080,
-        "fps": 1.0,
-    }
-
-    def envelope(kind: str, payload: dict[str, object]) -> dict[str, object]:
-        return {
-            "event_id": "e-1",
-            "type": kind,
-            "version": 1,
-            "occurred_at": "2026-11-26T08:00:00+00:00",
-            "correlation_id": "clip-1.vehicles",
-            "payload": payload,
-        }
-
-    manifest = "s3://bkt/clips/clip-1/fps-1/manifest.jsonl"
-    ready = decode_event(envelope("FramesReady", {**flat, "manifest_uri": manifest}))
-    assert ready.version == 2 and isinstance(ready.payload, FramesReady)
-    assert ready.payload.frames.manifest_uri == manifest and ready.payload.frames.width == 1920
-    output = {
-        "job_name": "VOTVehicle",
-        "job_type": "vehicle",
-        "level": 1,
-        "label_attribute": "VOTVehicle-ref",
-        "label_uri": "s3://bkt/gt-output/VOTVehicle/SeqLabel.json",
-    }
-    done = decode_event(envelope("LabelsFinalized", {**flat, "outputs": [output]}))
-    assert isinstance(done.payload, LabelsFinalized)
-    assert done.payload.frames.manifest_uri == manifest  # v1 had none: derived from the layout
+def test_no_superseded_version_ships_today() -> None:
+    assert events.SUPERSEDED == {}
+    with pytest.raises(InvalidEvent, match=r"TaskExpired version 1 is not supported"):
+        decode_event({"type": "TaskExpired", "version": 1, "payload": {}})

@@ -72,14 +72,6 @@ def test_namespace_must_fit_every_resource_name(bad: str) -> None:
         load_settings(namespace=bad)
 
 
-def test_a_former_flat_name_is_refused_with_its_new_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LAVA_AMQP_URL", "amqp://prod-ingest:secret@rabbit/")
-    with pytest.raises(ValueError, match="LAVA_AMQP_URL -> LAVA_BROKER__AMQP_URL"):
-        IngestSettings.load()
-    monkeypatch.setenv("LAVA_BROKER__AMQP_URL", "amqp://prod-ingest:secret@rabbit/")
-    assert IngestSettings.load().broker.amqp_url.get_secret_value().endswith("@rabbit/")
-
-
 def test_a_misspelt_group_variable_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAVA_DISPATCH__RESEND_INTERVAL", "60")
     with pytest.raises(ValidationError, match="resend_interval"):
@@ -179,7 +171,6 @@ def test_no_service_or_emulator_loads_the_clis_settings() -> None:
             {"LAVA_DISPATCH__RESEND_INTERVAL_SECONDS": "-1"},
             "invalid settings: LAVA_DISPATCH__RESEND_INTERVAL_SECONDS: Input should be greater",
         ),
-        ({"LAVA_AMQP_URL": "amqp://x"}, "LAVA_AMQP_URL -> LAVA_BROKER__AMQP_URL"),
     ],
 )
 def test_a_service_with_a_bad_setting_stops_with_one_line_naming_it(
