@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from emulators.groundtruth.store import EmulatedTask, TaskStore
+from emulators.groundtruth.store import EmulatedTask, EmulatedTaskStore
 from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.groundtruth.annotations import parse_seq_label
@@ -148,7 +148,7 @@ async def test_an_expired_task_yields_the_expired_message(
     quick = emulator_settings(settings, emulator__expire_share=1.0, emulator__time_scale=4 / WEEK)
     job, _ = await _jobs(aws, quick)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
-    store = TaskStore(aws, quick)
+    store = EmulatedTaskStore(aws, quick)
     opened: list[EmulatedTask] = []
 
     async def task_opened() -> bool:
@@ -189,7 +189,7 @@ async def test_retention_drops_an_item_silently(
     slow = slow.replace(labeling__task_availability_seconds=30 * 24 * 3600)
     job, _ = await _jobs(aws, slow)
     out = await output_queue(aws, job, f"{settings.namespace}-out")
-    store = TaskStore(aws, slow)
+    store = EmulatedTaskStore(aws, slow)
 
     async def first_opened() -> bool:
         return bool(await store.open_tasks(job.gt_name))

@@ -11,7 +11,7 @@ from collections import Counter
 import structlog
 
 from emulators.groundtruth.simulator import JobSimulator
-from emulators.groundtruth.store import TaskStore
+from emulators.groundtruth.store import EmulatedTaskStore
 from emulators.settings import EmulatorSettings
 from shared.labeling.backends import EmulatorBackend
 from shared.labeling.registry import IN_PROGRESS, STOPPED, JobRegistry, StreamingJob
@@ -26,7 +26,7 @@ class Emulator:
         self.runtime = runtime
         self.settings = runtime.settings
         self.registry = JobRegistry(runtime.aws, self.settings)
-        self.store = TaskStore(runtime.aws, self.settings)
+        self.store = EmulatedTaskStore(runtime.aws, self.settings)
         self.backend = EmulatorBackend(runtime.aws, self.settings)
         self.simulators: dict[str, JobSimulator] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}

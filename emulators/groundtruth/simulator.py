@@ -31,7 +31,7 @@ import structlog
 from pydantic import ValidationError
 
 from emulators.groundtruth import labels, realism
-from emulators.groundtruth.store import EmulatedTask, Fate, TaskStore
+from emulators.groundtruth.store import EmulatedTask, EmulatedTaskStore, Fate
 from shared.groundtruth import limits
 from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.convert import (
@@ -61,7 +61,7 @@ log = structlog.get_logger(__name__)
 CountHook = Callable[[str, str, int], None]
 
 
-class TaskFailure(Exception):
+class EmulatedTaskFailure(Exception):
     """A data object Ground Truth could not process (its output carries the reason)."""
 
 
@@ -71,7 +71,7 @@ class JobSimulator:
         job: StreamingJob,
         aws: AwsClients,
         settings: EmulatorSettings,
-        store: TaskStore,
+        store: EmulatedTaskStore,
         on_count: CountHook | None = None,
     ) -> None:
         self.job = job
@@ -234,7 +234,7 @@ class JobSimulator:
             try:
                 output = await self._labeled_output(task)
                 status = "labeled"
-            except TaskFailure as exc:
+            except EmulatedTaskFailure as exc:
                 output = self._failure(task, f"ClientError: {exc}")
                 status = "failed"
         # Publish first: a crash before the task is closed re-publishes (at least once).
@@ -323,7 +323,7 @@ class JobSimulator:
                 await self.s3.get_json(layout.bucket, layout.frame_index_key)
             )
         except (ValueError, NotFound, ValidationError) as exc:
-            raise TaskFailure(f"cannot read the sequence {source_ref}: {exc}") from None
+            raise EmulatedTaskFailure(f"cannot read the sequence {source_ref}: {exc}") from None
         frames = [labels.SampledFrame(f.frame_no, f.file, f.source_frame) for f in index.frames]
         truth = None
         try:
@@ -341,11 +341,11 @@ class JobSimulator:
         uri = task.message.get(attribute or "")
         meta = task.message.get(f"{attribute}-metadata") or {}
         if not isinstance(uri, str):
-            raise TaskFailure(f"the input lacks the audited label attribute {attribute}")
+            raise EmulatedTaskFailure(f"the input lacks the audited label attribute {attribute}")
         try:
             seq = parse_seq_label(await self.s3.get_bytes(*parse_s3_uri(uri)))
         except (NotFound, GtFormatError, ValueError) as exc:
-            raise TaskFailure(f"cannot read the audited labels {uri}: {exc}") from None
+            raise EmulatedTaskFailure(f"cannot read the audited labels {uri}: {exc}") from None
         given = meta.get("class-map") if isinstance(meta, dict) else None
         # The class map lists only the classes present; ids are the label config's.
         cmap = {**class_map(self.spec), **(given if isinstance(given, dict) else {})}

@@ -66,7 +66,7 @@ class EmulatedTask:
         )
 
 
-class TaskStore:
+class EmulatedTaskStore:
     def __init__(self, aws: AwsClients, settings: EmulatorSettings) -> None:
         self._aws = aws
         self._table = settings.names.table(GT_EMULATOR_TASKS.name)
