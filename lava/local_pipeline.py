@@ -80,6 +80,9 @@ class PipelineConfig:
     # An AWS endpoint that is already running (a LocalStack, `lava stack up`); None starts a
     # moto server for the run and stops it afterwards.
     aws_endpoint: str | None = None
+    # How long every process started together may take to answer /readyz (a loaded machine
+    # imports slowly).
+    ready_timeout_seconds: float = 60.0
 
     @property
     def drills(self) -> bool:
@@ -197,7 +200,7 @@ class LocalPipeline:
             pass  # provisions the topology; the services check it passively
         for service in services:
             self.spawn(service)
-        await self.wait_ready(services)
+        await self.wait_ready(services, timeout=self.config.ready_timeout_seconds)
         return settings
 
     async def _start_labelstudio(self) -> None:

@@ -40,8 +40,9 @@ def listen(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
 
     The port is held from this moment on: nothing else can take it before the server uses it.
     """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), backlog=BACKLOG)
+        return socket.create_server((host, port), family=family, backlog=BACKLOG)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise PortInUse(exc.errno, f"port {port} on {host} is already in use") from None

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -100,11 +99,6 @@ def test_a_socket_is_claimed_once() -> None:
         claimed.detach()  # the same descriptor as sock, which closes it
 
 
-def _answers(port: int) -> bool:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
-        return bool(response.status == 200)
-
-
 @pytest.mark.integration
 async def test_the_pipeline_starts_while_the_ports_it_could_pick_are_busy(
     tmp_path: Path, rabbitmq: str
@@ -112,7 +106,11 @@ async def test_the_pipeline_starts_while_the_ports_it_could_pick_are_busy(
     """The defaults (4566, 8080, 8090, 8091), the next ports the kernel offers and a stream of
     others are held busy while moto, every service and the control service start; each serves
     on exactly the socket it was handed (a restart keeps it: test_e2e's killed services)."""
-    config = PipelineConfig(namespace=f"p{uuid.uuid4().hex[:7]}", run_dir=tmp_path)
+    config = PipelineConfig(
+        namespace=f"p{uuid.uuid4().hex[:7]}",
+        run_dir=tmp_path,
+        ready_timeout_seconds=180,  # six processes importing at once on a loaded machine
+    )
     with PortHog() as hog:
         held = hog.ports()
         run = LocalPipeline(config)
@@ -122,8 +120,8 @@ async def test_the_pipeline_starts_while_the_ports_it_could_pick_are_busy(
             assert set(listening_of(run.moto.pid).values()) == {run.moto.port}
             for service, process in run.processes.items():
                 (sock,) = run.listening[service].values()
+                # it answered /readyz on that port (start() waited for it) and holds no other
                 assert listening_of(process.popen.pid) == {socket_inode(sock): process.port}
-                assert _answers(process.port), service
         finally:
             codes = await run.stop()
         assert hog.ports() >= held  # nothing of the hog's was taken over or closed

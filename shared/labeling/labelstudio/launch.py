@@ -26,7 +26,7 @@ LISTENING = Path(__file__).resolve().parents[2] / "listening.py"
 def handed_down() -> socket.socket:
     spec = importlib.util.spec_from_file_location("lava_listening", LISTENING)
     assert spec is not None and spec.loader is not None
-    listening = importlib.util.module_from_spec(spec)
+    listening = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(listening)
     sock: socket.socket | None = listening.inherited("labelstudio")
     if sock is None:
