@@ -288,15 +288,17 @@ class LocalPipeline:
         deadline = time.monotonic() + timeout
         pending = list(services or self.config.services)
         while pending:
-            for service in list(pending):
+            for service in pending:
                 process = self.processes[service]
                 if process.popen.poll() is not None:
                     raise RuntimeError(
                         f"{service} exited with {process.popen.returncode}; see "
                         f"{self.run_dir / (service + '.log')}"
                     )
-                if await asyncio.to_thread(self.ready, service):
-                    pending.remove(service)
+            # All at once: a process still importing does not refuse the connection (the
+            # pipeline holds its socket), so each probe of it waits out its timeout.
+            answers = await asyncio.gather(*(asyncio.to_thread(self.ready, s) for s in pending))
+            pending = [s for s, ready in zip(pending, answers, strict=True) if not ready]
             if pending and time.monotonic() > deadline:
                 raise RuntimeError(f"not ready after {timeout}s: {', '.join(pending)}")
             if pending:
