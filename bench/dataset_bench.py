@@ -16,7 +16,7 @@ from typing import Any
 from shared.aws import AwsClients
 from shared.dataset.index import DatasetIndex, IndexEntry, parse_where
 from shared.dynamo import to_item
-from shared.local_stack import MotoServer, free_port
+from shared.local_stack import MotoServer
 from shared.resources import provision
 from shared.settings import load_settings
 from shared.taxonomy.vocabulary import Scene, TimeOfDay, Traffic, Weather
@@ -26,7 +26,7 @@ async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=20000)
     args = parser.parse_args()
-    server = MotoServer(port=free_port())
+    server = MotoServer(port=0)
     server.start()
     try:
         settings = load_settings(

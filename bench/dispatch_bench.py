@@ -34,7 +34,7 @@ from shared.dynamo import values
 from shared.events import FramesReady, LevelCompleted
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
-from shared.local_stack import MotoServer, free_port
+from shared.local_stack import MotoServer
 from shared.resources import provision
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
@@ -214,7 +214,7 @@ async def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-samples", type=int, default=200)
     args = parser.parse_args()
-    server = MotoServer(port=free_port())
+    server = MotoServer(port=0)
     server.start()
     try:
         settings = LocalSettings.load(

@@ -41,7 +41,7 @@ from services.ingest.extract import encode_jpeg
 from shared.aws import AwsClients
 from shared.events import decode_event
 from shared.layout import ClipLayout, FrameIndex
-from shared.local_stack import free_port
+from shared.listening import hand_over, listen, port_of
 from shared.settings import Settings
 from shared.storage import S3Store
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
@@ -228,14 +228,17 @@ async def wait_for_outcome(
 
 
 def spawn_ingest(run: LocalPipeline, log: Path) -> subprocess.Popen[bytes]:
-    port = free_port()
-    with log.open("ab") as out:
+    # its health socket is bound here and handed down (shared/listening.py)
+    with listen() as health, log.open("ab") as out:
+        port = port_of(health)
+        handed = hand_over({"health": health})
         process = subprocess.Popen(
             [sys.executable, "-m", "services.ingest"],
-            env=run.env_for("ingest", port),
+            env={**run.env_for("ingest", port), **handed.env},
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            pass_fds=handed.fds,
         )
     process.port = port  # type: ignore[attr-defined]
     return process

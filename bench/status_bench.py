@@ -38,7 +38,7 @@ from shared.clock import FakeClock
 from shared.dynamo import to_item
 from shared.ids import task_id_of
 from shared.labeling.jobs import JobManager
-from shared.local_stack import MotoServer, free_port
+from shared.local_stack import MotoServer
 from shared.logging import configure_logging
 from shared.operations.status import pipeline_status
 from shared.resources import provision
@@ -180,7 +180,7 @@ def _header() -> None:
 
 
 async def main(sizes: list[int], rounds: int, due: int) -> None:
-    moto = MotoServer(port=free_port())
+    moto = MotoServer(port=0)
     moto.start()
     try:
         settings = LocalSettings.load(

@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,7 +30,8 @@ from shared.bus import Bus
 from shared.labeling.jobs import JobManager
 from shared.labeling.labelstudio.server import LabelStudioServer
 from shared.labeling.registry import Backend
-from shared.local_stack import MotoServer, free_port
+from shared.listening import hand_over, listen, port_of
+from shared.local_stack import MotoServer
 from shared.resources import provision
 from shared.workflows import load_catalog
 
@@ -46,6 +48,8 @@ MODULES = {
 SERVICES = ("ingest", "dispatcher", "listener", "postproc", "gt-emulator")
 # With Label Studio as the backend, a simulated annotator works in it instead of the emulator.
 LABELSTUDIO_SERVICES = ("ingest", "dispatcher", "listener", "postproc", "ls-annotator")
+# The listening socket each process is handed (shared/listening.py); the others' is "health".
+SERVER_ROLE = {"control": "control"}
 
 
 @dataclass
@@ -76,6 +80,9 @@ class PipelineConfig:
     # An AWS endpoint that is already running (a LocalStack, `lava stack up`); None starts a
     # moto server for the run and stops it afterwards.
     aws_endpoint: str | None = None
+    # How long every process started together may take to answer /readyz (a loaded machine
+    # imports slowly).
+    ready_timeout_seconds: float = 60.0
 
     @property
     def drills(self) -> bool:
@@ -149,6 +156,10 @@ class LocalPipeline:
         self.settings: LocalSettings | None = None
         self.processes: dict[str, Process] = {}
         self.labelstudio: LabelStudioServer | None = None
+        # Bound here and handed down, held across restarts (a restarted process serves on the
+        # same port, so the webhook URL registered with Label Studio stays right).
+        self.listening: dict[str, dict[str, socket.socket]] = {}
+        self.webhook_socket: socket.socket | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
     @property
@@ -175,7 +186,7 @@ class LocalPipeline:
     async def start(self, services: tuple[str, ...] | None = None) -> LocalSettings:
         services = services or self.config.services
         if self.config.aws_endpoint is None:
-            self.moto = MotoServer(port=free_port(), log_path=self.run_dir / "moto.log")
+            self.moto = MotoServer(port=0, log_path=self.run_dir / "moto.log")
             await asyncio.to_thread(self.moto.start)
         if self.config.backend == "labelstudio":
             await self._start_labelstudio()
@@ -189,14 +200,16 @@ class LocalPipeline:
             pass  # provisions the topology; the services check it passively
         for service in services:
             self.spawn(service)
-        await self.wait_ready(services)
+        await self.wait_ready(services, timeout=self.config.ready_timeout_seconds)
         return settings
 
     async def _start_labelstudio(self) -> None:
         """A Label Studio server from its own venv, and the listener's webhook address."""
-        server = self.labelstudio = LabelStudioServer(self.run_dir, free_port())
+        server = self.labelstudio = LabelStudioServer(self.run_dir)
         await asyncio.to_thread(server.start)
-        webhook_port = free_port()
+        # The listener's webhook socket is bound now: its URL goes into the jobs created next.
+        self.webhook_socket = listen()
+        webhook_port = port_of(self.webhook_socket)
         self.config.extra_env.update(
             {
                 "LAVA_LABELSTUDIO__URL": server.url,
@@ -208,6 +221,15 @@ class LocalPipeline:
                 "LAVA_LABELSTUDIO__WEBHOOK_SECRET": secrets.token_urlsafe(24),
             }
         )
+
+    def sockets_for(self, service: str) -> dict[str, socket.socket]:
+        """The listening sockets ``service`` is handed: bound at its first start, then kept."""
+        held = self.listening.get(service)
+        if held is None:
+            held = self.listening[service] = {SERVER_ROLE.get(service, "health"): listen()}
+            if service == "listener" and self.webhook_socket is not None:
+                held["webhook"] = self.webhook_socket
+        return held
 
     def env_for(self, service: str, port: int) -> dict[str, str]:
         env = dict(self.base_env)
@@ -226,7 +248,9 @@ class LocalPipeline:
         return env
 
     def spawn(self, service: str) -> Process:
-        port = free_port()
+        sockets = self.sockets_for(service)
+        handed = hand_over(sockets)
+        port = port_of(sockets[SERVER_ROLE.get(service, "health")])
         log = (self.run_dir / f"{service}.log").open("ab")
         # A drill starts the same module through lava.drill, which enables the LAVA_FAULT__*
         # faults first; the services' own entry points never read them.
@@ -237,10 +261,11 @@ class LocalPipeline:
         )
         popen = subprocess.Popen(
             [sys.executable, *entry],
-            env=self.env_for(service, port),
+            env={**self.env_for(service, port), **handed.env},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            pass_fds=handed.fds,
         )
         previous = self.processes.get(service)
         process = Process(
@@ -263,15 +288,17 @@ class LocalPipeline:
         deadline = time.monotonic() + timeout
         pending = list(services or self.config.services)
         while pending:
-            for service in list(pending):
+            for service in pending:
                 process = self.processes[service]
                 if process.popen.poll() is not None:
                     raise RuntimeError(
                         f"{service} exited with {process.popen.returncode}; see "
                         f"{self.run_dir / (service + '.log')}"
                     )
-                if await asyncio.to_thread(self.ready, service):
-                    pending.remove(service)
+            # All at once: a process still importing does not refuse the connection (the
+            # pipeline holds its socket), so each probe of it waits out its timeout.
+            answers = await asyncio.gather(*(asyncio.to_thread(self.ready, s) for s in pending))
+            pending = [s for s, ready in zip(pending, answers, strict=True) if not ready]
             if pending and time.monotonic() > deadline:
                 raise RuntimeError(f"not ready after {timeout}s: {', '.join(pending)}")
             if pending:
@@ -319,7 +346,17 @@ class LocalPipeline:
             await asyncio.to_thread(self.moto.stop)
         if self.labelstudio is not None:
             await asyncio.to_thread(self.labelstudio.stop)
+        self.close_sockets()
         return codes
+
+    def close_sockets(self) -> None:
+        for held in self.listening.values():
+            for sock in held.values():
+                sock.close()
+        self.listening.clear()
+        if self.webhook_socket is not None:
+            self.webhook_socket.close()
+            self.webhook_socket = None
 
     async def __aenter__(self) -> LocalPipeline:
         try:

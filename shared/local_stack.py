@@ -1,7 +1,9 @@
 """The local stand-in for AWS: a moto server process, started, checked and stopped by pid.
 
 Used by `lava stack up/status/down`, the test fixtures and the demo, so all three start the
-emulator the same way.
+emulator the same way: the port is bound here (port 0 = any free) and the listening socket is
+handed down to the server process (:mod:`shared.listening`), so no other process can take it
+in between.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,20 +20,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.listening import PortInUse, hand_over, listen, port_of
+
 RABBITMQ_START_HINT = "rabbitmq-server -detached   (as root; or: systemctl start rabbitmq-server)"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
 
 
 def endpoint_answers(endpoint: str, timeout: float = 2.0) -> bool:
@@ -48,7 +38,8 @@ def endpoint_answers(endpoint: str, timeout: float = 2.0) -> bool:
 
 @dataclass
 class MotoServer:
-    """A moto server subprocess on one port (S3, SNS, SQS, DynamoDB and more)."""
+    """A moto server subprocess on one port (S3, SNS, SQS, DynamoDB and more); port 0 = any
+    free one, known once :meth:`start` has bound it (``{port}`` in ``log_path`` becomes it)."""
 
     host: str = "127.0.0.1"
     port: int = 4566
@@ -60,16 +51,27 @@ class MotoServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        if port_in_use(self.port, self.host):
-            raise RuntimeError(f"port {self.port} is already in use; pick another with --port")
+        try:
+            sock = listen(self.host, self.port)
+        except PortInUse:
+            raise RuntimeError(
+                f"port {self.port} is already in use; pick another with --port"
+            ) from None
+        self.port = port_of(sock)
+        if self.log_path is not None:
+            self.log_path = Path(str(self.log_path).replace("{port}", str(self.port)))
+        handed = hand_over({"moto": sock})
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.moto_server", "-H", self.host, "-p", str(self.port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives the CLI that started it; stopped by pid
-        )
+        with sock:  # the server holds its own copy from here on
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "shared.moto_server", "-H", self.host, "-p", str(self.port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **handed.env},
+                pass_fds=handed.fds,
+                start_new_session=True,  # survives the CLI that started it; stopped by pid
+            )
         self.pid = proc.pid
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -10,7 +10,10 @@ moto the service's atomicity; other services (SQS long polls in particular) stay
 And a Query reads one partition in key order, as DynamoDB's does, instead of moto's walk over the
 whole table (:mod:`shared.moto_indexes`): reads that are flat on AWS stay flat here.
 
-``python -m shared.moto_server -H 127.0.0.1 -p 4566`` (what :class:`MotoServer` starts).
+``python -m shared.moto_server -H 127.0.0.1 -p 4566``; :class:`shared.local_stack.MotoServer`
+binds the port itself and hands the listening socket down (:mod:`shared.listening`), so the
+server never binds an address of its own. Either way it prints ``moto server listening on
+<url>`` once it serves.
 """
 
 from __future__ import annotations
@@ -47,25 +50,32 @@ def main(argv: list[str] | None = None) -> None:
         MotoRequestHandler,
         create_backend_app,
     )
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server
 
+    from shared.listening import port_of, server_socket
     from shared.moto_indexes import install
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1", help="Address to bind.")
-    parser.add_argument("-p", "--port", type=int, default=4566, help="Port to listen on.")
+    parser.add_argument(
+        "-p", "--port", type=int, default=4566, help="Port to listen on (0 = any free)."
+    )
     args = parser.parse_args(argv)
-    os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs from it
+    sock = server_socket("moto", args.host, args.port)
+    os.environ.setdefault("MOTO_PORT", str(port_of(sock)))  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     install()  # before serving; its structures change only under AtomicDynamoDB's lock
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(
+    server = make_server(
         args.host,
-        args.port,
+        port_of(sock),
         AtomicDynamoDB(app),
         threaded=True,
         request_handler=MotoRequestHandler,
+        fd=sock.fileno(),
     )
+    print(f"moto server listening on http://{args.host}:{port_of(sock)}", flush=True)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ them with :meth:`ServiceRuntime.handle` (and background loops with :meth:`add_lo
 - readiness (``/readyz``) is false until the broker is connected and consuming, and again
   whenever the connection is down; liveness (``/healthz``) only says the loop is alive;
 - ``/metrics`` serves Prometheus counters of handled/failed messages per type and latency;
+- the health server serves on the socket its starter handed down (``shared/listening.py``),
+  else on ``health_host:health_port`` (0 = any free; :attr:`ServiceRuntime.health_port`);
 - SIGTERM/SIGINT stop consuming, let in-flight handlers and loops finish (within
   ``shutdown_grace_seconds``), then close the broker and AWS clients.
 """
@@ -40,6 +42,7 @@ from shared.events import (
     new_event,
 )
 from shared.faults import INJECTED
+from shared.listening import port_of, server_socket
 from shared.loops import pause
 from shared.ports import AnyHandler, Handler
 from shared.settings import ServiceSettings
@@ -322,12 +325,11 @@ class ServiceRuntime(Generic[S_co]):
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         runtime = self.settings.runtime
-        site = web.TCPSite(runner, runtime.health_host, runtime.health_port)
-        await site.start()
+        # A socket handed down by whoever started this process, else the configured address.
+        sock = server_socket("health", runtime.health_host, runtime.health_port)
         self._web_runner = runner
-        server = site._server  # aiohttp keeps the bound socket here; port 0 needs it
-        sockets = getattr(server, "sockets", None) or []
-        self.health_port = sockets[0].getsockname()[1] if sockets else runtime.health_port
+        await web.SockSite(runner, sock).start()
+        self.health_port = port_of(sock)
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "service": self.name})

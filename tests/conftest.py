@@ -18,7 +18,7 @@ import pytest
 from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus, Topology
-from shared.local_stack import RABBITMQ_START_HINT, MotoServer, free_port
+from shared.local_stack import RABBITMQ_START_HINT, MotoServer
 from shared.resources import provision
 from shared.settings import Settings
 from shared.testing.memory_aws import ENDPOINT as MEMORY_ENDPOINT
@@ -31,7 +31,7 @@ AMQP_URL = os.environ.get("LAVA_BROKER__AMQP_URL", "amqp://guest:guest@127.0.0.1
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer(port=free_port())
+    server = MotoServer(port=0)  # bound by start(), then handed to the server process
     server.start()
     try:
         yield server

@@ -11,8 +11,8 @@ from pydantic import BaseModel
 from lava.cli import cli
 from lava.output import fields, print_json, show, table
 from shared.events import PAYLOAD_TYPES
-from shared.local_stack import free_port
 from tests.support.cli import field_values, table_rows
+from tests.support.ports import closed_port
 
 ANSI = "\x1b["
 LONG = "a reason long enough to wrap on any terminal " * 8
@@ -125,12 +125,16 @@ def _leaves(value: object) -> int:
 def test_stack_status_reports_both_down_with_next_steps_in_both_forms(
     tmp_path: object,
 ) -> None:
+    with closed_port() as no_broker, closed_port() as no_aws:
+        _both_down_in_both_forms(tmp_path, no_broker, str(no_aws))
+
+
+def _both_down_in_both_forms(tmp_path: object, no_broker: int, port: str) -> None:
     env = {
         "LAVA_STATE_DIR": str(tmp_path),
-        "LAVA_BROKER__AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
+        "LAVA_BROKER__AMQP_URL": f"amqp://guest:guest@127.0.0.1:{no_broker}/",
         "AWS_ENDPOINT_URL": "",
     }
-    port = str(free_port())
     runner = CliRunner()
     shown = runner.invoke(cli, ["stack", "status", "--port", port], env=env)
     assert shown.exit_code == 1

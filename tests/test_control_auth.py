@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 
 from services.control.auth import Authenticator, ConfigError, Role, new_token, parse_tokens
-from shared.local_stack import free_port
+from shared.listening import listen, port_of
 from shared.settings import Settings, load_settings
 
 ISSUER = "https://idp.example/realms/lava"
@@ -40,10 +40,10 @@ async def jwks_url(key: rsa.RSAPrivateKey) -> AsyncIterator[str]:
     app.router.add_get("/jwks", serve)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    sock = listen()
+    await web.SockSite(runner, sock).start()
     try:
-        yield f"http://127.0.0.1:{port}/jwks"
+        yield f"http://127.0.0.1:{port_of(sock)}/jwks"
     finally:
         await runner.cleanup()
 

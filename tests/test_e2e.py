@@ -182,6 +182,7 @@ async def test_services_killed_at_random_moments(tmp_path: Path, rabbitmq: str) 
     kills: Counter[str] = Counter()
     async with pipeline(tmp_path) as run:
         assert run.settings is not None
+        ports = {service: process.port for service, process in run.processes.items()}
 
         async def chaos() -> None:
             order = ["ingest", "dispatcher", "listener", "postproc"] * 2
@@ -192,6 +193,8 @@ async def test_services_killed_at_random_moments(tmp_path: Path, rabbitmq: str) 
                 kills[service] += 1
                 await asyncio.sleep(rng.uniform(0.0, 1.0))
                 await run.restart(service)
+                # served again on the socket the pipeline holds for it (shared/listening.py)
+                assert run.processes[service].port == ports[service]
 
         monkey = asyncio.create_task(chaos())
         ids = await upload(run.settings, clips, ["vehicles", "lanes"])

@@ -141,11 +141,11 @@ def test_env_lines_quote_values_and_keep_real_credentials(monkeypatch: pytest.Mo
 def test_localstack_is_found_by_localstack_client_and_must_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from shared.local_stack import free_port
+    from tests.support.ports import closed_port
 
-    port = free_port()
-    monkeypatch.setenv("LOCALSTACK_HOST", f"127.0.0.1:{port}")
-    with pytest.raises(EndpointError, match=f"nothing answers at http://127.0.0.1:{port}"):
-        resolve("localstack")
+    with closed_port() as port:
+        monkeypatch.setenv("LOCALSTACK_HOST", f"127.0.0.1:{port}")
+        with pytest.raises(EndpointError, match=f"nothing answers at http://127.0.0.1:{port}"):
+            resolve("localstack")
     with pytest.raises(EndpointError, match="must be 'localstack' or an http"):
         resolve("127.0.0.1:4566")

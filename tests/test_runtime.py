@@ -18,11 +18,12 @@ from pydantic import SecretStr
 
 from shared.bus import Bus
 from shared.events import ClipFailed
-from shared.local_stack import free_port
+from shared.listening import hand_over, listen, port_of
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.testing.events import clip_failed
 from tests.support.broker import provision_topology, queue_depth, wait_until
+from tests.support.ports import closed_port
 from tests.support.slow_service import TOPOLOGY
 
 pytestmark = pytest.mark.integration
@@ -61,7 +62,9 @@ async def test_sigterm_drains_in_flight_work(settings: Settings, tmp_path: Path)
     left the queue (prefetched, waiting for the slot ``slow`` holds) before SIGTERM, and the
     service reports not-ready (stop seen) before ``slow`` is released - no timing involved.
     """
-    port = free_port()
+    health = listen()  # handed down: the service serves on it, no port is picked early
+    port = port_of(health)
+    handed = hand_over({"health": health})
     await provision_topology(settings, TOPOLOGY)
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.support.slow_service"],
@@ -69,11 +72,12 @@ async def test_sigterm_drains_in_flight_work(settings: Settings, tmp_path: Path)
         env=_env(
             settings,
             LAVA_TEST_MARKERS=str(tmp_path),
-            LAVA_RUNTIME__HEALTH_PORT=str(port),
             LAVA_BROKER__PREFETCH="4",
             LAVA_BROKER__HANDLER_CONCURRENCY="1",
+            **handed.env,
         ),
         stderr=subprocess.PIPE,
+        pass_fds=handed.fds,
     )
     bus = Bus(settings, TOPOLOGY)
     queue = settings.names.queue("probe")
@@ -102,6 +106,7 @@ async def test_sigterm_drains_in_flight_work(settings: Settings, tmp_path: Path)
     finally:
         if proc.poll() is None:
             proc.kill()
+        health.close()
         if not bus.connected:
             await bus.connect()
         await bus.delete_topology()
@@ -148,9 +153,12 @@ async def test_health_readiness_and_metrics(settings: Settings) -> None:
 
 
 async def test_readiness_is_false_while_the_broker_is_unreachable(settings: Settings) -> None:
-    broken = settings.replace(
-        broker__amqp_url=SecretStr(f"amqp://guest:guest@127.0.0.1:{free_port()}/")
-    )
+    with closed_port() as dead:
+        await _not_ready_without_broker(settings, dead)
+
+
+async def _not_ready_without_broker(settings: Settings, dead: int) -> None:
+    broken = settings.replace(broker__amqp_url=SecretStr(f"amqp://guest:guest@127.0.0.1:{dead}/"))
     runtime = ServiceRuntime("probe", broken, consumer="probe", topology=TOPOLOGY)
     task = asyncio.create_task(runtime.run(install_signals=False))
     try:

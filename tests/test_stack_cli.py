@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from shared.bus import Bus
-from shared.local_stack import endpoint_answers, free_port
+from shared.local_stack import endpoint_answers
 from shared.settings import load_settings
 from tests.support.cli import table_rows
+from tests.support.ports import closed_port
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +28,6 @@ def lava(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_stack_up_status_down_on_a_free_port(tmp_path: Path, namespace: str, rabbitmq: str) -> None:
-    port = free_port()
     env = dict(os.environ)
     env.pop("AWS_ENDPOINT_URL", None)
     env.update(
@@ -36,10 +37,16 @@ def test_stack_up_status_down_on_a_free_port(tmp_path: Path, namespace: str, rab
             "LAVA_BROKER__AMQP_URL": rabbitmq,
         }
     )
+    port = 0
     try:
-        up = lava("stack", "up", "--port", str(port), env=env)
+        # --port 0: the server is bound to any free port, which the output names
+        up = lava("stack", "up", "--port", "0", env=env)
         assert up.returncode == 0, up.stderr
-        assert f"moto server started on http://127.0.0.1:{port}" in up.stdout
+        found = re.search(r"moto server started on http://127\.0\.0\.1:(\d+) ", up.stdout)
+        assert found, up.stdout
+        port = int(found[1])
+        assert f"export AWS_ENDPOINT_URL=http://127.0.0.1:{port}" in up.stdout
+        assert (tmp_path / f"moto-{port}.log").exists()
         assert f"bucket {namespace}-123456789012-" in up.stdout
         assert endpoint_answers(f"http://127.0.0.1:{port}")
 
@@ -65,7 +72,8 @@ def test_stack_up_status_down_on_a_free_port(tmp_path: Path, namespace: str, rab
         aws = table_rows(after.stdout, "COMPONENT")[0]
         assert aws["STATE"].startswith("DOWN") and "lava stack up" in aws["NEXT STEP"]
     finally:
-        lava("stack", "down", "--port", str(port), env=env)
+        if port:
+            lava("stack", "down", "--port", str(port), env=env)
         settings = load_settings(namespace=namespace, broker__amqp_url=rabbitmq)
 
         async def cleanup() -> None:
@@ -77,14 +85,15 @@ def test_stack_up_status_down_on_a_free_port(tmp_path: Path, namespace: str, rab
 
 def test_stack_status_explains_an_unreachable_broker(tmp_path: Path, namespace: str) -> None:
     env = dict(os.environ)
-    env.update(
-        {
-            "LAVA_STATE_DIR": str(tmp_path),
-            "LAVA_NAMESPACE": namespace,
-            "LAVA_BROKER__AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
-        }
-    )
-    status = lava("stack", "status", "--port", str(free_port()), env=env)
+    with closed_port() as no_broker, closed_port() as no_aws:
+        env.update(
+            {
+                "LAVA_STATE_DIR": str(tmp_path),
+                "LAVA_NAMESPACE": namespace,
+                "LAVA_BROKER__AMQP_URL": f"amqp://guest:guest@127.0.0.1:{no_broker}/",
+            }
+        )
+        status = lava("stack", "status", "--port", str(no_aws), env=env)
     assert status.returncode == 1
     broker = table_rows(status.stdout, "COMPONENT")[1]
     assert broker["COMPONENT"] == "RabbitMQ" and broker["STATE"].startswith("DOWN")

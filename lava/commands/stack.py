@@ -21,13 +21,19 @@ from shared.local_stack import (
     MotoServer,
     StackState,
     endpoint_answers,
-    port_in_use,
 )
 from shared.resources import provision
 from shared.settings import Settings, load_settings, redact_url
 
 port_option = click.option(
     "--port", type=int, default=4566, show_default=True, help="Port of the moto server."
+)
+up_port_option = click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=4566,
+    show_default=True,
+    help="Port of the moto server (0 = any free one; the output names it).",
 )
 
 
@@ -65,26 +71,29 @@ async def broker_problem(settings: Settings) -> str | None:
 
 
 @stack.command("up")
-@port_option
+@up_port_option
 def up(port: int) -> None:
     """Start a moto server in the background and provision the namespace (idempotent)."""
     base = load_settings()
     state = StackState(base.state_dir)
-    known = state.load(port)
+    known = state.load(port) if port else None
     if known is not None and known.pid is not None:
         click.echo(f"moto server already running on {known.endpoint} (pid {known.pid})")
-    elif port_in_use(port):
-        raise click.ClickException(
-            f"port {port} is in use by something `lava stack up` did not start; "
-            "use --port to pick another"
-        )
     else:
         base.state_dir.mkdir(parents=True, exist_ok=True)
-        server = MotoServer(port=port, log_path=base.state_dir / f"moto-{port}.log")
+        # Binding is the check: a port in use fails here, with nothing started.
+        server = MotoServer(port=port, log_path=base.state_dir / "moto-{port}.log")
         try:
             server.start()
         except RuntimeError as exc:
-            raise click.ClickException(str(exc)) from None
+            message = str(exc)
+            if "already in use" in message:
+                message = (
+                    f"port {port} is in use by something `lava stack up` did not start; "
+                    "use --port to pick another (0 = any free one)"
+                )
+            raise click.ClickException(message) from None
+        port = server.port
         state.save(server)
         click.echo(f"moto server started on {server.endpoint} (pid {server.pid})")
     settings = _settings_for(port)

@@ -2,8 +2,9 @@
 
 It holds AWS clients and a publishing connection to the bus (task creation publishes
 ``ClipIngested``); it consumes nothing. It runs the dataset exports operators request in the
-background (``services/control/exports.py``). Uvicorn serves the app on ``LAVA_CONTROL__HOST``:
-``LAVA_CONTROL__PORT`` and stops on SIGTERM after in-flight requests.
+background (``services/control/exports.py``). Uvicorn serves the app on the socket its
+starter handed down (``shared/listening.py``), else on ``LAVA_CONTROL__HOST``:
+``LAVA_CONTROL__PORT`` (0 = any free, logged), and stops on SIGTERM after in-flight requests.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from services.control.limits import MutationBudget
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import Event
+from shared.listening import port_of, server_socket
 from shared.logging import configure_logging
 from shared.settings import ControlSettings
 
@@ -70,10 +72,12 @@ async def serve(settings: ControlSettings) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, server.stop)
-            log.info("control service", host=settings.control.host, port=settings.control.port)
+            # A socket handed down by whoever started this process, else the configured port.
+            sock = server_socket("control", settings.control.host, settings.control.port)
+            log.info("control service", host=settings.control.host, port=port_of(sock))
             sweeping = asyncio.create_task(exports.run())
             try:
-                await server.serve()
+                await server.serve(sockets=[sock])
             finally:
                 # runs in progress are handed back for another replica to resume
                 await exports.stop()

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from services.listener.labelstudio import LabelStudioSide
 from shared.labeling.labelstudio.backend import WEBHOOK_ACTIONS, WEBHOOK_SECRET_HEADER
+from shared.listening import port_of, server_socket
 
 log = structlog.get_logger(__name__)
 
@@ -122,11 +123,10 @@ class WebhookReceiver:
 
 
 async def serve(receiver: WebhookReceiver, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Serve on the socket handed down for ``webhook`` (its port is in the URL the starter
+    registered with Label Studio), else on ``host:port``; returns the port served."""
+    sock = server_socket("webhook", host, port)
     runner = web.AppRunner(receiver.app(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return runner, int(bound)
+    await web.SockSite(runner, sock).start()
+    return runner, port_of(sock)

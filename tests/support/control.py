@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.control.auth import Role, new_token
-from shared.local_stack import free_port
+from shared.listening import hand_over, listen, port_of
 from shared.settings import Settings
 from tests.support.broker import provision_topology
 
@@ -67,18 +67,21 @@ def _ready(url: str) -> bool:
 async def control_service(
     settings: Settings, log_dir: Path, **extra: str
 ) -> AsyncIterator[ControlProcess]:
-    port = free_port()
     await provision_topology(settings)  # services only check it (passive declares)
     known, entries = tokens()
     log_path = log_dir / "control.log"
-    with log_path.open("ab") as log:
+    # Bound here and handed down (shared/listening.py): no port is picked before it is bound.
+    with listen() as sock, log_path.open("ab") as log:
+        handed = hand_over({"control": sock})
         popen = subprocess.Popen(
             [sys.executable, "-m", "services.control"],
-            env=control_env(settings, port, entries, **extra),
+            env={**control_env(settings, port_of(sock), entries, **extra), **handed.env},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            pass_fds=handed.fds,
         )
+        port = port_of(sock)
     process = ControlProcess(f"http://127.0.0.1:{port}", known, log_path, popen)
     try:
         deadline = time.monotonic() + 60

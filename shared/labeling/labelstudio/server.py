@@ -27,8 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from shared.listening import hand_over, listen, port_of
+
 VERSION = "1.23.2"
 USER = "lava@localhost"
+LAUNCH = Path(__file__).with_name("launch.py")
 
 
 class LabelStudioNotInstalled(RuntimeError):
@@ -42,6 +45,11 @@ def home() -> Path:
 
 def executable(root: Path | None = None) -> Path:
     return (root or home()) / "venv" / "bin" / "label-studio"
+
+
+def python(root: Path | None = None) -> Path:
+    """Label Studio's interpreter (it runs :data:`LAUNCH`)."""
+    return (root or home()) / "venv" / "bin" / "python"
 
 
 def installed(root: Path | None = None) -> bool:
@@ -122,8 +130,10 @@ def template(root: Path | None = None) -> tuple[Path, str]:
 
 @dataclass
 class LabelStudioServer:
+    """A Label Studio process on a port bound here (0 = any free) and handed down to it."""
+
     run_dir: Path
-    port: int
+    port: int = 0
     root: Path | None = None
     token: str = ""
     popen: subprocess.Popen[bytes] | None = None
@@ -149,25 +159,20 @@ class LabelStudioServer:
         shutil.copytree(source, data)
         self.log = (self.run_dir / "labelstudio.log").open("ab")
         began = time.monotonic()
-        self.popen = subprocess.Popen(
-            [
-                str(executable(self.root)),
-                "start",
-                "--internal-host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--no-browser",
-                "--data-dir",
-                str(data),
-                "--enable-legacy-api-token",
-            ],
-            env=base_env(data),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        # Bound here, served by Label Studio through launch.py (runserver cannot take a socket
+        # and `label-studio start` moves to the next port when its own answers).
+        with listen("127.0.0.1", self.port) as sock:
+            self.port = port_of(sock)
+            handed = hand_over({"labelstudio": sock})
+            self.popen = subprocess.Popen(
+                [str(python(self.root)), str(LAUNCH), *self._start_args(data)],
+                env={**base_env(data), **handed.env},
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                pass_fds=handed.fds,
+                start_new_session=True,
+            )
         while time.monotonic() - began < timeout:
             if self.popen.poll() is not None:
                 raise RuntimeError(
@@ -182,6 +187,19 @@ class LabelStudioServer:
                 time.sleep(0.3)
         self.stop()
         raise RuntimeError(f"Label Studio did not answer within {timeout:.0f} s")
+
+    def _start_args(self, data: Path) -> list[str]:
+        return [
+            "start",
+            "--internal-host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-browser",
+            "--data-dir",
+            str(data),
+            "--enable-legacy-api-token",
+        ]
 
     def rss_bytes(self) -> int:
         """Resident memory of the server's process group (Linux /proc)."""
