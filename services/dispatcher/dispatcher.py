@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from services.dispatcher.job_hold import Hold, NewKey, Send, decide
 from services.dispatcher.jobs import JobDirectory, JobMissing
 from services.dispatcher.sender import InputSender, SendFailed, SendInterrupted
+from shared import tracing
 from shared.acking import Reject
 from shared.aws import describe_error, is_transient
 from shared.clock import Clock
@@ -154,6 +155,7 @@ class Dispatcher:
             key=key,
             keys=[key],
             due_at=now,  # due at once: sending is claimed like any other due send
+            trace_context=tracing.carrier(),  # the output's events continue this trace
         )
 
     # --- FramesReady ------------------------------------------------------------------------

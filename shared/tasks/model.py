@@ -112,6 +112,9 @@ class DataObject(BaseModel):
     generation: int | None = None
     held: str | None = None
     held_since: float | None = None
+    # The W3C trace context it was created in (traceparent/tracestate; None with tracing off):
+    # the listener continues the clip's trace from it when the job's output comes back.
+    trace_context: dict[str, str] | None = None
 
 
 class LateOutput(BaseModel):
