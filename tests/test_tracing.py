@@ -11,8 +11,10 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import structlog
+import yaml
 from opentelemetry.trace import SpanKind, StatusCode
 
 from emulators.settings import LocalSettings
@@ -32,11 +34,20 @@ from shared.testing.memory_bus import InMemoryBus
 from shared.tracing.config import TracingRequest
 from tests.support.broker import wait_until
 from tests.support.clips import small_clip
+from tests.support.control import control_service
+from tests.support.deploy import kubectl, rendered_text
 from tests.support.dispatch import create_jobs, dispatch_settings
 from tests.support.e2e import wait_for_clips
 from tests.support.gt import emulator, emulator_settings
 from tests.support.services import running
-from tests.support.tracing import is_aws_call, orphans, parent_of, trace_of, traced
+from tests.support.tracing import (
+    console_spans,
+    is_aws_call,
+    orphans,
+    parent_of,
+    trace_of,
+    traced,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,6 +106,59 @@ def test_a_service_process_traces_to_the_console_when_asked() -> None:
     assert span["kind"] == "SpanKind.PRODUCER"
     assert span["resource"]["attributes"]["service.name"] == "lava-ingest"
     assert span["attributes"]["messaging.system"] == "rabbitmq"
+
+
+def test_services_import_no_opentelemetry_while_tracing_is_off() -> None:
+    # (FastAPI >= 0.16x imports the OpenTelemetry API for its own telemetry, if installed: the
+    # control service is left out; it loads no SDK either.)
+    script = (
+        "import sys\n"
+        "import services.ingest.service, services.dispatcher.service\n"
+        "import services.listener.service, services.postproc.service\n"
+        "from shared import tracing\n"
+        "assert not tracing.configure('dispatcher')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert done.stdout.decode().strip() == "[]"
+
+
+def test_without_the_tracing_packages_a_service_says_so_and_runs_untraced() -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['opentelemetry'] = None  # as if the [tracing] extra were not installed\n"
+        "from shared import tracing\n"
+        "assert tracing.configure('postproc') is False\n"
+        "assert tracing.active() is None\n"
+    )
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "console"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert "tracing packages are missing" in done.stdout.decode() + done.stderr.decode()
+
+
+def test_the_tracing_component_points_every_service_at_a_collector(tmp_path: Path) -> None:
+    k8s = os.path.relpath(ROOT / "deploy" / "k8s", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: lava\n"
+        f"resources: [{k8s}/overlays/production]\ncomponents: [{k8s}/components/tracing]\n"
+    )
+    rendered = subprocess.run(
+        [kubectl(), "kustomize", str(tmp_path)], capture_output=True, text=True, check=True
+    ).stdout
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    settings = next(d for d in docs if d["metadata"]["name"] == "lava-settings")["data"]
+    assert settings["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4318")
+    assert TracingRequest.from_env(settings).exporters == ("otlp",)
+    policy = next(d for d in docs if d["metadata"]["name"] == "lava-egress-otel-collector")
+    assert policy["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 4318}]
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in rendered_text("production")  # off by default
 
 
 # --- the bus's spans and headers (in memory: the same hooks as the RabbitMQ bus) ------------
@@ -180,6 +244,30 @@ def test_a_stored_trace_context_is_read_defensively() -> None:
 
 def clip_ingested_event() -> Event[ClipIngested]:
     return new_event(clip_ingested("clip-t"), "clip-t")
+
+
+# --- the control API -------------------------------------------------------------------------
+@pytest.mark.integration
+async def test_a_control_api_request_continues_the_callers_trace(
+    aws: AwsClients, settings: LocalSettings, tmp_path: Path
+) -> None:
+    caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    console = {"OTEL_TRACES_EXPORTER": "console", "OTEL_BSP_SCHEDULE_DELAY": "50"}
+    async with control_service(settings, tmp_path, **console) as control:
+        headers = {**control.auth("viewer"), "traceparent": caller}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(control.url + "/v1/jobs", headers=headers) as response,
+        ):
+            assert response.status == 200, control.log()[-3000:]
+    trace_id = "0x4bf92f3577b34da6a3ce929d0e0e4736"
+    spans = [s for s in console_spans(control.log()) if s["context"]["trace_id"] == trace_id]
+    request = [s for s in spans if s["kind"] == "SpanKind.SERVER"]
+    assert [(s["name"], s["parent_id"]) for s in request] == [
+        ("GET /v1/jobs", "0x00f067aa0ba902b7")
+    ]
+    assert request[0]["resource"]["attributes"]["service.name"] == "lava-control"
+    assert [s for s in spans if s["attributes"].get("rpc.system") == "aws-api"]
 
 
 # --- one clip through every service on the real broker ---------------------------------------

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -48,3 +50,20 @@ def parent_of(spans: Sequence[ReadableSpan], span: ReadableSpan) -> ReadableSpan
 def is_aws_call(span: ReadableSpan) -> bool:
     """A span of the botocore instrumentation (CLIENT, or PRODUCER for an SNS publish)."""
     return (span.attributes or {}).get("rpc.system") == "aws-api"
+
+
+def console_spans(text: str) -> list[dict[str, Any]]:
+    """The spans ``OTEL_TRACES_EXPORTER=console`` printed (indented JSON) amid log lines."""
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    at = text.find("{\n")
+    while at != -1:
+        try:
+            value, end = decoder.raw_decode(text, at)
+        except ValueError:
+            end = at + 2
+        else:
+            if isinstance(value, dict) and "context" in value and "name" in value:
+                found.append(value)
+        at = text.find("{\n", end)
+    return found
