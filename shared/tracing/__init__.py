@@ -128,6 +128,15 @@ def continuing(
     return tracing.continuing(carrier, name, attributes, start_ns)
 
 
+def resuming(carrier: Mapping[str, str] | None, name: str) -> AbstractContextManager[Any]:
+    """An internal span of later work on something traced earlier (a dispatcher sweep on a
+    task), in that thing's trace: re-sends and advances stay in their clip's trace."""
+    tracing = _active
+    if tracing is None:
+        return _NULL
+    return tracing.resuming(carrier, name)
+
+
 def carrier() -> dict[str, str] | None:
     """The current trace context as W3C ``traceparent``/``tracestate`` (None while off or
     outside any span): what a data object stores to continue its clip's trace."""

@@ -167,6 +167,13 @@ class OtelTracing:
         ) as span:
             yield SpanHandle(span)
 
+    @contextmanager
+    def resuming(self, carrier: Mapping[str, str] | None, name: str) -> Iterator[SpanHandle]:
+        with self.tracer.start_as_current_span(
+            name, context=propagate.extract(_text_headers(carrier)), kind=SpanKind.INTERNAL
+        ) as span:
+            yield SpanHandle(span)
+
     def carrier(self) -> dict[str, str] | None:
         if not trace.get_current_span().get_span_context().is_valid:
             return None
