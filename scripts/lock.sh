@@ -12,6 +12,7 @@ compile() {  # output, then pip-compile arguments
     --output-file "$out" "$@" pyproject.toml
   python -m lava.deploy.locks "$out"
 }
-compile requirements/production.lock
+# the production image can trace (docs/tracing.md: off unless OTEL_* asks)
+compile requirements/production.lock --extra tracing
 compile requirements/local.lock --extra local
 compile requirements/build.lock --only-build-deps --all-build-deps

@@ -38,7 +38,7 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 
-from shared import faults
+from shared import faults, tracing
 from shared.acking import OnDead, Settlement, deliveries_before, settle
 from shared.broker_identities import component_of
 from shared.events import Event, EventPayload, bounded_reason, encode_event, known_event_type
@@ -264,19 +264,23 @@ class Bus:
         A connection drop is waited out (up to ``publish_retry_seconds``) and the publish
         retried, which can duplicate a message whose confirm was lost: consumers are idempotent.
         """
-        message = aio_pika.Message(
-            body=encode_event(event),
-            content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=event.event_id,
-            correlation_id=event.correlation_id,
-            type=event.type,
-            user_id=self.user,  # validated by the broker: consumers may trust it
-            headers={"x-lava-version": event.version},
-        )
-        await self._publish(message, routing_key=event.type)
-        if faults.enabled().duplicate_delivery:
-            await self._publish(message, routing_key=event.type)  # the drill: every event twice
+        headers: dict[str, Any] = {"x-lava-version": event.version}
+        with tracing.publishing(
+            self.names.exchange, event.type, event.event_id, event.correlation_id, headers
+        ):  # the span's W3C context goes into the headers
+            message = aio_pika.Message(
+                body=encode_event(event),
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=event.event_id,
+                correlation_id=event.correlation_id,
+                type=event.type,
+                user_id=self.user,  # validated by the broker: consumers may trust it
+                headers=headers,
+            )
+            await self._publish(message, routing_key=event.type)
+            if faults.enabled().duplicate_delivery:
+                await self._publish(message, routing_key=event.type)  # the drill: twice
 
     async def _publish(
         self,
@@ -477,17 +481,26 @@ class _Consumer:
         started = time.monotonic()
         # A first delivery has had no earlier one, whatever a publisher wrote in the header.
         earlier = deliveries_before(message.headers) if message.redelivered else 0
-        settlement: Settlement = await settle(
-            message.body,
-            self.handler,
-            settings=self.bus.settings,
-            earlier_deliveries=earlier,
-            # Metric labels only from the known event types (a forged type adds no series).
-            fallback_type=known_event_type(message.routing_key) or "unknown",
-            publisher=message.user_id if self.bus.checks_origin else None,
-            check_origin=self.bus.checks_origin,
-            on_dead=self.on_dead,
-        )
+        with tracing.processing(
+            message.exchange or self.bus.names.exchange,
+            message.routing_key or "",
+            message.message_id,
+            message.correlation_id,
+            message.headers,
+            len(message.body),
+        ) as span:
+            settlement: Settlement = await settle(
+                message.body,
+                self.handler,
+                settings=self.bus.settings,
+                earlier_deliveries=earlier,
+                # Metric labels only from the known event types (a forged type adds no series).
+                fallback_type=known_event_type(message.routing_key) or "unknown",
+                publisher=message.user_id if self.bus.checks_origin else None,
+                check_origin=self.bus.checks_origin,
+                on_dead=self.on_dead,
+            )
+            span.outcome(settlement.outcome, settlement.reason)
         if settlement.outcome == "dead_lettered":
             await self._settle_dead(message, settlement.event_type, settlement.reason, started)
         elif settlement.outcome == "requeued":

@@ -68,6 +68,8 @@ class KnownObject:
     job: str
     object_id: str
     level: int
+    # The trace the data object was sent in (W3C headers), for the output's events to continue.
+    trace_context: dict[str, str] | None = None
 
 
 class KeyDirectory:
@@ -98,5 +100,19 @@ class KeyDirectory:
         )
         for item in found.get("Items", []):
             data = from_item(item)
-            return KnownObject(parts.task_id, parts.job, parts.object_id, int(data["level"]))
+            return KnownObject(
+                parts.task_id,
+                parts.job,
+                parts.object_id,
+                int(data["level"]),
+                _trace_context(data.get("trace_context")),
+            )
         return None
+
+
+def _trace_context(value: object) -> dict[str, str] | None:
+    """A stored trace context, if it is one (text headers only; anything else is ignored)."""
+    if not isinstance(value, dict):
+        return None
+    found = {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
+    return found or None

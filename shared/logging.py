@@ -1,7 +1,8 @@
 """structlog set-up: JSON lines in production, readable output on a terminal.
 
 Context (service, event id, task id) is bound with contextvars, so every line a handler logs
-carries it without passing loggers around.
+carries it without passing loggers around; with tracing on, every line inside a span also carries
+its ``trace_id`` and ``span_id`` (shared.tracing).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from shared import tracing
 from shared.settings import ServiceSettings
 
 # scheme://user:password@host: the password never reaches a log line (an exception's text can
@@ -46,6 +48,7 @@ def configure_logging(settings: ServiceSettings, service: str) -> None:
     level = logging.getLevelNamesMapping().get(settings.log.level.upper(), logging.INFO)
     shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        tracing.add_trace_ids,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

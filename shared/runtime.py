@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import generate_latest
 
+from shared import tracing
 from shared.acking import Reject
 from shared.aws import CALL_TIMES, AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus, Topology
@@ -368,6 +369,7 @@ def run_service(
     from shared.logging import configure_logging
 
     configure_logging(settings, name)
+    tracing.configure(name)  # only if OTEL_* asks for traces
 
     async def main() -> None:
         runtime = ServiceRuntime(
@@ -376,4 +378,7 @@ def run_service(
         await build(runtime)
         await runtime.run()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        tracing.shutdown()  # flush the spans still batched

@@ -45,10 +45,11 @@ class Lock:
         return found
 
 
-# The production image installs production.lock; the `local` image target (moto server for
-# the emulated AWS) local.lock; both build the project wheel with build.lock's setuptools.
+# The production image installs production.lock (with the tracing extra: traces are off unless
+# OTEL_* asks); the `local` image target (moto server for the emulated AWS) local.lock; both
+# build the project wheel with build.lock's setuptools.
 LOCKS = (
-    Lock("requirements/production.lock"),
+    Lock("requirements/production.lock", extras=("tracing",)),
     Lock("requirements/local.lock", extras=("local",)),
     Lock("requirements/build.lock", build=True),
 )

@@ -24,6 +24,7 @@ from services.control.auth import Authenticator
 from services.control.context import Control
 from services.control.exports import ExportRunner
 from services.control.limits import MutationBudget
+from shared import tracing
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import Event
@@ -59,8 +60,10 @@ async def serve(settings: ControlSettings) -> None:
                 ready=lambda: bus.connected,
                 exports=exports,
             )
+            app = create_app(control)
+            tracing.instrument_app(app)  # a no-op unless OTEL_* turned tracing on
             config = uvicorn.Config(
-                create_app(control),
+                app,
                 host=settings.control.host,
                 port=settings.control.port,
                 log_config=None,
@@ -102,4 +105,8 @@ class _Server(uvicorn.Server):
 def main() -> None:
     settings = ControlSettings.load_or_exit()
     configure_logging(settings, "control")
-    asyncio.run(serve(settings))
+    tracing.configure("control")
+    try:
+        asyncio.run(serve(settings))
+    finally:
+        tracing.shutdown()

@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from services.dispatcher.job_hold import Hold, NewKey, Send, decide
 from services.dispatcher.jobs import JobDirectory, JobMissing
 from services.dispatcher.sender import InputSender, SendFailed, SendInterrupted
+from shared import tracing
 from shared.acking import Reject
 from shared.aws import describe_error, is_transient
 from shared.clock import Clock
@@ -154,6 +155,8 @@ class Dispatcher:
             key=key,
             keys=[key],
             due_at=now,  # due at once: sending is claimed like any other due send
+            # the output's events continue this trace (the task's, if a sweep made it)
+            trace_context=tracing.carrier() or task.trace_context,
         )
 
     # --- FramesReady ------------------------------------------------------------------------
@@ -206,6 +209,7 @@ class Dispatcher:
             created_at=now,
             updated_at=now,
             level_started_at=now,
+            trace_context=tracing.carrier(),
         )
 
     async def _create_failed(self, p: FramesReady, now: float, reason: str) -> None:
@@ -637,7 +641,8 @@ class Dispatcher:
             by_task.setdefault(obj.task_id, []).append(obj)
         for task_id, objects in (await self._without_stopped(by_task)).items():
             try:
-                sent = await self._send(objects)
+                with tracing.resuming(objects[0].trace_context, "dispatcher sweep re-send"):
+                    sent = await self._send(objects)
             except TaskFailure as exc:
                 task = await self.store.get_task(task_id)
                 await self.fail(task_id, task.clip_id if task else task_id, str(exc))
@@ -649,7 +654,8 @@ class Dispatcher:
         for raw in await self.store.due(DUE_TASK, now, limit):
             task = AnnotationTask.model_validate(raw)
             try:
-                await self._sweep_task(task, now, report)
+                with tracing.resuming(task.trace_context, "dispatcher sweep task"):
+                    await self._sweep_task(task, now, report)
             except TaskFailure as exc:
                 await self.fail(task.task_id, task.clip_id, str(exc))
                 report.failed += 1

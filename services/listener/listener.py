@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from services.listener import trust
+from shared import tracing
 from shared.dedup import KeyDirectory, KnownObject
 from shared.events import (
     Event,
@@ -209,10 +210,20 @@ class Listener:
         done: list[dict[str, str]] = []
 
         async def one(message: Any) -> None:
-            event = await self.translate(message)
-            if event is None:
+            started_ns = time.time_ns()
+            checked = await self._check(message)
+            if checked is None:
                 return
-            await self.publish(event)  # waits for the broker's confirm
+            output, known, job = checked
+            event = output_event(output, known, job.name)
+            # The clip's trace goes on: a span under the send's context, from receipt on.
+            with tracing.continuing(
+                known.trace_context,
+                f"{self.queue.name} process",
+                self._span_of(message),
+                started_ns,
+            ):
+                await self.publish(event)  # waits for the broker's confirm
             self.metrics.translated(event.type)
             self.metrics.latency(time.monotonic() - received_at)
             done.append({"Id": message["MessageId"], "ReceiptHandle": message["ReceiptHandle"]})
@@ -227,6 +238,16 @@ class Listener:
         if done:
             await self.delete(done)
         return len(done)
+
+    def _span_of(self, message: Any) -> dict[str, Any]:
+        """The messaging attributes of an output received from SQS."""
+        return {
+            "messaging.system": "aws_sqs",
+            "messaging.operation.name": "process",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": self.queue.name,
+            "messaging.message.id": str(message.get("MessageId", "")),
+        }
 
     async def _refuse(self, message: Any, reason: str) -> None:
         self.metrics.refused()

@@ -69,6 +69,8 @@ class AnnotationTask(BaseModel):
     failure_reason: str | None = None
     stopped_by: str | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
+    # The W3C trace context of its FramesReady (None with tracing off): sweeps continue it.
+    trace_context: dict[str, str] | None = None
 
     @property
     def final_level(self) -> bool:
@@ -112,6 +114,9 @@ class DataObject(BaseModel):
     generation: int | None = None
     held: str | None = None
     held_since: float | None = None
+    # The W3C trace context it was created in (traceparent/tracestate; None with tracing off):
+    # the listener continues the clip's trace from it when the job's output comes back.
+    trace_context: dict[str, str] | None = None
 
 
 class LateOutput(BaseModel):

@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared import tracing
 from shared.acking import settle
 from shared.bus import PIPELINE_TOPOLOGY, Topology, UnroutableEvent
 from shared.events import Event, decode_event, encode_event
@@ -27,6 +28,9 @@ class Delivery:
     body: bytes
     routing_key: str
     earlier_deliveries: int = 0
+    headers: dict[str, Any] = field(default_factory=dict)
+    message_id: str | None = None
+    correlation_id: str | None = None
 
 
 @dataclass
@@ -57,7 +61,13 @@ class InMemoryBus:
 
     # --- the Bus interface handlers and the runtime use -------------------------------------
     async def publish(self, event: Event[Any]) -> None:
-        self.publish_raw(encode_event(event), event.type)
+        headers: dict[str, Any] = {"x-lava-version": event.version}
+        with tracing.publishing(
+            self.settings.names.exchange, event.type, event.event_id, event.correlation_id, headers
+        ):  # the same span and W3C headers as on the broker
+            self.publish_raw(
+                encode_event(event), event.type, headers, event.event_id, event.correlation_id
+            )
 
     async def consume(self, consumer: str, handler: AnyHandler) -> None:
         if consumer not in self.topology.consumers:
@@ -65,7 +75,14 @@ class InMemoryBus:
         self._queues[consumer].handler = handler
 
     # --- test controls ----------------------------------------------------------------------
-    def publish_raw(self, body: bytes, routing_key: str) -> None:
+    def publish_raw(
+        self,
+        body: bytes,
+        routing_key: str,
+        headers: dict[str, Any] | None = None,
+        message_id: str | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
         """Publish any bytes (e.g. a malformed message) under a routing key."""
         bound = [
             name
@@ -75,7 +92,9 @@ class InMemoryBus:
         if not bound:
             raise UnroutableEvent(f"no queue is bound to {routing_key!r}")
         for name in bound:
-            self._queues[name].messages.append(Delivery(body, routing_key))
+            self._queues[name].messages.append(
+                Delivery(body, routing_key, 0, dict(headers or {}), message_id, correlation_id)
+            )
         mailbox_limit = self.topology.mailbox_max_length
         for name in self.topology.mailboxes:
             while len(self._queues[name].messages) > mailbox_limit:  # x-overflow: drop-head
@@ -109,13 +128,22 @@ class InMemoryBus:
     async def _deliver_one(self, queue: _Queue) -> None:
         assert queue.handler is not None
         delivery = queue.messages.popleft()
-        settlement = await settle(
-            delivery.body,
-            queue.handler,
-            settings=self.settings,
-            earlier_deliveries=delivery.earlier_deliveries,
-            fallback_type=delivery.routing_key,
-        )
+        with tracing.processing(
+            self.settings.names.exchange,
+            delivery.routing_key,
+            delivery.message_id,
+            delivery.correlation_id,
+            delivery.headers,
+            len(delivery.body),
+        ) as span:
+            settlement = await settle(
+                delivery.body,
+                queue.handler,
+                settings=self.settings,
+                earlier_deliveries=delivery.earlier_deliveries,
+                fallback_type=delivery.routing_key,
+            )
+            span.outcome(settlement.outcome, settlement.reason)
         if settlement.outcome == "dead_lettered":
             queue.dead.append(DeadLetter(delivery.body, delivery.routing_key, settlement.reason))
         elif settlement.outcome == "requeued":
