@@ -161,40 +161,48 @@ async def test_a_later_failing_merge_leaves_a_completed_clip_its_labels_and_entr
     assert await index.get("c-kept") == entry
 
 
-async def test_a_completed_clip_and_a_later_failing_task_through_the_api(
-    aws: AwsClients, settings: Settings, tmp_path: Path
-) -> None:
-    s = dispatch_settings(settings)
-    await create_jobs(aws, s)
+async def completed_clip_with_a_later_failed_task(aws: AwsClients, s: Settings) -> None:
+    """``c-done`` completed through post-processing, then a separate task of it that fails."""
     await complete_clip(aws, s, "c-done", "rainy", "night", "intersection", "stop-and-go")
     recorder = Recorder()
     dispatcher = make(aws, s, FakeClock(), recorder)
-    # a later, separate task of the same clip, which fails
     await dispatcher.on_frames_ready(frames_ready("c-done", bucket=s.names.bucket))
     await dispatcher.fail("c-done.vehicles", "c-done", "the workforce gave up", stage="labeling")
     (failed,) = recorder.of("ClipFailed")
     await dispatcher.on_clip_failed(failed)
     assert (await task_state(dispatcher, "c-done.vehicles")).status is TaskStatus.FAILED
 
-    async with control_service(s, tmp_path) as control:
-        code, _, clip = await call(control, "GET", "/v1/clips/c-done", "viewer")
-        assert code == 200 and clip["status"] == "completed", clip
-        assert clip["labels_uri"] == f"s3://{s.names.bucket}/labels/c-done.json"
-        stages = {(st["stage"], st["task_id"]): st for st in clip["stages"]}
-        assert stages[("level 1", "c-done.vehicles")]["state"] == "failed"
-        assert stages[("level 1", "c-done.vehicles")]["reason"] == "the workforce gave up"
-        assert stages[("post-processing", None)]["state"] == "done"
-        code, _, page = await call(control, "GET", "/v1/dataset/clips?clip_id=c-done", "viewer")
-        assert code == 200, page
-        (listed,) = page["items"]
-        assert listed["labels_uri"] == clip["labels_uri"]
+
+async def a_completed_clip_keeps_its_labels(control: ControlProcess, bucket: str) -> None:
+    code, _, clip = await call(control, "GET", "/v1/clips/c-done", "viewer")
+    assert code == 200 and clip["status"] == "completed", clip
+    assert clip["labels_uri"] == f"s3://{bucket}/labels/c-done.json"
+    stages = {(st["stage"], st["task_id"]): st for st in clip["stages"]}
+    assert stages[("level 1", "c-done.vehicles")]["state"] == "failed"
+    assert stages[("level 1", "c-done.vehicles")]["reason"] == "the workforce gave up"
+    assert stages[("post-processing", None)]["state"] == "done"
+    code, _, page = await call(control, "GET", "/v1/dataset/clips?clip_id=c-done", "viewer")
+    assert code == 200, page
+    (listed,) = page["items"]
+    assert listed["labels_uri"] == clip["labels_uri"]
 
 
-async def test_spec_answers_202_with_a_location_that_shows_the_ingest_failure(
+async def test_through_the_api_a_completed_clip_keeps_its_labels_and_a_new_clip_shows_at_once(
     aws: AwsClients, settings: Settings, tmp_path: Path
 ) -> None:
+    """One control process for both (its start is most of the time): a completed clip and a
+    later failing task of it; a spec answered 202 whose Location shows the ingest failure."""
     s = dispatch_settings(settings)
     await create_jobs(aws, s)
+    await completed_clip_with_a_later_failed_task(aws, s)
+    async with control_service(s, tmp_path) as control:
+        await a_completed_clip_keeps_its_labels(control, s.names.bucket)
+        await spec_answers_202_with_a_location_that_shows_the_ingest_failure(aws, s, control)
+
+
+async def spec_answers_202_with_a_location_that_shows_the_ingest_failure(
+    aws: AwsClients, s: Settings, control: ControlProcess
+) -> None:
     spec = {
         "labelingJobs": [
             {
@@ -207,34 +215,34 @@ async def test_spec_answers_202_with_a_location_that_shows_the_ingest_failure(
         "clip": CLIP,
         "clipId": "c-missing",
     }
-    async with control_service(s, tmp_path) as control:
-        code, headers, created = await call(control, "POST", "/v1/tasks/spec", body=spec)
-        assert code == 202 and headers["Location"] == "/v1/clips/c-missing", created
-        code, _, clip = await call(control, "GET", headers["Location"], "viewer")
-        assert code == 200 and clip["status"] == "ingesting"
-        assert clip["tasks"] == [created["task_id"]]
-        assert [st["state"] for st in clip["stages"]] == ["running", "pending", "pending"]
+    code, headers, created = await call(control, "POST", "/v1/tasks/spec", body=spec)
+    assert code == 202 and headers["Location"] == "/v1/clips/c-missing", created
+    code, _, clip = await call(control, "GET", headers["Location"], "viewer")
+    assert code == 200 and clip["status"] == "ingesting"
+    assert clip["tasks"] == [created["task_id"]]
+    assert [st["state"] for st in clip["stages"]] == ["running", "pending", "pending"]
 
-        # ingest takes the ClipIngested the API published: the object is not there
-        (message,) = await get_messages(s, s.names.queue("ingest"), 1)
-        event = decode_event(message.body)
-        assert isinstance(event.payload, ClipIngested)
-        ingested = cast(Event[ClipIngested], event)
-        recorder = Recorder()
-        ingest = IngestHandler(s, S3Store(aws), recorder, clips=TaskStore(aws, s).clips)
-        await ingest.handle(ingested)
-        (failed,) = recorder.of("ClipFailed")
-        await make(aws, s, FakeClock(), Recorder()).on_clip_failed(failed)
+    # ingest takes the ClipIngested the API published: the object is not there
+    (message,) = await get_messages(s, s.names.queue("ingest"), 1)
+    event = decode_event(message.body)
+    assert isinstance(event.payload, ClipIngested)
+    ingested = cast(Event[ClipIngested], event)
+    recorder = Recorder()
+    ingest = IngestHandler(s, S3Store(aws), recorder, clips=TaskStore(aws, s).clips)
+    await ingest.handle(ingested)
+    (failed,) = recorder.of("ClipFailed")
+    await make(aws, s, FakeClock(), Recorder()).on_clip_failed(failed)
 
-        code, _, clip = await call(control, "GET", headers["Location"], "viewer")
-        assert code == 200 and clip["status"] == "failed"
-        assert clip["outcome"]["stage"] == "ingest" and "not found" in clip["outcome"]["reason"]
-        assert clip["stages"][0]["state"] == "failed"
-        code, _, status = await call(control, "GET", "/v1/status", "viewer")
-        (failure,) = [f for f in status["failures"] if f["clip_id"] == "c-missing"]
-        assert failure["task_id"] is None and failure["stage"] == "ingest"
-        assert failure["reason"] == clip["outcome"]["reason"]
-        assert status["clips_by_outcome"] == {"failed": 1}
-        code, _, page = await call(control, "GET", "/dashboard", "viewer")
-        assert code == 200 and '<tr data-clip="c-missing">' in page
-        assert "ingest: clip not found" in page
+    code, _, clip = await call(control, "GET", headers["Location"], "viewer")
+    assert code == 200 and clip["status"] == "failed"
+    assert clip["outcome"]["stage"] == "ingest" and "not found" in clip["outcome"]["reason"]
+    assert clip["stages"][0]["state"] == "failed"
+    code, _, status = await call(control, "GET", "/v1/status", "viewer")
+    (failure,) = [f for f in status["failures"] if f["clip_id"] == "c-missing"]
+    assert failure["task_id"] is None and failure["stage"] == "ingest"
+    assert failure["reason"] == clip["outcome"]["reason"]
+    # c-done counts once, as completed (its later task's failure is that task's)
+    assert status["clips_by_outcome"] == {"completed": 1, "failed": 1}
+    code, _, page = await call(control, "GET", "/dashboard", "viewer")
+    assert code == 200 and '<tr data-clip="c-missing">' in page
+    assert "ingest: clip not found" in page
