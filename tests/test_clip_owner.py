@@ -90,9 +90,9 @@ async def test_the_record_moves_as_the_policy_says_and_counts_each_clip_once(
     found = await store.clip("c")
     assert found is not None and found.status is ClipStatus.INGESTING
     assert found.tasks == ["c.vehicles"] and found.accepted_at == 1.0
-    # ingest failed, and the operator submits it again: ingesting again, then labeling
+    # ingest failed, and it is submitted again: ingesting again, then labeling
     assert await store.set_clip_outcome("c", ClipFailure(stage="ingest", reason="gone"), 2.0)
-    await clips.accept("c", ["c.vehicles"], 3.0, reopen=True)
+    await clips.accept("c", ["c.vehicles"], 3.0)
     assert (await store.clip("c")).status is ClipStatus.INGESTING  # type: ignore[union-attr]
     assert await store.create_task(task_of(frames_ready("c"), 4.0), [], None)
     assert (await store.clip("c")).status is ClipStatus.LABELING  # type: ignore[union-attr]
@@ -100,20 +100,21 @@ async def test_the_record_moves_as_the_policy_says_and_counts_each_clip_once(
     # a later task fails or is stopped: the clip stays completed, with its labels
     assert not await store.set_clip_outcome("c", ClipFailure(stage="labeling", reason="x"), 6.0)
     assert not await store.set_clip_outcome("c", ClipStop(task_id="c.lanes", by="op"), 6.0)
-    await clips.accept("c", ["c.lanes"], 7.0, reopen=True)
+    await clips.accept("c", ["c.lanes"], 7.0)
     final = await store.clip("c")
     assert final is not None and final.status is ClipStatus.COMPLETED and final.outcome == DONE
     assert sorted(final.tasks) == ["c.lanes", "c.vehicles"]
     # a clip failed in labeling is not reopened by a submission (retry the task instead)
     await clips.accept("d", ["d.vehicles"], 1.0)
     await store.set_clip_outcome("d", ClipFailure(stage="labeling", reason="x"), 2.0)
-    await clips.accept("d", ["d.vehicles"], 3.0, reopen=True)
+    await clips.accept("d", ["d.vehicles"], 3.0)
     assert (await store.clip("d")).status is ClipStatus.FAILED  # type: ignore[union-attr]
+    await clips.accept("e", ["e.vehicles"], 1.0)  # ingesting: counted nowhere yet
+    counted = {"c_completed": 1, "c_failed": 1}
     totals = await store.counters.totals()
-    assert {k: v for k, v in totals.items() if k.startswith("c_") and v} == {
-        "c_completed": 1,
-        "c_failed": 1,
-    }
+    assert {k: v for k, v in totals.items() if k.startswith("c_") and v} == counted
+    rebuilt = await store.counters.recount()
+    assert {k: v for k, v in rebuilt.items() if k.startswith("c_")} == counted
 
 
 async def _stage_vehicles(

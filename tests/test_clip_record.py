@@ -114,19 +114,15 @@ def test_a_record_without_a_status_is_a_clip_being_ingested() -> None:
         (COMPLETED, "complete", ClipStatus.COMPLETED),
         (FAILED_LABELING, "complete", ClipStatus.COMPLETED),  # a retried task completes it
         (record(ClipStatus.LABELING), "accept", None),
-        (FAILED_AT_INGEST, "accept", None),  # only an operator's submission reopens it
+        (FAILED_AT_INGEST, "accept", ClipStatus.INGESTING),  # submitted again: nothing ran
+        (FAILED_LABELING, "accept", None),  # retry the task instead
+        (COMPLETED, "accept", None),
     ],
 )
 def test_which_change_moves_a_clip_from_which_state(
     before: ClipRecord | None, change: Change, after: ClipStatus | None
 ) -> None:
     assert next_status(before, change) is after
-
-
-def test_a_new_submission_reopens_only_a_clip_that_failed_at_ingest() -> None:
-    assert next_status(FAILED_AT_INGEST, "accept", reopen=True) is ClipStatus.INGESTING
-    assert next_status(FAILED_LABELING, "accept", reopen=True) is None
-    assert next_status(COMPLETED, "accept", reopen=True) is None
 
 
 def _task(status: TaskStatus, level: int, levels: int = 2, **more: object) -> AnnotationTask:

@@ -89,7 +89,7 @@ async def create_from_spec(
     await resolver.register(workflow, levels)
     clip_id = clip_id_for(source.clipS3Uri, request.drive.drive_id, request.clipId)
     clips = ClipRecords(aws, settings.names.table(TASKS.name))
-    await clips.accept(clip_id, [task_id_of(clip_id, workflow)], _now(now), reopen=True)
+    await clips.accept(clip_id, [task_id_of(clip_id, workflow)], _now(now))
     await _ingest(
         publish, clip_id, request.drive, request.clip, source.clipS3Uri, source.fps, workflow
     )
@@ -114,7 +114,7 @@ async def create_from_workflow(
         raise Invalid(str(exc)) from None
     clip_id = clip_id_for(request.clipS3Uri, request.drive.drive_id, request.clipId)
     clips = ClipRecords(aws, settings.names.table(TASKS.name))
-    await clips.accept(clip_id, [task_id_of(clip_id, request.workflow)], _now(now), reopen=True)
+    await clips.accept(clip_id, [task_id_of(clip_id, request.workflow)], _now(now))
     await _ingest(
         publish,
         clip_id,

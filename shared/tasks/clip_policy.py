@@ -6,8 +6,9 @@ A clip's record (``ClipRecord``) is its one owner of state. Changes come from fo
 post-processing's completion (with the dataset entry, in one transaction). The table below is
 the whole policy; ``shared.tasks.clip_records`` turns each row into a DynamoDB condition.
 
-- ``accept``: a new clip starts ``ingesting``; a clip that failed *at ingest* is reopened by an
-  operator's new submission (nothing else ran for it); any other record only gains the tasks;
+- ``accept``: a new clip starts ``ingesting``; a clip that failed *at ingest* is ingesting again
+  (a new submission, or the rig's upload again: nothing else ran for it); any other record
+  only gains the tasks;
 - ``task``: a task was created: ``ingesting`` (or no record) -> ``labeling``; otherwise the
   record only gains the task (a later task never rewrites an outcome);
 - ``fail`` / ``stop``: from anything but ``completed`` (a completed clip keeps its labels; the
@@ -36,7 +37,7 @@ Change = Literal["accept", "task", "fail", "stop", "complete"]
 _ANY = frozenset({None, *ClipStatus})
 # the states (None: no record yet) each change moves a clip out of; elsewhere it moves nothing
 MOVES_FROM: dict[Change, frozenset[ClipStatus | None]] = {
-    "accept": frozenset({None}),  # + failed at ingest, when an operator submits again
+    "accept": frozenset({None}),  # + failed at ingest (failed_at_ingest)
     "task": frozenset({None, ClipStatus.INGESTING}),
     "fail": _ANY - {ClipStatus.COMPLETED},
     "stop": _ANY - {ClipStatus.COMPLETED},
@@ -56,13 +57,11 @@ def failed_at_ingest(record: ClipRecord | None) -> bool:
     return isinstance(outcome, ClipFailure) and outcome.stage == "ingest"
 
 
-def next_status(
-    record: ClipRecord | None, change: Change, *, reopen: bool = False
-) -> ClipStatus | None:
+def next_status(record: ClipRecord | None, change: Change) -> ClipStatus | None:
     """The status ``change`` moves the clip to, or None when it leaves the status as it is
-    (the write then only adds tasks, or nothing). ``reopen``: an operator's submission."""
+    (the write then only adds tasks, or nothing)."""
     current = record.status if record else None
-    if change == "accept" and reopen and failed_at_ingest(record):
+    if change == "accept" and failed_at_ingest(record):
         return TARGET[change]
     return TARGET[change] if current in MOVES_FROM[change] else None
 

@@ -85,17 +85,15 @@ class ClipRecords:
         return [ClipRecord.model_validate(from_item(i)) for i in found.get("Items", [])]
 
     # --- changes ------------------------------------------------------------------------------
-    async def accept(
-        self, clip_id: str, task_ids: Sequence[str], now: float, *, reopen: bool = False
-    ) -> None:
+    async def accept(self, clip_id: str, task_ids: Sequence[str], now: float) -> None:
         """A valid ClipIngested was accepted: the record exists from now on, with its tasks.
 
         A new record has no ``clip_status`` yet: it reads as ``ingesting``, and the first task
-        created sets ``labeling`` (``TaskStore._clip_task_update``, unconditional). With
-        ``reopen`` (an operator's new submission) a clip that failed at ingest is ingesting
-        again; any other state is kept."""
+        created sets ``labeling`` (``TaskStore._clip_task_update``, unconditional). A clip that
+        failed at ingest is ingesting again (a second conditional write, only then); any other
+        state is kept (a later task never rewrites an outcome)."""
         db = await self._aws.dynamodb()
-        await db.update_item(
+        found = await db.update_item(
             TableName=self.table,
             Key=clip_key(clip_id),
             UpdateExpression="SET clip_id = :clip, kind = :kind, accepted_at = :now, "
@@ -104,8 +102,12 @@ class ClipRecords:
                 **values(clip=clip_id, kind="clip", now=now),
                 ":tasks": {"SS": list(task_ids)},
             },
+            ReturnValues="ALL_OLD",
         )
-        if reopen and await conditional(
+        before = from_item(found.get("Attributes") or {})
+        if before.get(FAILED_STAGE) != "ingest":
+            return
+        if await conditional(
             db.update_item(
                 TableName=self.table,
                 Key=clip_key(clip_id),
