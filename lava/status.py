@@ -70,7 +70,7 @@ class Snapshot:
         return sorted(out)
 
     def clip_status(self, clip_id: str) -> ClipStatus | None:
-        """The clip's status, None while the dispatcher has no record of it."""
+        """The clip's status, None before its ClipIngested was accepted (no record yet)."""
         clip = self.clips.get(clip_id)
         return clip.status if clip else None
 

@@ -106,6 +106,11 @@ def summary_key(clip_id: str) -> str:
     return f"summary/{clip_id}.json"
 
 
+def rejected_summary_key(task_id: str) -> str:
+    """The summary of a failed merge of a clip that completed before (it keeps its own)."""
+    return f"summary/rejected/{task_id}.json"
+
+
 def export_prefix(export_id: str, attempt: int) -> str:
     """Where one attempt of a dataset export writes: a stale attempt (its replica lost the
     lease) never overwrites the files of the attempt that completed."""

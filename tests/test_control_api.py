@@ -296,8 +296,8 @@ async def test_problem_details_and_bounded_bodies(
             "drive": DRIVE,
             "clip": CLIP,
         }
-        code, _, created = await call(control, "POST", "/v1/tasks/spec", "operator", spec)
-        assert code == 200, created
+        code, headers, created = await call(control, "POST", "/v1/tasks/spec", "operator", spec)
+        assert code == 202 and headers["Location"] == f"/v1/clips/{created['clip_id']}", created
         (message,) = await get_messages(s, s.names.queue("ingest"), 1)
         event = decode_event(message.body)
         assert isinstance(event.payload, ClipIngested)

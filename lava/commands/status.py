@@ -81,7 +81,10 @@ def status_report(namespace: str, snap: PipelineStatus) -> list[RenderableType |
     parts.append(
         table(
             ("TASK", "REASON"),
-            ((failure.task_id, failure.reason) for failure in snap.failures),
+            (
+                (failure.task_id or f"{failure.clip_id} (clip, {failure.stage})", failure.reason)
+                for failure in snap.failures
+            ),
             title=f"failures: {len(snap.failures)}",
         )
     )

@@ -12,7 +12,7 @@ import binascii
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from services.control.audit import audited
@@ -24,10 +24,11 @@ from shared.events import JobName
 from shared.groundtruth.job_types import JOB_TYPES
 from shared.ids import ID_PATTERN
 from shared.labeling.registry import StreamingJob
-from shared.operations import creation, jobs, tasks
+from shared.operations import clips, creation, jobs, tasks
 from shared.operations.creation import CreatedTask, SpecTaskRequest, WorkflowTaskRequest
-from shared.operations.errors import Invalid, NotFound
+from shared.operations.errors import Invalid
 from shared.operations.status import PipelineStatus, pipeline_status
+from shared.tasks.clip_policy import ClipStage
 from shared.tasks.model import (
     AnnotationTask,
     ClipCompletion,
@@ -188,19 +189,53 @@ async def list_tasks(
     )
 
 
-@router.post("/tasks", response_model=CreatedTask, responses=WRITE, tags=["tasks"])
-async def create_task(who: Operator, ctl: Ctl, body: WorkflowTaskRequest) -> CreatedTask:
+# 202: the clip is accepted; its resource exists at once (``ingesting``) and tells the rest.
+ACCEPTED = {
+    202: {
+        "description": "Accepted: the clip is ingesting; follow Location for its state.",
+        "headers": {
+            "Location": {
+                "description": "The clip's resource (`/v1/clips/{clip_id}`), readable at once.",
+                "schema": {"type": "string"},
+            }
+        },
+    },
+    **WRITE,
+}
+
+
+def _accepted(created: CreatedTask, response: Response) -> CreatedTask:
+    response.headers["Location"] = f"/v1/clips/{created.clip_id}"
+    return created
+
+
+@router.post(
+    "/tasks", response_model=CreatedTask, status_code=202, responses=ACCEPTED, tags=["tasks"]
+)
+async def create_task(
+    who: Operator, ctl: Ctl, body: WorkflowTaskRequest, response: Response
+) -> CreatedTask:
     """A task for a clip through a configured workflow (idempotent per clip and workflow)."""
     async with audited(who, "tasks.create", body.clipS3Uri, workflow=body.workflow):
-        return await creation.create_from_workflow(ctl.aws, ctl.settings, ctl.publish, body)
+        created = await creation.create_from_workflow(
+            ctl.aws, ctl.settings, ctl.publish, body, now=ctl.now()
+        )
+    return _accepted(created, response)
 
 
-@router.post("/tasks/spec", response_model=CreatedTask, responses=WRITE, tags=["tasks"])
-async def create_task_from_spec(who: Operator, ctl: Ctl, body: SpecTaskRequest) -> CreatedTask:
+@router.post(
+    "/tasks/spec", response_model=CreatedTask, status_code=202, responses=ACCEPTED, tags=["tasks"]
+)
+async def create_task_from_spec(
+    who: Operator, ctl: Ctl, body: SpecTaskRequest, response: Response
+) -> CreatedTask:
     """The original's form: ``labelingJobs`` with ``jobName``, ``jobLevel`` and
     ``inputConfig`` (``clipS3Uri`` + ``fps`` at level 1, ``chainFromJobName`` above)."""
     async with audited(who, "tasks.create-spec", body.drive.drive_id):
-        return await creation.create_from_spec(ctl.aws, ctl.settings, ctl.publish, body)
+        created = await creation.create_from_spec(
+            ctl.aws, ctl.settings, ctl.publish, body, now=ctl.now()
+        )
+    return _accepted(created, response)
 
 
 @router.get(
@@ -241,8 +276,14 @@ async def stop_task(
 
 # --- clips and status -----------------------------------------------------------------------
 class ClipView(ClipRecord):
-    """The clip's record, and where its labels and summary are once it completed."""
+    """The clip's record, each stage's state, and where its labels and summary are once it
+    completed (the same labels the dataset index lists: both are written together)."""
 
+    stages: list[ClipStage] = Field(
+        default_factory=list,
+        description="ingest, each level of each task, post-processing: pending, running, "
+        "done, failed or stopped (with the reason).",
+    )
     labels_uri: str | None = None
     summary_uri: str | None = None
 
@@ -254,14 +295,15 @@ class ClipView(ClipRecord):
     tags=["clips"],
 )
 async def show_clip(who: Viewer, ctl: Ctl, clip_id: ClipId) -> ClipView:
-    """The clip's state, its tasks, and where its labels and summary are once completed."""
-    record = await ctl.store.clip(clip_id)
-    if record is None:
-        raise NotFound(f"no clip {clip_id}")
+    """The clip's state from the moment it is accepted (``ingesting``), its tasks and stages,
+    and where its labels and summary are once completed."""
+    detail = await clips.show_clip(ctl.store, clip_id)
+    record = detail.record
     done = record.outcome if isinstance(record.outcome, ClipCompletion) else None
     return ClipView(
         **record.model_dump(exclude={"tasks"}),
         tasks=sorted(record.tasks),
+        stages=detail.stages,
         labels_uri=done.labels_uri if done else None,
         summary_uri=done.summary_uri if done else None,
     )

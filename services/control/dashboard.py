@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.control.auth import Principal, Role
 from services.control.context import Control, Ctl
 from services.control.security import COOKIE, caller
-from shared.operations.status import PipelineStatus, pipeline_status
+from shared.operations.status import Failure, PipelineStatus, pipeline_status
 
 router = APIRouter(include_in_schema=False)
 REFRESH_SECONDS = 5
@@ -164,15 +164,24 @@ expiry.</p></section>
 
 
 def _failure_rows(status: PipelineStatus, disabled: str) -> str:
-    """Failed tasks, each with its reason and retry and stop buttons (disabled for viewers)."""
+    """Failed tasks, each with its reason and retry and stop buttons (disabled for viewers),
+    and clips that failed at ingest (no task to retry: submit the clip again)."""
     return (
-        "".join(
-            f'<tr data-task="{_e(f.task_id)}"><td>{_e(f.task_id)}</td><td>{_e(f.reason)}</td>'
-            f'<td><button class="retry" data-task="{_e(f.task_id)}"{disabled}>Retry</button> '
-            f'<button class="stop" data-task="{_e(f.task_id)}"{disabled}>Stop</button></td></tr>'
-            for f in status.failures
-        )
+        "".join(_failure_row(f, disabled) for f in status.failures)
         or '<tr class="none"><td colspan="3">no failures</td></tr>'
+    )
+
+
+def _failure_row(f: Failure, disabled: str) -> str:
+    if f.task_id is None:
+        return (
+            f'<tr data-clip="{_e(f.clip_id)}"><td>{_e(f.clip_id)}</td>'
+            f"<td>{_e(f.stage)}: {_e(f.reason)}</td><td></td></tr>"
+        )
+    return (
+        f'<tr data-task="{_e(f.task_id)}"><td>{_e(f.task_id)}</td><td>{_e(f.reason)}</td>'
+        f'<td><button class="retry" data-task="{_e(f.task_id)}"{disabled}>Retry</button> '
+        f'<button class="stop" data-task="{_e(f.task_id)}"{disabled}>Stop</button></td></tr>'
     )
 
 

@@ -544,7 +544,7 @@ class Dispatcher:
                 await self.store.set_task_status(
                     task_id,
                     TaskStatus.FAILED,
-                    [TaskStatus.FINALIZED, TaskStatus.FINALIZING, TaskStatus.COMPLETED],
+                    [TaskStatus.FINALIZED, TaskStatus.FINALIZING],  # completed tasks stay so
                     now,
                     reason=f"post-processing: {p.reason}",
                 )

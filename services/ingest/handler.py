@@ -1,9 +1,10 @@
 """ClipIngested -> validated clip -> frames, sequence file, manifest in S3 -> FramesReady.
 
-Bad input (not a video, empty, truncated, unsupported codec, missing object, absurd size or
-duration, fps above the source's, a foreign bucket) ends as ``ClipFailed`` with a one-line
-reason; the message is acknowledged and the service carries on. Transient AWS trouble raises,
-so the bus requeues the message (bounded by the delivery limit).
+The clip's record exists (``ingesting``) as soon as its ClipIngested is taken here. Bad input
+(not a video, empty, truncated, unsupported codec, missing object, absurd size or duration, fps
+above the source's, a foreign bucket) ends as ``ClipFailed`` with a one-line reason, which the
+dispatcher writes into that record; the message is acknowledged and the service carries on.
+Transient AWS trouble raises, so the bus requeues the message (bounded by the delivery limit).
 
 Idempotent: object keys derive from (clip id, fps); ``frames.json`` is written last and marks
 a finished extraction, so a redelivered event re-announces the same tasks with the same event
@@ -26,6 +27,7 @@ import structlog
 from services.ingest.budget import ByteBudget
 from services.ingest.capacity import IngestCapacity, derive_capacity
 from services.ingest.extract import ClipError, FrameExtractor, FrameSample, VideoInfo
+from shared.clock import Clock, SystemClock
 from shared.events import (
     ClipFailed,
     ClipFrames,
@@ -41,6 +43,7 @@ from shared.layout import ClipLayout, FrameIndex, IndexedFrame, parse_s3_uri
 from shared.ports import Publish
 from shared.settings import IngestSettings
 from shared.storage import Changed, NotFound, ObjectStore, TooLarge
+from shared.tasks.clip_records import ClipRecords
 
 log = structlog.get_logger(__name__)
 
@@ -57,17 +60,26 @@ class IngestHandler:
         store: ObjectStore,
         publish: Publish,
         capacity: IngestCapacity | None = None,
+        clips: ClipRecords | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.publish = publish
         self.capacity = capacity or derive_capacity(settings)
+        # The clip records: a clip has one from the moment its ClipIngested is accepted here
+        # (None: not recorded, for tests of extraction alone).
+        self.clips = clips
+        self.clock = clock or SystemClock()
         # Messages beyond this wait (unacknowledged) rather than fight over cores and memory.
         self._decoding = asyncio.Semaphore(self.capacity.clips)
 
     async def handle(self, event: Event[ClipIngested]) -> None:
         clip = event.payload
         started = time.monotonic()
+        if self.clips is not None:
+            tasks = [task_id_of(clip.clip_id, w) for w in clip.workflows]
+            await self.clips.accept(clip.clip_id, tasks, self.clock.now().timestamp())
         try:
             index = await self.ingest(clip)
         except ClipError as exc:

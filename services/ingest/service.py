@@ -8,9 +8,11 @@ from services.ingest.allocator import fix_mmap_threshold
 from services.ingest.capacity import derive_capacity
 from services.ingest.handler import IngestHandler
 from shared.events import ClipIngested
+from shared.resources import TASKS
 from shared.runtime import ServiceRuntime, run_service
 from shared.settings import IngestSettings
 from shared.storage import S3Store
+from shared.tasks.clip_records import ClipRecords
 
 log = structlog.get_logger(__name__)
 
@@ -19,7 +21,11 @@ async def build(runtime: ServiceRuntime[IngestSettings]) -> None:
     capacity = derive_capacity(runtime.settings)
     log.info("ingest capacity", **capacity.describe())
     handler = IngestHandler(
-        runtime.settings, S3Store(runtime.aws), runtime.bus.publish, capacity=capacity
+        runtime.settings,
+        S3Store(runtime.aws),
+        runtime.bus.publish,
+        capacity=capacity,
+        clips=ClipRecords(runtime.aws, runtime.settings.names.table(TASKS.name)),
     )
     runtime.handle(ClipIngested, handler.handle)
 

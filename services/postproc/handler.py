@@ -27,10 +27,18 @@ from shared.events import (
     new_event,
 )
 from shared.idempotency import IdempotencyGuard
-from shared.layout import ClipLayout, FrameIndex, labels_key, s3_uri, summary_key
+from shared.layout import (
+    ClipLayout,
+    FrameIndex,
+    labels_key,
+    rejected_summary_key,
+    s3_uri,
+    summary_key,
+)
 from shared.ports import Publish
 from shared.settings import PostprocSettings
 from shared.storage import NotFound, ObjectStore
+from shared.tasks.model import ClipCompletion, ClipRecord, ClipStatus
 from shared.taxonomy.validation import Problem, validate_clip
 
 log = structlog.get_logger(__name__)
@@ -83,7 +91,10 @@ class PostprocHandler:
 
     async def complete(self, p: LabelsFinalized, outputs: list[JobOutput]) -> None:
         """Merge the clip's outputs, validate, write labels and summary, then either fail the
-        clip (problems at or above ``LAVA_POSTPROC__FAIL_ON``) or index it and complete it."""
+        clip (problems at or above ``LAVA_POSTPROC__FAIL_ON``) or index it and complete it.
+
+        A clip that completed before (a later, separate task of it) keeps its labels and
+        summary when the new merge fails: that merge's summary goes beside them instead."""
         merged = await self._merge(p, outputs)
         if merged is None:
             return
@@ -97,11 +108,17 @@ class PostprocHandler:
             carried_attributes=merged.attributes.carried,
         )
         bucket = self.settings.names.bucket
-        labels_uri = s3_uri(bucket, labels_key(p.clip_id))
-        summary_uri = s3_uri(bucket, summary_key(p.clip_id))
-        await self.store.put_json(bucket, labels_key(p.clip_id), merged.labels.model_dump_json())
-        await self.store.put_json(bucket, summary_key(p.clip_id), summary.model_dump_json())
         fatal = failing(problems, self.settings.postproc.fail_on)
+        record = await self.index.clips.get(p.clip_id)
+        kept = fatal and record is not None and record.status is ClipStatus.COMPLETED
+        labels_uri = s3_uri(bucket, labels_key(p.clip_id))
+        summary_at = rejected_summary_key(p.task_id) if kept else summary_key(p.clip_id)
+        if not kept:
+            await self.store.put_json(
+                bucket, labels_key(p.clip_id), merged.labels.model_dump_json()
+            )
+        await self.store.put_json(bucket, summary_at, summary.model_dump_json())
+        summary_uri = s3_uri(bucket, summary_at)
         if fatal:
             first = "; ".join(str(x) for x in fatal[:3])
             await self._fail(
@@ -109,17 +126,37 @@ class PostprocHandler:
                 p.task_id,
                 f"{len(fatal)} validation problem(s) at or above "
                 f"'{self.settings.postproc.fail_on}' (LAVA_POSTPROC__FAIL_ON): {first}; "
-                f"all listed in {summary_uri}",
+                f"all listed in {summary_uri}"
+                + ("; the clip keeps the labels it completed with" if kept else ""),
             )
             return
-        await self.index.put(index_entry(p, summary, labels_uri, summary_uri, time.time()))
+        await self._index_and_announce(p, summary, labels_uri, summary_uri, record)
+
+    async def _index_and_announce(
+        self,
+        p: LabelsFinalized,
+        summary: ClipSummary,
+        labels_uri: str,
+        summary_uri: str,
+        record: ClipRecord | None,
+    ) -> None:
+        """The dataset entry and the clip record's completion in one transaction, then
+        ClipCompleted."""
+        now = time.time()
+        completion = ClipCompletion(
+            labels_uri=labels_uri, summary_uri=summary_uri, warnings=len(summary.problems)
+        )
+        entry = index_entry(p, summary, labels_uri, summary_uri, now)
+        await self.index.clips.complete_with(
+            p.clip_id, completion, now, [self.index.put_action(entry)], seen=record
+        )
         await self.publish(
             new_event(
                 ClipCompleted(
                     clip_id=p.clip_id,
                     labels_uri=labels_uri,
                     summary_uri=summary_uri,
-                    warnings=len(problems),
+                    warnings=completion.warnings,
                 ),
                 p.task_id,
                 event_id=derived_event_id(p.clip_id, "ClipCompleted"),
@@ -130,7 +167,7 @@ class PostprocHandler:
             clip_id=p.clip_id,
             frames=summary.frames,
             objects=sum(summary.objects_per_class.values()),
-            problems=len(problems),
+            problems=completion.warnings,
         )
 
     async def _merge(self, p: LabelsFinalized, outputs: list[JobOutput]) -> Merged | None:

@@ -1,5 +1,9 @@
 """The dataset index: one entry per completed clip, in DynamoDB (``<ns>-dataset``).
 
+The clip record (``shared.tasks.clip_records``) is the source of truth of a clip's state; an
+entry is written in the same transaction as the record's completion, so an entry exists exactly
+when the clip's record says ``completed``.
+
 Each entry holds the clip's drive and clip attributes, its summary counts and where its
 labels and summary are. ``weather``, ``time_of_day`` and ``scene`` have an index each, so a
 query that names one of them reads only the matching entries; other attributes are filtered on
@@ -15,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.dynamo import from_item, items, to_item, values
-from shared.resources import DATASET
+from shared.resources import DATASET, TASKS
+from shared.tasks.clip_records import ClipRecords
 from shared.taxonomy.vocabulary import Scene, TimeOfDay, Traffic, TrafficDensity, Weather
 
 if TYPE_CHECKING:
@@ -97,6 +102,8 @@ class DatasetIndex:
     def __init__(self, aws: AwsClients, settings: ServiceSettings) -> None:
         self._aws = aws
         self._table = settings.names.table(DATASET.name)
+        # the clips' records, whose completion an entry is written with
+        self.clips = ClipRecords(aws, settings.names.table(TASKS.name))
 
     # --- finalized tasks waiting for their clip -----------------------------------------------
     async def hold_task(self, clip_id: str, task_id: str, event_json: str) -> None:
@@ -122,10 +129,15 @@ class DatasetIndex:
 
     # --- entries ------------------------------------------------------------------------------
     async def put(self, entry: IndexEntry) -> None:
+        """The entry alone (seeding, benches). Post-processing writes it with the clip record's
+        completion instead (:meth:`put_action`, ``ClipRecords.complete_with``)."""
         db = await self._aws.dynamodb()
-        await db.put_item(
-            TableName=self._table, Item=to_item({**entry.model_dump(mode="json"), "sk": ENTRY})
-        )
+        await db.put_item(**self.put_action(entry)["Put"])
+
+    def put_action(self, entry: IndexEntry) -> dict[str, Any]:
+        """The entry's Put as one action of a ``TransactWriteItems``."""
+        item = to_item({**entry.model_dump(mode="json"), "sk": ENTRY})
+        return {"Put": {"TableName": self._table, "Item": item}}
 
     async def get(self, clip_id: str) -> IndexEntry | None:
         db = await self._aws.dynamodb()

@@ -1,12 +1,15 @@
 """Creating annotation tasks: from the original's spec form or from a named workflow.
 
 Either way the result is a ``ClipIngested`` for the clip (the pipeline's public entry), with an
-event id derived from clip and workflow, so submitting the same request twice is one task.
+event id derived from clip and workflow, so submitting the same request twice is one task. The
+clip's record is written before the event is published: what the request returns can be read at
+once (``ingesting``), and shows the ingest failure if there is one (docs/clipowner.md).
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 
 from pydantic import BaseModel, Field
 
@@ -18,6 +21,7 @@ from shared.operations.errors import Invalid
 from shared.ports import Publish
 from shared.resources import TASKS
 from shared.settings import LabelingSettings
+from shared.tasks.clip_records import ClipRecords
 from shared.tasks.specs import TaskSpec
 from shared.tasks.workflows import WorkflowResolver
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
@@ -57,7 +61,11 @@ def clip_id_for(uri: str, drive_id: str, given: str | None) -> str:
 
 
 async def create_from_spec(
-    aws: AwsClients, settings: LabelingSettings, publish: Publish, request: SpecTaskRequest
+    aws: AwsClients,
+    settings: LabelingSettings,
+    publish: Publish,
+    request: SpecTaskRequest,
+    now: float | None = None,
 ) -> CreatedTask:
     try:
         levels = request.levels()
@@ -80,6 +88,8 @@ async def create_from_spec(
     )
     await resolver.register(workflow, levels)
     clip_id = clip_id_for(source.clipS3Uri, request.drive.drive_id, request.clipId)
+    clips = ClipRecords(aws, settings.names.table(TASKS.name))
+    await clips.accept(clip_id, [task_id_of(clip_id, workflow)], _now(now))
     await _ingest(
         publish, clip_id, request.drive, request.clip, source.clipS3Uri, source.fps, workflow
     )
@@ -89,7 +99,11 @@ async def create_from_spec(
 
 
 async def create_from_workflow(
-    aws: AwsClients, settings: LabelingSettings, publish: Publish, request: WorkflowTaskRequest
+    aws: AwsClients,
+    settings: LabelingSettings,
+    publish: Publish,
+    request: WorkflowTaskRequest,
+    now: float | None = None,
 ) -> CreatedTask:
     resolver = WorkflowResolver(
         load_catalog(settings.labeling.workflows_file), aws, settings.names.table(TASKS.name)
@@ -99,6 +113,8 @@ async def create_from_workflow(
     except WorkflowError as exc:
         raise Invalid(str(exc)) from None
     clip_id = clip_id_for(request.clipS3Uri, request.drive.drive_id, request.clipId)
+    clips = ClipRecords(aws, settings.names.table(TASKS.name))
+    await clips.accept(clip_id, [task_id_of(clip_id, request.workflow)], _now(now))
     await _ingest(
         publish,
         clip_id,
@@ -114,6 +130,10 @@ async def create_from_workflow(
         workflow=request.workflow,
         levels=levels,
     )
+
+
+def _now(now: float | None) -> float:
+    return time.time() if now is None else now
 
 
 async def _ingest(

@@ -3,14 +3,16 @@
 Every number comes from the counter items (``shared.tasks.counters``) or a bounded index read:
 the totals are one GetItem, the hours one Query of at most ``hours`` items, waiting objects by
 age one COUNT query per age band on the sparse due index (it holds only waiting objects), and
-the failures one page of the ``by-status`` index. None of it scans, so a status read costs the
-same whether the table holds a thousand tasks or a million.
+the failures one page of the ``by-status`` index for failed tasks and one for failed clips (those
+that failed at ingest have no task: their clip record is where they show). None of it scans,
+so a status read costs the same whether the table holds a thousand tasks or a million.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from shared.tasks.model import ClipFailure
 from shared.tasks.store import DUE_OBJECT, TaskStore
 
 # A waiting object's due time is its last send + the re-send interval, so its age since the
@@ -26,8 +28,13 @@ class StageCount(BaseModel):
 
 
 class Failure(BaseModel):
-    task_id: str
+    task_id: str | None = Field(
+        description="The failed task; null when the clip failed before any task existed."
+    )
     clip_id: str
+    stage: str = Field(
+        "task", description="'ingest' (no task: the clip's record), or 'task' (the task's own)."
+    )
     reason: str
     updated_at: float
 
@@ -103,7 +110,7 @@ async def pipeline_status(
         waiting_by_age[label] = await _waiting_aged(store, now, resend_interval, low_age, high_age)
         low_age = high_age
     waiting_by_age[OLDEST] = await _waiting_aged(store, now, resend_interval, low_age, 1e12)
-    failed, _ = await store.tasks_page("failed", FAILURES_SHOWN)
+    failures = await _failures(store)
     hour_items = await store.counters.hours(now - hours * 3600)
     sends, rekeys = totals.get("sends", 0), totals.get("rekeys", 0)
     objects = totals.get("objects", 0)
@@ -121,17 +128,37 @@ async def pipeline_status(
         rekeys=rekeys,
         expirations=totals.get("expirations", 0),
         outputs=totals.get("outputs", 0),
-        failures=[
-            Failure(
-                task_id=t.task_id,
-                clip_id=t.clip_id,
-                reason=t.failure_reason or "",
-                updated_at=t.updated_at,
-            )
-            for t in failed
-        ],
+        failures=failures,
         hours=[_hour(hour, counts) for hour, counts in sorted(hour_items.items())],
     )
+
+
+async def _failures(store: TaskStore) -> list[Failure]:
+    """The latest failed tasks and clips that failed at ingest, most recent first."""
+    failed, _ = await store.tasks_page("failed", FAILURES_SHOWN)
+    found = [
+        Failure(
+            task_id=t.task_id,
+            clip_id=t.clip_id,
+            reason=t.failure_reason or "",
+            updated_at=t.updated_at,
+        )
+        for t in failed
+    ]
+    for clip in await store.clips.failed(FAILURES_SHOWN):
+        failure = clip.outcome
+        if isinstance(failure, ClipFailure) and failure.stage == "ingest":
+            found.append(
+                Failure(
+                    task_id=None,
+                    clip_id=clip.clip_id,
+                    stage="ingest",
+                    reason=failure.reason,
+                    updated_at=clip.updated_at or 0.0,
+                )
+            )
+    found.sort(key=lambda f: f.updated_at, reverse=True)
+    return found[:FAILURES_SHOWN]
 
 
 async def _waiting_aged(

@@ -129,8 +129,8 @@ def _contribution(item: dict[str, Any]) -> Counter[str]:
     kind = item.get("kind")
     if kind == "task":
         out[task_counter(item["status"], int(item.get("level", 1)))] += 1
-    elif kind == "clip":
-        out[clip_counter(str(item.get("clip_status")))] += 1
+    elif kind == "clip" and item.get("clip_status"):  # none stored: ingesting, not counted
+        out[clip_counter(str(item["clip_status"]))] += 1
     elif kind == "obj":
         keys = len(item.get("keys", []))
         out["objects"] += 1

@@ -26,8 +26,9 @@ class TaskStatus(StrEnum):
 
 
 class ClipStatus(StrEnum):
-    """A clip's outcome across its tasks (the ``clip#<id>`` record)."""
+    """A clip's state across its tasks (the ``clip#<id>`` record; rules: tasks.clip_policy)."""
 
+    INGESTING = "ingesting"  # a valid ClipIngested was accepted; frames not ready yet
     LABELING = "labeling"  # its tasks exist; no outcome yet
     COMPLETED = "completed"  # post-processed (ClipCompleted)
     FAILED = "failed"  # ClipFailed at some stage
@@ -172,11 +173,12 @@ ClipOutcome = Annotated[ClipCompletion | ClipFailure | ClipStop, Field(discrimin
 
 
 class ClipRecord(BaseModel):
-    """The dispatcher's record of a clip: its tasks, and its outcome once it has one.
+    """The one record of a clip's state: its tasks, and its outcome once it has one.
 
     Stored as the ``clip#<id>`` / ``clip`` item of the tasks table with the status in
     ``clip_status`` and the outcome as a JSON string in ``detail`` (records written before
-    the outcome carried its status are read by the record's status).
+    the outcome carried its status are read by the record's status). Written only through
+    ``shared.tasks.clip_records`` (docs/clipowner.md has who writes what).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
@@ -184,8 +186,10 @@ class ClipRecord(BaseModel):
     STORED_OUTCOME: ClassVar[str] = "detail"
 
     clip_id: str
-    status: ClipStatus = Field(ClipStatus.LABELING, validation_alias="clip_status")
+    # no clip_status stored: accepted, no task yet (shared.tasks.clip_records.accept)
+    status: ClipStatus = Field(ClipStatus.INGESTING, validation_alias="clip_status")
     tasks: list[str] = Field(default_factory=list)
+    accepted_at: float | None = None
     updated_at: float | None = None
     outcome: ClipOutcome | None = Field(None, validation_alias="detail")
 

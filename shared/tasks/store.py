@@ -3,7 +3,8 @@
 Items of the ``<ns>-tasks`` table:
 - ``task#<task id>`` / ``task``: the annotation task;
 - ``task#<task id>`` / ``obj#<level>#<job>#<object>``: a data object sent to a job;
-- ``clip#<clip id>`` / ``clip``: the clip's outcome (failed at ingest, completed, ...).
+- ``clip#<clip id>`` / ``clip``: the clip record (shared.tasks.clip_records), its one owner of
+  state from acceptance to outcome.
 
 Duplicated and out-of-order events cannot move anything backwards or twice: each write names
 the state it expects (``status = :waiting AND #key = :key``, ``#level = :from``...), and the
@@ -34,6 +35,7 @@ from shared.dynamo import (
     values,
 )
 from shared.resources import TASKS
+from shared.tasks.clip_records import ClipRecords, clip_key
 from shared.tasks.counters import (
     TaskCounters,
     clip_counter,
@@ -65,10 +67,6 @@ def _key(pk: str, sk: str) -> dict[str, Any]:
     return {"pk": {"S": pk}, "sk": {"S": sk}}
 
 
-def _clip_key(clip_id: str) -> dict[str, Any]:
-    return _key(f"clip#{clip_id}", "clip")
-
-
 def _object_key(obj: DataObject) -> dict[str, Any]:
     return _key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id))
 
@@ -85,6 +83,7 @@ class TaskStore:
         self._aws = aws
         self.table = settings.names.table(TASKS.name)
         self.counters = TaskCounters(aws, self.table)
+        self.clips = ClipRecords(aws, self.table)
 
     # --- encoding ---------------------------------------------------------------------------
     def _task_item(self, task: AnnotationTask, due_at: float | None) -> dict[str, Any]:
@@ -223,10 +222,7 @@ class TaskStore:
             request["ExclusiveStartKey"] = last
 
     async def clip(self, clip_id: str) -> ClipRecord | None:
-        db = await self._aws.dynamodb()
-        found = await db.get_item(TableName=self.table, Key=_clip_key(clip_id), ConsistentRead=True)
-        item = found.get("Item")
-        return ClipRecord.model_validate(from_item(item)) if item else None
+        return await self.clips.get(clip_id)
 
     # --- conditional writes ------------------------------------------------------------------
     async def _update(self, **request: Any) -> bool:
@@ -329,9 +325,12 @@ class TaskStore:
         )
 
     def _clip_task_update(self, clip_id: str, task_id: str, now: float) -> dict[str, Any]:
+        """The clip record's write of a task's creation (clip_policy ``task``): the record
+        gains the task and, while it has no status (ingesting, or no record), ``labeling``.
+        Unconditional, so it can join a transaction."""
         return {
             "TableName": self.table,
-            "Key": _clip_key(clip_id),
+            "Key": clip_key(clip_id),
             "UpdateExpression": (
                 "SET clip_id = :clip, kind = :kind, updated_at = :now, "
                 "clip_status = if_not_exists(clip_status, :labeling), "
@@ -692,25 +691,8 @@ class TaskStore:
             ExpressionAttributeValues=values(zero=0),
         )
 
-    async def set_clip_outcome(self, clip_id: str, outcome: ClipOutcome, now: float) -> None:
-        """Record how a clip ended (the last outcome wins: a retried clip may complete)."""
-        db = await self._aws.dynamodb()
-        found = await db.update_item(
-            TableName=self.table,
-            ReturnValues="ALL_OLD",
-            Key=_clip_key(clip_id),
-            UpdateExpression="SET clip_id = :clip, kind = :kind, clip_status = :status, "
-            "status_key = :key, updated_at = :now, detail = :detail",
-            ExpressionAttributeValues=values(
-                clip=clip_id,
-                kind="clip",
-                status=outcome.status.value,
-                key=f"clip#{outcome.status.value}",
-                now=now,
-                detail=outcome.model_dump_json(),
-            ),
-        )
-        before = from_item(found.get("Attributes") or {}).get(ClipRecord.STORED_STATUS)
-        await self._count_move(
-            clip_counter(str(before)) if before else None, clip_counter(outcome.status)
-        )
+    async def set_clip_outcome(self, clip_id: str, outcome: ClipOutcome, now: float) -> bool:
+        """Record how a clip ended, as ``shared.tasks.clip_policy`` allows: a completion always
+        (a retried clip may complete), a failure or stop unless the clip completed already (a
+        later task never rewrites a completed clip's outcome). False: the record was kept."""
+        return await self.clips.end(clip_id, outcome, now)

@@ -58,8 +58,9 @@ function taskRows(table, rows, header, empty) {
   }
   for (const row of rows) {
     const tr = table.insertRow();
-    tr.dataset.task = row.task_id;
-    tr.insertCell().textContent = row.task_id;
+    if (row.task_id) tr.dataset.task = row.task_id;
+    else tr.dataset.clip = row.clip_id;
+    tr.insertCell().textContent = row.task_id || row.clip_id;
     tr.insertCell().textContent = row.text;
     const actions = tr.insertCell();
     for (const kind of row.actions) {
@@ -98,7 +99,9 @@ function render(status) {
     backgroundColor: palette[i % palette.length],
   })));
   taskRows(document.getElementById("failures"),
-    status.failures.map((f) => ({ task_id: f.task_id, text: f.reason, actions: ["retry", "stop"] })),
+    status.failures.map((f) => (f.task_id === null
+      ? { clip_id: f.clip_id, text: `${f.stage}: ${f.reason}`, actions: [] }
+      : { task_id: f.task_id, text: f.reason, actions: ["retry", "stop"] })),
     "", "no failures");
 }
 

@@ -1,0 +1,249 @@
+"""One owner of a clip's state (issue 22): the clip record on moto, post-processing's completion
+with the dataset entry, and the control API's clip view, status failures and dashboard over it
+(the control service a real process; RabbitMQ real)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+import pytest
+
+from services.ingest.handler import IngestHandler
+from services.postproc.handler import PostprocHandler
+from shared.aws import AwsClients
+from shared.clock import FakeClock
+from shared.dataset.index import DatasetIndex
+from shared.events import (
+    ClipFailed,
+    ClipIngested,
+    Event,
+    FramesReady,
+    LabelsFinalized,
+    decode_event,
+)
+from shared.layout import rejected_summary_key
+from shared.settings import Settings
+from shared.storage import S3Store
+from shared.tasks.model import (
+    AnnotationTask,
+    ClipCompletion,
+    ClipFailure,
+    ClipStatus,
+    ClipStop,
+    TaskStatus,
+)
+from shared.tasks.store import TaskStore
+from shared.taxonomy.records import Box
+from shared.testing.events import frames_ready
+from tests.support.broker import get_messages
+from tests.support.control import ControlProcess, control_service
+from tests.support.dataset import complete_clip
+from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, make, task_state
+from tests.support.labels import vehicle
+from tests.support.postproc import finalized, stage_frames, stage_output
+
+pytestmark = pytest.mark.integration
+
+DRIVE = {"drive_id": "d7", "weather": "rainy", "time_of_day": "night", "route": "A1"}
+CLIP = {"scene": "tunnel", "traffic": "undefined", "traffic_density": "low"}
+DONE = ClipCompletion(labels_uri="s3://b/labels/c.json", summary_uri="s3://b/summary/c.json")
+
+
+async def call(
+    control: ControlProcess, method: str, path: str, role: str = "operator", body: Any = None
+) -> tuple[int, dict[str, str], Any]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, control.url + path, json=body, headers=control.auth(role), allow_redirects=False
+        ) as response,
+    ):
+        text = await response.text()
+        try:
+            parsed: Any = json.loads(text)
+        except ValueError:
+            parsed = text
+        return response.status, dict(response.headers), parsed
+
+
+def task_of(event: Event[FramesReady], now: float) -> AnnotationTask:
+    return AnnotationTask.model_validate(
+        {
+            **event.payload.model_dump(),
+            "levels": [["VOTVehicle"]],
+            "created_at": now,
+            "updated_at": now,
+            "level_started_at": now,
+        }
+    )
+
+
+async def test_the_record_moves_as_the_policy_says_and_counts_each_clip_once(
+    aws: AwsClients, settings: Settings
+) -> None:
+    store = TaskStore(aws, settings)
+    clips = store.clips
+    await clips.accept("c", ["c.vehicles"], 1.0)
+    found = await store.clip("c")
+    assert found is not None and found.status is ClipStatus.INGESTING
+    assert found.tasks == ["c.vehicles"] and found.accepted_at == 1.0
+    # ingest failed, and it is submitted again: ingesting again, then labeling
+    assert await store.set_clip_outcome("c", ClipFailure(stage="ingest", reason="gone"), 2.0)
+    await clips.accept("c", ["c.vehicles"], 3.0)
+    assert (await store.clip("c")).status is ClipStatus.INGESTING  # type: ignore[union-attr]
+    assert await store.create_task(task_of(frames_ready("c"), 4.0), [], None)
+    assert (await store.clip("c")).status is ClipStatus.LABELING  # type: ignore[union-attr]
+    assert await store.set_clip_outcome("c", DONE, 5.0)
+    # a later task fails or is stopped: the clip stays completed, with its labels
+    assert not await store.set_clip_outcome("c", ClipFailure(stage="labeling", reason="x"), 6.0)
+    assert not await store.set_clip_outcome("c", ClipStop(task_id="c.lanes", by="op"), 6.0)
+    await clips.accept("c", ["c.lanes"], 7.0)
+    final = await store.clip("c")
+    assert final is not None and final.status is ClipStatus.COMPLETED and final.outcome == DONE
+    assert sorted(final.tasks) == ["c.lanes", "c.vehicles"]
+    # a clip failed in labeling is not reopened by a submission (retry the task instead)
+    await clips.accept("d", ["d.vehicles"], 1.0)
+    await store.set_clip_outcome("d", ClipFailure(stage="labeling", reason="x"), 2.0)
+    await clips.accept("d", ["d.vehicles"], 3.0)
+    assert (await store.clip("d")).status is ClipStatus.FAILED  # type: ignore[union-attr]
+    await clips.accept("e", ["e.vehicles"], 1.0)  # ingesting: counted nowhere yet
+    counted = {"c_completed": 1, "c_failed": 1}
+    totals = await store.counters.totals()
+    assert {k: v for k, v in totals.items() if k.startswith("c_") and v} == counted
+    rebuilt = await store.counters.recount()
+    assert {k: v for k, v in rebuilt.items() if k.startswith("c_")} == counted
+
+
+async def _stage_vehicles(
+    store: S3Store, bucket: str, clip_id: str, workflow: str, bad: bool
+) -> Event[LabelsFinalized]:
+    """A finalized vehicles task of ``clip_id`` (with an impossible box when ``bad``)."""
+    inverted = Box(left=500, top=300, right=400, bottom=350)  # left > right: an error
+    frames = {
+        0: [vehicle("v1")],
+        1: [vehicle("v1")],
+        2: [vehicle("v9", box=inverted)] if bad else [],
+    }
+    output = await stage_output(store, bucket, f"VOTVehicle-{workflow}", "vehicle", 1, frames)
+    layout = await stage_frames(store, bucket, clip_id)
+    event: Event[LabelsFinalized] = finalized(layout, workflow, [workflow], [output])
+    return event
+
+
+async def test_a_later_failing_merge_leaves_a_completed_clip_its_labels_and_entry(
+    aws: AwsClients, settings: Settings
+) -> None:
+    store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
+    index = DatasetIndex(aws, settings)
+    post = PostprocHandler(settings, store, index, recorder)
+    await post.handle(await _stage_vehicles(store, bucket, "c-kept", "first", bad=False))
+    (done,) = recorder.of("ClipCompleted")
+    record = await index.clips.get("c-kept")
+    entry = await index.get("c-kept")
+    assert record is not None and record.status is ClipStatus.COMPLETED
+    assert entry is not None and isinstance(record.outcome, ClipCompletion)
+    assert entry.labels_uri == record.outcome.labels_uri == done.payload.labels_uri
+    labels = await store.get_bytes(bucket, "labels/c-kept.json")
+    summary = await store.get_bytes(bucket, "summary/c-kept.json")
+
+    await post.handle(await _stage_vehicles(store, bucket, "c-kept", "second", bad=True))
+    (failed,) = recorder.of("ClipFailed")
+    assert isinstance(failed.payload, ClipFailed) and failed.payload.stage == "postproc"
+    assert "keeps the labels it completed with" in failed.payload.reason
+    assert await store.get_bytes(bucket, "labels/c-kept.json") == labels
+    assert await store.get_bytes(bucket, "summary/c-kept.json") == summary
+    task_id = failed.payload.task_id
+    assert task_id is not None
+    assert await store.get_bytes(bucket, rejected_summary_key(task_id))
+    assert (await index.clips.get("c-kept")) == record
+    assert await index.get("c-kept") == entry
+
+
+async def completed_clip_with_a_later_failed_task(aws: AwsClients, s: Settings) -> None:
+    """``c-done`` completed through post-processing, then a separate task of it that fails."""
+    await complete_clip(aws, s, "c-done", "rainy", "night", "intersection", "stop-and-go")
+    recorder = Recorder()
+    dispatcher = make(aws, s, FakeClock(), recorder)
+    await dispatcher.on_frames_ready(frames_ready("c-done", bucket=s.names.bucket))
+    await dispatcher.fail("c-done.vehicles", "c-done", "the workforce gave up", stage="labeling")
+    (failed,) = recorder.of("ClipFailed")
+    await dispatcher.on_clip_failed(failed)
+    assert (await task_state(dispatcher, "c-done.vehicles")).status is TaskStatus.FAILED
+
+
+async def a_completed_clip_keeps_its_labels(control: ControlProcess, bucket: str) -> None:
+    code, _, clip = await call(control, "GET", "/v1/clips/c-done", "viewer")
+    assert code == 200 and clip["status"] == "completed", clip
+    assert clip["labels_uri"] == f"s3://{bucket}/labels/c-done.json"
+    stages = {(st["stage"], st["task_id"]): st for st in clip["stages"]}
+    assert stages[("level 1", "c-done.vehicles")]["state"] == "failed"
+    assert stages[("level 1", "c-done.vehicles")]["reason"] == "the workforce gave up"
+    assert stages[("post-processing", None)]["state"] == "done"
+    code, _, page = await call(control, "GET", "/v1/dataset/clips?clip_id=c-done", "viewer")
+    assert code == 200, page
+    (listed,) = page["items"]
+    assert listed["labels_uri"] == clip["labels_uri"]
+
+
+async def test_through_the_api_a_completed_clip_keeps_its_labels_and_a_new_clip_shows_at_once(
+    aws: AwsClients, settings: Settings, tmp_path: Path
+) -> None:
+    """One control process for both (its start is most of the time): a completed clip and a
+    later failing task of it; a spec answered 202 whose Location shows the ingest failure."""
+    s = dispatch_settings(settings)
+    await create_jobs(aws, s)
+    await completed_clip_with_a_later_failed_task(aws, s)
+    async with control_service(s, tmp_path) as control:
+        await a_completed_clip_keeps_its_labels(control, s.names.bucket)
+        await spec_answers_202_with_a_location_that_shows_the_ingest_failure(aws, s, control)
+
+
+async def spec_answers_202_with_a_location_that_shows_the_ingest_failure(
+    aws: AwsClients, s: Settings, control: ControlProcess
+) -> None:
+    spec = {
+        "labelingJobs": [
+            {
+                "jobName": "VOTVehicle",
+                "jobLevel": 1,
+                "inputConfig": {"clipS3Uri": f"s3://{s.names.bucket}/raw/none.mp4", "fps": 1},
+            }
+        ],
+        "drive": DRIVE,
+        "clip": CLIP,
+        "clipId": "c-missing",
+    }
+    code, headers, created = await call(control, "POST", "/v1/tasks/spec", body=spec)
+    assert code == 202 and headers["Location"] == "/v1/clips/c-missing", created
+    code, _, clip = await call(control, "GET", headers["Location"], "viewer")
+    assert code == 200 and clip["status"] == "ingesting"
+    assert clip["tasks"] == [created["task_id"]]
+    assert [st["state"] for st in clip["stages"]] == ["running", "pending", "pending"]
+
+    # ingest takes the ClipIngested the API published: the object is not there
+    (message,) = await get_messages(s, s.names.queue("ingest"), 1)
+    event = decode_event(message.body)
+    assert isinstance(event.payload, ClipIngested)
+    ingested = cast(Event[ClipIngested], event)
+    recorder = Recorder()
+    ingest = IngestHandler(s, S3Store(aws), recorder, clips=TaskStore(aws, s).clips)
+    await ingest.handle(ingested)
+    (failed,) = recorder.of("ClipFailed")
+    await make(aws, s, FakeClock(), Recorder()).on_clip_failed(failed)
+
+    code, _, clip = await call(control, "GET", headers["Location"], "viewer")
+    assert code == 200 and clip["status"] == "failed"
+    assert clip["outcome"]["stage"] == "ingest" and "not found" in clip["outcome"]["reason"]
+    assert clip["stages"][0]["state"] == "failed"
+    code, _, status = await call(control, "GET", "/v1/status", "viewer")
+    (failure,) = [f for f in status["failures"] if f["clip_id"] == "c-missing"]
+    assert failure["task_id"] is None and failure["stage"] == "ingest"
+    assert failure["reason"] == clip["outcome"]["reason"]
+    # c-done counts once, as completed (its later task's failure is that task's)
+    assert status["clips_by_outcome"] == {"completed": 1, "failed": 1}
+    code, _, page = await call(control, "GET", "/dashboard", "viewer")
+    assert code == 200 and '<tr data-clip="c-missing">' in page
+    assert "ingest: clip not found" in page
