@@ -42,7 +42,7 @@ from shared.events import (
     new_event,
 )
 from shared.faults import INJECTED
-from shared.listening import port_of, server_socket
+from shared.listening import exit_when_unservable, port_of, server_socket
 from shared.loops import pause
 from shared.ports import AnyHandler, Handler
 from shared.settings import ServiceSettings
@@ -376,4 +376,5 @@ def run_service(
         await build(runtime)
         await runtime.run()
 
-    asyncio.run(main())
+    with exit_when_unservable():
+        asyncio.run(main())

@@ -27,7 +27,7 @@ from services.control.limits import MutationBudget
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import Event
-from shared.listening import port_of, server_socket
+from shared.listening import exit_when_unservable, port_of, server_socket
 from shared.logging import configure_logging
 from shared.settings import ControlSettings
 
@@ -102,4 +102,5 @@ class _Server(uvicorn.Server):
 def main() -> None:
     settings = ControlSettings.load_or_exit()
     configure_logging(settings, "control")
-    asyncio.run(serve(settings))
+    with exit_when_unservable():
+        asyncio.run(serve(settings))
