@@ -16,7 +16,9 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from collections.abc import Mapping, MutableMapping
+import sys
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 ENV = "LAVA_LISTEN_FDS"
@@ -76,7 +78,9 @@ def _handed_down(value: str) -> dict[str, int]:
     for entry in filter(None, value.split(",")):
         role, _, fd = entry.partition("=")
         if role not in ROLES or not fd.isdigit():
-            raise HandOverError(f"{ENV}: {entry!r} is not <role>=<descriptor> (roles: {ROLES})")
+            raise HandOverError(
+                f"{ENV}: {entry!r} is not <role>=<descriptor> (roles: {', '.join(ROLES)})"
+            )
         found[role] = int(fd)
     return found
 
@@ -112,3 +116,14 @@ def inherited(role: str, environ: MutableMapping[str, str] | None = None) -> soc
 def server_socket(role: str, host: str, port: int) -> socket.socket:
     """The socket handed down for ``role``, else one bound here to ``host:port``."""
     return inherited(role) or listen(host, port)
+
+
+@contextmanager
+def exit_when_unservable() -> Iterator[None]:
+    """Around a server process's main: no socket to serve on (a wrong hand-over, a configured
+    port in use) ends it with one line and exit code 2, not a traceback."""
+    try:
+        yield
+    except (HandOverError, PortInUse) as exc:
+        print(f"cannot serve: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

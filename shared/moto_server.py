@@ -21,10 +21,13 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
+
+from shared.listening import exit_when_unservable, port_of, server_socket
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -45,6 +48,18 @@ class AtomicDynamoDB:
 
 
 def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1", help="Address to bind.")
+    parser.add_argument(
+        "-p", "--port", type=int, default=4566, help="Port to listen on (0 = any free)."
+    )
+    args = parser.parse_args(argv)
+    with exit_when_unservable():  # before moto's imports: a wrong socket fails at once
+        sock = server_socket("moto", args.host, args.port)
+    serve(sock, args.host)
+
+
+def serve(sock: socket.socket, host: str) -> None:
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -52,29 +67,21 @@ def main(argv: list[str] | None = None) -> None:
     )
     from werkzeug.serving import make_server
 
-    from shared.listening import port_of, server_socket
     from shared.moto_indexes import install
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-H", "--host", default="127.0.0.1", help="Address to bind.")
-    parser.add_argument(
-        "-p", "--port", type=int, default=4566, help="Port to listen on (0 = any free)."
-    )
-    args = parser.parse_args(argv)
-    sock = server_socket("moto", args.host, args.port)
     os.environ.setdefault("MOTO_PORT", str(port_of(sock)))  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     install()  # before serving; its structures change only under AtomicDynamoDB's lock
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
-        args.host,
+        host,
         port_of(sock),
         AtomicDynamoDB(app),
         threaded=True,
         request_handler=MotoRequestHandler,
         fd=sock.fileno(),
     )
-    print(f"moto server listening on http://{args.host}:{port_of(sock)}", flush=True)
+    print(f"moto server listening on http://{host}:{port_of(sock)}", flush=True)
     server.serve_forever()
 
 

@@ -43,7 +43,7 @@ from shared.events import (
     new_event,
 )
 from shared.faults import INJECTED
-from shared.listening import port_of, server_socket
+from shared.listening import exit_when_unservable, port_of, server_socket
 from shared.loops import pause
 from shared.ports import AnyHandler, Handler
 from shared.settings import ServiceSettings
@@ -379,6 +379,7 @@ def run_service(
         await runtime.run()
 
     try:
-        asyncio.run(main())
+        with exit_when_unservable():
+            asyncio.run(main())
     finally:
         tracing.shutdown()  # flush the spans still batched

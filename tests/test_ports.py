@@ -126,3 +126,24 @@ async def test_the_pipeline_starts_while_the_ports_it_could_pick_are_busy(
             codes = await run.stop()
         assert hog.ports() >= held  # nothing of the hog's was taken over or closed
     assert {s: c for s, c in codes.items() if c not in (0, -9)} == {}
+
+
+@pytest.mark.parametrize(
+    ("handed", "says"),
+    [
+        ("moto=three", "LAVA_LISTEN_FDS: 'moto=three' is not <role>=<descriptor>"),
+        ("moto=2", "LAVA_LISTEN_FDS: descriptor 2 for moto is no socket"),
+    ],
+)
+def test_a_server_without_a_socket_to_serve_on_stops_with_one_line(handed: str, says: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.moto_server", "-p", "0"],
+        cwd=ROOT,
+        env={**os.environ, ENV: handed},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"cannot serve: {says}"), done.stderr

@@ -28,7 +28,7 @@ from shared import tracing
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import Event
-from shared.listening import port_of, server_socket
+from shared.listening import exit_when_unservable, port_of, server_socket
 from shared.logging import configure_logging
 from shared.settings import ControlSettings
 
@@ -107,6 +107,7 @@ def main() -> None:
     configure_logging(settings, "control")
     tracing.configure("control")
     try:
-        asyncio.run(serve(settings))
+        with exit_when_unservable():
+            asyncio.run(serve(settings))
     finally:
         tracing.shutdown()
