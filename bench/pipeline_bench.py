@@ -116,8 +116,8 @@ async def run_clips(work: Path, clips: list[SampleClip], fps: float) -> Run:
         extra_env={"LAVA_EMULATOR__POLL_SECONDS": "0.05", "LAVA_LOG__LEVEL": "WARNING"},
     )
     pipeline = LocalPipeline(config)
-    settings = await pipeline.start()
-    try:
+    try:  # a start that fails (a service not ready in time) stops what it started
+        settings = await pipeline.start()
         uploaded: dict[str, float] = {}
         started = time.time()
         async with AwsClients(settings) as aws:

@@ -147,7 +147,14 @@ async def pipeline_run(work: Path, clips: list[Any], traced: bool, sink: OtlpSin
         else:
             os.environ.pop(name, None)
     try:
-        run = await run_clips(work / f"run-{time.time_ns()}", clips, fps=1)
+        for attempt in range(3):
+            try:
+                run = await run_clips(work / f"run-{time.time_ns()}", clips, fps=1)
+                break
+            except RuntimeError as exc:  # a service not ready within 60 s on a busy machine
+                if "not ready" not in str(exc) or attempt == 2:
+                    raise
+                print(f"  ({exc}; starting again)", flush=True)
     finally:
         for name in names:
             os.environ.pop(name, None)
