@@ -71,13 +71,20 @@ async def upload(
 async def wait_for_clips(
     settings: Settings, clip_ids: list[str], timeout: float = 180, during: Any = None
 ) -> Snapshot:
-    """Until every clip completed or failed; ``during(snapshot)`` runs on every poll."""
+    """Until every clip completed or failed, and a completed clip's tasks too;
+    ``during(snapshot)`` runs on every poll. (Post-processing completes the clip record with
+    its dataset entry; the dispatcher moves the tasks on ClipCompleted a moment later.)"""
     deadline = time.monotonic() + timeout
     async with AwsClients(settings) as aws:
         while True:
             snap = await snapshot(aws, settings)
             states = {c: snap.clip_status(c) for c in clip_ids}
-            if all(s in ("completed", "failed") for s in states.values()):
+            settling = [
+                t.task_id
+                for t in snap.tasks.values()
+                if states.get(t.clip_id) == "completed" and t.status in ("finalizing", "finalized")
+            ]
+            if all(s in ("completed", "failed") for s in states.values()) and not settling:
                 return snap
             if during is not None:
                 await during(snap)
