@@ -34,7 +34,8 @@ CLIP = {"scene": "tunnel", "traffic": "undefined", "traffic_density": "low"}
 
 class Api:
     def __init__(self, url: str, token: str) -> None:
-        self.url, self.headers = url, {"Authorization": f"Bearer {token}"}
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}", "X-CSRF-Token": "api"}
 
     async def __call__(self, method: str, path: str, body: Any = None) -> Any:
         async with (
