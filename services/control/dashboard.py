@@ -132,7 +132,7 @@ def _login_page(message: str, form_token: str) -> str:
     note = f'<p class="error">{_e(message)}</p>' if message else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>LAVA control - sign in</title>
-<link rel="stylesheet" href="/static/dashboard.css"></head>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><main class="login"><h1>LAVA labeling pipeline</h1>{note}
 <form method="post" action="/dashboard/login">
 <input type="hidden" name="csrf" value="{_e(form_token)}">
@@ -179,7 +179,7 @@ def _page(
 <html lang="en"><head><meta charset="utf-8">
 <meta name="csrf-token" content="{_e(token)}">
 <title>LAVA control - {_e(ctl.settings.namespace)}</title>
-<link rel="stylesheet" href="/static/dashboard.css">
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css">
 <script src="/static/chart.umd.min.js" defer></script>
 <script src="/static/dashboard.js" defer></script>
 </head>
