@@ -49,7 +49,6 @@ async def _from_session(request: Request, ctl: Control) -> tuple[Principal, Sess
 
 async def caller(request: Request, ctl: Ctl) -> Principal:
     principal, session = await credential(request, ctl)
-    request.state.session = session
     if csrf.mutating(request):
         csrf.check(request, ctl.settings.control.public_origin, session.csrf if session else None)
     return principal
