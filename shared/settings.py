@@ -470,6 +470,9 @@ class ControlConfig(Group):
         description="The JWKS is fetched at most once in this interval (a JWT naming an "
         "unknown key in between is refused without a fetch).",
     )
+    oidc_jwks_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long one JWKS fetch may take (then it failed)."
+    )
     session_seconds: float = Field(
         8 * 3600.0,
         gt=0,

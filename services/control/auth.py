@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -83,19 +84,20 @@ FetchJwks = Callable[[str], Awaitable[dict[str, Any]]]
 JWKS_MAX_BYTES = 1 << 20  # a JWKS is a few kB; a larger answer is not one
 
 
-async def fetch_jwks(url: str) -> dict[str, Any]:
+async def fetch_jwks(url: str, timeout_seconds: float = 5.0) -> dict[str, Any]:
     """The JWKS document at ``url`` (https only, no redirects: a redirect could downgrade)."""
     if not url.startswith("https://"):
         raise ValueError("the JWKS is fetched over https only")
-    timeout = aiohttp.ClientTimeout(total=5)
+    body = b""
     async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_seconds)) as session,
         session.get(url, allow_redirects=False) as response,
     ):
         response.raise_for_status()
-        body = await response.content.read(JWKS_MAX_BYTES + 1)
-    if len(body) > JWKS_MAX_BYTES:
-        raise ValueError("the JWKS document is larger than 1 MiB")
+        async for chunk in response.content.iter_chunked(65536):
+            body += chunk
+            if len(body) > JWKS_MAX_BYTES:
+                raise ValueError("the JWKS document is larger than 1 MiB")
     document = json.loads(body)
     if not isinstance(document, dict):
         raise ValueError("the JWKS document is not a JSON object")
@@ -165,12 +167,15 @@ class JwksCache:
 
 
 class Authenticator:
-    def __init__(self, settings: ControlSettings, fetch: FetchJwks = fetch_jwks) -> None:
+    def __init__(self, settings: ControlSettings, fetch: FetchJwks | None = None) -> None:
         self.tokens = parse_tokens(settings.control.tokens.get_secret_value())
         self.issuer = settings.control.oidc_issuer
         self.audience = settings.control.oidc_audience
         self.role_claim = settings.control.oidc_role_claim
         refresh = settings.control.oidc_jwks_refresh_seconds
+        fetch = fetch or partial(
+            fetch_jwks, timeout_seconds=settings.control.oidc_jwks_timeout_seconds
+        )
         self.jwks = (
             JwksCache(settings.control.oidc_jwks_url, refresh, fetch) if self.issuer else None
         )
