@@ -242,6 +242,7 @@ class LocalPipeline:
                 # the control service serves its API, dashboard and /readyz on one port
                 "LAVA_CONTROL__PORT": str(port),
                 "LAVA_CONTROL__HOST": "127.0.0.1",
+                "LAVA_CONTROL__PLAIN_LOCALHOST": "true",  # http on loopback: no Secure cookies
                 "PYTHONUNBUFFERED": "1",
             }
         )

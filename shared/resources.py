@@ -144,6 +144,14 @@ MUTATION_BUDGET = TableSpec(
     "every replica.",
 )
 
+CONTROL_SESSIONS = TableSpec(
+    name="control-sessions",
+    hash_key="session",
+    ttl_attribute="expires_at",
+    description="The dashboard's sign-in sessions, by the SHA-256 of their id (the cookie "
+    "holds the id; the table holds nothing a browser could present).",
+)
+
 # Every table of a namespace. Services name them through these specs, so the shape a service
 # queries and the shape provisioned cannot drift apart.
 TABLES: tuple[TableSpec, ...] = (
@@ -155,6 +163,7 @@ TABLES: tuple[TableSpec, ...] = (
     LABELSTUDIO_IMPORTS,
     DATASET_EXPORTS,
     MUTATION_BUDGET,
+    CONTROL_SESSIONS,
 )
 
 

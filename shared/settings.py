@@ -32,7 +32,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -48,6 +56,7 @@ from shared.names import Namespace
 # Ground Truth job names; keep it to the intersection of their character sets.
 _NAMESPACE_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,23}")
 _ACCOUNT_PATTERN = re.compile(r"[0-9]{12}")
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 # The account moto (and LocalStack) report for any credentials.
 LOCAL_ACCOUNT = "123456789012"
@@ -455,6 +464,43 @@ class ControlConfig(Group):
     oidc_role_claim: str = Field(
         "lava_roles", description="JWT claim holding the caller's roles (a string or a list)."
     )
+    oidc_jwks_refresh_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="The JWKS is fetched at most once in this interval (a JWT naming an "
+        "unknown key in between is refused without a fetch).",
+    )
+    oidc_jwks_timeout_seconds: float = Field(
+        5.0, gt=0, description="How long one JWKS fetch may take (then it failed)."
+    )
+    session_seconds: float = Field(
+        8 * 3600.0,
+        gt=0,
+        description="A dashboard session's lifetime from sign-in (server-side; ended earlier "
+        "by logout or by removing its token from LAVA_CONTROL__TOKENS).",
+    )
+    login_form_seconds: float = Field(
+        900.0, gt=0, description="How long a sign-in form (its CSRF token) stays usable."
+    )
+    login_attempts_per_minute: int = Field(
+        10,
+        ge=1,
+        description="Sign-in attempts allowed per client address in a minute (every replica "
+        "counts in the mutation-budget table).",
+    )
+    plain_localhost: bool = Field(
+        False,
+        description="Local runs over plain http on a loopback address only: the dashboard's "
+        "cookies lose `Secure` and no HSTS is sent. Refused with any other host.",
+    )
+    public_origin: str = Field(
+        "",
+        description="The origin browsers see (`https://lava.example.com`) when a proxy "
+        "rewrites Host; unset: a state-changing request's Origin must match its Host.",
+    )
+    hsts_seconds: int = Field(
+        365 * 86400, ge=0, description="`Strict-Transport-Security` max-age (0: not sent)."
+    )
     max_body_bytes: int = Field(
         65536, ge=1024, description="Largest request body the control service reads."
     )
@@ -495,6 +541,22 @@ class ControlConfig(Group):
         description="An export request without `export_id` repeated this soon (same format and "
         "filter) is the same export; later it starts a new one.",
     )
+
+    @field_validator("oidc_jwks_url")
+    @classmethod
+    def _check_jwks_url(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError(f"the JWKS is fetched over https only (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _check_plain_localhost(self) -> Self:
+        if self.plain_localhost and self.host not in LOOPBACK_HOSTS:
+            raise ValueError(
+                "LAVA_CONTROL__PLAIN_LOCALHOST is for a loopback host only "
+                f"(LAVA_CONTROL__HOST is {self.host!r})"
+            )
+        return self
 
 
 # --- loading ----------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ CLIP = {"scene": "tunnel", "traffic": "undefined", "traffic_density": "low"}
 
 class Api:
     def __init__(self, url: str, token: str) -> None:
-        self.url, self.headers = url, {"Authorization": f"Bearer {token}"}
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}", "X-CSRF-Token": "api"}
 
     async def __call__(self, method: str, path: str, body: Any = None) -> Any:
         async with (
@@ -157,7 +158,8 @@ async def test_api_spec_task_completes_and_the_dashboard_stops_a_task(
                 await page.click("button[type=submit]")
                 await page.wait_for_selector("#funnel")
                 # the JavaScript refreshed from the API at least once, charts drawn
-                await page.wait_for_function("Number(document.body.dataset.refreshed || 0) >= 1")
+                # selectors, not wait_for_function: the page's CSP forbids eval, Playwright's too
+                await page.wait_for_selector("body[data-refreshed]", state="attached")
                 status = await api("GET", "/v1/status")
                 for stage in status["funnel"]:
                     shown = await page.text_content(f'td[data-stage="{stage["stage"]}"]')
@@ -168,9 +170,7 @@ async def test_api_spec_task_completes_and_the_dashboard_stops_a_task(
 
                 await page.click(f'#active button.stop[data-task="{held_task}"]')
                 await page.wait_for_selector('#action-result[data-outcome="ok"]')
-                await page.wait_for_function(
-                    "document.querySelector('td[data-stage=\"stopped\"]').textContent === '1'"
-                )
+                await page.wait_for_selector('td[data-stage="stopped"]:text-is("1")')
                 await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
             finally:
                 await browser.close()

@@ -49,6 +49,8 @@ async def test_the_api_keeps_its_own_openapi_document(
                 f"{control.url}/openapi.json",
                 "--header",
                 f"Authorization: Bearer {control.tokens['operator']}",
+                "--header",
+                "X-CSRF-Token: api",
                 "--checks",
                 CHECKS,
                 "--max-examples",

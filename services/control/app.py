@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from services.control import api, dashboard, dataset_routes, problems
 from services.control.context import Control
+from services.control.headers import SecurityHeaders
 from services.control.limits import BodyLimit
 from services.control.problems import Problem
 
@@ -41,6 +42,8 @@ def create_app(control: Control) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=control.settings.control.max_body_bytes)
+    hsts = 0 if control.settings.control.plain_localhost else control.settings.control.hsts_seconds
+    app.add_middleware(SecurityHeaders, hsts_seconds=hsts)  # outermost: on every answer
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> PlainTextResponse:
@@ -67,6 +70,9 @@ def create_app(control: Control) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
+    # Public on purpose (docs/secctl.md): it describes shapes, not data, all of it readable in
+    # this repository's code; client generators and schema tests load it without a token, and
+    # every operation it names still demands one.
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_document() -> JSONResponse:
         return JSONResponse(app.openapi())

@@ -9,8 +9,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 
 from services.control.auth import Authenticator
+from services.control.cookies import CookiePolicy
 from services.control.exports import ExportRunner
 from services.control.limits import MutationBudget
+from services.control.sessions import SessionStore
 from shared.aws import AwsClients
 from shared.dataset.index import DatasetIndex
 from shared.events import Event
@@ -41,6 +43,21 @@ class Control:
     @property
     def dataset(self) -> DatasetIndex:
         return DatasetIndex(self.aws, self.settings)
+
+    @property
+    def sessions(self) -> SessionStore:
+        return SessionStore(self.aws, self.settings, self.now)
+
+    @property
+    def cookies(self) -> CookiePolicy:
+        return CookiePolicy(self.settings)
+
+    @property
+    def sign_ins(self) -> MutationBudget:
+        """Sign-in attempts per client address, counted like mutations (every replica)."""
+        return MutationBudget(
+            self.aws, self.settings, self.settings.control.login_attempts_per_minute, self.now
+        )
 
 
 def control(request: Request) -> Control:

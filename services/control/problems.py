@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.control.csrf import CsrfRefused
 from shared.operations.errors import Conflict, Invalid, NotFound, OperationError
 
 log = structlog.get_logger(__name__)
@@ -95,8 +96,9 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        # 401/403 never say why; others keep the short reason the route gave
-        quiet = exc.status_code in (401, 403)
+        # 401/403 never say why (a CSRF refusal does: the caller's own client is at fault);
+        # others keep the short reason the route gave
+        quiet = exc.status_code in (401, 403) and not isinstance(exc, CsrfRefused)
         detail = None if quiet or exc.detail == TITLES.get(exc.status_code) else str(exc.detail)
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, detail, request.url.path, headers=headers)

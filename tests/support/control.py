@@ -29,7 +29,8 @@ class ControlProcess:
     popen: subprocess.Popen[bytes]
 
     def auth(self, role: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.tokens[role]}"}
+        # the CSRF proof every state-changing request carries (services/control/csrf.py)
+        return {"Authorization": f"Bearer {self.tokens[role]}", "X-CSRF-Token": "api"}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

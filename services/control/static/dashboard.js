@@ -5,8 +5,14 @@
 const charts = {};
 const palette = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#4b5563"];
 
+function csrfToken() {
+  // Every state-changing call carries the page's CSRF token (services/control/csrf.py).
+  const meta = document.querySelector('meta[name="csrf-token"]');
+  return meta ? meta.content : "";
+}
+
 function api(path, options = {}) {
-  const headers = Object.assign({ "X-Requested-With": "lava-dashboard" }, options.headers || {});
+  const headers = Object.assign({ "X-CSRF-Token": csrfToken() }, options.headers || {});
   return fetch(path, Object.assign({ credentials: "same-origin" }, options, { headers }));
 }
 
