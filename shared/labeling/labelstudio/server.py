@@ -116,7 +116,9 @@ def template(root: Path | None = None) -> tuple[Path, str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
-        timeout=600,
+        # Migrations take ~25 s idle, 140 s at load 10 and 682 s at load 40 (measured here):
+        # a bound guards against a hang, not against a busy machine.
+        timeout=1800,
     )
     token_file.write_text(token)
     (root / "template.password").write_text(secret_password)
