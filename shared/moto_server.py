@@ -7,6 +7,9 @@ concurrent conditional writes can both pass their condition - rarely, and more o
 machine (a post-processing test saw two "first" claims once). Serialising DynamoDB requests gives
 moto the service's atomicity; other services (SQS long polls in particular) stay concurrent.
 
+SNS notifications are signed with the local signing key (:mod:`shared.moto_sns_signing`), so
+the listener verifies them as it verifies SNS's own.
+
 And a Query reads one partition in key order, as DynamoDB's does, instead of moto's walk over the
 whole table (:mod:`shared.moto_indexes`): reads that are flat on AWS stay flat here.
 
@@ -21,6 +24,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 StartResponse = Callable[..., Any]
@@ -49,14 +53,23 @@ def main(argv: list[str] | None = None) -> None:
     )
     from werkzeug.serving import run_simple
 
+    from shared import local_sns_key, moto_sns_signing
     from shared.moto_indexes import install
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-H", "--host", default="127.0.0.1", help="Address to bind.")
     parser.add_argument("-p", "--port", type=int, default=4566, help="Port to listen on.")
+    parser.add_argument(
+        "--sns-key-dir",
+        type=Path,
+        default=None,
+        help="Directory of the SNS signing key and certificate (created if absent; default "
+        "~/.cache/lava/local-sns).",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    moto_sns_signing.install(local_sns_key.ensure(args.sns_key_dir))
     install()  # before serving; its structures change only under AtomicDynamoDB's lock
     app = DomainDispatcherApplication(create_backend_app)
     run_simple(
