@@ -42,7 +42,7 @@ def iam(write: bool, why: tuple[str, str] | None) -> None:
             click.echo(f"wrote {path}")
         return
     for component in by_name.values():
-        document = policy(usage(component, graph))
+        document = policy(usage(component, graph), component.name)
         click.echo(f"# {component.name}\n{json.dumps(document, indent=2)}")
 
 
