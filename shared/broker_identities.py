@@ -4,7 +4,8 @@ Shape (everything else - `lava stack provision`, the Kubernetes RabbitMQ definit
 consumers' origin check - is rendered from :data:`IDENTITIES`, never written by hand):
 
 - :class:`BrokerIdentity` rows, one per component (``rig``, ``ingest``, ``dispatcher``,
-  ``listener``, ``postproc``, ``emulator``, ``operator`` CLI, ``control`` API, ``provisioner``):
+  ``listener``, ``postproc``, ``emulator``, ``operator`` CLI, ``control`` API, ``provisioner``,
+  ``keda``):
   ``publishes`` = the event types (routing keys on the topic exchange ``<ns>.events``) it may
   publish; ``consumes`` = the topology consumers whose queue it reads (it may also publish to
   that consumer's dead-letter exchange, which :meth:`shared.bus.Bus.dead_letter` does);
@@ -96,6 +97,9 @@ IDENTITIES: tuple[BrokerIdentity, ...] = (
         "`lava stack provision` / the provisioning Job: declares the topology",
         declares=True,
     ),
+    # KEDA's RabbitMQ scaler (overlays/production/keda.yaml) reads queue depths with a passive
+    # declare, which needs no permission: it gets the vhost and nothing else.
+    BrokerIdentity("keda", "KEDA's RabbitMQ scaler: reads queue depths, nothing else"),
 )
 
 BY_COMPONENT: Mapping[str, BrokerIdentity] = {i.component: i for i in IDENTITIES}
