@@ -121,7 +121,8 @@ def _routes() -> list[tuple[str, str]]:
             if isinstance(route, APIRoute):
                 endpoint = route.endpoint
                 entry = f"{endpoint.__module__}:{endpoint.__qualname__}"
-                found += [(f"{method} {route.path}", entry) for method in sorted(route.methods or ())]
+                methods = sorted(route.methods or ())
+                found += [(f"{method} {route.path}", entry) for method in methods]
     return found
 
 
