@@ -170,6 +170,20 @@ def component_of(namespace: str, user: str) -> str | None:
     return component if component in BY_COMPONENT else None
 
 
+def identity_problem(namespace: str, user: str, component: str) -> str | None:
+    """Why a ``component`` process may not run as broker ``user`` (None: it is its identity).
+
+    A shared admin user (local ``guest``) would switch the consumers' origin check off and run
+    the component with every right on the broker; only a local all-in-one run may do that."""
+    if component_of(namespace, user) == component:
+        return None
+    return (
+        f"broker user {user!r} is not the {component} identity {username(namespace, component)!r}"
+        " (set LAVA_BROKER__AMQP_URL to it: `lava stack provision`; or, for a local all-in-one"
+        " run only, LAVA_BROKER__LOCAL_ALL_IN_ONE=true)"
+    )
+
+
 def password_hash(password: str, salt: bytes | None = None) -> str:
     """RabbitMQ's ``rabbit_password_hashing_sha256``: base64(salt + sha256(salt + password))."""
     salt = salt if salt is not None else os.urandom(4)

@@ -75,7 +75,9 @@ def ensure(directory: Path | None = None) -> LocalSigningKey:
     Key and certificate are written together into a fresh directory that is renamed into place,
     so two processes starting at once end up with one matching pair."""
     directory = directory or default_dir()
-    if not (directory / CERT_FILE).exists():
+    if not (directory / CERT_FILE).exists() and directory.is_dir():
+        _generate(directory)  # e.g. a container volume's mount point, made by one process
+    elif not (directory / CERT_FILE).exists():
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".sns-key-"))
         try:
@@ -88,3 +90,17 @@ def ensure(directory: Path | None = None) -> LocalSigningKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise ValueError(f"{directory / KEY_FILE} is not an RSA private key")
     return LocalSigningKey(key=key, cert_path=directory / CERT_FILE)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m shared.local_sns_key DIR``: create the key pair in DIR (containers share it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("directory", type=Path)
+    args = parser.parse_args(argv)
+    print(ensure(args.directory).cert_path)
+
+
+if __name__ == "__main__":
+    main()

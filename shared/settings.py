@@ -116,6 +116,12 @@ class BrokerConfig(Group):
         gt=0,
         description="How long a publish waits for a dropped broker connection to come back.",
     )
+    local_all_in_one: bool = Field(
+        False,
+        description="A local all-in-one run: a service may connect as a user that is not its "
+        "component identity (e.g. guest), which turns the origin check off. Otherwise a "
+        "service refuses to start with such a user.",
+    )
 
 
 class AwsConfig(Group):

@@ -27,6 +27,7 @@ from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import Event
 from shared.logging import configure_logging
+from shared.runtime import exit_unless_identity
 from shared.settings import ControlSettings
 
 log = structlog.get_logger(__name__)
@@ -98,4 +99,5 @@ class _Server(uvicorn.Server):
 def main() -> None:
     settings = ControlSettings.load_or_exit()
     configure_logging(settings, "control")
+    exit_unless_identity(settings, "control")
     asyncio.run(serve(settings))
