@@ -150,3 +150,11 @@ def test_only_sns_hosts_of_the_region_serve_certificates() -> None:
     assert not allowed_cert_url(URL.replace(".pem", ".pem?x=1"), "us-east-1")
     assert not allowed_cert_url(URL.replace("https://", "https://user@"), "us-east-1")
     assert not allowed_cert_url(URL.replace(".com/", ".com:8443/"), "us-east-1")
+
+
+def test_a_missing_trusted_certificate_is_one_clear_error(tmp_path: Path) -> None:
+    async def no_fetch(url: str) -> bytes:
+        raise AssertionError(url)
+
+    with pytest.raises(ValueError, match="LAVA_LISTENER__SNS_TRUSTED_CERT"):
+        SnsVerifier("us-east-1", tmp_path / "missing.pem", no_fetch)

@@ -98,14 +98,21 @@ class SnsVerifier:
         self.region = region
         self.clock = clock or SystemClock()
         self._fetch = fetch
-        self._trusted = (
-            load_public_key(trusted_cert.read_bytes(), self.clock.now(), str(trusted_cert))
-            if trusted_cert
-            else None
-        )
+        self._trusted = self._load_trusted(trusted_cert) if trusted_cert else None
         self._cache: OrderedDict[str, rsa.RSAPublicKey] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
         self.fetches = 0
+
+    def _load_trusted(self, path: Path) -> rsa.RSAPublicKey:
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise ValueError(
+                f"the trusted SNS certificate {path} cannot be read ({exc.strerror}): set "
+                "LAVA_LISTENER__SNS_TRUSTED_CERT, or start the local moto server first (it "
+                "creates ~/.cache/lava/local-sns)"
+            ) from None
+        return load_public_key(pem, self.clock.now(), str(path))
 
     async def verify(self, envelope: Mapping[str, Any]) -> None:
         """Raise :class:`UntrustedSignature` unless SNS signed this envelope."""
