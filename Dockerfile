@@ -67,6 +67,10 @@ CMD ["lava", "--help"]
 FROM runtime AS local
 COPY --from=local-deps /opt/venv /opt/venv
 COPY --from=app /opt/app /opt/app
+# docker-compose's shared volumes (the local SNS signing key, the broker definitions) take
+# these directories' owner when first mounted, so the non-root user can write them.
+RUN mkdir -p /sns-key /definitions && chown 10001:10001 /sns-key /definitions \
+    && chmod 0700 /sns-key
 USER 10001:10001
 
 FROM runtime AS production

@@ -22,7 +22,7 @@ from typing import Any
 
 from shared.aws import CALL_TIMES, AwsClients
 from shared.dataset.index import DatasetIndex, IndexEntry
-from shared.local_stack import MotoServer, free_port
+from shared.local_stack import MotoServer
 from shared.operations.clips import show_clip
 from shared.operations.status import pipeline_status
 from shared.resources import provision
@@ -131,7 +131,7 @@ async def main() -> int:
     parser.add_argument("--clips", type=int, default=50)
     parser.add_argument("--fill", type=int, default=0)
     args = parser.parse_args()
-    server = MotoServer(port=free_port())
+    server = MotoServer(port=0)
     server.start()
     try:
         settings = load_settings(

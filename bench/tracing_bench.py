@@ -34,7 +34,7 @@ from bench.pipeline_bench import WORKFLOWS, run_clips
 from lava.sample_clips import SampleSpec, make_sample
 from shared import tracing
 from shared.events import new_event
-from shared.local_stack import free_port
+from shared.listening import listen, port_of
 from shared.settings import Settings
 from shared.testing.events import clip_ingested
 from shared.testing.memory_bus import InMemoryBus
@@ -103,7 +103,8 @@ class OtlpSink:
     """An OTLP/HTTP receiver on loopback that counts what the services export."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.sock = listen()  # bound now: nothing can take the port before the sink serves
+        self.port = port_of(self.sock)
         self.spans = 0
         self.traces: set[bytes] = set()
         self.services: set[str] = set()
@@ -126,7 +127,7 @@ class OtlpSink:
         app.router.add_post("/v1/traces", self.receive)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        await web.SockSite(self._runner, self.sock).start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

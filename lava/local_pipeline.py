@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from emulators.settings import LocalSettings
+from lava.run_identities import OPERATOR, broker_env, forget, provision_for_run
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.labeling.jobs import JobManager
@@ -160,6 +161,8 @@ class LocalPipeline:
         # same port, so the webhook URL registered with Label Studio stays right).
         self.listening: dict[str, dict[str, socket.socket]] = {}
         self.webhook_socket: socket.socket | None = None
+        self.admin: LocalSettings | None = None  # the shared user: declares, deletes
+        self.identities: dict[str, str] = {}  # component -> AMQP URL (lava.run_identities)
 
     # --- lifecycle ------------------------------------------------------------------------
     @property
@@ -198,6 +201,10 @@ class LocalPipeline:
             )
         async with Bus(settings, client_name="lava-pipeline", declare=True):
             pass  # provisions the topology; the services check it passively
+        self.admin, self.identities = settings, await provision_for_run(settings, self.run_dir)
+        if self.identities:  # the run's caller acts as the operator CLI
+            url = self.identities[OPERATOR]
+            settings = self.settings = settings.replace(broker__amqp_url=url)
         for service in services:
             self.spawn(service)
         await self.wait_ready(services, timeout=self.config.ready_timeout_seconds)
@@ -244,6 +251,7 @@ class LocalPipeline:
                 "LAVA_CONTROL__HOST": "127.0.0.1",
                 "LAVA_CONTROL__PLAIN_LOCALHOST": "true",  # http on loopback: no Secure cookies
                 "PYTHONUNBUFFERED": "1",
+                **broker_env(service, self.identities),
             }
         )
         return env
@@ -339,10 +347,12 @@ class LocalPipeline:
             process.log.close()
         # With a run's own moto server, AWS state ends here, so the broker's goes too; an
         # external endpoint keeps its state, so its queues (and what waits in them) stay.
-        if self.settings is not None and self.config.aws_endpoint is None:
+        if self.admin is not None and self.config.aws_endpoint is None:
             with contextlib.suppress(Exception):
-                async with Bus(self.settings, client_name="lava-pipeline") as bus:
+                async with Bus(self.admin, client_name="lava-pipeline") as bus:
                     await bus.delete_topology()
+            if self.identities:
+                await forget(self.admin, self.run_dir)
         if self.moto is not None:
             await asyncio.to_thread(self.moto.stop)
         if self.labelstudio is not None:

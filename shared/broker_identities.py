@@ -4,7 +4,8 @@ Shape (everything else - `lava stack provision`, the Kubernetes RabbitMQ definit
 consumers' origin check - is rendered from :data:`IDENTITIES`, never written by hand):
 
 - :class:`BrokerIdentity` rows, one per component (``rig``, ``ingest``, ``dispatcher``,
-  ``listener``, ``postproc``, ``emulator``, ``operator`` CLI, ``control`` API, ``provisioner``):
+  ``listener``, ``postproc``, ``emulator``, ``operator`` CLI, ``control`` API, ``provisioner``,
+  ``keda``):
   ``publishes`` = the event types (routing keys on the topic exchange ``<ns>.events``) it may
   publish; ``consumes`` = the topology consumers whose queue it reads (it may also publish to
   that consumer's dead-letter exchange, which :meth:`shared.bus.Bus.dead_letter` does);
@@ -96,6 +97,9 @@ IDENTITIES: tuple[BrokerIdentity, ...] = (
         "`lava stack provision` / the provisioning Job: declares the topology",
         declares=True,
     ),
+    # KEDA's RabbitMQ scaler (overlays/production/keda.yaml) reads queue depths with a passive
+    # declare, which needs no permission: it gets the vhost and nothing else.
+    BrokerIdentity("keda", "KEDA's RabbitMQ scaler: reads queue depths, nothing else"),
 )
 
 BY_COMPONENT: Mapping[str, BrokerIdentity] = {i.component: i for i in IDENTITIES}
@@ -164,6 +168,20 @@ def component_of(namespace: str, user: str) -> str | None:
         return None
     component = user[len(prefix) :]
     return component if component in BY_COMPONENT else None
+
+
+def identity_problem(namespace: str, user: str, component: str) -> str | None:
+    """Why a ``component`` process may not run as broker ``user`` (None: it is its identity).
+
+    A shared admin user (local ``guest``) would switch the consumers' origin check off and run
+    the component with every right on the broker; only a local all-in-one run may do that."""
+    if component_of(namespace, user) == component:
+        return None
+    return (
+        f"broker user {user!r} is not the {component} identity {username(namespace, component)!r}"
+        " (set LAVA_BROKER__AMQP_URL to it: `lava stack provision`; or, for a local all-in-one"
+        " run only, LAVA_BROKER__LOCAL_ALL_IN_ONE=true)"
+    )
 
 
 def password_hash(password: str, salt: bytes | None = None) -> str:

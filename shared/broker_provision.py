@@ -51,6 +51,16 @@ def _run(*args: str) -> str:
     return done.stdout
 
 
+def list_users() -> list[str]:
+    """Every user of the broker (``rabbitmqctl list_users``)."""
+    listed = json.loads(_run("list_users", "--formatter", "json") or "[]")
+    return [str(u["user"]) for u in listed]
+
+
+def delete_user(user: str) -> None:
+    _run("delete_user", user)
+
+
 def vhost_of(url: str) -> str:
     path = urlsplit(url).path
     return unquote(path[1:]) if len(path) > 1 else "/"

@@ -7,6 +7,9 @@ concurrent conditional writes can both pass their condition - rarely, and more o
 machine (a post-processing test saw two "first" claims once). Serialising DynamoDB requests gives
 moto the service's atomicity; other services (SQS long polls in particular) stay concurrent.
 
+SNS notifications are signed with the local signing key (:mod:`shared.moto_sns_signing`), so
+the listener verifies them as it verifies SNS's own.
+
 And a Query reads one partition in key order, as DynamoDB's does, instead of moto's walk over the
 whole table (:mod:`shared.moto_indexes`): reads that are flat on AWS stay flat here.
 
@@ -25,6 +28,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from shared.listening import exit_when_unservable, port_of, server_socket
@@ -53,13 +57,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "-p", "--port", type=int, default=4566, help="Port to listen on (0 = any free)."
     )
+    parser.add_argument(
+        "--sns-key-dir",
+        type=Path,
+        default=None,
+        help="Directory of the SNS signing key and certificate (created if absent; default "
+        "~/.cache/lava/local-sns).",
+    )
     args = parser.parse_args(argv)
     with exit_when_unservable():  # before moto's imports: a wrong socket fails at once
         sock = server_socket("moto", args.host, args.port)
-    serve(sock, args.host)
+    serve(sock, args.host, args.sns_key_dir)
 
 
-def serve(sock: socket.socket, host: str) -> None:
+def serve(sock: socket.socket, host: str, sns_key_dir: Path | None = None) -> None:
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
         MotoRequestHandler,
@@ -67,10 +78,12 @@ def serve(sock: socket.socket, host: str) -> None:
     )
     from werkzeug.serving import make_server
 
+    from shared import local_sns_key, moto_sns_signing
     from shared.moto_indexes import install
 
     os.environ.setdefault("MOTO_PORT", str(port_of(sock)))  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    moto_sns_signing.install(local_sns_key.ensure(sns_key_dir))
     install()  # before serving; its structures change only under AtomicDynamoDB's lock
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, Generic, Literal, TypeVar, cast
@@ -369,6 +370,8 @@ def run_service(
     from shared.logging import configure_logging
 
     configure_logging(settings, name)
+    if uses_bus:
+        exit_unless_identity(settings, name)
     tracing.configure(name)  # only if OTEL_* asks for traces
 
     async def main() -> None:
@@ -383,3 +386,17 @@ def run_service(
             asyncio.run(main())
     finally:
         tracing.shutdown()  # flush the spans still batched
+
+
+def exit_unless_identity(settings: ServiceSettings, component: str) -> None:
+    """Stop (one line, exit 2) a service whose broker user is not its component identity,
+    unless the settings say this is a local all-in-one run."""
+    from urllib.parse import urlsplit
+
+    from shared.broker_identities import identity_problem
+
+    user = urlsplit(settings.broker.amqp_url.get_secret_value()).username or ""
+    problem = identity_problem(settings.namespace, user, component)
+    if problem and not settings.broker.local_all_in_one:
+        print(f"refusing to start: {problem}", file=sys.stderr)
+        raise SystemExit(2)

@@ -125,6 +125,12 @@ class BrokerConfig(Group):
         gt=0,
         description="How long a publish waits for a dropped broker connection to come back.",
     )
+    local_all_in_one: bool = Field(
+        False,
+        description="A local all-in-one run: a service may connect as a user that is not its "
+        "component identity (e.g. guest), which turns the origin check off. Otherwise a "
+        "service refuses to start with such a user.",
+    )
 
 
 class AwsConfig(Group):
@@ -423,6 +429,16 @@ class ListenerConfig(Group):
     )
     refresh_seconds: float = Field(
         30.0, gt=0, description="How often the listener subscribes to newly registered jobs."
+    )
+    sns_trusted_cert: Path | None = Field(
+        None,
+        description="PEM certificate whose key signs the output notifications, used instead of "
+        "fetching SigningCertURL from SNS. Unset: real AWS fetches SNS's certificate (HTTPS, "
+        "sns.<region>.amazonaws.com only); against an emulator the local SNS stand-in's "
+        "(~/.cache/lava/local-sns/sns-signing-cert.pem).",
+    )
+    sns_cert_fetch_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of one fetch of SNS's signing certificate."
     )
 
 
@@ -763,6 +779,18 @@ class ListenerSettings(LabelingSettings):
     """The listener."""
 
     listener: ListenerConfig = ListenerConfig()
+
+    @property
+    def sns_trust_store(self) -> Path | None:
+        """The certificate trusted instead of SNS's: the setting, or against an emulator the
+        local SNS stand-in's; None = fetch SNS's own (real AWS)."""
+        if self.listener.sns_trusted_cert is not None:
+            return self.listener.sns_trusted_cert
+        if self.aws.endpoint_url:
+            from shared.local_sns_key import default_cert
+
+            return default_cert()
+        return None
 
 
 class ControlSettings(DispatcherSettings):

@@ -17,8 +17,19 @@ async def queue_arn(sqs: Any, url: str) -> str:
 
 def topics_send_policy(queue: str, topics: list[str], account: str) -> str:
     """The policy (JSON) letting exactly ``topics`` (ARNs, no wildcards) of ``account`` send to
-    the queue ``queue``; with no topics, nobody may."""
-    statements: list[dict[str, Any]] = []
+    the queue ``queue``, and denying every other sender - an IAM principal of the account whose
+    own policy allows ``sqs:SendMessage`` included (an explicit Deny wins over any Allow; a
+    direct send has no ``aws:SourceArn``, which a negated condition counts as not matching)."""
+    deny: dict[str, Any] = {
+        "Sid": "NobodyElseSends",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sqs:SendMessage",
+        "Resource": queue,
+    }
+    if topics:
+        deny["Condition"] = {"ArnNotEquals": {"aws:SourceArn": topics}}
+    statements: list[dict[str, Any]] = [deny]
     if topics:
         statements.append(
             {
@@ -37,8 +48,9 @@ def topics_send_policy(queue: str, topics: list[str], account: str) -> str:
 
 
 def publish_only_policy(topic: str, publisher: str, account: str) -> str:
-    """An SNS topic policy: only ``publisher`` (an IAM role ARN) may publish; the owning
-    account keeps managing the topic (subscribe, attributes) but cannot publish to it."""
+    """An SNS topic policy: only ``publisher`` (an IAM role ARN) may publish, every other
+    principal is explicitly denied; the owning account keeps managing the topic (subscribe,
+    attributes) but cannot publish to it."""
     manage = [
         "SNS:GetTopicAttributes",
         "SNS:SetTopicAttributes",
@@ -65,6 +77,15 @@ def publish_only_policy(topic: str, publisher: str, account: str) -> str:
                     "Principal": {"AWS": publisher},
                     "Action": "SNS:Publish",
                     "Resource": topic,
+                },
+                {
+                    # An explicit Deny: no identity policy of the account can grant it back.
+                    "Sid": "NobodyElsePublishes",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "SNS:Publish",
+                    "Resource": topic,
+                    "Condition": {"ArnNotEquals": {"aws:PrincipalArn": publisher}},
                 },
             ],
         }

@@ -179,7 +179,7 @@ def test_network_policies_deny_by_default_and_admit_only_monitoring_to_metrics()
     ports = sorted(
         port["port"] for p in policies.values() for r in p.get("egress", []) for port in r["ports"]
     )
-    assert ports == [53, 53, 443, 5671]  # DNS (UDP, TCP), AWS over HTTPS, AMQPS
+    assert ports == [53, 53, 443, 443, 5671]  # DNS (UDP, TCP), AWS / S3 endpoints, AMQPS
 
 
 def test_keda_scales_each_consumer_on_its_own_queue() -> None:

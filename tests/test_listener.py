@@ -99,7 +99,7 @@ async def test_outputs_become_events(aws: AwsClients, world: Any) -> None:
     )
     assert attrs["Attributes"]["ApproximateNumberOfMessages"] == "0"  # all deleted
     # exactly the registered jobs' output topics, from our account, may send (real SNS checks)
-    (allowed,) = json.loads(attrs["Attributes"]["Policy"])["Statement"]
+    _deny_others, allowed = json.loads(attrs["Attributes"]["Policy"])["Statement"]
     assert allowed["Condition"]["ArnEquals"]["aws:SourceArn"] == sorted(
         j.output_topic_arn for j in jobs.values()
     )

@@ -49,6 +49,7 @@ def _env(settings: Settings, **extra: str) -> dict[str, str]:
             "AWS_ENDPOINT_URL": settings.aws.endpoint_url or "",
             "LAVA_LOG__FORMAT": "json",
             "LAVA_BROKER__DELIVERY_LIMIT": str(settings.broker.delivery_limit),
+            "LAVA_BROKER__LOCAL_ALL_IN_ONE": "true",  # the probe service has no identity
             **extra,
         }
     )

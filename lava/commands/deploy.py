@@ -42,7 +42,7 @@ def iam(write: bool, why: tuple[str, str] | None) -> None:
             click.echo(f"wrote {path}")
         return
     for component in by_name.values():
-        document = policy(usage(component, graph))
+        document = policy(usage(component, graph), component.name)
         click.echo(f"# {component.name}\n{json.dumps(document, indent=2)}")
 
 
@@ -66,3 +66,28 @@ def broker_passwords(template: str, out: str) -> None:
     Path(out).write_text(json.dumps(filled, indent=2))
     total = len(filled["users"])
     click.echo(f"{len(given)} of {total} user(s) have a password: {', '.join(given) or '-'}")
+
+
+@deploy.command("broker-prune")
+@click.argument("definitions", type=click.Path(exists=True, dir_okay=False))
+@click.option("--keep", multiple=True, help="A user to keep although the definitions omit it.")
+@click.option("--apply", is_flag=True, help="Delete them (default: only list them).")
+def broker_prune(definitions: str, keep: tuple[str, ...], apply: bool) -> None:
+    """Delete the broker users DEFINITIONS does not name - `guest`, the default admin -
+    with rabbitmqctl on the broker's host (run after importing the definitions)."""
+    from pathlib import Path
+
+    from lava.deploy.broker import users_to_delete
+    from shared.broker_provision import BrokerAdminError, delete_user, list_users
+
+    document = json.loads(Path(definitions).read_text())
+    try:
+        stale = users_to_delete(list_users(), document, keep)
+        for user in stale:
+            if apply:
+                delete_user(user)
+            click.echo(f"{'deleted' if apply else 'would delete'} broker user {user}")
+    except BrokerAdminError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not stale:
+        click.echo("no broker user outside the definitions")

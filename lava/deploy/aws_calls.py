@@ -91,6 +91,8 @@ class Function:
     attr_refs: set[str] = field(default_factory=set)
     # attribute references whose receiver's class is known: (class, attribute)
     typed_refs: set[tuple[str, str]] = field(default_factory=set)
+    # attribute references on an imported project module (``jobs.create_job``): (module, name)
+    module_refs: set[tuple[str, str]] = field(default_factory=set)
     # local names -> project or library class they hold (from annotations and constructors)
     types: dict[str, str] = field(default_factory=dict)
     clients: dict[str, str] = field(default_factory=dict)
@@ -108,6 +110,8 @@ class Module:
     name: str
     tree: ast.Module
     imports: set[str]
+    # local name -> project module it is bound to (``from shared.operations import jobs``)
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -141,7 +145,24 @@ def load_modules(root: Path = ROOT) -> dict[str, Module]:
             name = _module_name(path, root)
             tree = ast.parse(path.read_text(), str(path))
             modules[name] = Module(name, tree, _imports(tree, name))
+    for module in modules.values():
+        module.aliases = _module_aliases(module.tree, set(modules))
     return modules
+
+
+def _module_aliases(tree: ast.Module, known: set[str]) -> dict[str, str]:
+    """Names a module binds to project modules (absolute imports, as the project writes them)."""
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in known:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname and alias.name in known:
+                    aliases[alias.asname] = alias.name
+    return aliases
 
 
 def import_closure(start: Iterable[str], modules: dict[str, Module]) -> set[str]:
@@ -307,6 +328,10 @@ class CallGraph:
                 if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
                     fn.refs.add(node.id)
                 elif isinstance(node, ast.Attribute):
+                    aliases = self.modules[fn.module].aliases
+                    if isinstance(node.value, ast.Name) and node.value.id in aliases:
+                        fn.module_refs.add((aliases[node.value.id], node.attr))
+                        continue
                     receiver = self._receiver_class(node.value, fn, own)
                     if receiver is None:
                         if node.attr not in CONTAINER_METHODS:
@@ -522,6 +547,10 @@ class CallGraph:
                     methods = [f for f in self.by_name.get(attr, []) if f.is_method]
                 for method in methods:
                     visit(method, fn, f"{cls}.{attr}")
+            for module, name in sorted(fn.module_refs):
+                for target in self.by_name.get(name, []):
+                    if target.module == module and (target.cls is None or target.cls == name):
+                        visit(target, fn, f"{module}.{name}")
             for attr in sorted(fn.attr_refs):
                 for target in self.by_name.get(attr, []):
                     if target.is_method:

@@ -9,7 +9,9 @@ one. ``lava deploy broker-passwords IN OUT`` fills the hashes from
 it in an init container).
 
 The files are rendered from that table (:func:`render`, ``python -m lava.deploy.broker``); a
-test keeps them in step with it.
+test keeps them in step with it. Importing definitions never deletes a user, so ``guest`` and
+an installation's default admin stay unless removed: ``lava deploy broker-prune DEFINITIONS``
+deletes every user the definitions do not name (after the import; ``--keep`` spares one).
 """
 
 from __future__ import annotations
@@ -85,6 +87,15 @@ def render(overlay: str) -> dict[str, Any]:
     for user in rendered["users"]:
         user["password_hash"] = ""  # no credential in the repository
     return {"vhosts": [{"name": "/"}], **rendered}
+
+
+def users_to_delete(
+    existing: list[str], document: dict[str, Any], keep: tuple[str, ...]
+) -> list[str]:
+    """The broker users the definitions do not name (``guest``, a default admin, a leftover):
+    a definitions import creates and updates users but never deletes one."""
+    named = {u["name"] for u in document["users"]} | set(keep)
+    return sorted(u for u in existing if u not in named)
 
 
 def write_all() -> list[Path]:

@@ -6,6 +6,10 @@ role as ``${LAVA_LABELING__ROLE_ARN}``) for ``envsubst`` or the infrastructure c
 roles. tests/test_deploy_iam.py fails when a document grants more or less than the code calls;
 ``lava deploy iam --write`` regenerates them, ``lava deploy iam --why COMPONENT OPERATION``
 shows the call chain behind a grant.
+
+S3 grants are per key prefix (read-only where a component only reads); every policy denies
+publishing to the output topics and sending to the output queue, which only Ground Truth's
+execution role (``deploy/iam/groundtruth-execution-role.json``, rendered here too) may do.
 """
 
 from __future__ import annotations
@@ -23,21 +27,26 @@ IAM_DIR = ROOT / "deploy" / "iam"
 # not listed, so a new service needs a policy before CI passes); the provisioning Job is the
 # CLI commands it runs (deploy/k8s/base/provision-job.yaml). The Ground Truth emulator
 # (emulators/) runs only against the local stand-ins and has no role.
+NO_EMULATOR = (
+    "shared.labeling.backends:EmulatorBackend",
+    "production creates jobs on SageMaker or Label Studio; the emulator backend is local only",
+)
 PROVISION = Component(
     "provision",
     entry_points=("lava.commands.stack:provision_cmd", "lava.commands.jobs:create_defaults"),
-    excluded=(
-        (
-            "shared.labeling.backends:EmulatorBackend",
-            "the Job creates jobs with --backend sagemaker; the emulator backend is local only",
-        ),
-    ),
+    excluded=(NO_EMULATOR,),
 )
+# What a service never runs where it has its role (POST /v1/jobs names a backend).
+SERVICE_EXCLUSIONS: dict[str, tuple[tuple[str, str], ...]] = {"control": (NO_EMULATOR,)}
 
 
 def components(root: Path = ROOT) -> list[Component]:
     found = [
-        Component(path.parent.name, f"services.{path.parent.name}")
+        Component(
+            path.parent.name,
+            f"services.{path.parent.name}",
+            excluded=SERVICE_EXCLUSIONS.get(path.parent.name, ()),
+        )
         for path in sorted((root / "services").glob("*/__main__.py"))
     ]
     return [*found, PROVISION]
@@ -46,9 +55,36 @@ def components(root: Path = ROOT) -> list[Component]:
 # The default bucket (settings: <namespace>-<account>-<region>); a deployment that sets
 # LAVA_AWS__BUCKET to another name edits these two resources after envsubst.
 BUCKET = "arn:aws:s3:::${LAVA_NAMESPACE}-${AWS_ACCOUNT_ID}-${AWS_REGION}"
-OBJECTS = "arn:aws:s3:::${LAVA_NAMESPACE}-${AWS_ACCOUNT_ID}-${AWS_REGION}/*"
+OBJECTS = "arn:aws:s3:::${LAVA_NAMESPACE}-${AWS_ACCOUNT_ID}-${AWS_REGION}/"
 TOPICS = "arn:aws:sns:${AWS_REGION}:${AWS_ACCOUNT_ID}:${LAVA_NAMESPACE}-*"
+# A job's topics are <ns>-<job>-input / <ns>-<job>-output (shared.labeling.jobs); only the
+# labeling service (Ground Truth's execution role) publishes to an output topic.
+INPUT_TOPICS = "arn:aws:sns:${AWS_REGION}:${AWS_ACCOUNT_ID}:${LAVA_NAMESPACE}-*-input"
+OUTPUT_TOPICS = "arn:aws:sns:${AWS_REGION}:${AWS_ACCOUNT_ID}:${LAVA_NAMESPACE}-*-output"
 QUEUES = "arn:aws:sqs:${AWS_REGION}:${AWS_ACCOUNT_ID}:${LAVA_NAMESPACE}-*"
+# Ground Truth's own input queue of a job (GroundTruth-<gt job name>): Label Studio jobs read it.
+GT_QUEUES = "arn:aws:sqs:${AWS_REGION}:${AWS_ACCOUNT_ID}:GroundTruth-${LAVA_NAMESPACE}-*"
+# The listener's queue of every job's outputs: only the output topics send to it.
+OUTPUT_QUEUE = "arn:aws:sqs:${AWS_REGION}:${AWS_ACCOUNT_ID}:${LAVA_NAMESPACE}-gt-output"
+DEAD_OUTPUT_QUEUE = "arn:aws:sqs:${AWS_REGION}:${AWS_ACCOUNT_ID}:${LAVA_NAMESPACE}-gt-output-dead"
+
+# Where each component reads and writes in the bucket (shared/layout.py), as key prefixes. The
+# code analysis finds *that* a component gets or puts objects, not which keys: this table
+# says where, and a component that gets (puts) objects must name prefixes it reads (writes).
+S3_READS: dict[str, tuple[str, ...]] = {
+    "ingest": ("raw/", "clips/"),  # the clip; a finished extraction's frame index
+    "listener": ("clips/", "gt-output/", "labelstudio-output/"),  # Label Studio media, reviews
+    "postproc": ("clips/", "gt-output/", "labelstudio-output/"),
+    "control": ("labels/", "summary/"),  # dataset exports
+}
+S3_WRITES: dict[str, tuple[str, ...]] = {
+    "ingest": ("clips/",),
+    "listener": ("labelstudio-output/",),
+    "postproc": ("labels/", "summary/"),
+    "control": ("exports/", "label-config/"),  # exports; POST /v1/jobs
+    "provision": ("label-config/",),
+}
+S3_WRITE_ACTIONS = frozenset({"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"})
 TABLE = "arn:aws:dynamodb:${AWS_REGION}:${AWS_ACCOUNT_ID}:table/${LAVA_NAMESPACE}-"
 LABELING_JOBS = "arn:aws:sagemaker:${AWS_REGION}:${AWS_ACCOUNT_ID}:labeling-job/${LAVA_NAMESPACE}-*"
 
@@ -146,34 +182,102 @@ def grants(found: Usage) -> dict[str, set[str]]:
     return by_kind
 
 
+# Actions narrower than their kind's resource: (kind, action) -> resource.
+NARROWED: dict[tuple[str, str], str] = {
+    ("topics", "sns:Publish"): INPUT_TOPICS,  # the dispatcher sends inputs, never outputs
+    ("topics", "sns:Subscribe"): OUTPUT_TOPICS,  # the listener reads outputs
+    ("queues", "sqs:SendMessage"): DEAD_OUTPUT_QUEUE,  # the listener refuses to its DLQ
+}
+
+
 def _resources(kind: str, tables: frozenset[str]) -> list[str] | str:
     if kind == "tables":
         # each table and its indexes (Query on a GSI names the index ARN)
         return [r for t in sorted(tables) for r in (f"{TABLE}{t}", f"{TABLE}{t}/index/*")]
+    if kind == "queues":
+        return [QUEUES, GT_QUEUES]
     return {
         "bucket": BUCKET,
-        "objects": OBJECTS,
         "topics": TOPICS,
-        "queues": QUEUES,
         "labeling-jobs": LABELING_JOBS,
         "*": "*",
     }[kind]
 
 
-def policy(found: Usage) -> dict[str, Any]:
+def _object_statements(component: str, actions: set[str]) -> list[dict[str, Any]]:
+    """Read-only grants on the prefixes a component reads, write grants where it writes."""
+    statements = []
+    for sid, wanted, table in (
+        ("ReadObjects", actions - S3_WRITE_ACTIONS, S3_READS),
+        ("WriteObjects", actions & S3_WRITE_ACTIONS, S3_WRITES),
+    ):
+        if not wanted:
+            continue
+        prefixes = table.get(component)
+        if not prefixes:
+            raise UnknownOperation(
+                f"{component} calls {sorted(wanted)} but lava/deploy/iam.py {sid[:-7].upper()}"
+                "S of S3 names no prefix for it"
+            )
+        resource = [f"{OBJECTS}{p}*" for p in prefixes]
+        statements.append(
+            {"Sid": sid, "Effect": "Allow", "Action": sorted(wanted), "Resource": resource}
+        )
+    return statements
+
+
+def _kind_statements(kind: str, actions: set[str], tables: frozenset[str]) -> list[dict[str, Any]]:
+    narrowed = {a for a in actions if (kind, a) in NARROWED}
+    statements = []
+    if actions - narrowed:
+        statements.append(
+            {
+                "Sid": _SIDS[kind],
+                "Effect": "Allow",
+                "Action": sorted(actions - narrowed),
+                "Resource": _resources(kind, tables),
+            }
+        )
+    for action in sorted(narrowed):
+        sid = _SIDS[kind] + action.split(":")[1]
+        statements.append(
+            {
+                "Sid": sid,
+                "Effect": "Allow",
+                "Action": [action],
+                "Resource": NARROWED[(kind, action)],
+            }
+        )
+    return statements
+
+
+# In every component's policy: an explicit Deny no Allow (here or added later) can override.
+DENY_OUTPUT_FORGERY: list[dict[str, Any]] = [
+    {
+        "Sid": "NeverPublishOutputs",
+        "Effect": "Deny",
+        "Action": ["sns:Publish"],
+        "Resource": OUTPUT_TOPICS,
+    },
+    {
+        "Sid": "NeverSendToTheOutputQueue",
+        "Effect": "Deny",
+        "Action": ["sqs:SendMessage"],
+        "Resource": OUTPUT_QUEUE,
+    },
+]
+
+
+def policy(found: Usage, component: str = "") -> dict[str, Any]:
     by_kind = grants(found)
     statements: list[dict[str, Any]] = []
     for kind in _SIDS:
         if kind not in by_kind:
             continue
-        statements.append(
-            {
-                "Sid": _SIDS[kind],
-                "Effect": "Allow",
-                "Action": sorted(by_kind[kind]),
-                "Resource": _resources(kind, found.tables),
-            }
-        )
+        if kind == "objects":
+            statements += _object_statements(component, by_kind[kind])
+        else:
+            statements += _kind_statements(kind, by_kind[kind], found.tables)
     if "sagemaker:CreateLabelingJob" in by_kind.get("labeling-jobs", set()):
         # CreateLabelingJob hands Ground Truth its execution role (LAVA_LABELING__ROLE_ARN).
         statements.append(
@@ -185,11 +289,12 @@ def policy(found: Usage) -> dict[str, Any]:
                 "Condition": {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
             }
         )
+    statements += DENY_OUTPUT_FORGERY
     return {"Version": "2012-10-17", "Statement": statements}
 
 
 def render(component: Component, graph: CallGraph | None = None) -> str:
-    return json.dumps(policy(usage(component, graph)), indent=2) + "\n"
+    return json.dumps(policy(usage(component, graph), component.name), indent=2) + "\n"
 
 
 def policy_path(component: Component, root: Path = ROOT) -> Path:
@@ -197,7 +302,75 @@ def policy_path(component: Component, root: Path = ROOT) -> Path:
 
 
 def actions(document: dict[str, Any]) -> set[str]:
-    return {a for s in document["Statement"] for a in s["Action"]}
+    """What a policy allows (its explicit Denies apart)."""
+    return {a for s in document["Statement"] if s["Effect"] == "Allow" for a in s["Action"]}
+
+
+# The role Ground Truth runs a streaming job as (CreateLabelingJob RoleArn,
+# LAVA_LABELING__ROLE_ARN; trusted by sagemaker.amazonaws.com): what the AWS managed policy
+# AmazonSageMakerGroundTruthExecution grants (sms-security-permission,
+# security-iam-awsmanpol-ground-truth), narrowed to this namespace's bucket prefixes, topics and
+# queues. It is the only principal the output topics' policies let publish.
+GROUND_TRUTH_ROLE = "groundtruth-execution-role"
+
+
+def ground_truth_execution_policy() -> dict[str, Any]:
+    gt_queue_actions = [
+        "sqs:ChangeMessageVisibility",
+        "sqs:CreateQueue",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+        "sqs:ReceiveMessage",
+        "sqs:SendMessage",
+        "sqs:SetQueueAttributes",
+    ]
+    logs = "arn:aws:logs:${AWS_REGION}:${AWS_ACCOUNT_ID}:log-group:/aws/sagemaker/LabelingJobs*"
+    statement = [
+        ("ReadInputs", ["s3:GetObject"], [f"{OBJECTS}clips/*", f"{OBJECTS}label-config/*"]),
+        ("WriteOutputs", ["s3:AbortMultipartUpload", "s3:PutObject"], f"{OBJECTS}gt-output/*"),
+        ("Bucket", ["s3:GetBucketLocation", "s3:ListBucket"], BUCKET),
+        ("ReadInputTopics", ["sns:Subscribe"], INPUT_TOPICS),
+        ("PublishOutputs", ["sns:Publish"], OUTPUT_TOPICS),
+        ("OwnInputQueues", gt_queue_actions, GT_QUEUES),
+        # AWS's pre-annotation and consolidation Lambdas (API reference, per region)
+        (
+            "AnnotationLambdas",
+            ["lambda:InvokeFunction"],
+            [
+                "arn:aws:lambda:${AWS_REGION}:*:function:PRE-*",
+                "arn:aws:lambda:${AWS_REGION}:*:function:ACS-*",
+            ],
+        ),
+        (
+            "Logs",
+            [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:DescribeLogStreams",
+                "logs:PutLogEvents",
+            ],
+            logs,
+        ),
+    ]
+    statements: list[dict[str, Any]] = [
+        {"Sid": sid, "Effect": "Allow", "Action": acts, "Resource": res}
+        for sid, acts, res in statement
+    ]
+    statements.append(
+        {
+            "Sid": "Metrics",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": "AWS/SageMaker"}},
+        }
+    )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def render_ground_truth_role() -> str:
+    return json.dumps(ground_truth_execution_policy(), indent=2) + "\n"
 
 
 def write_all(root: Path = ROOT) -> list[Path]:
@@ -208,4 +381,7 @@ def write_all(root: Path = ROOT) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(component, graph))
         written.append(path)
+    path = root / "deploy" / "iam" / f"{GROUND_TRUTH_ROLE}.json"
+    path.write_text(render_ground_truth_role())
+    written.append(path)
     return written

@@ -30,6 +30,7 @@ from shared.bus import Bus
 from shared.events import Event
 from shared.listening import exit_when_unservable, port_of, server_socket
 from shared.logging import configure_logging
+from shared.runtime import exit_unless_identity
 from shared.settings import ControlSettings
 
 log = structlog.get_logger(__name__)
@@ -105,6 +106,7 @@ class _Server(uvicorn.Server):
 def main() -> None:
     settings = ControlSettings.load_or_exit()
     configure_logging(settings, "control")
+    exit_unless_identity(settings, "control")
     tracing.configure("control")
     try:
         with exit_when_unservable():

@@ -14,9 +14,9 @@ mapped to the data object it was sent for, and translated:
 SQS messages are deleted only after the broker confirmed the events (in batches). A crash
 between the two means a duplicate event, which the dispatcher tolerates. Unparseable messages
 and unknown keys are logged, counted and left to the redrive policy; they never stop the loop.
-Outputs that fail a trust check (``services/listener/trust.py``: unregistered topic, key of
-another job, label URI outside the job's output prefix, unbounded JSON) are *refused*: moved to
-the dead-letter queue at once with the reason.
+Outputs that fail a trust check (``services/listener/trust.py``: not a notification SNS signed,
+unregistered topic, key of another job, label URI outside the job's output prefix, unbounded
+JSON) are *refused*: moved to the dead-letter queue at once with the reason.
 """
 
 from __future__ import annotations
@@ -32,6 +32,12 @@ import structlog
 
 from services.listener import trust
 from shared import tracing
+from services.listener.sns_verifier import (
+    CertificateUnavailable,
+    SnsVerifier,
+    UntrustedSignature,
+    https_fetch,
+)
 from shared.dedup import KeyDirectory, KnownObject
 from shared.events import (
     Event,
@@ -154,11 +160,13 @@ class Listener:
         aws: AwsClients,
         publish: Publish,
         metrics: Metrics | None = None,
+        verifier: SnsVerifier | None = None,
     ) -> None:
         self.settings = settings
         self.aws = aws
         self.publish = publish
         self.metrics = metrics or Metrics()
+        self.verifier = verifier or sns_verifier(settings)
         self.queue = OutputQueue(aws, settings)
         self.registry = JobRegistry(aws, settings)
         self.keys = KeyDirectory(aws, settings)
@@ -275,12 +283,19 @@ class Listener:
         receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "1")
         try:
             envelope = trust.open_envelope(message.get("Body", ""))
-            topic = envelope.topic or ""
+            topic = envelope.topic
             if topic not in self._by_topic:
                 await self.refresh()  # a job registered since the last refresh
             job = trust.check_job(topic, self._by_topic.get(topic))
+            await self.verifier.verify(envelope.signed)
         except trust.Refused as exc:
             await self._refuse(message, exc.reason)
+            return None
+        except UntrustedSignature as exc:
+            await self._refuse(message, str(exc))
+            return None
+        except CertificateUnavailable as exc:
+            log.warning("SNS certificate unavailable; output left for a retry", error=str(exc))
             return None
         try:
             output = parse_output_message(envelope.body, job.label_attribute)
@@ -312,6 +327,16 @@ class Listener:
             await self._refuse(message, exc.reason)
             return None
         return output, known, job
+
+
+def sns_verifier(settings: ListenerSettings) -> SnsVerifier:
+    """The verifier the settings ask for: a trusted certificate, or SNS's fetched over HTTPS."""
+    timeout = settings.listener.sns_cert_fetch_timeout_seconds
+    return SnsVerifier(
+        settings.aws.region,
+        settings.sns_trust_store,
+        lambda url: https_fetch(url, timeout),
+    )
 
 
 def output_event(output: OutputMessage, known: KnownObject, job_name: str) -> Event[EventPayload]:

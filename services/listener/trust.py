@@ -5,6 +5,8 @@ dead-letter queue at once, with the reason in a message attribute and in the log
 
 - the body is bounded JSON (size, nesting, finite numbers: :mod:`shared.bounded_json`), as is
   the Ground Truth message inside the SNS envelope;
+- the body is an SNS ``Notification`` envelope (not a bare message sent straight to the queue)
+  whose signature verifies against SNS's certificate (:mod:`services.listener.sns_verifier`);
 - the envelope's ``TopicArn`` is the output topic of a registered job (a forged topic, or no
   topic at all, names no job);
 - the dedup key names that same job (a key of one job delivered through another job's topic is
@@ -14,7 +16,8 @@ dead-letter queue at once, with the reason in a message attribute and in the log
   job name; CreateLabelingJob OutputConfig), with no ``..`` or empty path segments.
 
 The queue policy (:func:`shared.sns_sqs.topics_send_policy`) already admits only the exact
-output topics of registered jobs from our account; these checks hold even if it did not.
+output topics of registered jobs from our account and denies every other sender; the topic
+policies let only the labeling service publish. These checks hold even if they did not.
 """
 
 from __future__ import annotations
@@ -47,8 +50,9 @@ def output_prefix(bucket: str, job: StreamingJob) -> str:
 
 @dataclass(frozen=True)
 class Envelope:
-    topic: str | None
+    topic: str
     body: dict[str, Any]  # the Ground Truth output message itself
+    signed: dict[str, Any]  # the SNS envelope whose signature is still to be verified
 
 
 def _load(text: object, what: str) -> Any:
@@ -70,12 +74,15 @@ def open_envelope(body: object) -> Envelope:
     topic = raw.get("TopicArn")
     if not isinstance(topic, str) or not topic:
         raise Refused("no TopicArn: not an SNS notification from a job's output topic")
-    inner: Any = raw
-    if raw.get("Type") == "Notification" and "Message" in raw:
-        inner = _load(raw["Message"], "SNS Message")
+    if raw.get("Type") != "Notification" or not isinstance(raw.get("Message"), str):
+        raise Refused(
+            f"not an SNS Notification envelope (Type {str(raw.get('Type'))[:40]!r}): only what "
+            "SNS delivers from a job's output topic is read"
+        )
+    inner = _load(raw["Message"], "SNS Message")
     if not isinstance(inner, dict):
         raise Refused("the output message is not a JSON object")
-    return Envelope(topic=topic, body=inner)
+    return Envelope(topic=topic, body=inner, signed=raw)
 
 
 def check_job(topic: str, job: StreamingJob | None) -> StreamingJob:

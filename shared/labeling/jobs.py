@@ -196,6 +196,10 @@ class JobManager:
                 output_topic["TopicArn"], output_publisher(backend, s), s.aws.account
             ),
         )
+        # SHA256 signatures (SNS's default is version 1, SHA1); the listener verifies either.
+        await sns.set_topic_attributes(
+            TopicArn=output_topic["TopicArn"], AttributeName="SignatureVersion", AttributeValue="2"
+        )
         return input_topic["TopicArn"], output_topic["TopicArn"]
 
     async def _start(self, job: StreamingJob) -> StreamingJob:

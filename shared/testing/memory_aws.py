@@ -66,9 +66,11 @@ def _moto_app() -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.test import Client
 
+    from shared import local_sns_key, moto_sns_signing
     from shared.moto_indexes import install
 
     install()  # key-ordered Queries, as shared.moto_server serves them
+    moto_sns_signing.install(local_sns_key.ensure())  # signed notifications, as it signs them
     return Client(DomainDispatcherApplication(create_backend_app))
 
 

@@ -36,7 +36,7 @@ from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.events import new_event
 from shared.labeling.jobs import JobManager
-from shared.local_stack import free_port
+from shared.listening import listen, port_of
 from shared.settings import Settings
 from shared.testing.events import failed, frames_ready
 from tests.support.control import ControlProcess, control_service
@@ -155,7 +155,8 @@ class JwksServer:
         self.release = asyncio.Event()
         self.release.set()
         self.cert_file = tmp_path / "jwks-cert.pem"
-        self.port = free_port()
+        self.sock = listen()  # bound now: nothing can take the port before the server serves
+        self.port = port_of(self.sock)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -177,7 +178,7 @@ class JwksServer:
         app.router.add_get("/jwks", self._serve)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=context).start()
+        await web.SockSite(self._runner, self.sock, ssl_context=context).start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

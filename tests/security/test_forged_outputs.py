@@ -1,8 +1,8 @@
 """Forged Ground Truth outputs against the real listener, SNS/SQS (moto) and broker.
 
 Every attack is delivered to the listener's queue next to one genuine output: the genuine one
-becomes a LevelCompleted, each forged one is moved to the SQS dead-letter queue with its
-reason, and nothing else reaches the bus.
+(signed by the local SNS stand-in, as SNS signs) becomes a LevelCompleted, each forged one is
+moved to the SQS dead-letter queue with its reason, and nothing else reaches the bus.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ import json
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from services.listener.service import build
 from services.listener.trust import REASON_ATTRIBUTE, output_prefix
+from shared import sns_signature
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import FakeClock
@@ -46,6 +48,27 @@ def _output(job: StreamingJob, bucket: str, key: str, source: str, marker: str) 
             "class-map": {"0": "vehicle"},
         },
     }
+
+
+ATTACKER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0000.pem"
+
+
+def _envelope(
+    topic: str, message: dict[str, Any], cert_url: str, key: rsa.RSAPrivateKey | None
+) -> dict[str, str]:
+    """An SNS Notification envelope in the real shape, signed with ``key`` (or a fake)."""
+    envelope = {
+        "Type": "Notification",
+        "MessageId": "00000000-0000-0000-0000-000000000000",
+        "TopicArn": topic,
+        "Message": json.dumps(message),
+        "Timestamp": "2026-12-06T10:00:00.000Z",
+        "SignatureVersion": "2",
+        "SigningCertURL": cert_url,
+    }
+    envelope["Signature"] = sns_signature.sign(envelope, key) if key else "RVhBTVBMRQ=="
+    return envelope
 
 
 def _nested(depth: int) -> Any:
@@ -86,6 +109,11 @@ async def test_forged_outputs_are_refused_and_the_genuine_one_passes(
     expected = {
         "attack-evil-topic": "is not the output topic of a registered job",
         "attack-no-topic": "no TopicArn",
+        "attack-raw-body": "not an SNS Notification envelope",
+        "attack-unsigned": "SNS signature: the signature does not verify",
+        "attack-own-key": "SNS signature: the signature does not verify",
+        "attack-own-cert-url": "SigningCertURL 'https://attacker.example/",
+        "attack-http-cert-url": "SigningCertURL 'http://sns.",
         "attack-other-job": "names job 'VOTVehicle' but the output came from the topic of",
         "attack-foreign-bucket": "is not under the job's output prefix",
         "attack-other-prefix": "is not under the job's output prefix",
@@ -106,6 +134,18 @@ async def test_forged_outputs_are_refused_and_the_genuine_one_passes(
         await sqs.send_message(
             QueueUrl=queue_url, MessageBody=json.dumps(forged("attack-no-topic"))
         )
+        # 2b. straight into the queue, naming the registered job's output topic (issue 24, 1)
+        raw = {**forged("attack-raw-body"), "TopicArn": job.output_topic_arn}
+        await sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(raw))
+        # 2c-2f. SNS envelopes SNS never signed, sent straight into the queue
+        for marker, url, key_used in [
+            ("attack-unsigned", CERT_URL, None),
+            ("attack-own-key", CERT_URL, ATTACKER_KEY),
+            ("attack-own-cert-url", "https://attacker.example/cert.pem", ATTACKER_KEY),
+            ("attack-http-cert-url", CERT_URL.replace("https", "http"), ATTACKER_KEY),
+        ]:
+            envelope = _envelope(job.output_topic_arn, forged(marker), url, key_used)
+            await sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(envelope))
         # 3. a genuine key delivered through another registered job's topic
         await via(other.output_topic_arn, _output(other, bucket, key, source, "attack-other-job"))
         # 4-6. label URIs post-processing must never read
@@ -172,7 +212,11 @@ async def test_queue_and_topic_policies_name_exact_principals(
     async with running(build, s, "listener", None):
         url = (await sqs.get_queue_url(QueueName=s.names.queue_url_name("gt-output")))["QueueUrl"]
         attrs = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
-    (allowed,) = json.loads(attrs["Attributes"]["Policy"])["Statement"]
+    deny, allowed = json.loads(attrs["Attributes"]["Policy"])["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
+    assert deny["Condition"]["ArnNotEquals"]["aws:SourceArn"] == sorted(
+        j.output_topic_arn for j in jobs.values()
+    )
     condition = allowed["Condition"]
     assert condition["ArnEquals"]["aws:SourceArn"] == sorted(
         j.output_topic_arn for j in jobs.values()
@@ -182,5 +226,9 @@ async def test_queue_and_topic_policies_name_exact_principals(
     for job in jobs.values():
         topic = await sns.get_topic_attributes(TopicArn=job.output_topic_arn)
         statements = json.loads(topic["Attributes"]["Policy"])["Statement"]
-        publishers = [st["Principal"]["AWS"] for st in statements if "SNS:Publish" in st["Action"]]
+        publish = [st for st in statements if "SNS:Publish" in st["Action"]]
+        publishers = [st["Principal"]["AWS"] for st in publish if st["Effect"] == "Allow"]
         assert publishers == [output_publisher("emulator", s)]
+        (deny,) = [st for st in publish if st["Effect"] == "Deny"]
+        assert deny["Principal"] == "*"
+        assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": publishers[0]}}

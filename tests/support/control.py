@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from services.control.auth import Role, new_token
+from shared.broker_identities import component_of
 from shared.listening import hand_over, listen, port_of
 from shared.settings import Settings
 from tests.support.broker import provision_topology
@@ -42,12 +44,19 @@ def tokens() -> tuple[dict[str, str], str]:
     return {"viewer": viewer, "operator": operator}, f"{viewer_entry},{operator_entry}"
 
 
+def _shared_user(settings: Settings) -> bool:
+    user = urlsplit(settings.broker.amqp_url.get_secret_value()).username or ""
+    return component_of(settings.namespace, user) is None
+
+
 def control_env(settings: Settings, port: int, entries: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "LAVA_NAMESPACE": settings.namespace,
         "AWS_ENDPOINT_URL": settings.aws.endpoint_url or "",
         "LAVA_BROKER__AMQP_URL": settings.broker.amqp_url.get_secret_value(),
+        # the test's shared user unless the test runs control as its identity
+        "LAVA_BROKER__LOCAL_ALL_IN_ONE": str(_shared_user(settings)).lower(),
         "LAVA_CONTROL__PORT": str(port),
         "LAVA_CONTROL__TOKENS": entries,
         "LAVA_LOG__FORMAT": "json",

@@ -6,6 +6,12 @@ labels), its newest annotation converted to the Ground Truth annotation file the
 pipeline reads (``SeqLabel.json`` in S3), and the event id derived from (dedup key, outcome) as
 the Ground Truth listener derives it - so duplicates from either path collapse.
 
+A task is believed only as the task its key was imported as: the dedup key in its ``data`` is
+the task's own claim, which any Label Studio user who can import tasks can write. So the import
+claim recorded for (job, key) by the importer (``imports.py``: task id, in the job's project) must
+name this very task, in the job's project; otherwise the completion (or expiry) is *refused*
+with the reason in the log (``Label Studio task refused``) - webhook and reconciliation alike.
+
 Expiry has no Label Studio equivalent: a task without an annotation after the job's
 ``TaskAvailabilityLifetimeInSeconds`` is marked expired in its meta (so annotators and the
 reconciliation skip it) and reported as Ground Truth reports an expiry; the dispatcher then
@@ -32,7 +38,9 @@ from shared.events import (
 from shared.groundtruth import limits
 from shared.groundtruth.annotations import SeqLabel
 from shared.groundtruth.job_types import JobType, job_type
+from shared.labeling.labelstudio.backend import project_id
 from shared.labeling.labelstudio.client import KEY_FIELD, LabelStudioClient
+from shared.labeling.labelstudio.imports import ImportClaims
 from shared.labeling.labelstudio.media import clip_frames, frame_index
 from shared.labeling.labelstudio.tracks import to_seq_label
 from shared.labeling.registry import StreamingJob
@@ -64,6 +72,25 @@ def is_expired(task: dict[str, Any]) -> bool:
     return isinstance(meta, dict) and EXPIRED_META in meta
 
 
+def claim_problem(
+    job: StreamingJob, task: dict[str, Any], key: str, claim: dict[str, Any] | None
+) -> str | None:
+    """Why ``task`` may not speak for ``key`` (None: it is the task the key was imported as)."""
+    if claim is None or claim.get("state") != "imported":
+        return f"key {key[:200]!r} was never imported into job {job.name}"
+    if str(claim.get("ls_task")) != str(task.get("id")):
+        return (
+            f"task {task.get('id')} carries key {key[:200]!r}, which was imported as task "
+            f"{claim.get('ls_task')}"
+        )
+    project = task.get("project")
+    if project is not None and str(project) != str(project_id(job)):
+        return (
+            f"task {task.get('id')} is in project {project}, job {job.name}'s is {project_id(job)}"
+        )
+    return None
+
+
 class Outputs:
     def __init__(
         self,
@@ -77,6 +104,23 @@ class Outputs:
         self.client = client
         self.clock = clock
         self.keys = KeyDirectory(aws, settings)
+        self.claims = ImportClaims(aws, settings)
+        self.refused = 0
+
+    async def _claimed(self, job: StreamingJob, task: dict[str, Any], key: str) -> bool:
+        """Is ``task`` the task ``key`` was imported as? Logs the refusal when not."""
+        problem = claim_problem(job, task, key, await self.claims.get(job.name, key))
+        if problem is None:
+            return True
+        self.refused += 1
+        log.warning(
+            "Label Studio task refused: not the task its key was imported as",
+            reason=problem,
+            job=job.name,
+            task=task.get("id"),
+            project=task.get("project"),
+        )
+        return False
 
     async def completed(
         self, job: StreamingJob, task: dict[str, Any]
@@ -89,6 +133,8 @@ class Outputs:
         source = data.get("source_ref")
         if not isinstance(key, str) or not isinstance(source, str):
             log.warning("Label Studio task without dedup key or source", task=task.get("id"))
+            return None
+        if not await self._claimed(job, task, key):
             return None
         annotations = [
             a for a in await self.client.annotations(int(task["id"])) if not a.get("was_cancelled")
@@ -151,7 +197,7 @@ class Outputs:
         """Report an unannotated task expired (the event first, then the mark: a crash in
         between reports it again under the same event id)."""
         key = (task.get("data") or {}).get(KEY_FIELD)
-        if not isinstance(key, str):
+        if not isinstance(key, str) or not await self._claimed(job, task, key):
             return None
         known = await self.keys.lookup(key)
         if known is None:

@@ -1,0 +1,106 @@
+"""The local SNS stand-in's signing key: a key and self-signed certificate on disk.
+
+moto signs each notification with a throw-away key of its own; the project's moto server signs
+with this one instead (:mod:`shared.moto_sns_signing`), and local runs point the listener's trust
+store (``LAVA_LISTENER__SNS_TRUSTED_CERT``) at its certificate. Created on first use, once per
+machine and user; the private key is readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+KEY_FILE = "sns-signing-key.pem"
+CERT_FILE = "sns-signing-cert.pem"
+# Local only: long enough that nobody meets an expiry in a dev setup.
+VALIDITY = datetime.timedelta(days=3650)
+
+
+def default_dir() -> Path:
+    """``$XDG_CACHE_HOME/lava/local-sns`` (``~/.cache/lava/local-sns``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "lava" / "local-sns"
+
+
+def default_cert() -> Path:
+    return default_dir() / CERT_FILE
+
+
+@dataclass(frozen=True)
+class LocalSigningKey:
+    key: rsa.RSAPrivateKey
+    cert_path: Path
+
+
+def _generate(directory: Path) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lava local SNS stand-in")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + VALIDITY)
+        .sign(key, hashes.SHA256())
+    )
+    key_path = directory / KEY_FILE
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (directory / CERT_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def ensure(directory: Path | None = None) -> LocalSigningKey:
+    """The key in ``directory`` (default :func:`default_dir`), generated if absent.
+
+    Key and certificate are written together into a fresh directory that is renamed into place,
+    so two processes starting at once end up with one matching pair."""
+    directory = directory or default_dir()
+    if not (directory / CERT_FILE).exists() and directory.is_dir():
+        _generate(directory)  # e.g. a container volume's mount point, made by one process
+    elif not (directory / CERT_FILE).exists():
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=".sns-key-"))
+        try:
+            _generate(staging)
+            with contextlib.suppress(OSError):  # another process won the race: use its pair
+                staging.rename(directory)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    key = serialization.load_pem_private_key((directory / KEY_FILE).read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{directory / KEY_FILE} is not an RSA private key")
+    return LocalSigningKey(key=key, cert_path=directory / CERT_FILE)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m shared.local_sns_key DIR``: create the key pair in DIR (containers share it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("directory", type=Path)
+    args = parser.parse_args(argv)
+    print(ensure(args.directory).cert_path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Label Studio completion forgery (issue 24, finding 5): a task that merely *carries* a waiting
+object's dedup key in its ``data`` completes nothing; only the task the key was imported as does.
+
+A Label Studio user who can import tasks writes any ``data`` they like. The attacker imports
+tasks with a victim's key (into the job's project, and into another project), annotates them,
+and lets webhooks and reconciliation find them. The real importer, outputs and listener side run
+on AWS in this process; Label Studio is a fake with its semantics (ids, projects, data filters,
+annotations), as the reconciliation reads them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from services.listener.labelstudio import LabelStudioSide
+from shared.aws import AwsClients
+from shared.clock import FakeClock
+from shared.events import LevelCompleted, TaskExpired
+from shared.labeling.labelstudio.backend import ARN_PREFIX
+from shared.labeling.labelstudio.client import KEY_FIELD
+from shared.labeling.registry import StreamingJob
+from shared.layout import ClipLayout, FrameIndex, IndexedFrame
+from shared.settings import Settings
+from shared.storage import S3Store
+from shared.testing.events import frames_ready
+from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs
+from tests.support.dispatch import make as make_dispatcher
+
+PROJECT, OTHER_PROJECT = 7, 8
+
+
+class FakeLabelStudio:
+    """Tasks by id in projects, with annotations; the client calls the listener makes."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, dict[str, Any]] = {}
+        self.annotations_of: dict[int, list[dict[str, Any]]] = {}
+        self._ids = itertools.count(101)
+
+    async def import_tasks(self, project: int, tasks: list[dict[str, Any]]) -> None:
+        for task in tasks:
+            tid = next(self._ids)
+            self.tasks[tid] = {
+                "id": tid,
+                "project": project,
+                "data": dict(task["data"]),
+                "meta": {},
+                "created_at": "2026-01-01T00:00:00Z",
+                "updated_at": "2026-01-01T00:00:00Z",
+                "total_annotations": 0,
+                "predictions": task.get("predictions", []),
+            }
+
+    def annotate(self, tid: int, stamp: str) -> None:
+        self.annotations_of.setdefault(tid, []).append(
+            {"id": tid * 10, "result": [], "updated_at": stamp, "was_cancelled": False}
+        )
+        self.tasks[tid].update(total_annotations=1, updated_at=stamp)
+
+    async def tasks_with_key(self, project: int, key: str) -> list[dict[str, Any]]:
+        return [
+            t
+            for t in self.tasks.values()
+            if t["project"] == project and t["data"].get(KEY_FIELD) == key
+        ]
+
+    async def labeled_since(self, project: int, since: str | None) -> list[dict[str, Any]]:
+        return [
+            t
+            for t in self.tasks.values()
+            if t["project"] == project
+            and t["total_annotations"]
+            and (since is None or t["updated_at"] > since)
+        ]
+
+    async def unlabeled(self, project: int) -> list[dict[str, Any]]:
+        return [
+            t for t in self.tasks.values() if t["project"] == project and not t["total_annotations"]
+        ]
+
+    async def annotations(self, task: int) -> list[dict[str, Any]]:
+        return list(self.annotations_of.get(task, []))
+
+    async def predictions(self, task: int) -> list[dict[str, Any]]:
+        return list(self.tasks[task]["predictions"])
+
+    async def set_meta(self, task: int, meta: dict[str, Any]) -> None:
+        self.tasks[task]["meta"] = meta
+
+    async def get_task(self, task: int) -> dict[str, Any]:
+        return self.tasks[task]
+
+
+async def _frame_index(aws: AwsClients, source: str) -> None:
+    layout = ClipLayout.from_sequence_uri(source)
+    index = FrameIndex(
+        clip_id="clip-1",
+        fps=1,
+        source_fps=1,
+        width=320,
+        height=180,
+        video_uri=layout.uri(f"{layout.prefix}clip.mp4"),
+        sequence_uri=source,
+        manifest_uri=layout.uri(layout.manifest_key),
+        frames=[
+            IndexedFrame(frame_no=i, timestamp=i, source_frame=i, file=f"{i:04d}.jpg")
+            for i in range(2)
+        ],
+    )
+    await S3Store(aws).put_bytes(
+        layout.bucket, layout.frame_index_key, index.model_dump_json().encode()
+    )
+
+
+@pytest.mark.parametrize("aws_backend", ["memory"])
+async def test_a_task_carrying_another_objects_key_completes_nothing(
+    policy_aws: AwsClients, policy_settings: Settings
+) -> None:
+    s = dispatch_settings(policy_settings, labelstudio__time_scale=1.0)
+    jobs = await create_jobs(policy_aws, s)
+    job: StreamingJob = jobs["VOTVehicle"].model_copy(
+        update={"arn": f"{ARN_PREFIX}{PROJECT}", "backend": "labelstudio"}
+    )
+    await make_dispatcher(policy_aws, s, FakeClock(), Recorder()).on_frames_ready(
+        frames_ready(bucket=s.names.bucket)
+    )
+    (sent,) = await inputs(policy_aws, jobs["VOTVehicle"])
+    key, source = sent["lava-dedup-id"], sent["source-ref"]
+    await _frame_index(policy_aws, source)
+    studio, published = FakeLabelStudio(), Recorder()
+    clock = FakeClock()
+    side = LabelStudioSide(s, policy_aws, published, clock, client=studio)  # type: ignore[arg-type]
+    side.jobs = {job.name: job}
+
+    genuine = await side.importer.import_message(job, sent)
+    forged = {"data": {KEY_FIELD: key, "source_ref": source}}
+    await studio.import_tasks(PROJECT, [forged, forged, forged])  # attacker: the job's project
+    await studio.import_tasks(OTHER_PROJECT, [forged])  # attacker: a project of their own
+    attacker_ids = [t for t in studio.tasks if t != genuine.task_id]
+    for tid in (attacker_ids[0], attacker_ids[1], attacker_ids[3]):
+        studio.annotate(tid, "2026-01-01T00:00:05Z")
+    # the unannotated forged task was imported long ago: due to expire (TaskExpired -> re-key)
+    studio.tasks[attacker_ids[2]]["created_at"] = "2025-12-01T00:00:00Z"
+    await clock.advance(1)
+    with capture_logs() as logs:
+        # webhooks first (the attacker's, by task id), then reconciliation finds the rest
+        for tid in attacker_ids:
+            assert not await side.handle_task(job, studio.tasks[tid], via="webhook")
+        assert await side.reconcile_job(job) == 0
+        assert genuine.task_id is not None
+        studio.annotate(genuine.task_id, "2026-01-01T00:00:09Z")
+        assert await side.reconcile_job(job) == 1  # good traffic in the same run completes
+    (event,) = published.events
+    assert isinstance(event.payload, LevelCompleted) and event.payload.dedup_key == key
+    assert event.payload.metadata["labelstudio"]["task"] == genuine.task_id
+    assert not published.of(TaskExpired.__name__)
+    reasons = [e["reason"] for e in logs if e["event"].startswith("Label Studio task refused")]
+    assert (
+        f"task {attacker_ids[0]} carries key {key!r}, which was imported as task "
+        f"{genuine.task_id}" in reasons
+    )
+    # 4 by webhook, then reconciliation: 2 annotated in the job's project, 1 due to expire
+    assert len(reasons) == len(attacker_ids) + 3
