@@ -31,13 +31,13 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from services.listener import trust
-from shared import tracing
 from services.listener.sns_verifier import (
     CertificateUnavailable,
     SnsVerifier,
     UntrustedSignature,
     https_fetch,
 )
+from shared import tracing
 from shared.dedup import KeyDirectory, KnownObject
 from shared.events import (
     Event,
