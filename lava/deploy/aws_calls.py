@@ -165,6 +165,17 @@ def _module_aliases(tree: ast.Module, known: set[str]) -> dict[str, str]:
     return aliases
 
 
+def _foreign_names(tree: ast.Module) -> set[str]:
+    """Names a module binds by importing from outside the project (a library's classes)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module):
+            continue
+        if node.module.split(".")[0] not in PACKAGES:
+            found.update(alias.asname or alias.name for alias in node.names)
+    return found
+
+
 def import_closure(start: Iterable[str], modules: dict[str, Module]) -> set[str]:
     seen: set[str] = set()
     todo = [m for m in start if m in modules]
@@ -322,6 +333,7 @@ class CallGraph:
         self.attr_types: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
         for fn in self.functions:
             self._bind_types(fn)
+        foreign = {name: _foreign_names(module.tree) for name, module in self.modules.items()}
         for fn in self.functions:
             own = self.attr_types[(fn.module, fn.cls)] if fn.cls else {}
             for node in _own_nodes(fn):
@@ -332,6 +344,8 @@ class CallGraph:
                     if isinstance(node.value, ast.Name) and node.value.id in aliases:
                         fn.module_refs.add((aliases[node.value.id], node.attr))
                         continue
+                    if isinstance(node.value, ast.Name) and node.value.id in foreign[fn.module]:
+                        continue  # ``Resource.create``: a library's attribute, no project code
                     receiver = self._receiver_class(node.value, fn, own)
                     if receiver is None:
                         if node.attr not in CONTAINER_METHODS:
