@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import shutil
+import signal
 import sys
 import tempfile
 from dataclasses import asdict, replace
@@ -77,7 +78,15 @@ async def main(argv: list[str]) -> int:
         f"work directory {work}",
         flush=True,
     )
-    result = await soak(plan, work)
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    for signum in (signal.SIGINT, signal.SIGTERM):  # a clean teardown, then exit 130
+        asyncio.get_running_loop().add_signal_handler(signum, main_task.cancel)
+    try:
+        result = await soak(plan, work)
+    except asyncio.CancelledError:
+        print(f"interrupted: the pipeline is stopped and its topology deleted; logs in {work}")
+        return 130
     broken = broken_bounds(result.observed)
     print("\n".join(report_lines(result, started)))
     print("\nbounds: " + ("all held" if not broken else "BROKEN"))

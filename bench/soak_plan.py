@@ -17,7 +17,8 @@ class JobRecycle:
 class SoakPlan:
     clips: int = 200
     feed_seconds: float = 20 * 60  # uploads are spread evenly over this time
-    drain_seconds: float = 10 * 60  # then at most this long for the last outcomes
+    drain_seconds: float = 20 * 60  # then at most this long for the last outcomes...
+    stall_seconds: float = 5 * 60  # ...and no longer than this without a new one
     settle_seconds: float = 15.0  # after the last outcome: late duplicates would show here
     # Short clips so two shared cores cope: small frames, few of them.
     width: int = 320
@@ -25,11 +26,8 @@ class SoakPlan:
     clip_seconds: float = 2.0
     source_fps: int = 10
     fps: float = 2.0  # frames extracted per second of video
-    workflows: tuple[tuple[str, ...], ...] = (
-        ("vehicles",),
-        ("lanes",),
-        ("vehicles", "signs_lights"),
-    )
+    # One workflow per clip, in turn; signs_lights has two jobs per level.
+    workflows: tuple[tuple[str, ...], ...] = (("vehicles",), ("lanes",), ("signs_lights",))
     # Faults. Throttling, duplicate delivery and the expiry storm run all the time.
     time_scale: float = 2e-5  # Ground Truth's and the dispatcher's days, scaled
     throttle_rate: float = 0.05
@@ -48,6 +46,7 @@ class SoakPlan:
     # Sampling and bounds.
     sample_seconds: float = 10.0
     depth_every_samples: int = 3  # rabbitmqctl is slow: queue depths on every third sample
+    progress_every_samples: int = 6  # a progress line about once a minute (0: none)
     rss_after_clips: int = 20
     rss_tolerance: float | None = 0.10  # None: too short to judge memory
     seed: int = 23

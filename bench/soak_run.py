@@ -138,8 +138,19 @@ class SoakRun:
         count = 0
         while True:
             await self.sample(chaos, with_depths=count % self.plan.depth_every_samples == 0)
+            if self.plan.progress_every_samples and count % self.plan.progress_every_samples == 0:
+                print(self.progress(chaos), flush=True)
             count += 1
             await asyncio.sleep(self.plan.sample_seconds)
+
+    def progress(self, chaos: Chaos) -> str:
+        last = self.watch.samples[-1]
+        rss = " ".join(f"{name}={kib / 1024:.0f}" for name, (_, kib) in sorted(last.rss.items()))
+        faults = " ".join(f"{k}={v}" for k, v in sorted(chaos.done.items()))
+        return (
+            f"[soak {last.at / 60:5.1f} min] uploaded {len(self.uploaded)}, with outcome "
+            f"{last.clips_done}; {faults}; RSS MiB {rss}; load {self.loads[-1]:.1f}"
+        )
 
     async def sample(self, chaos: Chaos | None, *, with_depths: bool) -> None:
         assert self.pipeline is not None and self.settings is not None
@@ -182,10 +193,17 @@ class SoakRun:
 
     # --- the end ----------------------------------------------------------------------------
     async def drain(self) -> None:
-        """Until every uploaded clip has an outcome (or the drain time is up), then settle."""
-        deadline = time.monotonic() + self.plan.drain_seconds
-        while time.monotonic() < deadline and set(self.uploaded) - self.done_clips:
+        """Until every uploaded clip has an outcome, or no new outcome came for the stall
+        time, or the drain time is up; then settle."""
+        now = time.monotonic()
+        deadline, last_progress, done = now + self.plan.drain_seconds, now, len(self.done_clips)
+        while set(self.uploaded) - self.done_clips:
             await asyncio.sleep(self.plan.sample_seconds)
+            now = time.monotonic()
+            if len(self.done_clips) > done:
+                last_progress, done = now, len(self.done_clips)
+            if now > deadline or now - last_progress > self.plan.stall_seconds:
+                break
         await asyncio.sleep(self.plan.settle_seconds)  # late duplicates would arrive here
 
     async def judge(self, chaos: Chaos, feed_wall: float, begun: float) -> SoakResult:

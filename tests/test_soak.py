@@ -107,6 +107,8 @@ SMOKE = SoakPlan(
     recycle_hold_seconds=1,
     poison_at=0.05,
     sample_seconds=1,
+    depth_every_samples=5,
+    progress_every_samples=0,
     rss_after_clips=1,
     rss_tolerance=None,
 )
