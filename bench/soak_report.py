@@ -60,6 +60,7 @@ def summary(result: SoakResult) -> dict[str, Any]:
         ),
         "clips_failed": failed(observed),
         "clips_lost": lost(observed),
+        "clips_in_flight_at_end": observed.in_flight,
         "outcomes_per_clip": dict(Counter(per_clip[c] for c in observed.uploaded)),
         "outcome_messages": dict(kinds),
         "duplicate_live_tasks": observed.live_duplicates,
@@ -85,7 +86,8 @@ def report_lines(result: SoakResult, started: datetime) -> list[str]:
         f"{load['min']:.2f}-{load['max']:.2f}, mean {load['mean']:.2f}",
         f"  feed {figures['feed_minutes']} min, total {figures['total_minutes']} min",
         f"  clips: uploaded {figures['clips_uploaded']}, completed {figures['clips_completed']}, "
-        f"failed {len(figures['clips_failed'])}, lost {len(figures['clips_lost'])}",
+        f"failed {len(figures['clips_failed'])}, lost {len(figures['clips_lost'])}, still in "
+        f"flight at the end {len(figures['clips_in_flight_at_end'])}",
         f"  outcome events per clip (distinct): {figures['outcomes_per_clip']}; messages seen "
         f"(with duplicate deliveries): {figures['outcome_messages']}",
         f"  duplicate live tasks: {figures['duplicate_live_tasks']}",

@@ -18,9 +18,11 @@ from bench.soak_verdict import Observed, Outcome
 from bench.soak_watch import Watch
 from lava.local_pipeline import LocalPipeline, PipelineConfig, metric
 from lava.sample_clips import SampleSpec, make_sample, upload_sample
+from lava.status import snapshot
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.settings import Settings
+from shared.tasks.model import ClipStatus
 
 UPLOAD_ATTEMPTS = 5
 UPLOAD_RETRY_SECONDS = 2.0
@@ -213,6 +215,7 @@ class SoakRun:
             counters = await soak_aws.emulator_counters(aws, self.settings)
             letters = await soak_broker.take_dead_letters(self.settings)
             letters += await soak_aws.take_sqs_dead_letters(aws, self.settings)
+            in_flight = await self.in_flight(aws)
         windows, unjudged = self.watch.windows(self.plan.rss_after_clips)
         observed = Observed(
             uploaded=list(self.uploaded),
@@ -224,6 +227,7 @@ class SoakRun:
             unexpected_exits=list(self.unexpected),
             rss_tolerance=self.plan.rss_tolerance,
             rss_unjudged=[s for s in unjudged if s in RSS_JUDGED],
+            in_flight=in_flight,
         )
         return SoakResult(
             plan=self.plan,
@@ -238,6 +242,23 @@ class SoakRun:
             total_wall=time.monotonic() - begun,
             loads=self.loads,
         )
+
+    async def in_flight(self, aws: AwsClients) -> list[str]:
+        """Clips without an outcome the pipeline still works on: its clip record says
+        labeling, or it has no record yet while the consumer queues still hold events."""
+        assert self.settings is not None
+        snap = await snapshot(aws, self.settings)
+        queued = sum(
+            ready + unacked
+            for queue, (ready, unacked) in self.watch.last_depths().items()
+            if not queue.endswith((".dead", ".outcomes"))
+        )
+        busy = []
+        for clip_id in set(self.uploaded) - self.done_clips:
+            record = snap.clips.get(clip_id)
+            if (record is None and queued) or (record and record.status is ClipStatus.LABELING):
+                busy.append(clip_id)
+        return sorted(busy)
 
 
 async def soak(plan: SoakPlan, work: Path) -> SoakResult:

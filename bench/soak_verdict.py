@@ -58,6 +58,9 @@ class Observed:
     rss: list[RssWindow]
     unexpected_exits: list[str] = field(default_factory=list)
     rss_unjudged: list[str] = field(default_factory=list)  # no baseline after the first clips
+    # Clips without an outcome that the pipeline was still working on when the drain ended
+    # (its table says labeling, or events for it were still queued): slow, not lost.
+    in_flight: list[str] = field(default_factory=list)
     rss_tolerance: float | None = 0.10  # None: too short a run to judge memory
 
 
@@ -70,7 +73,8 @@ def outcomes_per_clip(observed: Observed) -> Counter[str]:
 def lost(observed: Observed) -> list[str]:
     """Clips uploaded that never had an outcome."""
     seen = outcomes_per_clip(observed)
-    return [c for c in observed.uploaded if seen[c] == 0]
+    busy = set(observed.in_flight)
+    return [c for c in observed.uploaded if seen[c] == 0 and c not in busy]
 
 
 def failed(observed: Observed) -> dict[str, str]:
@@ -83,6 +87,11 @@ def broken_bounds(observed: Observed) -> list[str]:
     problems: list[str] = []
     if missing := lost(observed):
         problems.append(f"{len(missing)} clips lost (no outcome): {', '.join(missing[:10])}")
+    if busy := observed.in_flight:
+        problems.append(
+            f"{len(busy)} clips still in flight when the drain ended (not lost: the pipeline "
+            f"was behind): {', '.join(busy[:5])}"
+        )
     per_clip = outcomes_per_clip(observed)
     if many := sorted(c for c, n in per_clip.items() if n > 1):
         problems.append(f"{len(many)} clips with more than one outcome: {', '.join(many[:10])}")

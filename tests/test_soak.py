@@ -49,6 +49,11 @@ def test_a_clip_without_outcome_is_lost() -> None:
     assert problems == ["1 clips lost (no outcome): c"]
 
 
+def test_a_clip_still_in_flight_is_not_lost_but_the_run_did_not_finish_it() -> None:
+    problems = broken_bounds(observed(uploaded=["a", "b", "c"], in_flight=["c"]))
+    assert len(problems) == 1 and problems[0].startswith("1 clips still in flight")
+
+
 def test_dead_letters_must_be_the_injected_poison_with_a_reason() -> None:
     stranger = DeadLetter("ns.dispatcher.dead", "delivery_limit", '{"type": "LevelCompleted"}')
     no_reason = DeadLetter("ns-gt-output-dead", "", f"{POISON_MARKER} topic")
