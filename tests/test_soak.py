@@ -94,20 +94,20 @@ def test_the_rss_baseline_is_the_last_instance_after_its_first_clips() -> None:
     assert watch.windows(after_clips=100) == ([], ["svc"])
 
 
-# A few clips through every fault, fast: Ground Truth's days scaled down 4x more than the full
+# Three clips through every fault, fast: Ground Truth's days scaled down 4x more than the full
 # soak's, a kill every few seconds, one job recycled, the poison, no memory judgement.
 SMOKE = SoakPlan(
-    clips=4,
-    feed_seconds=12,
+    clips=3,
+    feed_seconds=8,
     drain_seconds=120,
     settle_seconds=3,
     clip_seconds=1,
     fps=2,
     time_scale=5e-6,
-    kill_every_seconds=3,
+    kill_every_seconds=2.5,
     kill_until=1.0,
     restart_after_max_seconds=0.5,
-    drop_every_seconds=5,
+    drop_every_seconds=4,
     recycles=(JobRecycle("VOTVehicle", 0.3),),
     recycle_hold_seconds=1,
     poison_at=0.05,
