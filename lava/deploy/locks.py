@@ -126,7 +126,7 @@ LOCAL_ONLY_IMPORTS = {
     "moto": "the local extra: python -m shared.moto_server",
     "werkzeug": "the local extra (moto[server]): python -m shared.moto_server",
     "yaml": "dev tooling: lava.deploy.broker reads the overlays' kustomizations",
-    # shared/labeling/labelstudio/launch.py runs under Label Studio's own venv (scripts/labelstudio.sh)
+    # the Label Studio launcher runs under its own venv (scripts/labelstudio.sh)
     "django": "Label Studio's own venv: shared/labeling/labelstudio/launch.py",
     "label_studio": "Label Studio's own venv: shared/labeling/labelstudio/launch.py",
 }
