@@ -69,6 +69,10 @@ class AnnotationTask(BaseModel):
     failure_reason: str | None = None
     stopped_by: str | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
+    # When the sweep looks at it next (level deadline, pending LabelsFinalized); the revision
+    # every writer bumps (shared/tasks/plan.py: the aggregate's optimistic lock).
+    due_at: float | None = None
+    rev: int = 0
 
     @property
     def final_level(self) -> bool:
@@ -107,11 +111,13 @@ class DataObject(BaseModel):
     due_at: float | None = None
     status: ObjectStatus = ObjectStatus.WAITING
     output: JobResult | None = None
+    done_at: float | None = None
     # Job lifecycle (job_hold.py): the generation of the job it was last sent to, and why it
     # is held instead of sent (its job is Initializing, Stopped...), since when.
     generation: int | None = None
     held: str | None = None
     held_since: float | None = None
+    rev: int = 0  # bumped by every write (shared/tasks/plan.py)
 
 
 class LateOutput(BaseModel):
