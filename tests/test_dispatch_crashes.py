@@ -42,6 +42,13 @@ def crash_after(step: str) -> Any:
 
 
 @pytest.fixture
+def aws_backend() -> str:
+    """AWS in this process only (moto's own code, no server): what is tested here is the
+    applier's order, which the transport does not change; keeps the suite's time down."""
+    return "memory"
+
+
+@pytest.fixture
 def settings(policy_settings: Settings) -> Settings:
     return policy_settings
 

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from services.dispatcher.policy import Abort, decide
 from services.dispatcher.sender import InputSender
 from shared.acking import Reject
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.settings import Settings
-from shared.tasks.model import DataObject, ObjectStatus, TaskStatus
-from shared.tasks.store import TaskStore
+from shared.tasks.model import ObjectStatus, TaskStatus
 from shared.testing.events import completed, expired, failed, frames_ready
 from tests.support.dispatch import (
     DAY,
@@ -344,19 +344,19 @@ async def test_the_sweep_reads_only_what_is_due(aws: AwsClients, env: Any) -> No
 async def test_failing_a_task_leaves_an_object_that_completed_meanwhile(
     aws: AwsClients, env: Any
 ) -> None:
-    settings, jobs, _, _, dispatcher = env
+    """A failure decided on a read from before the output loses its commit (the object's
+    revision moved), and is decided again on the new state."""
+    settings, jobs, clock, _, dispatcher = env
     job = jobs["VOTVehicle"]
     await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
     key = key_of((await inputs(aws, job))[0])
-    store: TaskStore = dispatcher.store
-    stale = await store.objects("clip-1.vehicles")  # read while the object still waits
+    stale = await dispatcher._aggregate("clip-1.vehicles")  # read while the object still waits
     await dispatcher.on_level_completed(completed("clip-1.vehicles", job, key))
-
-    async def stale_read(task_id: str, level: int | None = None) -> list[DataObject]:
-        return stale
-
-    store.objects = stale_read  # type: ignore[method-assign]
-    await store.stop_objects("clip-1.vehicles")  # its condition fails: no error
-    del store.objects
-    (obj,) = await store.objects("clip-1.vehicles", level=1)
+    abort = Abort("clip-1", "clip-1.vehicles", "injected")
+    assert not await dispatcher.applier.apply(
+        decide(stale, abort, clock.now().timestamp()), "clip-1.vehicles"
+    )
+    await dispatcher.handle("clip-1.vehicles", abort)
+    (obj,) = await dispatcher.store.objects("clip-1.vehicles", level=1)
     assert obj.status is ObjectStatus.DONE
+    assert (await task_state(dispatcher, "clip-1.vehicles")).status is TaskStatus.FAILED

@@ -70,7 +70,7 @@ async def test_a_stopped_task_sends_nothing_and_records_late_outputs(
     assert recorder.of("LabelsFinalized") == []
     (obj,) = await dispatcher.store.objects(TASK)
     assert obj.status is ObjectStatus.STOPPED and obj.output is None and obj.keys == [key]
-    late = await dispatcher.store.late_outputs(TASK)
+    _, _, late = await dispatcher.store.load(TASK)
     assert sorted(item.what for item in late) == ["expired", "output"]
     assert (await task_state(dispatcher, TASK)).status is TaskStatus.STOPPED
     clip = await dispatcher.store.clip("clip-1")

@@ -19,6 +19,7 @@ reads what is due, not everything; ``by-status`` (status_key, updated_at) lists 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -130,9 +131,17 @@ class TaskStore:
 
     async def commit(self, changes: Changes) -> bool:
         """Carry out one decision's writes in ONE request (``shared/tasks/plan.py``); False
-        when a condition failed (someone changed the aggregate since it was read)."""
-        if changes.link is not None:
-            await self._link_clip(changes.link)
+        when a condition failed (someone changed the aggregate since it was read).
+
+        The clip record's task list (``link``, idempotent) is written alongside, not before:
+        a crash between the two is repaired by the redelivered FramesReady, which links again.
+        """
+        if changes.link is None:
+            return await self._write(changes)
+        _, written = await asyncio.gather(self._link_clip(changes.link), self._write(changes))
+        return written
+
+    async def _write(self, changes: Changes) -> bool:
         requests = [self._write_request(w) for w in changes.writes]
         requests += self.counters.updates(changes.counts, changes.hourly, changes.at)
         if not requests:
@@ -224,10 +233,6 @@ class TaskStore:
             Limit=limit,
         )
         return [from_item(i) for i in found.get("Items", [])]
-
-    async def tasks_by_status(self, status: str, limit: int = 1000) -> list[AnnotationTask]:
-        found, _ = await self.tasks_page(status, limit)
-        return found
 
     async def tasks_page(
         self, status: str, limit: int, after: dict[str, Any] | None = None
@@ -432,87 +437,6 @@ class TaskStore:
             ExpressionAttributeValues=values(
                 now=now, kind=DUE_OBJECT, one=1, waiting=ObjectStatus.WAITING.value, key=obj.key
             ),
-        )
-
-    async def stop_objects(self, task_id: str, status: ObjectStatus = ObjectStatus.FAILED) -> int:
-        """Nothing of a failed (or stopped) task is due any more; how many objects changed."""
-        changed = 0
-        for obj in await self.objects(task_id):
-            if obj.status is ObjectStatus.WAITING:
-                changed += await self._stop_object(obj, status)
-        return changed
-
-    async def _stop_object(self, obj: DataObject, status: ObjectStatus) -> bool:
-        # An object that stopped waiting since the read (its output came) is left be.
-        stopped = await self._update(
-            Key=_object_key(obj),
-            UpdateExpression="SET #s = :stopped REMOVE due_kind, due_at ADD #r :one",
-            ConditionExpression="#s = :waiting",
-            ExpressionAttributeNames={"#s": "status", "#r": "rev"},
-            ExpressionAttributeValues=values(
-                stopped=status.value, waiting=ObjectStatus.WAITING.value, one=1
-            ),
-        )
-        if stopped:
-            await self.counters.add({"o_waiting": -1})
-        return stopped
-
-    async def stop_task(
-        self, task_id: str, expected: Sequence[TaskStatus], now: float, by: str, reason: str
-    ) -> bool:
-        """An operator's stop: the task becomes ``stopped`` (final) if it is in ``expected``."""
-        attr_values: dict[str, Any] = {
-            **values(
-                status=TaskStatus.STOPPED.value,
-                key=f"task#{TaskStatus.STOPPED.value}",
-                now=now,
-                by=by,
-                one=1,
-            ),
-            ":h": _history(now, "stopped", f"by {by}" + (f": {reason}" if reason else "")),
-        }
-        conditions = []
-        for i, state in enumerate(expected):
-            attr_values[f":e{i}"] = serialize(state.value)
-            conditions.append(f"#s = :e{i}")
-        old = await self._transition(
-            Key=_key(task_pk(task_id), "task"),
-            UpdateExpression="SET #s = :status, status_key = :key, updated_at = :now, "
-            "stopped_by = :by, history = list_append(history, :h) REMOVE due_kind, due_at "
-            "ADD #r :one",
-            ConditionExpression="(" + " OR ".join(conditions) + ")",
-            ExpressionAttributeNames={"#s": "status", "#r": "rev"},
-            ExpressionAttributeValues=attr_values,
-        )
-        if old is None:
-            return False
-        await self._count_task_move(old, TaskStatus.STOPPED)
-        return True
-
-    async def late_outputs(self, task_id: str) -> list[LateOutput]:
-        return [LateOutput.model_validate(i) for i in await self._task_items(task_id, "late#")]
-
-    async def restart_objects(self, objects: Sequence[DataObject]) -> None:
-        """For a retried task: its unfinished objects wait again, due now."""
-        db = await self._aws.dynamodb()
-        for obj in objects:
-            bumped = obj.model_copy(update={"rev": obj.rev + 1})
-            found = await db.put_item(
-                TableName=self.table, Item=self._object_item(bumped), ReturnValues="ALL_OLD"
-            )
-            old = from_item(found.get("Attributes") or {})
-            waiting_before = old.get("status") == ObjectStatus.WAITING.value
-            new_keys = len(obj.keys) - len(old.get("keys", obj.keys))
-            await self.counters.add({"o_waiting": 0 if waiting_before else 1, "rekeys": new_keys})
-
-    async def reset_retriggers(self, task_id: str) -> None:
-        db = await self._aws.dynamodb()
-        await db.update_item(
-            TableName=self.table,
-            Key=_key(task_pk(task_id), "task"),
-            UpdateExpression="SET level_retriggers = :zero REMOVE failure_reason ADD #r :one",
-            ExpressionAttributeNames={"#r": "rev"},
-            ExpressionAttributeValues=values(zero=0, one=1),
         )
 
     async def set_clip_outcome(self, clip_id: str, outcome: ClipOutcome, now: float) -> None:
