@@ -14,12 +14,14 @@ import pytest
 
 from shared.aws import AwsClients
 from shared.clock import FakeClock
+from shared.labeling.jobs import JobManager
+from shared.labeling.registry import StreamingJob
 from shared.settings import Settings
 from shared.tasks.model import TaskStatus
 from shared.testing.events import completed, failed, frames_ready
+from shared.workflows import load_catalog
 from tests.support.dispatch import (
     Recorder,
-    create_jobs,
     dispatch_settings,
     inputs,
     make,
@@ -61,10 +63,24 @@ def aws(policy_aws: AwsClients) -> AwsClients:
 @pytest.fixture
 async def env(aws: AwsClients, settings: Settings) -> Any:
     s = dispatch_settings(settings)
-    jobs = await create_jobs(aws, s)
+    jobs = await vehicle_jobs(aws, s)
     clock = FakeClock()
     recorder = Recorder()
     return s, jobs, clock, recorder, make(aws, s, clock, recorder)
+
+
+async def vehicle_jobs(aws: AwsClients, settings: Settings) -> dict[str, StreamingJob]:
+    """Only the two jobs of the ``vehicles`` workflow (a fifth of the catalog's set-up)."""
+    catalog = load_catalog()
+    wanted = ("VOTVehicle", "AdjVOTVehicle")
+    subset = catalog.model_copy(
+        update={
+            "jobs": {name: catalog.jobs[name] for name in wanted},
+            "workflows": {"vehicles": catalog.workflows["vehicles"]},
+        }
+    )
+    results = await JobManager(aws, settings).create_from_catalog(subset)
+    return {r.job.name: r.job for r in results}
 
 
 def key_of(message: dict[str, Any]) -> str:
