@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from services.dispatcher.policy import Abort, decide
+from services.dispatcher.policy import Abort, Output, decide
 from services.dispatcher.sender import InputSender
 from shared.acking import Reject
 from shared.aws import AwsClients
@@ -360,3 +360,25 @@ async def test_failing_a_task_leaves_an_object_that_completed_meanwhile(
     (obj,) = await dispatcher.store.objects("clip-1.vehicles", level=1)
     assert obj.status is ObjectStatus.DONE
     assert (await task_state(dispatcher, "clip-1.vehicles")).status is TaskStatus.FAILED
+
+
+async def test_two_outputs_of_one_level_decided_at_once_move_it_once(
+    aws: AwsClients, env: Any
+) -> None:
+    """Both replicas read the level with the other job still waiting: the second commit loses
+    (the task's revision moved), is decided again on a fresh read, and starts level 2."""
+    settings, jobs, clock, _, dispatcher = env
+    bucket = settings.names.bucket
+    await dispatcher.on_frames_ready(frames_ready(workflow="signs_lights", bucket=bucket))
+    light = key_of((await inputs(aws, jobs["VODTrafficLight"]))[0])
+    sign = key_of((await inputs(aws, jobs["VODTrafficSign"]))[0])
+    task_id = "clip-1.signs_lights"
+    read = await dispatcher._aggregate(task_id)  # both decide on this read
+    now = clock.now().timestamp()
+    light_done = Output(completed(task_id, jobs["VODTrafficLight"], light, bucket).payload)
+    sign_done = Output(completed(task_id, jobs["VODTrafficSign"], sign, bucket).payload)
+    assert await dispatcher.applier.apply(decide(read, light_done, now), task_id)
+    assert not await dispatcher.applier.apply(decide(read, sign_done, now), task_id)
+    await dispatcher.handle(task_id, sign_done)  # what the handler does next: read, decide
+    assert (await task_state(dispatcher, task_id)).level == 2
+    assert len(await inputs(aws, jobs["AdjVODTrafficLight"])) == 1

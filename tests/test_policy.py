@@ -179,7 +179,10 @@ def test_an_output_completes_the_level_and_starts_the_next_with_the_carry() -> N
 def test_one_output_of_two_jobs_does_not_complete_the_level() -> None:
     agg = running("signs_lights")
     plan = decide(agg, output(agg, "VODTrafficLight"), T0 + 10)
-    assert plan.sends == () and [type(w) for w in plan.commit.writes] == [PutObject]
+    assert plan.sends == () and [type(w) for w in plan.commit.writes] == [PutTask, PutObject]
+    # the task's revision moves too: a sibling output decided at once loses its commit
+    (touched,) = [w for w in plan.commit.writes if isinstance(w, PutTask)]
+    assert agg.task is not None and touched.expected == agg.task.rev
     agg = committed(agg, plan)
     plan = decide(agg, output(agg, "VODTrafficSign"), T0 + 11)
     assert [d.job.name for d in plan.sends] == ["AdjVODTrafficLight"]

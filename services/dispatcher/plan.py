@@ -155,6 +155,11 @@ class Draft:
     # --- the plan ----------------------------------------------------------------------------
     def _writes(self) -> tuple[Write, ...]:
         writes: list[Write] = []
+        if self._changed and self.read_task is not None and self.task is not None:
+            # Every decision over the aggregate bumps the task's revision, even one that only
+            # changes an object: two outputs of one level decided at once cannot both commit
+            # (the loser decides again, sees the level complete, and moves it).
+            self._task_changed = True
         if self._task_changed and self.task is not None:
             expected = NEW if self.read_task is None else self.read_task.rev
             writes.append(PutTask(_bumped(self.task, expected), expected))
