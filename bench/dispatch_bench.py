@@ -1,10 +1,10 @@
 """Dispatcher benchmark, on one moto server and the machine's RabbitMQ.
 
-1. Throughput: N FramesReady handled by the dispatcher (the clip's task list, the task and
-   its object written, the send claimed, SNS PublishBatch, the send recorded) at concurrency
-   C, against the bare aiobotocore calls the same work needs (UpdateItem, two conditional
-   PutItems, the claim UpdateItem, PublishBatch, the send UpdateItem) with the same items,
-   at the same concurrency, alternating rounds.
+1. Throughput: N FramesReady handled by the dispatcher (the clip's task list, then ONE
+   TransactWriteItems: the task, its object with the send claimed and the counters; SNS
+   PublishBatch; the send confirmed) at concurrency C, against the bare aiobotocore calls the
+   same work needs (UpdateItem + the new clip's counter, TransactWriteItems, PublishBatch,
+   PutItem) with the same items, at the same concurrency, alternating rounds.
    Target: the dispatcher takes at most 1.3x the bare calls' time.
 2. Latency from a LevelCompleted published on the bus to the next level's first publish to
    SNS, through the running dispatcher service (p50/p99).
@@ -25,12 +25,12 @@ from typing import Any
 
 from emulators.settings import LocalSettings
 from services.dispatcher.dispatcher import Dispatcher
+from services.dispatcher.policy_cases import new_object, new_task
 from services.dispatcher.sender import InputSender
 from services.dispatcher.service import make_dispatcher, wire_dispatcher
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import SystemClock
-from shared.dynamo import values
 from shared.events import FramesReady, LevelCompleted
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
@@ -38,6 +38,7 @@ from shared.local_stack import MotoServer
 from shared.resources import provision
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
+from shared.tasks.plan import NEW, PutObject, PutTask
 from shared.tasks.store import TaskStore
 from shared.testing.events import completed, frames_ready
 from shared.workflows import load_catalog
@@ -53,53 +54,39 @@ class NullPublish:
 async def bare_calls(
     aws: AwsClients, settings: Settings, topic: str, store: TaskStore, task_id: str
 ) -> None:
-    """What dispatching one data object costs at the least: the same AWS calls with the same
-    items (encoded by the store's own helpers), and none of the dispatcher's logic."""
+    """What dispatching one data object costs at the least: the same AWS requests with the
+    same items (encoded by the store's own helpers), and none of the dispatcher's logic: the
+    clip record (+ its counter: every clip is new), ONE TransactWriteItems (task, object,
+    counters), the PublishBatch, the confirmation PutItem."""
     db, sns = await aws.dynamodb(), await aws.sns()
     now = time.time()
     ready = frames_ready(task_id.removesuffix(".vehicles"), bucket=settings.names.bucket).payload
-    task = Dispatcher._task_of(ready, now, [["VOTVehicle"], ["AdjVOTVehicle"]])
-    obj = Dispatcher._new_object(task, "VOTVehicle", 1, now)
-    key = obj.key
-    table = store.table
-    await db.update_item(**store._clip_task_update(task.clip_id, task.task_id, now))
-    await db.put_item(
-        TableName=table,
-        Item=store._task_item(task, now + 432000),
-        ConditionExpression="attribute_not_exists(pk)",
+    task = new_task(ready, now, [["VOTVehicle"], ["AdjVOTVehicle"]]).model_copy(
+        update={"due_at": now + 432000, "rev": 1}
     )
-    await db.put_item(
-        TableName=table,
-        Item=store._object_item(obj),
-        ConditionExpression="attribute_not_exists(pk)",
-    )
-    obj_key = {"pk": {"S": f"task#{task.task_id}"}, "sk": {"S": "obj#01#VOTVehicle#0"}}
+    claimed = {"send_count": 1, "last_sent_at": now, "due_at": now + 120, "rev": 1}
+    obj = new_object(task, "VOTVehicle", 1, now).model_copy(update=claimed)
     await db.update_item(
-        TableName=table,
-        Key=obj_key,
-        UpdateExpression="SET due_at = :lease",
-        ConditionExpression="#s = :waiting AND #k = :key AND due_at = :due",
-        ExpressionAttributeNames={"#s": "status", "#k": "key"},
-        ExpressionAttributeValues=values(lease=now + 60, waiting="waiting", key=key, due=now),
+        ReturnValues="ALL_OLD", **store._clip_task_update(task.clip_id, task.task_id, now)
     )
+    await store.counters.add({"c_labeling": 1})
+    counts = {"t_active_1": 1, "objects": 1, "o_waiting": 1, "sends": 1}
+    items: list[Any] = [
+        store._write_request(PutTask(task, NEW)),
+        store._write_request(PutObject(obj, NEW)),
+        *store.counters.updates(counts, {"sends": 1}, now),
+    ]
+    await db.transact_write_items(TransactItems=items)
     body = {
         "source-ref": ready.frames.sequence_uri,
         "dataset-objectid-attribute-name": "lava-dedup-id",
-        "lava-dedup-id": key,
+        "lava-dedup-id": obj.key,
     }
     await sns.publish_batch(
         TopicArn=topic, PublishBatchRequestEntries=[{"Id": "0", "Message": json.dumps(body)}]
     )
-    await db.update_item(
-        TableName=table,
-        Key=obj_key,
-        UpdateExpression="SET send_count = send_count + :one, last_sent_at = :now, due_at = :next",
-        ConditionExpression="#s = :waiting AND #k = :key",
-        ExpressionAttributeNames={"#s": "status", "#k": "key"},
-        ExpressionAttributeValues=values(
-            one=1, now=now, next=now + 432000, waiting="waiting", key=key
-        ),
-    )
+    confirmed = obj.model_copy(update={"due_at": now + 432000, "rev": 2})
+    await db.put_item(**store._write_request(PutObject(confirmed, 1))["Put"])
 
 
 async def timed(count: int, concurrency: int, one: Any) -> float:
@@ -174,7 +161,7 @@ async def latency(args: argparse.Namespace, settings: Settings, aws: AwsClients)
     runtime = ServiceRuntime("dispatcher", settings, consumer="dispatcher")
     dispatcher = make_dispatcher(runtime)
     sender = TimingSender(aws, settings.dispatch.dedup_key_name)
-    dispatcher.sender = sender
+    dispatcher.applier.sender = sender
     runtime.handle(FramesReady, dispatcher.on_frames_ready)
     runtime.handle(LevelCompleted, dispatcher.on_level_completed)
     run = asyncio.create_task(runtime.run(install_signals=False))

@@ -33,6 +33,10 @@ from shared.dynamo import items
 from shared.tasks.model import ClipStatus
 
 WORKFLOWS = ["vehicles", "lanes", "signs_lights"]
+DYNAMO_WRITES = {
+    ("dynamodb", op)
+    for op in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
+}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -208,12 +212,35 @@ def print_requests_per_clip(
         print(f"  {aws_name:<9} {op:<24} {n / clips:8.1f} per clip  {n / levels:7.1f} per level")
     total = sum(totals.values())
     print(f"  {'all':<34} {total / clips:8.1f} per clip  {total / levels:7.1f} per level")
+    polls = totals.get(("sqs", "ReceiveMessage"), 0.0)
+    print(
+        f"  {'all but SQS long-polls':<34} {(total - polls) / clips:8.1f} per clip  "
+        f"{(total - polls) / levels:7.1f} per level"
+    )
+    writes = sum(n for (aws_name, op), n in totals.items() if (aws_name, op) in DYNAMO_WRITES)
+    print(
+        f"  {'DynamoDB write requests':<34} {writes / clips:8.1f} per clip  "
+        f"{writes / levels:7.1f} per level"
+    )
+    print("\nper service (requests per task level; SQS long-polls apart):")
+    by_service: dict[str, float] = defaultdict(float)
+    for (service, aws_name, op), n in calls.items():
+        if service != "gt-emulator" and (aws_name, op) != ("sqs", "ReceiveMessage"):
+            by_service[service] += n
+    for service, n in sorted(by_service.items(), key=lambda item: -item[1]):
+        ops = ", ".join(
+            f"{op} {m / levels:.1f}"
+            for (svc, _, op), m in sorted(calls.items(), key=lambda item: -item[1])
+            if svc == service and m and op != "ReceiveMessage"
+        )
+        print(f"  {service:<12} {n / levels:6.1f}  ({ops})")
     print(
         "  the policy's minimum per task level: 1 SNS publish of the data object (a same-key\n"
         "  re-send only every LAVA_DISPATCH__RESEND_INTERVAL_SECONDS, a new key only after an\n"
-        "  expiry) and the state writes that make it safe: create, claim, record the send,\n"
-        "  record the output, move the level (5 DynamoDB writes); SQS receives are\n"
-        "  long-polls, paid per 20 s of waiting, not per clip."
+        "  expiry), 1 Query to load the task (none for FramesReady) and 2 DynamoDB writes: the\n"
+        "  decision's commit (create, or record the output and start the next level, with the\n"
+        "  send claimed and the counters riding along) and the send's confirmation\n"
+        "  (docs/policy.md); SQS receives are long-polls, paid per 20 s of waiting, not per clip."
     )
 
 

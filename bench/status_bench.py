@@ -32,6 +32,8 @@ from typing import Any
 
 from emulators.settings import LocalSettings
 from services.dispatcher.dispatcher import Dispatcher
+from services.dispatcher.policy import Abort
+from services.dispatcher.policy_cases import new_object, new_task
 from services.dispatcher.service import wire_dispatcher
 from shared.aws import CALL_TIMES, AwsClients
 from shared.clock import FakeClock
@@ -119,7 +121,7 @@ async def seed_completed(
 ) -> None:
     """``count`` completed tasks (task item + done object each), written in batches of 25."""
     db = await aws.dynamodb()
-    template = dispatcher._task_of(
+    template = new_task(
         frames_ready("seed", bucket="lava-data").payload, now, [["VOTVehicle"]]
     ).model_copy(update={"status": TaskStatus.COMPLETED})
     batch: list[dict[str, Any]] = []
@@ -127,7 +129,7 @@ async def seed_completed(
         task = template.model_copy(
             update={"task_id": f"seed-{i}.vehicles", "clip_id": f"seed-{i}", "updated_at": now - i}
         )
-        obj = dispatcher._new_object(task, "VOTVehicle", 1, now)
+        obj = new_object(task, "VOTVehicle", 1, now)
         obj_item = obj.model_dump(mode="json")
         obj_item.update(
             pk=f"task#{task.task_id}",
@@ -166,10 +168,7 @@ async def working_set(
     now = clock.now().timestamp()
     for i in range(20):
         task_id = task_id_of(f"live-{i}", "vehicles")
-        await dispatcher.store.set_task_status(
-            task_id, TaskStatus.FAILED, [TaskStatus.ACTIVE], now, reason="bench"
-        )
-        await dispatcher.store.stop_objects(task_id)
+        await dispatcher.handle(task_id, Abort(f"live-{i}", task_id, "bench"))
     return float(now), live
 
 

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from services.dispatcher.policy import Abort, Output, decide
 from services.dispatcher.sender import InputSender
 from shared.acking import Reject
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.settings import Settings
-from shared.tasks.model import DataObject, ObjectStatus, TaskStatus
-from shared.tasks.store import TaskStore
+from shared.tasks.model import ObjectStatus, TaskStatus
 from shared.testing.events import completed, expired, failed, frames_ready
 from tests.support.dispatch import (
     DAY,
@@ -344,19 +344,41 @@ async def test_the_sweep_reads_only_what_is_due(aws: AwsClients, env: Any) -> No
 async def test_failing_a_task_leaves_an_object_that_completed_meanwhile(
     aws: AwsClients, env: Any
 ) -> None:
-    settings, jobs, _, _, dispatcher = env
+    """A failure decided on a read from before the output loses its commit (the object's
+    revision moved), and is decided again on the new state."""
+    settings, jobs, clock, _, dispatcher = env
     job = jobs["VOTVehicle"]
     await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
     key = key_of((await inputs(aws, job))[0])
-    store: TaskStore = dispatcher.store
-    stale = await store.objects("clip-1.vehicles")  # read while the object still waits
+    stale = await dispatcher._aggregate("clip-1.vehicles")  # read while the object still waits
     await dispatcher.on_level_completed(completed("clip-1.vehicles", job, key))
-
-    async def stale_read(task_id: str, level: int | None = None) -> list[DataObject]:
-        return stale
-
-    store.objects = stale_read  # type: ignore[method-assign]
-    await store.stop_objects("clip-1.vehicles")  # its condition fails: no error
-    del store.objects
-    (obj,) = await store.objects("clip-1.vehicles", level=1)
+    abort = Abort("clip-1", "clip-1.vehicles", "injected")
+    assert not await dispatcher.applier.apply(
+        decide(stale, abort, clock.now().timestamp()), "clip-1.vehicles"
+    )
+    await dispatcher.handle("clip-1.vehicles", abort)
+    (obj,) = await dispatcher.store.objects("clip-1.vehicles", level=1)
     assert obj.status is ObjectStatus.DONE
+    assert (await task_state(dispatcher, "clip-1.vehicles")).status is TaskStatus.FAILED
+
+
+async def test_two_outputs_of_one_level_decided_at_once_move_it_once(
+    aws: AwsClients, env: Any
+) -> None:
+    """Both replicas read the level with the other job still waiting: the second commit loses
+    (the task's revision moved), is decided again on a fresh read, and starts level 2."""
+    settings, jobs, clock, _, dispatcher = env
+    bucket = settings.names.bucket
+    await dispatcher.on_frames_ready(frames_ready(workflow="signs_lights", bucket=bucket))
+    light = key_of((await inputs(aws, jobs["VODTrafficLight"]))[0])
+    sign = key_of((await inputs(aws, jobs["VODTrafficSign"]))[0])
+    task_id = "clip-1.signs_lights"
+    read = await dispatcher._aggregate(task_id)  # both decide on this read
+    now = clock.now().timestamp()
+    light_done = Output(completed(task_id, jobs["VODTrafficLight"], light, bucket).payload)
+    sign_done = Output(completed(task_id, jobs["VODTrafficSign"], sign, bucket).payload)
+    assert await dispatcher.applier.apply(decide(read, light_done, now), task_id)
+    assert not await dispatcher.applier.apply(decide(read, sign_done, now), task_id)
+    await dispatcher.handle(task_id, sign_done)  # what the handler does next: read, decide
+    assert (await task_state(dispatcher, task_id)).level == 2
+    assert len(await inputs(aws, jobs["AdjVODTrafficLight"])) == 1

@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from lava.status import snapshot
-from services.dispatcher.job_hold import Hold, JobWatch, NewKey, Send, decide
+from services.dispatcher.job_hold import JobWatch
+from services.dispatcher.policy_types import Hold, NewKey, Send
+from services.dispatcher.policy_types import job_gate as decide
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.labeling.jobs import JobManager

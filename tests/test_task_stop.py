@@ -6,12 +6,14 @@ from typing import Any
 
 import pytest
 
+from services.dispatcher.policy import Output, decide
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.operations.errors import Conflict, NotFound
 from shared.operations.tasks import stop_task
 from shared.settings import Settings
 from shared.tasks.model import ClipStatus, ClipStop, ObjectStatus, TaskStatus
+from shared.tasks.plan import NEW, Changes, PutObject
 from shared.testing.events import completed, expired, frames_ready
 from tests.support.dispatch import (
     DAY,
@@ -68,7 +70,7 @@ async def test_a_stopped_task_sends_nothing_and_records_late_outputs(
     assert recorder.of("LabelsFinalized") == []
     (obj,) = await dispatcher.store.objects(TASK)
     assert obj.status is ObjectStatus.STOPPED and obj.output is None and obj.keys == [key]
-    late = await dispatcher.store.late_outputs(TASK)
+    _, _, late = await dispatcher.store.load(TASK)
     assert sorted(item.what for item in late) == ["expired", "output"]
     assert (await task_state(dispatcher, TASK)).status is TaskStatus.STOPPED
     clip = await dispatcher.store.clip("clip-1")
@@ -116,16 +118,42 @@ async def test_a_failed_task_can_be_stopped(aws: AwsClients, settings: Settings)
     assert (await task_state(dispatcher, TASK)).status is TaskStatus.STOPPED
 
 
+async def test_a_decision_read_before_the_stop_loses_its_commit(aws: AwsClients, env: Any) -> None:
+    """A replica that read the task just before the stop decides to start level 2: its commit
+    names the revision it read, the stop bumped it, so nothing of level 2 is written or sent."""
+    settings, jobs, clock, _, dispatcher = env
+    await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
+    (sent,) = await inputs(aws, jobs["VOTVehicle"])
+    stale = await dispatcher._aggregate(TASK)
+    await stop_task(dispatcher.store, TASK, now(clock), by="op")
+    plan = decide(
+        stale,
+        Output(completed(TASK, jobs["VOTVehicle"], sent["lava-dedup-id"]).payload),
+        now(clock),
+    )
+    assert plan.sends  # it would start level 2
+    assert not await dispatcher.applier.apply(plan, TASK)
+    assert await dispatcher.store.objects(TASK, level=2) == []
+    assert await inputs(aws, jobs["AdjVOTVehicle"]) == []
+
+
 async def test_the_sweep_stops_an_object_written_after_the_stop(aws: AwsClients, env: Any) -> None:
-    """A replica that read the task just before the stop may still write the next level's
-    objects (its advance then fails): the sweep stops them instead of sending."""
+    """An object written after the stop (by an older dispatcher without revisions) is stopped
+    by the sweep instead of sent."""
     settings, jobs, clock, _, dispatcher = env
     await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
     await inputs(aws, jobs["VOTVehicle"])
-    task = await task_state(dispatcher, TASK)
     await stop_task(dispatcher.store, TASK, now(clock), by="op")
-    late_object = dispatcher._new_object(task, "AdjVOTVehicle", 2, now(clock))
-    assert not await dispatcher.store.advance(task, [late_object], now(clock), now(clock) + DAY)
+    (obj,) = await dispatcher.store.objects(TASK)
+    late_object = obj.model_copy(
+        update={
+            "job": "AdjVOTVehicle",
+            "level": 2,
+            "status": ObjectStatus.WAITING,
+            "due_at": now(clock),
+        }
+    )
+    assert await dispatcher.store.commit(Changes(writes=(PutObject(late_object, NEW),)))
     await clock.advance(1)
     report = await dispatcher.sweep()
     assert report.first_sends == 0

@@ -60,7 +60,7 @@ def list_tasks(status: tuple[str, ...], as_json: bool) -> None:
     async def work(settings: Settings, aws: AwsClients, store: TaskStore) -> list[Any]:
         found = []
         for name in status or STATUSES:
-            found += await store.tasks_by_status(name)
+            found += (await store.tasks_page(name, 1000))[0]
         return sorted(found, key=lambda t: t.updated_at, reverse=True)
 
     found = _run(work)

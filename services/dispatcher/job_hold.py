@@ -6,13 +6,8 @@ streaming job stops by itself after 10 days without input (or when an operator s
 sends to a stopped job go nowhere. Re-creating it (``lava jobs create``) makes a new Ground
 Truth job - a new generation in the registry - which has never seen any key.
 
-So, per due data object (the decision is pure, :func:`decide`):
-
-- job InProgress, same generation as the last send (or never sent): send (same key);
-- job InProgress, a newer generation than the last send: a new key, then send;
-- anything else (Initializing, Stopping, Stopped, Failed, Completed): hold - the object stays
-  waiting with ``held`` = the reason (``lava status`` shows it) and is looked at again after
-  ``LAVA_DISPATCH__JOB_RECHECK_SECONDS``.
+So, per due data object, the policy holds the send, re-keys it for a re-created job or sends
+it (the job gate: ``policy_types.job_gate``, one row of the policy table).
 
 A job that stops while objects wait for its output is noticed when the registry is refreshed
 (:meth:`JobWatch.refresh`, every ``LAVA_DISPATCH__JOB_RECHECK_SECONDS``): its waiting objects
@@ -22,14 +17,11 @@ InProgress, the sweep sends them to the new generation with new keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
 
-from shared.dedup import dedup_key_id
-from shared.labeling.registry import ENDED, StreamingJob
-from shared.tasks.model import DataObject
+from shared.labeling.registry import ENDED
 
 if TYPE_CHECKING:
     from services.dispatcher.jobs import JobDirectory
@@ -37,35 +29,6 @@ if TYPE_CHECKING:
     from shared.tasks.store import TaskStore
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class Send:
-    pass
-
-
-@dataclass(frozen=True)
-class Hold:
-    reason: str
-
-
-@dataclass(frozen=True)
-class NewKey:
-    attempt: int
-    key: str
-
-
-Decision = Send | Hold | NewKey
-
-
-def decide(obj: DataObject, job: StreamingJob) -> Decision:
-    if not job.accepting_input:
-        why = f" ({job.status_reason})" if job.status_reason else ""
-        return Hold(f"waiting for job {job.name} to be InProgress: it is {job.status}{why}")
-    if obj.generation is not None and obj.generation != job.generation:
-        attempt = obj.attempt + 1
-        return NewKey(attempt, dedup_key_id(obj.task_id, obj.job, obj.object_id, attempt))
-    return Send()
 
 
 class JobWatch:
@@ -81,7 +44,7 @@ class JobWatch:
         """Ask every job's backend for its status (DescribeLabelingJob); the jobs that stopped
         taking input since the last look, whose waiting objects are now due (to be held)."""
         jobs = await self._manager.refresh()
-        self._jobs.forget()
+        self._jobs.remember(jobs)
         ended = []
         for job in jobs:
             before = self._last.get(job.name)

@@ -36,3 +36,7 @@ class JobDirectory:
     def forget(self) -> None:
         """Read every job again next time (after the registry was refreshed)."""
         self._cache.clear()
+
+    def remember(self, jobs: list[StreamingJob]) -> None:
+        """The jobs as the status refresh just read them (so handlers read none themselves)."""
+        self._cache = {job.name: (time.monotonic(), job) for job in jobs}

@@ -44,7 +44,8 @@ def wire_dispatcher(
         settings,
         store,
         sender or InputSender(aws, settings.dispatch.dedup_key_name),
-        JobDirectory(JobRegistry(aws, settings), settings.dispatch.job_recheck_seconds),
+        # Kept warm by the status refresh (every job_recheck_seconds): handlers read no job.
+        JobDirectory(JobRegistry(aws, settings), 2 * settings.dispatch.job_recheck_seconds),
         WorkflowResolver(load_catalog(settings.labeling.workflows_file), aws, store.table),
         publish,
         clock,

@@ -1,33 +1,31 @@
 """Operations on annotation tasks: list, show, retry, stop.
 
 Stop makes ``stopped`` a real, final state (the original's task table kept complete, failed
-or stopped). Its writes are ordered so the first one commits and the rest are idempotent:
-1. the task becomes ``stopped`` (conditional on ``active`` or ``failed``): from here the
-   dispatcher sends nothing for it (no re-sends, re-triggers or re-keys) and records outputs
-   that still arrive as late outputs without acting on them;
-2. its waiting data objects become ``stopped`` (nothing is due any more);
-3. the clip's outcome says ``stopped``.
-Stopping a stopped task does 2 and 3 again (finishing a stop a crash interrupted) and reports
-that nothing changed.
+or stopped). The task and its waiting data objects stop in ONE commit (``shared/tasks/operator.py``,
+each item guarded by the revision read): from then on the dispatcher sends nothing for it (no
+re-sends, re-triggers or re-keys) and records outputs that still arrive as late outputs
+without acting on them. Then the clip's outcome says ``stopped``. Stopping a stopped task
+stops what still waits and writes the clip's outcome again (finishing a stop a crash
+interrupted) and reports that nothing changed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.dedup import dedup_key_id
 from shared.operations.errors import Conflict, NotFound
+from shared.tasks import operator
 from shared.tasks.model import (
     AnnotationTask,
     ClipStop,
     DataObject,
     LateOutput,
-    ObjectStatus,
     TaskStatus,
 )
 from shared.tasks.store import TaskStore
 
 STOPPABLE = (TaskStatus.ACTIVE, TaskStatus.FAILED)
+RACES = 5  # a stop that keeps losing to the dispatcher's commits gives up (a Conflict)
 
 
 @dataclass(frozen=True)
@@ -45,33 +43,29 @@ class StopResult:
 
 
 async def show_task(store: TaskStore, task_id: str) -> TaskDetail:
-    task = await store.get_task(task_id)
+    task, objects, late = await store.load(task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
-    return TaskDetail(task, await store.objects(task_id), await store.late_outputs(task_id))
+    return TaskDetail(task, objects, late)
 
 
 async def stop_task(
     store: TaskStore, task_id: str, now: float, by: str, reason: str = ""
 ) -> StopResult:
-    task = await store.get_task(task_id)
-    if task is None:
-        raise NotFound(f"no task {task_id}")
-    changed = False
-    if task.status is not TaskStatus.STOPPED:
-        if task.status not in STOPPABLE:
+    for _ in range(RACES):
+        task, objects, _late = await store.load(task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id}")
+        if task.status not in (*STOPPABLE, TaskStatus.STOPPED):
             raise Conflict(
                 f"task {task_id} is {task.status.value}; only active or failed tasks stop"
             )
-        changed = await store.stop_task(task_id, STOPPABLE, now, by, reason)
-        if not changed:
-            current = await store.get_task(task_id)
-            if current is None or current.status is not TaskStatus.STOPPED:
-                state = current.status.value if current else "gone"
-                raise Conflict(f"task {task_id} changed while stopping (now {state}); look again")
-    stopped = await store.stop_objects(task_id, ObjectStatus.STOPPED)
-    await store.set_clip_outcome(task.clip_id, ClipStop(task_id=task_id, by=by, reason=reason), now)
-    return StopResult(task_id, changed, stopped)
+        changes, stopped = operator.stop(task, objects, now, by, reason)
+        if await store.commit(changes):
+            stop = ClipStop(task_id=task_id, by=by, reason=reason)
+            await store.set_clip_outcome(task.clip_id, stop, now)
+            return StopResult(task_id, task.status is not TaskStatus.STOPPED, stopped)
+    raise Conflict(f"task {task_id} changed while stopping; look again")
 
 
 async def retry_task(store: TaskStore, task_id: str, now: float, level_timeout: float) -> list[str]:
@@ -81,35 +75,14 @@ async def retry_task(store: TaskStore, task_id: str, now: float, level_timeout: 
     current key expired (Ground Truth has seen it), with the same key otherwise (it may still
     be live). The dispatcher's sweep sends them.
     """
-    task = await store.get_task(task_id)
+    task, objects, _late = await store.load(task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")
     if task.status is not TaskStatus.FAILED:
         raise Conflict(f"task {task_id} is {task.status.value}; only failed tasks are retried")
     if not task.levels:
         raise Conflict(f"task {task_id} cannot be retried: {task.failure_reason}")
-    done: list[str] = []
-    restarted = []
-    for obj in await store.objects(task_id, task.level):
-        if obj.status is ObjectStatus.DONE:
-            continue
-        if obj.key in obj.expired_keys:
-            attempt = obj.attempt + 1
-            key = dedup_key_id(obj.task_id, obj.job, obj.object_id, attempt)
-            obj = obj.model_copy(update={"key": key, "attempt": attempt, "keys": [*obj.keys, key]})
-            done.append(f"{obj.job}: new key {key}")
-        else:
-            done.append(f"{obj.job}: same key {obj.key}")
-        restarted.append(obj.model_copy(update={"status": ObjectStatus.WAITING, "due_at": now}))
-    await store.restart_objects(restarted)
-    if not await store.set_task_status(
-        task_id,
-        TaskStatus.ACTIVE,
-        [TaskStatus.FAILED],
-        now,
-        due_at=now + level_timeout if restarted else now,
-        event="retried",
-    ):
+    changes, done = operator.retry(task, objects, now, level_timeout)
+    if not await store.commit(changes):
         raise Conflict(f"task {task_id} changed while retrying; look again")
-    await store.reset_retriggers(task_id)
     return done

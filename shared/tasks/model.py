@@ -72,6 +72,10 @@ class AnnotationTask(BaseModel):
     history: list[HistoryEntry] = Field(default_factory=list)
     # The W3C trace context of its FramesReady (None with tracing off): sweeps continue it.
     trace_context: dict[str, str] | None = None
+    # When the sweep looks at it next (level deadline, pending LabelsFinalized); the revision
+    # every writer bumps (shared/tasks/plan.py: the aggregate's optimistic lock).
+    due_at: float | None = None
+    rev: int = 0
 
     @property
     def final_level(self) -> bool:
@@ -110,6 +114,7 @@ class DataObject(BaseModel):
     due_at: float | None = None
     status: ObjectStatus = ObjectStatus.WAITING
     output: JobResult | None = None
+    done_at: float | None = None
     # Job lifecycle (job_hold.py): the generation of the job it was last sent to, and why it
     # is held instead of sent (its job is Initializing, Stopped...), since when.
     generation: int | None = None
@@ -118,6 +123,7 @@ class DataObject(BaseModel):
     # The W3C trace context it was created in (traceparent/tracestate; None with tracing off):
     # the listener continues the clip's trace from it when the job's output comes back.
     trace_context: dict[str, str] | None = None
+    rev: int = 0  # bumped by every write (shared/tasks/plan.py)
 
 
 class LateOutput(BaseModel):

@@ -1,0 +1,111 @@
+"""The dedup-key and resend policy, pure: ``decide(aggregate, event, now) -> Plan``.
+
+The aggregate is one annotation task with its data objects (one Query over its partition) and
+the view of its streaming jobs; the plan is data (``plan.py``). No I/O, no awaits: every case
+below is a pure test (``tests/test_policy.py``).
+
+| event                    | task / data object         | plan                                    |
+|--------------------------|----------------------------|-----------------------------------------|
+| Start (FramesReady)      | no task                    | create task + level-1 objects, send     |
+|                          |                            | (hold instead: job not InProgress)      |
+| Start                    | workflow or job unknown    | create the task failed; ClipFailed      |
+| Start                    | task exists (a duplicate)  | send what is due (a claim that ran out) |
+| Output (LevelCompleted)  | no object / key never sent | reject (dead-letter queue, with reason) |
+| Output                   | task stopped               | keep it aside as a late output          |
+| Output                   | task failed / missing      | ignore                                  |
+| Output                   | object waiting             | record it; level complete: next level   |
+|                          |                            | (create + send) or LabelsFinalized      |
+| Output                   | object done (a duplicate)  | nothing (finalizing: publish again)     |
+| Returned (TaskExpired,   | current key, waiting       | NEW key (Ground Truth has seen the old  |
+| retryable LevelFailed)   |                            | one), send now                          |
+| Returned                 | more than max_expirations  | note expiry; fail the task (labeling)   |
+| Returned                 | old key / not waiting      | ignore: one new key per expiry, no more |
+| Returned, LabelingFailed | task stopped               | keep it aside as a late output          |
+| LabelingFailed           | task active                | fail the task (ClipFailed, labeling)    |
+| Sweep                    | object due, job InProgress | re-send, SAME key (no-op or rescue)     |
+| Sweep, any send          | job not InProgress         | hold (reason shown), look after recheck |
+| Sweep, any send          | job re-created             | new key, then send                      |
+| Sweep                    | level overdue              | re-trigger: same keys, re-send the rest |
+| Sweep                    | level overdue, all held    | postpone the deadline (not workers)     |
+| Sweep                    | level_max_retriggers done  | fail the task (ClipFailed, labeling)    |
+| Sweep                    | finalizing / failed, due   | LabelsFinalized / ClipFailed again      |
+|                          |                            | (a crash before the publish)            |
+| Sweep                    | stopped, object waiting    | the object stops                        |
+| Abort (AWS error)        | any                        | fail the task, its reason (dispatch)    |
+
+Sends are claimed in the commit (``due_at`` = now + send lease, ``send_count`` + 1), so only the
+writer whose commit won sends; the confirmation after the send sets the next same-key re-send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.dispatcher.plan import Draft, Plan
+from services.dispatcher.policy_cases import (
+    abort,
+    labeling_failed,
+    output,
+    returned,
+    start,
+    sweep,
+)
+from services.dispatcher.policy_types import (
+    Abort,
+    LabelingFailed,
+    Output,
+    PolicyEvent,
+    Returned,
+    Rules,
+    Start,
+    Sweep,
+)
+from shared.labeling.registry import StreamingJob
+from shared.tasks.model import AnnotationTask, DataObject
+
+__all__ = [
+    "Abort",
+    "LabelingFailed",
+    "Output",
+    "PolicyEvent",
+    "Returned",
+    "Rules",
+    "Start",
+    "Sweep",
+    "TaskAggregate",
+    "decide",
+]
+
+
+@dataclass(frozen=True)
+class TaskAggregate:
+    """One task as read in one Query, the jobs it sends to, and the policy's durations."""
+
+    task: AnnotationTask | None
+    objects: tuple[DataObject, ...]
+    rules: Rules
+    jobs: Mapping[str, StreamingJob] = field(default_factory=dict)
+
+
+def decide(aggregate: TaskAggregate, event: PolicyEvent, now: float) -> Plan:
+    """What to do about ``event`` given the task as read: a plan, never an effect."""
+    draft = Draft(aggregate.task, aggregate.objects)
+    ctx: dict[str, Any] = {"rules": aggregate.rules, "jobs": aggregate.jobs, "now": now}
+    match event:
+        case Start():
+            start(draft, event, **ctx)
+        case Output():
+            output(draft, event, **ctx)
+        case Returned():
+            returned(draft, event, **ctx)
+        case LabelingFailed():
+            labeling_failed(draft, event, **ctx)
+        case Sweep():
+            sweep(draft, event, **ctx)
+        case Abort():
+            abort(draft, event, **ctx)
+    if draft.reject is not None:
+        return Plan(reject=draft.reject)
+    return draft.plan(now, now + aggregate.rules.resend_interval)
