@@ -28,6 +28,7 @@ from shared.operations.status import pipeline_status
 from shared.resources import provision
 from shared.settings import load_settings
 from shared.tasks.model import AnnotationTask, ClipCompletion, ClipFailure
+from shared.tasks.plan import NEW, Changes, LinkClip, PutTask
 from shared.tasks.store import TaskStore
 from shared.testing.events import frames_ready
 
@@ -87,7 +88,8 @@ async def _clip(aws: AwsClients, settings: Any, results: Any, i: int) -> None:
             results, "fail at ingest", lambda: store.set_clip_outcome(clip_id, failure, 2.0)
         )
         return
-    await _timed(results, "create task", lambda: store.create_task(task, [], None))
+    created = Changes(writes=(PutTask(task, NEW),), link=LinkClip(clip_id, task.task_id, 1.5))
+    await _timed(results, "create task", lambda: store.commit(created))
     done = ClipCompletion(labels_uri="s3://b/l.json", summary_uri="s3://b/s.json")
 
     async def complete() -> None:

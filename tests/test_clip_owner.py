@@ -35,8 +35,10 @@ from shared.tasks.model import (
     ClipStop,
     TaskStatus,
 )
+from shared.tasks.plan import NEW, Changes, LinkClip, PutTask
 from shared.tasks.store import TaskStore
 from shared.taxonomy.records import Box
+from shared.testing.events import failed as level_failed
 from shared.testing.events import frames_ready
 from tests.support.broker import get_messages
 from tests.support.control import ControlProcess, control_service
@@ -94,7 +96,9 @@ async def test_the_record_moves_as_the_policy_says_and_counts_each_clip_once(
     assert await store.set_clip_outcome("c", ClipFailure(stage="ingest", reason="gone"), 2.0)
     await clips.accept("c", ["c.vehicles"], 3.0)
     assert (await store.clip("c")).status is ClipStatus.INGESTING  # type: ignore[union-attr]
-    assert await store.create_task(task_of(frames_ready("c"), 4.0), [], None)
+    task = task_of(frames_ready("c"), 4.0)
+    link = LinkClip("c", task.task_id, 4.0)
+    assert await store.commit(Changes(writes=(PutTask(task, NEW),), link=link))
     assert (await store.clip("c")).status is ClipStatus.LABELING  # type: ignore[union-attr]
     assert await store.set_clip_outcome("c", DONE, 5.0)
     # a later task fails or is stopped: the clip stays completed, with its labels
@@ -168,7 +172,9 @@ async def completed_clip_with_a_later_failed_task(aws: AwsClients, s: Settings) 
     recorder = Recorder()
     dispatcher = make(aws, s, FakeClock(), recorder)
     await dispatcher.on_frames_ready(frames_ready("c-done", bucket=s.names.bucket))
-    await dispatcher.fail("c-done.vehicles", "c-done", "the workforce gave up", stage="labeling")
+    (obj, *_) = await dispatcher.store.objects("c-done.vehicles")
+    job = await dispatcher.jobs.get(obj.job)
+    await dispatcher.on_level_failed(level_failed("c-done.vehicles", job, obj.key))  # ClientError
     (failed,) = recorder.of("ClipFailed")
     await dispatcher.on_clip_failed(failed)
     assert (await task_state(dispatcher, "c-done.vehicles")).status is TaskStatus.FAILED
