@@ -186,7 +186,7 @@ async def a_completed_clip_keeps_its_labels(control: ControlProcess, bucket: str
     assert clip["labels_uri"] == f"s3://{bucket}/labels/c-done.json"
     stages = {(st["stage"], st["task_id"]): st for st in clip["stages"]}
     assert stages[("level 1", "c-done.vehicles")]["state"] == "failed"
-    assert stages[("level 1", "c-done.vehicles")]["reason"] == "the workforce gave up"
+    assert "the sequence file is unreadable" in stages[("level 1", "c-done.vehicles")]["reason"]
     assert stages[("post-processing", None)]["state"] == "done"
     code, _, page = await call(control, "GET", "/v1/dataset/clips?clip_id=c-done", "viewer")
     assert code == 200, page
