@@ -99,7 +99,7 @@ def ffmpeg_cmd(video: Path, fps: float, out: Path) -> list[str]:
 
 def fresh(directory: Path) -> Path:
     shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    directory.mkdir(parents=True, exist_ok=True)
     return directory
 
 
