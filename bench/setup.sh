@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
-# Benchmark prerequisites beyond the project's own: the ffmpeg command line (system package).
+# Benchmark prerequisites beyond the project's own: the ffmpeg command line and GNU time
+# (system packages).
 set -euo pipefail
 if ! command -v ffmpeg >/dev/null 2>&1; then
   echo "bench setup: installing ffmpeg from the system packages" >&2
   export DEBIAN_FRONTEND=noninteractive
   (apt-get install -y -q ffmpeg || (apt-get update -q && apt-get install -y -q ffmpeg)) >/dev/null
+fi
+if [ ! -x /usr/bin/time ]; then
+  echo "bench setup: installing GNU time (bench/ingest_bounds.py reads peak RSS with it)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  (apt-get install -y -q time || (apt-get update -q && apt-get install -y -q time)) >/dev/null
 fi
 ffmpeg -version | head -1

@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
-import simplejpeg
 
 from lava.sample_clips import sidecar_path
-from services.ingest.extract import ClipError, FrameExtractor, sample_times
+from services.ingest.extract import ClipError, FrameExtractor, encode_jpeg, sample_times
 from shared.taxonomy.records import ClipLabels
 from shared.taxonomy.validation import validate_clip
 from tests.support.clips import decode_all, encode_with, small_clip, truncate
@@ -41,7 +41,7 @@ def test_sample_times_pick_the_first_frame_at_or_after_each_time() -> None:
 @pytest.mark.parametrize("fps", [1, 2.5, 7, 30])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_frames_and_timestamps(clips: dict[int, Path], gop: int, fps: float, threads: int) -> None:
-    reference = decode_all(clips[gop])
+    reference = reference_jpegs(clips[gop])
     with FrameExtractor(clips[gop], decode_threads=threads) as extractor:
         samples = sorted(extractor.samples(fps), key=lambda s: s.index)
         strategy = extractor.stats.strategy
@@ -51,14 +51,15 @@ def test_frames_and_timestamps(clips: dict[int, Path], gop: int, fps: float, thr
         assert sample.index == k
         assert sample.source_frame == expected
         assert sample.timestamp == pytest.approx(expected / SOURCE_FPS)
-        image = simplejpeg.decode_jpeg(sample.jpeg).astype(np.int16)
-        mine = float(np.abs(image - reference[expected]).mean())
-        neighbours = [
-            float(np.abs(image - reference[j]).mean())
-            for j in (expected - 1, expected + 1)
-            if 0 <= j < len(reference)
-        ]
-        assert mine < min(neighbours) / 2, (k, mine, neighbours, strategy)
+        # The very frame: byte-identical to its JPEG from a full decode (a pixel-difference
+        # test against the neighbours cannot tell frames apart where the scene barely moves).
+        assert sample.jpeg == reference[expected], (k, strategy)
+
+
+def reference_jpegs(path: Path) -> list[bytes]:
+    """Every frame of the clip, decoded from the start, as the extractor encodes it."""
+    with av.open(str(path)) as container:
+        return [encode_jpeg(frame, 90) for frame in container.decode(video=0)]
 
 
 def test_strategy_follows_the_keyframes(clips: dict[int, Path]) -> None:

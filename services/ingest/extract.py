@@ -285,11 +285,14 @@ class FrameExtractor:
         self.frame_buffer = max(1, frame_buffer)
         self.containers = frozenset(containers)
         self.stats = ExtractionStats()
-        container = _open(path, self.containers)
+        # Kept open for the first decode: a second open would run FFmpeg's stream probing
+        # again, which decodes the first frames (~30 ms at 1080p) before any work starts.
+        self._probed: Any = _open(path, self.containers)
         try:
-            self._load(container)
-        finally:
-            container.close()
+            self._load(self._probed)
+        except BaseException:
+            self.close()
+            raise
         if decode_memory is not None:
             each = PICTURES_PER_DECODER * picture_bytes(self.info.width, self.info.height)
             self.decode_threads = min(self.decode_threads, max(1, decode_memory // each))
@@ -298,7 +301,10 @@ class FrameExtractor:
         self.encode_threads = max(1, min(encode_threads, self.decode_threads))
 
     def close(self) -> None:
-        """Nothing stays open between calls; kept so callers can use ``with``."""
+        """Close the probed file if no decode has taken it (decodes close what they open)."""
+        container, self._probed = self._probed, None
+        if container is not None:
+            container.close()
 
     def __enter__(self) -> FrameExtractor:
         return self
@@ -483,8 +489,8 @@ class FrameExtractor:
     def _packets_after_seek(
         self, container: Any, stream: Any, first: int
     ) -> Iterator[tuple[int, Any]]:
-        if first > 0:
-            container.seek(self._dts[first], stream=stream, backward=True, any_frame=False)
+        # Always: the probed container was read to its end before its first decode.
+        container.seek(self._dts[first], stream=stream, backward=True, any_frame=False)
         demuxed = container.demux(stream)
         for packet in demuxed:
             if packet.size == 0:
@@ -510,8 +516,15 @@ class FrameExtractor:
                 yield index, packet
             index += 1
 
-    def _reopen(self, threads: int) -> tuple[Any, Any]:
-        container = _open(self.path, self.containers)
+    def _take_probed(self) -> Any:
+        """The probed container, once (None after that); only the consumer's thread calls it."""
+        container, self._probed = self._probed, None
+        return container
+
+    def _reopen(self, threads: int, container: Any = None) -> tuple[Any, Any]:
+        """``container`` (the probed one) or a new one, its decoder set to ``threads``."""
+        if container is None:
+            container = _open(self.path, self.containers)
         stream = container.streams.video[0]
         if threads > 1:
             stream.thread_type = "FRAME"
@@ -532,7 +545,7 @@ class FrameExtractor:
     ) -> Iterator[Produced]:
         if not work:
             return
-        container, stream = self._reopen(self.decode_threads)
+        container, stream = self._reopen(self.decode_threads, self._take_probed())
         encoders: _Encoders | None = None
         try:
             with ThreadPoolExecutor(max_workers=self.encode_threads) as pool:
@@ -594,10 +607,11 @@ class FrameExtractor:
         out = _Handoff(self.frame_buffer)
         todo = iter(work)
         lock = threading.Lock()
+        probed = self._take_probed()  # the first worker decodes with it
         threads = [
             threading.Thread(
                 target=self._gop_worker,
-                args=(todo, lock, wanted, out),
+                args=(todo, lock, wanted, out, probed if n == 0 else None),
                 name=f"lava-decode-{n}",
                 daemon=True,
             )
@@ -629,12 +643,13 @@ class FrameExtractor:
         lock: threading.Lock,
         wanted: dict[int, list[tuple[int, int]]],
         out: _Handoff,
+        container: Any,
     ) -> None:
         """One decoding thread: takes GOPs from ``todo`` until none is left or ``out`` stops;
-        an error is handed to the consumer, raised there."""
-        container = None
+        an error is handed to the consumer, raised there. It decodes with ``container`` if
+        given, else opens its own; either way it closes it."""
         try:
-            container, stream = self._reopen(1)
+            container, stream = self._reopen(1, container)
             ctx = stream.codec_context
             used = False
             while not out.stop.is_set():
