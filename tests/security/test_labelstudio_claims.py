@@ -165,3 +165,43 @@ async def test_a_task_carrying_another_objects_key_completes_nothing(
     )
     # 4 by webhook, then reconciliation: 2 annotated in the job's project, 1 due to expire
     assert len(reasons) == len(attacker_ids) + 3
+
+
+@pytest.mark.parametrize("aws_backend", ["memory"])
+async def test_a_task_created_for_a_key_before_the_importer_is_never_adopted(
+    policy_aws: AwsClients, policy_settings: Settings
+) -> None:
+    """Keys are predictable (an expiry's next key is computable from the visible one): an
+    attacker who imports a task for the key first must not have it adopted as the claim."""
+    s = dispatch_settings(policy_settings, labelstudio__time_scale=1.0)
+    jobs = await create_jobs(policy_aws, s)
+    job: StreamingJob = jobs["VOTVehicle"].model_copy(
+        update={"arn": f"{ARN_PREFIX}{PROJECT}", "backend": "labelstudio"}
+    )
+    await make_dispatcher(policy_aws, s, FakeClock(), Recorder()).on_frames_ready(
+        frames_ready(bucket=s.names.bucket)
+    )
+    (sent,) = await inputs(policy_aws, jobs["VOTVehicle"])
+    key, source = sent["lava-dedup-id"], sent["source-ref"]
+    await _frame_index(policy_aws, source)
+    studio, published = FakeLabelStudio(), Recorder()
+    side = LabelStudioSide(s, policy_aws, published, FakeClock(), client=studio)  # type: ignore[arg-type]
+    side.jobs = {job.name: job}
+    squat = {"data": {KEY_FIELD: key, "source_ref": source, "lava_claim": "guessed"}}
+    await studio.import_tasks(PROJECT, [squat])  # before the input message is imported
+    (squatted,) = studio.tasks
+
+    with capture_logs() as logs:
+        genuine = await side.importer.import_message(job, sent)
+        assert genuine.task_id is not None and genuine.task_id != squatted  # ours, created
+        again = await side.importer.import_message(job, sent)  # a same-key re-send: no-op
+        assert again.task_id == genuine.task_id
+        studio.annotate(squatted, "2026-01-01T00:00:05Z")
+        assert not await side.handle_task(job, studio.tasks[squatted], via="webhook")
+        studio.annotate(genuine.task_id, "2026-01-01T00:00:09Z")
+        assert await side.handle_task(job, studio.tasks[genuine.task_id], via="webhook")
+    (event,) = published.events  # only the genuine annotation completes the object
+    assert isinstance(event.payload, LevelCompleted)
+    assert event.payload.metadata["labelstudio"]["task"] == genuine.task_id
+    assert any(e["event"].startswith("Label Studio task with our key") for e in logs)
+    assert any(e["event"].startswith("Label Studio task refused") for e in logs)

@@ -6,8 +6,11 @@ importers at once:
 
 1. claim the (job, key) in DynamoDB with a conditional write and a lease - one importer wins,
    the others leave the message to come back later;
-2. ask Label Studio for a task whose ``data.dedup_key`` is the key (a crashed importer may have
-   created it already) and create it only if there is none;
+2. ask Label Studio for a task whose ``data.dedup_key`` is the key **and** whose
+   ``data.lava_claim`` is the claim's nonce (a crashed importer may have created it already) and
+   create it only if there is none. The nonce is random, kept across lease take-overs, and
+   exists only from the claim on: a task someone else created for the key - keys are
+   predictable - is never adopted, so its annotation can never complete our data object;
 3. mark the claim imported: from then on the key is a no-op, as in Ground Truth.
 
 An adjustment (review) job's task carries the audited job's labels as predictions, region ids =
@@ -16,6 +19,7 @@ track ids, so the senior annotator corrects them in place.
 
 from __future__ import annotations
 
+import secrets
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -23,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from shared.dynamo import conditional, from_item, to_item, values
+from shared.dynamo import from_item, to_item, values
 from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.job_types import job_type
 from shared.groundtruth.messages import dedup_key_of
@@ -41,6 +45,9 @@ if TYPE_CHECKING:
     from shared.settings import LabelingSettings
 
 log = structlog.get_logger(__name__)
+
+# The task data field holding the import claim's nonce (random; see the module docstring).
+CLAIM_FIELD = "lava_claim"
 
 
 class Outcome(Enum):
@@ -82,25 +89,31 @@ class ImportClaims:
         item = found.get("Item")
         return from_item(item) if item else None
 
-    async def claim(self, job: str, key: str) -> bool:
+    async def claim(self, job: str, key: str) -> str | None:
+        """The claim's nonce when this importer holds the (job, key) now, else None. An
+        importer taking over an expired lease keeps the nonce (and so the task it marked)."""
         now = time.time()
         db = await self._aws.dynamodb()
-        return await conditional(
-            db.put_item(
+        try:
+            found = await db.update_item(
                 TableName=self._table,
-                Item=to_item(
-                    {
-                        "pk": self._pk(job, key),
-                        "state": "importing",
-                        "lease_until": now + self._lease,
-                    }
-                ),
+                Key={"pk": {"S": self._pk(job, key)}},
+                UpdateExpression="SET #s = :importing, lease_until = :until, "
+                "nonce = if_not_exists(nonce, :nonce)",
                 ConditionExpression="attribute_not_exists(pk) OR "
                 "(#s = :importing AND lease_until < :now)",
                 ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues=values(importing="importing", now=now),
+                ExpressionAttributeValues=values(
+                    importing="importing",
+                    now=now,
+                    until=now + self._lease,
+                    nonce=secrets.token_hex(16),
+                ),
+                ReturnValues="ALL_NEW",
             )
-        )
+        except db.exceptions.ConditionalCheckFailedException:
+            return None
+        return str(from_item(found["Attributes"])["nonce"])
 
     async def imported(self, job: str, key: str, task_id: int) -> None:
         db = await self._aws.dynamodb()
@@ -140,15 +153,17 @@ class TaskImporter:
         claim = await self.claims.get(job.name, key.id)
         if claim is not None and claim.get("state") == "imported":
             return Imported(Outcome.DUPLICATE, key.id, int(claim["ls_task"]))
-        if not await self.claims.claim(job.name, key.id):
+        nonce = await self.claims.claim(job.name, key.id)
+        if nonce is None:
             return Imported(Outcome.BUSY, key.id)
         project = project_id(job)
-        existing = await self.client.tasks_with_key(project, key.id)
+        existing = await self._ours(project, key.id, nonce)
         outcome = Outcome.DUPLICATE
         if not existing:
             task = await self._task(job, key.id, source, body)
+            task["data"][CLAIM_FIELD] = nonce
             await self.client.import_tasks(project, [task])
-            existing = await self.client.tasks_with_key(project, key.id)
+            existing = await self._ours(project, key.id, nonce)
             outcome = Outcome.CREATED
             if not existing:
                 raise RuntimeError(f"Label Studio lost the task just imported for {key.id}")
@@ -156,6 +171,20 @@ class TaskImporter:
         await self.claims.imported(job.name, key.id, task_id)
         log.info("task imported", job=job.name, key=key.id, task=task_id, outcome=outcome.value)
         return Imported(outcome, key.id, task_id)
+
+    async def _ours(self, project: int, key: str, nonce: str) -> list[dict[str, Any]]:
+        """The key's tasks this claim created (others with the key are ignored, never adopted:
+        anyone who can import into the project can create a task with a predictable key)."""
+        found = await self.client.tasks_with_key(project, key)
+        squatted = [t for t in found if (t.get("data") or {}).get(CLAIM_FIELD) != nonce]
+        if squatted:
+            log.warning(
+                "Label Studio task with our key not created by us ignored",
+                project=project,
+                key=key,
+                tasks=[t.get("id") for t in squatted],
+            )
+        return [t for t in found if (t.get("data") or {}).get(CLAIM_FIELD) == nonce]
 
     async def _task(
         self, job: StreamingJob, key: str, source: str, body: dict[str, Any]
