@@ -10,6 +10,11 @@ import json
 from typing import Any
 
 
+def topic_arn(region: str, account: str, name: str) -> str:
+    """A topic's ARN before it exists (its policy names it at creation)."""
+    return f"arn:aws:sns:{region}:{account}:{name}"
+
+
 async def queue_arn(sqs: Any, url: str) -> str:
     attrs = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     return str(attrs["Attributes"]["QueueArn"])
@@ -49,13 +54,12 @@ def topics_send_policy(queue: str, topics: list[str], account: str) -> str:
 
 def publish_only_policy(topic: str, publisher: str, account: str) -> str:
     """An SNS topic policy: only ``publisher`` (an IAM role ARN) may publish, every other
-    principal is explicitly denied; the owning account keeps managing the topic (subscribe,
-    attributes) but cannot publish to it."""
+    principal is explicitly denied; the owning account may read, subscribe to and delete the
+    topic but not publish to it, and nobody may change its policy or attributes after its
+    creation (an explicit Deny: a stolen role cannot open it to other publishers; to change it,
+    re-create the topic)."""
     manage = [
         "SNS:GetTopicAttributes",
-        "SNS:SetTopicAttributes",
-        "SNS:AddPermission",
-        "SNS:RemovePermission",
         "SNS:DeleteTopic",
         "SNS:Subscribe",
         "SNS:ListSubscriptionsByTopic",
@@ -76,6 +80,17 @@ def publish_only_policy(topic: str, publisher: str, account: str) -> str:
                     "Effect": "Allow",
                     "Principal": {"AWS": publisher},
                     "Action": "SNS:Publish",
+                    "Resource": topic,
+                },
+                {
+                    "Sid": "FixedAtCreation",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": [
+                        "SNS:SetTopicAttributes",
+                        "SNS:AddPermission",
+                        "SNS:RemovePermission",
+                    ],
                     "Resource": topic,
                 },
                 {

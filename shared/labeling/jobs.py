@@ -27,7 +27,7 @@ from shared.labeling.registry import (
     StreamingJob,
 )
 from shared.layout import label_config_key, s3_uri
-from shared.sns_sqs import publish_only_policy
+from shared.sns_sqs import publish_only_policy, topic_arn
 from shared.storage import S3Store
 from shared.workflows import WorkflowCatalog
 
@@ -188,17 +188,19 @@ class JobManager:
         s = self.settings
         sns = await self.aws.sns()
         input_topic = await sns.create_topic(Name=s.names.topic(f"{name}-input"))
-        output_topic = await sns.create_topic(Name=s.names.topic(f"{name}-output"))
-        await sns.set_topic_attributes(
-            TopicArn=output_topic["TopicArn"],
-            AttributeName="Policy",
-            AttributeValue=publish_only_policy(
-                output_topic["TopicArn"], output_publisher(backend, s), s.aws.account
-            ),
-        )
-        # SHA256 signatures (SNS's default is version 1, SHA1); the listener verifies either.
-        await sns.set_topic_attributes(
-            TopicArn=output_topic["TopicArn"], AttributeName="SignatureVersion", AttributeValue="2"
+        output_name = s.names.topic(f"{name}-output")
+        output_arn = topic_arn(s.aws.region, s.aws.account, output_name)
+        # The policy and SHA256 signatures (SNS's default is version 1, SHA1) are set at
+        # creation, never later: the policy forbids changing them (no SetTopicAttributes
+        # grant anywhere), so a stolen role cannot open the topic to other publishers.
+        output_topic = await sns.create_topic(
+            Name=output_name,
+            Attributes={
+                "Policy": publish_only_policy(
+                    output_arn, output_publisher(backend, s), s.aws.account
+                ),
+                "SignatureVersion": "2",
+            },
         )
         return input_topic["TopicArn"], output_topic["TopicArn"]
 

@@ -8,6 +8,7 @@ moved to the SQS dead-letter queue with its reason, and nothing else reaches the
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -232,3 +233,21 @@ async def test_queue_and_topic_policies_name_exact_principals(
         (deny,) = [st for st in publish if st["Effect"] == "Deny"]
         assert deny["Principal"] == "*"
         assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": publishers[0]}}
+        (fixed,) = [st for st in statements if st.get("Sid") == "FixedAtCreation"]
+        assert fixed["Effect"] == "Deny" and fixed["Principal"] == "*"
+        assert "SNS:SetTopicAttributes" in fixed["Action"]
+        assert json.loads(topic["Attributes"]["Policy"]) and job.output_topic_arn in str(fixed)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_no_component_may_change_a_topic_policy() -> None:
+    """A stolen role (the internet-facing control service's, say) cannot open an output topic
+    to other publishers: topics get their policy at creation and nothing grants changing it."""
+    grants = {
+        path.name: json.dumps(json.loads(path.read_text()))
+        for path in (ROOT / "deploy" / "iam").glob("*.json")
+    }
+    for action in ("sns:SetTopicAttributes", "sns:AddPermission", "sns:RemovePermission"):
+        assert [name for name, text in grants.items() if action in text] == []
