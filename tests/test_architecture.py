@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,13 +123,18 @@ PRODUCTION = ("shared", "services", "lava", "emulators")
 DUPLICATE_CLASS_NAMES_ALLOWED: dict[str, str] = {}
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for the name and cycle checks."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
 def _class_definitions(folders: tuple[str, ...]) -> dict[str, list[str]]:
     """Class name -> the modules that define it (any nesting level), over ``folders``."""
     found: dict[str, list[str]] = {}
     for folder in folders:
         for path in _modules(folder):
-            tree = ast.parse(path.read_text(), filename=str(path))
-            for node in ast.walk(tree):
+            for node in ast.walk(_tree(path)):
                 if isinstance(node, ast.ClassDef):
                     found.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
     return found
@@ -182,11 +188,10 @@ def _import_graph() -> dict[str, set[str]]:
     paths = _module_paths()
     graph: dict[str, set[str]] = {}
     for module, path in paths.items():
-        tree = ast.parse(path.read_text(), filename=str(path))
         is_package = path.name == "__init__.py"
         graph[module] = {
             name
-            for node in ast.walk(tree)
+            for node in ast.walk(_tree(path))
             if isinstance(node, ast.Import | ast.ImportFrom)
             for name in _imported(node, module, is_package)
             if name in paths and name != module
