@@ -30,7 +30,7 @@ def age_bucket(seconds: float) -> str:
 
 
 @dataclass
-class TaskView:
+class TaskRow:
     task_id: str
     clip_id: str
     status: TaskStatus
@@ -42,7 +42,7 @@ class TaskView:
 
 @dataclass
 class Snapshot:
-    tasks: dict[str, TaskView] = field(default_factory=dict)
+    tasks: dict[str, TaskRow] = field(default_factory=dict)
     clips: dict[str, ClipRecord] = field(default_factory=dict)
     waiting_by_age: Counter[str] = field(default_factory=Counter)
     waiting: int = 0
@@ -84,7 +84,7 @@ async def snapshot(aws: AwsClients, settings: Settings, now: float | None = None
     async for item in items(db, "scan", TableName=table, ConsistentRead=True):
         kind = item.get("kind")
         if kind == "task":
-            snap.tasks[item["task_id"]] = TaskView(
+            snap.tasks[item["task_id"]] = TaskRow(
                 task_id=item["task_id"],
                 clip_id=item["clip_id"],
                 status=TaskStatus(item["status"]),

@@ -80,7 +80,7 @@ def injecting(faults: FaultConfig) -> Iterator[None]:
         enable(before)
 
 
-class _Body:
+class _ThrottleBody:
     def __init__(self, data: bytes) -> None:
         self._data = data
 
@@ -109,7 +109,7 @@ def _throttle(service: str, url: str) -> AioAWSResponse:
         status = 400
         body = b'{"__type": "ThrottlingException", "message": "Rate exceeded (injected)"}'
         headers = {"Content-Type": "application/x-amz-json-1.0"}
-    return AioAWSResponse(url, status, HTTPHeaders.from_dict(headers), _Body(body))
+    return AioAWSResponse(url, status, HTTPHeaders.from_dict(headers), _ThrottleBody(body))
 
 
 def install_throttling(client: Any, service: str, rate: float, seed: int | None = None) -> None:

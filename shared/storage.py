@@ -29,8 +29,8 @@ class ObjectInfo:
     metadata: dict[str, str]
 
 
-class NotFound(LookupError):
-    pass
+class ObjectMissing(LookupError):
+    """The S3 object (or its bucket) does not exist."""
 
 
 class TooLarge(ValueError):
@@ -100,7 +100,7 @@ class S3Store:
             return await s3.get_object(Bucket=bucket, Key=key, **extra)
         except ClientError as exc:
             if _missing(exc):
-                raise NotFound(f"s3://{bucket}/{key} does not exist") from None
+                raise ObjectMissing(f"s3://{bucket}/{key} does not exist") from None
             if error_code(exc) in {"PreconditionFailed", "412"}:
                 raise Changed(f"s3://{bucket}/{key} changed since it was checked") from None
             raise

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +114,150 @@ def test_no_function_is_longer_than_the_limit() -> None:
 def test_the_length_check_sees_nested_and_method_functions() -> None:
     source = "class A:\n    def f(self):\n        def g():\n            pass\n        return 1\n"
     assert dict(_lengths(ast.parse(source), "m:")) == {"m:A.f": 4, "m:A.f.g": 2}
+
+
+# --- one name per concept ------------------------------------------------------------------
+PRODUCTION = ("shared", "services", "lava", "emulators")
+# class name -> why two production modules define it. An entry whose name is defined once (or
+# not at all) fails the test, so the list never goes stale.
+DUPLICATE_CLASS_NAMES_ALLOWED: dict[str, str] = {}
+
+
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for the name and cycle checks."""
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def _class_definitions(folders: tuple[str, ...]) -> dict[str, list[str]]:
+    """Class name -> the modules that define it (any nesting level), over ``folders``."""
+    found: dict[str, list[str]] = {}
+    for folder in folders:
+        for path in _modules(folder):
+            for node in ast.walk(_tree(path)):
+                if isinstance(node, ast.ClassDef):
+                    found.setdefault(node.name, []).append(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_no_class_name_is_defined_twice_in_production_code() -> None:
+    definitions = _class_definitions(PRODUCTION)
+    twice = {
+        name: paths
+        for name, paths in definitions.items()
+        if len(paths) > 1 and name not in DUPLICATE_CLASS_NAMES_ALLOWED
+    }
+    assert not twice, (
+        "one concept, one name: rename one side to say what it is, or merge them "
+        f"if they are the same concept: {sorted(twice.items())}"
+    )
+    stale = {n for n in DUPLICATE_CLASS_NAMES_ALLOWED if len(definitions.get(n, [])) < 2}
+    assert not stale, f"allowed duplicate class names that are unique now: drop {sorted(stale)}"
+
+
+# --- import cycles -------------------------------------------------------------------------
+GRAPHED = ("shared", "services", "lava", "emulators", "tests", "bench")
+
+
+def _module_paths() -> dict[str, Path]:
+    """Dotted module name -> file, for every project module (a package is its ``__init__``)."""
+    paths = {}
+    for folder in GRAPHED:
+        for path in _modules(folder):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return paths
+
+
+def _imported(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) -> list[str]:
+    """The names an import statement may load: ``from a import b`` loads ``a`` and ``a.b``
+    (``b`` may be a submodule); relative imports resolve against ``module``."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:
+        package = module.split(".") if is_package else module.split(".")[:-1]
+        anchor = package[: len(package) - node.level + 1]
+        base = ".".join([*anchor, base] if base else anchor)
+    return [base, *(f"{base}.{alias.name}" for alias in node.names)]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports anywhere (top level, in functions, under
+    ``TYPE_CHECKING``): an import cycle is a cycle however lazily one side loads it."""
+    paths = _module_paths()
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        is_package = path.name == "__init__.py"
+        graph[module] = {
+            name
+            for node in ast.walk(_tree(path))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for name in _imported(node, module, is_package)
+            if name in paths and name != module
+        }
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = _pop_component(stack, on_stack, node)
+                    if len(component) > 1:
+                        found.append(sorted(component))
+            elif child not in index:
+                index[child] = low[child] = len(index)
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(sorted(graph[child]))))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return found
+
+
+def _pop_component(stack: list[str], on_stack: set[str], root: str) -> list[str]:
+    component = []
+    while True:
+        member = stack.pop()
+        on_stack.discard(member)
+        component.append(member)
+        if member == root:
+            return component
+
+
+def test_no_import_cycle_among_project_modules() -> None:
+    cycles = _cycles(_import_graph())
+    assert not cycles, (
+        "import cycles (make the dependency run one way: move what both need into a module "
+        f"of its own, or a factory above both): {cycles}"
+    )
+
+
+def test_the_cycle_check_sees_lazy_and_relative_imports() -> None:
+    graph = {"p": set(), "p.a": {"p.b"}, "p.b": set(), "p.c": {"p.d"}, "p.d": {"p.c"}}
+    lazy = ast.parse("def f():\n    from . import a\n").body[0]
+    assert isinstance(lazy, ast.FunctionDef)
+    statement = lazy.body[0]
+    assert isinstance(statement, ast.ImportFrom)
+    assert _imported(statement, "p.b", is_package=False) == ["p", "p.a"]
+    graph["p.b"].add("p.a")
+    assert sorted(_cycles(graph)) == [["p.a", "p.b"], ["p.c", "p.d"]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.postproc.summary import adjustment_diff, summarize
 from shared.taxonomy.records import Box, LavaObject, TrafficSign, TrafficSignAttributes
-from shared.taxonomy.validation import Problem
+from shared.taxonomy.validation import LabelProblem
 from tests.support.labels import clip_labels, frame, lane, pedestrian, sign, vehicle
 
 
@@ -16,7 +16,7 @@ def test_summary_numbers_by_hand() -> None:
             frame(2, []),
         ]
     )
-    problems = [Problem("box-inside-image", "x", frame_no=0), Problem("box-order", "y")]
+    problems = [LabelProblem("box-inside-image", "x", frame_no=0), LabelProblem("box-order", "y")]
     summary = summarize(labels, problems, workflows=["vehicles", "lanes"])
     assert summary.frames == 3
     assert summary.objects_per_class == {

@@ -62,8 +62,14 @@ def _openapi() -> dict[str, Any]:
 
     # Only the document is wanted: nothing of the Control is called while it is generated.
     control = Control(
-        settings=ControlSettings(), aws=None, publish=None, auth=None,  # type: ignore[arg-type]
-        budget=None, now=None, ready=None, exports=None,  # type: ignore[arg-type]
+        settings=ControlSettings(),
+        aws=None,
+        publish=None,
+        auth=None,  # type: ignore[arg-type]
+        budget=None,
+        now=None,
+        ready=None,
+        exports=None,  # type: ignore[arg-type]
     )
     document: dict[str, Any] = create_app(control).openapi()
     return document

@@ -46,7 +46,7 @@ from shared.groundtruth.messages import dedup_key_of, unwrap_sns
 from shared.labeling.registry import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri, s3_uri, sidecar_key
 from shared.loops import every
-from shared.storage import NotFound, S3Store
+from shared.storage import ObjectMissing, S3Store
 from shared.taxonomy.records import ClipLabels
 
 if TYPE_CHECKING:
@@ -322,7 +322,7 @@ class JobSimulator:
             index = FrameIndex.model_validate(
                 await self.s3.get_json(layout.bucket, layout.frame_index_key)
             )
-        except (ValueError, NotFound, ValidationError) as exc:
+        except (ValueError, ObjectMissing, ValidationError) as exc:
             raise EmulatedTaskFailure(f"cannot read the sequence {source_ref}: {exc}") from None
         frames = [labels.SampledFrame(f.frame_no, f.file, f.source_frame) for f in index.frames]
         truth = None
@@ -330,7 +330,7 @@ class JobSimulator:
             raw = await self.s3.get_bytes(layout.bucket, sidecar_key(index.clip_id))
             sidecar = ClipLabels.model_validate_json(raw)
             truth = labels.truth_frames(self.spec, frames, sidecar)
-        except NotFound:
+        except ObjectMissing:
             pass
         except ValidationError as exc:
             log.warning("unreadable sidecar; labeling synthetically", error=str(exc)[:200])
@@ -344,7 +344,7 @@ class JobSimulator:
             raise EmulatedTaskFailure(f"the input lacks the audited label attribute {attribute}")
         try:
             seq = parse_seq_label(await self.s3.get_bytes(*parse_s3_uri(uri)))
-        except (NotFound, GtFormatError, ValueError) as exc:
+        except (ObjectMissing, GtFormatError, ValueError) as exc:
             raise EmulatedTaskFailure(f"cannot read the audited labels {uri}: {exc}") from None
         given = meta.get("class-map") if isinstance(meta, dict) else None
         # The class map lists only the classes present; ids are the label config's.

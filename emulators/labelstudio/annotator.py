@@ -32,7 +32,7 @@ from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.layout import sidecar_key
 from shared.loops import every
 from shared.runtime import ServiceRuntime, run_service
-from shared.storage import NotFound, S3Store
+from shared.storage import ObjectMissing, S3Store
 from shared.taxonomy.records import ClipLabels
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class SimulatedAnnotator:
         index = await frame_index(self.aws, str(data["source_ref"]))
         try:
             raw = await self.s3.get_json(self.settings.names.bucket, sidecar_key(index.clip_id))
-        except NotFound:
+        except ObjectMissing:
             self.counts["no_sidecar"] += 1
             self.skipped.add(tid)
             log.warning("no sidecar: the simulated annotator cannot label", clip=index.clip_id)

@@ -396,7 +396,7 @@ async def _collect(settings: Any, ids: list[str]) -> _Results:
     from shared.aws import AwsClients
     from shared.dataset.index import DatasetIndex
     from shared.layout import labels_key, summary_key
-    from shared.storage import NotFound, S3Store
+    from shared.storage import ObjectMissing, S3Store
     from shared.taxonomy.records import ClipLabels
 
     results = _Results()
@@ -411,7 +411,7 @@ async def _collect(settings: Any, ids: list[str]) -> _Results:
             for key, folder in ((labels_key(clip_id), "labels"), (summary_key(clip_id), "summary")):
                 try:
                     data = await store.get_bytes(bucket, key)
-                except NotFound:
+                except ObjectMissing:
                     continue
                 results.files[f"{folder}/{clip_id}.json"] = data
                 if folder == "labels":

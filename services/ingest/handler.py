@@ -42,7 +42,7 @@ from shared.ids import task_id_of
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, parse_s3_uri
 from shared.ports import Publish
 from shared.settings import IngestSettings
-from shared.storage import Changed, NotFound, ObjectStore, TooLarge
+from shared.storage import Changed, ObjectMissing, ObjectStore, TooLarge
 from shared.tasks.clip_records import ClipRecords
 
 log = structlog.get_logger(__name__)
@@ -175,7 +175,7 @@ class IngestHandler:
                     await self.store.download(
                         bucket, key, local, max_bytes=self.settings.ingest.max_bytes, etag=info.etag
                     )
-                except NotFound:
+                except ObjectMissing:
                     raise ClipError(f"clip not found at {clip.video_uri}") from None
                 except Changed:
                     raise ClipError(
@@ -192,7 +192,7 @@ class IngestHandler:
     async def _finished(self, layout: ClipLayout) -> FrameIndex | None:
         try:
             raw = await self.store.get_json(layout.bucket, layout.frame_index_key)
-        except NotFound:
+        except ObjectMissing:
             return None
         return FrameIndex.model_validate(raw)
 

@@ -37,16 +37,16 @@ from shared.layout import (
 )
 from shared.ports import Publish
 from shared.settings import PostprocSettings
-from shared.storage import NotFound, ObjectStore
+from shared.storage import ObjectMissing, ObjectStore
 from shared.tasks.model import ClipCompletion, ClipRecord, ClipStatus
-from shared.taxonomy.validation import Problem, validate_clip
+from shared.taxonomy.validation import LabelProblem, validate_clip
 
 log = structlog.get_logger(__name__)
 
 _RANK = {"warning": 1, "error": 2}
 
 
-def failing(problems: list[Problem], fail_on: str) -> list[Problem]:
+def failing(problems: list[LabelProblem], fail_on: str) -> list[LabelProblem]:
     """The problems that fail the clip under the configured severity."""
     if fail_on == "never":
         return []
@@ -187,7 +187,7 @@ class PostprocHandler:
                 outputs,
                 self.settings.postproc.moved_iou,
             )
-        except (OutputUnreadable, NotFound) as exc:
+        except (OutputUnreadable, ObjectMissing) as exc:
             await self._fail(p.clip_id, p.task_id, f"labels cannot be read: {exc}")
             return None
 

@@ -20,10 +20,10 @@ from shared.groundtruth.convert import AttributeStats, class_map, from_seq_label
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.job_types import JOB_TYPES, job_type
 from shared.layout import FrameIndex, parse_s3_uri
-from shared.storage import NotFound, ObjectStore, TooLarge
+from shared.storage import ObjectMissing, ObjectStore, TooLarge
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from shared.taxonomy.records import ClipInfo, ClipLabels, FrameRecord, LavaObject
-from shared.taxonomy.validation import Problem
+from shared.taxonomy.validation import LabelProblem
 
 # A SeqLabel file of a 10 s clip is well under 10 MiB (a few hundred frames of boxes); the cap
 # keeps a forged or runaway file from being held in memory whole.
@@ -38,7 +38,7 @@ class OutputUnreadable(RuntimeError):
 @dataclass
 class Merged:
     labels: ClipLabels
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[LabelProblem] = field(default_factory=list)
     adjustments: list[AdjustmentDiff] = field(default_factory=list)
     attributes: AttributeStats = field(default_factory=AttributeStats)
 
@@ -62,7 +62,7 @@ async def read_output(
     output: JobOutput,
     index: FrameIndex,
     stats: AttributeStats | None = None,
-) -> tuple[dict[int, list[LavaObject]], list[Problem]]:
+) -> tuple[dict[int, list[LavaObject]], list[LabelProblem]]:
     """One job's labels per frame number of ``index``, and what could not be used.
 
     Output frames are matched to the sequence by their ``frame`` file name (Ground Truth
@@ -71,10 +71,10 @@ async def read_output(
     """
     try:
         raw = await store.get_bytes(*parse_s3_uri(output.label_uri), max_bytes=MAX_LABEL_FILE_BYTES)
-    except NotFound:
+    except ObjectMissing:
         raise OutputUnreadable(f"{output.job_name}: {output.label_uri} does not exist") from None
     except TooLarge as exc:
-        return {}, [Problem("gt-format", f"{output.job_name}: {exc}")]
+        return {}, [LabelProblem("gt-format", f"{output.job_name}: {exc}")]
     try:
         # Bounded: a label file with NaN, 1e400 or absurd nesting is a format problem of the
         # clip (it fails with that reason), not an OverflowError retried into a dead letter.
@@ -84,10 +84,10 @@ async def read_output(
         seq = parse_seq_label(tree)
         frames, problems = from_seq_label(seq, output_class_map(output), stats)
     except GtFormatError as exc:
-        return {}, [Problem("gt-format", f"{output.job_name}: {exc}", field=exc.field)]
+        return {}, [LabelProblem("gt-format", f"{output.job_name}: {exc}", field=exc.field)]
     except (ValueError, OverflowError, TypeError, RecursionError) as exc:
         reason = f"{type(exc).__name__}: {exc}"[:500]
-        return {}, [Problem("gt-format", f"{output.job_name}: {reason}")]
+        return {}, [LabelProblem("gt-format", f"{output.job_name}: {reason}")]
     by_name = {f.file: f.frame_no for f in index.frames}
     known = {f.frame_no for f in index.frames}
     out: dict[int, list[LavaObject]] = {}
@@ -95,7 +95,7 @@ async def read_output(
         frame_no = by_name.get(frame.frame, frame.frame_no)
         if frame.frame not in by_name and frame_no not in known:
             problems.append(
-                Problem(
+                LabelProblem(
                     "gt-format",
                     f"{output.job_name}: frame {frame.frame or frame.frame_no} is not in "
                     "the sequence",
@@ -121,7 +121,7 @@ async def merge(
     outputs: Sequence[JobOutput],
     moved_iou: float,
 ) -> Merged:
-    problems: list[Problem] = []
+    problems: list[LabelProblem] = []
     by_frame: dict[int, list[LavaObject]] = {f.frame_no: [] for f in index.frames}
     finals = final_outputs(outputs)
     by_name = {o.job_name: o for o in outputs}

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.taxonomy.records import ClipLabels, LavaObject, Vehicle
-from shared.taxonomy.validation import Problem
+from shared.taxonomy.validation import LabelProblem
 
 
 class AdjustmentDiff(BaseModel):
@@ -85,7 +85,7 @@ def attribute_distributions(objects: Iterable[LavaObject]) -> dict[str, dict[str
 
 def summarize(
     labels: ClipLabels,
-    problems: Sequence[Problem],
+    problems: Sequence[LabelProblem],
     adjustment: Sequence[AdjustmentDiff] = (),
     workflows: Sequence[str] = (),
     sources: Sequence[dict[str, Any]] = (),

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from shared.dataset.exports import ExportBuilder
 from shared.layout import export_prefix, parse_s3_uri, s3_uri
-from shared.storage import NotFound, S3Store
+from shared.storage import ObjectMissing, S3Store
 from shared.taxonomy.records import ClipLabels
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _parse(entry: IndexEntry, raw: bytes) -> ClipLabels:
 async def read_labels(store: S3Store, entry: IndexEntry) -> bytes:
     try:
         return await store.get_bytes(*parse_s3_uri(entry.labels_uri))
-    except NotFound as exc:
+    except ObjectMissing as exc:
         raise ExportRefused(f"labels of clip {entry.clip_id} are missing: {exc}") from None
 
 

@@ -38,7 +38,7 @@ from shared.taxonomy.records import (
     Vehicle,
     VehicleLight,
 )
-from shared.taxonomy.validation import Problem
+from shared.taxonomy.validation import LabelProblem
 
 _PART_OF_LIGHT = {"head": PART_HEAD_LIGHT, "tail": PART_TAIL_LIGHT}
 _LIGHT_OF_PART = {v: k for k, v in _PART_OF_LIGHT.items()}
@@ -195,7 +195,7 @@ class AttributeStats:
 
 
 class _Skip(Exception):  # internal control flow: drop one annotation, keep its problem
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: LabelProblem) -> None:
         self.problem = problem
 
 
@@ -217,11 +217,11 @@ class _Drawn:
 
 def _given(
     label: GtLabel, raw: dict[str, Any], where: dict[str, Any]
-) -> tuple[dict[str, Any], list[Problem]]:
+) -> tuple[dict[str, Any], list[LabelProblem]]:
     """The attribute values one annotation carries; a value outside the vocabulary is a
     problem and counts as not given (another frame of the track may give it)."""
     values: dict[str, Any] = {}
-    problems: list[Problem] = []
+    problems: list[LabelProblem] = []
     for attr in label.attributes:
         # The Ground Truth name, or the LAVA one (files from before names had to be unique).
         code = raw.get(attr.name, raw.get(attr.lava_name))
@@ -233,7 +233,9 @@ def _given(
             )
         except UnknownCode as exc:
             problems.append(
-                Problem("gt-attribute", str(exc), field=f"attributes.{attr.lava_name}", **where)
+                LabelProblem(
+                    "gt-attribute", str(exc), field=f"attributes.{attr.lava_name}", **where
+                )
             )
     return values, problems
 
@@ -250,11 +252,11 @@ def _resolve(cmap: dict[str, str], ann: GtBox | GtPolyline, where: dict[str, Any
     name = cmap.get(ann.class_id)
     if name is None:
         raise _Skip(
-            Problem("gt-class", f"class-id {ann.class_id!r} is not in the class map", **where)
+            LabelProblem("gt-class", f"class-id {ann.class_id!r} is not in the class map", **where)
         )
     found = LABELS_BY_NAME.get(name)
     if found is None:
-        raise _Skip(Problem("gt-class", f"label {name!r} is not a LAVA label", **where))
+        raise _Skip(LabelProblem("gt-class", f"label {name!r} is not a LAVA label", **where))
     return found[1]
 
 
@@ -300,17 +302,19 @@ def _object(d: _Drawn) -> LavaObject:
     try:
         if isinstance(ann, GtPolyline):
             if label.lava != "lane":
-                raise _Skip(Problem("gt-class", f"a polyline labeled {label.label!r}", **where))
+                raise _Skip(
+                    LabelProblem("gt-class", f"a polyline labeled {label.label!r}", **where)
+                )
             return Lane(track_id=track, points=ann.points, attributes=attrs)
         box = _box(ann)
         match label.lava:
             case "vehicle":
                 if track is None:
-                    raise _Skip(Problem("gt-track", "vehicle without object-id", **where))
+                    raise _Skip(LabelProblem("gt-track", "vehicle without object-id", **where))
                 return Vehicle(track_id=track, box=box, attributes=attrs)
             case "pedestrian":
                 if track is None:
-                    raise _Skip(Problem("gt-track", "pedestrian without object-id", **where))
+                    raise _Skip(LabelProblem("gt-track", "pedestrian without object-id", **where))
                 return Pedestrian(track_id=track, box=box, attributes=attrs)
             case "traffic_light":
                 return TrafficLight(track_id=ann.object_id, box=box, attributes=attrs)
@@ -319,10 +323,10 @@ def _object(d: _Drawn) -> LavaObject:
             case "ignore":
                 return IgnoreRegion(track_id=ann.object_id, box=box)
             case "lane":
-                raise _Skip(Problem("gt-class", "a lane drawn as a box", **where))
+                raise _Skip(LabelProblem("gt-class", "a lane drawn as a box", **where))
     except ValidationError as exc:
-        raise _Skip(Problem("gt-format", str(exc.errors()[0]["msg"]), **where)) from None
-    raise _Skip(Problem("gt-class", f"unexpected label {label.label!r}", **where))
+        raise _Skip(LabelProblem("gt-format", str(exc.errors()[0]["msg"]), **where)) from None
+    raise _Skip(LabelProblem("gt-class", f"unexpected label {label.label!r}", **where))
 
 
 class _PartOwners:
@@ -363,7 +367,7 @@ class _PartOwners:
 
 def from_seq_label(
     seq: SeqLabel, cmap: dict[str, str], stats: AttributeStats | None = None
-) -> tuple[list[LabeledFrame], list[Problem]]:
+) -> tuple[list[LabeledFrame], list[LabelProblem]]:
     """LAVA objects per frame, and a problem for every annotation that could not be used.
 
     Attribute gaps are filled from the same track's nearest frame (``stats`` counts what was
@@ -371,7 +375,7 @@ def from_seq_label(
     reports as ``attribute-missing``.
     """
     stats = stats if stats is not None else AttributeStats()
-    problems: list[Problem] = []
+    problems: list[LabelProblem] = []
     drawn = _read_annotations(seq, cmap, problems)
     _fill_gaps(drawn, stats)
     by_position: dict[int, list[_Drawn]] = defaultdict(list)
@@ -396,7 +400,9 @@ def from_seq_label(
     return frames, problems
 
 
-def _read_annotations(seq: SeqLabel, cmap: dict[str, str], problems: list[Problem]) -> list[_Drawn]:
+def _read_annotations(
+    seq: SeqLabel, cmap: dict[str, str], problems: list[LabelProblem]
+) -> list[_Drawn]:
     """Every usable annotation with its label and given attributes; a problem for the rest."""
     drawn: list[_Drawn] = []
     for position, frame in enumerate(seq.frames):
@@ -413,7 +419,7 @@ def _read_annotations(seq: SeqLabel, cmap: dict[str, str], problems: list[Proble
                 problems.append(skip.problem)
                 continue
             if label.lava in VEHICLE_PARTS and not isinstance(ann, GtBox):
-                problems.append(Problem("gt-class", "a vehicle part drawn as a line", **where))
+                problems.append(LabelProblem("gt-class", "a vehicle part drawn as a line", **where))
                 continue
             values, found = _given(label, ann.attributes, {**where, "category": label.lava})
             problems.extend(found)
@@ -422,7 +428,7 @@ def _read_annotations(seq: SeqLabel, cmap: dict[str, str], problems: list[Proble
 
 
 def _objects_and_parts(
-    drawn: list[_Drawn], problems: list[Problem]
+    drawn: list[_Drawn], problems: list[LabelProblem]
 ) -> tuple[list[LavaObject], list[_Drawn]]:
     """One frame's LAVA objects, and its vehicle parts (attached to vehicles later)."""
     objects: list[LavaObject] = []
@@ -443,7 +449,7 @@ def _with_parts(
     objects: list[LavaObject],
     parts: list[_Drawn],
     owners: _PartOwners,
-    problems: list[Problem],
+    problems: list[LabelProblem],
 ) -> LabeledFrame:
     """The frame with each part (plate, light) attached to the vehicle that owns it."""
     vehicles = [o for o in objects if isinstance(o, Vehicle)]
@@ -453,7 +459,7 @@ def _with_parts(
         owner = owners.owner(vehicles, d.ann)
         if owner is None:
             problems.append(
-                Problem(
+                LabelProblem(
                     "part-inside-vehicle",
                     f"{d.label.label} belongs to no vehicle in this frame",
                     frame_no=frame.frame_no,

@@ -243,15 +243,3 @@ class EmulatorBackend:
     async def stop(self, job: StreamingJob) -> None:
         # The emulator stops simulating jobs whose registry status is no longer InProgress.
         return None
-
-
-def backend_for(kind: str, aws: AwsClients, settings: LabelingSettings) -> LabelingBackend:
-    if kind == "emulator":
-        return EmulatorBackend(aws, settings)
-    if kind == "sagemaker":
-        return SageMakerBackend(aws, settings)
-    if kind == "labelstudio":
-        from shared.labeling.labelstudio.backend import LabelStudioBackend
-
-        return LabelStudioBackend(aws, settings)
-    raise BackendError(f"unknown backend {kind!r} (emulator, sagemaker or labelstudio)")

@@ -16,7 +16,8 @@ from shared.clock import Clock, SystemClock
 from shared.groundtruth import limits
 from shared.groundtruth.job_types import job_type
 from shared.groundtruth.label_config import label_config
-from shared.labeling.backends import LabelingBackend, backend_for
+from shared.labeling.backend_kinds import backend_for
+from shared.labeling.backends import LabelingBackend
 from shared.labeling.registry import (
     ENDED,
     INITIALIZING,

@@ -26,7 +26,7 @@ DERIVED_PREFIX = "auto-"
 
 
 @dataclass(frozen=True)
-class ClipPage:
+class IndexPage:
     entries: list[IndexEntry]
     next_cursor: str | None
 
@@ -54,10 +54,10 @@ def decode_cursor(cursor: str, where: dict[str, str]) -> dict[str, Any]:
 
 async def clips_page(
     index: DatasetIndex, where: dict[str, str], limit: int, cursor: str | None = None
-) -> ClipPage:
+) -> IndexPage:
     after = decode_cursor(cursor, where) if cursor else None
     entries, last = await index.page(where, limit, after)
-    return ClipPage(entries, encode_cursor(last) if last else None)
+    return IndexPage(entries, encode_cursor(last) if last else None)
 
 
 def derived_export_id(fmt: ExportFormat, where: dict[str, str], window: int) -> str:

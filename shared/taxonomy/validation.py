@@ -45,7 +45,7 @@ RULE_SEVERITY: dict[str, Severity] = {
 
 
 @dataclass(frozen=True)
-class Problem:
+class LabelProblem:
     """One broken rule: where (frame, object, field) and what."""
 
     rule: str
@@ -92,17 +92,17 @@ class Problem:
 
 def _box_problems(
     box: Box, width: float, height: float, where: dict[str, Any], field: str
-) -> Iterable[Problem]:
+) -> Iterable[LabelProblem]:
     if not box.left < box.right:
-        yield Problem(
+        yield LabelProblem(
             "box-order", f"left ({box.left}) must be < right ({box.right})", field=field, **where
         )
     if not box.top < box.bottom:
-        yield Problem(
+        yield LabelProblem(
             "box-order", f"top ({box.top}) must be < bottom ({box.bottom})", field=field, **where
         )
     if box.left < 0 or box.top < 0 or box.right > width or box.bottom > height:
-        yield Problem(
+        yield LabelProblem(
             "box-inside-image",
             f"box ({box.left}, {box.top}, {box.right}, {box.bottom}) is outside the "
             f"{width:g}x{height:g} image",
@@ -111,10 +111,10 @@ def _box_problems(
         )
 
 
-def missing_attributes(obj: LavaObject, where: dict[str, Any]) -> list[Problem]:
+def missing_attributes(obj: LavaObject, where: dict[str, Any]) -> list[LabelProblem]:
     """An ``attribute-missing`` problem for every attribute of the object that is null."""
     problems = [
-        Problem(
+        LabelProblem(
             "attribute-missing",
             f"{name} was given in no frame of this object",
             field=f"attributes.{name}",
@@ -125,7 +125,7 @@ def missing_attributes(obj: LavaObject, where: dict[str, Any]) -> list[Problem]:
     ]
     if isinstance(obj, Vehicle):
         problems.extend(
-            Problem(
+            LabelProblem(
                 "attribute-missing",
                 f"{light.kind} light state was given in no frame",
                 field=f"lights[{li}].state",
@@ -137,8 +137,8 @@ def missing_attributes(obj: LavaObject, where: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def validate_frame(frame: FrameRecord, width: float, height: float) -> list[Problem]:
-    problems: list[Problem] = []
+def validate_frame(frame: FrameRecord, width: float, height: float) -> list[LabelProblem]:
+    problems: list[LabelProblem] = []
     seen_tracks: dict[str, int] = {}
     for index, obj in enumerate(frame.objects):
         where: dict[str, Any] = {
@@ -157,7 +157,7 @@ def validate_frame(frame: FrameRecord, width: float, height: float) -> list[Prob
         if obj.track_id is not None:
             if obj.track_id in seen_tracks:
                 problems.append(
-                    Problem(
+                    LabelProblem(
                         "track-unique-in-frame",
                         f"track {obj.track_id} also labels object #{seen_tracks[obj.track_id]} "
                         "in this frame",
@@ -172,12 +172,12 @@ def validate_frame(frame: FrameRecord, width: float, height: float) -> list[Prob
 
 def _part_problems(
     vehicle: Vehicle, width: float, height: float, where: dict[str, Any]
-) -> Iterator[Problem]:
+) -> Iterator[LabelProblem]:
     """A vehicle's plate and lights: each a valid box inside the image and inside the vehicle."""
     if vehicle.license_plate is not None:
         yield from _box_problems(vehicle.license_plate, width, height, where, "license_plate")
         if not vehicle.box.contains(vehicle.license_plate):
-            yield Problem(
+            yield LabelProblem(
                 "plate-inside-vehicle",
                 "license plate is not inside its vehicle",
                 field="license_plate",
@@ -187,7 +187,7 @@ def _part_problems(
         field = f"lights[{li}]"
         yield from _box_problems(light.box, width, height, where, field)
         if not vehicle.box.contains(light.box):
-            yield Problem(
+            yield LabelProblem(
                 "part-inside-vehicle",
                 f"{light.kind} light is not inside its vehicle",
                 field=field,
@@ -197,10 +197,10 @@ def _part_problems(
 
 def _lane_problems(
     lane: Lane, width: float, height: float, where: dict[str, Any]
-) -> Iterator[Problem]:
+) -> Iterator[LabelProblem]:
     """A lane: a polyline of at least two points, all inside the image."""
     if len(lane.points) < 2:
-        yield Problem(
+        yield LabelProblem(
             "polyline-points",
             f"a lane needs at least 2 points, got {len(lane.points)}",
             field="points",
@@ -208,7 +208,7 @@ def _lane_problems(
         )
     for pi, (x, y) in enumerate(lane.points):
         if not (0 <= x <= width and 0 <= y <= height):
-            yield Problem(
+            yield LabelProblem(
                 "polyline-inside-image",
                 f"point ({x}, {y}) is outside the {width:g}x{height:g} image",
                 field=f"points[{pi}]",
@@ -216,9 +216,9 @@ def _lane_problems(
             )
 
 
-def validate_tracks(frames: Iterable[FrameRecord]) -> list[Problem]:
+def validate_tracks(frames: Iterable[FrameRecord]) -> list[LabelProblem]:
     """A track id keeps one class across the clip."""
-    problems: list[Problem] = []
+    problems: list[LabelProblem] = []
     first_class: dict[str, tuple[str, int]] = {}
     for frame in frames:
         for index, obj in enumerate(frame.objects):
@@ -229,7 +229,7 @@ def validate_tracks(frames: Iterable[FrameRecord]) -> list[Problem]:
                 first_class[obj.track_id] = (obj.category, frame.frame_no)
             elif known[0] != obj.category:
                 problems.append(
-                    Problem(
+                    LabelProblem(
                         "track-one-class",
                         f"track {obj.track_id} is a {known[0]} in frame {known[1]} "
                         f"but a {obj.category} here",
@@ -243,15 +243,15 @@ def validate_tracks(frames: Iterable[FrameRecord]) -> list[Problem]:
     return problems
 
 
-def validate_clip(labels: ClipLabels) -> list[Problem]:
-    problems: list[Problem] = []
+def validate_clip(labels: ClipLabels) -> list[LabelProblem]:
+    problems: list[LabelProblem] = []
     for frame in labels.frames:
         problems.extend(validate_frame(frame, labels.width, labels.height))
     problems.extend(validate_tracks(labels.frames))
     return problems
 
 
-def problems_from_validation_error(exc: ValidationError, raw: Any = None) -> list[Problem]:
+def problems_from_validation_error(exc: ValidationError, raw: Any = None) -> list[LabelProblem]:
     """Pydantic errors (wrong enum values, missing fields) as located problems.
 
     With the raw data at hand, a frame is named by its ``frame_no`` rather than its position.
@@ -276,7 +276,7 @@ def problems_from_validation_error(exc: ValidationError, raw: Any = None) -> lis
                     loc = loc[1:]
         field = ".".join(str(p) for p in loc) or None
         problems.append(
-            Problem(
+            LabelProblem(
                 "schema",
                 err["msg"],
                 frame_no=frame_no,
@@ -290,7 +290,7 @@ def problems_from_validation_error(exc: ValidationError, raw: Any = None) -> lis
 _CATEGORIES = {"ignore", "vehicle", "pedestrian", "lane", "traffic_light", "traffic_sign"}
 
 
-def parse_clip_labels(data: Any) -> tuple[ClipLabels | None, list[Problem]]:
+def parse_clip_labels(data: Any) -> tuple[ClipLabels | None, list[LabelProblem]]:
     """Parse raw LAVA records and apply every rule; the labels (if parseable) and problems."""
     try:
         labels = ClipLabels.model_validate(data)

@@ -38,7 +38,7 @@ from shared.labeling.labelstudio.config import (
     surface_of,
 )
 from shared.taxonomy.records import LavaObject
-from shared.taxonomy.validation import Problem
+from shared.taxonomy.validation import LabelProblem
 
 
 @dataclass(frozen=True)
@@ -159,14 +159,14 @@ def _keyframe(raw: Any) -> Keyframe:
     )
 
 
-def regions_of(result: Iterable[Any]) -> tuple[list[Region], list[Problem]]:
+def regions_of(result: Iterable[Any]) -> tuple[list[Region], list[LabelProblem]]:
     """Group an annotation's result items by region id (shape, labels and per-region choices
     arrive as separate items or in one, depending on the config)."""
     regions: dict[str, Region] = {}
-    problems: list[Problem] = []
+    problems: list[LabelProblem] = []
     for index, item in enumerate(result):
         if not isinstance(item, dict) or not isinstance(item.get("value"), dict):
-            problems.append(Problem("ls-format", f"result item {index} is not an object"))
+            problems.append(LabelProblem("ls-format", f"result item {index} is not an object"))
             continue
         rid = str(item.get("id") or f"item-{index}")
         region = regions.setdefault(rid, Region(rid))
@@ -188,7 +188,7 @@ def regions_of(result: Iterable[Any]) -> tuple[list[Region], list[Problem]]:
                     region.item_index = int(item["item_index"])
         except (KeyError, TypeError, ValueError) as exc:
             problems.append(
-                Problem("ls-format", f"region {rid}: bad geometry ({exc!r})", track_id=rid)
+                LabelProblem("ls-format", f"region {rid}: bad geometry ({exc!r})", track_id=rid)
             )
             regions.pop(rid, None)
             continue
@@ -200,7 +200,7 @@ def regions_of(result: Iterable[Any]) -> tuple[list[Region], list[Problem]]:
     return list(regions.values()), problems
 
 
-def _gt_attributes(label: GtLabel, region: Region, problems: list[Problem]) -> dict[str, Any]:
+def _gt_attributes(label: GtLabel, region: Region, problems: list[LabelProblem]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for attr in label.attributes:
         raw = region.choices.get(attribute_control(label, attr))
@@ -213,7 +213,7 @@ def _gt_attributes(label: GtLabel, region: Region, problems: list[Problem]) -> d
             out[attr.name] = to_gt(attr.enum(raw))
         except ValueError:
             problems.append(
-                Problem(
+                LabelProblem(
                     "ls-attribute",
                     f"{raw!r} is not a {attr.name} value",
                     field=f"attributes.{attr.name}",
@@ -225,7 +225,7 @@ def _gt_attributes(label: GtLabel, region: Region, problems: list[Problem]) -> d
 
 def to_seq_label(
     job: JobType, result: Iterable[Any], clip: VideoFrames
-) -> tuple[SeqLabel, list[Problem]]:
+) -> tuple[SeqLabel, list[LabelProblem]]:
     """The Ground Truth annotation file equivalent to a Label Studio annotation."""
     regions, problems = regions_of(result)
     ids = {label.label: str(i) for i, label in enumerate(job.labels)}
@@ -243,7 +243,7 @@ def to_seq_label(
             frame = by_position.get(region.item_index or 0)
             if frame is None or len(region.vertices) < 2:
                 problems.append(
-                    Problem("ls-format", "polyline on no extracted frame", track_id=region.id)
+                    LabelProblem("ls-format", "polyline on no extracted frame", track_id=region.id)
                 )
                 continue
             points = tuple(
@@ -279,16 +279,16 @@ def to_seq_label(
 
 
 def _label_of(
-    region: Region, labels: dict[str, GtLabel], problems: list[Problem]
+    region: Region, labels: dict[str, GtLabel], problems: list[LabelProblem]
 ) -> GtLabel | None:
     """The job's label a region is drawn with; None (a problem) when it has none of them."""
     if not region.labels:
-        problems.append(Problem("ls-label", "region without a label", track_id=region.id))
+        problems.append(LabelProblem("ls-label", "region without a label", track_id=region.id))
         return None
     label = labels.get(region.labels[0])
     if label is None:
         problems.append(
-            Problem(
+            LabelProblem(
                 "ls-label", f"label {region.labels[0]!r} is not in this job", track_id=region.id
             )
         )
@@ -297,7 +297,7 @@ def _label_of(
 
 def lava_frames(
     job: JobType, result: Iterable[Any], clip: VideoFrames
-) -> tuple[list[LabeledFrame], list[Problem]]:
+) -> tuple[list[LabeledFrame], list[LabelProblem]]:
     """Per-frame LAVA objects of a Label Studio annotation, with every problem found."""
     seq, problems = to_seq_label(job, result, clip)
     frames, more = from_seq_label(seq, class_map(job))
