@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from shared import tracing
 from shared.clock import Clock, SystemClock
 from shared.labeling.labelstudio.backend import project_id
 from shared.labeling.labelstudio.client import LabelStudioClient
 from shared.labeling.labelstudio.imports import TaskImporter
-from shared.labeling.labelstudio.outputs import Outputs, is_expired
+from shared.labeling.labelstudio.outputs import Outputs, Translated, is_expired
 from shared.labeling.registry import JobRegistry, StreamingJob
 from shared.loops import every, pause
 from shared.ports import Publish
@@ -124,13 +126,27 @@ class LabelStudioSide:
         stamp = str(task.get("updated_at"))
         if self._handled.get(int(task["id"])) == stamp:
             return False
-        event = await self.outputs.completed(job, task)
-        if event is None:
+        translated = await self.outputs.completed(job, task)
+        if translated is None:
             return False
-        await self.publish(event)
+        await self._publish(job, task, translated)
         self._handled[int(task["id"])] = stamp
         log.info("Label Studio annotation translated", job=job.name, task=task["id"], via=via)
         return True
+
+    async def _publish(
+        self, job: StreamingJob, task: dict[str, Any], translated: Translated
+    ) -> None:
+        """Publish (confirmed) in the clip's trace, continued from the data object's send."""
+        attributes = {
+            "messaging.system": "labelstudio",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": job.name,
+            "messaging.message.id": str(task.get("id", "")),
+        }
+        name = f"labelstudio.{job.name} process"
+        with tracing.continuing(translated.trace_context, name, attributes, time.time_ns()):
+            await self.publish(translated.event)
 
     async def reconcile_job(self, job: StreamingJob) -> int:
         project = project_id(job)
@@ -148,9 +164,9 @@ class LabelStudioSide:
         for task in await self.client.unlabeled(project):
             if is_expired(task) or not self.outputs.due_to_expire(job, task):
                 continue
-            event = await self.outputs.expire(job, task)
-            if event is not None:
-                await self.publish(event)
+            translated = await self.outputs.expire(job, task)
+            if translated is not None:
+                await self._publish(job, task, translated)
                 published += 1
                 log.info("Label Studio task expired", job=job.name, task=task["id"])
             await self.outputs.mark_expired(task)

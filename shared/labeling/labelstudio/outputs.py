@@ -21,6 +21,7 @@ re-sends the object under a new key, exactly as for Ground Truth.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,6 @@ import structlog
 from shared.dedup import KeyDirectory
 from shared.events import (
     Event,
-    EventPayload,
     LevelCompleted,
     TaskExpired,
     derived_event_id,
@@ -56,6 +56,15 @@ log = structlog.get_logger(__name__)
 
 EXPIRED_META = "lava_expired_at"
 EXPIRED_REASON = f"{limits.EXPIRED_REASON_PREFIX} (Label Studio: not annotated in time)"
+
+
+@dataclass(frozen=True)
+class Translated:
+    """A Label Studio task's event, with the trace context its data object was sent in (the
+    clip's trace goes on through the round trip, as for Ground Truth outputs)."""
+
+    event: Event[Any]
+    trace_context: dict[str, str] | None
 
 
 def output_key(job: str, dedup_key: str) -> str:
@@ -122,9 +131,7 @@ class Outputs:
         )
         return False
 
-    async def completed(
-        self, job: StreamingJob, task: dict[str, Any]
-    ) -> Event[EventPayload] | None:
+    async def completed(self, job: StreamingJob, task: dict[str, Any]) -> Translated | None:
         """The task's LevelCompleted, or None (no annotation, expired, unknown key)."""
         if is_expired(task):
             return None  # a late annotation of an expired task: Ground Truth drops it too
@@ -160,7 +167,7 @@ class Outputs:
         if job.adjusts is not None and await self._changed(job, task, seq.to_dict(), clip):
             adjustment = "adjusted"  # Ground Truth sets it only when something changed
             metadata["adjustment-status"] = adjustment
-        return new_event(
+        event = new_event(
             LevelCompleted(
                 task_id=known.task_id,
                 job_name=job.name,
@@ -174,6 +181,7 @@ class Outputs:
             known.task_id,
             event_id=derived_event_id(key, "completed"),
         )
+        return Translated(event, known.trace_context)
 
     async def _changed(
         self, job: StreamingJob, task: dict[str, Any], labels: dict[str, Any], clip: Any
@@ -193,7 +201,7 @@ class Outputs:
         lifetime = job.task_availability_seconds * self.settings.labelstudio.time_scale
         return self.clock.now() >= created + timedelta(seconds=lifetime)
 
-    async def expire(self, job: StreamingJob, task: dict[str, Any]) -> Event[EventPayload] | None:
+    async def expire(self, job: StreamingJob, task: dict[str, Any]) -> Translated | None:
         """Report an unannotated task expired (the event first, then the mark: a crash in
         between reports it again under the same event id)."""
         key = (task.get("data") or {}).get(KEY_FIELD)
@@ -202,7 +210,7 @@ class Outputs:
         known = await self.keys.lookup(key)
         if known is None:
             return None
-        return new_event(
+        event = new_event(
             TaskExpired(
                 task_id=known.task_id,
                 job_name=job.name,
@@ -213,6 +221,7 @@ class Outputs:
             known.task_id,
             event_id=derived_event_id(key, "expired"),
         )
+        return Translated(event, known.trace_context)
 
     async def mark_expired(self, task: dict[str, Any]) -> None:
         meta = dict(task.get("meta") or {})
