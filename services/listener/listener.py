@@ -179,12 +179,25 @@ class Listener:
     async def refresh(self) -> None:
         if not self.queue.url:
             return  # not started yet
-        jobs = await self.registry.list()
+        jobs = [job for job in await self.registry.list() if self._own_topic(job)]
         self._by_topic = {j.output_topic_arn: j for j in jobs}
         added = await self.queue.subscribe(jobs)
         if added:
             await self.queue.admit(list(self._by_topic))
             log.info("subscribed to job outputs", jobs=added)
+
+    def _own_topic(self, job: StreamingJob) -> bool:
+        s = self.settings
+        name = s.names.topic(f"{job.name}-output")
+        if trust.own_output_topic(job, s.aws.region, s.aws.account, name):
+            return True
+        log.warning(
+            "job's output topic is not its own; not listened to",
+            job=job.name,
+            topic=job.output_topic_arn,
+            expected=name,
+        )
+        return False
 
     async def refresh_loop(self, stop: asyncio.Event) -> None:
         seconds = self.settings.listener.refresh_seconds
@@ -322,6 +335,7 @@ class Listener:
         try:
             trust.check_key_job(job, known.job)
             if output.label_uri is not None:
+                trust.check_job_name(job, output.job_name)
                 trust.check_label_uri(output.label_uri, self.settings.names.bucket, job)
         except trust.Refused as exc:
             await self._refuse(message, exc.reason)

@@ -91,6 +91,22 @@ def check_job(topic: str, job: StreamingJob | None) -> StreamingJob:
     return job
 
 
+def check_job_name(job: StreamingJob, name: str | None) -> None:
+    """A labeled output names the Ground Truth job that made it (``job-name:
+    labeling-job/<name>``, sms-data-output): any other job - one created with this job's
+    output topic as its own - is refused, whoever may publish to the topic."""
+    if name != job.gt_name:
+        raise Refused(f"the output names labeling job {name!r}, not this job's {job.gt_name!r}")
+
+
+def own_output_topic(job: StreamingJob, region: str, account: str, topic_name: str) -> bool:
+    """Whether the registry's output topic is the one the job's name derives (this region,
+    this account, ``<ns>-<job>-output``): a job entry pointed at another topic - one whose
+    policy lets others publish - is not listened to."""
+    parts = job.output_topic_arn.split(":")
+    return len(parts) == 6 and parts[3:] == [region, account, topic_name]
+
+
 def check_key_job(job: StreamingJob, key_job: str) -> None:
     if key_job != job.name:
         raise Refused(

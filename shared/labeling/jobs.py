@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
+from botocore.exceptions import ClientError
 
 from shared.clock import Clock, SystemClock
 from shared.groundtruth import limits
@@ -194,15 +195,16 @@ class JobManager:
         # The policy and SHA256 signatures (SNS's default is version 1, SHA1) are set at
         # creation, never later: the policy forbids changing them (no SetTopicAttributes
         # grant anywhere), so a stolen role cannot open the topic to other publishers.
-        output_topic = await sns.create_topic(
-            Name=output_name,
-            Attributes={
-                "Policy": publish_only_policy(
-                    output_arn, output_publisher(backend, s), s.aws.account
-                ),
-                "SignatureVersion": "2",
-            },
-        )
+        policy = publish_only_policy(output_arn, output_publisher(backend, s), s.aws.account)
+        try:
+            output_topic = await sns.create_topic(
+                Name=output_name, Attributes={"Policy": policy, "SignatureVersion": "2"}
+            )
+        except ClientError as exc:  # SNS: the topic exists with other attributes
+            raise JobConfigError(
+                f"output topic {output_name} exists with another policy or signature version "
+                f"(nobody may change them); delete it and create job {name} again: {exc}"
+            ) from None
         return input_topic["TopicArn"], output_topic["TopicArn"]
 
     async def _start(self, job: StreamingJob) -> StreamingJob:

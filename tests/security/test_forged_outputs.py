@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from services.listener import trust
 from services.listener.service import build
 from services.listener.trust import REASON_ATTRIBUTE, output_prefix
 from shared import sns_signature
@@ -251,3 +252,29 @@ def test_no_component_may_change_a_topic_policy() -> None:
     }
     for action in ("sns:SetTopicAttributes", "sns:AddPermission", "sns:RemovePermission"):
         assert [name for name, text in grants.items() if action in text] == []
+
+
+@pytest.mark.parametrize("aws_backend", ["memory"])
+async def test_outputs_of_another_labeling_job_or_topic_are_not_believed(
+    policy_aws: AwsClients, policy_settings: Settings
+) -> None:
+    """Two ways a stolen control role could get SNS to sign forged outputs, both refused: a
+    Ground Truth job of its own making whose output topic is a victim job's (its outputs name
+    that other job), and a job entry pointed at a topic of its own (not the one its name
+    derives, so it is never listened to)."""
+    jobs = await create_jobs(policy_aws, policy_settings)
+    job = jobs["VOTVehicle"]
+    trust.check_job_name(job, job.gt_name)  # the job's own output passes
+    with pytest.raises(trust.Refused, match="names labeling job 'rogue'"):
+        trust.check_job_name(job, "rogue")
+    with pytest.raises(trust.Refused, match="names labeling job None"):
+        trust.check_job_name(job, None)
+    s = policy_settings
+    own = s.names.topic("VOTVehicle-output")
+    assert trust.own_output_topic(job, s.aws.region, s.aws.account, own)
+    for arn in (
+        job.output_topic_arn.replace("VOTVehicle-output", "x-output"),  # another topic of ours
+        job.output_topic_arn.replace(s.aws.account, "999999999999"),  # the same name elsewhere
+    ):
+        moved = job.model_copy(update={"output_topic_arn": arn})
+        assert not trust.own_output_topic(moved, s.aws.region, s.aws.account, own)
