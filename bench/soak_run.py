@@ -213,7 +213,10 @@ class SoakRun:
         await self.sample(None, with_depths=True)
         async with AwsClients(self.settings) as aws:
             counters = await soak_aws.emulator_counters(aws, self.settings)
-            letters = await soak_broker.take_dead_letters(self.settings)
+            # dead-letter queues are read as the run's shared user: the operator identity
+            # the run acts as may read only the outcomes mailbox
+            admin = self.pipeline.admin if self.pipeline is not None else None
+            letters = await soak_broker.take_dead_letters(admin or self.settings)
             letters += await soak_aws.take_sqs_dead_letters(aws, self.settings)
             in_flight = await self.in_flight(aws)
         windows, unjudged = self.watch.windows(self.plan.rss_after_clips)
