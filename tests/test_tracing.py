@@ -21,28 +21,24 @@ from emulators.settings import LocalSettings
 from lava.sample_clips import upload_sample
 from services.dispatcher.service import build as dispatcher
 from services.ingest.service import build as ingest
-from services.listener.labelstudio import LabelStudioSide
 from services.listener.service import build as listener
 from services.postproc.service import build as postproc
 from shared import tracing
 from shared.acking import Reject
 from shared.aws import AwsClients
-from shared.clock import FakeClock
 from shared.dedup import _trace_context
 from shared.events import ClipIngested, Event, new_event
-from shared.labeling.labelstudio.backend import ARN_PREFIX
 from shared.logging import configure_logging
 from shared.settings import Settings
-from shared.testing.events import clip_failed, clip_ingested, frames_ready
+from shared.testing.events import clip_failed, clip_ingested
 from shared.testing.memory_bus import InMemoryBus
 from shared.tracing.config import TracingRequest
-from tests.security.test_labelstudio_claims import PROJECT, FakeLabelStudio, _frame_index
+from tests.security.test_labelstudio_claims import sent_to_label_studio
 from tests.support.broker import wait_until
 from tests.support.clips import small_clip
 from tests.support.control import control_service
 from tests.support.deploy import kubectl, rendered_text
-from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs
-from tests.support.dispatch import make as make_dispatcher
+from tests.support.dispatch import create_jobs, dispatch_settings
 from tests.support.e2e import wait_for_clips
 from tests.support.gt import emulator, emulator_settings
 from tests.support.services import running
@@ -343,26 +339,14 @@ async def test_a_label_studio_completion_continues_the_clips_trace(
 ) -> None:
     """The Label Studio round trip is linked back like Ground Truth's: the data object keeps
     its send's trace context, and the annotation's LevelCompleted is published in that trace."""
-    s = dispatch_settings(policy_settings, labelstudio__time_scale=1.0)
-    jobs = await create_jobs(policy_aws, s)
-    job = jobs["VOTVehicle"].model_copy(
-        update={"arn": f"{ARN_PREFIX}{PROJECT}", "backend": "labelstudio"}
-    )
     trace_id = "0af7651916cd43dd8448eb211c80319c"
     with traced(aws=False) as exporter:
         with tracing.resuming({"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"}, "clip"):
-            await make_dispatcher(policy_aws, s, FakeClock(), Recorder()).on_frames_ready(
-                frames_ready(bucket=s.names.bucket)
-            )
-        (sent,) = await inputs(policy_aws, jobs["VOTVehicle"])
-        await _frame_index(policy_aws, sent["source-ref"])
-        studio, published = FakeLabelStudio(), Recorder()
-        side = LabelStudioSide(s, policy_aws, published, FakeClock(), client=studio)  # type: ignore[arg-type]
-        side.jobs = {job.name: job}
-        imported = await side.importer.import_message(job, sent)
+            x = await sent_to_label_studio(policy_aws, policy_settings)
+        imported = await x.side.importer.import_message(x.job, x.message)
         assert imported.task_id is not None
-        studio.annotate(imported.task_id, "2026-01-01T00:00:09Z")
-        assert await side.handle_task(job, studio.tasks[imported.task_id], via="webhook")
+        x.studio.annotate(imported.task_id, "2026-01-01T00:00:09Z")
+        assert await x.side.handle_task(x.job, x.studio.tasks[imported.task_id], via="webhook")
     spans = exporter.get_finished_spans()
     (process,) = [span for span in spans if span.name == "labelstudio.VOTVehicle process"]
     assert f"{process.context.trace_id:032x}" == trace_id

@@ -11,6 +11,7 @@ annotations), as the reconciliation reads them.
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -116,25 +117,46 @@ async def _frame_index(aws: AwsClients, source: str) -> None:
     )
 
 
+@dataclass
+class Sent:
+    """One data object sent to a Label Studio job, and the listener's Label Studio side."""
+
+    job: StreamingJob
+    message: dict[str, Any]
+    key: str
+    source: str
+    studio: FakeLabelStudio
+    published: Recorder
+    clock: FakeClock
+    side: LabelStudioSide
+
+
+async def sent_to_label_studio(aws: AwsClients, settings: Settings) -> Sent:
+    s = dispatch_settings(settings, labelstudio__time_scale=1.0)
+    jobs = await create_jobs(aws, s)
+    job: StreamingJob = jobs["VOTVehicle"].model_copy(
+        update={"arn": f"{ARN_PREFIX}{PROJECT}", "backend": "labelstudio"}
+    )
+    await make_dispatcher(aws, s, FakeClock(), Recorder()).on_frames_ready(
+        frames_ready(bucket=s.names.bucket)
+    )
+    (sent,) = await inputs(aws, jobs["VOTVehicle"])
+    await _frame_index(aws, sent["source-ref"])
+    studio, published, clock = FakeLabelStudio(), Recorder(), FakeClock()
+    side = LabelStudioSide(s, aws, published, clock, client=studio)  # type: ignore[arg-type]
+    side.jobs = {job.name: job}
+    key, source = sent["lava-dedup-id"], sent["source-ref"]
+    return Sent(job, sent, key, source, studio, published, clock, side)
+
+
 @pytest.mark.parametrize("aws_backend", ["memory"])
 async def test_a_task_carrying_another_objects_key_completes_nothing(
     policy_aws: AwsClients, policy_settings: Settings
 ) -> None:
-    s = dispatch_settings(policy_settings, labelstudio__time_scale=1.0)
-    jobs = await create_jobs(policy_aws, s)
-    job: StreamingJob = jobs["VOTVehicle"].model_copy(
-        update={"arn": f"{ARN_PREFIX}{PROJECT}", "backend": "labelstudio"}
-    )
-    await make_dispatcher(policy_aws, s, FakeClock(), Recorder()).on_frames_ready(
-        frames_ready(bucket=s.names.bucket)
-    )
-    (sent,) = await inputs(policy_aws, jobs["VOTVehicle"])
-    key, source = sent["lava-dedup-id"], sent["source-ref"]
-    await _frame_index(policy_aws, source)
-    studio, published = FakeLabelStudio(), Recorder()
-    clock = FakeClock()
-    side = LabelStudioSide(s, policy_aws, published, clock, client=studio)  # type: ignore[arg-type]
-    side.jobs = {job.name: job}
+    x = await sent_to_label_studio(policy_aws, policy_settings)
+    job, sent, key, source = x.job, x.message, x.key, x.source
+    studio, published, side = x.studio, x.published, x.side
+    clock = x.clock
 
     genuine = await side.importer.import_message(job, sent)
     forged = {"data": {KEY_FIELD: key, "source_ref": source}}
@@ -173,20 +195,9 @@ async def test_a_task_created_for_a_key_before_the_importer_is_never_adopted(
 ) -> None:
     """Keys are predictable (an expiry's next key is computable from the visible one): an
     attacker who imports a task for the key first must not have it adopted as the claim."""
-    s = dispatch_settings(policy_settings, labelstudio__time_scale=1.0)
-    jobs = await create_jobs(policy_aws, s)
-    job: StreamingJob = jobs["VOTVehicle"].model_copy(
-        update={"arn": f"{ARN_PREFIX}{PROJECT}", "backend": "labelstudio"}
-    )
-    await make_dispatcher(policy_aws, s, FakeClock(), Recorder()).on_frames_ready(
-        frames_ready(bucket=s.names.bucket)
-    )
-    (sent,) = await inputs(policy_aws, jobs["VOTVehicle"])
-    key, source = sent["lava-dedup-id"], sent["source-ref"]
-    await _frame_index(policy_aws, source)
-    studio, published = FakeLabelStudio(), Recorder()
-    side = LabelStudioSide(s, policy_aws, published, FakeClock(), client=studio)  # type: ignore[arg-type]
-    side.jobs = {job.name: job}
+    x = await sent_to_label_studio(policy_aws, policy_settings)
+    job, sent, key, source = x.job, x.message, x.key, x.source
+    studio, published, side = x.studio, x.published, x.side
     squat = {"data": {KEY_FIELD: key, "source_ref": source, "lava_claim": "guessed"}}
     await studio.import_tasks(PROJECT, [squat])  # before the input message is imported
     (squatted,) = studio.tasks
