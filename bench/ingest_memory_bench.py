@@ -190,7 +190,11 @@ def status_mb(pid: int, field: str) -> float:
 async def wait_for_outcome(
     settings: Settings, clip_ids: set[str], timeout: float
 ) -> dict[str, str]:
-    """Wait until each clip has a FramesReady (on the dispatcher's queue) or a ClipFailed."""
+    """Wait until each clip has a FramesReady (on the dispatcher's queue) or a ClipFailed.
+
+    ``settings`` must be the run's shared user (``LocalPipeline.admin``): the operator identity
+    a run acts as may neither read the dispatcher's queue nor declare a queue of its own.
+    """
     import aio_pika
 
     outcome: dict[str, str] = {}
@@ -336,12 +340,12 @@ async def run_case(
         async def watch() -> None:
             # RSS over time, for --timeline (where the peak happens)
             begin = time.monotonic()
-            while not watching.is_set():
+            while not watching.is_set() and process.poll() is None:
                 timeline.append((time.monotonic() - begin, status_mb(process.pid, "VmRSS")))
                 await asyncio.sleep(0.05)
 
         watcher = asyncio.create_task(watch())
-        outcome = await wait_for_outcome(settings, {payload.clip_id}, timeout=1800)
+        outcome = await wait_for_outcome(run.admin or settings, {payload.clip_id}, timeout=1800)
         watching.set()
         await watcher
         peak = status_mb(process.pid, "VmHWM")
@@ -394,7 +398,7 @@ async def throughput(
                 aws=aws,
             )
             ids.add(payload.clip_id)
-        outcome = await wait_for_outcome(settings, ids, timeout=1800)
+        outcome = await wait_for_outcome(run.admin or settings, ids, timeout=1800)
         wall = time.monotonic() - started
         peaks = [status_mb(p.pid, "VmHWM") for p in processes]
     finally:
