@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize
 
 from shared.aws import AwsClients
 from shared.clock import FakeClock
@@ -26,8 +26,16 @@ from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inp
 pytestmark = [pytest.mark.integration]
 
 HOURS_AGO = 2  # the seeded tasks were created this long before the test
-NARROW = {"width": 360, "height": 740}
-WIDE = {"width": 1300, "height": 900}
+NARROW: ViewportSize = {"width": 360, "height": 740}
+WIDE: ViewportSize = {"width": 1300, "height": 900}
+PAGES = (
+    "/dashboard",
+    "/dashboard/tasks",
+    "/dashboard/clips",
+    "/dashboard/clips/clip-0",
+    "/dashboard/tasks/clip-0.vehicles",
+    "/dashboard/tasks/clip-1.vehicles/stop",
+)
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +74,23 @@ async def seed(aws: AwsClients, settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def control(aws: AwsClients, settings: Settings, tmp_path: Path) -> AsyncIterator[ControlProcess]:
+async def control(
+    aws: AwsClients, settings: Settings, tmp_path: Path
+) -> AsyncIterator[ControlProcess]:
     s = await seed(aws, settings)
     async with control_service(s, tmp_path, LAVA_CONTROL__PLAIN_LOCALHOST="true") as process:
         yield process
 
 
 async def sign_in(
-    chromium: Browser, control: ControlProcess, role: str, *, javascript: bool = True, **options: object
+    chromium: Browser,
+    control: ControlProcess,
+    role: str,
+    viewport: ViewportSize,
+    *,
+    javascript: bool = True,
 ) -> tuple[BrowserContext, Page]:
-    context = await chromium.new_context(java_script_enabled=javascript, **options)  # type: ignore[arg-type]
+    context = await chromium.new_context(java_script_enabled=javascript, viewport=viewport)
     page = await context.new_page()
     await page.goto(f"{control.url}/dashboard")
     assert page.url.endswith("/dashboard/login")  # no credential yet
@@ -92,7 +107,7 @@ async def text(page: Page, selector: str) -> str:
 async def test_an_operator_sees_what_is_stuck_and_why_and_acts(
     chromium: Browser, control: ControlProcess, tmp_path: Path
 ) -> None:
-    context, page = await sign_in(chromium, control, "operator", viewport=WIDE)
+    context, page = await sign_in(chromium, control, "operator", WIDE)
     # the script refreshed the panels from the page itself at least once and drew the charts
     await page.wait_for_selector("body[data-refreshed]", state="attached")
     assert await page.evaluate("Chart.getChart('funnel-chart') !== undefined")
@@ -109,9 +124,12 @@ async def test_an_operator_sees_what_is_stuck_and_why_and_acts(
     # the running total apart from what is where now
     assert await text(page, 'td[data-stage="ingested"]') == "5"
     assert await text(page, 'td[data-stage="level 1"]') == "4"
-    assert await text(page, 'b[data-outcome="failed"]') == "2"
+    # clips now: the ingest failure (the seeded task failure's ClipFailed is not applied here)
+    assert await text(page, 'b[data-outcome="failed"]') == "1"
     # age and time in stage of an active task
-    age = await page.get_attribute('#active tr[data-task="clip-1.vehicles"] td[data-age]', "data-age")
+    age = await page.get_attribute(
+        '#active tr[data-task="clip-1.vehicles"] td[data-age]', "data-age"
+    )
     assert age is not None and int(age) >= HOURS_AGO * 3600 - 60
     await keep_screenshot(page, tmp_path, "dashboard-operator")
 
@@ -127,11 +145,15 @@ async def test_an_operator_sees_what_is_stuck_and_why_and_acts(
     await page.click('#failures tr[data-task="clip-0.vehicles"] button.retry')
     await page.wait_for_selector('#action-result[data-outcome="ok"]')
     assert await text(page, "#task-status") == "active"
-    # Re-create the stopped job: a new generation takes input
+    # Re-create the stopped job: its next generation starts (Initializing, then InProgress)
     await page.goto(f"{control.url}/dashboard")
     await page.click('tr[data-job="VOTPedestrian"] button.recreate')
     await page.wait_for_selector('#action-result[data-outcome="ok"]')
-    assert await text(page, 'tr[data-job="VOTPedestrian"] td[data-job-status]') == "InProgress"
+    row = 'tr[data-job="VOTPedestrian"]'
+    state = await page.get_attribute(f"{row} td[data-job-status]", "data-job-status")
+    assert state in ("Initializing", "InProgress")
+    assert await text(page, f"{row} td[data-generation]") == "2"
+    assert await page.query_selector(f"{row} button.recreate") is None
     # a refused action says why (the stopped task is not failed: no retry)
     await page.goto(f"{control.url}/dashboard/tasks/clip-1.vehicles")
     assert await page.query_selector("button.retry") is None
@@ -146,10 +168,16 @@ async def test_an_operator_sees_what_is_stuck_and_why_and_acts(
 async def test_a_viewer_sees_no_action(
     chromium: Browser, control: ControlProcess, tmp_path: Path
 ) -> None:
-    context, page = await sign_in(chromium, control, "viewer", viewport=WIDE)
-    for path in ("/dashboard", "/dashboard/tasks?status=failed", "/dashboard/tasks/clip-0.vehicles"):
+    context, page = await sign_in(chromium, control, "viewer", WIDE)
+    for path in (
+        "/dashboard",
+        "/dashboard/tasks?status=failed",
+        "/dashboard/tasks/clip-0.vehicles",
+    ):
         await page.goto(control.url + path)
-        assert await page.query_selector("form.inline, a.stop, button.retry, button.recreate") is None, path
+        assert (
+            await page.query_selector("form.inline, a.stop, button.retry, button.recreate") is None
+        ), path
     await keep_screenshot(page, tmp_path, "dashboard-viewer")
     # and the confirmation step is not theirs
     answer = await page.goto(f"{control.url}/dashboard/tasks/clip-1.vehicles/stop")
@@ -160,7 +188,7 @@ async def test_a_viewer_sees_no_action(
 async def test_without_javascript_on_a_narrow_screen(
     chromium: Browser, control: ControlProcess, tmp_path: Path
 ) -> None:
-    context, page = await sign_in(chromium, control, "operator", javascript=False, viewport=NARROW)
+    context, page = await sign_in(chromium, control, "operator", NARROW, javascript=False)
     assert await page.is_visible("#sign-out button")
     await keep_screenshot(page, tmp_path, "dashboard-narrow-nojs")
 
@@ -185,7 +213,9 @@ async def test_without_javascript_on_a_narrow_screen(
     await page.goto(f"{control.url}/dashboard/tasks?status=active&workflow=pedestrians")
     assert await page.locator("#tasks tbody tr[data-task]").count() == 1
     await page.goto(f"{control.url}/dashboard/clips?outcome=failed")
-    assert await page.locator("#clips tbody tr[data-clip]").count() == 2
+    assert await page.locator("#clips tbody tr[data-clip]").count() == 1
+    await page.click('#outcomes a[href$="outcome=labeling"]')
+    assert await page.locator("#clips tbody tr[data-clip]").count() == 5
 
     # Stop without JavaScript: the confirmation page's form does it
     await page.goto(f"{control.url}/dashboard/tasks/clip-2.vehicles")
@@ -195,12 +225,9 @@ async def test_without_javascript_on_a_narrow_screen(
     assert await text(page, "#task-status") == "stopped"
     await keep_screenshot(page, tmp_path, "task-stopped-narrow-nojs")
 
-    # nothing is wider than the screen (measured in a page with JavaScript: this one has none)
-    measure = await context.browser.new_context(viewport=NARROW) if context.browser else None
-    assert measure is not None
-    await measure.add_cookies(await context.cookies())
-    probe = await measure.new_page()
-    for path in ("/dashboard", "/dashboard/tasks", "/dashboard/clips/clip-0", "/dashboard/tasks/clip-0.vehicles"):
+    # nothing is wider than the screen (measured by a script: in a context that runs them)
+    measure, probe = await sign_in(chromium, control, "operator", NARROW)
+    for path in PAGES:
         await probe.goto(control.url + path)
         width = await probe.evaluate("document.documentElement.scrollWidth")
         assert width <= NARROW["width"], (path, width)

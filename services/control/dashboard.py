@@ -139,7 +139,8 @@ def _login_page(message: str, form_token: str) -> str:
     note = f'<p class="error">{e(message)}</p>' if message else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>LAVA control - sign in</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>LAVA control - sign in</title>
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css"></head>
 <body><main class="login"><h1>LAVA labeling pipeline</h1>{note}
 <form method="post" action="/dashboard/login">

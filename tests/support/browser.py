@@ -7,6 +7,7 @@ directory, are copied there too (CI keeps that directory; docs/dashboard.md says
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -97,6 +98,10 @@ async def keep_screenshot(page: Page, tmp_path: Path, name: str, full_page: bool
     await page.screenshot(path=str(shot), full_page=full_page)
     kept = os.environ.get(ARTIFACTS_ENV)
     if kept:
-        Path(kept).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(kept) / shot.name)
+        await asyncio.to_thread(_copy, shot, Path(kept))
     return shot
+
+
+def _copy(shot: Path, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, directory / shot.name)

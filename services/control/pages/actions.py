@@ -39,7 +39,9 @@ async def form_operator(request: Request, ctl: Control) -> tuple[Principal, dict
     parsed = parse_qs((await request.body()).decode(errors="replace"))
     fields = {name: values[0].strip() for name, values in parsed.items() if values}
     expected = session.csrf if session else None
-    csrf.check(request, ctl.settings.control.public_origin, expected, fields.get(csrf.FORM_FIELD, ""))
+    csrf.check(
+        request, ctl.settings.control.public_origin, expected, fields.get(csrf.FORM_FIELD, "")
+    )
     return await operator(who, ctl), fields
 
 
@@ -67,7 +69,8 @@ re-triggers), its waiting data objects stop, and outputs that still arrive are o
 The clip's outcome becomes <b>stopped</b>.</p>
 <form id="confirm-stop" method="post" action="/dashboard/tasks/{e(task_id)}/stop">
 <input type="hidden" name="csrf" value="{e(viewer.csrf)}">
-<label>Reason <input name="reason" maxlength="{MAX_REASON}" placeholder="why (kept with the task)"></label>
+<label>Reason <input name="reason" maxlength="{MAX_REASON}"
+ placeholder="why (kept with the task)"></label>
 <button type="submit" class="stop">Stop the task</button>
 <a href="/dashboard/tasks/{e(task_id)}">Cancel</a></form></section>"""
     return HTMLResponse(page(ctl, viewer, f"stop {task_id}?", body))

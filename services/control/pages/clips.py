@@ -75,7 +75,9 @@ async def clip_list(
     more = ""
     if after:
         query = urlencode({"outcome": outcome.value, "cursor": after})
-        more = f'<p><a id="next-page" rel="next" href="/dashboard/clips?{e(query)}">Next page</a></p>'
+        more = (
+            f'<p><a id="next-page" rel="next" href="/dashboard/clips?{e(query)}">Next page</a></p>'
+        )
     body = f"""<section class="wide"><h2>Clips: {e(outcome.value)}</h2>
 {outcome_tabs(outcome)}
 {table(("clip", "status", "changed", "tasks", "outcome"), rows, "no clips", "clips")}{more}
@@ -87,7 +89,7 @@ def timeline(
     record: ClipRecord, stages: list[ClipStage], tasks: dict[str, AnnotationTask | None]
 ) -> str:
     """Every stage in order with its state, and the dated steps of each task beneath it."""
-    items = [f"<li data-state=\"done\"><b>accepted</b> {when(record.accepted_at)}</li>"]
+    items = [f'<li data-state="done"><b>accepted</b> {when(record.accepted_at)}</li>']
     for stage in stages:
         where = f" {task_link(stage.task_id)}" if stage.task_id else ""
         reason = f' <span class="reason">{e(stage.reason)}</span>' if stage.reason else ""

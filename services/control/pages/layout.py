@@ -117,9 +117,15 @@ def stop_link(viewer: Viewer, task_id: str) -> str:
 def table(head: Iterable[str], rows: Iterable[str], empty: str, table_id: str = "") -> str:
     rows = list(rows)
     heads = "".join(f"<th>{e(h)}</th>" for h in head)
-    body = "".join(rows) or f'<tr class="none"><td colspan="{len(list(head)) or 1}">{e(empty)}</td></tr>'
+    body = (
+        "".join(rows)
+        or f'<tr class="none"><td colspan="{len(list(head)) or 1}">{e(empty)}</td></tr>'
+    )
     ident = f' id="{e(table_id)}"' if table_id else ""
-    return f'<div class="scroll"><table{ident}><thead><tr>{heads}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (
+        f'<div class="scroll"><table{ident}><thead><tr>{heads}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>"
+    )
 
 
 def when(at: float | None) -> str:

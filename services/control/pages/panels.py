@@ -105,8 +105,8 @@ def jobs(viewer: Viewer, found: list[StreamingJob], status: PipelineStatus) -> s
     last = status.hours[-1].outputs_per_job if status.hours else {}
     day: dict[str, int] = defaultdict(int)
     for hour in status.hours:
-        for job, n in hour.outputs_per_job.items():
-            day[job] += n
+        for name, n in hour.outputs_per_job.items():
+            day[name] += n
     rows = []
     for job in sorted(found, key=lambda j: j.name):
         ended = job.status in ENDED
@@ -119,7 +119,8 @@ def jobs(viewer: Viewer, found: list[StreamingJob], status: PipelineStatus) -> s
         rows.append(
             f'<tr data-job="{e(job.name)}"{" class=ended" if ended else ""}>'
             f"<td>{e(job.name)}</td><td>{e(job.job_type)}</td>"
-            f'<td data-job-status="{e(job.status)}">{e(state)}</td><td class="num">{job.generation}</td>'
+            f'<td data-job-status="{e(job.status)}">{e(state)}</td>'
+            f'<td class="num" data-generation>{job.generation}</td>'
             f'<td class="num">{last.get(job.name, 0)}</td><td class="num">{day[job.name]}</td>'
             f"<td>{action}</td></tr>"
         )
@@ -142,14 +143,18 @@ def failures(viewer: Viewer, status: PipelineStatus, failed: list[AnnotationTask
         # refused at creation (no levels) is the dispatcher's; otherwise the level it was at
         stage = f"level {task.level}" if task.levels else "dispatch"
         retry = post_button(viewer, f"/dashboard/tasks/{task.task_id}/retry", "Retry", "retry")
-        actions = " ".join(a for a in (retry if task.levels else "", stop_link(viewer, task.task_id)) if a)
+        actions = " ".join(
+            a for a in (retry if task.levels else "", stop_link(viewer, task.task_id)) if a
+        )
         by_stage[stage].append(
             f'<tr data-task="{e(task.task_id)}"><td>{task_link(task.task_id)}</td>'
             f"<td>{clip_link(task.clip_id)}</td><td>{e(task.failure_reason or '')}</td>"
             f"<td>{actions}</td></tr>"
         )
     if not by_stage:
-        return section("failures", "Failures", '<p class="none" id="failures">no failures</p>', True)
+        return section(
+            "failures", "Failures", '<p class="none" id="failures">no failures</p>', True
+        )
     groups = "".join(
         f'<h3 data-failure-stage="{e(stage)}">{e(stage)} ({len(rows)})</h3>'
         + table(("task", "clip", "reason", ""), rows, "")
@@ -176,7 +181,9 @@ def clip_outcomes(status: PipelineStatus) -> str:
         for s in ClipStatus
         if s is not ClipStatus.INGESTING
     )
-    return section("clips", "Clips by outcome (now)", f'<ul class="outcomes" id="clip-outcomes">{links}</ul>')
+    return section(
+        "clips", "Clips by outcome (now)", f'<ul class="outcomes" id="clip-outcomes">{links}</ul>'
+    )
 
 
 def hours_chart() -> str:
@@ -186,4 +193,3 @@ def hours_chart() -> str:
         '<div class="chart tall"><canvas id="hours-chart"></canvas></div>',
         wide=True,
     )
-

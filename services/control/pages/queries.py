@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from shared.dynamo import from_item, to_item, values
 from shared.operations.errors import Invalid
 from shared.tasks.model import AnnotationTask, ClipRecord, ClipStatus, TaskStatus
+
 if TYPE_CHECKING:
     from shared.aws import AwsClients
 

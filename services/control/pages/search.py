@@ -13,7 +13,6 @@ from services.control.context import Ctl
 from services.control.pages.layout import signed_in, to_login
 from shared.ids import ID_PATTERN
 
-
 router = APIRouter(include_in_schema=False)
 
 

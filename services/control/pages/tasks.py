@@ -118,7 +118,9 @@ async def task_list(
         query = urlencode(
             {"status": status.value, "workflow": workflow, "q": q, "limit": limit, "cursor": after}
         )
-        more = f'<p><a id="next-page" rel="next" href="/dashboard/tasks?{e(query)}">Next page</a></p>'
+        more = (
+            f'<p><a id="next-page" rel="next" href="/dashboard/tasks?{e(query)}">Next page</a></p>'
+        )
     first = '<p><a href="?">First page</a></p>' if cursor else ""
     body = f"""<section class="wide"><h2>Tasks: {e(status.value)}</h2>
 {filter_form(filters, sorted(load_catalog(ctl.settings.labeling.workflows_file).workflows))}
@@ -126,6 +128,9 @@ async def task_list(
 <p class="hint">Newest change first. Age: since the task was created; in stage: since it
 entered its current level (or outcome).</p></section>"""
     return HTMLResponse(page(ctl, viewer, "tasks", body))
+
+
+OBJECT_HEAD = ("level", "job", "status", "key", "sends", "expired", "since last send", "held")
 
 
 def object_row(obj: DataObject, now: float) -> str:
@@ -154,7 +159,8 @@ async def task_detail(
         return HTMLResponse(page(ctl, viewer, "not found", f"<p>{e(missing)}</p>"), 404)
     task, now = detail.task, ctl.now()
     levels = "".join(
-        f"<li{' class=current' if i + 1 == task.level else ''}>level {i + 1}: {e(', '.join(jobs))}</li>"
+        f"<li{' class=current' if i + 1 == task.level else ''}>"
+        f"level {i + 1}: {e(', '.join(jobs))}</li>"
         for i, jobs in enumerate(task.levels)
     )
     history = "".join(
@@ -178,7 +184,7 @@ async def task_detail(
 <ol class="levels">{levels}</ol>
 <p class="actions">{actions(viewer, task)}</p></section>
 <section class="wide"><h2>Data objects</h2>
-{table(("level", "job", "status", "key", "sends", "expired", "since last send", "held"), objects, "none sent yet", "objects")}
+{table(OBJECT_HEAD, objects, "none sent yet", "objects")}
 </section>
 <section class="wide"><h2>History</h2>
 {table(("at", "event", "detail"), [history] if history else [], "no history", "history")}

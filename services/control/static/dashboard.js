@@ -4,6 +4,8 @@
 // Actions are plain forms (they work without this file); Stop asks for confirmation on its page.
 "use strict";
 
+document.documentElement.classList.add("js");  // the charts' boxes show only when drawn
+
 const charts = {};
 const palette = ["#2563eb", "#16a34a", "#dc2626", "#9333ea", "#ea580c", "#0891b2", "#4b5563"];
 
