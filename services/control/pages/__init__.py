@@ -4,13 +4,3 @@ Every page is rendered on the server and every action is a POST form carrying th
 CSRF token, so the dashboard works without JavaScript; ``static/dashboard.js`` only refreshes
 the overview's live panels and draws its charts.
 """
-
-from __future__ import annotations
-
-from fastapi import APIRouter
-
-from services.control.pages import actions, clips, search, tasks
-
-router = APIRouter(include_in_schema=False)
-for module in (actions, clips, search, tasks):
-    router.include_router(module.router)
