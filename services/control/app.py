@@ -16,9 +16,9 @@ from fastapi.staticfiles import StaticFiles
 
 from services.control import api, dashboard, dataset_routes, problems
 from services.control.context import Control
-from services.control.pages import site
 from services.control.headers import SecurityHeaders
 from services.control.limits import BodyLimit
+from services.control.pages import site
 from services.control.problems import Problem
 
 STATIC = Path(__file__).with_name("static")

@@ -9,6 +9,8 @@ the API route, leaves the same audit line, and answers 303 to the page it change
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import parse_qs
 
@@ -32,27 +34,52 @@ JobPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 MAX_REASON = 500
 
 
-async def form_operator(request: Request, ctl: Control) -> tuple[Principal, dict[str, str]]:
+@dataclass(frozen=True)
+class FormCall:
+    viewer: Viewer  # the operator behind the form (and what a refusal page needs)
+    fields: dict[str, str]
+
+    @property
+    def who(self) -> Principal:
+        return self.viewer.who
+
+
+async def form_operator(request: Request, ctl: Control) -> FormCall:
     """The operator behind a dashboard form, and its fields: the API's checks, with the CSRF
     proof read from the form (a form cannot send the header)."""
     who, session = await credential(request, ctl)
     parsed = parse_qs((await request.body()).decode(errors="replace"))
     fields = {name: values[0].strip() for name, values in parsed.items() if values}
     expected = session.csrf if session else None
-    csrf.check(
-        request, ctl.settings.control.public_origin, expected, fields.get(csrf.FORM_FIELD, "")
-    )
-    return await operator(who, ctl), fields
+    proof = fields.get(csrf.FORM_FIELD, "")
+    csrf.check(request, ctl.settings.control.public_origin, expected, proof)
+    return FormCall(Viewer(await operator(who, ctl), session), fields)
 
 
-def refused(ctl: Control, viewer: Viewer, what: str, exc: OperationError, back: str) -> Response:
-    code = next((c for kind, c in STATUS_OF.items() if isinstance(exc, kind)), 409)
-    body = (
-        f'<section class="wide"><h2>{e(what)}: refused</h2>'
-        f'<p class="error" id="action-result" data-outcome="refused">{e(exc)}</p>'
-        f'<p><a href="{e(back)}">Back</a></p></section>'
-    )
-    return HTMLResponse(page(ctl, viewer, "refused", body), status_code=code)
+async def carry_out(
+    ctl: Control,
+    call: FormCall,
+    action: str,
+    target: str,
+    work: Callable[[], Awaitable[object]],
+    done: str,
+    back: str,
+    **extra: object,
+) -> Response:
+    """Run one operation under its audit line: 303 to ``done``, or a page saying why not
+    (with the operation's status code) and a link ``back``."""
+    try:
+        async with audited(call.who, action, target, **extra):
+            await work()
+    except OperationError as exc:
+        code = next((c for kind, c in STATUS_OF.items() if isinstance(exc, kind)), 409)
+        body = (
+            f'<section class="wide"><h2>{e(action)} {e(target)}: refused</h2>'
+            f'<p class="error" id="action-result" data-outcome="refused">{e(exc)}</p>'
+            f'<p><a href="{e(back)}">Back</a></p></section>'
+        )
+        return HTMLResponse(page(ctl, call.viewer, "refused", body), status_code=code)
+    return RedirectResponse(done, status_code=303)
 
 
 @router.get("/dashboard/tasks/{task_id}/stop", response_class=HTMLResponse)
@@ -78,46 +105,48 @@ The clip's outcome becomes <b>stopped</b>.</p>
 
 @router.post("/dashboard/tasks/{task_id}/stop")
 async def stop(request: Request, ctl: Ctl, task_id: TaskId) -> Response:
-    who, fields = await form_operator(request, ctl)
-    reason = fields.get("reason", "")[:MAX_REASON] or "stopped from the dashboard"
-    try:
-        async with audited(who, "tasks.stop", task_id, reason=reason):
-            await tasks.stop_task(
-                ctl.store, task_id, ctl.now(), by=f"{who.via}:{who.name}", reason=reason
-            )
-    except OperationError as exc:
-        viewer = await signed_in(request, ctl)
-        assert viewer is not None
-        return refused(ctl, viewer, f"stop {task_id}", exc, f"/dashboard/tasks/{task_id}")
-    return RedirectResponse(f"/dashboard/tasks/{task_id}?result=stopped", status_code=303)
+    call = await form_operator(request, ctl)
+    reason = call.fields.get("reason", "")[:MAX_REASON] or "stopped from the dashboard"
+    by = f"{call.who.via}:{call.who.name}"
+    page_of = f"/dashboard/tasks/{task_id}"
+    return await carry_out(
+        ctl,
+        call,
+        "tasks.stop",
+        task_id,
+        lambda: tasks.stop_task(ctl.store, task_id, ctl.now(), by=by, reason=reason),
+        f"{page_of}?result=stopped",
+        page_of,
+        reason=reason,
+    )
 
 
 @router.post("/dashboard/tasks/{task_id}/retry")
 async def retry(request: Request, ctl: Ctl, task_id: TaskId) -> Response:
-    who, _ = await form_operator(request, ctl)
-    try:
-        async with audited(who, "tasks.retry", task_id):
-            await tasks.retry_task(
-                ctl.store, task_id, ctl.now(), ctl.settings.dispatch.level_timeout_seconds
-            )
-    except OperationError as exc:
-        viewer = await signed_in(request, ctl)
-        assert viewer is not None
-        return refused(ctl, viewer, f"retry {task_id}", exc, f"/dashboard/tasks/{task_id}")
-    return RedirectResponse(f"/dashboard/tasks/{task_id}?result=retried", status_code=303)
+    call = await form_operator(request, ctl)
+    timeout = ctl.settings.dispatch.level_timeout_seconds
+    page_of = f"/dashboard/tasks/{task_id}"
+    return await carry_out(
+        ctl,
+        call,
+        "tasks.retry",
+        task_id,
+        lambda: tasks.retry_task(ctl.store, task_id, ctl.now(), timeout),
+        f"{page_of}?result=retried",
+        page_of,
+    )
 
 
 @router.post("/dashboard/jobs/{name}/recreate")
 async def recreate(request: Request, ctl: Ctl, name: JobPath) -> Response:
     """An ended job (stopped, failed, idle-stopped) again, as its next generation: the same
     configuration, so ``create_job`` makes the new Ground Truth job and keeps the entry."""
-    who, _ = await form_operator(request, ctl)
-    try:
-        async with audited(who, "jobs.recreate", name):
-            job = await jobs.describe_job(ctl.jobs, name)
-            await jobs.create_job(ctl.jobs, name, job.job_type, job.adjusts, job.backend)
-    except OperationError as exc:
-        viewer = await signed_in(request, ctl)
-        assert viewer is not None
-        return refused(ctl, viewer, f"re-create {name}", exc, "/dashboard#jobs")
-    return RedirectResponse("/dashboard?result=recreated#jobs", status_code=303)
+    call = await form_operator(request, ctl)
+
+    async def again() -> None:
+        job = await jobs.describe_job(ctl.jobs, name)
+        await jobs.create_job(ctl.jobs, name, job.job_type, job.adjusts, job.backend)
+
+    return await carry_out(
+        ctl, call, "jobs.recreate", name, again, "/dashboard?result=recreated#jobs", "/dashboard"
+    )
