@@ -154,9 +154,15 @@ async def test_an_operator_sees_what_is_stuck_and_why_and_acts(
     assert state in ("Initializing", "InProgress")
     assert await text(page, f"{row} td[data-generation]") == "2"
     assert await page.query_selector(f"{row} button.recreate") is None
-    # a refused action says why (the stopped task is not failed: no retry)
+    # a stale form is refused with the reason; a form without the session's token is refused
     await page.goto(f"{control.url}/dashboard/tasks/clip-1.vehicles")
-    assert await page.query_selector("button.retry") is None
+    assert await page.query_selector("button.retry") is None  # stopped: nothing to retry
+    token = await page.get_attribute('meta[name="csrf-token"]', "content")
+    retry = f"{control.url}/dashboard/tasks/clip-1.vehicles/retry"
+    stale = await page.request.post(retry, form={"csrf": token or ""})
+    assert stale.status == 409 and "only failed tasks are retried" in await stale.text()
+    forged = await page.request.post(retry, form={"csrf": "not-this-session"})
+    assert forged.status == 403
     await context.close()
 
     audits = [line for line in control.log().splitlines() if '"audit"' in line]
