@@ -124,6 +124,8 @@ async def test_an_operator_sees_what_is_stuck_and_why_and_acts(
     # the running total apart from what is where now
     assert await text(page, 'td[data-stage="ingested"]') == "5"
     assert await text(page, 'td[data-stage="level 1"]') == "4"
+    # waiting since the last send: the three active vehicles tasks' objects, sent 2 h ago
+    assert await text(page, 'td[data-age="1-24 h"]') == "3"
     # clips now: the ingest failure (the seeded task failure's ClipFailed is not applied here)
     assert await text(page, 'b[data-outcome="failed"]') == "1"
     # age and time in stage of an active task
