@@ -42,6 +42,8 @@ def stage_of(task: AnnotationTask) -> str:
         return f"level {task.level} of {len(task.levels)}"
     if task.status in (TaskStatus.FINALIZING, TaskStatus.FINALIZED):
         return "post-processing"
+    if task.status in (TaskStatus.FAILED, TaskStatus.STOPPED) and task.levels:
+        return f"{task.status.value} at level {task.level}"
     return task.status.value
 
 
