@@ -6,6 +6,7 @@ with JavaScript off. One chromium for the module; screenshots kept (tests/suppor
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -215,14 +216,22 @@ async def test_without_javascript_on_a_narrow_screen(
     await page.goto(f"{control.url}/dashboard/tasks?status=active&workflow=vehicles&limit=2")
     first = await page.locator("#tasks tbody tr[data-task]").count()
     await page.click("#next-page")
+    await page.wait_for_url("**cursor=**")
     second = await page.locator("#tasks tbody tr[data-task]").count()
     assert (first, second) == (2, 1)
     assert await page.query_selector("#next-page") is None
     await page.goto(f"{control.url}/dashboard/tasks?status=active&workflow=pedestrians")
     assert await page.locator("#tasks tbody tr[data-task]").count() == 1
+    # a search that is no id lists the active tasks whose id holds it
+    await page.fill("header input[name=q]", "3.veh")
+    await page.click("header form.search button")
+    await page.wait_for_url(re.compile(r"/dashboard/tasks\?q=3\.veh$"))
+    assert await page.locator("#tasks tbody tr[data-task]").count() == 1
+    assert await page.get_attribute("#tasks tbody tr", "data-task") == "clip-3.vehicles"
     await page.goto(f"{control.url}/dashboard/clips?outcome=failed")
     assert await page.locator("#clips tbody tr[data-clip]").count() == 1
     await page.click('#outcomes a[href$="outcome=labeling"]')
+    await page.wait_for_url("**outcome=labeling")
     assert await page.locator("#clips tbody tr[data-clip]").count() == 5
 
     # Stop without JavaScript: the confirmation page's form does it
@@ -242,5 +251,5 @@ async def test_without_javascript_on_a_narrow_screen(
     await measure.close()
 
     await page.click("#sign-out button")
-    assert page.url.endswith("/dashboard/login")
+    await page.wait_for_url("**/dashboard/login")
     await context.close()

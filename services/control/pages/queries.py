@@ -1,7 +1,7 @@
 """The reads the pages need beyond the API's: filtered task pages and clips by outcome.
 
 Both go through the ``by-status`` index (``status_key``, ``updated_at``): a page costs what it
-reads, whatever the table holds. Filters (workflow, an id fragment) are DynamoDB filter
+reads, whatever the table holds. Filters (a workflow, an id fragment) are DynamoDB filter
 expressions, applied after the read: a filtered page reads at most ``ROUNDS`` index pages to
 fill itself, and says where to go on (a cursor) when it stops short.
 """
@@ -64,10 +64,12 @@ async def _page(
     status_key: str,
     limit: int,
     cursor: str | None,
-    filters: dict[str, str],
+    equals: dict[str, str] | None = None,
+    contains: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Up to ``limit`` items of one ``status_key``, newest first, matching ``filters``
-    (attribute -> fragment it contains); and the cursor of the next page."""
+    """Up to ``limit`` items of one ``status_key``, newest first, whose attributes equal
+    ``equals`` and contain ``contains`` (empty values: no condition); and the cursor of the
+    next page."""
     db = await aws.dynamodb()
     request: dict[str, Any] = {
         "TableName": table,
@@ -76,11 +78,12 @@ async def _page(
         "ExpressionAttributeValues": values(s=status_key),
         "ScanIndexForward": False,
     }
-    wanted = {k: v for k, v in filters.items() if v}
-    if wanted:
-        request["FilterExpression"] = " AND ".join(f"contains(#{k}, :{k})" for k in wanted)
-        request["ExpressionAttributeNames"] = {f"#{k}": k for k in wanted}
-        request["ExpressionAttributeValues"].update(values(**wanted))
+    conditions = [(f"#{k} = :{k}", k, v) for k, v in (equals or {}).items() if v]
+    conditions += [(f"contains(#{k}, :{k})", k, v) for k, v in (contains or {}).items() if v]
+    if conditions:
+        request["FilterExpression"] = " AND ".join(c for c, _, _ in conditions)
+        request["ExpressionAttributeNames"] = {f"#{k}": k for _, k, _ in conditions}
+        request["ExpressionAttributeValues"].update(values(**{k: v for _, k, v in conditions}))
     if cursor:
         request["ExclusiveStartKey"] = to_item(decode_cursor(cursor, status_key))
     found: list[dict[str, Any]] = []
@@ -105,7 +108,8 @@ async def tasks_page(
         f"task#{filters.status.value}",
         limit,
         cursor,
-        {"workflow": filters.workflow, "task_id": filters.contains},
+        equals={"workflow": filters.workflow},
+        contains={"task_id": filters.contains},
     )
     return [AnnotationTask.model_validate(i) for i in found], after
 
@@ -113,5 +117,5 @@ async def tasks_page(
 async def clips_page(
     aws: AwsClients, table: str, status: ClipStatus, limit: int, cursor: str | None
 ) -> tuple[list[ClipRecord], str | None]:
-    found, after = await _page(aws, table, f"clip#{status.value}", limit, cursor, {})
+    found, after = await _page(aws, table, f"clip#{status.value}", limit, cursor)
     return [ClipRecord.model_validate(i) for i in found], after
