@@ -7,12 +7,12 @@ import pytest
 
 from services.control.auth import Principal, Role
 from services.control.pages import panels, queries
-from services.control.pages.layout import Viewer, post_button, span, stop_link, when
+from services.control.pages.layout import Visitor, post_button, span, stop_link, when
 from shared.operations.errors import Invalid
 from shared.operations.status import Failure, PipelineStatus
 
-VIEWER = Viewer(Principal("vera", Role.VIEWER, "token"), None)
-OPERATOR = Viewer(Principal("otto", Role.OPERATOR, "token"), None)
+VIEWER = Visitor(Principal("vera", Role.VIEWER, "token"), None)
+OPERATOR = Visitor(Principal("otto", Role.OPERATOR, "token"), None)
 
 
 def test_durations_and_instants_read_as_people_read_them() -> None:

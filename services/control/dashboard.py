@@ -47,8 +47,8 @@ async def root() -> RedirectResponse:
 
 @router.get("/dashboard", response_class=HTMLResponse)
 async def dashboard(request: Request, ctl: Ctl, result: str | None = None) -> Response:
-    viewer = await signed_in(request, ctl)
-    if viewer is None:
+    visitor = await signed_in(request, ctl)
+    if visitor is None:
         return to_login()
     store = ctl.store
     status, (active, more), (failed, _), found_jobs = await asyncio.gather(
@@ -62,18 +62,18 @@ async def dashboard(request: Request, ctl: Ctl, result: str | None = None) -> Re
         [
             notice(result),
             panels.held(status),
-            panels.failures(viewer, status, failed),
+            panels.failures(visitor, status, failed),
             panels.totals(status),
             panels.now_by_stage(status),
             panels.clip_outcomes(status),
             panels.waiting(status, resend_days),
-            panels.jobs(viewer, found_jobs, status),
-            panels.active(viewer, active, ctl.now(), more is not None),
+            panels.jobs(visitor, found_jobs, status),
+            panels.active(visitor, active, ctl.now(), more is not None),
             panels.hours_chart(),
             f'<script id="initial-status" type="application/json">{status_json(status)}</script>',
         ]
     )
-    return HTMLResponse(page(ctl, viewer, "overview", body, live=True))
+    return HTMLResponse(page(ctl, visitor, "overview", body, live=True))
 
 
 @router.get("/dashboard/login", response_class=HTMLResponse)

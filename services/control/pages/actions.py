@@ -21,7 +21,7 @@ from services.control import csrf
 from services.control.audit import audited
 from services.control.auth import Principal
 from services.control.context import Control, Ctl
-from services.control.pages.layout import Viewer, e, page, signed_in, task_link, to_login
+from services.control.pages.layout import Visitor, e, page, signed_in, task_link, to_login
 from services.control.problems import STATUS_OF
 from services.control.security import credential, operator
 from shared.ids import ID_PATTERN
@@ -36,12 +36,12 @@ MAX_REASON = 500
 
 @dataclass(frozen=True)
 class FormCall:
-    viewer: Viewer  # the operator behind the form (and what a refusal page needs)
+    visitor: Visitor  # the operator behind the form (and what a refusal page needs)
     fields: dict[str, str]
 
     @property
     def who(self) -> Principal:
-        return self.viewer.who
+        return self.visitor.who
 
 
 async def form_operator(request: Request, ctl: Control) -> FormCall:
@@ -53,7 +53,7 @@ async def form_operator(request: Request, ctl: Control) -> FormCall:
     expected = session.csrf if session else None
     proof = fields.get(csrf.FORM_FIELD, "")
     csrf.check(request, ctl.settings.control.public_origin, expected, proof)
-    return FormCall(Viewer(await operator(who, ctl), session), fields)
+    return FormCall(Visitor(await operator(who, ctl), session), fields)
 
 
 async def carry_out(
@@ -78,29 +78,29 @@ async def carry_out(
             f'<p class="error" id="action-result" data-outcome="refused">{e(exc)}</p>'
             f'<p><a href="{e(back)}">Back</a></p></section>'
         )
-        return HTMLResponse(page(ctl, call.viewer, "refused", body), status_code=code)
+        return HTMLResponse(page(ctl, call.visitor, "refused", body), status_code=code)
     return RedirectResponse(done, status_code=303)
 
 
 @router.get("/dashboard/tasks/{task_id}/stop", response_class=HTMLResponse)
 async def confirm_stop(request: Request, ctl: Ctl, task_id: TaskId) -> Response:
     """The confirmation step: what stopping means, a reason field, and the button that stops."""
-    viewer = await signed_in(request, ctl)
-    if viewer is None:
+    visitor = await signed_in(request, ctl)
+    if visitor is None:
         return to_login()
-    if not viewer.operator:
-        return HTMLResponse(page(ctl, viewer, "forbidden", "<p>Operators only.</p>"), 403)
+    if not visitor.operator:
+        return HTMLResponse(page(ctl, visitor, "forbidden", "<p>Operators only.</p>"), 403)
     body = f"""<section class="wide confirm"><h2>Stop task {e(task_id)}?</h2>
 <p>Stopping is final: nothing more is sent for {task_link(task_id)} (no re-sends, re-keys or
 re-triggers), its waiting data objects stop, and outputs that still arrive are only recorded.
 The clip's outcome becomes <b>stopped</b>.</p>
 <form id="confirm-stop" method="post" action="/dashboard/tasks/{e(task_id)}/stop">
-<input type="hidden" name="csrf" value="{e(viewer.csrf)}">
+<input type="hidden" name="csrf" value="{e(visitor.csrf)}">
 <label>Reason <input name="reason" maxlength="{MAX_REASON}"
  placeholder="why (kept with the task)"></label>
 <button type="submit" class="stop">Stop the task</button>
 <a href="/dashboard/tasks/{e(task_id)}">Cancel</a></form></section>"""
-    return HTMLResponse(page(ctl, viewer, f"stop {task_id}?", body))
+    return HTMLResponse(page(ctl, visitor, f"stop {task_id}?", body))
 
 
 @router.post("/dashboard/tasks/{task_id}/stop")

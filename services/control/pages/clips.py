@@ -61,8 +61,8 @@ async def clip_list(
     outcome: ClipStatus = ClipStatus.FAILED,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> Response:
-    viewer = await signed_in(request, ctl)
-    if viewer is None:
+    visitor = await signed_in(request, ctl)
+    if visitor is None:
         return to_login()
     found, after = await queries.clips_page(ctl.aws, ctl.store.table, outcome, PAGE_SIZE, cursor)
     rows = [
@@ -82,7 +82,7 @@ async def clip_list(
 {outcome_tabs(outcome)}
 {table(("clip", "status", "changed", "tasks", "outcome"), rows, "no clips", "clips")}{more}
 <p class="hint">A clip still ingesting has no outcome yet: find it by its id.</p></section>"""
-    return HTMLResponse(page(ctl, viewer, "clips", body))
+    return HTMLResponse(page(ctl, visitor, "clips", body))
 
 
 def timeline(
@@ -113,13 +113,13 @@ def timeline(
 async def clip_detail(
     request: Request, ctl: Ctl, clip_id: Annotated[str, Path(pattern=ID_PATTERN)]
 ) -> Response:
-    viewer = await signed_in(request, ctl)
-    if viewer is None:
+    visitor = await signed_in(request, ctl)
+    if visitor is None:
         return to_login()
     store = ctl.store
     record = await store.clip(clip_id)
     if record is None:
-        return HTMLResponse(page(ctl, viewer, "not found", f"<p>no clip {e(clip_id)}</p>"), 404)
+        return HTMLResponse(page(ctl, visitor, "not found", f"<p>no clip {e(clip_id)}</p>"), 404)
     # the record and its tasks, read once (shared.operations.clips reads the same)
     ids = sorted(record.tasks)
     found = await asyncio.gather(*(store.get_task(t) for t in ids))
@@ -134,4 +134,4 @@ async def clip_detail(
 </dl>
 <h3>Timeline</h3>
 {timeline(record, clip_stages(record, tasks), tasks)}</section>"""
-    return HTMLResponse(page(ctl, viewer, f"clip {clip_id}", body))
+    return HTMLResponse(page(ctl, visitor, f"clip {clip_id}", body))

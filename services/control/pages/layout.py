@@ -23,7 +23,7 @@ def e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-class Viewer:
+class Visitor:
     """Who is looking at a page, and the CSRF token their forms carry."""
 
     def __init__(self, who: Principal, session: Session | None) -> None:
@@ -37,9 +37,9 @@ class Viewer:
         return self.who.may(Role.OPERATOR)
 
 
-async def signed_in(request: Request, ctl: Control) -> Viewer | None:
+async def signed_in(request: Request, ctl: Control) -> Visitor | None:
     try:
-        return Viewer(*await credential(request, ctl))
+        return Visitor(*await credential(request, ctl))
     except HTTPException:
         return None
 
@@ -48,7 +48,7 @@ def to_login() -> Response:
     return RedirectResponse("/dashboard/login", status_code=303)
 
 
-def page(ctl: Control, viewer: Viewer, title: str, body: str, *, live: bool = False) -> str:
+def page(ctl: Control, visitor: Visitor, title: str, body: str, *, live: bool = False) -> str:
     """A whole page. ``live``: the overview, whose panels the script refreshes."""
     scripts = (
         '<script src="/static/chart.umd.min.js" defer></script>\n'
@@ -61,21 +61,21 @@ def page(ctl: Control, viewer: Viewer, title: str, body: str, *, live: bool = Fa
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="csrf-token" content="{e(viewer.csrf)}">
+<meta name="csrf-token" content="{e(visitor.csrf)}">
 <title>{e(title)} - LAVA control - {e(ctl.settings.namespace)}</title>
 <link rel="icon" href="data:,"><link rel="stylesheet" href="/static/dashboard.css">
 {scripts}
 </head>
-<body data-operator="{str(viewer.operator).lower()}"{refresh}>
+<body data-operator="{str(visitor.operator).lower()}"{refresh}>
 <header><h1><a href="/dashboard">LAVA labeling pipeline</a></h1>
 <nav>{nav}</nav>
 <form class="search" method="get" action="/dashboard/search" role="search">
 <input type="search" name="q" placeholder="task or clip id" aria-label="task or clip id">
 <button type="submit">Find</button></form>
 <span>namespace <b>{e(ctl.settings.namespace)}</b></span>
-<span id="who">{e(viewer.who.name)} ({e(viewer.who.role.value)})</span>
+<span id="who">{e(visitor.who.name)} ({e(visitor.who.role.value)})</span>
 {'<span id="updated">rendered by the server</span>' if live else ""}
-{sign_out(viewer.session)}</header>
+{sign_out(visitor.session)}</header>
 <main>
 {body}
 </main>
@@ -93,13 +93,13 @@ def sign_out(session: Session | None) -> str:
     )
 
 
-def post_button(viewer: Viewer, action: str, label: str, css: str, **fields: str) -> str:
-    """A one-button POST form with the CSRF token; nothing at all for a viewer."""
-    if not viewer.operator:
+def post_button(visitor: Visitor, action: str, label: str, css: str, **fields: str) -> str:
+    """A one-button POST form with the CSRF token; nothing at all for a visitor."""
+    if not visitor.operator:
         return ""
     hidden = "".join(
         f'<input type="hidden" name="{e(k)}" value="{e(v)}">'
-        for k, v in {"csrf": viewer.csrf, **fields}.items()
+        for k, v in {"csrf": visitor.csrf, **fields}.items()
     )
     return (
         f'<form class="inline" method="post" action="{e(action)}">{hidden}'
@@ -107,9 +107,9 @@ def post_button(viewer: Viewer, action: str, label: str, css: str, **fields: str
     )
 
 
-def stop_link(viewer: Viewer, task_id: str) -> str:
+def stop_link(visitor: Visitor, task_id: str) -> str:
     """Stop goes through a confirmation page first (a link: it works without JavaScript)."""
-    if not viewer.operator:
+    if not visitor.operator:
         return ""
     return f'<a class="button stop" href="/dashboard/tasks/{e(task_id)}/stop">Stop</a>'
 

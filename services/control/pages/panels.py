@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from services.control.pages.layout import (
-    Viewer,
+    Visitor,
     clip_link,
     e,
     post_button,
@@ -99,7 +99,7 @@ def held(status: PipelineStatus) -> str:
     )
 
 
-def jobs(viewer: Viewer, found: list[StreamingJob], status: PipelineStatus) -> str:
+def jobs(visitor: Visitor, found: list[StreamingJob], status: PipelineStatus) -> str:
     """Each job's state, its outputs in the last hour and the last day, and re-create for an
     ended one (what makes held objects move again)."""
     last = status.hours[-1].outputs_per_job if status.hours else {}
@@ -111,7 +111,7 @@ def jobs(viewer: Viewer, found: list[StreamingJob], status: PipelineStatus) -> s
     for job in sorted(found, key=lambda j: j.name):
         ended = job.status in ENDED
         action = (
-            post_button(viewer, f"/dashboard/jobs/{job.name}/recreate", "Re-create", "recreate")
+            post_button(visitor, f"/dashboard/jobs/{job.name}/recreate", "Re-create", "recreate")
             if ended
             else ""
         )
@@ -129,7 +129,7 @@ def jobs(viewer: Viewer, found: list[StreamingJob], status: PipelineStatus) -> s
     return section("jobs", "Jobs", table(head, rows, "no jobs", "jobs") + chart, wide=True)
 
 
-def failures(viewer: Viewer, status: PipelineStatus, failed: list[AnnotationTask]) -> str:
+def failures(visitor: Visitor, status: PipelineStatus, failed: list[AnnotationTask]) -> str:
     """Failures grouped by the stage they happened at: ingest (a clip, no task to retry:
     submit it again) and each task's stage, with the reason and what can be done."""
     by_stage: dict[str, list[str]] = defaultdict(list)
@@ -142,9 +142,9 @@ def failures(viewer: Viewer, status: PipelineStatus, failed: list[AnnotationTask
     for task in failed:
         # refused at creation (no levels) is the dispatcher's; otherwise the level it was at
         stage = f"level {task.level}" if task.levels else "dispatch"
-        retry = post_button(viewer, f"/dashboard/tasks/{task.task_id}/retry", "Retry", "retry")
+        retry = post_button(visitor, f"/dashboard/tasks/{task.task_id}/retry", "Retry", "retry")
         actions = " ".join(
-            a for a in (retry if task.levels else "", stop_link(viewer, task.task_id)) if a
+            a for a in (retry if task.levels else "", stop_link(visitor, task.task_id)) if a
         )
         by_stage[stage].append(
             f'<tr data-task="{e(task.task_id)}"><td>{task_link(task.task_id)}</td>'
@@ -163,8 +163,8 @@ def failures(viewer: Viewer, status: PipelineStatus, failed: list[AnnotationTask
     return section("failures", "Failures by stage", f'<div id="failures">{groups}</div>', True)
 
 
-def active(viewer: Viewer, found: list[AnnotationTask], now: float, more: bool) -> str:
-    rows = [task_row(viewer, t, now) for t in found]
+def active(visitor: Visitor, found: list[AnnotationTask], now: float, more: bool) -> str:
+    rows = [task_row(visitor, t, now) for t in found]
     link = '<p><a href="/dashboard/tasks?status=active">All active tasks</a></p>' if more else ""
     return section(
         "active",

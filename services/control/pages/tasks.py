@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from services.control.context import Ctl
 from services.control.pages import queries
 from services.control.pages.layout import (
-    Viewer,
+    Visitor,
     clip_link,
     e,
     notice,
@@ -53,18 +53,18 @@ def in_stage_since(task: AnnotationTask) -> float:
     return task.level_started_at if task.status is TaskStatus.ACTIVE else task.updated_at
 
 
-def actions(viewer: Viewer, task: AnnotationTask) -> str:
+def actions(visitor: Visitor, task: AnnotationTask) -> str:
     found = []
     if task.status is TaskStatus.FAILED and task.levels:
         found.append(
-            post_button(viewer, f"/dashboard/tasks/{task.task_id}/retry", "Retry", "retry")
+            post_button(visitor, f"/dashboard/tasks/{task.task_id}/retry", "Retry", "retry")
         )
     if task.status in tasks.STOPPABLE:
-        found.append(stop_link(viewer, task.task_id))
+        found.append(stop_link(visitor, task.task_id))
     return " ".join(found)
 
 
-def task_row(viewer: Viewer, task: AnnotationTask, now: float) -> str:
+def task_row(visitor: Visitor, task: AnnotationTask, now: float) -> str:
     reason = task.failure_reason or ""
     return (
         f'<tr data-task="{e(task.task_id)}"><td>{task_link(task.task_id)}</td>'
@@ -72,7 +72,7 @@ def task_row(viewer: Viewer, task: AnnotationTask, now: float) -> str:
         f"<td>{e(stage_of(task))}</td>"
         f'<td data-age="{now - task.created_at:.0f}">{span(now - task.created_at)}</td>'
         f"<td>{span(now - in_stage_since(task))}</td>"
-        f"<td>{e(reason)}</td><td>{actions(viewer, task)}</td></tr>"
+        f"<td>{e(reason)}</td><td>{actions(visitor, task)}</td></tr>"
     )
 
 
@@ -108,13 +108,13 @@ async def task_list(
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = PAGE_SIZE,
 ) -> Response:
-    viewer = await signed_in(request, ctl)
-    if viewer is None:
+    visitor = await signed_in(request, ctl)
+    if visitor is None:
         return to_login()
     filters = queries.Filters(status, workflow, q)
     found, after = await queries.tasks_page(ctl.aws, ctl.store.table, filters, limit, cursor)
     now = ctl.now()
-    rows = [task_row(viewer, t, now) for t in found]
+    rows = [task_row(visitor, t, now) for t in found]
     more = ""
     if after:
         query = urlencode(
@@ -129,7 +129,7 @@ async def task_list(
 {table(TASK_HEAD, rows, "no tasks match", "tasks")}{more}{first}
 <p class="hint">Newest change first. Age: since the task was created; in stage: since it
 entered its current level (or outcome).</p></section>"""
-    return HTMLResponse(page(ctl, viewer, "tasks", body))
+    return HTMLResponse(page(ctl, visitor, "tasks", body))
 
 
 OBJECT_HEAD = ("level", "job", "status", "key", "sends", "expired", "since last send", "held")
@@ -152,13 +152,13 @@ async def task_detail(
     task_id: Annotated[str, Path(pattern=ID_PATTERN)],
     result: str | None = None,
 ) -> Response:
-    viewer = await signed_in(request, ctl)
-    if viewer is None:
+    visitor = await signed_in(request, ctl)
+    if visitor is None:
         return to_login()
     try:
         detail = await tasks.show_task(ctl.store, task_id)
     except NotFound as missing:
-        return HTMLResponse(page(ctl, viewer, "not found", f"<p>{e(missing)}</p>"), 404)
+        return HTMLResponse(page(ctl, visitor, "not found", f"<p>{e(missing)}</p>"), 404)
     task, now = detail.task, ctl.now()
     levels = "".join(
         f"<li{' class=current' if i + 1 == task.level else ''}>"
@@ -184,11 +184,11 @@ async def task_detail(
 <dt>stopped by</dt><dd>{e(task.stopped_by or "-")}</dd>
 </dl>
 <ol class="levels">{levels}</ol>
-<p class="actions">{actions(viewer, task)}</p></section>
+<p class="actions">{actions(visitor, task)}</p></section>
 <section class="wide"><h2>Data objects</h2>
 {table(OBJECT_HEAD, objects, "none sent yet", "objects")}
 </section>
 <section class="wide"><h2>History</h2>
 {table(("at", "event", "detail"), [history] if history else [], "no history", "history")}
 </section>"""
-    return HTMLResponse(page(ctl, viewer, f"task {task_id}", body))
+    return HTMLResponse(page(ctl, visitor, f"task {task_id}", body))
