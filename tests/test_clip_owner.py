@@ -252,4 +252,4 @@ async def spec_answers_202_with_a_location_that_shows_the_ingest_failure(
     assert status["clips_by_outcome"] == {"completed": 1, "failed": 1}
     code, _, page = await call(control, "GET", "/dashboard", "viewer")
     assert code == 200 and '<tr data-clip="c-missing">' in page
-    assert "ingest: clip not found" in page
+    assert '<h3 data-failure-stage="ingest">ingest (1)</h3>' in page and "clip not found" in page

@@ -1,13 +1,12 @@
 """The control service with the whole pipeline running (every part a process): a task created
 through the API in the original's spec form completes; the dashboard, in a real headless
-chromium, shows the counts the API returns, and an operator's stop button stops a task."""
+chromium, shows the counts the API returns, and an operator's Stop (confirmed) stops a task.
+Each panel and action on its own: tests/test_dashboard_browser.py."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,11 @@ from shared.layout import raw_key, s3_uri, sidecar_key
 from shared.settings import Settings
 from shared.storage import S3Store
 from tests.support.broker import wait_until
+from tests.support.browser import chromium_path, keep_screenshot, launched
 from tests.support.e2e import make_clips, pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-ARTIFACTS = Path(
-    os.environ.get("LAVA_TEST_ARTIFACTS", Path(__file__).parents[1] / "test-artifacts")
-)
 DRIVE = {"drive_id": "d-api", "weather": "rainy", "time_of_day": "night", "route": "A1"}
 CLIP = {"scene": "tunnel", "traffic": "undefined", "traffic_density": "low"}
 
@@ -77,8 +74,7 @@ async def held_job(aws: AwsClients, settings: Settings) -> str:
 async def test_api_spec_task_completes_and_the_dashboard_stops_a_task(
     tmp_path: Path, rabbitmq: str
 ) -> None:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian's chromium is needed (scripts/test.sh installs it)"
+    chromium_path()  # before the pipeline starts: fail fast without chromium
     operator_token, operator_entry = new_token("otto", Role.OPERATOR)
     (clip,) = make_clips(tmp_path, 1)
     async with pipeline(tmp_path, extra_env={"LAVA_CONTROL__TOKENS": operator_entry}) as run:
@@ -143,37 +139,30 @@ async def test_api_spec_task_completes_and_the_dashboard_stops_a_task(
         assert funnel["completed"] == 1 and funnel["level 1"] == 1
 
         # the dashboard, in chromium
-        from playwright.async_api import async_playwright
+        async with launched() as browser:
+            page = await browser.new_page(viewport={"width": 1400, "height": 1250})
+            await page.goto(f"{api.url}/dashboard")
+            assert page.url.endswith("/dashboard/login")  # no credential yet
+            await page.fill("input[name=token]", operator_token)
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("#funnel")
+            # the JavaScript refreshed the page's panels at least once, charts drawn
+            # selectors, not wait_for_function: the page's CSP forbids eval, Playwright's too
+            await page.wait_for_selector("body[data-refreshed]", state="attached")
+            status = await api("GET", "/v1/status")
+            for stage in status["funnel"]:
+                shown = await page.text_content(f'td[data-stage="{stage["stage"]}"]')
+                assert shown == str(stage["tasks"]), stage
+            assert await page.text_content("#tasks-total") == str(status["tasks"])
+            assert await page.evaluate("Chart.getChart('funnel-chart') !== undefined")
+            await keep_screenshot(page, tmp_path, "dashboard-before-stop", full_page=False)
 
-        await asyncio.to_thread(ARTIFACTS.mkdir, parents=True, exist_ok=True)
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
-            )
-            try:
-                page = await browser.new_page(viewport={"width": 1400, "height": 1250})
-                await page.goto(f"{api.url}/dashboard")
-                assert page.url.endswith("/dashboard/login")  # no credential yet
-                await page.fill("input[name=token]", operator_token)
-                await page.click("button[type=submit]")
-                await page.wait_for_selector("#funnel")
-                # the JavaScript refreshed from the API at least once, charts drawn
-                # selectors, not wait_for_function: the page's CSP forbids eval, Playwright's too
-                await page.wait_for_selector("body[data-refreshed]", state="attached")
-                status = await api("GET", "/v1/status")
-                for stage in status["funnel"]:
-                    shown = await page.text_content(f'td[data-stage="{stage["stage"]}"]')
-                    assert shown == str(stage["tasks"]), stage
-                assert await page.text_content("#tasks-total") == str(status["tasks"])
-                assert await page.evaluate("Chart.getChart('funnel-chart') !== undefined")
-                await page.screenshot(path=str(ARTIFACTS / "dashboard-before-stop.png"))
-
-                await page.click(f'#active button.stop[data-task="{held_task}"]')
-                await page.wait_for_selector('#action-result[data-outcome="ok"]')
-                await page.wait_for_selector('td[data-stage="stopped"]:text-is("1")')
-                await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
-            finally:
-                await browser.close()
+            await page.click(f'#active tr[data-task="{held_task}"] a.stop')
+            await page.click("#confirm-stop button[type=submit]")
+            await page.wait_for_selector('#action-result[data-outcome="ok"]')
+            await page.goto(f"{api.url}/dashboard")
+            await page.wait_for_selector('td[data-stage="stopped"]:text-is("1")')
+            await keep_screenshot(page, tmp_path, "dashboard")
         shown = await api("GET", f"/v1/tasks/{held_task}")
         assert shown["task"]["status"] == "stopped"
         assert shown["task"]["stopped_by"] == "token:otto"

@@ -114,9 +114,10 @@ def _routes() -> list[tuple[str, str]]:
     from fastapi.routing import APIRoute
 
     from services.control import api, dashboard, dataset_routes
+    from services.control.pages import site
 
     found = []
-    for router in (api.router, dataset_routes.router, dashboard.router):
+    for router in (api.router, dataset_routes.router, dashboard.router, site.router):
         for route in router.routes:
             if isinstance(route, APIRoute):
                 endpoint = route.endpoint

@@ -18,6 +18,7 @@ from services.control import api, dashboard, dataset_routes, problems
 from services.control.context import Control
 from services.control.headers import SecurityHeaders
 from services.control.limits import BodyLimit
+from services.control.pages import site
 from services.control.problems import Problem
 
 STATIC = Path(__file__).with_name("static")
@@ -39,6 +40,7 @@ def create_app(control: Control) -> FastAPI:
     app.include_router(api.router)
     app.include_router(dataset_routes.router)
     app.include_router(dashboard.router)
+    app.include_router(site.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=control.settings.control.max_body_bytes)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import ssl
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from shared.labeling.jobs import JobManager
 from shared.listening import listen, port_of
 from shared.settings import Settings
 from shared.testing.events import failed, frames_ready
+from tests.support.browser import chromium_path, launched
 from tests.support.control import ControlProcess, control_service
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs, make
 
@@ -429,8 +429,7 @@ async def test_a_failure_reason_cannot_break_the_dashboard(
     """Finding 7: the inline JSON escaped only ``</``: a reason holding ``<!--<script>`` broke
     the page's live refresh. In chromium: the page refreshes, shows the reason as text, runs no
     inline script (CSP, no violation), stops a task and signs out."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "Debian's chromium is needed (scripts/test.sh installs it)"
+    chromium_path()  # fail fast without chromium
     s = dispatch_settings(settings)
     await failed_and_active_tasks(aws, s)
     local = {"LAVA_CONTROL__PLAIN_LOCALHOST": "true"}
@@ -440,36 +439,27 @@ async def test_a_failure_reason_cannot_break_the_dashboard(
         initial = html.split('id="initial-status"', 1)[1].split("</script>", 1)[0]
         assert "<!--" not in initial and "<script" not in initial
 
-        from playwright.async_api import async_playwright
-
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
+        async with launched() as browser:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.on(
+                "console",
+                lambda message: errors.append(message.text) if message.type == "error" else None,
             )
-            try:
-                page = await browser.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda error: errors.append(str(error)))
-                page.on(
-                    "console",
-                    lambda message: (
-                        errors.append(message.text) if message.type == "error" else None
-                    ),
-                )
-                await page.goto(f"{control.url}/dashboard")
-                await page.fill("input[name=token]", control.tokens["operator"])
-                await page.click("button[type=submit]")
-                await page.wait_for_selector("#funnel")
-                # a selector, not wait_for_function: the page's CSP forbids eval, Playwright's too
-                await page.wait_for_selector("body[data-refreshed]", state="attached")
-                reason = await page.text_content('#failures tr[data-task="clip-0.vehicles"]')
-                assert reason is not None and "<!--<script> & </script>" in reason
-                await page.click('#active button.stop[data-task="clip-1.vehicles"]')
-                await page.wait_for_selector('#action-result[data-outcome="ok"]')
-                await page.click("#sign-out button")
-                await page.wait_for_url("**/dashboard/login")
-                await page.goto(f"{control.url}/dashboard")
-                assert page.url.endswith("/dashboard/login")  # the session ended
-                assert errors == [], errors
-            finally:
-                await browser.close()
+            await page.goto(f"{control.url}/dashboard")
+            await page.fill("input[name=token]", control.tokens["operator"])
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("#funnel")
+            # a selector, not wait_for_function: the page's CSP forbids eval, Playwright's too
+            await page.wait_for_selector("body[data-refreshed]", state="attached")
+            reason = await page.text_content('#failures tr[data-task="clip-0.vehicles"]')
+            assert reason is not None and "<!--<script> & </script>" in reason
+            await page.click('#active tr[data-task="clip-1.vehicles"] a.stop')
+            await page.click("#confirm-stop button[type=submit]")
+            await page.wait_for_selector('#action-result[data-outcome="ok"]')
+            await page.click("#sign-out button")
+            await page.wait_for_url("**/dashboard/login")
+            await page.goto(f"{control.url}/dashboard")
+            assert page.url.endswith("/dashboard/login")  # the session ended
+            assert errors == [], errors
