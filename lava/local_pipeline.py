@@ -187,7 +187,7 @@ class LocalPipeline:
                     os.environ[key] = value
 
     async def start(self, services: tuple[str, ...] | None = None) -> LocalSettings:
-        services = services or self.config.services
+        services = self.config.services if services is None else services
         if self.config.aws_endpoint is None:
             self.moto = MotoServer(port=0, log_path=self.run_dir / "moto.log")
             await asyncio.to_thread(self.moto.start)
