@@ -40,6 +40,7 @@ COPY pyproject.toml README.md ./
 COPY shared shared
 COPY services services
 COPY emulators emulators
+COPY devstack devstack
 COPY lava lava
 # Installed by the venv's interpreter so the `lava` script's #! names /opt/venv/bin/python,
 # which the runtime stages have (from deps or local-deps).

@@ -19,7 +19,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import ClientError
 
-from shared import faults
+from devstack import faults
 from shared.settings import ServiceSettings
 
 if TYPE_CHECKING:

@@ -38,7 +38,8 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 
-from shared import faults, tracing
+from devstack import faults
+from shared import tracing
 from shared.acking import OnDead, Settlement, deliveries_before, settle
 from shared.broker_identities import component_of
 from shared.events import Event, EventPayload, bounded_reason, encode_event, known_event_type

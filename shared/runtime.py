@@ -28,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import generate_latest
 
+from devstack.faults import INJECTED
 from shared import tracing
 from shared.acking import Reject
 from shared.aws import CALL_TIMES, AwsClients
@@ -43,7 +44,6 @@ from shared.events import (
     derived_event_id,
     new_event,
 )
-from shared.faults import INJECTED
 from shared.listening import exit_when_unservable, port_of, server_socket
 from shared.loops import pause
 from shared.ports import AnyHandler, Handler

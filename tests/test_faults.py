@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from devstack.faults import INJECTED, NONE, FaultSettings, enabled, injecting, install_throttling
+from devstack.local_stack import MotoServer
 from shared.aws import AwsClients
-from shared.faults import INJECTED, NONE, FaultSettings, enabled, injecting, install_throttling
-from shared.local_stack import MotoServer
 from shared.settings import DispatcherSettings
 
 

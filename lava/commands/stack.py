@@ -10,18 +10,18 @@ import aio_pika
 import click
 from pydantic import SecretStr
 
+from devstack.local_stack import (
+    RABBITMQ_START_HINT,
+    MotoServer,
+    StackState,
+    endpoint_answers,
+)
 from lava.commands import settings_and_logging
 from lava.output import json_option, print_json, show, table
 from shared.aws import AwsClients
 from shared.broker_identities import username
 from shared.broker_provision import BrokerAdminError, provision_identities, secrets_path
 from shared.bus import Bus
-from shared.local_stack import (
-    RABBITMQ_START_HINT,
-    MotoServer,
-    StackState,
-    endpoint_answers,
-)
 from shared.resources import provision
 from shared.settings import Settings, load_settings, redact_url
 

@@ -122,9 +122,9 @@ PRODUCTION_PACKAGES = ("shared", "services", "lava")
 # Imports production code makes only on local-only paths, with where they come from instead.
 LOCAL_ONLY_IMPORTS = {
     "localstack_client": "the local extra: lava run --aws-endpoint localstack (lava/endpoints.py)",
-    # shared.moto_server is the local AWS stand-in; production never starts it
-    "moto": "the local extra: python -m shared.moto_server",
-    "werkzeug": "the local extra (moto[server]): python -m shared.moto_server",
+    # devstack.moto_server is the local AWS stand-in; production never starts it
+    "moto": "the local extra: python -m devstack.moto_server",
+    "werkzeug": "the local extra (moto[server]): python -m devstack.moto_server",
     "yaml": "dev tooling: lava.deploy.broker reads the overlays' kustomizations",
     # the Label Studio launcher runs under its own venv (scripts/labelstudio.sh)
     "django": "Label Studio's own venv: shared/labeling/labelstudio/launch.py",
@@ -153,7 +153,7 @@ def unlocked_imports(root: Path = ROOT) -> list[str]:
     """Third-party modules production code imports that production.lock does not install."""
     locked = set(pins((root / "requirements/production.lock").read_text()))
     owners = packages_distributions()
-    project = set(PRODUCTION_PACKAGES) | {"emulators", "tests", "bench"}
+    project = set(PRODUCTION_PACKAGES) | {"emulators", "devstack", "tests", "bench"}
     out = []
     for package in PRODUCTION_PACKAGES:
         for path in sorted((root / package).rglob("*.py")):

@@ -1,7 +1,7 @@
 """The local SNS stand-in's signing key: a key and self-signed certificate on disk.
 
 moto signs each notification with a throw-away key of its own; the project's moto server signs
-with this one instead (:mod:`shared.moto_sns_signing`), and local runs point the listener's trust
+with this one instead (:mod:`devstack.moto_sns_signing`), and local runs point the listener's trust
 store (``LAVA_LISTENER__SNS_TRUSTED_CERT``) at its certificate. Created on first use, once per
 machine and user; the private key is readable by its owner only.
 """
@@ -93,7 +93,8 @@ def ensure(directory: Path | None = None) -> LocalSigningKey:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m shared.local_sns_key DIR``: create the key pair in DIR (containers share it)."""
+    """``python -m devstack.local_sns_key DIR``: create the key pair in DIR (containers share
+    it)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)
