@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,20 +20,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-KEY_FILE = "sns-signing-key.pem"
-CERT_FILE = "sns-signing-cert.pem"
+from shared.sns_signature import LOCAL_CERT_FILE, LOCAL_KEY_FILE, local_key_dir
+
+# The files and their place are the listener's convention too (shared.sns_signature).
+KEY_FILE = LOCAL_KEY_FILE
+CERT_FILE = LOCAL_CERT_FILE
 # Local only: long enough that nobody meets an expiry in a dev setup.
 VALIDITY = datetime.timedelta(days=3650)
-
-
-def default_dir() -> Path:
-    """``$XDG_CACHE_HOME/lava/local-sns`` (``~/.cache/lava/local-sns``)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "lava" / "local-sns"
-
-
-def default_cert() -> Path:
-    return default_dir() / CERT_FILE
+default_dir = local_key_dir
 
 
 @dataclass(frozen=True)

@@ -787,9 +787,9 @@ class ListenerSettings(LabelingSettings):
         if self.listener.sns_trusted_cert is not None:
             return self.listener.sns_trusted_cert
         if self.aws.endpoint_url:
-            from devstack.local_sns_key import default_cert
+            from shared.sns_signature import local_cert
 
-            return default_cert()
+            return local_cert()
         return None
 
 
