@@ -1,8 +1,12 @@
 # syntax=docker/dockerfile:1
 # The pipeline's image. Targets:
-#   production (default)  the services and the `lava` CLI; real AWS; no moto, no test tooling
-#   local                 the same plus the moto server (the local AWS stand-in) for the
-#                         Ground Truth emulator, docker-compose and the `local` k8s overlay
+#   production (default)  the four pipeline services and the `lava` CLI; real AWS; no moto, no
+#                         test tooling, no local tooling (devstack/), no control extra
+#   control               the same plus the control extra (FastAPI, uvicorn, PyJWT): the
+#                         control service's image
+#   local                 every component plus the local tooling (devstack/: the moto server,
+#                         the local SNS key) for the Ground Truth emulator, docker-compose and
+#                         the `local` k8s overlay
 # Dependencies come from the hashed lock files (requirements/*.lock, scripts/lock.sh) and are
 # installed in their own stages, so a code change rebuilds only the small `app` layer.
 #
@@ -17,6 +21,14 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # --without-pip: the image's pip installs into the venv (pip --python), so none ships in it.
 RUN python -m venv --without-pip /opt/venv
 COPY requirements/production.lock /tmp/requirements.lock
+RUN pip --python /opt/venv/bin/python install --no-deps --require-hashes --only-binary=:all: \
+        -r /tmp/requirements.lock \
+    && /opt/venv/bin/python -m compileall -q /opt/venv
+
+FROM python-base AS control-deps
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv --without-pip /opt/venv
+COPY requirements/control.lock /tmp/requirements.lock
 RUN pip --python /opt/venv/bin/python install --no-deps --require-hashes --only-binary=:all: \
         -r /tmp/requirements.lock \
     && /opt/venv/bin/python -m compileall -q /opt/venv
@@ -64,13 +76,27 @@ HEALTHCHECK --interval=30s --timeout=3s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2)"]
 CMD ["lava", "--help"]
 
+# The local target adds the local tooling (devstack/: the moto server, the local SNS key); the
+# production image never holds it, and no pipeline service imports it (test_architecture.py).
+FROM app AS local-app
+COPY devstack devstack
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /dist-local . \
+    && pip --python /opt/venv/bin/python install --no-deps --no-compile --upgrade \
+        --target /opt/app /dist-local/*.whl \
+    && python -m compileall -q /opt/app
+
 FROM runtime AS local
 COPY --from=local-deps /opt/venv /opt/venv
-COPY --from=app /opt/app /opt/app
+COPY --from=local-app /opt/app /opt/app
 # docker-compose's shared volumes (the local SNS signing key, the broker definitions) take
 # these directories' owner when first mounted, so the non-root user can write them.
 RUN mkdir -p /sns-key /definitions && chown 10001:10001 /sns-key /definitions \
     && chmod 0700 /sns-key
+USER 10001:10001
+
+FROM runtime AS control
+COPY --from=control-deps /opt/venv /opt/venv
+COPY --from=app /opt/app /opt/app
 USER 10001:10001
 
 FROM runtime AS production

@@ -20,9 +20,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from devstack.local_stack import MotoServer
+from devstack.testing.events import frames_ready
 from shared.aws import CALL_TIMES, AwsClients
 from shared.dataset.index import DatasetIndex, IndexEntry
-from shared.local_stack import MotoServer
 from shared.operations.clips import show_clip
 from shared.operations.status import pipeline_status
 from shared.resources import provision
@@ -30,7 +31,6 @@ from shared.settings import load_settings
 from shared.tasks.model import AnnotationTask, ClipCompletion, ClipFailure
 from shared.tasks.plan import NEW, Changes, LinkClip, PutTask
 from shared.tasks.store import TaskStore
-from shared.testing.events import frames_ready
 
 STEPS = ("accept", "create task", "fail at ingest", "complete + entry", "clip view", "status")
 

@@ -13,10 +13,10 @@ import time
 import uuid
 from typing import Any
 
+from devstack.local_stack import MotoServer
 from shared.aws import AwsClients
 from shared.dataset.index import DatasetIndex, IndexEntry, parse_where
 from shared.dynamo import to_item
-from shared.local_stack import MotoServer
 from shared.resources import provision
 from shared.settings import load_settings
 from shared.taxonomy.vocabulary import Scene, TimeOfDay, Traffic, Weather

@@ -23,6 +23,8 @@ import time
 import uuid
 from typing import Any
 
+from devstack.local_stack import MotoServer
+from devstack.testing.events import completed, frames_ready
 from emulators.settings import LocalSettings
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.policy_cases import new_object, new_task
@@ -34,13 +36,11 @@ from shared.clock import SystemClock
 from shared.events import FramesReady, LevelCompleted
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
-from shared.local_stack import MotoServer
 from shared.resources import provision
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.tasks.plan import NEW, PutObject, PutTask
 from shared.tasks.store import TaskStore
-from shared.testing.events import completed, frames_ready
 from shared.workflows import load_catalog
 
 TARGET = 1.3

@@ -13,8 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from devstack import local_sns_key
 from services.listener.sns_verifier import SnsVerifier
-from shared import local_sns_key, sns_signature
+from shared import sns_signature
 
 ROUNDS = 2000
 

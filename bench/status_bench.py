@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devstack.local_stack import MotoServer
+from devstack.testing.events import frames_ready
 from emulators.settings import LocalSettings
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.policy import Abort
@@ -40,14 +42,12 @@ from shared.clock import FakeClock
 from shared.dynamo import to_item
 from shared.ids import task_id_of
 from shared.labeling.jobs import JobManager
-from shared.local_stack import MotoServer
 from shared.logging import configure_logging
 from shared.operations.status import pipeline_status
 from shared.resources import provision
 from shared.tasks.counters import task_counter
 from shared.tasks.model import TaskStatus
 from shared.tasks.store import TaskStore
-from shared.testing.events import frames_ready
 from shared.workflows import load_catalog
 
 DAY = 86400.0

@@ -31,13 +31,13 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from bench.pipeline_bench import WORKFLOWS, run_clips
+from devstack.testing.events import clip_ingested
+from devstack.testing.memory_bus import InMemoryBus
 from lava.sample_clips import SampleSpec, make_sample
 from shared import tracing
 from shared.events import new_event
 from shared.listening import listen, port_of
 from shared.settings import Settings
-from shared.testing.events import clip_ingested
-from shared.testing.memory_bus import InMemoryBus
 from shared.tracing.otel import OtelTracing
 from shared.tracing.provider import SkipOrphanAwsCalls
 

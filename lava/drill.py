@@ -9,7 +9,7 @@ from __future__ import annotations
 import runpy
 import sys
 
-from shared import faults
+from devstack import faults
 
 
 def main(argv: list[str]) -> None:

@@ -9,7 +9,7 @@ boto3; the services use aiobotocore, so what it gives us is the URL, handed on a
 
 from __future__ import annotations
 
-from shared.local_stack import endpoint_answers
+from devstack.local_stack import endpoint_answers
 
 # The AWS services the pipeline uses locally; LocalStack serves them all on its edge port.
 SERVICES = ("s3", "sns", "sqs", "dynamodb")

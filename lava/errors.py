@@ -17,6 +17,22 @@ from botocore.exceptions import (
     NoRegionError,
 )
 
+# A module this installation may leave out -> what installs it (pyproject.toml's extras; the
+# local tooling is in a source checkout and the image's `local` target, not the production one).
+_CONTROL = "the control extra: pip install 'lava-pipeline[control]'"
+_LOCAL = "the local extra: pip install 'lava-pipeline[local]'"
+OPTIONAL_MODULES = {
+    "fastapi": _CONTROL,
+    "starlette": _CONTROL,
+    "uvicorn": _CONTROL,
+    "jwt": _CONTROL,
+    "matplotlib": "the report extra: pip install 'lava-pipeline[report]'",
+    "moto": _LOCAL,
+    "localstack_client": _LOCAL,
+    "devstack": "the local tooling (devstack/): run it from a source checkout or the image's "
+    "`local` target",
+}
+
 _LOCAL_ENV = (
     "for the local stack, `source .lava/run.env` (written by `lava run`) or export the "
     "`AWS_ENDPOINT_URL=...` line `lava stack up` printed"
@@ -30,6 +46,10 @@ def one_line(exc: BaseException) -> str:
 
 
 def _explain(exc: BaseException) -> str:
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        part = OPTIONAL_MODULES.get(exc.name.split(".")[0])
+        if part:
+            return f"{exc.name} is not installed: this command needs {part}"
     if isinstance(exc, NoCredentialsError):
         return f"no AWS credentials found; {_LOCAL_ENV}, or configure AWS credentials"
     if isinstance(exc, NoRegionError):

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from devstack.local_stack import MotoServer
 from emulators.settings import LocalSettings
 from lava.run_identities import OPERATOR, broker_env, forget, provision_for_run
 from shared.aws import AwsClients
@@ -32,7 +33,6 @@ from shared.labeling.jobs import JobManager
 from shared.labeling.labelstudio.server import LabelStudioServer
 from shared.labeling.registry import Backend
 from shared.listening import hand_over, listen, port_of
-from shared.local_stack import MotoServer
 from shared.resources import provision
 from shared.workflows import load_catalog
 

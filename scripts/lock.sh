@@ -14,5 +14,8 @@ compile() {  # output, then pip-compile arguments
 }
 # the production image can trace (docs/tracing.md: off unless OTEL_* asks)
 compile requirements/production.lock --extra tracing
-compile requirements/local.lock --extra local
+# the control service's image target: its API server and OIDC tokens
+compile requirements/control.lock --extra tracing --extra control
+# the local target runs every component (control too) and the CLI's dataset report
+compile requirements/local.lock --extra local --extra control --extra report
 compile requirements/build.lock --only-build-deps --all-build-deps

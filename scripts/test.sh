@@ -11,7 +11,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 echo "== ruff"; ruff check .
-echo "== mypy --strict"; mypy shared services emulators lava tests bench
+echo "== mypy --strict"; mypy shared services emulators lava devstack tests bench
 echo "== docs (mkdocs build --strict; generated pages must be fresh)"
 NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 echo "== Label Studio (own venv, once per machine)"; bash "$(dirname "$0")/labelstudio.sh"

@@ -19,7 +19,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import ClientError
 
-from shared import faults
+from shared import fault_hooks
 from shared.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -187,12 +187,8 @@ class AwsClients:
                         "before-parameter-build.s3",
                         partial(_expect_bucket_owner, self._settings.aws.account),
                     )
-                # Only a drill (python -m lava.drill) or a test enables faults in a process.
-                drill = faults.enabled()
-                if drill.aws_throttle_rate > 0:
-                    faults.install_throttling(
-                        client, service, drill.aws_throttle_rate, seed=drill.seed
-                    )
+                # A no-op unless a drill (python -m lava.drill) or a test installed faults.
+                fault_hooks.on_aws_client(client, service)
                 self._clients[service] = client
             return self._clients[service]
 

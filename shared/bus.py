@@ -38,7 +38,7 @@ from aio_pika.abc import (
 )
 from pamqp.commands import Basic
 
-from shared import faults, tracing
+from shared import fault_hooks, tracing
 from shared.acking import OnDead, Settlement, deliveries_before, settle
 from shared.broker_identities import component_of
 from shared.events import Event, EventPayload, bounded_reason, encode_event, known_event_type
@@ -279,7 +279,7 @@ class Bus:
                 headers=headers,
             )
             await self._publish(message, routing_key=event.type)
-            if faults.enabled().duplicate_delivery:
+            if fault_hooks.duplicate_delivery():
                 await self._publish(message, routing_key=event.type)  # the drill: twice
 
     async def _publish(

@@ -28,7 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import generate_latest
 
-from shared import tracing
+from shared import fault_hooks, tracing
 from shared.acking import Reject
 from shared.aws import CALL_TIMES, AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus, Topology
@@ -43,7 +43,6 @@ from shared.events import (
     derived_event_id,
     new_event,
 )
-from shared.faults import INJECTED
 from shared.listening import exit_when_unservable, port_of, server_socket
 from shared.loops import pause
 from shared.ports import AnyHandler, Handler
@@ -89,7 +88,7 @@ class _AwsCallCollector:
 
 
 def _injected(aws_service: str) -> float:
-    return float(INJECTED.get(aws_service, 0))
+    return float(fault_hooks.injected(aws_service))
 
 
 class RuntimeMetrics:

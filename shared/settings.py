@@ -14,7 +14,7 @@ which groups it depends on (``TaskStore`` takes any :class:`ServiceSettings`, th
 a :class:`DispatcherSettings`). The CLI loads :class:`Settings`, every production group.
 
 Not here, on purpose: the Ground Truth emulator's settings (``emulators/settings.py``) and
-fault injection (``shared/faults.py``). No production process model has them, so a production
+fault injection (``devstack/faults.py``). No production process model has them, so a production
 service neither reads nor validates ``LAVA_EMULATOR__*`` / ``LAVA_FAULT__*``.
 
 Every default lives here with a one-line description; ``lava config`` prints the effective
@@ -787,9 +787,9 @@ class ListenerSettings(LabelingSettings):
         if self.listener.sns_trusted_cert is not None:
             return self.listener.sns_trusted_cert
         if self.aws.endpoint_url:
-            from shared.local_sns_key import default_cert
+            from shared.sns_signature import local_cert
 
-            return default_cert()
+            return local_cert()
         return None
 
 

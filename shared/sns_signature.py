@@ -10,12 +10,31 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+# The local SNS stand-in's key pair, once per machine and user: the local moto server signs with
+# it (devstack.local_sns_key makes it) and the listener trusts its certificate against an
+# emulator endpoint. The convention lives here so the listener needs no local tooling.
+LOCAL_KEY_FILE = "sns-signing-key.pem"
+LOCAL_CERT_FILE = "sns-signing-cert.pem"
+
+
+def local_key_dir() -> Path:
+    """``$XDG_CACHE_HOME/lava/local-sns`` (``~/.cache/lava/local-sns``)."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "lava" / "local-sns"
+
+
+def local_cert() -> Path:
+    return local_key_dir() / LOCAL_CERT_FILE
+
 
 NOTIFICATION_FIELDS = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 OPTIONAL_FIELDS = frozenset({"Subject"})

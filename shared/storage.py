@@ -45,7 +45,7 @@ class ObjectStore(Protocol):
     """The object-storage port the handlers (ingest, post-processing) are written against.
 
     :class:`S3Store` is the one implementation; tests reach S3 through it on the moto server
-    or in-process (``shared.testing.memory_aws``), so the port is S3's semantics, not a fake's.
+    or in-process (``devstack.testing.memory_aws``), so the port is S3's semantics, not a fake's.
     """
 
     async def head(self, bucket: str, key: str) -> ObjectInfo | None: ...

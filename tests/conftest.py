@@ -15,14 +15,14 @@ from collections.abc import AsyncIterator, Iterator
 import aio_pika
 import pytest
 
+from devstack.local_stack import RABBITMQ_START_HINT, MotoServer
+from devstack.testing.memory_aws import ENDPOINT as MEMORY_ENDPOINT
+from devstack.testing.memory_aws import memory_aws
 from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus, Topology
-from shared.local_stack import RABBITMQ_START_HINT, MotoServer
 from shared.resources import provision
 from shared.settings import Settings
-from shared.testing.memory_aws import ENDPOINT as MEMORY_ENDPOINT
-from shared.testing.memory_aws import memory_aws
 
 RUN_ID = uuid.uuid4().hex[:6]
 _counter = itertools.count()
@@ -121,7 +121,7 @@ async def aws(settings: Settings) -> AsyncIterator[AwsClients]:
 
 # Policy scenarios run twice: on AWS in this process (milliseconds, no server) and on the
 # moto server (marked integration). The code under test and moto's semantics are the same;
-# only the transport differs (shared/testing/memory_aws.py).
+# only the transport differs (devstack/testing/memory_aws.py).
 AWS_BACKENDS = ["memory", pytest.param("moto", marks=pytest.mark.integration)]
 
 

@@ -14,12 +14,12 @@ from typing import Any, Protocol
 import aio_pika
 import pytest
 
+from devstack.testing.events import clip_failed
+from devstack.testing.memory_bus import InMemoryBus
 from shared.acking import Reject, deliveries_before, retry_delay
 from shared.bus import DEAD_REASON_HEADER, Bus, Topology
 from shared.events import Event
 from shared.settings import Settings, load_settings
-from shared.testing.events import clip_failed
-from shared.testing.memory_bus import InMemoryBus
 from tests.support.broker import get_messages, queue_depth, wait_until
 
 TOPOLOGY = Topology(consumers={"probe": ("ClipFailed",)})

@@ -1,8 +1,10 @@
 """The dependency rules of the handbook, checked on the import graph (no process started).
 
-- shared imports no service, emulator, CLI or test code;
+- shared imports no service, emulator, CLI, local tooling or test code;
 - a service imports no other service (services share only event contracts);
-- services and the emulator never use the test doubles in ``shared.testing``;
+- services and the emulator never use the test doubles in ``devstack.testing``;
+- the four pipeline services' import closures reach no local tooling, control service, Label
+  Studio code, nor the libraries only the control service and the dataset report need;
 - benchmarks do not import from ``tests``;
 - no function is longer than ``MAX_FUNCTION_LINES`` (a long function usually does two
   things: split it where it does), except the few allowed below with their reason.
@@ -45,7 +47,8 @@ def _violations(folder: str, forbidden: tuple[str, ...], allowed: str = "") -> l
 
 
 def test_shared_depends_on_nothing_above_it() -> None:
-    assert _violations("shared", ("services", "emulators", "lava", "tests", "bench")) == []
+    forbidden = ("services", "emulators", "lava", "devstack", "tests", "bench")
+    assert _violations("shared", forbidden) == []
 
 
 @pytest.mark.parametrize(
@@ -57,12 +60,12 @@ def test_a_service_imports_no_other_service(service: str) -> None:
         for p in (ROOT / "services").iterdir()
         if (p / "__init__.py").exists() and p.name != service
     )
-    forbidden = (*others, "emulators", "lava", "tests", "bench", "shared.testing")
+    forbidden = (*others, "emulators", "lava", "tests", "bench", "devstack.testing")
     assert _violations(f"services/{service}", forbidden) == []
 
 
 def test_the_emulator_uses_no_test_doubles() -> None:
-    assert _violations("emulators", ("services", "tests", "bench", "shared.testing")) == []
+    assert _violations("emulators", ("services", "tests", "bench", "devstack.testing")) == []
 
 
 def test_benchmarks_do_not_import_tests() -> None:
@@ -71,7 +74,7 @@ def test_benchmarks_do_not_import_tests() -> None:
 
 # --- function length ----------------------------------------------------------------------
 MAX_FUNCTION_LINES = 60
-SIZED = ("shared", "services", "lava", "emulators", "bench")
+SIZED = ("shared", "services", "lava", "emulators", "devstack", "bench")
 # "path:qualified name" -> why it stays longer than the limit. Keep it short: an entry whose
 # function is gone or back under the limit fails the test, so the list never goes stale.
 LONG_FUNCTIONS_ALLOWED: dict[str, str] = {}
@@ -117,7 +120,7 @@ def test_the_length_check_sees_nested_and_method_functions() -> None:
 
 
 # --- one name per concept ------------------------------------------------------------------
-PRODUCTION = ("shared", "services", "lava", "emulators")
+PRODUCTION = ("shared", "services", "lava", "emulators", "devstack")
 # class name -> why two production modules define it. An entry whose name is defined once (or
 # not at all) fails the test, so the list never goes stale.
 DUPLICATE_CLASS_NAMES_ALLOWED: dict[str, str] = {}
@@ -156,7 +159,7 @@ def test_no_class_name_is_defined_twice_in_production_code() -> None:
 
 
 # --- import cycles -------------------------------------------------------------------------
-GRAPHED = ("shared", "services", "lava", "emulators", "tests", "bench")
+GRAPHED = ("shared", "services", "lava", "emulators", "devstack", "tests", "bench")
 
 
 def _module_paths() -> dict[str, Path]:
@@ -261,3 +264,68 @@ def test_the_cycle_check_sees_lazy_and_relative_imports() -> None:
     assert _imported(statement, "p.b", is_package=False) == ["p", "p.a"]
     graph["p.b"].add("p.a")
     assert sorted(_cycles(graph)) == [["p.a", "p.b"], ["p.c", "p.d"]]
+
+
+# --- what a pipeline image loads ----------------------------------------------------------
+PIPELINE_SERVICES = ("ingest", "dispatcher", "listener", "postproc")
+# Project code a pipeline service must not load: local tooling, the control service, Label
+# Studio (a plug-in loaded by name when configured: shared.labeling.backend_kinds and
+# services.listener.service); and the libraries of the [control] and [report] extras.
+OUTSIDE_THE_PIPELINE = (
+    "devstack",
+    "services.control",
+    "shared.labeling.labelstudio",
+    "emulators.labelstudio",
+    "services.listener.labelstudio",
+    "services.listener.labelstudio_service",
+    "services.listener.webhooks",
+)
+EXTRAS_ONLY = ("matplotlib", "fastapi", "uvicorn", "starlette", "jwt")
+
+
+def _closure(start: str) -> tuple[set[str], set[str]]:
+    """(project modules, third-party top-level names) that ``start`` imports, directly or
+    through other project modules: every import statement counts, in a function or not, as
+    does each package a module sits in (importing ``a.b`` runs ``a/__init__``)."""
+    paths = _module_paths()
+    seen: set[str] = set()
+    external: set[str] = set()
+    todo = [start]
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+        path = paths[module]
+        for node in ast.walk(_tree(path)):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                for name in _imported(node, module, path.name == "__init__.py"):
+                    if name in paths:
+                        todo.append(name)
+                    elif name and name.split(".")[0] not in GRAPHED:
+                        external.add(name.split(".")[0])
+    return seen, external
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
+@pytest.mark.parametrize("service", PIPELINE_SERVICES)
+def test_a_pipeline_service_loads_no_local_tooling_control_or_label_studio(service: str) -> None:
+    modules, external = _closure(f"services.{service}.__main__")
+    assert f"services.{service}.service" in modules  # the walk follows the entry point
+    reached = sorted(m for m in modules if _within(m, OUTSIDE_THE_PIPELINE))
+    assert reached == [], f"services.{service} reaches {reached}: load it by name, or move it"
+    libraries = sorted(external & set(EXTRAS_ONLY))
+    assert libraries == [], f"services.{service} imports {libraries} (an extra's libraries)"
+
+
+def test_the_closure_follows_function_level_imports_and_parent_packages() -> None:
+    modules, _ = _closure("shared.labeling.labelstudio.backend")
+    assert {"shared", "shared.labeling", "shared.labeling.backends"} <= modules
+    lazy, external = _closure("lava.cli")
+    assert "lava.errors" in lazy  # imported inside main()
+    assert "click" in external and "lava" not in external

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
+from devstack.testing.events import clip_failed
 from shared.aws import AwsClients
 from shared.bus import Bus, Topology, UnroutableEvent
 from shared.events import Event
 from shared.idempotency import IdempotencyGuard
 from shared.settings import Settings
-from shared.testing.events import clip_failed
 from tests.support.broker import drop_connections, queue_depth, wait_until
 
 pytestmark = pytest.mark.integration
@@ -42,8 +42,8 @@ async def test_publish_returns_after_the_broker_confirmed(
 
 
 async def test_unroutable_publish_raises(probe_bus: Bus) -> None:
+    from devstack.testing.events import clip_ingested
     from shared.events import new_event
-    from shared.testing.events import clip_ingested
 
     # Nothing in this topology is bound to ClipIngested.
     with pytest.raises(UnroutableEvent, match="ClipIngested"):

@@ -11,6 +11,8 @@ from typing import Any, cast
 import aiohttp
 import pytest
 
+from devstack.testing.events import failed as level_failed
+from devstack.testing.events import frames_ready
 from services.ingest.handler import IngestHandler
 from services.postproc.handler import PostprocHandler
 from shared.aws import AwsClients
@@ -38,8 +40,6 @@ from shared.tasks.model import (
 from shared.tasks.plan import NEW, Changes, LinkClip, PutTask
 from shared.tasks.store import TaskStore
 from shared.taxonomy.records import Box
-from shared.testing.events import failed as level_failed
-from shared.testing.events import frames_ready
 from tests.support.broker import get_messages
 from tests.support.control import ControlProcess, control_service
 from tests.support.dataset import complete_clip

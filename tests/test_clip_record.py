@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from devstack.testing.events import frames_ready
 from shared.tasks.clip_policy import Change, ClipStage, StageState, clip_stages, next_status
 from shared.tasks.model import (
     AnnotationTask,
@@ -16,7 +17,6 @@ from shared.tasks.model import (
     ClipStop,
     TaskStatus,
 )
-from shared.testing.events import frames_ready
 
 
 def test_a_clip_being_labeled_has_its_tasks_and_no_outcome() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from devstack.testing.events import expired, frames_ready
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.dataset.export_store import DatasetExport, ExportStatus, ExportStore
@@ -19,7 +20,6 @@ from shared.dataset.exports import ExportFormat
 from shared.events import ClipIngested, decode_event
 from shared.settings import Settings
 from shared.tasks.model import TaskStatus
-from shared.testing.events import expired, frames_ready
 from tests.support.broker import get_messages
 from tests.support.control import ControlProcess, control_service
 from tests.support.dispatch import (

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from devstack.testing.events import frames_ready
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.settings import Settings
-from shared.testing.events import frames_ready
 from tests.support.control import control_service
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, make
 

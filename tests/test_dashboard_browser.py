@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize
 
+from devstack.testing.events import expired, frames_ready
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.labeling.jobs import JobManager
 from shared.settings import Settings
 from shared.tasks.model import ClipFailure
-from shared.testing.events import expired, frames_ready
 from tests.support.browser import browser, chromium_process, keep_screenshot
 from tests.support.control import ControlProcess, control_service
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs, make

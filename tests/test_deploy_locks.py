@@ -35,6 +35,13 @@ def test_the_production_lock_carries_no_aws_emulator_or_test_tooling() -> None:
     assert "moto" in pins((ROOT / "requirements/local.lock").read_text())
 
 
+def test_the_pipeline_image_leaves_the_control_and_report_extras_out() -> None:
+    production = pins((ROOT / "requirements/production.lock").read_text())
+    control = pins((ROOT / "requirements/control.lock").read_text())
+    assert {"fastapi", "uvicorn", "pyjwt", "matplotlib"}.isdisjoint(production)
+    assert {"fastapi", "uvicorn", "pyjwt"} <= set(control)
+
+
 def test_lock_files_start_with_their_stamp() -> None:
     for lock in LOCKS:
         assert (ROOT / lock.path).read_text().startswith(STAMP)

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
+from devstack.testing.events import completed, failed, frames_ready
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
 from shared.settings import Settings
 from shared.tasks.model import TaskStatus
-from shared.testing.events import completed, failed, frames_ready
 from shared.workflows import load_catalog
 from tests.support.dispatch import (
     Recorder,

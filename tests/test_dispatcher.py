@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from devstack.testing.events import completed, expired, failed, frames_ready
 from services.dispatcher.policy import Abort, Output, decide
 from services.dispatcher.sender import InputSender
 from shared.acking import Reject
@@ -14,7 +15,6 @@ from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.settings import Settings
 from shared.tasks.model import ObjectStatus, TaskStatus
-from shared.testing.events import completed, expired, failed, frames_ready
 from tests.support.dispatch import (
     DAY,
     Recorder,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.testing.events import completed, frames_ready
 from emulators.settings import LocalSettings
 from services.dispatcher.dispatcher import Dispatcher
 from services.dispatcher.service import make_dispatcher
@@ -17,7 +18,6 @@ from shared.clock import FakeClock
 from shared.events import FramesReady, LevelCompleted
 from shared.labeling.registry import JobRegistry
 from shared.runtime import ServiceRuntime
-from shared.testing.events import completed, frames_ready
 from tests.support.broker import wait_until
 from tests.support.dispatch import DAY, Recorder, create_jobs, dispatch_settings, inputs, make
 from tests.support.gt import emulator, emulator_settings, output_queue, receive, staged_clip

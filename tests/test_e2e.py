@@ -287,8 +287,8 @@ async def test_bad_input_ends_visibly_while_good_clips_complete(
             ("cut", f"s3://{s.names.bucket}/raw/bad/cut.mp4", ["vehicles"]),
             ("foreign", "s3://somebody-else/raw/x.mp4", ["vehicles"]),
         ]
+        from devstack.testing.events import clip_ingested
         from shared.bus import Bus
-        from shared.testing.events import clip_ingested
 
         async with Bus(s, client_name="e2e") as bus:
             for clip_id, uri, workflows in bad_uploads:

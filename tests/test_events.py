@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from devstack.testing.events import clip_ingested
 from shared import events
 from shared.events import (
     PAYLOAD_TYPES,
@@ -24,7 +25,6 @@ from shared.events import (
     new_event,
 )
 from shared.taxonomy.vocabulary import Scene
-from shared.testing.events import clip_ingested
 
 
 def test_round_trip_keeps_every_field() -> None:

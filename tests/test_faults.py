@@ -13,9 +13,18 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from devstack.faults import (
+    INJECTED,
+    NONE,
+    FaultConfig,
+    FaultSettings,
+    enabled,
+    injecting,
+    install_throttling,
+)
+from devstack.local_stack import MotoServer
+from shared import fault_hooks
 from shared.aws import AwsClients
-from shared.faults import INJECTED, NONE, FaultSettings, enabled, injecting, install_throttling
-from shared.local_stack import MotoServer
 from shared.settings import DispatcherSettings
 
 
@@ -91,3 +100,12 @@ def test_only_the_drill_entry_point_enables_faults() -> None:
         "seed": 3,
         "duplicate_delivery": False,
     }
+
+
+def test_a_drill_reaches_the_services_through_the_hooks_only_while_enabled() -> None:
+    assert not fault_hooks.duplicate_delivery()
+    with injecting(FaultConfig(duplicate_delivery=True)):
+        assert fault_hooks.duplicate_delivery()
+        assert fault_hooks.injected("s3") == INJECTED.get("s3", 0)
+    assert not fault_hooks.duplicate_delivery()
+    assert fault_hooks.injected("s3") == 0  # nothing installed: production's answer

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from devstack.testing.events import clip_ingested
 from lava.rig import upload_clip
 from services.ingest.service import build
 from shared.aws import AwsClients
@@ -18,7 +19,6 @@ from shared.groundtruth.sequence import ManifestLine, parse_sequence_file
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri
 from shared.settings import Settings
 from shared.storage import S3Store
-from shared.testing.events import clip_ingested
 from tests.support.broker import get_messages, queue_depth
 from tests.support.clips import encode_with, small_clip, truncate
 from tests.support.services import running

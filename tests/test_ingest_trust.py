@@ -11,12 +11,12 @@ from typing import Any
 import av
 import pytest
 
+from devstack.testing.events import clip_ingested
 from services.ingest.extract import ClipError, FrameExtractor
 from services.ingest.handler import IngestHandler
 from shared.aws import AwsClients
 from shared.settings import Settings
 from shared.storage import Changed, ObjectInfo, S3Store, TooLarge
-from shared.testing.events import clip_ingested
 from tests.support.clips import small_clip
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from devstack.testing.events import completed, frames_ready
 from lava.status import snapshot
 from services.dispatcher.job_hold import JobWatch
 from services.dispatcher.policy_types import Hold, NewKey, Send
@@ -18,7 +19,6 @@ from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
 from shared.settings import Settings
 from shared.tasks.model import DataObject, ObjectStatus
-from shared.testing.events import completed, frames_ready
 from tests.support.dispatch import (
     DAY,
     Recorder,

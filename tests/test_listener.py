@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from devstack.testing.events import completed, frames_ready
 from services.dispatcher.service import make_dispatcher
 from services.listener.listener import Listener
 from services.listener.service import build
@@ -20,7 +21,6 @@ from shared.labeling.jobs import JobManager
 from shared.labeling.registry import StreamingJob
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from shared.testing.events import completed, frames_ready
 from tests.support.broker import get_messages, queue_depth, wait_until
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs, make
 from tests.support.outputs import output

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from devstack.testing.events import completed, frames_ready
+from devstack.testing.memory_bus import InMemoryBus
 from services.listener.listener import Listener, Metrics
 from services.listener.trust import REASON_ATTRIBUTE
 from shared.aws import AwsClients
@@ -25,8 +27,6 @@ from shared.events import Event, LevelCompleted, LevelFailed, TaskExpired, decod
 from shared.labeling.registry import StreamingJob
 from shared.ports import Publish
 from shared.settings import Settings
-from shared.testing.events import completed, frames_ready
-from shared.testing.memory_bus import InMemoryBus
 from tests.support.broker import get_messages
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs, make
 from tests.support.outputs import output

@@ -22,7 +22,7 @@ import pytest
 from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
-from shared.moto_indexes import install, moto_walks, uninstall
+from devstack.moto_indexes import install, moto_walks, uninstall
 
 SEEDS = [int(s) for s in os.environ.get("MOTO_INDEX_SEEDS", "1,2,3").split(",")]
 STEPS = 200

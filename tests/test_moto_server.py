@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from shared.moto_server import AtomicDynamoDB
+from devstack.moto_server import AtomicDynamoDB
 
 
 class _CountingApp:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from devstack.testing.events import completed, frames_ready
 from services.dispatcher.plan import Plan
 from services.dispatcher.policy import (
     Abort,
@@ -29,7 +30,6 @@ from shared.events import ClipFailed, LabelsFinalized
 from shared.labeling.registry import StreamingJob
 from shared.tasks.model import DataObject, ObjectStatus, TaskStatus
 from shared.tasks.plan import NEW, PutLate, PutObject, PutTask
-from shared.testing.events import completed, frames_ready
 
 DAY = 24 * 3600.0
 T0 = 1_000_000.0

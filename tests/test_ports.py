@@ -137,7 +137,7 @@ async def test_the_pipeline_starts_while_the_ports_it_could_pick_are_busy(
 )
 def test_a_server_without_a_socket_to_serve_on_stops_with_one_line(handed: str, says: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "shared.moto_server", "-p", "0"],
+        [sys.executable, "-m", "devstack.moto_server", "-p", "0"],
         cwd=ROOT,
         env={**os.environ, ENV: handed},
         capture_output=True,

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from devstack.testing.events import clip_failed
 from shared.bus import Bus
 from shared.events import ClipFailed
 from shared.listening import hand_over, listen, port_of
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from shared.testing.events import clip_failed
 from tests.support.broker import provision_topology, queue_depth, wait_until
 from tests.support.ports import closed_port
 from tests.support.slow_service import TOPOLOGY

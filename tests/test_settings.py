@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
+from devstack.faults import FaultSettings
 from emulators.settings import EmulatorSettings, LocalSettings
 from lava.commands.config import config, documented_variables, processes, replace_table
-from shared.faults import FaultSettings
 from shared.settings import (
     ControlSettings,
     DispatcherSettings,

@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from devstack import local_sns_key
 from services.listener.sns_verifier import SnsVerifier, UntrustedSignature, allowed_cert_url
-from shared import local_sns_key, sns_signature
+from shared import sns_signature
 
 URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.local_stack import endpoint_answers
 from shared.bus import Bus
-from shared.local_stack import endpoint_answers
 from shared.settings import load_settings
 from tests.support.cli import table_rows
 from tests.support.ports import closed_port

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from devstack.testing.events import completed, expired, frames_ready
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.operations.status import pipeline_status
 from shared.operations.tasks import retry_task, stop_task
 from shared.settings import Settings
-from shared.testing.events import completed, expired, frames_ready
 from tests.support.dispatch import DAY, Recorder, create_jobs, dispatch_settings, inputs, make
 
 pytestmark = pytest.mark.integration

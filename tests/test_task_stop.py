@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from devstack.testing.events import completed, expired, frames_ready
 from services.dispatcher.policy import Output, decide
 from shared.aws import AwsClients
 from shared.clock import FakeClock
@@ -14,7 +15,6 @@ from shared.operations.tasks import stop_task
 from shared.settings import Settings
 from shared.tasks.model import ClipStatus, ClipStop, ObjectStatus, TaskStatus
 from shared.tasks.plan import NEW, Changes, PutObject
-from shared.testing.events import completed, expired, frames_ready
 from tests.support.dispatch import (
     DAY,
     Recorder,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from devstack.testing.events import expired, frames_ready
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import FakeClock
 from shared.events import ClipIngested, decode_event
 from shared.settings import Settings
 from shared.tasks.model import TaskStatus
-from shared.testing.events import expired, frames_ready
 from tests.support.broker import get_messages
 from tests.support.cli import field_values, table_rows
 from tests.support.dispatch import (

@@ -17,6 +17,8 @@ import structlog
 import yaml
 from opentelemetry.trace import SpanKind, StatusCode
 
+from devstack.testing.events import clip_failed, clip_ingested
+from devstack.testing.memory_bus import InMemoryBus
 from emulators.settings import LocalSettings
 from lava.sample_clips import upload_sample
 from services.dispatcher.service import build as dispatcher
@@ -30,8 +32,6 @@ from shared.dedup import _trace_context
 from shared.events import ClipIngested, Event, new_event
 from shared.logging import configure_logging
 from shared.settings import Settings
-from shared.testing.events import clip_failed, clip_ingested
-from shared.testing.memory_bus import InMemoryBus
 from shared.tracing.config import TracingRequest
 from tests.security.test_labelstudio_claims import sent_to_label_studio
 from tests.support.broker import wait_until

@@ -74,8 +74,8 @@ def replace_table(text: str) -> str:
 
 def processes() -> dict[str, type[BaseModel]]:
     """Which model each process loads (its groups are all it reads)."""
+    from devstack.faults import FaultSettings
     from emulators.settings import EmulatorSettings
-    from shared.faults import FaultSettings
     from shared.settings import (
         ControlSettings,
         DispatcherSettings,

@@ -182,8 +182,8 @@ async def _demo(options: DemoOptions) -> int:
 
 async def _preflight(console: Any, options: DemoOptions) -> WorkflowCatalog | None:
     """The workflow catalog if the demo can run; None (the reason printed) if it cannot."""
+    from devstack.local_stack import RABBITMQ_START_HINT
     from lava.commands.stack import broker_problem
-    from shared.local_stack import RABBITMQ_START_HINT
     from shared.settings import load_settings
     from shared.workflows import load_catalog
 

@@ -144,9 +144,9 @@ def write_env_file(path: Path, lines: list[str]) -> None:
 async def _run(config: Any, env_file: Path, refresh: float) -> int:
     from rich.console import Console
 
+    from devstack.local_stack import RABBITMQ_START_HINT
     from lava.commands.stack import broker_problem
     from lava.local_pipeline import LocalPipeline
-    from shared.local_stack import RABBITMQ_START_HINT
     from shared.settings import load_settings, redact_url
 
     console = Console()

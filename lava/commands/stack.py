@@ -16,12 +16,6 @@ from shared.aws import AwsClients
 from shared.broker_identities import username
 from shared.broker_provision import BrokerAdminError, provision_identities, secrets_path
 from shared.bus import Bus
-from shared.local_stack import (
-    RABBITMQ_START_HINT,
-    MotoServer,
-    StackState,
-    endpoint_answers,
-)
 from shared.resources import provision
 from shared.settings import Settings, load_settings, redact_url
 
@@ -74,6 +68,10 @@ async def broker_problem(settings: Settings) -> str | None:
 @up_port_option
 def up(port: int) -> None:
     """Start a moto server in the background and provision the namespace (idempotent)."""
+    # Local tooling, imported here: `lava stack provision` runs in the production image,
+    # which does not hold devstack.
+    from devstack.local_stack import RABBITMQ_START_HINT, MotoServer, StackState
+
     base = load_settings()
     state = StackState(base.state_dir)
     known = state.load(port) if port else None
@@ -150,6 +148,8 @@ def provision_cmd(identities: bool | None) -> None:
 def status(port: int, as_json: bool) -> None:
     """Report the AWS endpoint and RabbitMQ reachability; exit 1 if either is down (--json:
     each component's address, state and next step)."""
+    from devstack.local_stack import RABBITMQ_START_HINT, StackState, endpoint_answers
+
     base = load_settings()
     endpoint = base.aws.endpoint_url or f"http://127.0.0.1:{port}"
     settings = load_settings(aws__endpoint_url=endpoint)
@@ -201,6 +201,8 @@ def status(port: int, as_json: bool) -> None:
 @port_option
 def down(port: int) -> None:
     """Stop the moto server `lava stack up` started on PORT."""
+    from devstack.local_stack import StackState
+
     state = StackState(load_settings().state_dir)
     server = state.load(port)
     if server is None or server.pid is None:

@@ -33,7 +33,7 @@ import botocore.session
 from botocore import xform_name
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("shared", "services", "emulators", "lava")
+PACKAGES = ("shared", "services", "emulators", "lava", "devstack")
 AWS_SERVICES = ("s3", "sns", "sqs", "dynamodb", "sagemaker")
 CLIENT_TYPES = {
     "S3Client": "s3",

@@ -45,12 +45,14 @@ class Lock:
         return found
 
 
-# The production image installs production.lock (with the tracing extra: traces are off unless
-# OTEL_* asks); the `local` image target (moto server for the emulated AWS) local.lock; both
-# build the project wheel with build.lock's setuptools.
+# The production image (the four pipeline services and the CLI) installs production.lock (with
+# the tracing extra: traces are off unless OTEL_* asks); the `control` image target adds the
+# control extra (control.lock); the `local` target (moto server for the emulated AWS, and every
+# component) local.lock; all build the project wheel with build.lock's setuptools.
 LOCKS = (
     Lock("requirements/production.lock", extras=("tracing",)),
-    Lock("requirements/local.lock", extras=("local",)),
+    Lock("requirements/control.lock", extras=("tracing", "control")),
+    Lock("requirements/local.lock", extras=("local", "control", "report")),
     Lock("requirements/build.lock", build=True),
 )
 
@@ -122,14 +124,18 @@ PRODUCTION_PACKAGES = ("shared", "services", "lava")
 # Imports production code makes only on local-only paths, with where they come from instead.
 LOCAL_ONLY_IMPORTS = {
     "localstack_client": "the local extra: lava run --aws-endpoint localstack (lava/endpoints.py)",
-    # shared.moto_server is the local AWS stand-in; production never starts it
-    "moto": "the local extra: python -m shared.moto_server",
-    "werkzeug": "the local extra (moto[server]): python -m shared.moto_server",
+    # devstack.moto_server is the local AWS stand-in; production never starts it
+    "moto": "the local extra: python -m devstack.moto_server",
+    "werkzeug": "the local extra (moto[server]): python -m devstack.moto_server",
     "yaml": "dev tooling: lava.deploy.broker reads the overlays' kustomizations",
     # the Label Studio launcher runs under its own venv (scripts/labelstudio.sh)
     "django": "Label Studio's own venv: shared/labeling/labelstudio/launch.py",
     "label_studio": "Label Studio's own venv: shared/labeling/labelstudio/launch.py",
+    # an extra the production image leaves out; `lava dataset report` names it when missing
+    "matplotlib": "the report extra: lava dataset report (lava/dataset/report.py)",
 }
+# Code that runs from an image target of its own, with the lock that target installs.
+OWN_IMAGE = {"services/control": "requirements/control.lock"}
 
 
 def _runtime_imports(tree: ast.Module) -> set[str]:
@@ -150,13 +156,22 @@ def _runtime_imports(tree: ast.Module) -> set[str]:
 
 
 def unlocked_imports(root: Path = ROOT) -> list[str]:
-    """Third-party modules production code imports that production.lock does not install."""
-    locked = set(pins((root / "requirements/production.lock").read_text()))
+    """Third-party modules production code imports that its image's lock does not install
+    (production.lock, or the lock of the image target in :data:`OWN_IMAGE`)."""
     owners = packages_distributions()
-    project = set(PRODUCTION_PACKAGES) | {"emulators", "tests", "bench"}
+    project = set(PRODUCTION_PACKAGES) | {"emulators", "devstack", "tests", "bench"}
     out = []
+    pinned: dict[str, set[str]] = {}
     for package in PRODUCTION_PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root).as_posix()
+            lock = next(
+                (v for k, v in OWN_IMAGE.items() if relative.startswith(k + "/")),
+                "requirements/production.lock",
+            )
+            if lock not in pinned:
+                pinned[lock] = set(pins((root / lock).read_text()))
+            locked = pinned[lock]
             for name in sorted(_runtime_imports(ast.parse(path.read_text()))):
                 if name in sys.stdlib_module_names or name in project or name == "__future__":
                     continue
@@ -164,7 +179,7 @@ def unlocked_imports(root: Path = ROOT) -> list[str]:
                     continue
                 dists = {canonicalize_name(d) for d in owners.get(name, [name])}
                 if not dists & locked:
-                    out.append(f"{path.relative_to(root)} imports {name}, not in production.lock")
+                    out.append(f"{relative} imports {name}, not in {lock.rpartition('/')[2]}")
     return out
 
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
-
-from services.listener.labelstudio import LabelStudioSide
 from services.listener.listener import Listener, Metrics
-from services.listener.webhooks import PATH, WebhookReceiver, serve
+from shared.plugins import load
 from shared.runtime import ServiceRuntime, run_service
 from shared.settings import ListenerSettings
 
-log = structlog.get_logger(__name__)
+# Named, not imported: only a listener configured for Label Studio loads its code.
+LABEL_STUDIO_SIDE = "services.listener.labelstudio_service:add_labelstudio"
 
 
 def make_listener(runtime: ServiceRuntime[ListenerSettings]) -> Listener:
@@ -57,29 +55,7 @@ async def build(runtime: ServiceRuntime[ListenerSettings]) -> None:
         runtime.add_loop(f"receive-{i}", receiving)
     runtime.add_loop("refresh", listener.refresh_loop)
     if runtime.settings.labelstudio.url:
-        add_labelstudio(runtime)
-
-
-def add_labelstudio(runtime: ServiceRuntime[ListenerSettings]) -> None:
-    """Label Studio jobs: imports, reconciliation + expiry, and the webhook server."""
-    settings = runtime.settings
-    side = LabelStudioSide(settings, runtime.aws, runtime.bus.publish)
-    receiver = WebhookReceiver(side, settings.labelstudio.webhook_secret.get_secret_value())
-
-    async def webhooks(stop: asyncio.Event) -> None:
-        runner, port = await serve(
-            receiver, settings.labelstudio.webhook_host, settings.labelstudio.webhook_port
-        )
-        log.info("Label Studio webhooks served", port=port, path=PATH)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
-            await side.client.close()
-
-    runtime.add_loop("labelstudio-import", side.import_loop)
-    runtime.add_loop("labelstudio-reconcile", side.reconcile_loop)
-    runtime.add_loop("labelstudio-webhooks", webhooks)
+        load(LABEL_STUDIO_SIDE)(runtime)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ unchecked, cache it, verify the signature over the documented string to sign. He
 ``SigningCertURL`` must be ``https://sns.<our region>.amazonaws.com/<name>.pem`` (no port, no
 user, no query), fetched at most once per URL (cached, bounded) and within a size limit. A
 trusted certificate (a setting) replaces fetching: the local SNS stand-in signs with its own key
-(:mod:`shared.moto_sns_signing`), and local runs trust its certificate instead.
+(:mod:`devstack.moto_sns_signing`), and local runs trust its certificate instead.
 """
 
 from __future__ import annotations

@@ -14,12 +14,12 @@ from typing import Any
 import aio_pika
 import pytest
 
+from devstack.testing.events import clip_failed, clip_ingested
 from shared.acking import deliveries_before
 from shared.bus import DEAD_REASON_HEADER, Bus, Topology
 from shared.events import Event, decode_event, new_event
 from shared.runtime import RuntimeMetrics
 from shared.settings import Settings
-from shared.testing.events import clip_failed, clip_ingested
 from tests.support.broker import get_messages, provision_topology, wait_until
 
 pytestmark = pytest.mark.integration

@@ -15,6 +15,8 @@ from typing import Any
 import aio_pika
 import pytest
 
+from devstack.local_stack import MotoServer
+from devstack.testing.events import clip_failed, clip_ingested
 from lava.rig import upload_clip
 from services.ingest.service import build as build_ingest
 from shared.aws import AwsClients
@@ -30,11 +32,9 @@ from shared.broker_identities import (
 from shared.broker_provision import delete_identities, provision_identities
 from shared.bus import Bus, PublishFailed, TopologyMissing
 from shared.events import PAYLOAD_TYPES, Event, LevelCompleted, new_event
-from shared.local_stack import MotoServer
 from shared.resources import provision
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings, load_settings
-from shared.testing.events import clip_failed, clip_ingested
 from tests.conftest import CLEANUP_TOPOLOGY, new_namespace
 from tests.support.broker import get_messages, wait_until
 from tests.support.clips import small_clip

@@ -31,13 +31,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from devstack.testing.events import failed, frames_ready
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.events import new_event
 from shared.labeling.jobs import JobManager
 from shared.listening import listen, port_of
 from shared.settings import Settings
-from shared.testing.events import failed, frames_ready
 from tests.support.browser import chromium_path, launched
 from tests.support.control import ControlProcess, control_service
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs, make

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devstack.testing.events import frames_ready
 from services.listener import trust
 from services.listener.service import build
 from services.listener.trust import REASON_ATTRIBUTE, output_prefix
@@ -26,7 +27,6 @@ from shared.labeling.jobs import output_publisher
 from shared.labeling.registry import StreamingJob
 from shared.settings import Settings
 from shared.sns_sqs import queue_arn
-from shared.testing.events import frames_ready
 from tests.support.broker import get_messages, wait_until
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs
 from tests.support.dispatch import make as make_dispatcher

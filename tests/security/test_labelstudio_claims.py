@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from devstack.testing.events import frames_ready
 from services.listener.labelstudio import LabelStudioSide
 from shared.aws import AwsClients
 from shared.clock import FakeClock
@@ -27,7 +28,6 @@ from shared.labeling.registry import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame
 from shared.settings import Settings
 from shared.storage import S3Store
-from shared.testing.events import frames_ready
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs
 from tests.support.dispatch import make as make_dispatcher
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from devstack.testing.events import clip_ingested
 from lava.rig import derive_clip_id
 from services.ingest.service import build as build_ingest
 from services.postproc import merge
@@ -37,7 +38,6 @@ from shared.operations.creation import clip_id_for
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from shared.storage import S3Store
-from shared.testing.events import clip_ingested
 from tests.support.broker import get_messages, wait_until
 from tests.support.clips import small_clip
 from tests.support.labels import vehicle

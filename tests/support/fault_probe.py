@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared import faults
+from devstack import faults
 
 if __name__ == "__main__":
     print(faults.enabled().model_dump_json())

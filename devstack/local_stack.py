@@ -62,9 +62,10 @@ class MotoServer:
             self.log_path = Path(str(self.log_path).replace("{port}", str(self.port)))
         handed = hand_over({"moto": sock})
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        server = [sys.executable, "-m", "devstack.moto_server"]
         with sock:  # the server holds its own copy from here on
             proc = subprocess.Popen(
-                [sys.executable, "-m", "shared.moto_server", "-H", self.host, "-p", str(self.port)],
+                [*server, "-H", self.host, "-p", str(self.port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -111,7 +112,7 @@ def _is_moto(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True  # no /proc to ask (not Linux): trust the state file
-    return b"shared.moto_server" in cmdline or b"moto.server" in cmdline
+    return b"devstack.moto_server" in cmdline or b"moto.server" in cmdline
 
 
 def _alive(pid: int) -> bool:

@@ -1,7 +1,7 @@
 """The local SNS stand-in's signing key: a key and self-signed certificate on disk.
 
 moto signs each notification with a throw-away key of its own; the project's moto server signs
-with this one instead (:mod:`shared.moto_sns_signing`), and local runs point the listener's trust
+with this one instead (:mod:`devstack.moto_sns_signing`), and local runs point the listener's trust
 store (``LAVA_LISTENER__SNS_TRUSTED_CERT``) at its certificate. Created on first use, once per
 machine and user; the private key is readable by its owner only.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,20 +20,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-KEY_FILE = "sns-signing-key.pem"
-CERT_FILE = "sns-signing-cert.pem"
+from shared.sns_signature import LOCAL_CERT_FILE, LOCAL_KEY_FILE, local_key_dir
+
+# The files and their place are the listener's convention too (shared.sns_signature).
+KEY_FILE = LOCAL_KEY_FILE
+CERT_FILE = LOCAL_CERT_FILE
 # Local only: long enough that nobody meets an expiry in a dev setup.
 VALIDITY = datetime.timedelta(days=3650)
-
-
-def default_dir() -> Path:
-    """``$XDG_CACHE_HOME/lava/local-sns`` (``~/.cache/lava/local-sns``)."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "lava" / "local-sns"
-
-
-def default_cert() -> Path:
-    return default_dir() / CERT_FILE
+default_dir = local_key_dir
 
 
 @dataclass(frozen=True)
@@ -93,7 +86,8 @@ def ensure(directory: Path | None = None) -> LocalSigningKey:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m shared.local_sns_key DIR``: create the key pair in DIR (containers share it)."""
+    """``python -m devstack.local_sns_key DIR``: create the key pair in DIR (containers share
+    it)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

@@ -5,8 +5,8 @@ requests botocore serialises and signs as usual and then, instead of sending the
 hands to moto's own WSGI application in-process (an aiobotocore ``before-send`` hook). So the
 code under test is unchanged down to the wire format, and the service semantics - conditional
 writes, sparse indexes, SQS visibility and redrive, SNS -> SQS delivery - are moto's, the same
-as on :class:`shared.moto_server.MotoServer`. Requests are handled one at a time on the event
-loop's thread, which gives DynamoDB the atomicity ``shared.moto_server`` gets from its lock.
+as on :class:`devstack.moto_server.MotoServer`. Requests are handled one at a time on the event
+loop's thread, which gives DynamoDB the atomicity ``devstack.moto_server`` gets from its lock.
 
 moto keeps its state per process (by account and region); tests stay apart by namespace, as
 they do on the shared server.
@@ -66,10 +66,10 @@ def _moto_app() -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.test import Client
 
-    from shared import local_sns_key, moto_sns_signing
-    from shared.moto_indexes import install
+    from devstack import local_sns_key, moto_sns_signing
+    from devstack.moto_indexes import install
 
-    install()  # key-ordered Queries, as shared.moto_server serves them
+    install()  # key-ordered Queries, as devstack.moto_server serves them
     moto_sns_signing.install(local_sns_key.ensure())  # signed notifications, as it signs them
     return Client(DomainDispatcherApplication(create_backend_app))
 

@@ -7,13 +7,13 @@ concurrent conditional writes can both pass their condition - rarely, and more o
 machine (a post-processing test saw two "first" claims once). Serialising DynamoDB requests gives
 moto the service's atomicity; other services (SQS long polls in particular) stay concurrent.
 
-SNS notifications are signed with the local signing key (:mod:`shared.moto_sns_signing`), so
+SNS notifications are signed with the local signing key (:mod:`devstack.moto_sns_signing`), so
 the listener verifies them as it verifies SNS's own.
 
 And a Query reads one partition in key order, as DynamoDB's does, instead of moto's walk over the
-whole table (:mod:`shared.moto_indexes`): reads that are flat on AWS stay flat here.
+whole table (:mod:`devstack.moto_indexes`): reads that are flat on AWS stay flat here.
 
-``python -m shared.moto_server -H 127.0.0.1 -p 4566``; :class:`shared.local_stack.MotoServer`
+``python -m devstack.moto_server -H 127.0.0.1 -p 4566``; :class:`devstack.local_stack.MotoServer`
 binds the port itself and hands the listening socket down (:mod:`shared.listening`), so the
 server never binds an address of its own. Either way it prints ``moto server listening on
 <url>`` once it serves.
@@ -78,8 +78,8 @@ def serve(sock: socket.socket, host: str, sns_key_dir: Path | None = None) -> No
     )
     from werkzeug.serving import make_server
 
-    from shared import local_sns_key, moto_sns_signing
-    from shared.moto_indexes import install
+    from devstack import local_sns_key, moto_sns_signing
+    from devstack.moto_indexes import install
 
     os.environ.setdefault("MOTO_PORT", str(port_of(sock)))  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

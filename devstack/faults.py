@@ -1,11 +1,12 @@
 """Fault injection for drills and end-to-end tests: throttled AWS calls at the client, every
 event published twice.
 
-Opt-in only: a production service never loads these settings. ``python -m lava.drill
-services.<name>`` (what ``lava run``/the local runner use when a run asks for faults) loads
-:class:`FaultSettings` from ``LAVA_FAULT__*`` and :func:`enable` s them for the process before
-the service starts; tests use :func:`injecting`. Without that, ``LAVA_FAULT__*`` variables in
-the environment change nothing.
+Opt-in only: a production service never loads these settings nor imports this module; it
+reaches the injector through :mod:`shared.fault_hooks`, where :func:`enable` installs it.
+``python -m lava.drill services.<name>`` (what ``lava run``/the local runner use when a run
+asks for faults) loads :class:`FaultSettings` from ``LAVA_FAULT__*`` and :func:`enable` s them
+for the process before the service starts; tests use :func:`injecting`. Without that,
+``LAVA_FAULT__*`` variables in the environment change nothing.
 
 With ``aws_throttle_rate`` above zero, that share of AWS requests never leaves the process: a
 botocore ``before-send`` hook answers them with the service's own throttling error
@@ -24,6 +25,7 @@ from aiobotocore.awsrequest import AioAWSResponse
 from botocore.awsrequest import HTTPHeaders
 from pydantic import Field
 
+from shared import fault_hooks
 from shared.settings import Group, LavaSettings
 
 INJECTED: dict[str, int] = {}  # service -> throttles injected (exported on /metrics)
@@ -58,10 +60,29 @@ NONE = FaultConfig()
 _enabled = NONE
 
 
+class _Injector:
+    """The :class:`shared.fault_hooks.FaultInjector` of one :class:`FaultConfig`."""
+
+    def __init__(self, faults: FaultConfig) -> None:
+        self._faults = faults
+
+    def on_aws_client(self, client: Any, service: str) -> None:
+        if self._faults.aws_throttle_rate > 0:
+            rate, seed = self._faults.aws_throttle_rate, self._faults.seed
+            install_throttling(client, service, rate, seed=seed)
+
+    def duplicate_delivery(self) -> bool:
+        return self._faults.duplicate_delivery
+
+    def injected(self, service: str) -> int:
+        return INJECTED.get(service, 0)
+
+
 def enable(faults: FaultConfig) -> None:
     """Inject ``faults`` into this process's AWS clients and bus from now on."""
     global _enabled
     _enabled = faults
+    fault_hooks.install(None if faults == NONE else _Injector(faults))
 
 
 def enabled() -> FaultConfig:

@@ -2,18 +2,18 @@
 
 moto 5 builds each SNS -> SQS (and HTTP) envelope in ``Subscription.get_post_data`` and signs it
 with a fresh key per subscription, leaving ``Subject`` out of the string to sign. Here the
-envelope is rebuilt in SNS's documented shape and signed with :mod:`shared.local_sns_key` (the
+envelope is rebuilt in SNS's documented shape and signed with :mod:`devstack.local_sns_key` (the
 topic's ``SignatureVersion``, 1 = SHA1 by default as in SNS, 2 = SHA256), so the listener checks
 a local notification exactly as it checks one from AWS, against a certificate it trusts.
-Installed by :mod:`shared.moto_server` and by the in-process AWS of the tests.
+Installed by :mod:`devstack.moto_server` and by the in-process AWS of the tests.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from devstack.local_sns_key import LocalSigningKey
 from shared import sns_signature
-from shared.local_sns_key import LocalSigningKey
 
 _installed: list[LocalSigningKey] = []
 
