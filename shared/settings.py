@@ -394,9 +394,16 @@ class DispatchConfig(Group):
     job_recheck_seconds: float = Field(
         60.0,
         gt=0,
-        description="How often the dispatcher asks each job's backend for its status (a new job "
-        "is Initializing; a streaming job stops after 10 days idle) and re-checks sends it holds "
-        "for a job that is not InProgress.",
+        description="While some job does not take input (a new job is Initializing; an ended "
+        "one waits to be re-created), how often the dispatcher asks each job's backend for its "
+        "status and re-checks the sends it holds for it.",
+    )
+    job_list_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="While every job takes input (InProgress), how often the dispatcher reads "
+        "the job registry (one Scan) to notice a job that stopped; its waiting objects are held "
+        "and re-sent with new keys when it is noticed, so late costs time, not work.",
     )
     send_lease_seconds: float = Field(
         120.0,

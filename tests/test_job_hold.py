@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from lava.status import snapshot
-from services.dispatcher.job_hold import JobWatch
 from services.dispatcher.policy_types import Hold, NewKey, Send
 from services.dispatcher.policy_types import job_gate as decide
 from shared.aws import AwsClients
@@ -112,7 +111,7 @@ async def test_a_stopped_job_holds_its_objects_and_resumes_them_with_new_keys(
     clock = FakeClock()
     recorder = Recorder()
     dispatcher = make(aws, s, clock, recorder)
-    watch = JobWatch(manager, dispatcher.store, dispatcher.jobs)
+    watch = dispatcher.jobs
     await watch.refresh(clock.now().timestamp())
     await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
     (first,) = await inputs(aws, jobs["VOTVehicle"])

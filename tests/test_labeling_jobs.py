@@ -234,7 +234,7 @@ async def test_refresh_records_a_job_that_ended_by_itself(
 ) -> None:
     from services.dispatcher.jobs import JobDirectory
     from shared.labeling.backends import EmulatorBackend, JobStatus
-    from shared.labeling.registry import JobRegistry
+    from shared.tasks.store import TaskStore
 
     class IdledOut(EmulatorBackend):
         async def describe(self, job: StreamingJob) -> JobStatus:
@@ -245,7 +245,8 @@ async def test_refresh_records_a_job_that_ended_by_itself(
     await manager.create("VOTVehicle", "vehicle")
     (job,) = await manager.refresh()
     assert (job.status, job.status_reason) == ("Stopped", "no input for 10 days")
-    found = await JobDirectory(JobRegistry(aws, settings)).get("VOTVehicle")
+    directory = JobDirectory(JobManager(aws, settings), TaskStore(aws, settings))
+    found = await directory.get("VOTVehicle")
     assert found.status == "Stopped" and not found.accepting_input
 
 

@@ -332,6 +332,9 @@ class Listener:
                 receives=receives,
             )
             return None
+        if output.label_uri is not None and output.job_name != job.gt_name:
+            await self.refresh()  # the job was re-created (a new generation) since the last look
+            job = self._by_topic.get(topic, job)
         try:
             trust.check_key_job(job, known.job)
             if output.label_uri is not None:
