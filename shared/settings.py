@@ -435,7 +435,12 @@ class ListenerConfig(Group):
         5, ge=1, description="Receives of one output before SQS moves it to the dead-letter queue."
     )
     refresh_seconds: float = Field(
-        30.0, gt=0, description="How often the listener subscribes to newly registered jobs."
+        30.0,
+        gt=0,
+        description="How often the listener reads the job registry (one Scan) to subscribe to "
+        "newly registered jobs' output topics. Keep it well under a new job's Initializing "
+        "period (Ground Truth: minutes), during which the dispatcher sends it nothing; a "
+        "re-created job is noticed by its first output instead.",
     )
     sns_trusted_cert: Path | None = Field(
         None,
