@@ -30,7 +30,7 @@ from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.labeling.jobs import JobManager
 from shared.labeling.labelstudio.server import LabelStudioServer
-from shared.labeling.registry import Backend
+from shared.labeling.streaming_job import Backend
 from shared.listening import hand_over, listen, port_of
 from shared.local_stack import MotoServer
 from shared.resources import provision

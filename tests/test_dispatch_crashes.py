@@ -15,7 +15,7 @@ import pytest
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.labeling.jobs import JobManager
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.settings import Settings
 from shared.tasks.model import TaskStatus
 from shared.testing.events import completed, failed, frames_ready

@@ -15,7 +15,7 @@ from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import FakeClock
 from shared.events import FramesReady, LevelCompleted
-from shared.labeling.registry import JobRegistry
+from shared.labeling.jobs import JobRegistry
 from shared.runtime import ServiceRuntime
 from shared.testing.events import completed, frames_ready
 from tests.support.broker import wait_until

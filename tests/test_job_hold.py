@@ -14,7 +14,7 @@ from services.dispatcher.policy_types import job_gate as decide
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.labeling.jobs import JobManager
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.settings import Settings
 from shared.tasks.model import DataObject, ObjectStatus
 from shared.testing.events import completed, frames_ready

@@ -43,7 +43,7 @@ from shared.events import (
     LevelFailed,
     TaskExpired,
 )
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.loops import every
 from shared.ports import Publish
 from shared.retry import RetryPolicy

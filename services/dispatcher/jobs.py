@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from shared.labeling.registry import ENDED, StreamingJob
+from shared.labeling.streaming_job import ENDED, StreamingJob
 
 if TYPE_CHECKING:
     from shared.labeling.jobs import JobManager

@@ -51,7 +51,8 @@ from shared.events import (
 )
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.messages import OutputMessage, OutputStatus, parse_output_message
-from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.labeling.jobs import JobRegistry
+from shared.labeling.streaming_job import StreamingJob
 from shared.loops import every, pause
 from shared.ports import Publish
 from shared.settings import ListenerSettings
