@@ -143,3 +143,18 @@ async def test_a_stopped_job_holds_its_objects_and_resumes_them_with_new_keys(
     )
     task = await dispatcher.store.get_task("clip-1.vehicles")
     assert task is not None and task.level == 2
+
+
+@pytest.mark.integration
+async def test_the_job_refresh_is_rare_while_every_job_takes_input(
+    aws: AwsClients, settings: Settings
+) -> None:
+    s = dispatch_settings(settings)
+    await create_jobs(aws, s)
+    dispatcher = make(aws, s, FakeClock(), Recorder())
+    assert dispatcher.jobs.next_refresh_in(60, 600) == 60  # nothing known yet: look soon
+    await dispatcher.jobs.refresh(0)
+    assert dispatcher.jobs.next_refresh_in(60, 600) == 600  # all InProgress: only a stop is news
+    await JobManager(aws, s).stop("VOTVehicle")
+    assert await dispatcher.jobs.refresh(0) == ["VOTVehicle"]
+    assert dispatcher.jobs.next_refresh_in(60, 600) == 60  # its re-creation is awaited

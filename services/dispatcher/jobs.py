@@ -68,9 +68,11 @@ class JobDirectory:
         """Read every job again next time (a test changed the registry behind our back)."""
         self._jobs.clear()
 
-    def all_take_input(self) -> bool:
-        """Whether every job known takes input (InProgress): then only a stop is news."""
-        return bool(self._jobs) and all(job.accepting_input for job in self._jobs.values())
+    def next_refresh_in(self, recheck: float, listing: float) -> float:
+        """Seconds to the next refresh: ``recheck`` while some job takes no input (or none is
+        known), ``listing`` once every job is InProgress - then only a stop is news."""
+        known = self._jobs.values()
+        return listing if known and all(job.accepting_input for job in known) else recheck
 
     async def refresh(self, now: float) -> list[str]:
         """Ask every job's backend for its status (DescribeLabelingJob); the jobs that stopped

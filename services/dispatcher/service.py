@@ -74,9 +74,9 @@ async def watch_jobs(
         await dispatcher.jobs.refresh(dispatcher.now())
 
     def interval() -> float:
-        if dispatcher.jobs.all_take_input():
-            return dispatch.job_list_seconds
-        return dispatch.job_recheck_seconds
+        return dispatcher.jobs.next_refresh_in(
+            dispatch.job_recheck_seconds, dispatch.job_list_seconds
+        )
 
     await every(stop, interval, step, "job status refresh failed; next round retries")
 
