@@ -35,7 +35,7 @@ from shared.bus import Bus
 from shared.clock import SystemClock
 from shared.events import FramesReady, LevelCompleted
 from shared.labeling.jobs import JobManager
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.resources import provision
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings

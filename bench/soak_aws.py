@@ -7,8 +7,7 @@ from collections import Counter
 
 from bench.soak_verdict import POISON_MARKER, DeadLetter
 from shared.aws import AwsClients
-from shared.labeling.jobs import JobManager
-from shared.labeling.registry import JobRegistry
+from shared.labeling.jobs import JobManager, JobRegistry
 from shared.settings import Settings
 from shared.workflows import load_catalog
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.settings import Group, LabelingSettings, Settings
 
 

@@ -31,7 +31,7 @@ from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.labeling.jobs import JobManager
 from shared.labeling.labelstudio.server import LabelStudioServer
-from shared.labeling.registry import Backend
+from shared.labeling.streaming_job import Backend
 from shared.listening import hand_over, listen, port_of
 from shared.resources import provision
 from shared.workflows import load_catalog
@@ -113,6 +113,8 @@ class PipelineConfig:
             "LAVA_EMULATOR__INITIALIZING_SECONDS": repr(self.initializing_seconds),
             "LAVA_EMULATOR__IDLE_STOP_SECONDS": repr(self.idle_stop_seconds),
             "LAVA_DISPATCH__JOB_RECHECK_SECONDS": "0.5",
+            # Every job takes input: a stop (the drills') is noticed within 10 s, not 600.
+            "LAVA_DISPATCH__JOB_LIST_SECONDS": "10",
             "LAVA_LABELING__MAX_CONCURRENT_TASKS": str(self.max_concurrent_tasks),
             "LAVA_DISPATCH__RESEND_INTERVAL_SECONDS": repr(5 * DAY * scaled),
             "LAVA_DISPATCH__LEVEL_TIMEOUT_SECONDS": repr(5 * DAY * scaled),
@@ -121,7 +123,9 @@ class PipelineConfig:
             "LAVA_DISPATCH__RETRY_BASE_SECONDS": "0.2",
             "LAVA_LISTENER__WAIT_SECONDS": "1",
             "LAVA_LISTENER__VISIBILITY_TIMEOUT_SECONDS": "5",
-            "LAVA_LISTENER__REFRESH_SECONDS": "1",
+            # New jobs are created before the services start; a re-created one is noticed by
+            # its first output (services/listener/listener.py), a brand-new one by this.
+            "LAVA_LISTENER__REFRESH_SECONDS": "10",
             "LAVA_BROKER__REDELIVERY_BACKOFF_SECONDS": "0.1",
             "LAVA_BROKER__REDELIVERY_BACKOFF_MAX_SECONDS": "1",
             "LAVA_RUNTIME__SHUTDOWN_GRACE_SECONDS": "10",

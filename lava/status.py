@@ -50,7 +50,7 @@ class Snapshot:
     resends: int = 0
     rekeys: int = 0
     objects: int = 0
-    # (job, reason) -> waiting objects held because their job takes no input (job_hold)
+    # (job, reason) -> waiting objects held: their job takes no input (dispatcher/jobs.py)
     held: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def tasks_by_status_level(self) -> Counter[tuple[str, int]]:

@@ -25,15 +25,16 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
 
 async def every(
     stop: asyncio.Event,
-    seconds: float,
+    seconds: float | Callable[[], float],
     step: Callable[[], Awaitable[None]],
     failure: str,
     **log_fields: Any,
 ) -> None:
-    """Run ``step``, then pause ``seconds``, until ``stop``; a failed step logs ``failure``."""
+    """Run ``step``, then pause ``seconds`` (or what ``seconds()`` says after this round),
+    until ``stop``; a failed step logs ``failure``."""
     while not stop.is_set():
         try:
             await step()
         except Exception:
             log.exception(failure, **log_fields)
-        await pause(stop, seconds)
+        await pause(stop, seconds() if callable(seconds) else seconds)

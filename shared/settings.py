@@ -394,9 +394,16 @@ class DispatchConfig(Group):
     job_recheck_seconds: float = Field(
         60.0,
         gt=0,
-        description="How often the dispatcher asks each job's backend for its status (a new job "
-        "is Initializing; a streaming job stops after 10 days idle) and re-checks sends it holds "
-        "for a job that is not InProgress.",
+        description="While some job does not take input (a new job is Initializing; an ended "
+        "one waits to be re-created), how often the dispatcher asks each job's backend for its "
+        "status and re-checks the sends it holds for it.",
+    )
+    job_list_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="While every job takes input (InProgress), how often the dispatcher reads "
+        "the job registry (one Scan) to notice a job that stopped; its waiting objects are held "
+        "and re-sent with new keys when it is noticed, so late costs time, not work.",
     )
     send_lease_seconds: float = Field(
         120.0,
@@ -428,7 +435,12 @@ class ListenerConfig(Group):
         5, ge=1, description="Receives of one output before SQS moves it to the dead-letter queue."
     )
     refresh_seconds: float = Field(
-        30.0, gt=0, description="How often the listener subscribes to newly registered jobs."
+        30.0,
+        gt=0,
+        description="How often the listener reads the job registry (one Scan) to subscribe to "
+        "newly registered jobs' output topics. Keep it well under a new job's Initializing "
+        "period (Ground Truth: minutes), during which the dispatcher sends it nothing; a "
+        "re-created job is noticed by its first output instead.",
     )
     sns_trusted_cert: Path | None = Field(
         None,

@@ -15,7 +15,7 @@ import pytest
 
 from services.control.auth import Role, new_token
 from shared.aws import AwsClients
-from shared.labeling.registry import JobRegistry
+from shared.labeling.jobs import JobRegistry
 from shared.layout import raw_key, s3_uri, sidecar_key
 from shared.settings import Settings
 from shared.storage import S3Store

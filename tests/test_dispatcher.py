@@ -382,3 +382,30 @@ async def test_two_outputs_of_one_level_decided_at_once_move_it_once(
     await dispatcher.handle(task_id, sign_done)  # what the handler does next: read, decide
     assert (await task_state(dispatcher, task_id)).level == 2
     assert len(await inputs(aws, jobs["AdjVODTrafficLight"])) == 1
+
+
+async def test_a_completed_level_reaches_its_next_publish_in_two_round_trips(
+    aws: AwsClients, env: Any
+) -> None:
+    """LevelCompleted -> the next level's first publish: the task's Query and the commit, no
+    other AWS request before the PublishBatch (docs/policy.md; the jobs come from memory)."""
+    settings, jobs, _, _, dispatcher = env
+    await dispatcher.on_frames_ready(
+        frames_ready(workflow="vehicles", bucket=settings.names.bucket)
+    )
+    (sent,) = await inputs(aws, jobs["VOTVehicle"])
+    calls: list[str] = []
+
+    def record(model: Any, **_: Any) -> None:
+        calls.append(model.name)
+
+    for client in (await aws.dynamodb(), await aws.sns()):
+        client.meta.events.register("before-call", record)
+    try:
+        done = completed("clip-1.vehicles", jobs["VOTVehicle"], key_of(sent), settings.names.bucket)
+        await dispatcher.on_level_completed(done)
+    finally:
+        for client in (await aws.dynamodb(), await aws.sns()):
+            client.meta.events.unregister("before-call", record)
+    assert calls[: calls.index("PublishBatch")] == ["Query", "TransactWriteItems"], calls
+    assert len(await inputs(aws, jobs["AdjVOTVehicle"])) == 1

@@ -16,7 +16,7 @@ from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.clock import FakeClock
 from shared.events import FramesReady, LevelCompleted
-from shared.labeling.registry import JobRegistry
+from shared.labeling.jobs import JobRegistry
 from shared.runtime import ServiceRuntime
 from tests.support.broker import wait_until
 from tests.support.dispatch import DAY, Recorder, create_jobs, dispatch_settings, inputs, make

@@ -19,8 +19,7 @@ from shared.aws import AwsClients
 from shared.bus import DEAD_REASON_HEADER
 from shared.dynamo import items
 from shared.events import ClipCompleted, decode_event, new_event
-from shared.labeling.jobs import JobManager
-from shared.labeling.registry import JobRegistry
+from shared.labeling.jobs import JobManager, JobRegistry
 from shared.layout import summary_key
 from shared.settings import Settings
 from shared.storage import S3Store

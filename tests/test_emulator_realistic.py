@@ -15,8 +15,8 @@ from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.convert import AttributeStats, class_map, from_seq_label
 from shared.groundtruth.job_types import job_type
 from shared.groundtruth.messages import OutputStatus, parse_output_message
-from shared.labeling.jobs import JobManager
-from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.labeling.jobs import JobManager, JobRegistry
+from shared.labeling.streaming_job import StreamingJob
 from shared.layout import parse_s3_uri
 from shared.storage import S3Store
 from tests.support.broker import wait_until

@@ -21,7 +21,7 @@ from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.convert import from_seq_label
 from shared.groundtruth.messages import OutputStatus, parse_output_message
 from shared.labeling.jobs import JobManager
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.layout import parse_s3_uri
 from shared.storage import S3Store
 from shared.taxonomy.records import ClipLabels

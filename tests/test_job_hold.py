@@ -10,13 +10,12 @@ import pytest
 
 from devstack.testing.events import completed, frames_ready
 from lava.status import snapshot
-from services.dispatcher.job_hold import JobWatch
 from services.dispatcher.policy_types import Hold, NewKey, Send
 from services.dispatcher.policy_types import job_gate as decide
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.labeling.jobs import JobManager
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.settings import Settings
 from shared.tasks.model import DataObject, ObjectStatus
 from tests.support.dispatch import (
@@ -112,7 +111,7 @@ async def test_a_stopped_job_holds_its_objects_and_resumes_them_with_new_keys(
     clock = FakeClock()
     recorder = Recorder()
     dispatcher = make(aws, s, clock, recorder)
-    watch = JobWatch(manager, dispatcher.store, dispatcher.jobs)
+    watch = dispatcher.jobs
     await watch.refresh(clock.now().timestamp())
     await dispatcher.on_frames_ready(frames_ready(bucket=s.names.bucket))
     (first,) = await inputs(aws, jobs["VOTVehicle"])
@@ -144,3 +143,18 @@ async def test_a_stopped_job_holds_its_objects_and_resumes_them_with_new_keys(
     )
     task = await dispatcher.store.get_task("clip-1.vehicles")
     assert task is not None and task.level == 2
+
+
+@pytest.mark.integration
+async def test_the_job_refresh_is_rare_while_every_job_takes_input(
+    aws: AwsClients, settings: Settings
+) -> None:
+    s = dispatch_settings(settings)
+    await create_jobs(aws, s)
+    dispatcher = make(aws, s, FakeClock(), Recorder())
+    assert dispatcher.jobs.next_refresh_in(60, 600) == 60  # nothing known yet: look soon
+    await dispatcher.jobs.refresh(0)
+    assert dispatcher.jobs.next_refresh_in(60, 600) == 600  # all InProgress: only a stop is news
+    await JobManager(aws, s).stop("VOTVehicle")
+    assert await dispatcher.jobs.refresh(0) == ["VOTVehicle"]
+    assert dispatcher.jobs.next_refresh_in(60, 600) == 60  # its re-creation is awaited

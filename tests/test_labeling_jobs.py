@@ -17,7 +17,7 @@ from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.labeling.backends import BackendError, create_labeling_job_request
 from shared.labeling.jobs import JobConfigError, JobManager
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.settings import DispatcherSettings, Settings, load_settings
 from shared.storage import S3Store
 from shared.workflows import WorkflowError, load_catalog
@@ -234,7 +234,7 @@ async def test_refresh_records_a_job_that_ended_by_itself(
 ) -> None:
     from services.dispatcher.jobs import JobDirectory
     from shared.labeling.backends import EmulatorBackend, JobStatus
-    from shared.labeling.registry import JobRegistry
+    from shared.tasks.store import TaskStore
 
     class IdledOut(EmulatorBackend):
         async def describe(self, job: StreamingJob) -> JobStatus:
@@ -245,7 +245,8 @@ async def test_refresh_records_a_job_that_ended_by_itself(
     await manager.create("VOTVehicle", "vehicle")
     (job,) = await manager.refresh()
     assert (job.status, job.status_reason) == ("Stopped", "no input for 10 days")
-    found = await JobDirectory(JobRegistry(aws, settings)).get("VOTVehicle")
+    directory = JobDirectory(JobManager(aws, settings), TaskStore(aws, settings))
+    found = await directory.get("VOTVehicle")
     assert found.status == "Stopped" and not found.accepting_input
 
 
@@ -275,7 +276,7 @@ async def test_a_production_service_takes_an_emulated_jobs_status_from_the_regis
     """The dispatcher has no emulator settings: the emulator process records each change."""
     from shared.clock import FakeClock
     from shared.labeling.backends import EmulatorBackend
-    from shared.labeling.registry import IN_PROGRESS
+    from shared.labeling.streaming_job import IN_PROGRESS
 
     realistic = settings.replace(emulator__profile="realistic", emulator__initializing_seconds=1)
     clock = FakeClock()

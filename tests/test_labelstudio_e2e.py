@@ -16,11 +16,12 @@ import pytest
 
 from lava.local_pipeline import LocalPipeline
 from shared.aws import AwsClients
+from shared.labeling.jobs import JobRegistry
 from shared.labeling.labelstudio.backend import WEBHOOK_SECRET_HEADER, project_id
 from shared.labeling.labelstudio.client import KEY_FIELD, LabelStudioClient
 from shared.labeling.labelstudio.imports import Outcome, TaskImporter
 from shared.labeling.labelstudio.server import installed
-from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.settings import Settings
 from tests.support.e2e import frame_index, labels_of, make_clips, pipeline, upload, wait_for_clips
 from tests.support.mot import mot_scores

@@ -13,7 +13,7 @@ from services.listener.webhooks import PATH, WebhookReceiver, task_and_project
 from shared.clock import FakeClock
 from shared.labeling.labelstudio.backend import WEBHOOK_SECRET_HEADER
 from shared.labeling.labelstudio.outputs import EXPIRED_META, Outputs
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.settings import Settings
 
 SECRET = "s3cret-shared-with-label-studio"

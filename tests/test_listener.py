@@ -18,7 +18,7 @@ from shared.bus import Bus
 from shared.clock import FakeClock
 from shared.events import LevelCompleted, LevelFailed, TaskExpired, decode_event
 from shared.labeling.jobs import JobManager
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from tests.support.broker import get_messages, queue_depth, wait_until

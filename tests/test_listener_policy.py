@@ -24,7 +24,7 @@ from shared.aws import AwsClients
 from shared.bus import PIPELINE_TOPOLOGY, Bus
 from shared.clock import FakeClock
 from shared.events import Event, LevelCompleted, LevelFailed, TaskExpired, decode_event
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.ports import Publish
 from shared.settings import Settings
 from tests.support.broker import get_messages

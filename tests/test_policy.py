@@ -27,7 +27,7 @@ from services.dispatcher.policy import (
     decide,
 )
 from shared.events import ClipFailed, LabelsFinalized
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.tasks.model import DataObject, ObjectStatus, TaskStatus
 from shared.tasks.plan import NEW, PutLate, PutObject, PutTask
 

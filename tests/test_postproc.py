@@ -199,4 +199,7 @@ async def test_a_duplicate_event_is_merged_once(aws: AwsClients, settings: Setti
     await post.handle(vehicles)
     await asyncio.gather(post.handle(lanes), post.handle(lanes))  # two replicas, one event
     await post.handle(lanes)  # and a late redelivery
+    # A late duplicate of the clip's other event: the same held tasks, so the same merge
+    # (the guard is kept per set of held tasks, two writes a clip, not per event).
+    await post.handle(vehicles)
     assert len(recorder.of("ClipCompleted")) == 1

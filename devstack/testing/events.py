@@ -14,7 +14,7 @@ from shared.events import (
     new_event,
 )
 from shared.ids import task_id_of
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 
 

@@ -14,7 +14,8 @@ from emulators.groundtruth.simulator import JobSimulator
 from emulators.groundtruth.store import EmulatedTaskStore
 from emulators.settings import EmulatorSettings
 from shared.labeling.backends import EmulatorBackend
-from shared.labeling.registry import IN_PROGRESS, STOPPED, JobRegistry, StreamingJob
+from shared.labeling.jobs import JobRegistry
+from shared.labeling.streaming_job import IN_PROGRESS, STOPPED, StreamingJob
 from shared.loops import every
 from shared.runtime import ServiceRuntime, run_service
 

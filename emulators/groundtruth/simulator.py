@@ -43,7 +43,7 @@ from shared.groundtruth.convert import (
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.job_types import TaskType, job_type
 from shared.groundtruth.messages import dedup_key_of, unwrap_sns
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri, s3_uri, sidecar_key
 from shared.loops import every
 from shared.storage import ObjectMissing, S3Store

@@ -23,12 +23,13 @@ from emulators.groundtruth.labels import Noise, SampledFrame, add_noise, truth_f
 from emulators.settings import EmulatorSettings
 from shared.dedup import parse_dedup_key
 from shared.groundtruth.job_types import job_type
+from shared.labeling.jobs import JobRegistry
 from shared.labeling.labelstudio.backend import client_for, project_id
 from shared.labeling.labelstudio.client import KEY_FIELD, LabelStudioClient
 from shared.labeling.labelstudio.media import clip_frames, frame_index
 from shared.labeling.labelstudio.outputs import is_expired
 from shared.labeling.labelstudio.tracks import lava_to_results
-from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.layout import sidecar_key
 from shared.loops import every
 from shared.runtime import ServiceRuntime, run_service

@@ -23,7 +23,7 @@ from services.control.security import operator, viewer
 from shared.events import JobName
 from shared.groundtruth.job_types import JOB_TYPES
 from shared.ids import ID_PATTERN
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.operations import clips, creation, jobs, tasks
 from shared.operations.creation import CreatedTask, SpecTaskRequest, WorkflowTaskRequest
 from shared.operations.errors import Invalid

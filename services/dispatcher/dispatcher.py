@@ -43,12 +43,12 @@ from shared.events import (
     LevelFailed,
     TaskExpired,
 )
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.loops import every
 from shared.ports import Publish
 from shared.retry import RetryPolicy
 from shared.settings import DispatcherSettings
-from shared.tasks.model import ClipCompletion, ClipFailure, TaskStatus
+from shared.tasks.model import ClipCompletion, ClipFailure, ClipStatus, TaskStatus
 from shared.tasks.store import DUE_OBJECT, DUE_TASK, TaskStore
 from shared.tasks.workflows import WorkflowResolver
 from shared.workflows import WorkflowError
@@ -210,15 +210,16 @@ class Dispatcher:
         now = self.now()
         clip = await self.store.clip(p.clip_id)
         # The clip record completed first (post-processing, with the dataset entry): its
-        # tasks follow here (docs/clipowner.md).
-        for task_id in clip.tasks if clip else []:
-            await self.store.set_task_status(
-                task_id,
-                TaskStatus.COMPLETED,
-                [TaskStatus.FINALIZED, TaskStatus.FINALIZING],
-                now,
-                event="clip-completed",
-            )
+        # tasks follow here, in one write (docs/clipowner.md).
+        await self.store.move_tasks(
+            clip.tasks if clip else [],
+            TaskStatus.COMPLETED,
+            [TaskStatus.FINALIZED, TaskStatus.FINALIZING],
+            now,
+            event="clip-completed",
+        )
+        if clip is not None and clip.status is ClipStatus.COMPLETED:
+            return  # as post-processing recorded it: nothing to write
         completion = ClipCompletion(
             labels_uri=p.labels_uri, summary_uri=p.summary_uri, warnings=p.warnings
         )
@@ -229,14 +230,13 @@ class Dispatcher:
         now = self.now()
         clip = await self.store.clip(p.clip_id)
         if p.stage == "postproc":
-            for task_id in clip.tasks if clip else []:
-                await self.store.set_task_status(
-                    task_id,
-                    TaskStatus.FAILED,
-                    [TaskStatus.FINALIZED, TaskStatus.FINALIZING],  # completed tasks stay so
-                    now,
-                    reason=f"post-processing: {p.reason}",
-                )
+            await self.store.move_tasks(
+                clip.tasks if clip else [],
+                TaskStatus.FAILED,
+                [TaskStatus.FINALIZED, TaskStatus.FINALIZING],  # completed tasks stay so
+                now,
+                reason=f"post-processing: {p.reason}",
+            )
         failure = ClipFailure(stage=p.stage, reason=p.reason, task_id=p.task_id)
         await self.store.set_clip_outcome(p.clip_id, failure, now)
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from shared.dedup import object_sk
 from shared.events import EventPayload
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.tasks.model import AnnotationTask, DataObject, LateOutput
 from shared.tasks.plan import NEW, Changes, LinkClip, PutLate, PutObject, PutTask, Write
 

@@ -62,7 +62,7 @@ from services.dispatcher.policy_types import (
     Start,
     Sweep,
 )
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.tasks.model import AnnotationTask, DataObject
 
 __all__ = [

@@ -27,7 +27,7 @@ from shared.events import (
     LabelsFinalized,
     derived_event_id,
 )
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.tasks.counters import job_output_counter, task_counter
 from shared.tasks.model import (
     AnnotationTask,

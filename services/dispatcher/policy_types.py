@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from shared.dedup import dedup_key_id
 from shared.events import FailureStage, FramesReady, LevelCompleted
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.settings import DispatchConfig
 from shared.tasks.model import DataObject
 

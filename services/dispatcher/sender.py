@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from shared.groundtruth.messages import DedupKey, input_message
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.tasks.model import DataObject
 
 if TYPE_CHECKING:

@@ -6,7 +6,6 @@ import asyncio
 from functools import partial
 
 from services.dispatcher.dispatcher import Dispatcher
-from services.dispatcher.job_hold import JobWatch
 from services.dispatcher.jobs import JobDirectory
 from services.dispatcher.sender import InputSender
 from shared.aws import AwsClients
@@ -20,7 +19,6 @@ from shared.events import (
     TaskExpired,
 )
 from shared.labeling.jobs import JobManager
-from shared.labeling.registry import JobRegistry
 from shared.loops import every
 from shared.ports import Publish
 from shared.runtime import ServiceRuntime, run_service
@@ -44,8 +42,8 @@ def wire_dispatcher(
         settings,
         store,
         sender or InputSender(aws, settings.dispatch.dedup_key_name),
-        # Kept warm by the status refresh (every job_recheck_seconds): handlers read no job.
-        JobDirectory(JobRegistry(aws, settings), 2 * settings.dispatch.job_recheck_seconds),
+        # Kept current by the job refresh (watch_jobs): handlers read no job.
+        JobDirectory(JobManager(aws, settings), store),
         WorkflowResolver(load_catalog(settings.labeling.workflows_file), aws, store.table),
         publish,
         clock,
@@ -68,18 +66,19 @@ def make_dispatcher(
 async def watch_jobs(
     runtime: ServiceRuntime[DispatcherSettings], dispatcher: Dispatcher, stop: asyncio.Event
 ) -> None:
-    """Refresh the jobs' statuses (DescribeLabelingJob) and react to stopped jobs (job_hold)."""
-    watch = JobWatch(JobManager(runtime.aws, runtime.settings), dispatcher.store, dispatcher.jobs)
+    """Refresh the jobs' statuses (DescribeLabelingJob) and react to stopped jobs: often
+    while a job does not take input, seldom once all do (services/dispatcher/jobs.py)."""
+    dispatch = runtime.settings.dispatch
 
     async def step() -> None:
-        await watch.refresh(dispatcher.now())
+        await dispatcher.jobs.refresh(dispatcher.now())
 
-    await every(
-        stop,
-        runtime.settings.dispatch.job_recheck_seconds,
-        step,
-        "job status refresh failed; next round retries",
-    )
+    def interval() -> float:
+        return dispatcher.jobs.next_refresh_in(
+            dispatch.job_recheck_seconds, dispatch.job_list_seconds
+        )
+
+    await every(stop, interval, step, "job status refresh failed; next round retries")
 
 
 async def build(runtime: ServiceRuntime[DispatcherSettings]) -> None:

@@ -22,11 +22,12 @@ import structlog
 
 from shared import tracing
 from shared.clock import Clock, SystemClock
+from shared.labeling.jobs import JobRegistry
 from shared.labeling.labelstudio.backend import project_id
 from shared.labeling.labelstudio.client import LabelStudioClient
 from shared.labeling.labelstudio.imports import TaskImporter
 from shared.labeling.labelstudio.outputs import Outputs, Translated, is_expired
-from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.loops import every, pause
 from shared.ports import Publish
 

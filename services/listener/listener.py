@@ -51,7 +51,8 @@ from shared.events import (
 )
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.messages import OutputMessage, OutputStatus, parse_output_message
-from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.labeling.jobs import JobRegistry
+from shared.labeling.streaming_job import StreamingJob
 from shared.loops import every, pause
 from shared.ports import Publish
 from shared.settings import ListenerSettings
@@ -332,6 +333,9 @@ class Listener:
                 receives=receives,
             )
             return None
+        if output.label_uri is not None and output.job_name != job.gt_name:
+            await self.refresh()  # the job was re-created (a new generation) since the last look
+            job = self._by_topic.get(topic, job)
         try:
             trust.check_key_job(job, known.job)
             if output.label_uri is not None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared import bounded_json
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.layout import parse_s3_uri
 
 # The SNS envelope of a Ground Truth output is a few KiB; a label file is referenced, not sent.

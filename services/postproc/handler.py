@@ -70,16 +70,8 @@ class PostprocHandler:
         self.guard = guard
 
     async def handle(self, event: Event[LabelsFinalized]) -> None:
-        # A merge is the expensive part: a duplicate of an event already handled (the
-        # dispatcher re-publishes after a crash; brokers redeliver) is skipped, and two
-        # replicas never merge the same event at once.
-        if self.guard is None:
-            await self._handle(event)
-        else:
-            await self.guard.run_once(event.event_id, lambda: self._handle(event))
-
-    async def _handle(self, event: Event[LabelsFinalized]) -> None:
         p = event.payload
+        # Holding is idempotent (the same item again) and cheap: no guard for it.
         await self.index.hold_task(p.clip_id, p.task_id, p.model_dump_json())
         held = await self.index.held_tasks(p.clip_id)
         tasks = [LabelsFinalized.model_validate(v) for v in held.values()]
@@ -87,7 +79,16 @@ class PostprocHandler:
         if waiting:
             log.info("clip waits for its other workflows", clip_id=p.clip_id, waiting=waiting)
             return
-        await self.complete(p, [o for t in tasks for o in t.outputs])
+        outputs = [o for t in tasks for o in t.outputs]
+        if self.guard is None:
+            await self.complete(p, outputs)
+            return
+        # A merge is the expensive part: done once per set of held tasks, whichever of their
+        # events (or duplicates: the dispatcher re-publishes after a crash, brokers redeliver)
+        # gets here, and never by two replicas at once. Two guard writes per clip, not per
+        # task (docs/policy.md).
+        once = f"merge:{p.clip_id}:{','.join(sorted(held))}"
+        await self.guard.run_once(once, lambda: self.complete(p, outputs))
 
     async def complete(self, p: LabelsFinalized, outputs: list[JobOutput]) -> None:
         """Merge the clip's outputs, validate, write labels and summary, then either fail the

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from shared.clock import Clock, SystemClock
 from shared.groundtruth import limits
 from shared.groundtruth.job_types import TaskType, job_type
-from shared.labeling.registry import ENDED, IN_PROGRESS, INITIALIZING, StreamingJob
+from shared.labeling.streaming_job import ENDED, IN_PROGRESS, INITIALIZING, StreamingJob
 from shared.sns_sqs import queue_arn, topic_send_policy
 
 if TYPE_CHECKING:

@@ -1,47 +1,166 @@
-"""Creating, listing and stopping streaming jobs (what `lava jobs` runs).
+"""The streaming labeling jobs: the registry (by name, in DynamoDB) and the lifecycle -
+creating, re-creating, listing, refreshing and stopping them (what `lava jobs` runs).
 
-Creating a job makes its SNS input and output topics, writes its label category file to S3,
-starts it on its backend and registers it. Creating it again with the same configuration is a
-no-op; with a different one it is an error that names what differs.
+The model is ``shared/labeling/streaming_job.py``; the dispatcher's view of the jobs is
+``services/dispatcher/jobs.py``. Creating a job makes its SNS input and output topics, writes
+its label category file to S3, starts it on its backend and registers it. Creating it again
+with the same configuration is a no-op; with a different one it is an error that names what
+differs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from botocore.exceptions import ClientError
 
 from shared.clock import Clock, SystemClock
+from shared.dynamo import conditional, from_item, items, to_item, values
 from shared.groundtruth import limits
 from shared.groundtruth.job_types import job_type
 from shared.groundtruth.label_config import label_config
 from shared.labeling.backend_kinds import backend_for
 from shared.labeling.backends import LabelingBackend
-from shared.labeling.registry import (
+from shared.labeling.streaming_job import (
     ENDED,
     INITIALIZING,
     STOPPED,
     Backend,
-    JobExists,
-    JobRegistry,
     StreamingJob,
 )
 from shared.layout import label_config_key, s3_uri
+from shared.resources import JOBS
 from shared.sns_sqs import publish_only_policy, topic_arn
 from shared.storage import S3Store
 from shared.workflows import WorkflowCatalog
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
-    from shared.settings import LabelingSettings
+    from shared.settings import LabelingSettings, ServiceSettings
 
 log = structlog.get_logger(__name__)
 
 
 class JobConfigError(ValueError):
     pass
+
+
+def _generation_is(generation: int) -> str:
+    # Jobs registered before generations existed have none: they are generation 1.
+    if generation == 1:
+        return "(#g = :g OR attribute_not_exists(#g))"
+    return "#g = :g"
+
+
+class JobExists(RuntimeError):
+    def __init__(self, existing: StreamingJob) -> None:
+        super().__init__(existing.name)
+        self.existing = existing
+
+
+class JobRegistry:
+    def __init__(self, aws: AwsClients, settings: ServiceSettings) -> None:
+        self._aws = aws
+        self._table = settings.names.table(JOBS.name)
+
+    async def get(self, name: str) -> StreamingJob | None:
+        db = await self._aws.dynamodb()
+        found = await db.get_item(
+            TableName=self._table, Key={"name": {"S": name}}, ConsistentRead=True
+        )
+        item = found.get("Item")
+        return StreamingJob.model_validate(from_item(item)) if item else None
+
+    async def list(self) -> list[StreamingJob]:
+        db = await self._aws.dynamodb()
+        found = items(db, "scan", TableName=self._table, ConsistentRead=True)
+        jobs = [StreamingJob.model_validate(data) async for data in found]
+        return sorted(jobs, key=lambda j: j.name)
+
+    async def add(self, job: StreamingJob) -> None:
+        """Register a new job; :class:`JobExists` if the name is taken."""
+        db = await self._aws.dynamodb()
+        added = await conditional(
+            db.put_item(
+                TableName=self._table,
+                Item=to_item(job.model_dump(mode="json")),
+                ConditionExpression="attribute_not_exists(#n)",
+                ExpressionAttributeNames={"#n": "name"},
+            )
+        )
+        if not added:
+            existing = await self.get(job.name)
+            if existing is None:  # jobs are never deleted; only a consistency fault gets here
+                raise RuntimeError(f"job {job.name} exists but cannot be read")
+            raise JobExists(existing)
+
+    async def set_status(
+        self, name: str, status: str, reason: str | None = None, generation: int | None = None
+    ) -> bool:
+        """Record a job's status; with ``generation``, only if that generation is still the
+        registered one (False otherwise: the job was re-created meanwhile)."""
+        db = await self._aws.dynamodb()
+        condition = "attribute_exists(#n)"
+        vals: dict[str, Any] = {"s": status, "r": reason or ""}
+        if generation is not None:
+            condition += f" AND {_generation_is(generation)}"
+            vals.update(g=generation)
+        return await conditional(
+            db.update_item(
+                TableName=self._table,
+                Key={"name": {"S": name}},
+                UpdateExpression="SET #s = :s, status_reason = :r",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#s": "status", "#n": "name", "#g": "generation"}
+                if generation is not None
+                else {"#s": "status", "#n": "name"},
+                ExpressionAttributeValues=values(**vals),
+            )
+        )
+
+    async def replace(self, job: StreamingJob, previous_generation: int) -> bool:
+        """Register ``job`` as the next generation of an ended job; False if someone else
+        re-created it first."""
+        db = await self._aws.dynamodb()
+        return await conditional(
+            db.put_item(
+                TableName=self._table,
+                Item=to_item(job.model_dump(mode="json")),
+                ConditionExpression=_generation_is(previous_generation),
+                ExpressionAttributeNames={"#g": "generation"},
+                ExpressionAttributeValues=values(g=previous_generation),
+            )
+        )
+
+    async def add_counters(self, name: str, increments: dict[str, int]) -> None:
+        """Atomically add to a job's counters (the emulator's statistics)."""
+        if not increments:
+            return
+        db = await self._aws.dynamodb()
+        names = {"#c": "counters"}
+        parts = []
+        for i, key in enumerate(sorted(increments)):
+            names[f"#k{i}"] = key
+            parts.append(f"#c.#k{i} :v{i}")
+        # A map attribute must exist before its keys can be added to.
+        await db.update_item(
+            TableName=self._table,
+            Key={"name": {"S": name}},
+            UpdateExpression="SET #c = if_not_exists(#c, :empty)",
+            ExpressionAttributeNames={"#c": "counters"},
+            ExpressionAttributeValues={":empty": {"M": {}}},
+        )
+        await db.update_item(
+            TableName=self._table,
+            Key={"name": {"S": name}},
+            UpdateExpression="ADD " + ", ".join(parts),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                f":v{i}": {"N": str(increments[key])} for i, key in enumerate(sorted(increments))
+            },
+        )
 
 
 def output_publisher(backend: Backend, settings: LabelingSettings) -> str:

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from shared.aws import AwsClients
 from shared.events import ClipIngested, S3Uri, derived_event_id, new_event
 from shared.ids import ID_PATTERN, clip_id_of, task_id_of
-from shared.labeling.registry import JobRegistry
+from shared.labeling.jobs import JobRegistry
 from shared.operations.errors import Invalid
 from shared.ports import Publish
 from shared.resources import TASKS

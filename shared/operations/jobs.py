@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from shared.labeling.backends import BackendError
 from shared.labeling.jobs import Created, JobConfigError, JobManager
-from shared.labeling.registry import Backend, StreamingJob
+from shared.labeling.streaming_job import Backend, StreamingJob
 from shared.operations.errors import Invalid, NotFound
 from shared.workflows import WorkflowError
 

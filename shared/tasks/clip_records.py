@@ -181,9 +181,7 @@ class ClipRecords:
         return True
 
     async def _count(self, before: Any, after: ClipStatus) -> None:
-        if before != after.value:
-            old = {clip_counter(str(before)): -1} if before else {}
-            await self.counters.add({clip_counter(after): 1, **old})
+        await self.counters.add(_moves(before, after))
 
     # --- completion with the dataset entry ----------------------------------------------------
     async def complete_with(
@@ -196,7 +194,8 @@ class ClipRecords:
     ) -> None:
         """The record becomes ``completed`` in the same transaction as ``together`` (the
         dataset entry's Put): both or neither. Conditional on the status read (``seen``, or
-        read here), so the counters move exactly once; re-read and retried on a race."""
+        read here), so the counters - riding on the same transaction - move exactly once;
+        re-read and retried on a race."""
         for attempt in range(COMPLETE_ATTEMPTS):
             record = seen if attempt == 0 and seen is not None else await self.get(clip_id)
             before = _stored(record)
@@ -206,7 +205,6 @@ class ClipRecords:
                 if error_code(exc) != "TransactionCanceledException" or not _lost_race(exc):
                     raise
                 continue
-            await self._count(before.value if before else None, ClipStatus.COMPLETED)
             return
         raise RuntimeError(f"clip {clip_id}: its record kept changing while completing")
 
@@ -242,8 +240,19 @@ class ClipRecords:
             }
         }
         db = await self._aws.dynamodb()
-        actions: list[Any] = [*together, update]
+        counted = self.counters.updates(
+            _moves(before and before.value, ClipStatus.COMPLETED), {}, now
+        )
+        actions: list[Any] = [*together, update, *counted]
         await db.transact_write_items(TransactItems=actions)
+
+
+def _moves(before: Any, after: ClipStatus) -> dict[str, int]:
+    """The clip counters a move from ``before`` (None: uncounted) to ``after`` changes."""
+    if before == after.value:
+        return {}
+    old = {clip_counter(str(before)): -1} if before else {}
+    return {clip_counter(after): 1, **old}
 
 
 def _stored(record: ClipRecord | None) -> ClipStatus | None:

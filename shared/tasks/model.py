@@ -115,8 +115,8 @@ class DataObject(BaseModel):
     status: ObjectStatus = ObjectStatus.WAITING
     output: JobResult | None = None
     done_at: float | None = None
-    # Job lifecycle (job_hold.py): the generation of the job it was last sent to, and why it
-    # is held instead of sent (its job is Initializing, Stopped...), since when.
+    # Job lifecycle (services/dispatcher/jobs.py): the generation of the job it was last sent
+    # to, and why it is held instead of sent (its job is Initializing, Stopped...), since when.
     generation: int | None = None
     held: str | None = None
     held_since: float | None = None

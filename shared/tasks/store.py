@@ -63,6 +63,8 @@ if TYPE_CHECKING:
 
 DUE_OBJECT = "object"
 DUE_TASK = "task"
+# Reads and transactions in a row that may lose to another writer when moving a clip's tasks.
+MOVE_ATTEMPTS = 5
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
@@ -145,10 +147,15 @@ class TaskStore:
         requests += self.counters.updates(changes.counts, changes.hourly, changes.at)
         if not requests:
             return True
-        db = await self._aws.dynamodb()
         if len(requests) == 1:
             (request,) = requests
+            db = await self._aws.dynamodb()
             return await conditional(db.put_item(**request["Put"]))
+        return await self._transact(requests)
+
+    async def _transact(self, requests: list[dict[str, Any]]) -> bool:
+        """One TransactWriteItems; False when it was cancelled (a condition, a conflict)."""
+        db = await self._aws.dynamodb()
         try:
             await db.transact_write_items(TransactItems=requests)  # type: ignore[arg-type]
         except ClientError as exc:
@@ -356,60 +363,93 @@ class TaskStore:
             },
         }
 
-    async def set_task_status(
+    async def move_tasks(
         self,
-        task_id: str,
+        task_ids: Sequence[str],
         status: TaskStatus,
         expected: Sequence[TaskStatus],
         now: float,
         *,
-        due_at: float | None = None,
         reason: str | None = None,
         event: str | None = None,
-        level: int | None = None,
-    ) -> bool:
-        """Move a task to ``status`` if it is in one of ``expected``."""
+    ) -> int:
+        """Move those of the tasks that are in one of ``expected`` to ``status`` (a clip's
+        outcome reaching its tasks): ONE BatchGetItem, then ONE write - a TransactWriteItems of
+        every move and the counters they move - each on the condition that the task is as
+        read. A race (the task changed in between) reads again. How many moved."""
+        for _ in range(MOVE_ATTEMPTS):
+            tasks = [t for t in await self._tasks(task_ids) if t.status in expected]
+            if not tasks:
+                return 0
+            moves: dict[str, int] = {}
+            for task in tasks:
+                for name, n in (
+                    (task_counter(task.status, task.level), -1),
+                    (task_counter(status, task.level), 1),
+                ):
+                    moves[name] = moves.get(name, 0) + n
+            requests = [self._status_update(t, status, now, reason, event) for t in tasks]
+            if await self._transact(requests + self.counters.updates(moves, {}, now)):
+                return len(tasks)
+        raise RuntimeError(f"tasks {list(task_ids)} kept changing while moving to {status.value}")
+
+    async def _tasks(self, task_ids: Sequence[str]) -> list[AnnotationTask]:
+        """The task items of ``task_ids`` in one BatchGetItem (a clip has a handful)."""
+        db = await self._aws.dynamodb()
+        wanted: dict[str, Any] = {
+            self.table: {
+                "Keys": [_key(task_pk(t), "task") for t in dict.fromkeys(task_ids)],
+                "ConsistentRead": True,
+            }
+        }
+        found: list[AnnotationTask] = []
+        while wanted:
+            answer = await db.batch_get_item(RequestItems=wanted)
+            rows = answer.get("Responses", {}).get(self.table, [])
+            found += [AnnotationTask.model_validate(from_item(item)) for item in rows]
+            wanted = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def _status_update(
+        self,
+        task: AnnotationTask,
+        status: TaskStatus,
+        now: float,
+        reason: str | None,
+        event: str | None,
+    ) -> dict[str, Any]:
+        """The Update moving ``task`` to ``status``, on the condition that its status and
+        level are still the ones read (so the counters it moves are exact)."""
         sets = ["#s = :status", "status_key = :key", "updated_at = :now"]
-        removes: list[str] = []
+        sets.append("history = list_append(history, :h)")
         attr_values: dict[str, Any] = {
-            **values(status=status.value, key=f"task#{status.value}", now=now),
+            **values(
+                status=status.value,
+                key=f"task#{status.value}",
+                now=now,
+                seen=task.status.value,
+                level=task.level,
+                one=1,
+            ),
             ":h": _history(now, event or status.value, reason or ""),
         }
-        sets.append("history = list_append(history, :h)")
-        if due_at is None:
-            removes += ["due_kind", "due_at"]
-        else:
-            sets += ["due_kind = :due_kind", "due_at = :due"]
-            attr_values.update(values(due_kind=DUE_TASK, due=due_at))
         if reason is not None:
             sets.append("failure_reason = :reason")
             attr_values.update(values(reason=reason))
-        conditions = []
-        for i, state in enumerate(expected):
-            attr_values[f":e{i}"] = serialize(state.value)
-            conditions.append(f"#s = :e{i}")
-        condition = "(" + " OR ".join(conditions) + ")"
-        names = {"#s": "status", "#r": "rev"}
-        if level is not None:
-            condition += " AND #l = :level"
-            names["#l"] = "level"
-            attr_values[":level"] = serialize(level)
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        expression += " ADD #r :one"  # a revision: decisions read before this lose their commit
-        attr_values.update(values(one=1))
-        old = await self._transition(
-            Key=_key(task_pk(task_id), "task"),
-            UpdateExpression=expression,
-            ConditionExpression=condition,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=attr_values,
-        )
-        if old is None:
-            return False
-        await self._count_task_move(old, status)
-        return True
+        # An ended task has nothing due; a revision: decisions read before lose their commit.
+        expression = "SET " + ", ".join(sets) + " REMOVE due_kind, due_at ADD #r :one"
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _key(task_pk(task.task_id), "task"),
+                "UpdateExpression": expression,
+                "ConditionExpression": "#s = :seen AND #l = :level",
+                "ExpressionAttributeNames": {"#s": "status", "#r": "rev", "#l": "level"},
+                "ExpressionAttributeValues": attr_values,
+            }
+        }
 
-    # --- job holds (job_hold.py) ------------------------------------------------------------
+    # --- job holds (services/dispatcher/jobs.py) ---------------------------------------------
     async def waiting_for_job(self, job: str) -> list[DataObject]:
         """Every waiting data object of a job (a scan: only when a job stops, which is rare)."""
         db = await self._aws.dynamodb()

@@ -24,7 +24,7 @@ from shared.bus import Bus
 from shared.clock import FakeClock
 from shared.events import LevelCompleted, decode_event
 from shared.labeling.jobs import output_publisher
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.settings import Settings
 from shared.sns_sqs import queue_arn
 from tests.support.broker import get_messages, wait_until

@@ -24,7 +24,7 @@ from shared.clock import FakeClock
 from shared.events import LevelCompleted, TaskExpired
 from shared.labeling.labelstudio.backend import ARN_PREFIX
 from shared.labeling.labelstudio.client import KEY_FIELD
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame
 from shared.settings import Settings
 from shared.storage import S3Store

@@ -15,7 +15,7 @@ from shared.events import (
     Event,
 )
 from shared.labeling.jobs import JobManager
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.settings import DispatcherSettings, Settings
 from shared.tasks.model import AnnotationTask
 from shared.workflows import load_catalog

@@ -14,7 +14,8 @@ from emulators.groundtruth.service import build
 from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.groundtruth.messages import DedupKey, input_message
-from shared.labeling.registry import JobRegistry, StreamingJob
+from shared.labeling.jobs import JobRegistry
+from shared.labeling.streaming_job import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, sidecar_key
 from shared.runtime import ServiceRuntime
 from shared.settings import ServiceSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.listener.trust import output_prefix
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.layout import parse_s3_uri
 
 

@@ -18,7 +18,7 @@ from services.control.pages.layout import (
     task_link,
 )
 from services.control.pages.tasks import TASK_HEAD, task_row
-from shared.labeling.registry import ENDED, StreamingJob
+from shared.labeling.streaming_job import ENDED, StreamingJob
 from shared.operations.status import PipelineStatus
 from shared.tasks.model import AnnotationTask, ClipStatus
 

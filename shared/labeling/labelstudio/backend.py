@@ -16,7 +16,7 @@ from shared.groundtruth.job_types import job_type
 from shared.labeling.backends import BackendError, EmulatorBackend, JobStatus
 from shared.labeling.labelstudio.client import LabelStudioClient, LabelStudioError
 from shared.labeling.labelstudio.config import labeling_config
-from shared.labeling.registry import ENDED, FAILED, IN_PROGRESS, StreamingJob
+from shared.labeling.streaming_job import ENDED, FAILED, IN_PROGRESS, StreamingJob
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients

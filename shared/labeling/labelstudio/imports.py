@@ -35,7 +35,7 @@ from shared.labeling.labelstudio.backend import project_id
 from shared.labeling.labelstudio.client import LabelStudioClient
 from shared.labeling.labelstudio.media import clip_frames, frame_index, task_data
 from shared.labeling.labelstudio.tracks import seq_label_to_results
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.layout import parse_s3_uri
 from shared.resources import LABELSTUDIO_IMPORTS
 from shared.storage import S3Store

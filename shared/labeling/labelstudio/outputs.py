@@ -43,7 +43,7 @@ from shared.labeling.labelstudio.client import KEY_FIELD, LabelStudioClient
 from shared.labeling.labelstudio.imports import ImportClaims
 from shared.labeling.labelstudio.media import clip_frames, frame_index
 from shared.labeling.labelstudio.tracks import to_seq_label
-from shared.labeling.registry import StreamingJob
+from shared.labeling.streaming_job import StreamingJob
 from shared.layout import s3_uri
 from shared.storage import S3Store
 
