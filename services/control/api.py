@@ -20,6 +20,13 @@ from services.control.auth import Principal
 from services.control.context import Ctl
 from services.control.problems import documented
 from services.control.security import operator, viewer
+from services.control.views import (
+    LateOutputView,
+    ObjectView,
+    StatusView,
+    TaskDetail,
+    Timestamp,
+)
 from shared.events import JobName
 from shared.groundtruth.job_types import JOB_TYPES
 from shared.ids import ID_PATTERN
@@ -27,14 +34,12 @@ from shared.labeling.registry import StreamingJob
 from shared.operations import clips, creation, jobs, tasks
 from shared.operations.creation import CreatedTask, SpecTaskRequest, WorkflowTaskRequest
 from shared.operations.errors import Invalid
-from shared.operations.status import PipelineStatus, pipeline_status
+from shared.operations.status import pipeline_status
 from shared.tasks.clip_policy import ClipStage
 from shared.tasks.model import (
     AnnotationTask,
     ClipCompletion,
     ClipRecord,
-    DataObject,
-    LateOutput,
     TaskStatus,
 )
 
@@ -64,12 +69,15 @@ class JobCreated(BaseModel):
 
 
 @router.get("/jobs", response_model=list[StreamingJob], responses=READ, tags=["jobs"])
-async def list_jobs(who: Viewer, ctl: Ctl) -> list[StreamingJob]:
-    return await ctl.jobs.registry.list()
+async def list_jobs(who: Viewer, ctl: Ctl, archived: bool = False) -> list[StreamingJob]:
+    """The registered jobs by name (``archived=true``: the archived ones too)."""
+    return await ctl.jobs.registry.list(archived=archived)
 
 
 @router.post("/jobs", response_model=JobCreated, responses=WRITE, tags=["jobs"])
 async def create_job(who: Operator, ctl: Ctl, body: JobCreate) -> JobCreated:
+    """Idempotent; the name is bounded by every name derived from it in this namespace (the
+    Ground Truth job, its queue and topics): a longer one is a 422 naming the bound."""
     async with audited(who, "jobs.create", body.name):
         result = await jobs.create_job(ctl.jobs, body.name, body.type, body.adjusts, body.backend)
     return JobCreated(created=result.created, job=result.job)
@@ -91,6 +99,15 @@ async def stop_job(who: Operator, ctl: Ctl, name: JobPath) -> StreamingJob:
         return await jobs.stop_job(ctl.jobs, name)
 
 
+@router.delete("/jobs/{name}", response_model=StreamingJob, responses=WRITE, tags=["jobs"])
+async def archive_job(who: Operator, ctl: Ctl, name: JobPath) -> StreamingJob:
+    """Stop the job unless it has ended, and archive it: gone from ``GET /v1/jobs``, still
+    readable here and by the tasks that name it; creating it again makes a new generation
+    (idempotent)."""
+    async with audited(who, "jobs.archive", name):
+        return await jobs.archive_job(ctl.jobs, name)
+
+
 # --- tasks --------------------------------------------------------------------------------
 class TaskSummary(BaseModel):
     task_id: str
@@ -99,7 +116,8 @@ class TaskSummary(BaseModel):
     status: TaskStatus
     level: int
     levels: int
-    updated_at: float
+    created_at: Timestamp
+    updated_at: Timestamp
     failure_reason: str | None = None
     stopped_by: str | None = None
 
@@ -112,6 +130,7 @@ class TaskSummary(BaseModel):
             status=task.status,
             level=task.level,
             levels=len(task.levels),
+            created_at=task.created_at,
             updated_at=task.updated_at,
             failure_reason=task.failure_reason,
             stopped_by=task.stopped_by,
@@ -124,9 +143,9 @@ class TaskPage(BaseModel):
 
 
 class TaskView(BaseModel):
-    task: AnnotationTask
-    objects: list[DataObject]
-    late_outputs: list[LateOutput]
+    task: TaskDetail
+    objects: list[ObjectView]
+    late_outputs: list[LateOutputView]
 
 
 class StopRequest(BaseModel):
@@ -216,10 +235,12 @@ async def create_task(
     who: Operator, ctl: Ctl, body: WorkflowTaskRequest, response: Response
 ) -> CreatedTask:
     """A task for a clip through a configured workflow (idempotent per clip and workflow)."""
-    async with audited(who, "tasks.create", body.clipS3Uri, workflow=body.workflow):
+    # the audit line names the task created (the clip's URI when refused)
+    async with audited(who, "tasks.create", body.clipS3Uri, workflow=body.workflow) as line:
         created = await creation.create_from_workflow(
             ctl.aws, ctl.settings, ctl.publish, body, now=ctl.now()
         )
+        line.target = created.task_id
     return _accepted(created, response)
 
 
@@ -231,10 +252,14 @@ async def create_task_from_spec(
 ) -> CreatedTask:
     """The original's form: ``labelingJobs`` with ``jobName``, ``jobLevel`` and
     ``inputConfig`` (``clipS3Uri`` + ``fps`` at level 1, ``chainFromJobName`` above)."""
-    async with audited(who, "tasks.create-spec", body.drive.drive_id):
+    # the audit line names the task created (the clip's URI when refused), not the drive
+    source = next((j.inputConfig for j in body.labelingJobs if j.jobLevel == 1), None)
+    target = getattr(source, "clipS3Uri", body.drive.drive_id)
+    async with audited(who, "tasks.create-spec", target) as line:
         created = await creation.create_from_spec(
             ctl.aws, ctl.settings, ctl.publish, body, now=ctl.now()
         )
+        line.target = created.task_id
     return _accepted(created, response)
 
 
@@ -247,7 +272,11 @@ async def create_task_from_spec(
 async def show_task(who: Viewer, ctl: Ctl, task_id: TaskId) -> TaskView:
     """Levels, data objects with their keys, sends and expirations, history, late outputs."""
     detail = await tasks.show_task(ctl.store, task_id)
-    return TaskView(task=detail.task, objects=detail.objects, late_outputs=detail.late_outputs)
+    return TaskView(
+        task=TaskDetail.of(detail.task),
+        objects=[ObjectView.of(o) for o in detail.objects],
+        late_outputs=[LateOutputView.of(o) for o in detail.late_outputs],
+    )
 
 
 @router.post("/tasks/{task_id}/retry", response_model=RetryView, responses=WRITE, tags=["tasks"])
@@ -286,6 +315,8 @@ class ClipView(ClipRecord):
     )
     labels_uri: str | None = None
     summary_uri: str | None = None
+    accepted_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
 
 
 @router.get(
@@ -309,14 +340,16 @@ async def show_clip(who: Viewer, ctl: Ctl, clip_id: ClipId) -> ClipView:
     )
 
 
-@router.get("/status", response_model=PipelineStatus, responses=READ, tags=["status"])
+@router.get("/status", response_model=StatusView, responses=READ, tags=["status"])
 async def status(
     who: Viewer, ctl: Ctl, hours: Annotated[int, Query(ge=1, le=168)] = 24
-) -> PipelineStatus:
+) -> StatusView:
     """Counts per stage and status, waiting data objects by age, expirations, re-keys,
     re-sends, failures with reasons, and the last hours' counts."""
-    return await pipeline_status(
-        ctl.store, ctl.now(), ctl.settings.dispatch.resend_interval_seconds, hours
+    return StatusView.of(
+        await pipeline_status(
+            ctl.store, ctl.now(), ctl.settings.dispatch.resend_interval_seconds, hours
+        )
     )
 
 

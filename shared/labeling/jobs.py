@@ -44,6 +44,26 @@ class JobConfigError(ValueError):
     pass
 
 
+# Room for the generation suffix of a re-created job (-g2 ... -g99): a name that fits once must
+# still fit when the job is created again.
+GENERATION_ROOM = len("-g99")
+NAME_BOUNDS = (
+    "the Ground Truth job <namespace>-<name>-g<N> at most 63, its input queue "
+    "GroundTruth-<job> at most 80, its topics <namespace>-<name>-output at most 256"
+)
+
+
+def max_job_name(namespace: str) -> int:
+    """The longest job name whose derived names all fit: the Ground Truth job name, the SQS
+    queue Ground Truth creates for it, and its SNS topics (each with the namespace prefix)."""
+    physical = len(namespace) + 1 + GENERATION_ROOM  # <ns>-<name>-gNN
+    return min(
+        limits.MAX_JOB_NAME - physical,
+        limits.MAX_QUEUE_NAME - len(limits.GT_QUEUE_PREFIX) - physical,
+        limits.MAX_TOPIC_NAME - len(namespace) - len("--output"),
+    )
+
+
 def output_publisher(backend: Backend, settings: LabelingSettings) -> str:
     """The IAM role that publishes a job's outputs: Ground Truth's (the job's RoleArn), or
     locally the emulator's."""
@@ -99,6 +119,10 @@ class JobManager:
         if kind not in self._backends:
             self._backends[kind] = backend_for(kind, self.aws, self.settings)
         return self._backends[kind]
+
+    def max_name(self) -> int:
+        """The longest job name every name derived from it can hold in this namespace."""
+        return max_job_name(self.settings.namespace)
 
     def gt_name(self, name: str, generation: int = 1) -> str:
         # Ground Truth job names are never reused: a re-created job gets a generation suffix.
@@ -169,6 +193,12 @@ class JobManager:
             raise JobConfigError(f"job {name}: " + "; ".join(errors))
         for warning in warnings:
             log.warning("job configuration", job=name, warning=warning)
+        bound = self.max_name()
+        if len(name) > bound:
+            raise JobConfigError(
+                f"job name {name!r} has {len(name)} characters; at most {bound} in namespace "
+                f"{self.settings.namespace!r} ({NAME_BOUNDS})"
+            )
         self.gt_name(name)  # raises when namespace + name is not a valid job name
         label_attribute = f"{name}{limits.LABEL_ATTRIBUTE_SUFFIX}"
         if not limits.LABEL_ATTRIBUTE_PATTERN.match(label_attribute):
@@ -302,3 +332,19 @@ class JobManager:
         reason = "stopped by an operator"
         await self.registry.set_status(name, STOPPED, reason, job.generation)
         return job.model_copy(update={"status": STOPPED, "status_reason": reason})
+
+    async def archive(self, name: str) -> StreamingJob:
+        """Stop the job unless it has ended, then archive it (hidden from the job list; kept
+        for the tasks that name it). Idempotent."""
+        job = await self.registry.get(name)
+        if job is None:
+            raise JobConfigError(f"no job named {name}")
+        if job.archived_at is not None:
+            return job
+        if job.status not in ENDED:
+            job = await self.stop(name)
+        at = self.clock.now()
+        if not await self.registry.archive(name, job.generation, at):
+            raise JobConfigError(f"job {name} was created again meanwhile; not archived")
+        log.info("streaming job archived", job=name, generation=job.generation)
+        return job.model_copy(update={"archived_at": at})

@@ -16,6 +16,8 @@ from shared.events import JobName
 from shared.resources import JOBS
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from shared.aws import AwsClients
     from shared.settings import ServiceSettings
 
@@ -73,6 +75,11 @@ class StreamingJob(BaseModel):
     max_concurrent_tasks: int
     workers_per_object: int = 1
     counters: dict[str, int] = Field(default_factory=dict)
+    archived_at: AwareDatetime | None = Field(
+        None,
+        description="Archived (stopped, then hidden from the job list; kept for the tasks "
+        "that name it). Creating the job again makes it a new generation, not archived.",
+    )
 
     @property
     def accepting_input(self) -> bool:
@@ -113,11 +120,27 @@ class JobRegistry:
         item = found.get("Item")
         return StreamingJob.model_validate(from_item(item)) if item else None
 
-    async def list(self) -> list[StreamingJob]:
+    async def list(self, archived: bool = True) -> list[StreamingJob]:
+        """Every job, by name (``archived=False``: those not archived)."""
         db = await self._aws.dynamodb()
         found = items(db, "scan", TableName=self._table, ConsistentRead=True)
         jobs = [StreamingJob.model_validate(data) async for data in found]
-        return sorted(jobs, key=lambda j: j.name)
+        return sorted((j for j in jobs if archived or j.archived_at is None), key=lambda j: j.name)
+
+    async def archive(self, name: str, generation: int, at: datetime) -> bool:
+        """Mark a job archived; False if it was re-created meanwhile (another generation).
+        Never deleted: tasks and late outputs still name it."""
+        db = await self._aws.dynamodb()
+        return await conditional(
+            db.update_item(
+                TableName=self._table,
+                Key={"name": {"S": name}},
+                UpdateExpression="SET archived_at = :a",
+                ConditionExpression=f"attribute_exists(#n) AND {_generation_is(generation)}",
+                ExpressionAttributeNames={"#n": "name", "#g": "generation"},
+                ExpressionAttributeValues=values(a=at.isoformat(), g=generation),
+            )
+        )
 
     async def add(self, job: StreamingJob) -> None:
         """Register a new job; :class:`JobExists` if the name is taken."""

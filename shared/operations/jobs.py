@@ -40,6 +40,13 @@ async def describe_job(manager: JobManager, name: str) -> StreamingJob:
     return job
 
 
+async def archive_job(manager: JobManager, name: str) -> StreamingJob:
+    """Stop (unless ended) and archive: gone from the list, kept for the tasks naming it."""
+    if await manager.registry.get(name) is None:
+        raise NotFound(f"no job named {name}")
+    return await _refusing(manager.archive(name))
+
+
 async def stop_job(manager: JobManager, name: str) -> StreamingJob:
     if await manager.registry.get(name) is None:
         raise NotFound(f"no job named {name}")

@@ -1,0 +1,33 @@
+"""`Allow` names every method of a route: on a 405, and as the answer to `OPTIONS`.
+
+FastAPI makes one route per method: the router stops at the first route whose path matches and
+answers 405 with that route's methods only (``Allow: GET`` where ``POST`` exists too). Here the
+methods of every route with that path are gathered.
+"""
+
+from __future__ import annotations
+
+from fastapi import Request, Response
+from starlette.routing import Match
+
+ALWAYS = ("OPTIONS",)
+
+
+def allowed(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (HEAD with GET, and OPTIONS)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        served = getattr(route, "methods", None)
+        if served and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= set(served)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods | set(ALWAYS)) if methods else []
+
+
+def options(request: Request) -> Response | None:
+    """The answer to ``OPTIONS`` on a route (204, ``Allow``); None when no route is there."""
+    methods = allowed(request)
+    if not methods:
+        return None
+    return Response(status_code=204, headers={"Allow": ", ".join(methods)})
