@@ -93,7 +93,8 @@ def install(app: FastAPI) -> None:
     async def on_operation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OperationError)
         status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 409)
-        return problem(status, str(exc), request.url.path)
+        errors = [dict(e) for e in exc.errors] if isinstance(exc, Invalid) else []
+        return problem(status, str(exc), request.url.path, errors=errors or None)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
