@@ -11,15 +11,22 @@ from fastapi import Request, Response
 from starlette.routing import Match
 
 ALWAYS = ("OPTIONS",)
+CANDIDATES = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
 def allowed(request: Request) -> list[str]:
-    """Every method some route serves at the request's path (HEAD with GET, and OPTIONS)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        served = getattr(route, "methods", None)
-        if served and route.matches(request.scope)[0] is not Match.NONE:
-            methods |= set(served)
+    """Every method some route serves at the request's path (HEAD with GET, and OPTIONS).
+
+    Each method is probed as the router would route it (a full match), which holds however
+    the routes are nested (FastAPI keeps included routers as routes of their own)."""
+    routes = request.app.router.routes
+    methods = {
+        method
+        for method in CANDIDATES
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    }
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods | set(ALWAYS)) if methods else []
