@@ -405,11 +405,15 @@ async def test_job_names_archive_and_allowed_methods(
         )
         assert code == 200 and made["created"], made
         assert RFC3339.fullmatch(made["job"]["created_at"])
-        # archive: stopped, gone from the list, still readable; again is the same
-        for _ in range(2):
-            code, _, archived = await call(control, "DELETE", "/v1/jobs/Junk1", "operator")
-            assert code == 200 and archived["status"] == "Stopped", archived
-            assert RFC3339.fullmatch(archived["archived_at"])
+        # archive: stopped, gone from the list and the API, still readable when asked for
+        code, _, archived = await call(control, "DELETE", "/v1/jobs/Junk1", "operator")
+        assert code == 200 and archived["status"] == "Stopped", archived
+        assert RFC3339.fullmatch(archived["archived_at"])
+        for method, path in (("DELETE", ""), ("GET", ""), ("POST", "/stop")):
+            code, _, gone = await call(control, method, f"/v1/jobs/Junk1{path}", "operator")
+            assert code == 404 and gone["detail"] == "no job named Junk1 (archived)"
+        code, _, shown = await call(control, "GET", "/v1/jobs/Junk1?archived=true", "viewer")
+        assert code == 200 and shown["archived_at"] == archived["archived_at"]
         _, _, listed = await call(control, "GET", "/v1/jobs", "viewer")
         assert "Junk1" not in [j["name"] for j in listed]
         _, _, every = await call(control, "GET", "/v1/jobs?archived=true", "viewer")

@@ -52,6 +52,30 @@ JobPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 READ = documented(400, 401, 403, 422)
 WRITE = documented(400, 401, 403, 404, 409, 413, 422, 429)
 
+
+def linked(status: int, description: str, **links: tuple[str, dict[str, str]]) -> dict[int, Any]:
+    """A success response with OpenAPI links (operationId, parameters): where a client (and
+    schemathesis's stateful phase) goes next with what it got."""
+    return {
+        status: {
+            "description": description,
+            "links": {
+                name: {"operationId": operation, "parameters": parameters}
+                for name, (operation, parameters) in links.items()
+            },
+        }
+    }
+
+
+JOB_NAME = {"name": "$response.body#/job/name"}
+JOB_LINKS = linked(
+    200,
+    "The job (created, or as it was)",
+    DescribeJob=("describe_job", JOB_NAME),
+    StopJob=("stop_job", JOB_NAME),
+    ArchiveJob=("archive_job", JOB_NAME),
+)
+
 router = APIRouter(prefix="/v1")
 
 
@@ -74,7 +98,13 @@ async def list_jobs(who: Viewer, ctl: Ctl, archived: bool = False) -> list[Strea
     return await ctl.jobs.registry.list(archived=archived)
 
 
-@router.post("/jobs", response_model=JobCreated, responses=WRITE, tags=["jobs"])
+@router.post(
+    "/jobs",
+    response_model=JobCreated,
+    responses={**JOB_LINKS, **WRITE},
+    tags=["jobs"],
+    operation_id="create_job",
+)
 async def create_job(who: Operator, ctl: Ctl, body: JobCreate) -> JobCreated:
     """Idempotent; the name is bounded by every name derived from it in this namespace (the
     Ground Truth job, its queue and topics): a longer one is a 422 naming the bound."""
@@ -88,22 +118,38 @@ async def create_job(who: Operator, ctl: Ctl, body: JobCreate) -> JobCreated:
     response_model=StreamingJob,
     responses=documented(400, 401, 403, 404, 422),
     tags=["jobs"],
+    operation_id="describe_job",
 )
-async def describe_job(who: Viewer, ctl: Ctl, name: JobPath) -> StreamingJob:
-    return await jobs.describe_job(ctl.jobs, name)
+async def describe_job(
+    who: Viewer, ctl: Ctl, name: JobPath, archived: bool = False
+) -> StreamingJob:
+    """The job with its live status; an archived one is a 404 unless ``archived=true``."""
+    return await jobs.describe_job(ctl.jobs, name, archived)
 
 
-@router.post("/jobs/{name}/stop", response_model=StreamingJob, responses=WRITE, tags=["jobs"])
+@router.post(
+    "/jobs/{name}/stop",
+    response_model=StreamingJob,
+    responses=WRITE,
+    tags=["jobs"],
+    operation_id="stop_job",
+)
 async def stop_job(who: Operator, ctl: Ctl, name: JobPath) -> StreamingJob:
     async with audited(who, "jobs.stop", name):
         return await jobs.stop_job(ctl.jobs, name)
 
 
-@router.delete("/jobs/{name}", response_model=StreamingJob, responses=WRITE, tags=["jobs"])
+@router.delete(
+    "/jobs/{name}",
+    response_model=StreamingJob,
+    responses=WRITE,
+    tags=["jobs"],
+    operation_id="archive_job",
+)
 async def archive_job(who: Operator, ctl: Ctl, name: JobPath) -> StreamingJob:
-    """Stop the job unless it has ended, and archive it: gone from ``GET /v1/jobs``, still
-    readable here and by the tasks that name it; creating it again makes a new generation
-    (idempotent)."""
+    """Stop the job unless it has ended, and archive it: from then on a 404 here (``GET
+    /v1/jobs/{name}?archived=true`` still shows it) and gone from ``GET /v1/jobs``; the
+    tasks that name it still find it. Creating it again makes a new generation."""
     async with audited(who, "jobs.archive", name):
         return await jobs.archive_job(ctl.jobs, name)
 
@@ -209,6 +255,7 @@ async def list_tasks(
 
 
 # 202: the clip is accepted; its resource exists at once (``ingesting``) and tells the rest.
+TASK_ID = {"task_id": "$response.body#/task_id"}
 ACCEPTED = {
     202: {
         "description": "Accepted: the clip is ingesting; follow Location for its state.",
@@ -218,6 +265,14 @@ ACCEPTED = {
                 "schema": {"type": "string"},
             }
         },
+        "links": linked(
+            202,
+            "",
+            ShowClip=("show_clip", {"clip_id": "$response.body#/clip_id"}),
+            ShowTask=("show_task", TASK_ID),
+            StopTask=("stop_task", TASK_ID),
+            RetryTask=("retry_task", TASK_ID),
+        )[202]["links"],
     },
     **WRITE,
 }
@@ -229,7 +284,12 @@ def _accepted(created: CreatedTask, response: Response) -> CreatedTask:
 
 
 @router.post(
-    "/tasks", response_model=CreatedTask, status_code=202, responses=ACCEPTED, tags=["tasks"]
+    "/tasks",
+    response_model=CreatedTask,
+    status_code=202,
+    responses=ACCEPTED,
+    tags=["tasks"],
+    operation_id="create_task",
 )
 async def create_task(
     who: Operator, ctl: Ctl, body: WorkflowTaskRequest, response: Response
@@ -245,7 +305,12 @@ async def create_task(
 
 
 @router.post(
-    "/tasks/spec", response_model=CreatedTask, status_code=202, responses=ACCEPTED, tags=["tasks"]
+    "/tasks/spec",
+    response_model=CreatedTask,
+    status_code=202,
+    responses=ACCEPTED,
+    tags=["tasks"],
+    operation_id="create_task_from_spec",
 )
 async def create_task_from_spec(
     who: Operator, ctl: Ctl, body: SpecTaskRequest, response: Response
@@ -268,6 +333,7 @@ async def create_task_from_spec(
     response_model=TaskView,
     responses=documented(400, 401, 403, 404, 422),
     tags=["tasks"],
+    operation_id="show_task",
 )
 async def show_task(who: Viewer, ctl: Ctl, task_id: TaskId) -> TaskView:
     """Levels, data objects with their keys, sends and expirations, history, late outputs."""
@@ -279,7 +345,13 @@ async def show_task(who: Viewer, ctl: Ctl, task_id: TaskId) -> TaskView:
     )
 
 
-@router.post("/tasks/{task_id}/retry", response_model=RetryView, responses=WRITE, tags=["tasks"])
+@router.post(
+    "/tasks/{task_id}/retry",
+    response_model=RetryView,
+    responses=WRITE,
+    tags=["tasks"],
+    operation_id="retry_task",
+)
 async def retry_task(who: Operator, ctl: Ctl, task_id: TaskId) -> RetryView:
     async with audited(who, "tasks.retry", task_id):
         actions = await tasks.retry_task(
@@ -288,7 +360,13 @@ async def retry_task(who: Operator, ctl: Ctl, task_id: TaskId) -> RetryView:
     return RetryView(task_id=task_id, actions=actions)
 
 
-@router.post("/tasks/{task_id}/stop", response_model=StopView, responses=WRITE, tags=["tasks"])
+@router.post(
+    "/tasks/{task_id}/stop",
+    response_model=StopView,
+    responses=WRITE,
+    tags=["tasks"],
+    operation_id="stop_task",
+)
 async def stop_task(
     who: Operator, ctl: Ctl, task_id: TaskId, body: Annotated[StopRequest | None, Body()] = None
 ) -> StopView:
@@ -324,6 +402,7 @@ class ClipView(ClipRecord):
     response_model=ClipView,
     responses=documented(400, 401, 403, 404, 422),
     tags=["clips"],
+    operation_id="show_clip",
 )
 async def show_clip(who: Viewer, ctl: Ctl, clip_id: ClipId) -> ClipView:
     """The clip's state from the moment it is accepted (``ingesting``), its tasks and stages,
