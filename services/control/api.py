@@ -24,7 +24,7 @@ from services.control.views import (
     LateOutputView,
     ObjectView,
     StatusView,
-    TaskDetail,
+    TaskRecordView,
     Timestamp,
 )
 from shared.events import JobName
@@ -53,7 +53,9 @@ READ = documented(400, 401, 403, 422)
 WRITE = documented(400, 401, 403, 404, 409, 413, 422, 429)
 
 
-def linked(status: int, description: str, **links: tuple[str, dict[str, str]]) -> dict[int, Any]:
+def linked(
+    status: int, description: str, **links: tuple[str, dict[str, str]]
+) -> dict[int | str, dict[str, Any]]:
     """A success response with OpenAPI links (operationId, parameters): where a client (and
     schemathesis's stateful phase) goes next with what it got."""
     return {
@@ -189,7 +191,7 @@ class TaskPage(BaseModel):
 
 
 class TaskView(BaseModel):
-    task: TaskDetail
+    task: TaskRecordView
     objects: list[ObjectView]
     late_outputs: list[LateOutputView]
 
@@ -339,7 +341,7 @@ async def show_task(who: Viewer, ctl: Ctl, task_id: TaskId) -> TaskView:
     """Levels, data objects with their keys, sends and expirations, history, late outputs."""
     detail = await tasks.show_task(ctl.store, task_id)
     return TaskView(
-        task=TaskDetail.of(detail.task),
+        task=TaskRecordView.of(detail.task),
         objects=[ObjectView.of(o) for o in detail.objects],
         late_outputs=[LateOutputView.of(o) for o in detail.late_outputs],
     )

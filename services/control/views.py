@@ -44,7 +44,7 @@ class HistoryView(HistoryEntry, View):
     at: Timestamp
 
 
-class TaskDetail(AnnotationTask, View):
+class TaskRecordView(AnnotationTask, View):
     created_at: Timestamp
     updated_at: Timestamp
     level_started_at: Timestamp

@@ -19,7 +19,7 @@ from shared.ids import ID_PATTERN, task_id_of
 from shared.labeling.registry import JobRegistry
 from shared.operations import clip_source
 from shared.operations.clip_source import ClipSource
-from shared.operations.errors import Invalid, Problem
+from shared.operations.errors import FieldError, Invalid
 from shared.ports import Publish
 from shared.resources import TASKS
 from shared.settings import LabelingSettings
@@ -67,11 +67,11 @@ class SpecTaskRequest(TaskSpec):
     )
 
 
-def _error(loc: Sequence[str | int], msg: str) -> Problem:
-    return Problem(loc=["body", *(str(part) for part in loc)], msg=msg)
+def _error(loc: Sequence[str | int], msg: str) -> FieldError:
+    return FieldError(loc=["body", *(str(part) for part in loc)], msg=msg)
 
 
-async def _spec_errors(registry: JobRegistry, request: SpecTaskRequest) -> list[Problem]:
+async def _spec_errors(registry: JobRegistry, request: SpecTaskRequest) -> list[FieldError]:
     """Everything wrong with a spec that can be known now, each named: unknown jobs, a job
     twice, an adjustment job at level 1, a chain its job does not adjust."""
     errors = [
@@ -109,12 +109,12 @@ async def _spec_errors(registry: JobRegistry, request: SpecTaskRequest) -> list[
 
 async def _clip_errors(
     aws: AwsClients, settings: LabelingSettings, uri: str, given_id: str | None, loc: list[str]
-) -> tuple[ClipSource, list[Problem]]:
+) -> tuple[ClipSource, list[FieldError]]:
     source = await clip_source.check(aws, settings, uri, hash_needed=given_id is None)
     return source, [_error(loc, source.error)] if source.error else []
 
 
-def _refuse(errors: list[Problem]) -> None:
+def _refuse(errors: list[FieldError]) -> None:
     if len(errors) == 1:
         raise Invalid(errors[0]["msg"], errors)
     if errors:
@@ -175,7 +175,7 @@ async def create_from_workflow(
     resolver = WorkflowResolver(
         load_catalog(settings.labeling.workflows_file), aws, settings.names.table(TASKS.name)
     )
-    errors: list[Problem] = []
+    errors: list[FieldError] = []
     try:
         levels = await resolver.levels(request.workflow)
     except WorkflowError as exc:

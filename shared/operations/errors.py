@@ -27,12 +27,12 @@ class Invalid(OperationError, ValueError):
 
     title = "invalid request"
 
-    def __init__(self, message: str, errors: list[Problem] | None = None) -> None:
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or []
 
 
-class Problem(TypedDict):
+class FieldError(TypedDict):
     """One thing wrong with a request: where (a path into the body) and what."""
 
     loc: list[str]
