@@ -129,7 +129,7 @@ class S3Store:
     async def get_json(self, bucket: str, key: str) -> Any:
         return json.loads(await self.get_bytes(bucket, key))
 
-    async def sha256(self, bucket: str, key: str) -> str:
+    async def content_sha256(self, bucket: str, key: str) -> str:
         """The object's content hash (hex), read a chunk at a time."""
         response = await self._get_object(bucket, key)
         digest = hashlib.sha256()

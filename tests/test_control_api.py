@@ -366,6 +366,13 @@ async def test_the_original_spec_form_and_every_check_at_request_time(
         code, _, problem = await call(control, "POST", "/v1/tasks/spec", "operator", foreign)
         assert code == 422
         assert problem["detail"] == f"s3://other/raw/c.mp4 is not in the pipeline's bucket {bucket}"
+        outside = f"s3://{bucket}/exports/c.mp4"  # ingest reads clips under raw/ only
+        foreign["labelingJobs"][0]["inputConfig"] = {"clipS3Uri": outside}
+        code, _, problem = await call(control, "POST", "/v1/tasks/spec", "operator", foreign)
+        assert (
+            code == 422
+            and problem["detail"] == f"{outside} is not under raw/ (where ingest reads clips)"
+        )
 
         # one clip, one id: the rig's (drive + content hash), whichever way it came in
         ids = set()
