@@ -84,6 +84,10 @@ class PipelineConfig:
     # How long every process started together may take to answer /readyz (a loaded machine
     # imports slowly).
     ready_timeout_seconds: float = 60.0
+    # Whether the control service (API + dashboard) runs with the others (`lava run` does;
+    # tests that do not call it leave it out). Its tokens come in extra_env.
+    control: bool = False
+    control_port: int = 0  # 0: any free port (bound by the pipeline, then handed down)
 
     @property
     def drills(self) -> bool:
@@ -92,7 +96,18 @@ class PipelineConfig:
 
     @property
     def services(self) -> tuple[str, ...]:
-        return LABELSTUDIO_SERVICES if self.backend == "labelstudio" else SERVICES
+        base = LABELSTUDIO_SERVICES if self.backend == "labelstudio" else SERVICES
+        return (*base, "control") if self.control else base
+
+    def shell_env(self) -> dict[str, str]:
+        """The run's settings another shell needs to see what its processes see (the scaled
+        durations above all: `lava status` ages waiting objects by the re-send interval)."""
+        return {
+            key: value
+            for key, value in self.env().items()
+            # the processes' log format and faults are theirs, not a shell's
+            if key != "LAVA_LOG__FORMAT" and not key.startswith("LAVA_FAULT__")
+        }
 
     def env(self) -> dict[str, str]:
         scaled = self.time_scale
@@ -237,7 +252,8 @@ class LocalPipeline:
         """The listening sockets ``service`` is handed: bound at its first start, then kept."""
         held = self.listening.get(service)
         if held is None:
-            held = self.listening[service] = {SERVER_ROLE.get(service, "health"): listen()}
+            port = self.config.control_port if service == "control" else 0
+            held = self.listening[service] = {SERVER_ROLE.get(service, "health"): listen(port=port)}
             if service == "listener" and self.webhook_socket is not None:
                 held["webhook"] = self.webhook_socket
         return held

@@ -21,7 +21,7 @@ import structlog
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import ClipIngested, Event, derived_event_id, new_event
-from shared.ids import clip_id_of
+from shared.ids import CONTENT_HASH_METADATA, clip_id_of
 from shared.layout import raw_key, s3_uri, sidecar_key
 from shared.settings import Settings
 from shared.storage import S3Store
@@ -29,7 +29,7 @@ from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 
 log = structlog.get_logger(__name__)
 
-SHA_METADATA = "lava-sha256"
+SHA_METADATA = CONTENT_HASH_METADATA
 
 
 def content_hash(path: Path) -> str:

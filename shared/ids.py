@@ -11,6 +11,11 @@ MAX_ID = 128
 ID_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_ID - 1}}}$"
 
 
+# The S3 user metadata (x-amz-meta-lava-sha256) holding a clip's content hash: written by the
+# capture rig's upload, read by task requests that name the object (the same clip id either way).
+CONTENT_HASH_METADATA = "lava-sha256"
+
+
 def clip_id_of(drive_id: str, content_sha256: str) -> str:
     """A clip is its drive and its content: ``<drive>-<16 hex of the content hash>``, the drive
     id cut so the whole stays a valid id (the hash keeps it unique)."""

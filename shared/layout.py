@@ -86,8 +86,12 @@ class ClipLayout:
         return ClipLayout(bucket, parts[1], float(parts[2][len("fps-") :]))
 
 
+# Where clips are uploaded (the capture rig) and the only prefix ingest may read them from.
+RAW_PREFIX = "raw/"
+
+
 def raw_key(drive_id: str, clip_id: str, suffix: str) -> str:
-    return f"raw/{drive_id}/{clip_id}{suffix}"
+    return f"{RAW_PREFIX}{drive_id}/{clip_id}{suffix}"
 
 
 def sidecar_key(clip_id: str) -> str:

@@ -309,6 +309,20 @@ class LabelingConfig(Group):
     workers_per_object: int = Field(
         1, ge=1, le=9, description="NumberOfHumanWorkersPerDataObject of new jobs."
     )
+    spec_fps: float = Field(
+        1.0,
+        gt=0,
+        le=120,
+        description="Frames per second of a spec's clip that names none (the original's "
+        "form, `inputConfig.inputManifestS3Uri`, has no fps).",
+    )
+    hash_max_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=0,
+        description="Largest clip a task request hashes itself for its clip id when the "
+        "object lacks the capture rig's content hash (`lava upload` records it); a larger "
+        "one is refused (422).",
+    )
 
 
 class LabelStudioConfig(Group):

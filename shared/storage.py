@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,6 +128,15 @@ class S3Store:
 
     async def get_json(self, bucket: str, key: str) -> Any:
         return json.loads(await self.get_bytes(bucket, key))
+
+    async def content_sha256(self, bucket: str, key: str) -> str:
+        """The object's content hash (hex), read a chunk at a time."""
+        response = await self._get_object(bucket, key)
+        digest = hashlib.sha256()
+        async with response["Body"] as body:
+            while chunk := await body.read(_CHUNK):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     async def put_bytes(
         self,

@@ -222,8 +222,12 @@ async def spec_answers_202_with_a_location_that_shows_the_ingest_failure(
         "clip": CLIP,
         "clipId": "c-missing",
     }
+    # there when the request is checked, gone when ingest reads it
+    store = S3Store(aws)
+    await store.put_bytes(s.names.bucket, "raw/none.mp4", b"soon gone")
     code, headers, created = await call(control, "POST", "/v1/tasks/spec", body=spec)
     assert code == 202 and headers["Location"] == "/v1/clips/c-missing", created
+    await (await aws.s3()).delete_object(Bucket=s.names.bucket, Key="raw/none.mp4")
     code, _, clip = await call(control, "GET", headers["Location"], "viewer")
     assert code == 200 and clip["status"] == "ingesting"
     assert clip["tasks"] == [created["task_id"]]
@@ -235,7 +239,7 @@ async def spec_answers_202_with_a_location_that_shows_the_ingest_failure(
     assert isinstance(event.payload, ClipIngested)
     ingested = cast(Event[ClipIngested], event)
     recorder = Recorder()
-    ingest = IngestHandler(s, S3Store(aws), recorder, clips=TaskStore(aws, s).clips)
+    ingest = IngestHandler(s, store, recorder, clips=TaskStore(aws, s).clips)
     await ingest.handle(ingested)
     (failed,) = recorder.of("ClipFailed")
     await make(aws, s, FakeClock(), Recorder()).on_clip_failed(failed)

@@ -4,6 +4,7 @@ the operations the CLI shares (stop, retry, list pages)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -13,12 +14,15 @@ import aiohttp
 import pytest
 
 from devstack.testing.events import expired, frames_ready
+from lava.rig import SHA_METADATA, derive_clip_id
 from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.dataset.export_store import DatasetExport, ExportStatus, ExportStore
 from shared.dataset.exports import ExportFormat
 from shared.events import ClipIngested, decode_event
+from shared.labeling.jobs import max_job_name
 from shared.settings import Settings
+from shared.storage import S3Store
 from shared.tasks.model import TaskStatus
 from tests.support.broker import get_messages
 from tests.support.control import ControlProcess, control_service
@@ -34,6 +38,8 @@ from tests.support.dispatch import (
 pytestmark = pytest.mark.integration
 
 PROBLEM = "application/problem+json"
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
+ORIGINAL_SPEC = Path(__file__).parent / "fixtures" / "specs" / "original.json"
 DRIVE = {"drive_id": "d9", "weather": "clear", "time_of_day": "night", "route": "A1"}
 CLIP = {"scene": "tunnel", "traffic": "undefined", "traffic_density": "low"}
 
@@ -131,7 +137,7 @@ async def test_each_role_against_each_route(
         status, _, document = await call(control, "GET", "/openapi.json")
         assert status == 200 and document["openapi"].startswith("3.1")
         routes = route_table(document)
-        assert len(routes) == 15
+        assert len(routes) == 16
         bucket = s.names.bucket
         answers: list[tuple[str, str, int]] = []
         for method, path, mutating in routes:
@@ -195,6 +201,14 @@ async def test_stop_retry_and_pages_through_the_api(
         code, _, shown = await call(control, "GET", "/v1/tasks/clip-0.vehicles", "viewer")
         assert code == 200 and shown["task"]["status"] == "failed"
         assert shown["objects"][0]["expired_keys"] == [key]
+        # one time format in every shape; the history tells the whole life from creation
+        task = shown["task"]
+        assert all(RFC3339.fullmatch(task[k]) for k in ("created_at", "updated_at"))
+        assert RFC3339.fullmatch(shown["objects"][0]["last_sent_at"])
+        assert [h["event"] for h in task["history"]][:2] == ["created", "level-started"]
+        assert all(RFC3339.fullmatch(h["at"]) for h in task["history"])
+        _, _, first = await call(control, "GET", "/v1/tasks?limit=1", "viewer")
+        assert RFC3339.fullmatch(first["items"][0]["created_at"])
 
         # stop: once, twice (idempotent), then refused where it does not apply
         code, _, stopped = await call(
@@ -237,6 +251,7 @@ async def test_problem_details_and_bounded_bodies(
 ) -> None:
     s = dispatch_settings(settings)
     await create_jobs(aws, s)
+    await S3Store(aws).put_bytes(s.names.bucket, "raw/c.mp4", b"a clip")
     async with control_service(s, tmp_path, LAVA_CONTROL__MAX_BODY_BYTES="2048") as control:
         code, headers, problem = await call(
             control,
@@ -304,3 +319,123 @@ async def test_problem_details_and_bounded_bodies(
         assert created["task_id"] == f"{event.payload.clip_id}.{event.payload.workflows[0]}"
         code, _, job = await call(control, "GET", "/v1/jobs/VOTVehicle", "viewer")
         assert code == 200 and job["status"] == "InProgress"
+
+
+async def test_the_original_spec_form_and_every_check_at_request_time(
+    aws: AwsClients, settings: Settings, tmp_path: Path
+) -> None:
+    s = dispatch_settings(settings)
+    await create_jobs(aws, s)
+    bucket = s.names.bucket
+    store = S3Store(aws)
+    content = b"the same clip"
+    sha = hashlib.sha256(content).hexdigest()
+    await store.put_bytes(bucket, "raw/original/clip.mp4", content)  # not through the rig
+    await store.put_bytes(bucket, "raw/rig/clip.mp4", content, metadata={SHA_METADATA: sha})
+    async with control_service(s, tmp_path) as control:
+        # the original system's spec, verbatim (its field names, its job configuration)
+        spec = json.loads(ORIGINAL_SPEC.read_text().replace("{bucket}", bucket))
+        code, headers, created = await call(control, "POST", "/v1/tasks/spec", "operator", spec)
+        assert code == 202, created
+        assert created["clip_id"] == "original-batch-01"  # batchId
+        assert headers["Location"] == "/v1/clips/original-batch-01"
+        assert created["levels"] == [["VOTVehicle"], ["AdjVOTVehicle"]]
+        assert any("taskTimeLimitInSeconds 604800 not applied" in w for w in created["warnings"])
+        code, _, clip = await call(control, "GET", headers["Location"], "viewer")
+        assert code == 200 and clip["status"] == "ingesting"
+
+        # everything wrong that can be known now, each named
+        wrong = json.loads(json.dumps(spec).replace("raw/original/", "raw/missing/"))
+        del wrong["batchId"]
+        level_one = {**wrong["labelingJobs"][0], "jobName": "AdjVOTVehicle"}
+        wrong["labelingJobs"] = [wrong["labelingJobs"][0], wrong["labelingJobs"][0], level_one]
+        code, _, problem = await call(control, "POST", "/v1/tasks/spec", "operator", wrong)
+        assert code == 422, problem
+        messages = [e["msg"] for e in problem["errors"]]
+        assert "job VOTVehicle is named more than once" in messages, messages
+        assert any(
+            m == "AdjVOTVehicle adjusts VOTVehicle: an adjustment job cannot be at level 1"
+            for m in messages
+        ), messages
+        assert f"s3://{bucket}/raw/missing/clip.mp4 does not exist" in messages, messages
+        assert problem["detail"].startswith(f"{len(messages)} problems: ")
+        foreign = {**spec, "batchId": "elsewhere"}
+        foreign["labelingJobs"] = [
+            {**spec["labelingJobs"][0], "inputConfig": {"clipS3Uri": "s3://other/raw/c.mp4"}}
+        ]
+        code, _, problem = await call(control, "POST", "/v1/tasks/spec", "operator", foreign)
+        assert code == 422
+        assert problem["detail"] == f"s3://other/raw/c.mp4 is not in the pipeline's bucket {bucket}"
+        outside = f"s3://{bucket}/exports/c.mp4"  # ingest reads clips under raw/ only
+        foreign["labelingJobs"][0]["inputConfig"] = {"clipS3Uri": outside}
+        code, _, problem = await call(control, "POST", "/v1/tasks/spec", "operator", foreign)
+        assert (
+            code == 422
+            and problem["detail"] == f"{outside} is not under raw/ (where ingest reads clips)"
+        )
+
+        # one clip, one id: the rig's (drive + content hash), whichever way it came in
+        ids = set()
+        for key in ("raw/original/clip.mp4", "raw/rig/clip.mp4"):
+            body = {
+                "workflow": "vehicles",
+                "clipS3Uri": f"s3://{bucket}/{key}",
+                "fps": 1,
+                "drive": DRIVE,
+                "clip": CLIP,
+            }
+            code, _, made = await call(control, "POST", "/v1/tasks", "operator", body)
+            assert code == 202, made
+            ids.add(made["clip_id"])
+        assert ids == {derive_clip_id(DRIVE["drive_id"], sha)}
+        audits = [json.loads(line) for line in control.log().splitlines() if '"audit"' in line]
+        created_lines = [a for a in audits if a["action"].startswith("tasks.create")]
+        # the audit line names the task created (the clip's URI when refused)
+        assert created_lines[0]["target"] == created["task_id"]
+        assert created_lines[1]["target"] == f"s3://{bucket}/raw/missing/clip.mp4"
+        assert created_lines[-1]["target"] == f"{ids.pop()}.vehicles"
+
+
+async def test_job_names_archive_and_allowed_methods(
+    aws: AwsClients, settings: Settings, tmp_path: Path
+) -> None:
+    s = dispatch_settings(settings)
+    async with control_service(s, tmp_path) as control:
+        # a name every derived name (Ground Truth job, its queue, topics) cannot hold: 422
+        name = "a" + "-" * 61 + "b"
+        body = {"name": name, "type": "vehicle"}
+        code, _, problem = await call(control, "POST", "/v1/jobs", "operator", body)
+        bound = max_job_name(s.namespace)
+        assert code == 422 and f"at most {bound}" in problem["detail"], problem
+        code, _, made = await call(
+            control, "POST", "/v1/jobs", "operator", {"name": "Junk1", "type": "vehicle"}
+        )
+        assert code == 200 and made["created"], made
+        assert RFC3339.fullmatch(made["job"]["created_at"])
+        # archive: stopped, gone from the list and the API, still readable when asked for
+        code, _, archived = await call(control, "DELETE", "/v1/jobs/Junk1", "operator")
+        assert code == 200 and archived["status"] == "Stopped", archived
+        assert RFC3339.fullmatch(archived["archived_at"])
+        for method, path in (("DELETE", ""), ("GET", ""), ("POST", "/stop")):
+            code, _, gone = await call(control, method, f"/v1/jobs/Junk1{path}", "operator")
+            assert code == 404 and gone["detail"] == "no job named Junk1 (archived)"
+        code, _, shown = await call(control, "GET", "/v1/jobs/Junk1?archived=true", "viewer")
+        assert code == 200 and shown["archived_at"] == archived["archived_at"]
+        _, _, listed = await call(control, "GET", "/v1/jobs", "viewer")
+        assert "Junk1" not in [j["name"] for j in listed]
+        _, _, every = await call(control, "GET", "/v1/jobs?archived=true", "viewer")
+        assert "Junk1" in [j["name"] for j in every]
+        code, _, problem = await call(control, "DELETE", "/v1/jobs/NoSuchJob", "operator")
+        assert code == 404, problem
+
+        # Allow names every method of a route, on OPTIONS and on 405
+        code, headers, got = await call(control, "OPTIONS", "/v1/jobs")
+        assert code == 204, (headers, got)
+        assert headers["Allow"] == "GET, HEAD, OPTIONS, POST"
+        code, headers, _ = await call(control, "PUT", "/v1/jobs/Junk1", "operator")
+        assert code == 405 and headers["Allow"] == "DELETE, GET, HEAD, OPTIONS"
+        # closed sets of values are enums in the OpenAPI document
+        _, _, document = await call(control, "GET", "/openapi.json")
+        params = document["paths"]["/v1/dataset/clips"]["get"]["parameters"]
+        weather = next(p for p in params if p["name"] == "weather")
+        assert "rainy" in json.dumps(weather["schema"]) and "enum" in json.dumps(document)

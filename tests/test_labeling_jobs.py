@@ -16,7 +16,7 @@ from botocore.validate import validate_parameters
 from emulators.settings import LocalSettings
 from shared.aws import AwsClients
 from shared.labeling.backends import BackendError, create_labeling_job_request
-from shared.labeling.jobs import JobConfigError, JobManager
+from shared.labeling.jobs import JobConfigError, JobManager, max_job_name
 from shared.labeling.streaming_job import StreamingJob
 from shared.settings import DispatcherSettings, Settings, load_settings
 from shared.storage import S3Store
@@ -227,6 +227,10 @@ def test_lava_jobs_cli(settings: Settings) -> None:
     assert "Stopped" in lava("jobs", "list").stdout
     refreshed = lava("jobs", "list", "--refresh")
     assert refreshed.returncode == 0 and "Stopped" in refreshed.stdout
+    archived = lava("jobs", "archive", "VOTLane")
+    assert archived.returncode == 0 and "VOTLane: archived" in archived.stdout, archived.stderr
+    assert "VOTLane" not in lava("jobs", "list").stdout
+    assert "VOTLane" in lava("jobs", "list", "--archived").stdout
 
 
 async def test_refresh_records_a_job_that_ended_by_itself(
@@ -310,6 +314,25 @@ async def test_an_ended_job_is_created_again_as_a_new_generation(
     await sqs.get_queue_url(QueueName=job.gt_queue_name)  # its own input queue
     stored = await manager.registry.get("VOTVehicle")
     assert stored == job
+    # archived (stopped first), then created again: a new generation, not archived
+    archived = await manager.archive("VOTVehicle")
+    assert archived.status == "Stopped" and archived.archived_at is not None
+    assert "VOTVehicle" not in [j.name for j in await manager.registry.list(archived=False)]
+    third = (await manager.create("VOTVehicle", "vehicle")).job
+    assert third.generation == 3 and third.archived_at is None
+
+
+async def test_a_job_name_is_bounded_by_every_name_derived_from_it(
+    aws: AwsClients, settings: Settings
+) -> None:
+    manager = JobManager(aws, settings)
+    bound = max_job_name(settings.namespace)
+    # the Ground Truth name <ns>-<name>-g99 is the tightest: 63 characters
+    assert bound == 63 - len(settings.namespace) - len("--g99")
+    with pytest.raises(JobConfigError, match=f"has {bound + 1} characters; at most {bound}"):
+        await manager.create("a" + "-" * (bound - 1) + "b", "vehicle")
+    made = await manager.create("a" + "-" * (bound - 2) + "b", "vehicle")
+    assert made.created and len(made.job.gt_queue_name) <= 80
 
 
 async def test_video_jobs_take_one_worker_and_warn_above_the_default_concurrency(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -14,31 +15,31 @@ from pathlib import Path
 
 import pytest
 
-from lava.commands.run import env_lines
+from lava.commands.run import env_lines, write_env_file
 from lava.deploy.aws_calls import CallGraph, Component, usage
 from lava.endpoints import EndpointError, resolve
+from lava.run_control import control_access
 from shared.settings import load_settings
-from tests.support.clips import small_clip
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-RIG = (
-    "lava upload {clip} --drive-id rig-1 --weather rainy --time-of-day night --route r1 "
-    "--scene intersection --traffic stop-and-go --traffic-density high --fps 1 "
-    "--workflow signs_lights"
-)
+WALKTHROUGH = Path(__file__).parents[1] / "docs" / "console.md"
 
 
-def another_shell(env_file: Path, command: str) -> subprocess.CompletedProcess[str]:
-    """``command`` in a fresh bash that only sources the env file `lava run` wrote."""
+def walkthrough(shell: str) -> list[str]:
+    """The commands of one shell of the docs' walk-through (the bash block after its marker)."""
+    text = WALKTHROUGH.read_text()
+    block = text.split(f"<!-- walkthrough: {shell} -->", 1)[1].split("```bash\n", 1)[1]
+    return [line for line in block.split("```", 1)[0].splitlines() if line.strip()]
+
+
+def another_shell(cwd: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """``command`` in a fresh bash, in ``cwd``, with none of this process's LAVA_/AWS_ values
+    (what it knows of the run comes from the env file it sources)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LAVA_", "AWS_"))}
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
     return subprocess.run(
-        ["bash", "-c", f". {env_file} && {command}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
 
 
@@ -50,29 +51,24 @@ def wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout: float) 
         time.sleep(0.2)
 
 
-def test_lava_run_serves_a_rig_in_another_shell_until_interrupted(
+def test_the_docs_walkthrough_runs_as_written(
     tmp_path: Path, namespace: str, rabbitmq: str
 ) -> None:
-    env_file = tmp_path / "run.env"
-    clip = small_clip(tmp_path / "clips", seconds=2, size=(320, 180))
-    env = dict(os.environ, LAVA_BROKER__AMQP_URL=rabbitmq, LAVA_STATE_DIR=str(tmp_path / "state"))
-    env.pop("AWS_ENDPOINT_URL", None)
+    """`lava run` in one shell, the walk-through's commands in another (docs/console.md),
+    each run as written: the control service's URL and tokens, the run's scaled settings in
+    run.env, a clip uploaded and completed, the same status through the API."""
+    (first,) = walkthrough("first shell")
+    second = walkthrough("second shell")
+    assert first == "lava run" and second[0] == "source .lava/run.env"
+    env_file = tmp_path / ".lava" / "run.env"
+    # the test's namespace and broker; everything else as a new user has it (state in ./.lava)
+    env = dict(os.environ, LAVA_BROKER__AMQP_URL=rabbitmq, LAVA_NAMESPACE=namespace)
+    for name in ("AWS_ENDPOINT_URL", "LAVA_STATE_DIR", "LAVA_CONTROL__TOKENS"):
+        env.pop(name, None)
     output = (tmp_path / "run.out").open("wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lava",
-            "run",
-            "--namespace",
-            namespace,
-            "--env-file",
-            str(env_file),
-            "--worker-rate",
-            "50",
-            "--refresh",
-            "0.5",
-        ],
+        [sys.executable, "-m", "lava", *shlex.split(first)[1:]],
+        cwd=tmp_path,
         env=env,
         stdout=output,
         stderr=subprocess.STDOUT,
@@ -83,12 +79,30 @@ def test_lava_run_serves_a_rig_in_another_shell_until_interrupted(
         text = env_file.read_text()
         assert f"export LAVA_NAMESPACE={namespace}" in text
         assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in text
+        # the run's scaled durations, so another shell ages objects as the run does
+        assert "export LAVA_DISPATCH__RESEND_INTERVAL_SECONDS=8.64" in text, text
+        assert "export LAVA_CONTROL_URL=http://127.0.0.1:" in text
+        banner = (tmp_path / "run.out").read_text()
+        operator = re.search(r"operator token: (lava_\S+)", banner)
+        assert operator and f"export LAVA_CONTROL_TOKEN={operator.group(1)}" in text, banner
 
-        uploaded = another_shell(env_file, RIG.format(clip=clip.video))
-        assert uploaded.returncode == 0, uploaded.stderr
+        prefix = second[0]
+        results = []
+        for command in second[1:]:
+            done = another_shell(tmp_path, f"{prefix} && {command}")
+            assert done.returncode == 0, (command, done.stdout, done.stderr)
+            results.append(done)
+        api_status = json.loads(results[-2].stdout)
+        assert api_status["waiting_by_age"].keys() == {
+            "< 1 min",
+            "1-10 min",
+            "10-60 min",
+            "1-24 h",
+            "> 1 day",
+        }
         deadline = time.monotonic() + 180
         while True:
-            status = another_shell(env_file, "lava status")
+            status = another_shell(tmp_path, f"{prefix} && lava status")
             assert status.returncode == 0, status.stderr
             if "clips: completed 1" in status.stdout:
                 break
@@ -96,6 +110,8 @@ def test_lava_run_serves_a_rig_in_another_shell_until_interrupted(
             assert time.monotonic() < deadline, status.stdout
             time.sleep(1)
         assert f"namespace {namespace}: 1 task(s)" in status.stdout
+        api = another_shell(tmp_path, f"{prefix} && {second[-2]}")
+        assert json.loads(api.stdout)["clips_by_outcome"] == {"completed": 1}
         recorded = recorded_aws_calls(text)
     finally:
         process.send_signal(signal.SIGINT)
@@ -106,6 +122,7 @@ def test_lava_run_serves_a_rig_in_another_shell_until_interrupted(
     assert not env_file.exists()  # removed with the pipeline
     assert "clips: completed 1" in log  # the live view followed the clip
     assert "'ingest': 0" in log and "'gt-emulator': 0" in log  # every process drained
+    assert "'control': 0" in log
     # A recorded run backs the static analysis the IAM policies come from: every AWS
     # operation a service really called is one the analysis found for it.
     graph = CallGraph()
@@ -128,6 +145,21 @@ def recorded_aws_calls(env_text: str) -> dict[str, set[tuple[str, str]]]:
         )
         calls[service] = {(aws, op) for aws, op, count in pairs if float(count) > 0}
     return calls
+
+
+def test_a_run_keeps_the_tokens_a_shell_already_holds(tmp_path: Path) -> None:
+    env_file = tmp_path / "run.env"
+    made = control_access({}, env_file)
+    assert made.created and made.operator and made.viewer
+    values = made.env("http://127.0.0.1:1")
+    # a shell that sourced a run's env file keeps its tokens, and so does a file a killed run
+    # left behind
+    again = control_access(values, env_file)
+    assert not again.created and again.operator == made.operator
+    assert again.entries == made.entries
+    write_env_file(env_file, [f"export {k}={shlex.quote(v)}" for k, v in values.items()])
+    from_file = control_access({}, env_file)
+    assert not from_file.created and from_file.viewer == made.viewer
 
 
 def test_env_lines_quote_values_and_keep_real_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from shared.bus import Bus
 from shared.clock import FakeClock
 from shared.events import ClipIngested, decode_event
 from shared.settings import Settings
+from shared.storage import S3Store
 from shared.tasks.model import TaskStatus
 from tests.support.broker import get_messages
 from tests.support.cli import field_values, table_rows
@@ -129,6 +130,7 @@ async def test_create_from_the_original_spec(
             },
         ]
     }
+    await S3Store(aws).put_bytes(s.names.bucket, "raw/c.mp4", b"a clip")
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec))
     made = lava(

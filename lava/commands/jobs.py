@@ -87,10 +87,12 @@ def create_defaults(backend: str) -> None:
     help="Ask each backend for the job's status first (a real streaming job ends by itself "
     "after 10 days without input).",
 )
-def list_jobs(as_json: bool, refresh: bool) -> None:
+@click.option("--archived", is_flag=True, help="Show archived jobs too.")
+def list_jobs(as_json: bool, refresh: bool, archived: bool) -> None:
     """List the registered jobs with their status and emulator counters (--json: the registry
     entries)."""
     found = _run(lambda m: m.refresh() if refresh else m.registry.list())
+    found = [job for job in found if archived or job.archived_at is None]
     if as_json:
         print_json(found)
         return
@@ -124,3 +126,13 @@ def stop(name: str) -> None:
     """Stop job NAME (it takes no new input)."""
     job = _run(lambda m: m.stop(name))
     click.echo(f"{job.name}: stopped")
+
+
+@jobs.command("archive")
+@click.argument("name")
+def archive(name: str) -> None:
+    """Stop job NAME unless it has ended, and archive it: `lava jobs list` and GET /v1/jobs
+    no longer show it; tasks that name it still find it (creating it again un-archives it as
+    a new generation)."""
+    job = _run(lambda m: m.archive(name))
+    click.echo(f"{job.name}: archived (status {job.status})")

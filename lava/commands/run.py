@@ -1,9 +1,11 @@
 """`lava run`: the whole local pipeline as one long-running foreground command.
 
-A moto server (or an AWS endpoint that is already up, e.g. LocalStack), the four services and
-the Ground Truth emulator run as processes until Ctrl-C, with a live status view. A capture rig
-(`lava upload`, `lava.rig.upload_clip`) or any AMQP client feeds it from elsewhere; `lava
-status` watches it. The settings another shell needs are written to an env file to source.
+A moto server (or an AWS endpoint that is already up, e.g. LocalStack), the four services, the
+Ground Truth emulator and the control service (API + dashboard) run as processes until Ctrl-C,
+with a live status view. A capture rig (`lava upload`, `lava.rig.upload_clip`) or any AMQP
+client feeds it from elsewhere; `lava status` and the control API watch it. The settings
+another shell needs (the run's scaled durations and the control service's URL and tokens
+included) are written to an env file to source.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from lava.commands import backend_option, workforce_options
 
 if TYPE_CHECKING:
     from lava.local_pipeline import LocalPipeline
+    from lava.run_control import ControlAccess
     from shared.settings import Settings
 
 # A service that keeps dying is left down after this many restarts (its log says why).
@@ -67,6 +70,20 @@ MAX_RESTARTS = 5
     show_default=True,
     help="Seconds between two status views.",
 )
+@click.option(
+    "--control/--no-control",
+    default=True,
+    show_default=True,
+    help="Run the control service (API + dashboard) too; its URL and tokens are printed "
+    "once and written to the env file.",
+)
+@click.option(
+    "--control-port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port of the control service (0: any free one, bound before it starts and printed).",
+)
 @backend_option
 def run(
     aws_endpoint: str | None,
@@ -77,11 +94,23 @@ def run(
     worker_rate: float,
     expire_share: float,
     refresh: float,
+    control: bool,
+    control_port: int,
     backend: str,
 ) -> None:
-    """Run the local pipeline until Ctrl-C, with a live status view."""
+    """Run the local pipeline until Ctrl-C, with a live status view.
+
+    \b
+    In another shell:
+      source .lava/run.env      # (or the --env-file): endpoints, scaled settings, tokens
+      lava status               # the pipeline's state, with this run's durations
+      lava upload CLIP ...      # a clip, as the capture rig sends it
+      curl -H "Authorization: Bearer $LAVA_CONTROL_TOKEN" $LAVA_CONTROL_URL/v1/status
+    The dashboard is $LAVA_CONTROL_URL/dashboard (sign in with a token).
+    """
     from lava.endpoints import EndpointError, resolve
     from lava.local_pipeline import PipelineConfig
+    from lava.run_control import control_access
     from shared.logging import configure_logging
     from shared.settings import load_settings
 
@@ -99,6 +128,8 @@ def run(
                 "Label Studio is not installed; install it once (its own venv): "
                 "bash scripts/labelstudio.sh"
             )
+    env_path = env_file or base.state_dir / "run.env"
+    access = control_access(os.environ, env_path) if control else None
     config = PipelineConfig(
         namespace=namespace or base.namespace,
         run_dir=log_dir or base.state_dir / "run-logs",
@@ -107,14 +138,24 @@ def run(
         expire_share=expire_share,
         aws_endpoint=endpoint,
         backend="labelstudio" if backend == "labelstudio" else "emulator",
+        control=access is not None,
+        control_port=control_port,
+        extra_env={"LAVA_CONTROL__TOKENS": access.entries} if access else {},
     )
-    sys.exit(asyncio.run(_run(config, env_file or base.state_dir / "run.env", refresh)))
+    sys.exit(asyncio.run(_run(config, env_path, refresh, access)))
 
 
-def env_lines(settings: Settings, endpoint: str, ports: dict[str, int] | None = None) -> list[str]:
-    """What another shell needs to talk to this pipeline, as `export` lines (and where each
-    process serves /metrics, as LAVA_RUN_METRICS="service=url ...")."""
+def env_lines(
+    settings: Settings,
+    endpoint: str,
+    ports: dict[str, int] | None = None,
+    run_env: dict[str, str] | None = None,
+) -> list[str]:
+    """What another shell needs to talk to this pipeline, as `export` lines: the run's own
+    settings (``run_env``: its scaled durations, the control service's URL and tokens), the
+    endpoints, and where each process serves /metrics (LAVA_RUN_METRICS="service=url ...")."""
     values = {
+        **(run_env or {}),
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_DEFAULT_REGION": settings.aws.region,
         "LAVA_NAMESPACE": settings.namespace,
@@ -141,7 +182,7 @@ def write_env_file(path: Path, lines: list[str]) -> None:
     partial.replace(path)  # atomic: a reader never sees half a file
 
 
-async def _run(config: Any, env_file: Path, refresh: float) -> int:
+async def _run(config: Any, env_file: Path, refresh: float, access: ControlAccess | None) -> int:
     from rich.console import Console
 
     from devstack.local_stack import RABBITMQ_START_HINT
@@ -162,8 +203,11 @@ async def _run(config: Any, env_file: Path, refresh: float) -> int:
     try:
         with console.status("starting AWS stand-in, provisioning, registering jobs, services"):
             settings = await pipeline.start()
-        ports = {service: p.port for service, p in pipeline.processes.items()}
-        write_env_file(env_file, env_lines(settings, pipeline.aws_endpoint, ports))
+        ports = {s: p.port for s, p in pipeline.processes.items() if s != "control"}
+        run_env = config.shell_env()
+        if access is not None:
+            run_env |= access.env(control_url(pipeline))
+        write_env_file(env_file, env_lines(settings, pipeline.aws_endpoint, ports, run_env))
         console.print(
             f"[bold]lava run[/bold]: namespace {settings.namespace}, AWS {pipeline.aws_endpoint}, "
             f"RabbitMQ {redact_url(settings.broker.amqp_url.get_secret_value()).split('@')[-1]}; "
@@ -171,6 +215,8 @@ async def _run(config: Any, env_file: Path, refresh: float) -> int:
             f"In another shell: [bold]source {env_file}[/bold], then `lava upload ...`, "
             "`lava status`. Ctrl-C stops everything."
         )
+        if access is not None:
+            console.print(control_banner(control_url(pipeline), access, env_file))
         if pipeline.labelstudio is not None:
             console.print(f"Label Studio: {pipeline.labelstudio.url}")
         await _watch(console, pipeline, settings, stop, refresh)
@@ -180,6 +226,25 @@ async def _run(config: Any, env_file: Path, refresh: float) -> int:
         with console.status("stopping"):
             codes = await pipeline.stop()
         console.print(f"stopped (exit codes {codes})")
+
+
+def control_url(pipeline: LocalPipeline) -> str:
+    return f"http://127.0.0.1:{pipeline.processes['control'].port}"
+
+
+def control_banner(url: str, access: ControlAccess, env_file: Path) -> str:
+    """The control service's lines of the run's banner; new tokens are shown here only."""
+    lines = [f"Control API and dashboard: [bold]{url}[/bold] (dashboard: {url}/dashboard)"]
+    if access.created:
+        lines += [
+            f"  operator token: {access.operator}",
+            f"  viewer token:   {access.viewer}",
+            f"  (shown once; also in {env_file} as $LAVA_CONTROL_TOKEN, "
+            "$LAVA_CONTROL_VIEWER_TOKEN)",
+        ]
+    else:
+        lines.append("  tokens: those of LAVA_CONTROL__TOKENS (this shell's or the env file's)")
+    return "\n".join(lines)
 
 
 async def _watch(

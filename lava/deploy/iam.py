@@ -75,7 +75,8 @@ S3_READS: dict[str, tuple[str, ...]] = {
     "ingest": ("raw/", "clips/"),  # the clip; a finished extraction's frame index
     "listener": ("clips/", "gt-output/", "labelstudio-output/"),  # Label Studio media, reviews
     "postproc": ("clips/", "gt-output/", "labelstudio-output/"),
-    "control": ("labels/", "summary/"),  # dataset exports
+    # dataset exports; a task request's clip (HeadObject, its content hash)
+    "control": ("labels/", "summary/", "raw/"),
 }
 S3_WRITES: dict[str, tuple[str, ...]] = {
     "ingest": ("clips/",),

@@ -20,6 +20,13 @@ from services.control.auth import Principal
 from services.control.context import Ctl
 from services.control.problems import documented
 from services.control.security import operator, viewer
+from services.control.views import (
+    LateOutputView,
+    ObjectView,
+    StatusView,
+    TaskRecordView,
+    Timestamp,
+)
 from shared.events import JobName
 from shared.groundtruth.job_types import JOB_TYPES
 from shared.ids import ID_PATTERN
@@ -27,14 +34,12 @@ from shared.labeling.streaming_job import StreamingJob
 from shared.operations import clips, creation, jobs, tasks
 from shared.operations.creation import CreatedTask, SpecTaskRequest, WorkflowTaskRequest
 from shared.operations.errors import Invalid
-from shared.operations.status import PipelineStatus, pipeline_status
+from shared.operations.status import pipeline_status
 from shared.tasks.clip_policy import ClipStage
 from shared.tasks.model import (
     AnnotationTask,
     ClipCompletion,
     ClipRecord,
-    DataObject,
-    LateOutput,
     TaskStatus,
 )
 
@@ -46,6 +51,32 @@ JobPath = Annotated[str, Path(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")]
 
 READ = documented(400, 401, 403, 422)
 WRITE = documented(400, 401, 403, 404, 409, 413, 422, 429)
+
+
+def linked(
+    status: int, description: str, **links: tuple[str, dict[str, str]]
+) -> dict[int | str, dict[str, Any]]:
+    """A success response with OpenAPI links (operationId, parameters): where a client (and
+    schemathesis's stateful phase) goes next with what it got."""
+    return {
+        status: {
+            "description": description,
+            "links": {
+                name: {"operationId": operation, "parameters": parameters}
+                for name, (operation, parameters) in links.items()
+            },
+        }
+    }
+
+
+JOB_NAME = {"name": "$response.body#/job/name"}
+JOB_LINKS = linked(
+    200,
+    "The job (created, or as it was)",
+    DescribeJob=("describe_job", JOB_NAME),
+    StopJob=("stop_job", JOB_NAME),
+    ArchiveJob=("archive_job", JOB_NAME),
+)
 
 router = APIRouter(prefix="/v1")
 
@@ -64,12 +95,21 @@ class JobCreated(BaseModel):
 
 
 @router.get("/jobs", response_model=list[StreamingJob], responses=READ, tags=["jobs"])
-async def list_jobs(who: Viewer, ctl: Ctl) -> list[StreamingJob]:
-    return await ctl.jobs.registry.list()
+async def list_jobs(who: Viewer, ctl: Ctl, archived: bool = False) -> list[StreamingJob]:
+    """The registered jobs by name (``archived=true``: the archived ones too)."""
+    return await ctl.jobs.registry.list(archived=archived)
 
 
-@router.post("/jobs", response_model=JobCreated, responses=WRITE, tags=["jobs"])
+@router.post(
+    "/jobs",
+    response_model=JobCreated,
+    responses={**JOB_LINKS, **WRITE},
+    tags=["jobs"],
+    operation_id="create_job",
+)
 async def create_job(who: Operator, ctl: Ctl, body: JobCreate) -> JobCreated:
+    """Idempotent; the name is bounded by every name derived from it in this namespace (the
+    Ground Truth job, its queue and topics): a longer one is a 422 naming the bound."""
     async with audited(who, "jobs.create", body.name):
         result = await jobs.create_job(ctl.jobs, body.name, body.type, body.adjusts, body.backend)
     return JobCreated(created=result.created, job=result.job)
@@ -80,15 +120,40 @@ async def create_job(who: Operator, ctl: Ctl, body: JobCreate) -> JobCreated:
     response_model=StreamingJob,
     responses=documented(400, 401, 403, 404, 422),
     tags=["jobs"],
+    operation_id="describe_job",
 )
-async def describe_job(who: Viewer, ctl: Ctl, name: JobPath) -> StreamingJob:
-    return await jobs.describe_job(ctl.jobs, name)
+async def describe_job(
+    who: Viewer, ctl: Ctl, name: JobPath, archived: bool = False
+) -> StreamingJob:
+    """The job with its live status; an archived one is a 404 unless ``archived=true``."""
+    return await jobs.describe_job(ctl.jobs, name, archived)
 
 
-@router.post("/jobs/{name}/stop", response_model=StreamingJob, responses=WRITE, tags=["jobs"])
+@router.post(
+    "/jobs/{name}/stop",
+    response_model=StreamingJob,
+    responses=WRITE,
+    tags=["jobs"],
+    operation_id="stop_job",
+)
 async def stop_job(who: Operator, ctl: Ctl, name: JobPath) -> StreamingJob:
     async with audited(who, "jobs.stop", name):
         return await jobs.stop_job(ctl.jobs, name)
+
+
+@router.delete(
+    "/jobs/{name}",
+    response_model=StreamingJob,
+    responses=WRITE,
+    tags=["jobs"],
+    operation_id="archive_job",
+)
+async def archive_job(who: Operator, ctl: Ctl, name: JobPath) -> StreamingJob:
+    """Stop the job unless it has ended, and archive it: from then on a 404 here (``GET
+    /v1/jobs/{name}?archived=true`` still shows it) and gone from ``GET /v1/jobs``; the
+    tasks that name it still find it. Creating it again makes a new generation."""
+    async with audited(who, "jobs.archive", name):
+        return await jobs.archive_job(ctl.jobs, name)
 
 
 # --- tasks --------------------------------------------------------------------------------
@@ -99,7 +164,8 @@ class TaskSummary(BaseModel):
     status: TaskStatus
     level: int
     levels: int
-    updated_at: float
+    created_at: Timestamp
+    updated_at: Timestamp
     failure_reason: str | None = None
     stopped_by: str | None = None
 
@@ -112,6 +178,7 @@ class TaskSummary(BaseModel):
             status=task.status,
             level=task.level,
             levels=len(task.levels),
+            created_at=task.created_at,
             updated_at=task.updated_at,
             failure_reason=task.failure_reason,
             stopped_by=task.stopped_by,
@@ -124,9 +191,9 @@ class TaskPage(BaseModel):
 
 
 class TaskView(BaseModel):
-    task: AnnotationTask
-    objects: list[DataObject]
-    late_outputs: list[LateOutput]
+    task: TaskRecordView
+    objects: list[ObjectView]
+    late_outputs: list[LateOutputView]
 
 
 class StopRequest(BaseModel):
@@ -190,6 +257,7 @@ async def list_tasks(
 
 
 # 202: the clip is accepted; its resource exists at once (``ingesting``) and tells the rest.
+TASK_ID = {"task_id": "$response.body#/task_id"}
 ACCEPTED = {
     202: {
         "description": "Accepted: the clip is ingesting; follow Location for its state.",
@@ -199,6 +267,14 @@ ACCEPTED = {
                 "schema": {"type": "string"},
             }
         },
+        "links": linked(
+            202,
+            "",
+            ShowClip=("show_clip", {"clip_id": "$response.body#/clip_id"}),
+            ShowTask=("show_task", TASK_ID),
+            StopTask=("stop_task", TASK_ID),
+            RetryTask=("retry_task", TASK_ID),
+        )[202]["links"],
     },
     **WRITE,
 }
@@ -210,31 +286,47 @@ def _accepted(created: CreatedTask, response: Response) -> CreatedTask:
 
 
 @router.post(
-    "/tasks", response_model=CreatedTask, status_code=202, responses=ACCEPTED, tags=["tasks"]
+    "/tasks",
+    response_model=CreatedTask,
+    status_code=202,
+    responses=ACCEPTED,
+    tags=["tasks"],
+    operation_id="create_task",
 )
 async def create_task(
     who: Operator, ctl: Ctl, body: WorkflowTaskRequest, response: Response
 ) -> CreatedTask:
     """A task for a clip through a configured workflow (idempotent per clip and workflow)."""
-    async with audited(who, "tasks.create", body.clipS3Uri, workflow=body.workflow):
+    # the audit line names the task created (the clip's URI when refused)
+    async with audited(who, "tasks.create", body.clipS3Uri, workflow=body.workflow) as line:
         created = await creation.create_from_workflow(
             ctl.aws, ctl.settings, ctl.publish, body, now=ctl.now()
         )
+        line.target = created.task_id
     return _accepted(created, response)
 
 
 @router.post(
-    "/tasks/spec", response_model=CreatedTask, status_code=202, responses=ACCEPTED, tags=["tasks"]
+    "/tasks/spec",
+    response_model=CreatedTask,
+    status_code=202,
+    responses=ACCEPTED,
+    tags=["tasks"],
+    operation_id="create_task_from_spec",
 )
 async def create_task_from_spec(
     who: Operator, ctl: Ctl, body: SpecTaskRequest, response: Response
 ) -> CreatedTask:
     """The original's form: ``labelingJobs`` with ``jobName``, ``jobLevel`` and
     ``inputConfig`` (``clipS3Uri`` + ``fps`` at level 1, ``chainFromJobName`` above)."""
-    async with audited(who, "tasks.create-spec", body.drive.drive_id):
+    # the audit line names the task created (the clip's URI when refused), not the drive
+    source = next((j.inputConfig for j in body.labelingJobs if j.jobLevel == 1), None)
+    target = getattr(source, "clipS3Uri", body.drive.drive_id)
+    async with audited(who, "tasks.create-spec", target) as line:
         created = await creation.create_from_spec(
             ctl.aws, ctl.settings, ctl.publish, body, now=ctl.now()
         )
+        line.target = created.task_id
     return _accepted(created, response)
 
 
@@ -243,14 +335,25 @@ async def create_task_from_spec(
     response_model=TaskView,
     responses=documented(400, 401, 403, 404, 422),
     tags=["tasks"],
+    operation_id="show_task",
 )
 async def show_task(who: Viewer, ctl: Ctl, task_id: TaskId) -> TaskView:
     """Levels, data objects with their keys, sends and expirations, history, late outputs."""
     detail = await tasks.show_task(ctl.store, task_id)
-    return TaskView(task=detail.task, objects=detail.objects, late_outputs=detail.late_outputs)
+    return TaskView(
+        task=TaskRecordView.of(detail.task),
+        objects=[ObjectView.of(o) for o in detail.objects],
+        late_outputs=[LateOutputView.of(o) for o in detail.late_outputs],
+    )
 
 
-@router.post("/tasks/{task_id}/retry", response_model=RetryView, responses=WRITE, tags=["tasks"])
+@router.post(
+    "/tasks/{task_id}/retry",
+    response_model=RetryView,
+    responses=WRITE,
+    tags=["tasks"],
+    operation_id="retry_task",
+)
 async def retry_task(who: Operator, ctl: Ctl, task_id: TaskId) -> RetryView:
     async with audited(who, "tasks.retry", task_id):
         actions = await tasks.retry_task(
@@ -259,7 +362,13 @@ async def retry_task(who: Operator, ctl: Ctl, task_id: TaskId) -> RetryView:
     return RetryView(task_id=task_id, actions=actions)
 
 
-@router.post("/tasks/{task_id}/stop", response_model=StopView, responses=WRITE, tags=["tasks"])
+@router.post(
+    "/tasks/{task_id}/stop",
+    response_model=StopView,
+    responses=WRITE,
+    tags=["tasks"],
+    operation_id="stop_task",
+)
 async def stop_task(
     who: Operator, ctl: Ctl, task_id: TaskId, body: Annotated[StopRequest | None, Body()] = None
 ) -> StopView:
@@ -286,6 +395,8 @@ class ClipView(ClipRecord):
     )
     labels_uri: str | None = None
     summary_uri: str | None = None
+    accepted_at: Timestamp | None = None
+    updated_at: Timestamp | None = None
 
 
 @router.get(
@@ -293,6 +404,7 @@ class ClipView(ClipRecord):
     response_model=ClipView,
     responses=documented(400, 401, 403, 404, 422),
     tags=["clips"],
+    operation_id="show_clip",
 )
 async def show_clip(who: Viewer, ctl: Ctl, clip_id: ClipId) -> ClipView:
     """The clip's state from the moment it is accepted (``ingesting``), its tasks and stages,
@@ -309,14 +421,16 @@ async def show_clip(who: Viewer, ctl: Ctl, clip_id: ClipId) -> ClipView:
     )
 
 
-@router.get("/status", response_model=PipelineStatus, responses=READ, tags=["status"])
+@router.get("/status", response_model=StatusView, responses=READ, tags=["status"])
 async def status(
     who: Viewer, ctl: Ctl, hours: Annotated[int, Query(ge=1, le=168)] = 24
-) -> PipelineStatus:
+) -> StatusView:
     """Counts per stage and status, waiting data objects by age, expirations, re-keys,
     re-sends, failures with reasons, and the last hours' counts."""
-    return await pipeline_status(
-        ctl.store, ctl.now(), ctl.settings.dispatch.resend_interval_seconds, hours
+    return StatusView.of(
+        await pipeline_status(
+            ctl.store, ctl.now(), ctl.settings.dispatch.resend_interval_seconds, hours
+        )
     )
 
 

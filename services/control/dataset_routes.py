@@ -7,6 +7,7 @@ here and run in the background (``services/control/exports.py``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -17,11 +18,13 @@ from services.control.auth import Principal
 from services.control.context import Ctl
 from services.control.problems import documented
 from services.control.security import operator, viewer
-from shared.dataset.export_store import DatasetExport, ExportStore
+from services.control.views import ExportView, IndexEntryView
+from shared.dataset.export_store import ExportStore
 from shared.dataset.exports import ExportFormat
-from shared.dataset.index import ENUMS, FREE, IndexEntry, QueryError, check_where
+from shared.dataset.index import ENUMS, FREE, QueryError, check_where
 from shared.ids import MAX_ID
 from shared.operations import dataset
+from shared.taxonomy.vocabulary import Scene, TimeOfDay, Traffic, TrafficDensity, Weather
 
 Viewer = Annotated[Principal, Depends(viewer)]
 Operator = Annotated[Principal, Depends(operator)]
@@ -41,8 +44,10 @@ def _allowed(name: str) -> str:
 
 
 def _value(name: str) -> object:
-    description = f"One of: {_allowed(name)}." if name in ENUMS else "Exact value."
-    return Query(min_length=1, max_length=MAX_VALUE, description=description)
+    # the taxonomy's attributes are enums in the OpenAPI document (closed sets of values)
+    if name in ENUMS:
+        return Query(description=f"One of: {_allowed(name)}.")
+    return Query(min_length=1, max_length=MAX_VALUE, description="Exact value.")
 
 
 class DatasetFilter(BaseModel):
@@ -50,36 +55,26 @@ class DatasetFilter(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    weather: str | None = Field(
-        None, max_length=MAX_VALUE, description=f"One of: {_allowed('weather')}."
-    )
-    time_of_day: str | None = Field(
-        None, max_length=MAX_VALUE, description=f"One of: {_allowed('time_of_day')}."
-    )
-    scene: str | None = Field(
-        None, max_length=MAX_VALUE, description=f"One of: {_allowed('scene')}."
-    )
-    traffic: str | None = Field(
-        None, max_length=MAX_VALUE, description=f"One of: {_allowed('traffic')}."
-    )
-    traffic_density: str | None = Field(
-        None, max_length=MAX_VALUE, description=f"One of: {_allowed('traffic_density')}."
-    )
+    weather: Weather | None = None
+    time_of_day: TimeOfDay | None = None
+    scene: Scene | None = None
+    traffic: Traffic | None = None
+    traffic_density: TrafficDensity | None = None
     drive_id: str | None = Field(None, min_length=1, max_length=MAX_ID)
     route: str | None = Field(None, min_length=1, max_length=MAX_VALUE)
     clip_id: str | None = Field(None, min_length=1, max_length=MAX_ID)
 
 
-def checked(named: dict[str, str | None]) -> dict[str, str]:
+def checked(named: Mapping[str, str | None]) -> dict[str, str]:
     """The filter as the index takes it; 400 with the reason when the taxonomy says no."""
     try:
-        return check_where({k: v for k, v in named.items() if v is not None})
+        return check_where({k: str(v) for k, v in named.items() if v is not None})
     except QueryError as exc:
         raise HTTPException(400, str(exc)) from None
 
 
 class ClipPage(BaseModel):
-    items: list[IndexEntry] = Field(
+    items: list[IndexEntryView] = Field(
         description="Index entries: attributes, counts, and the clip's labels and summary URIs."
     )
     next_cursor: str | None = Field(
@@ -120,11 +115,11 @@ async def list_clips(
     who: Viewer,
     ctl: Ctl,
     request: Request,
-    weather: Annotated[str | None, _value("weather")] = None,
-    time_of_day: Annotated[str | None, _value("time_of_day")] = None,
-    scene: Annotated[str | None, _value("scene")] = None,
-    traffic: Annotated[str | None, _value("traffic")] = None,
-    traffic_density: Annotated[str | None, _value("traffic_density")] = None,
+    weather: Annotated[Weather | None, _value("weather")] = None,
+    time_of_day: Annotated[TimeOfDay | None, _value("time_of_day")] = None,
+    scene: Annotated[Scene | None, _value("scene")] = None,
+    traffic: Annotated[Traffic | None, _value("traffic")] = None,
+    traffic_density: Annotated[TrafficDensity | None, _value("traffic_density")] = None,
     drive_id: Annotated[str | None, _value("drive_id")] = None,
     route: Annotated[str | None, _value("route")] = None,
     clip_id: Annotated[str | None, _value("clip_id")] = None,
@@ -152,12 +147,14 @@ async def list_clips(
     page = await dataset.clips_page(
         ctl.dataset, where, min(limit, ctl.settings.control.page_max), cursor
     )
-    return ClipPage(items=page.entries, next_cursor=page.next_cursor)
+    return ClipPage(
+        items=[IndexEntryView.of(entry) for entry in page.entries], next_cursor=page.next_cursor
+    )
 
 
 @router.post(
     "/exports",
-    response_model=DatasetExport,
+    response_model=ExportView,
     status_code=202,
     responses={
         202: {"headers": LOCATION, "description": "Accepted: queued, or the same request's"},
@@ -167,13 +164,13 @@ async def list_clips(
 )
 async def request_export(
     who: Operator, ctl: Ctl, body: ExportRequest, response: Response
-) -> DatasetExport:
+) -> ExportView:
     """Written to `exports/<id>/attempt-<n>/` in the pipeline's bucket by a control replica
     in the background; `GET` the `Location` for its status, counts and files. Idempotent by
     `export_id` (given or derived)."""
     target = body.export_id or "(derived)"
     async with audited(who, "dataset.export", target, format=body.format.value) as line:
-        where = checked(body.where.model_dump())
+        where = checked(body.where.model_dump(mode="json"))
         line.extra["where"] = where
         export, created = await dataset.request_export(
             ExportStore(ctl.aws, ctl.settings),
@@ -189,14 +186,14 @@ async def request_export(
     if created:
         ctl.exports.submit(export.export_id)
     response.headers["Location"] = f"/v1/dataset/exports/{export.export_id}"
-    return export
+    return ExportView.of(export)
 
 
 @router.get(
     "/exports/{export_id}",
-    response_model=DatasetExport,
+    response_model=ExportView,
     responses=documented(400, 401, 403, 404, 422),
     summary="An export's status, counts, files, or why it failed",
 )
-async def show_export(who: Viewer, ctl: Ctl, export_id: ExportId) -> DatasetExport:
-    return await dataset.show_export(ExportStore(ctl.aws, ctl.settings), export_id)
+async def show_export(who: Viewer, ctl: Ctl, export_id: ExportId) -> ExportView:
+    return ExportView.of(await dataset.show_export(ExportStore(ctl.aws, ctl.settings), export_id))

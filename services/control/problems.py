@@ -12,10 +12,11 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.control import methods
 from services.control.csrf import CsrfRefused
 from shared.operations.errors import Conflict, Invalid, NotFound, OperationError
 
@@ -92,16 +93,26 @@ def install(app: FastAPI) -> None:
     async def on_operation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, OperationError)
         status = next((code for kind, code in STATUS_OF.items() if isinstance(exc, kind)), 409)
-        return problem(status, str(exc), request.url.path)
+        errors = [dict(e) for e in exc.errors] if isinstance(exc, Invalid) else []
+        return problem(status, str(exc), request.url.path, errors=errors or None)
 
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405:
+            return not_allowed(request)
         # 401/403 never say why (a CSRF refusal does: the caller's own client is at fault);
         # others keep the short reason the route gave
         quiet = exc.status_code in (401, 403) and not isinstance(exc, CsrfRefused)
         detail = None if quiet or exc.detail == TITLES.get(exc.status_code) else str(exc.detail)
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, detail, request.url.path, headers=headers)
+
+    def not_allowed(request: Request) -> Response:
+        # OPTIONS is answered for every route; other methods get 405 naming every one allowed
+        if request.method == "OPTIONS" and (answer := methods.options(request)):
+            return answer
+        allow = ", ".join(methods.allowed(request))
+        return problem(405, None, request.url.path, headers={"Allow": allow})
 
     async def on_invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -93,7 +93,23 @@ def new_task(
         updated_at=now,
         level_started_at=now,
         trace_context=trace_context,
+        history=first_history(p, now, status, reason),
     )
+
+
+def first_history(
+    p: FramesReady, now: float, status: TaskStatus, reason: str | None
+) -> list[HistoryEntry]:
+    """A task's history starts with its creation, then its level 1 (or its refusal): the
+    history alone tells the task's whole life."""
+    created = HistoryEntry(
+        at=now,
+        event="created",
+        detail=f"workflow {p.workflow}: {p.frames.frame_count} frames at {p.frames.fps:g} fps",
+    )
+    if status is TaskStatus.ACTIVE:
+        return [created, HistoryEntry(at=now, event="level-started", detail="level 1")]
+    return [created, HistoryEntry(at=now, event=status.value, detail=reason or "")]
 
 
 def _create_level(

@@ -25,6 +25,12 @@ DEDUP_ATTRIBUTE = "dataset-objectid-attribute-name"
 
 # CreateLabelingJob: job names up to 63 of [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}.
 JOB_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+MAX_JOB_NAME = 63
+# Ground Truth creates a streaming job's input queue as GroundTruth-<job name lowercased>
+# (sms-streaming-create-job); SQS queue names are at most 80 characters, SNS topic names 256.
+GT_QUEUE_PREFIX = "GroundTruth-"
+MAX_QUEUE_NAME = 80
+MAX_TOPIC_NAME = 256
 # Video tracking/detection label attribute names must end in "-ref" (the SeqLabel file URI).
 LABEL_ATTRIBUTE_SUFFIX = "-ref"
 # LabelAttributeName: up to 127 of [a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}

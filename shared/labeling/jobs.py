@@ -37,6 +37,8 @@ from shared.storage import S3Store
 from shared.workflows import WorkflowCatalog
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from shared.aws import AwsClients
     from shared.settings import LabelingSettings, ServiceSettings
 
@@ -45,6 +47,26 @@ log = structlog.get_logger(__name__)
 
 class JobConfigError(ValueError):
     pass
+
+
+# Room for the generation suffix of a re-created job (-g2 ... -g99): a name that fits once must
+# still fit when the job is created again.
+GENERATION_ROOM = len("-g99")
+NAME_BOUNDS = (
+    "the Ground Truth job <namespace>-<name>-g<N> at most 63, its input queue "
+    "GroundTruth-<job> at most 80, its topics <namespace>-<name>-output at most 256"
+)
+
+
+def max_job_name(namespace: str) -> int:
+    """The longest job name whose derived names all fit: the Ground Truth job name, the SQS
+    queue Ground Truth creates for it, and its SNS topics (each with the namespace prefix)."""
+    physical = len(namespace) + 1 + GENERATION_ROOM  # <ns>-<name>-gNN
+    return min(
+        limits.MAX_JOB_NAME - physical,
+        limits.MAX_QUEUE_NAME - len(limits.GT_QUEUE_PREFIX) - physical,
+        limits.MAX_TOPIC_NAME - len(namespace) - len("--output"),
+    )
 
 
 def _generation_is(generation: int) -> str:
@@ -73,11 +95,27 @@ class JobRegistry:
         item = found.get("Item")
         return StreamingJob.model_validate(from_item(item)) if item else None
 
-    async def list(self) -> list[StreamingJob]:
+    async def list(self, archived: bool = True) -> list[StreamingJob]:
+        """Every job, by name (``archived=False``: those not archived)."""
         db = await self._aws.dynamodb()
         found = items(db, "scan", TableName=self._table, ConsistentRead=True)
         jobs = [StreamingJob.model_validate(data) async for data in found]
-        return sorted(jobs, key=lambda j: j.name)
+        return sorted((j for j in jobs if archived or j.archived_at is None), key=lambda j: j.name)
+
+    async def archive(self, name: str, generation: int, at: datetime) -> bool:
+        """Mark a job archived; False if it was re-created meanwhile (another generation).
+        Never deleted: tasks and late outputs still name it."""
+        db = await self._aws.dynamodb()
+        return await conditional(
+            db.update_item(
+                TableName=self._table,
+                Key={"name": {"S": name}},
+                UpdateExpression="SET archived_at = :a",
+                ConditionExpression=f"attribute_exists(#n) AND {_generation_is(generation)}",
+                ExpressionAttributeNames={"#n": "name", "#g": "generation"},
+                ExpressionAttributeValues=values(a=at.isoformat(), g=generation),
+            )
+        )
 
     async def add(self, job: StreamingJob) -> None:
         """Register a new job; :class:`JobExists` if the name is taken."""
@@ -219,6 +257,10 @@ class JobManager:
             self._backends[kind] = backend_for(kind, self.aws, self.settings)
         return self._backends[kind]
 
+    def max_name(self) -> int:
+        """The longest job name every name derived from it can hold in this namespace."""
+        return max_job_name(self.settings.namespace)
+
     def gt_name(self, name: str, generation: int = 1) -> str:
         # Ground Truth job names are never reused: a re-created job gets a generation suffix.
         suffix = "" if generation == 1 else f"-g{generation}"
@@ -288,6 +330,12 @@ class JobManager:
             raise JobConfigError(f"job {name}: " + "; ".join(errors))
         for warning in warnings:
             log.warning("job configuration", job=name, warning=warning)
+        bound = self.max_name()
+        if len(name) > bound:
+            raise JobConfigError(
+                f"job name {name!r} has {len(name)} characters; at most {bound} in namespace "
+                f"{self.settings.namespace!r} ({NAME_BOUNDS})"
+            )
         self.gt_name(name)  # raises when namespace + name is not a valid job name
         label_attribute = f"{name}{limits.LABEL_ATTRIBUTE_SUFFIX}"
         if not limits.LABEL_ATTRIBUTE_PATTERN.match(label_attribute):
@@ -421,3 +469,19 @@ class JobManager:
         reason = "stopped by an operator"
         await self.registry.set_status(name, STOPPED, reason, job.generation)
         return job.model_copy(update={"status": STOPPED, "status_reason": reason})
+
+    async def archive(self, name: str) -> StreamingJob:
+        """Stop the job unless it has ended, then archive it (hidden from the job list; kept
+        for the tasks that name it). Idempotent."""
+        job = await self.registry.get(name)
+        if job is None:
+            raise JobConfigError(f"no job named {name}")
+        if job.archived_at is not None:
+            return job
+        if job.status not in ENDED:
+            job = await self.stop(name)
+        at = self.clock.now()
+        if not await self.registry.archive(name, job.generation, at):
+            raise JobConfigError(f"job {name} was created again meanwhile; not archived")
+        log.info("streaming job archived", job=name, generation=job.generation)
+        return job.model_copy(update={"archived_at": at})

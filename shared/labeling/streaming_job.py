@@ -26,6 +26,7 @@ STOPPED = "Stopped"
 FAILED = "Failed"
 COMPLETED = "Completed"
 ENDED = frozenset({STOPPING, STOPPED, FAILED, COMPLETED})  # re-create it to go on
+STATUSES = (INITIALIZING, IN_PROGRESS, STOPPING, STOPPED, FAILED, COMPLETED)
 
 # The fields that make up a job's configuration: creating a job again with the same values is
 # a no-op, with different ones an error.
@@ -57,7 +58,13 @@ class StreamingJob(BaseModel):
     output_topic_arn: str
     label_config_uri: str
     backend: Backend
-    status: str = Field(IN_PROGRESS, description="As DescribeLabelingJob last said.")
+    # A closed set (the API's LabelingJobStatus): an enum in the OpenAPI document; stored and
+    # compared as the string DescribeLabelingJob gives.
+    status: str = Field(
+        IN_PROGRESS,
+        description="As DescribeLabelingJob last said.",
+        json_schema_extra={"enum": list(STATUSES)},
+    )
     status_reason: str | None = None
     generation: int = Field(
         1, ge=1, description="Re-creating an ended job makes a new Ground Truth job: +1."
@@ -68,6 +75,11 @@ class StreamingJob(BaseModel):
     max_concurrent_tasks: int
     workers_per_object: int = 1
     counters: dict[str, int] = Field(default_factory=dict)
+    archived_at: AwareDatetime | None = Field(
+        None,
+        description="Archived (stopped, then hidden from the job list; kept for the tasks "
+        "that name it). Creating the job again makes it a new generation, not archived.",
+    )
 
     @property
     def accepting_input(self) -> bool:

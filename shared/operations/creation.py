@@ -8,21 +8,23 @@ once (``ingesting``), and shows the ingest failure if there is one (docs/clipown
 
 from __future__ import annotations
 
-import hashlib
 import time
+from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from shared.aws import AwsClients
 from shared.events import ClipIngested, S3Uri, derived_event_id, new_event
-from shared.ids import ID_PATTERN, clip_id_of, task_id_of
+from shared.ids import ID_PATTERN, task_id_of
 from shared.labeling.jobs import JobRegistry
-from shared.operations.errors import Invalid
+from shared.operations import clip_source
+from shared.operations.clip_source import ClipSource
+from shared.operations.errors import FieldError, Invalid
 from shared.ports import Publish
 from shared.resources import TASKS
 from shared.settings import LabelingSettings
 from shared.tasks.clip_records import ClipRecords
-from shared.tasks.specs import TaskSpec
+from shared.tasks.specs import ChainInput, TaskSpec
 from shared.tasks.workflows import WorkflowResolver
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from shared.workflows import WorkflowError, load_catalog
@@ -33,6 +35,11 @@ class CreatedTask(BaseModel):
     clip_id: str
     workflow: str
     levels: list[list[str]]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the request said and was not applied (the original's job "
+        "configuration where it differs from the registered job's).",
+    )
 
 
 class WorkflowTaskRequest(BaseModel):
@@ -51,13 +58,67 @@ class SpecTaskRequest(TaskSpec):
 
     drive: DriveAttributes
     clip: ClipAttributes
-    clipId: str | None = Field(None, pattern=ID_PATTERN)
+    clipId: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        validation_alias=AliasChoices("clipId", "batchId"),
+        description="Default: the capture rig's id of the clip (drive id + content hash). "
+        "Alias: the original's `batchId`.",
+    )
 
 
-def clip_id_for(uri: str, drive_id: str, given: str | None) -> str:
-    """The rig's rule (``lava.rig.derive_clip_id``: drive id + 16 hex of the content hash);
-    with no file to hash here, the clip's URI stands for its content."""
-    return given or clip_id_of(drive_id, hashlib.sha256(uri.encode()).hexdigest())
+def _error(loc: Sequence[str | int], msg: str) -> FieldError:
+    return FieldError(loc=["body", *(str(part) for part in loc)], msg=msg)
+
+
+async def _spec_errors(registry: JobRegistry, request: SpecTaskRequest) -> list[FieldError]:
+    """Everything wrong with a spec that can be known now, each named: unknown jobs, a job
+    twice, an adjustment job at level 1, a chain its job does not adjust."""
+    errors = [
+        _error(["labelingJobs"], f"job {name} is named more than once")
+        for name in request.duplicates()
+    ]
+    try:
+        request.levels()
+    except ValueError as exc:
+        errors.append(_error(["labelingJobs"], str(exc)))
+    for index, spec_job in enumerate(request.labelingJobs):
+        where: list[str | int] = ["labelingJobs", index, "jobName"]
+        job = await registry.get(spec_job.jobName)
+        if job is None:
+            errors.append(_error(where, f"job {spec_job.jobName} is not registered"))
+            continue
+        source = spec_job.inputConfig
+        if spec_job.jobLevel == 1 and job.adjusts is not None:
+            errors.append(
+                _error(
+                    where,
+                    f"{job.name} adjusts {job.adjusts}: an adjustment job cannot be at level 1",
+                )
+            )
+        if isinstance(source, ChainInput) and job.adjusts != source.chainFromJobName:
+            errors.append(
+                _error(
+                    ["labelingJobs", index, "inputConfig", "chainFromJobName"],
+                    f"{job.name} adjusts {job.adjusts}, but the spec chains it from "
+                    f"{source.chainFromJobName}",
+                )
+            )
+    return errors
+
+
+async def _clip_errors(
+    aws: AwsClients, settings: LabelingSettings, uri: str, given_id: str | None, loc: list[str]
+) -> tuple[ClipSource, list[FieldError]]:
+    source = await clip_source.check(aws, settings, uri, hash_needed=given_id is None)
+    return source, [_error(loc, source.error)] if source.error else []
+
+
+def _refuse(errors: list[FieldError]) -> None:
+    if len(errors) == 1:
+        raise Invalid(errors[0]["msg"], errors)
+    if errors:
+        raise Invalid(f"{len(errors)} problems: " + "; ".join(e["msg"] for e in errors), errors)
 
 
 async def create_from_spec(
@@ -67,34 +128,40 @@ async def create_from_spec(
     request: SpecTaskRequest,
     now: float | None = None,
 ) -> CreatedTask:
-    try:
-        levels = request.levels()
-        source = request.clip_inputs()
-    except ValueError as exc:
-        raise Invalid(f"invalid spec: {exc}") from None
+    """Every check that can be made now is made now, each error named (422): the jobs, the
+    levels, the clip (in the pipeline's bucket, present)."""
     registry = JobRegistry(aws, settings)
-    for name, chained in request.chains().items():
-        job = await registry.get(name)
-        if job is None:
-            raise Invalid(f"job {name} is not registered")
-        if job.adjusts != chained:
-            raise Invalid(f"{name} adjusts {job.adjusts}, but the spec chains it from {chained}")
-    for name in levels[0]:
-        if await registry.get(name) is None:
-            raise Invalid(f"job {name} is not registered")
+    errors = await _spec_errors(registry, request)
+    try:
+        source = request.clip_inputs(settings.labeling.spec_fps)
+    except ValueError as exc:  # no clip, or two: nothing more to check about it
+        _refuse([*errors, _error(["labelingJobs"], str(exc))])
+        raise
+    clip, clip_errors = await _clip_errors(
+        aws, settings, source.clipS3Uri, request.clipId, ["labelingJobs", "inputConfig"]
+    )
+    _refuse(errors + clip_errors)
+    levels = request.levels()
+    warnings = []
+    for spec_job in request.labelingJobs:
+        job = await registry.get(spec_job.jobName)
+        warnings += spec_job.differences(job) if job else []
     workflow = request.workflow_name()
     resolver = WorkflowResolver(
         load_catalog(settings.labeling.workflows_file), aws, settings.names.table(TASKS.name)
     )
     await resolver.register(workflow, levels)
-    clip_id = clip_id_for(source.clipS3Uri, request.drive.drive_id, request.clipId)
+    clip_id = clip.clip_id(request.drive.drive_id, request.clipId)
     clips = ClipRecords(aws, settings.names.table(TASKS.name))
     await clips.accept(clip_id, [task_id_of(clip_id, workflow)], _now(now))
-    await _ingest(
-        publish, clip_id, request.drive, request.clip, source.clipS3Uri, source.fps, workflow
-    )
+    fps = source.fps or settings.labeling.spec_fps
+    await _ingest(publish, clip_id, request.drive, request.clip, source.clipS3Uri, fps, workflow)
     return CreatedTask(
-        task_id=task_id_of(clip_id, workflow), clip_id=clip_id, workflow=workflow, levels=levels
+        task_id=task_id_of(clip_id, workflow),
+        clip_id=clip_id,
+        workflow=workflow,
+        levels=levels,
+        warnings=warnings,
     )
 
 
@@ -108,11 +175,16 @@ async def create_from_workflow(
     resolver = WorkflowResolver(
         load_catalog(settings.labeling.workflows_file), aws, settings.names.table(TASKS.name)
     )
+    errors: list[FieldError] = []
     try:
         levels = await resolver.levels(request.workflow)
     except WorkflowError as exc:
-        raise Invalid(str(exc)) from None
-    clip_id = clip_id_for(request.clipS3Uri, request.drive.drive_id, request.clipId)
+        errors.append(_error(["workflow"], str(exc)))
+    clip, clip_errors = await _clip_errors(
+        aws, settings, request.clipS3Uri, request.clipId, ["clipS3Uri"]
+    )
+    _refuse(errors + clip_errors)
+    clip_id = clip.clip_id(request.drive.drive_id, request.clipId)
     clips = ClipRecords(aws, settings.names.table(TASKS.name))
     await clips.accept(clip_id, [task_id_of(clip_id, request.workflow)], _now(now))
     await _ingest(

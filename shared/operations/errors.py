@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 
 class OperationError(Exception):
     """An operation refused; ``str(exc)`` is the one-line reason an operator reads."""
@@ -20,6 +22,18 @@ class Conflict(OperationError):
 
 
 class Invalid(OperationError, ValueError):
-    """The request itself is wrong (a spec that does not hold together, an unknown job)."""
+    """The request itself is wrong (a spec that does not hold together, an unknown job);
+    ``errors`` names each thing wrong where there are several (``loc``: where, ``msg``)."""
 
     title = "invalid request"
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class FieldError(TypedDict):
+    """One thing wrong with a request: where (a path into the body) and what."""
+
+    loc: list[str]
+    msg: str

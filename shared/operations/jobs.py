@@ -28,11 +28,17 @@ async def create_job(
     return await _refusing(manager.create(name, job_type, adjusts=adjusts, backend=backend))
 
 
-async def describe_job(manager: JobManager, name: str) -> StreamingJob:
-    """The registry entry with its live status from the backend (recorded if it changed)."""
+async def _current(manager: JobManager, name: str, archived: bool = False) -> StreamingJob:
+    """The job by name; an archived one is gone to the API (404) unless asked for."""
     job = await manager.registry.get(name)
-    if job is None:
-        raise NotFound(f"no job named {name}")
+    if job is None or (job.archived_at is not None and not archived):
+        raise NotFound(f"no job named {name}" + (" (archived)" if job else ""))
+    return job
+
+
+async def describe_job(manager: JobManager, name: str, archived: bool = False) -> StreamingJob:
+    """The registry entry with its live status from the backend (recorded if it changed)."""
+    job = await _current(manager, name, archived)
     live = await _refusing(manager.backend(job.backend).describe(job))
     if live.status != job.status or live.reason != job.status_reason:
         await manager.registry.set_status(name, live.status, live.reason, job.generation)
@@ -40,7 +46,12 @@ async def describe_job(manager: JobManager, name: str) -> StreamingJob:
     return job
 
 
+async def archive_job(manager: JobManager, name: str) -> StreamingJob:
+    """Stop (unless ended) and archive: gone from the API, kept for the tasks naming it."""
+    await _current(manager, name)
+    return await _refusing(manager.archive(name))
+
+
 async def stop_job(manager: JobManager, name: str) -> StreamingJob:
-    if await manager.registry.get(name) is None:
-        raise NotFound(f"no job named {name}")
+    await _current(manager, name)
     return await _refusing(manager.stop(name))

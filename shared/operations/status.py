@@ -23,7 +23,10 @@ FAILURES_SHOWN = 20
 
 
 class StageCount(BaseModel):
-    stage: str = Field(description="labeling level N, post-processing, completed, ...")
+    stage: str = Field(
+        description="ingested, level N, post-processing, completed, failed, stopped",
+        pattern=r"^(ingested|level [1-9][0-9]*|post-processing|completed|failed|stopped)$",
+    )
     tasks: int
 
 

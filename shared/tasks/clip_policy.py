@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.tasks.model import (
     AnnotationTask,
@@ -80,7 +80,8 @@ class ClipStage(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    stage: str
+    # a closed grammar (levels are numbered): a pattern in the OpenAPI document
+    stage: str = Field(pattern=r"^(ingest|labeling|level [1-9][0-9]*|post-processing)$")
     task_id: str | None = None
     level: int | None = None
     state: StageState
