@@ -10,7 +10,8 @@ Behaves like Ground Truth at the message level:
   between min and max; a share of tasks is taken by nobody and expires after
   ``TaskAvailabilityLifetimeInSeconds`` (scaled), producing the expired output message;
 - finished objects produce the output message on the output topic, with the per-frame
-  annotation file in S3;
+  annotation file in S3 and, beside it, the worker-response file naming the simulated worker
+  who drew it (``emulators/workforce.py``: each worker labels with their own noise);
 - realistic profile (``realism.py``): input published while the job was Initializing is lost
   (counted as ``lost_initializing``), and a job without input or open tasks for 10 days
   (scaled) is idle - the emulator then stops it, as Ground Truth does.
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import ValidationError
 
+from emulators import workforce
 from emulators.groundtruth import labels, realism
 from emulators.groundtruth.store import EmulatedTask, EmulatedTaskStore, Fate
 from shared.groundtruth import limits
@@ -46,6 +48,7 @@ from shared.groundtruth.messages import dedup_key_of, unwrap_sns
 from shared.labeling.registry import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri, s3_uri, sidecar_key
 from shared.loops import every
+from shared.quality.workers import WORKER_RESPONSE_DIR
 from shared.storage import ObjectMissing, S3Store
 from shared.taxonomy.records import ClipLabels
 
@@ -273,6 +276,9 @@ class JobSimulator:
         if ids is not None and truth is not None:
             truth = realism.with_object_ids(truth, ids)
         adjusted: bool | None = None
+        worker = workforce.pick(
+            self.settings.emulator.workforce, self._rng(task.dedup_id, "worker")
+        )
         if self.job.adjusts:
             previous = await self._previous(task)
             drawn, changed = labels.adjust(
@@ -283,12 +289,8 @@ class JobSimulator:
             )
             adjusted = changed
         elif truth is not None:
-            noise = labels.Noise(
-                box_jitter=self.settings.emulator.box_jitter,
-                miss_share=self.settings.emulator.miss_share,
-                wrong_attribute_share=self.settings.emulator.wrong_attribute_share,
-            )
-            drawn = labels.add_noise(truth, noise, self._rng(task.dedup_id, "noise"), width, height)
+            rng = self._rng(task.dedup_id, "noise")
+            drawn = labels.add_noise(truth, worker.noise, rng, width, height)
         else:
             drawn = labels.synthetic(
                 self.spec, frames, width, height, self._rng(task.dedup_id, "synthetic")
@@ -303,6 +305,7 @@ class JobSimulator:
             f"{object_id}/SeqLabel.json"
         )
         await self.s3.put_json(self.settings.names.bucket, key, seq.to_json())
+        await self._worker_response(task, object_id, worker)
         cmap = present_class_map(self.spec, seq) if self.realistic else class_map(self.spec)
         metadata = {**self._metadata(), "class-map": cmap}
         if adjusted and self.realistic:
@@ -313,6 +316,16 @@ class JobSimulator:
         out[self.job.label_attribute] = s3_uri(self.settings.names.bucket, key)
         out[f"{self.job.label_attribute}-metadata"] = metadata
         return out
+
+    async def _worker_response(
+        self, task: EmulatedTask, object_id: str, worker: workforce.SimulatedWorker
+    ) -> None:
+        """Who did it, where Ground Truth writes it: beside (not in) the output message."""
+        submitted = max(task.due_at, task.created_at)
+        folder = f"gt-output/{self.job.gt_name}/{WORKER_RESPONSE_DIR}/iteration-1/{object_id}/"
+        document = workforce.worker_response(worker, task.created_at, submitted)
+        name = workforce.response_file_name(submitted)
+        await self.s3.put_json(self.settings.names.bucket, folder + name, document)
 
     async def _clip(
         self, source_ref: str
