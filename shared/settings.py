@@ -745,7 +745,6 @@ class ServiceSettings(LavaSettings):
     broker: BrokerConfig = BrokerConfig()
     aws: AwsConfig = AwsConfig()
     runtime: RuntimeConfig = RuntimeConfig()
-    quality: QualityConfig = QualityConfig()
 
     @field_validator("namespace")
     @classmethod
@@ -794,6 +793,7 @@ class DispatcherSettings(LabelingSettings):
     """The dispatcher."""
 
     dispatch: DispatchConfig = DispatchConfig()
+    quality: QualityConfig = QualityConfig()
 
 
 class ListenerSettings(LabelingSettings):

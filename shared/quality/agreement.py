@@ -69,7 +69,7 @@ def agreement(
 
     def add(category: str, **counts: float) -> None:
         before = per_class.get(category, Agreement())
-        per_class[category] = before.plus(Agreement(**counts))  # type: ignore[arg-type]
+        per_class[category] = before.plus(Agreement(**counts))
 
     for frame_no in sorted(set(level1) | set(final)):
         found = match_frame(level1.get(frame_no, ()), final.get(frame_no, ()), 1e-9)
