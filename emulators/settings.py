@@ -53,8 +53,10 @@ class EmulatorConfig(Group):
         default_factory=list,
         max_length=64,
         description="Simulated workers of different skill (JSON list of {worker_id, box_jitter, "
-        "miss_share, wrong_attribute_share, weight}); each first-level task goes to one, drawn "
-        "by weight. Empty: one worker `emulated-worker-1` with the global noise settings.",
+        "miss_share, wrong_attribute_share, weight, adjusts}); each first-level task goes to a "
+        "worker, each adjustment task to a reviewer (`adjusts: true`; none: "
+        "`emulated-reviewer-1`), drawn by weight. Empty: one worker `emulated-worker-1` with "
+        "the global noise settings.",
     )
     adjust_fix_share: float = Field(
         0.8, ge=0, le=1, description="Share of level-1 mistakes an adjustment job corrects."

@@ -38,6 +38,9 @@ class SimulatedWorker(BaseModel):
         0.0, ge=0, le=1, description="Share of objects with a wrong attribute."
     )
     weight: float = Field(1.0, gt=0, description="Relative share of the tasks this worker takes.")
+    adjusts: bool = Field(
+        False, description="Works on adjustment jobs (a reviewer) instead of first-level ones."
+    )
 
     @property
     def noise(self) -> Noise:
@@ -49,9 +52,19 @@ class SimulatedWorker(BaseModel):
         return str(uuid.uuid5(_SUB_NAMESPACE, self.worker_id))
 
 
-def pick(workers: Sequence[SimulatedWorker], rng: random.Random) -> SimulatedWorker:
-    """The worker who takes a task, in proportion to the workers' weights."""
-    return rng.choices(list(workers), weights=[w.weight for w in workers])[0]
+# Who reviews when no configured worker adjusts: the adjustment's skill is adjust_fix_share.
+DEFAULT_REVIEWER = SimulatedWorker(worker_id="emulated-reviewer-1", adjusts=True)
+
+
+def pick(
+    workers: Sequence[SimulatedWorker], rng: random.Random, adjusting: bool = False
+) -> SimulatedWorker:
+    """The worker who takes a task - a first-level worker, or a reviewer for an adjustment
+    job - in proportion to the workers' weights."""
+    team = [w for w in workers if w.adjusts == adjusting]
+    if not team:
+        return DEFAULT_REVIEWER if adjusting else SimulatedWorker(worker_id="emulated-worker-1")
+    return rng.choices(team, weights=[w.weight for w in team])[0]
 
 
 def _stamp(at: float) -> str:

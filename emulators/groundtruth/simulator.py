@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from emulators import workforce
 from emulators.groundtruth import labels, realism
 from emulators.groundtruth.store import EmulatedTask, EmulatedTaskStore, Fate
+from shared.dedup import parse_dedup_key
 from shared.groundtruth import limits
 from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.convert import (
@@ -62,6 +63,13 @@ log = structlog.get_logger(__name__)
 # received, duplicates_ignored, dropped_by_retention, invalid_input, labeled, expired, failed,
 # live_duplicates (two live tasks for one data object: the dispatcher re-keyed a live item).
 CountHook = Callable[[str, str, int], None]
+
+
+def data_object(task: EmulatedTask) -> str:
+    """The pipeline's data object a task is for (task, job, object of its dedup key): two gold
+    copies of one clip share a sequence but are different data objects."""
+    parts = parse_dedup_key(task.dedup_id)
+    return f"{parts.task_id}/{parts.job}/{parts.object_id}" if parts else task.source_ref
 
 
 class EmulatedTaskFailure(Exception):
@@ -109,7 +117,7 @@ class JobSimulator:
 
     def _track(self, task: EmulatedTask) -> None:
         self._open[task.pk] = task
-        live = self._live.setdefault(task.source_ref, set())
+        live = self._live.setdefault(data_object(task), set())
         if live:
             self._count("live_duplicates")
             log.error(
@@ -122,7 +130,7 @@ class JobSimulator:
 
     def _untrack(self, task: EmulatedTask) -> None:
         self._open.pop(task.pk, None)
-        self._live.get(task.source_ref, set()).discard(task.dedup_id)
+        self._live.get(data_object(task), set()).discard(task.dedup_id)
 
     async def start(self) -> None:
         sqs = await self.aws.sqs()
@@ -276,9 +284,9 @@ class JobSimulator:
         if ids is not None and truth is not None:
             truth = realism.with_object_ids(truth, ids)
         adjusted: bool | None = None
-        worker = workforce.pick(
-            self.settings.emulator.workforce, self._rng(task.dedup_id, "worker")
-        )
+        workers = self.settings.emulator.workforce
+        rng = self._rng(task.dedup_id, "worker")
+        worker = workforce.pick(workers, rng, adjusting=bool(self.job.adjusts))
         if self.job.adjusts:
             previous = await self._previous(task)
             drawn, changed = labels.adjust(
