@@ -73,14 +73,17 @@ DEAD_OUTPUT_QUEUE = "arn:aws:sqs:${AWS_REGION}:${AWS_ACCOUNT_ID}:${LAVA_NAMESPAC
 # says where, and a component that gets (puts) objects must name prefixes it reads (writes).
 S3_READS: dict[str, tuple[str, ...]] = {
     "ingest": ("raw/", "clips/"),  # the clip; a finished extraction's frame index
-    "listener": ("clips/", "gt-output/", "labelstudio-output/"),  # Label Studio media, reviews
-    "postproc": ("clips/", "gt-output/", "labelstudio-output/"),
-    "control": ("labels/", "summary/"),  # dataset exports
+    # Label Studio media, reviews; Ground Truth's worker-response files (gt-output/)
+    "listener": ("clips/", "gt-output/", "labelstudio-output/"),
+    "dispatcher": ("quality/gold/",),  # the gold clips it mixes in (docs/quality.md)
+    # outputs; a gold copy's truth: the gold clip's final labels or sidecar
+    "postproc": ("clips/", "gt-output/", "labelstudio-output/", "labels/", "sidecars/"),
+    "control": ("labels/", "summary/", "quality/"),  # dataset exports; GET /v1/quality
 }
 S3_WRITES: dict[str, tuple[str, ...]] = {
     "ingest": ("clips/",),
     "listener": ("labelstudio-output/",),
-    "postproc": ("labels/", "summary/"),
+    "postproc": ("labels/", "summary/", "quality/records/"),
     "control": ("exports/", "label-config/"),  # exports; POST /v1/jobs
     "provision": ("label-config/",),
 }
