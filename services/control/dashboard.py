@@ -18,7 +18,7 @@ import structlog
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.control import cookies, csrf
+from services.control import cookies, csrf, quality_panel
 from services.control.auth import Principal, Role, hash_token
 from services.control.context import Control, Ctl
 from services.control.problems import problem
@@ -208,6 +208,7 @@ expiry.</p></section>
 <section class="wide"><h2>Active tasks</h2>
 <table id="active"><tr><th>task</th><th>stage</th><th></th></tr>{running}</table>
 <p id="action-result" role="status"></p></section>
+{quality_panel.SECTION}
 </main>
 <script id="initial-status" type="application/json">{status_json(status)}</script>
 </body></html>"""
