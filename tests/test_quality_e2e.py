@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 CAREFUL = {"worker_id": "careful", "box_jitter": 0.0, "miss_share": 0.0}
 NOISY = {
     "worker_id": "noisy",
-    "box_jitter": 14.0,
+    "box_jitter": 4.0,
     "miss_share": 0.35,
     "wrong_attribute_share": 0.6,
 }

@@ -142,7 +142,8 @@ class JobSimulator:
             log.info("resumed open tasks", job=self.job.name, open=len(self._open))
 
     def _rng(self, dedup_id: str, purpose: str) -> random.Random:
-        seed = f"{self.settings.emulator.seed}/{self.job.gt_name}/{dedup_id}/{purpose}"
+        # The job's own name, not its namespaced one: a seed gives the same run in any namespace.
+        seed = f"{self.settings.emulator.seed}/{self.job.name}/{dedup_id}/{purpose}"
         return random.Random(hashlib.sha256(seed.encode()).hexdigest())
 
     # --- intake -----------------------------------------------------------------------------
