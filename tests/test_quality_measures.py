@@ -7,8 +7,10 @@ import pytest
 from shared.quality.agreement import agreement
 from shared.quality.confidence import wilson
 from shared.quality.gold import score
-from shared.taxonomy.records import Box, Pedestrian, VehicleAttributes
+from shared.taxonomy.records import Box, LavaObject, Pedestrian, VehicleAttributes
 from tests.support.labels import pedestrian, sign, vehicle
+
+Frames = dict[int, list[LavaObject]]
 
 
 def _box(x: float) -> Box:
@@ -16,20 +18,20 @@ def _box(x: float) -> Box:
 
 
 def test_an_unchanged_level_is_all_kept() -> None:
-    frames = {0: [vehicle("a"), sign()], 1: [vehicle("a"), sign()]}
+    frames: Frames = {0: [vehicle("a"), sign()], 1: [vehicle("a"), sign()]}
     counts = agreement("l1", "l2", frames, frames).total()
     assert (counts.objects, counts.kept, counts.changed, counts.added) == (4, 4, 0, 0)
 
 
 def test_agreement_counts_each_kind_of_change_once() -> None:
-    level1 = {
+    level1: Frames = {
         0: [vehicle("a"), vehicle("b", _box(600)), pedestrian("p"), vehicle("gone", _box(1200))]
     }
     flipped = vehicle("b", _box(600)).model_copy(
         update={"attributes": VehicleAttributes(type="truck", occlusion="partially occluded")}
     )
     relabelled = Pedestrian(track_id="a", box=_box(100), attributes=pedestrian("x").attributes)
-    final = {
+    final: Frames = {
         0: [
             relabelled,
             flipped,
@@ -47,7 +49,7 @@ def test_agreement_counts_each_kind_of_change_once() -> None:
 
 
 def test_perfect_gold_labels_score_one_everywhere() -> None:
-    truth = {n: [vehicle("a", _box(100 + 10 * n)), sign()] for n in range(4)}
+    truth: Frames = {n: [vehicle("a", _box(100 + 10 * n)), sign()] for n in range(4)}
     scores = score(truth, truth, {"vehicle"})
     car = scores["vehicle"]
     assert (car.precision, car.recall, car.attribute_accuracy) == (1.0, 1.0, 1.0)
@@ -56,8 +58,8 @@ def test_perfect_gold_labels_score_one_everywhere() -> None:
 
 
 def test_a_missed_track_lowers_recall_mota_and_idf1_but_not_precision() -> None:
-    truth = {n: [vehicle("a", _box(100)), vehicle("b", _box(800))] for n in range(4)}
-    labeled = {n: [vehicle("x", _box(104))] for n in range(4)}
+    truth: Frames = {n: [vehicle("a", _box(100)), vehicle("b", _box(800))] for n in range(4)}
+    labeled: Frames = {n: [vehicle("x", _box(104))] for n in range(4)}
     car = score(labeled, truth, {"vehicle"})["vehicle"]
     assert car.precision == 1.0
     assert car.recall == 0.5
@@ -66,8 +68,9 @@ def test_a_missed_track_lowers_recall_mota_and_idf1_but_not_precision() -> None:
 
 
 def test_gold_counts_add_up_over_clips() -> None:
-    truth = {0: [vehicle("a")]}
-    one = score({0: []}, truth, {"vehicle"})["vehicle"]
+    truth: Frames = {0: [vehicle("a")]}
+    nothing: Frames = {0: []}
+    one = score(nothing, truth, {"vehicle"})["vehicle"]
     two = score(truth, truth, {"vehicle"})["vehicle"]
     both = one.plus(two)
     assert (both.truth, both.matched, both.recall) == (2, 1, 0.5)
