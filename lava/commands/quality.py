@@ -174,7 +174,7 @@ def gold_add(clip_id: str, workflow: str, truth: str) -> None:
 
 @gold.command("remove")
 @click.argument("clip_id")
-@click.option("--workflow", required=True)
+@click.option("--workflow", required=True, help="The workflow the clip is gold for.")
 def gold_remove(clip_id: str, workflow: str) -> None:
     """CLIP_ID is no longer gold for a workflow (copies already sent are still scored)."""
     from shared.operations.quality import remove_gold
@@ -187,7 +187,7 @@ def gold_remove(clip_id: str, workflow: str) -> None:
 
 
 @gold.command("list")
-@click.option("--workflow", required=True)
+@click.option("--workflow", required=True, help="The workflow whose gold clips to list.")
 @json_option
 def gold_list(workflow: str, as_json: bool) -> None:
     """The gold clips of a workflow."""
