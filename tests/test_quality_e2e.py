@@ -21,6 +21,7 @@ from shared.dataset.index import DatasetIndex
 from shared.labeling.labelstudio.client import LabelStudioClient
 from shared.labeling.labelstudio.server import installed
 from shared.operations.quality import add_gold, quality_report
+from shared.quality.records import QualityRecords
 from shared.quality.report import UNKNOWN, QualityReport, Row
 from tests.support.broker import wait_until
 from tests.support.e2e import make_clips, pipeline, upload, wait_for_clips
@@ -72,12 +73,16 @@ async def gold_run(tmp_path: Path, **config: Any) -> tuple[QualityReport, Row, R
         since = datetime.now(UTC) - timedelta(hours=1)
         async with AwsClients(settings) as aws:
 
-            async def every_task_recorded() -> bool:
-                # gold copies follow the real clips: each task's record, the copies' too
-                tasks = (await snapshot(aws, settings)).tasks
-                return (await quality_report(aws, settings, since)).tasks == len(tasks)
+            async def settled() -> bool:
+                # gold copies follow the real clips: wait for them too (a copy stays finalized)
+                tasks = (await snapshot(aws, settings)).tasks.values()
+                return all(t.status in ("completed", "finalized", "failed") for t in tasks)
 
-            await wait_until(every_task_recorded, 120, interval=1.0)
+            await wait_until(settled, 180, interval=1.0)
+            tasks = {t.task_id: t.status for t in (await snapshot(aws, settings)).tasks.values()}
+            records = QualityRecords(aws, settings.names.bucket)
+            recorded = {r.task_id async for r in records.between(since, datetime.now(UTC))}
+            assert set(tasks) == recorded, {t: tasks[t] for t in set(tasks) - recorded}
             found = await quality_report(aws, settings, since, reveal=True)
             indexed = [e.clip_id for e in await DatasetIndex(aws, settings).query({})]
         names = {w: w for w in ("careful", "noisy")}
