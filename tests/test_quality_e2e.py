@@ -50,6 +50,9 @@ def _gold_env() -> dict[str, str]:
         "LAVA_EMULATOR__WORKERS": json.dumps([CAREFUL, NOISY]),
         "LAVA_QUALITY__GOLD_RATE": "0.2",
         "LAVA_QUALITY__GOLD_REFRESH_SECONDS": "0.5",
+        # a level's 5-day wait is 8.6 s at the run's time scale: on a loaded machine a slow
+        # level is re-triggered (same key) more than the default 6 times before it is done
+        "LAVA_DISPATCH__LEVEL_MAX_RETRIGGERS": "30",
     }
 
 
@@ -79,7 +82,9 @@ async def gold_run(tmp_path: Path, **config: Any) -> tuple[QualityReport, Row, R
                 return all(t.status in ("completed", "finalized", "failed") for t in tasks)
 
             await wait_until(settled, 180, interval=1.0)
-            tasks = {t.task_id: t.status for t in (await snapshot(aws, settings)).tasks.values()}
+            snap = await snapshot(aws, settings)
+            assert snap.failures() == [], snap.failures()
+            tasks = {t.task_id: t.status for t in snap.tasks.values()}
             records = QualityRecords(aws, settings.names.bucket)
             recorded = {r.task_id async for r in records.between(since, datetime.now(UTC))}
             assert set(tasks) == recorded, {t: tasks[t] for t in set(tasks) - recorded}
