@@ -3,6 +3,7 @@ ids), `lava quality`, the dispatcher's gold mixing."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,8 +19,10 @@ from shared.quality.records import LevelWork, QualityRecord, QualityRecords
 from shared.quality.workers import WorkerIdentity, pseudonym
 from shared.settings import Settings
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
+from tests.support.cli import table_rows
 from tests.support.control import control_service
 from tests.test_control_api import call
+from tests.test_tasks_cli import lava
 
 DRIVE = DriveAttributes(drive_id="d1", weather="clear", time_of_day="daytime", route="A1")
 CLIP = ClipAttributes(scene="tunnel", traffic="undefined", traffic_density="low")
@@ -139,3 +142,21 @@ async def test_viewers_see_pseudonyms_and_only_operators_worker_ids(
             "viewer",
         )
         assert code == 400, backwards
+
+
+@pytest.mark.integration
+async def test_lava_quality_prints_tables_and_json_and_refuses_an_unknown_gold_clip(
+    aws: AwsClients, settings: Settings
+) -> None:
+    await QualityRecords(aws, settings.names.bucket).put(_record("c1.vehicles"))
+    shown = lava(settings, "quality")
+    assert shown.returncode == 0, shown.stderr
+    # the first table with rows: what the review changed, per level-1 worker
+    (row,) = table_rows(shown.stdout, "NAME")
+    assert row["NAME"].startswith("w-") and row["OBJECTS"] == "4"
+    assert row["KEPT"].startswith("0.75 [") and row["KEPT"].endswith("n=4")
+    assert "a12b3cdefg4h5i67" not in shown.stdout  # pseudonyms unless --reveal
+    revealed = json.loads(lava(settings, "quality", "--json", "--reveal").stdout)
+    assert "a12b3cdefg4h5i67" in {w["name"] for w in revealed["workers"]}
+    refused = lava(settings, "quality", "gold", "add", "nope", "--workflow", "vehicles")
+    assert refused.returncode == 1 and "has no task in workflow vehicles" in refused.stderr
