@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from emulators.workforce import SimulatedWorker
 from shared.labeling.streaming_job import StreamingJob
 from shared.settings import Group, LabelingSettings, Settings
 
@@ -47,6 +48,15 @@ class EmulatorConfig(Group):
     )
     wrong_attribute_share: float = Field(
         0.0, ge=0, le=1, description="Level-1 label noise: share of objects with a wrong attribute."
+    )
+    workers: list[SimulatedWorker] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Simulated workers of different skill (JSON list of {worker_id, box_jitter, "
+        "miss_share, wrong_attribute_share, weight, adjusts}); each first-level task goes to a "
+        "worker, each adjustment task to a reviewer (`adjusts: true`; none: "
+        "`emulated-reviewer-1`), drawn by weight. Empty: one worker `emulated-worker-1` with "
+        "the global noise settings.",
     )
     adjust_fix_share: float = Field(
         0.8, ge=0, le=1, description="Share of level-1 mistakes an adjustment job corrects."
@@ -85,6 +95,20 @@ class EmulatorConfig(Group):
     @property
     def realistic(self) -> bool:
         return self.profile == "realistic"
+
+    @property
+    def workforce(self) -> list[SimulatedWorker]:
+        """The configured workers, or the one worker labeling with the global noise."""
+        if self.workers:
+            return list(self.workers)
+        return [
+            SimulatedWorker(
+                worker_id="emulated-worker-1",
+                box_jitter=self.box_jitter,
+                miss_share=self.miss_share,
+                wrong_attribute_share=self.wrong_attribute_share,
+            )
+        ]
 
     def in_progress_at(self, job: StreamingJob) -> datetime:
         """When an emulated job leaves Initializing (realistic profile; at once when ideal)."""

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "jobs": "lava.commands.jobs:jobs",
     "tasks": "lava.commands.tasks:tasks",
     "dataset": "lava.commands.dataset:dataset",
+    "quality": "lava.commands.quality:quality",
     "status": "lava.commands.status:status",
     "control": "lava.commands.control:control",
     "demo": "lava.commands.demo:demo",

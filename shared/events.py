@@ -25,6 +25,8 @@ from pydantic import (
 )
 
 from shared import bounded_json
+from shared.quality.gold_ref import GoldRef
+from shared.quality.workers import WorkerIdentity
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes, SafeId
 
 # Bounds of what an event may carry (every string and list is bounded; nested values are at
@@ -148,6 +150,8 @@ class FramesReady(EventPayload):
     drive: DriveAttributes
     clip: ClipAttributes
     frames: ClipFrames
+    # Set only by the dispatcher's gold mixing (services/dispatcher/gold_mix.py): never by ingest.
+    gold: GoldRef | None = None
 
 
 class LevelCompleted(EventPayload):
@@ -163,6 +167,9 @@ class LevelCompleted(EventPayload):
     label_uri: S3Uri
     metadata: Metadata = Field(default_factory=dict)
     adjustment_status: ShortText | None = None
+    # Who labeled it (None when the backend did not say): stored, shown only as a pseudonym
+    # below the operator role (shared/quality/workers.py).
+    worker: WorkerIdentity | None = None
 
 
 class TaskExpired(EventPayload):
@@ -207,6 +214,7 @@ class JobOutput(BaseModel):
     label_uri: S3Uri
     adjusts: JobName | None = None
     metadata: Metadata = Field(default_factory=dict)
+    worker: WorkerIdentity | None = None
 
 
 class LabelsFinalized(EventPayload):
@@ -223,6 +231,8 @@ class LabelsFinalized(EventPayload):
     clip: ClipAttributes
     frames: ClipFrames
     outputs: list[JobOutput] = Field(min_length=1, max_length=MAX_LIST)
+    # A gold copy: scored against its truth, never indexed (services/postproc/quality.py).
+    gold: GoldRef | None = None
 
 
 class ClipCompleted(EventPayload):

@@ -484,6 +484,26 @@ class PostprocConfig(Group):
     )
 
 
+class QualityConfig(Group):
+    """Label quality: gold clips in the stream, how workers are named (docs/quality.md)."""
+
+    gold_rate: float = Field(
+        0.0,
+        ge=0,
+        le=0.5,
+        description="Share of each workflow's stream that is gold clips (0 = none): after a "
+        "real clip, a gold copy is added with probability rate / (1 - rate).",
+    )
+    gold_refresh_seconds: float = Field(
+        60.0, gt=0, description="How long the dispatcher keeps its list of gold clips."
+    )
+    pseudonym_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key of the worker pseudonyms the viewer role and the dataset report show "
+        "(HMAC-SHA256 of the backend's worker id); set it so ids cannot be guessed back.",
+    )
+
+
 class ControlConfig(Group):
     """The control service (API + dashboard): where it listens, who may call it."""
 
@@ -799,6 +819,7 @@ class DispatcherSettings(LabelingSettings):
     """The dispatcher."""
 
     dispatch: DispatchConfig = DispatchConfig()
+    quality: QualityConfig = QualityConfig()
 
 
 class ListenerSettings(LabelingSettings):

@@ -116,7 +116,7 @@ def test_each_service_loads_only_its_groups() -> None:
     common = {None, "log", "broker", "aws", "runtime"}
     assert groups["ingest"] == common | {"ingest"}
     assert groups["postproc"] == common | {"postproc"}
-    assert groups["dispatcher"] == common | {"labeling", "labelstudio", "dispatch"}
+    assert groups["dispatcher"] == common | {"labeling", "labelstudio", "dispatch", "quality"}
     assert groups["listener"] == common | {"labeling", "labelstudio", "listener"}
 
 

@@ -10,7 +10,8 @@ Behaves like Ground Truth at the message level:
   between min and max; a share of tasks is taken by nobody and expires after
   ``TaskAvailabilityLifetimeInSeconds`` (scaled), producing the expired output message;
 - finished objects produce the output message on the output topic, with the per-frame
-  annotation file in S3;
+  annotation file in S3 and, beside it, the worker-response file naming the simulated worker
+  who drew it (``emulators/workforce.py``: each worker labels with their own noise);
 - realistic profile (``realism.py``): input published while the job was Initializing is lost
   (counted as ``lost_initializing``), and a job without input or open tasks for 10 days
   (scaled) is idle - the emulator then stops it, as Ground Truth does.
@@ -30,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from pydantic import ValidationError
 
+from emulators import workforce
 from emulators.groundtruth import labels, realism
 from emulators.groundtruth.store import EmulatedTask, EmulatedTaskStore, Fate
+from shared.dedup import parse_dedup_key
 from shared.groundtruth import limits
 from shared.groundtruth.annotations import parse_seq_label
 from shared.groundtruth.convert import (
@@ -46,6 +49,7 @@ from shared.groundtruth.messages import dedup_key_of, unwrap_sns
 from shared.labeling.streaming_job import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri, s3_uri, sidecar_key
 from shared.loops import every
+from shared.quality.workers import WORKER_RESPONSE_DIR
 from shared.storage import ObjectMissing, S3Store
 from shared.taxonomy.records import ClipLabels
 
@@ -59,6 +63,13 @@ log = structlog.get_logger(__name__)
 # received, duplicates_ignored, dropped_by_retention, invalid_input, labeled, expired, failed,
 # live_duplicates (two live tasks for one data object: the dispatcher re-keyed a live item).
 CountHook = Callable[[str, str, int], None]
+
+
+def data_object(task: EmulatedTask) -> str:
+    """The pipeline's data object a task is for (task, job, object of its dedup key): two gold
+    copies of one clip share a sequence but are different data objects."""
+    parts = parse_dedup_key(task.dedup_id)
+    return f"{parts.task_id}/{parts.job}/{parts.object_id}" if parts else task.source_ref
 
 
 class EmulatedTaskFailure(Exception):
@@ -106,7 +117,7 @@ class JobSimulator:
 
     def _track(self, task: EmulatedTask) -> None:
         self._open[task.pk] = task
-        live = self._live.setdefault(task.source_ref, set())
+        live = self._live.setdefault(data_object(task), set())
         if live:
             self._count("live_duplicates")
             log.error(
@@ -119,7 +130,7 @@ class JobSimulator:
 
     def _untrack(self, task: EmulatedTask) -> None:
         self._open.pop(task.pk, None)
-        self._live.get(task.source_ref, set()).discard(task.dedup_id)
+        self._live.get(data_object(task), set()).discard(task.dedup_id)
 
     async def start(self) -> None:
         sqs = await self.aws.sqs()
@@ -131,7 +142,8 @@ class JobSimulator:
             log.info("resumed open tasks", job=self.job.name, open=len(self._open))
 
     def _rng(self, dedup_id: str, purpose: str) -> random.Random:
-        seed = f"{self.settings.emulator.seed}/{self.job.gt_name}/{dedup_id}/{purpose}"
+        # The job's own name, not its namespaced one: a seed gives the same run in any namespace.
+        seed = f"{self.settings.emulator.seed}/{self.job.name}/{dedup_id}/{purpose}"
         return random.Random(hashlib.sha256(seed.encode()).hexdigest())
 
     # --- intake -----------------------------------------------------------------------------
@@ -273,6 +285,9 @@ class JobSimulator:
         if ids is not None and truth is not None:
             truth = realism.with_object_ids(truth, ids)
         adjusted: bool | None = None
+        workers = self.settings.emulator.workforce
+        rng = self._rng(task.dedup_id, "worker")
+        worker = workforce.pick(workers, rng, adjusting=bool(self.job.adjusts))
         if self.job.adjusts:
             previous = await self._previous(task)
             drawn, changed = labels.adjust(
@@ -283,12 +298,8 @@ class JobSimulator:
             )
             adjusted = changed
         elif truth is not None:
-            noise = labels.Noise(
-                box_jitter=self.settings.emulator.box_jitter,
-                miss_share=self.settings.emulator.miss_share,
-                wrong_attribute_share=self.settings.emulator.wrong_attribute_share,
-            )
-            drawn = labels.add_noise(truth, noise, self._rng(task.dedup_id, "noise"), width, height)
+            rng = self._rng(task.dedup_id, "noise")
+            drawn = labels.add_noise(truth, worker.noise, rng, width, height)
         else:
             drawn = labels.synthetic(
                 self.spec, frames, width, height, self._rng(task.dedup_id, "synthetic")
@@ -303,6 +314,7 @@ class JobSimulator:
             f"{object_id}/SeqLabel.json"
         )
         await self.s3.put_json(self.settings.names.bucket, key, seq.to_json())
+        await self._worker_response(task, object_id, worker)
         cmap = present_class_map(self.spec, seq) if self.realistic else class_map(self.spec)
         metadata = {**self._metadata(), "class-map": cmap}
         if adjusted and self.realistic:
@@ -313,6 +325,16 @@ class JobSimulator:
         out[self.job.label_attribute] = s3_uri(self.settings.names.bucket, key)
         out[f"{self.job.label_attribute}-metadata"] = metadata
         return out
+
+    async def _worker_response(
+        self, task: EmulatedTask, object_id: str, worker: workforce.SimulatedWorker
+    ) -> None:
+        """Who did it, where Ground Truth writes it: beside (not in) the output message."""
+        submitted = max(task.due_at, task.created_at)
+        folder = f"gt-output/{self.job.gt_name}/{WORKER_RESPONSE_DIR}/iteration-1/{object_id}/"
+        document = workforce.worker_response(worker, task.created_at, submitted)
+        name = workforce.response_file_name(submitted)
+        await self.s3.put_json(self.settings.names.bucket, folder + name, document)
 
     async def _clip(
         self, source_ref: str

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from emulators.groundtruth.labels import Noise, SampledFrame, add_noise, truth_frames
+from emulators.groundtruth.labels import SampledFrame, add_noise, truth_frames
 from emulators.settings import EmulatorSettings
+from emulators.workforce import pick
 from shared.dedup import parse_dedup_key
 from shared.groundtruth.job_types import job_type
 from shared.labeling.jobs import JobRegistry
@@ -59,6 +60,8 @@ class SimulatedAnnotator:
         self.done: set[int] = set()
         self.skipped: set[int] = set()
         self.counts = {"annotated": 0, "skipped": 0, "no_sidecar": 0}
+        # simulated worker id -> its Label Studio user (who the annotation is completed by)
+        self.users: dict[str, int] = {}
 
     def rng(self, job: StreamingJob, key: str) -> random.Random:
         return random.Random(f"{self.settings.emulator.seed}|{job.name}|{key}")
@@ -100,18 +103,18 @@ class SimulatedAnnotator:
         clip = clip_frames(index)
         sampled = [SampledFrame(f.frame_no, f.file, f.source_frame) for f in index.frames]
         frames = truth_frames(spec, sampled, sidecar)
-        if job.adjusts is None:
-            noise = Noise(
-                box_jitter=self.settings.emulator.box_jitter,
-                miss_share=self.settings.emulator.miss_share,
-                wrong_attribute_share=self.settings.emulator.wrong_attribute_share,
-            )
-            frames = add_noise(frames, noise, rng, index.width, index.height)
+        adjusting = job.adjusts is not None
+        worker = pick(self.settings.emulator.workforce, self.rng(job, f"{key}/worker"), adjusting)
+        if not adjusting:
+            frames = add_noise(frames, worker.noise, rng, index.width, index.height)
         # A review corrects the pre-drawn regions against what the clip shows; the region ids
         # are the track ids either way, so the tracks stay the same objects.
         refs = {f.frame_no: f for f in clip.frames}
         result = lava_to_results(spec, ((refs[no], objs) for no, _, objs in frames), clip)
-        await self.client.annotate(tid, result, lead_time=round(rng.uniform(20, 90), 1))
+        user = self.users.get(worker.worker_id) or await self.client.user_id(worker.worker_id)
+        self.users[worker.worker_id] = user
+        lead_time = round(rng.uniform(20, 90), 1)
+        await self.client.annotate(tid, result, lead_time=lead_time, completed_by=user)
         self.done.add(tid)
         self.counts["annotated"] += 1
         log.info("annotated", job=job.name, task=tid, regions=len(result))

@@ -157,6 +157,7 @@ def report(out_dir: Path, conditions: tuple[str, ...]) -> None:
     from lava.dataset.report import write_report
     from services.postproc.summary import ClipSummary
     from shared.layout import parse_s3_uri
+    from shared.operations.quality import quality_report
     from shared.storage import S3Store
 
     where = _where(conditions)
@@ -168,8 +169,8 @@ def report(out_dir: Path, conditions: tuple[str, ...]) -> None:
             ClipSummary.model_validate_json(await store.get_bytes(*parse_s3_uri(e.summary_uri)))
             for e in entries
         ]
-        return entries, summaries
+        return entries, summaries, await quality_report(aws, settings)  # last 7 days
 
-    entries, summaries = _run(work)
-    path = write_report(entries, summaries, out_dir)
+    entries, summaries, quality = _run(work)
+    path = write_report(entries, summaries, out_dir, quality)
     click.echo(f"{path}: {len(entries)} clip(s)")

@@ -6,8 +6,10 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lava.dataset.quality_section import quality_section
 from services.postproc.summary import ClipSummary
 from shared.dataset.index import IndexEntry
+from shared.quality.report import QualityReport
 
 CHARTED_ATTRIBUTES = (
     "vehicle.type",
@@ -74,7 +76,10 @@ def _table(counts: Mapping[str, float], header: tuple[str, str]) -> str:
 
 
 def write_report(
-    entries: Sequence[IndexEntry], summaries: Sequence[ClipSummary], out: Path
+    entries: Sequence[IndexEntry],
+    summaries: Sequence[ClipSummary],
+    out: Path,
+    quality: QualityReport | None = None,
 ) -> Path:
     """``report.md`` and its PNG charts in ``out``: one section per question a reader asks."""
     out.mkdir(parents=True, exist_ok=True)
@@ -87,6 +92,8 @@ def write_report(
         lines += _attribute_distributions(summaries, out)
         lines += _adjustment_changes(summaries, out)
         lines += _clips_to_look_at(entries)
+    if quality is not None:
+        lines += quality_section(quality, out)
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path

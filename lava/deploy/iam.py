@@ -73,15 +73,18 @@ DEAD_OUTPUT_QUEUE = "arn:aws:sqs:${AWS_REGION}:${AWS_ACCOUNT_ID}:${LAVA_NAMESPAC
 # says where, and a component that gets (puts) objects must name prefixes it reads (writes).
 S3_READS: dict[str, tuple[str, ...]] = {
     "ingest": ("raw/", "clips/"),  # the clip; a finished extraction's frame index
-    "listener": ("clips/", "gt-output/", "labelstudio-output/"),  # Label Studio media, reviews
-    "postproc": ("clips/", "gt-output/", "labelstudio-output/"),
-    # dataset exports; a task request's clip (HeadObject, its content hash)
-    "control": ("labels/", "summary/", "raw/"),
+    # Label Studio media, reviews; Ground Truth's worker-response files (gt-output/)
+    "listener": ("clips/", "gt-output/", "labelstudio-output/"),
+    "dispatcher": ("quality/gold/",),  # the gold clips it mixes in (docs/quality.md)
+    # outputs; a gold copy's truth: the gold clip's final labels or sidecar
+    "postproc": ("clips/", "gt-output/", "labelstudio-output/", "labels/", "sidecars/"),
+    # dataset exports; a task request's clip (HeadObject, its content hash); GET /v1/quality
+    "control": ("labels/", "summary/", "raw/", "quality/"),
 }
 S3_WRITES: dict[str, tuple[str, ...]] = {
     "ingest": ("clips/",),
     "listener": ("labelstudio-output/",),
-    "postproc": ("labels/", "summary/"),
+    "postproc": ("labels/", "summary/", "quality/records/"),
     "control": ("exports/", "label-config/"),  # exports; POST /v1/jobs
     "provision": ("label-config/",),
 }

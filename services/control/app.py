@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
-from services.control import api, dashboard, dataset_routes, problems
+from services.control import api, dashboard, dataset_routes, problems, quality_routes
 from services.control.context import Control
 from services.control.headers import SecurityHeaders
 from services.control.limits import BodyLimit
@@ -39,6 +39,7 @@ def create_app(control: Control) -> FastAPI:
     app.state.control = control
     app.include_router(api.router)
     app.include_router(dataset_routes.router)
+    app.include_router(quality_routes.router)
     app.include_router(dashboard.router)
     app.include_router(site.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

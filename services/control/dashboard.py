@@ -18,7 +18,7 @@ import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.control import cookies, csrf
+from services.control import cookies, csrf, quality_panel
 from services.control.auth import hash_token
 from services.control.context import Ctl
 from services.control.pages import panels
@@ -70,6 +70,7 @@ async def dashboard(request: Request, ctl: Ctl, result: str | None = None) -> Re
             panels.jobs(visitor, found_jobs, status),
             panels.active(visitor, active, ctl.now(), more is not None),
             panels.hours_chart(),
+            quality_panel.SECTION,
             f'<script id="initial-status" type="application/json">{status_json(status)}</script>',
         ]
     )

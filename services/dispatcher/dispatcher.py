@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from services.dispatcher.applier import PlanApplier, TaskFailure
+from services.dispatcher.gold_mix import GoldMixer
 from services.dispatcher.jobs import JobDirectory, JobMissing
 from services.dispatcher.plan import Plan
 from services.dispatcher.policy import (
@@ -104,8 +105,10 @@ class Dispatcher:
         workflows: WorkflowResolver,
         publish: Publish,
         clock: Clock,
+        gold: GoldMixer | None = None,
     ) -> None:
         self.settings = settings
+        self.gold = gold
         self.store = store
         self.jobs = jobs
         self.workflows = workflows
@@ -188,6 +191,9 @@ class Dispatcher:
             await self.handle(p.task_id, Start(p, [], str(exc), tracing.carrier()))
             return
         await self.handle(p.task_id, Start(p, levels, trace_context=tracing.carrier()), levels)
+        copy = await self.gold.copy_after(p) if self.gold is not None else None
+        if copy is not None:  # after the real task: a redelivery repeats both, each made once
+            await self.handle(copy.task_id, Start(copy, levels, trace_context=None), levels)
 
     async def on_level_completed(self, event: Event[LevelCompleted]) -> None:
         await self.handle(event.payload.task_id, Output(event.payload))

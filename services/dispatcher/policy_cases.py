@@ -53,7 +53,8 @@ def start(d: Draft, e: Start, *, rules: Rules, jobs: Jobs, now: float) -> None:
             _announce_failure(d, p.clip_id, p.task_id, reason, "dispatch")
         _send_due(d, rules, jobs, now)
         return
-    d.link = LinkClip(p.clip_id, p.task_id, now)
+    if p.gold is None:  # a gold copy's clip id is made up: it has no clip record to join
+        d.link = LinkClip(p.clip_id, p.task_id, now)
     if e.refusal is not None:
         task = new_task(p, now, [], TaskStatus.FAILED, e.refusal, e.trace_context)
         d.set_task(task.model_copy(update={"due_at": now + rules.send_lease}))
@@ -94,6 +95,7 @@ def new_task(
         level_started_at=now,
         trace_context=trace_context,
         history=first_history(p, now, status, reason),
+        gold=p.gold,
     )
 
 
@@ -236,6 +238,7 @@ def output(d: Draft, e: Output, *, rules: Rules, jobs: Jobs, now: float) -> None
             label_uri=p.label_uri,
             metadata=p.metadata,
             adjustment_status=p.adjustment_status,
+            worker=p.worker,
         )
         done = {"status": ObjectStatus.DONE, "output": result, "done_at": now, "due_at": None}
         d.set_object(obj.model_copy(update=done))
@@ -342,6 +345,7 @@ def _finalize(d: Draft, task: AnnotationTask, jobs: Jobs, now: float) -> None:
                 label_uri=obj.output.label_uri,
                 adjusts=job.adjusts,
                 metadata=obj.output.metadata,
+                worker=obj.output.worker,
             )
         )
     payload = LabelsFinalized(
@@ -353,6 +357,7 @@ def _finalize(d: Draft, task: AnnotationTask, jobs: Jobs, now: float) -> None:
         clip=task.clip,
         frames=task.frames,
         outputs=outputs,
+        gold=task.gold,
     )
     d.events.append(Outbound(payload, derived_event_id(task.task_id, "LabelsFinalized")))
     d.confirm_task = _moved(d, task, TaskStatus.FINALIZED, now, "labels-finalized", on_confirm=True)

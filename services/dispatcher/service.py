@@ -6,6 +6,7 @@ import asyncio
 from functools import partial
 
 from services.dispatcher.dispatcher import Dispatcher
+from services.dispatcher.gold_mix import GoldMixer
 from services.dispatcher.jobs import JobDirectory
 from services.dispatcher.sender import InputSender
 from shared.aws import AwsClients
@@ -21,6 +22,7 @@ from shared.events import (
 from shared.labeling.jobs import JobManager
 from shared.loops import every
 from shared.ports import Publish
+from shared.quality.gold_clips import GoldClips
 from shared.runtime import ServiceRuntime, run_service
 from shared.settings import DispatcherSettings
 from shared.tasks.store import TaskStore
@@ -38,6 +40,12 @@ def wire_dispatcher(
 ) -> Dispatcher:
     """The dispatcher on its production adapters (DynamoDB store, SNS sender, job registry)."""
     store = TaskStore(aws, settings)
+    gold = GoldMixer(
+        GoldClips(aws, settings.names.bucket),
+        settings.quality.gold_rate,
+        settings.quality.gold_refresh_seconds,
+        clock,
+    )
     return Dispatcher(
         settings,
         store,
@@ -47,6 +55,7 @@ def wire_dispatcher(
         WorkflowResolver(load_catalog(settings.labeling.workflows_file), aws, store.table),
         publish,
         clock,
+        gold if settings.quality.gold_rate > 0 else None,
     )
 
 

@@ -37,6 +37,7 @@ from services.listener.sns_verifier import (
     UntrustedSignature,
     https_fetch,
 )
+from services.listener.worker_responses import worker_of
 from shared import tracing
 from shared.dedup import KeyDirectory, KnownObject
 from shared.events import (
@@ -55,6 +56,7 @@ from shared.labeling.jobs import JobRegistry
 from shared.labeling.streaming_job import StreamingJob
 from shared.loops import every, pause
 from shared.ports import Publish
+from shared.quality.workers import WorkerIdentity
 from shared.settings import ListenerSettings
 from shared.sns_sqs import queue_arn, topics_send_policy
 
@@ -237,7 +239,8 @@ class Listener:
             if checked is None:
                 return
             output, known, job = checked
-            event = output_event(output, known, job.name)
+            worker = await worker_of(self.aws, output.label_uri) if output.label_uri else None
+            event = output_event(output, known, job.name, worker)
             # The clip's trace goes on: a span under the send's context, from receipt on.
             with tracing.continuing(
                 known.trace_context,
@@ -289,7 +292,8 @@ class Listener:
         if checked is None:
             return None
         output, known, job = checked
-        return output_event(output, known, job.name)
+        worker = await worker_of(self.aws, output.label_uri) if output.label_uri else None
+        return output_event(output, known, job.name, worker)
 
     async def _check(self, message: Any) -> CheckedOutput | None:
         """The output of a message checked against the trust rules: from a registered job's
@@ -357,7 +361,9 @@ def sns_verifier(settings: ListenerSettings) -> SnsVerifier:
     )
 
 
-def output_event(output: OutputMessage, known: KnownObject, job_name: str) -> Event[EventPayload]:
+def output_event(
+    output: OutputMessage, known: KnownObject, job_name: str, worker: WorkerIdentity | None = None
+) -> Event[EventPayload]:
     """LevelCompleted, TaskExpired or LevelFailed for a checked output, with an id derived
     from its key and status (a redelivered output makes the same event)."""
     key = output.dedup_key
@@ -375,6 +381,7 @@ def output_event(output: OutputMessage, known: KnownObject, job_name: str) -> Ev
             label_uri=output.label_uri,
             metadata=output.metadata,
             adjustment_status=output.adjustment_status,
+            worker=worker,
         )
         return new_event(returned, known.task_id, event_id=event_id)
     reason = output.failure_reason or "no failure-reason given"

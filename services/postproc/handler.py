@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from services.postproc.merge import Merged, OutputUnreadable, merge
+from services.postproc.quality import QualityRecorder
 from services.postproc.summary import ClipSummary, summarize
 from shared.dataset.index import DatasetIndex, IndexEntry
 from shared.events import (
@@ -62,16 +63,23 @@ class PostprocHandler:
         index: DatasetIndex,
         publish: Publish,
         guard: IdempotencyGuard | None = None,
+        quality: QualityRecorder | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.index = index
         self.publish = publish
         self.guard = guard
+        self.quality = quality
 
     async def handle(self, event: Event[LabelsFinalized]) -> None:
         p = event.payload
         # Holding is idempotent (the same item again) and cheap: no guard for it.
+        if self.quality is not None:
+            await self.quality.record(p)
+        if p.gold is not None:
+            log.info("gold copy scored; never indexed", task_id=p.task_id, gold=p.gold.clip_id)
+            return
         await self.index.hold_task(p.clip_id, p.task_id, p.model_dump_json())
         held = await self.index.held_tasks(p.clip_id)
         tasks = [LabelsFinalized.model_validate(v) for v in held.values()]

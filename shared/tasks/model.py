@@ -13,6 +13,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events import ClipFrames, FailureStage
+from shared.quality.gold_ref import GoldRef
+from shared.quality.workers import WorkerIdentity
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 
 
@@ -76,6 +78,9 @@ class AnnotationTask(BaseModel):
     # every writer bumps (shared/tasks/plan.py: the aggregate's optimistic lock).
     due_at: float | None = None
     rev: int = 0
+    # A gold copy (services/dispatcher/gold_mix.py): its clip id is made up, it joins no clip
+    # record, and its labels are scored, not indexed.
+    gold: GoldRef | None = None
 
     @property
     def final_level(self) -> bool:
@@ -92,6 +97,7 @@ class JobResult(BaseModel):
     label_uri: str
     metadata: dict[str, Any] = Field(default_factory=dict)
     adjustment_status: str | None = None
+    worker: WorkerIdentity | None = None
 
 
 class DataObject(BaseModel):

@@ -157,9 +157,28 @@ class LabelStudioClient:
     async def annotations(self, task: int) -> list[dict[str, Any]]:
         return list(await self.request("GET", f"/api/tasks/{task}/annotations"))
 
-    async def annotate(self, task: int, result: list[dict[str, Any]], lead_time: float) -> None:
-        body = {"result": result, "lead_time": lead_time, "was_cancelled": False}
+    async def annotate(
+        self,
+        task: int,
+        result: list[dict[str, Any]],
+        lead_time: float,
+        completed_by: int | None = None,
+    ) -> None:
+        """Annotate ``task``; ``completed_by`` names the annotator (Label Studio 1.23 keeps a
+        user id given here; measured), else the token's user is."""
+        body: dict[str, Any] = {"result": result, "lead_time": lead_time, "was_cancelled": False}
+        if completed_by is not None:
+            body["completed_by"] = completed_by
         await self.request("POST", f"/api/tasks/{task}/annotations", body=body)
+
+    async def user_id(self, username: str) -> int:
+        """The id of the Label Studio user ``username``, created when missing (the simulated
+        annotators: one user per simulated worker)."""
+        for user in await self.request("GET", "/api/users/"):
+            if user.get("username") == username:
+                return int(user["id"])
+        body = {"username": username, "email": f"{username}@annotators.invalid"}
+        return int((await self.request("POST", "/api/users/", body=body))["id"])
 
     async def predictions(self, task: int) -> list[dict[str, Any]]:
         found = await self.request("GET", "/api/predictions", params={"task": task})

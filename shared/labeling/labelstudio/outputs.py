@@ -45,6 +45,7 @@ from shared.labeling.labelstudio.media import clip_frames, frame_index
 from shared.labeling.labelstudio.tracks import to_seq_label
 from shared.labeling.streaming_job import StreamingJob
 from shared.layout import s3_uri
+from shared.quality.workers import from_labelstudio_annotation
 from shared.storage import S3Store
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ class Outputs:
                 label_uri=s3_uri(bucket, key_s3),
                 metadata=metadata,
                 adjustment_status=adjustment,
+                worker=from_labelstudio_annotation(latest),
             ),
             known.task_id,
             event_id=derived_event_id(key, "completed"),
