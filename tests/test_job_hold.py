@@ -16,6 +16,7 @@ from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.labeling.jobs import JobManager
 from shared.labeling.streaming_job import StreamingJob
+from shared.operations.status import pipeline_status
 from shared.settings import Settings
 from shared.tasks.model import DataObject, ObjectStatus
 from tests.support.dispatch import (
@@ -86,6 +87,9 @@ async def test_a_job_still_initializing_holds_sends_until_it_is_in_progress(
     assert obj.held and "VOTVehicle" in obj.held and "Initializing" in obj.held
     snap = await snapshot(aws, s, now=clock.now().timestamp())
     assert list(snap.held) == [("VOTVehicle", obj.held)]  # what `lava status` shows
+    # held seconds ago: in the held band, not "> 1 day" (its due time is the next job check)
+    status = await pipeline_status(dispatcher.store, clock.now().timestamp(), 5 * 86400)
+    assert status.waiting_by_age["held"] == 1 and status.waiting_by_age["> 1 day"] == 0
 
     await clock.advance(31)
     await dispatcher.sweep()  # still Initializing: held again, nothing sent

@@ -19,6 +19,10 @@ from shared.tasks.store import DUE_OBJECT, TaskStore
 # last send is now - (due_at - interval). Bands as (upper bound in seconds, label).
 AGE_BANDS = ((60, "< 1 min"), (600, "1-10 min"), (3600, "10-60 min"), (86400, "1-24 h"))
 OLDEST = "> 1 day"
+# A held object's due time is its next job check, not its last send + the interval, so the
+# formula above would place it at about one re-send interval old ("> 1 day" for a 5-day
+# interval, though it was held seconds ago). Held objects get a band of their own instead.
+HELD = "held"
 FAILURES_SHOWN = 20
 
 
@@ -61,7 +65,8 @@ class PipelineStatus(BaseModel):
     data_objects: int
     waiting: int
     waiting_by_age: dict[str, int] = Field(
-        description="Waiting data objects by time since their last send."
+        description="Waiting data objects by time since their last send; objects held "
+        "because their job takes no input are counted under 'held' instead."
     )
     held: dict[str, int] = Field(
         default_factory=dict,
@@ -113,6 +118,8 @@ async def pipeline_status(
         waiting_by_age[label] = await _waiting_aged(store, now, resend_interval, low_age, high_age)
         low_age = high_age
     waiting_by_age[OLDEST] = await _waiting_aged(store, now, resend_interval, low_age, 1e12)
+    held = await store.held_objects()
+    _move_held(waiting_by_age, sum(held.values()), resend_interval)
     failures = await _failures(store)
     hour_items = await store.counters.hours(now - hours * 3600)
     sends, rekeys = totals.get("sends", 0), totals.get("rekeys", 0)
@@ -125,7 +132,7 @@ async def pipeline_status(
         data_objects=objects,
         waiting=totals.get("o_waiting", 0),
         waiting_by_age=waiting_by_age,
-        held=await store.held_objects(),
+        held=held,
         sends=sends,
         resends=max(0, sends - objects - rekeys),
         rekeys=rekeys,
@@ -162,6 +169,18 @@ async def _failures(store: TaskStore) -> list[Failure]:
             )
     found.sort(key=lambda f: f.updated_at, reverse=True)
     return found[:FAILURES_SHOWN]
+
+
+def _band_of(age: float) -> str:
+    return next((label for high, label in AGE_BANDS if age < high), OLDEST)
+
+
+def _move_held(bands: dict[str, int], held: int, interval: float) -> None:
+    """Count held objects in their own band, out of the band their due time put them in (an
+    age of about one re-send interval: due_at = now + job check)."""
+    looks_like = _band_of(interval)
+    bands[looks_like] = max(0, bands[looks_like] - held)
+    bands[HELD] = held
 
 
 async def _waiting_aged(
