@@ -17,6 +17,8 @@ import pytest
 
 from lava.status import snapshot
 from shared.aws import AwsClients
+from shared.dataset.export_job import labels_in_order
+from shared.dataset.exports import ExportFormat, render
 from shared.dataset.index import DatasetIndex
 from shared.labeling.labelstudio.client import LabelStudioClient
 from shared.labeling.labelstudio.server import installed
@@ -89,7 +91,11 @@ async def gold_run(tmp_path: Path, **config: Any) -> tuple[QualityReport, Row, R
             recorded = {r.task_id async for r in records.between(since, datetime.now(UTC))}
             assert set(tasks) == recorded, {t: tasks[t] for t in set(tasks) - recorded}
             found = await quality_report(aws, settings, since, reveal=True)
-            indexed = [e.clip_id for e in await DatasetIndex(aws, settings).query({})]
+            entries = await DatasetIndex(aws, settings).query({})
+            indexed = [e.clip_id for e in entries]
+            # an export reads the index: each clip once, no gold copy (COCO, one of its formats)
+            exported = [clip async for clip in labels_in_order(aws, entries)]
+            coco = render(ExportFormat.COCO, exported, settings.names.bucket)
         names = {w: w for w in ("careful", "noisy")}
         if config.get("backend") == "labelstudio":
             # Label Studio names an annotator by user id: the simulated annotators' users
@@ -97,6 +103,8 @@ async def gold_run(tmp_path: Path, **config: Any) -> tuple[QualityReport, Row, R
             async with LabelStudioClient(settings.labelstudio.url, token) as client:
                 names = {w: str(await client.user_id(w)) for w in names}
     assert sorted(indexed) == sorted(gold_ids + real_ids)  # gold copies never indexed
+    assert sorted(c.clip_id for c in exported) == sorted(gold_ids + real_ids)
+    assert coco.clips == len(gold_ids + real_ids)
     return found, _worker(found, names["careful"]), _worker(found, names["noisy"])
 
 
