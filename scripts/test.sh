@@ -15,4 +15,7 @@ echo "== mypy --strict"; mypy shared services emulators lava devstack tests benc
 echo "== docs (mkdocs build --strict; generated pages must be fresh)"
 NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$(mktemp -d)"
 echo "== Label Studio (own venv, once per machine)"; bash "$(dirname "$0")/labelstudio.sh"
-echo "== pytest"; python -m pytest "$@"
+# Two workers (pytest-xdist): most tests wait on processes, the broker and moto rather than
+# compute, and every test has its own namespace and ports, so two run side by side on two
+# cores. LAVA_TEST_WORKERS=0 runs them in this process (for pdb, or a single test).
+echo "== pytest"; python -m pytest -n "${LAVA_TEST_WORKERS:-2}" "$@"

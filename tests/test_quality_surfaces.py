@@ -141,7 +141,7 @@ async def test_viewers_see_pseudonyms_and_only_operators_worker_ids(
             "/v1/quality?since=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z",
             "viewer",
         )
-        assert code == 400, backwards
+        assert code == 422, backwards
 
 
 @pytest.mark.integration

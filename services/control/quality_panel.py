@@ -5,8 +5,9 @@ Filled client-side so a dashboard render never waits for a week of quality recor
 from __future__ import annotations
 
 SECTION = """<section class="wide" id="quality"><h2>Label quality per worker (last 7 days)</h2>
-<table id="quality-workers"><tr><th>worker</th><th>gold</th><th>precision</th><th>recall</th>
-<th>attr acc</th><th>MOTA</th><th>IDF1</th><th>kept by review</th><th>s/task</th></tr></table>
+<div class="scroll"><table id="quality-workers"><tr><th>worker</th><th>gold</th>
+<th>precision</th><th>recall</th><th>attr acc</th><th>MOTA</th><th>IDF1</th>
+<th>kept by review</th><th>s/task</th></tr></table></div>
 <p class="hint">Proportions: value [95% Wilson interval] over n instances; see the docs' Label
 quality page before comparing workers on a few gold clips.</p>
 <noscript><p class="hint">This table is filled by JavaScript; without it, read

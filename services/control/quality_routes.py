@@ -21,23 +21,47 @@ from shared.quality.report import QualityReport
 
 Viewer = Annotated[Principal, Depends(viewer)]
 
+# RFC 3339 with its time zone, as every time in the API. A plain ``datetime`` parameter would
+# also take a number as a Unix time (pydantic's lax mode), which the document does not say.
+RFC3339 = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$"
+
+
+def _moment(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"{name}: {value!r} is not an RFC 3339 time") from None
+
+
 router = APIRouter(prefix="/v1/quality", tags=["quality"])
 
 
 @router.get(
     "",
     response_model=QualityReport,
-    responses=documented(400, 401, 403, 422),
+    responses=documented(401, 403, 422),
     summary="Label quality per worker, job and class over a time window",
 )
 async def get_quality(
     who: Viewer,
     ctl: Ctl,
     since: Annotated[
-        datetime | None, Query(description="Window start with a time zone (default: 7 days ago).")
+        str | None,
+        Query(
+            pattern=RFC3339,
+            description="Window start, RFC 3339 with a time zone (default: 7 days ago).",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
     until: Annotated[
-        datetime | None, Query(description="Window end with a time zone (default: now).")
+        str | None,
+        Query(
+            pattern=RFC3339,
+            description="Window end, RFC 3339 with a time zone (default: now).",
+            json_schema_extra={"format": "date-time"},
+        ),
     ] = None,
     reveal: Annotated[
         bool, Query(description="Worker ids instead of pseudonyms (operator role).")
@@ -48,6 +72,7 @@ async def get_quality(
     if reveal and not who.may(Role.OPERATOR):
         raise HTTPException(403, "worker ids need the operator role; pseudonyms are shown without")
     try:
-        return await quality_report(ctl.aws, ctl.settings, since, until, reveal=reveal)
-    except Invalid as exc:
-        raise HTTPException(400, str(exc)) from None
+        window = _moment("since", since), _moment("until", until)
+        return await quality_report(ctl.aws, ctl.settings, *window, reveal=reveal)
+    except Invalid as exc:  # a well-formed window that cannot be (reversed, too long)
+        raise HTTPException(422, str(exc)) from None
