@@ -57,7 +57,7 @@ class WeakInstances:
 def _tracking_new(cls: type, *args: Any, **kwargs: Any) -> Any:
     from moto.core.common_models import BaseModel
 
-    instance = super(BaseModel, cls).__new__(cls)  # as moto's own __new__
+    instance = super(BaseModel, cls).__new__(cls)  # type: ignore[misc]  # as moto's own
     tracked = cls.__dict__.get("instances_tracked")  # the metaclass gives each class its own
     if not isinstance(tracked, WeakInstances):
         # a fresh class or one reset by moto (``reset_model_data`` puts a list back)
@@ -74,7 +74,7 @@ def install() -> bool:
     if _MOTO:
         return False
     _MOTO["new"] = BaseModel.__dict__["__new__"]
-    BaseModel.__new__ = staticmethod(_tracking_new)  # type: ignore[assignment]
+    BaseModel.__new__ = staticmethod(_tracking_new)  # type: ignore[method-assign]
     return True
 
 
