@@ -12,7 +12,8 @@ reached 17 GiB after 160 clips; docs/soak.md, "moto's memory").
 
 Here each class tracks its instances weakly: the dashboard and S3's reset still see
 every object moto holds, and a copy nobody holds any more is freed. Installed by
-:mod:`devstack.moto_server` before it serves.
+:mod:`devstack.moto_server` before it serves and by the tests' in-process AWS
+(:mod:`devstack.testing.memory_aws`), whose moto lives as long as the test session.
 """
 
 from __future__ import annotations
@@ -78,12 +79,13 @@ def install() -> bool:
     return True
 
 
-def uninstall() -> None:
-    """Restore moto's own tracking (tests): lists again, of the instances still alive."""
+def uninstall() -> bool:
+    """Restore moto's own tracking (tests): lists again, of the instances still alive. False
+    if it was not installed."""
     from moto.core.common_models import BaseModel
 
     if not _MOTO:
-        return
+        return False
     BaseModel.__new__ = _MOTO.pop("new")  # type: ignore[method-assign]
     classes: list[type] = [BaseModel]
     while classes:
@@ -92,3 +94,4 @@ def uninstall() -> None:
         tracked = cls.__dict__.get("instances_tracked")
         if isinstance(tracked, WeakInstances):
             cls.instances_tracked = list(tracked)  # type: ignore[attr-defined]
+    return True

@@ -30,11 +30,24 @@ TRANSACTIONS = 40  # K
 
 @pytest.fixture
 def weak_tracking() -> Iterator[None]:
-    moto_instances.install()
+    """Weak tracking for the test, left as it was found (the in-process AWS installs it)."""
+    installed = moto_instances.install()
     try:
         yield
     finally:
-        moto_instances.uninstall()
+        if installed:
+            moto_instances.uninstall()
+
+
+@pytest.fixture
+def moto_tracking() -> Iterator[None]:
+    """moto's own tracking for the test, weak again afterwards if it was."""
+    was_weak = moto_instances.uninstall()
+    try:
+        yield
+    finally:
+        if was_weak:
+            moto_instances.install()
 
 
 def _client(endpoint: str | None = None) -> Any:
@@ -86,7 +99,7 @@ def _live(model: type) -> int:
     return sum(1 for _ in tracked)
 
 
-def test_moto_alone_keeps_a_table_copy_per_transaction() -> None:
+def test_moto_alone_keeps_a_table_copy_per_transaction(moto_tracking: None) -> None:
     """The cause, kept as a canary: when this fails, moto stopped keeping copies and
     devstack.moto_instances can go."""
     with mock_aws():
@@ -119,13 +132,15 @@ def test_the_dashboard_still_lists_what_moto_holds(weak_tracking: None) -> None:
         assert "listed" not in [t.name for t in Table.instances_tracked]  # type: ignore[attr-defined]
 
 
-def test_uninstall_gives_moto_its_lists_back() -> None:
-    moto_instances.install()
+def test_uninstall_gives_moto_its_lists_back(weak_tracking: None) -> None:
     with mock_aws():
         _fill(_client(), "back")
-        moto_instances.uninstall()
-        assert isinstance(Table.instances_tracked, list)  # type: ignore[attr-defined]
-        _client().put_item(TableName="back", Item={"pk": {"S": "back#new"}})  # moto's own path
+        assert moto_instances.uninstall()
+        try:
+            assert isinstance(Table.instances_tracked, list)  # type: ignore[attr-defined]
+            _client().put_item(TableName="back", Item={"pk": {"S": "back#new"}})  # moto's path
+        finally:
+            moto_instances.install()
 
 
 def _tracked(endpoint: str) -> dict[str, list[dict[str, Any]]]:
