@@ -2,7 +2,8 @@
 
 ``LAVA_MOTO_MEMORY_REPORT=<path>`` in the moto server's environment makes it append one JSON line
 to ``<path>`` every ``LAVA_MOTO_MEMORY_PERIOD`` seconds (default 30): its RSS, the size of what
-each AWS service keeps (S3 bytes and versions, DynamoDB items, SQS messages, SNS notifications)
+each AWS service keeps (S3 bytes and versions, DynamoDB items, SQS messages, SNS notifications, the
+objects moto's instance tracker holds)
 and, with ``LAVA_MOTO_MEMORY_TRACE=1``, the allocation sites holding the most memory
 (``tracemalloc``; slows the server). Off by default; the soak's memory figures come from /proc.
 """
@@ -15,6 +16,7 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -41,7 +43,9 @@ def holdings() -> dict[str, Any]:
     dynamodb: dict[str, Any] = {}
     for backend in _regions("dynamodb"):
         for name, table in list(backend.tables.items()):
-            dynamodb[name] = {"items": table.item_count}
+            stored = list(table.items.values())
+            count = sum(len(v) for v in stored) if table.range_key_attr else len(stored)
+            dynamodb[name] = {"items": count}
     sqs: dict[str, Any] = {}
     for backend in _regions("sqs"):
         for name, queue in list(backend.queues.items()):
@@ -54,7 +58,20 @@ def holdings() -> dict[str, Any]:
     for backend in _regions("sns"):
         for arn, topic in list(backend.topics.items()):
             sns[arn.rsplit(":", 1)[-1]] = {"sent": len(topic.sent_notifications)}
-    return {"s3": s3, "dynamodb": dynamodb, "sqs": sqs, "sns": sns}
+    return {"s3": s3, "dynamodb": dynamodb, "sqs": sqs, "sns": sns, "tracked": tracked()}
+
+
+def tracked() -> dict[str, int]:
+    """How many model objects moto's instance tracker holds, per service (its dashboard's
+    lists; see :mod:`devstack.moto_instances`)."""
+    from moto.core.model_instances import model_data
+
+    counts: dict[str, int] = {}
+    for service, models in list(model_data.items()):
+        for model in list(models.values()):
+            instances: Iterable[object] = model.instances_tracked  # type: ignore[attr-defined]
+            counts[service] = counts.get(service, 0) + sum(1 for _ in instances)
+    return counts
 
 
 def _rss_mib() -> float:
