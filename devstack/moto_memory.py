@@ -15,8 +15,8 @@ import os
 import threading
 import time
 import tracemalloc
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 
