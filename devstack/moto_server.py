@@ -78,13 +78,15 @@ def serve(sock: socket.socket, host: str, sns_key_dir: Path | None = None) -> No
     )
     from werkzeug.serving import make_server
 
-    from devstack import local_sns_key, moto_sns_signing
+    from devstack import local_sns_key, moto_instances, moto_memory, moto_sns_signing
     from devstack.moto_indexes import install
 
     os.environ.setdefault("MOTO_PORT", str(port_of(sock)))  # moto builds some URLs from it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     moto_sns_signing.install(local_sns_key.ensure(sns_key_dir))
     install()  # before serving; its structures change only under AtomicDynamoDB's lock
+    moto_instances.install()  # else moto keeps every object it ever made (docs/soak.md)
+    moto_memory.start_from_environment()
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
         host,
