@@ -2,8 +2,9 @@
 different skill, gold clips mixed in at 20 %, the report separating the two workers.
 
 Tolerance of the agreement check (docs/quality.md): the emulator decides a miss per track,
-so with a few dozen tracks the share of added objects is within 0.2 of the injected miss
-share; a careful worker's labels are all kept.
+and the noisy worker labels about 25 tracks here, so the share of added objects has a standard
+deviation near 0.1: it is checked within 0.3 (three of them) of the injected miss share. The
+measure's precision at scale is a seeded pure test (tests/test_quality_measures.py).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ NOISY = {
     "miss_share": MISS_SHARE,
     "wrong_attribute_share": 0.6,
 }
-MISS_TOLERANCE = 0.2
+MISS_TOLERANCE = 0.3
 # Two tracked workflows: each real task may be followed by a gold copy.
 WORKFLOWS = ["vehicles", "pedestrians"]
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from emulators.groundtruth.labels import Noise, add_noise
 from shared.quality.agreement import agreement
 from shared.quality.confidence import wilson
 from shared.quality.gold import score
@@ -82,3 +85,19 @@ def test_wilson_interval_is_wide_at_small_n_and_stays_in_bounds() -> None:
     assert high == 1.0 and 0.5 < low < 0.6
     narrow = wilson(500, 1000) or (0.0, 1.0)
     assert narrow[1] - narrow[0] < 0.07
+
+
+def test_agreement_recovers_the_injected_noise_on_many_tracks() -> None:
+    """What the end-to-end tests are too small to show: over 2,000 tracks the share of objects
+    review added is the worker's miss share, and the share of objects with a changed attribute
+    its wrong-attribute share (the emulator's own noise; seeded, so the same draws every run)."""
+    box = Box(left=100, top=100, right=300, bottom=200)
+    objects: list[LavaObject] = [vehicle(f"t{i}", box) for i in range(2000)]
+    truth = [(f, f"{f}.jpg", objects) for f in range(3)]
+    noisy = add_noise(truth, Noise(0.0, 0.35, 0.6), random.Random(27), 1920, 1080)
+    found = agreement(
+        "l1", "l2", {f: list(o) for f, _, o in noisy}, {f: list(o) for f, _, o in truth}
+    ).total()
+    assert abs(found.added / (found.objects + found.added) - 0.35) <= 0.05, found
+    assert abs((found.objects - found.kept) / found.objects - 0.6) <= 0.05, found
+    assert found.deleted == 0 and found.moved == 0  # no jitter injected: nothing else changed
