@@ -315,7 +315,7 @@ class LocalPipeline:
         self, services: tuple[str, ...] | None = None, timeout: float = 60
     ) -> None:
         deadline = time.monotonic() + timeout
-        pending = list(services or self.config.services)
+        pending = list(self.config.services if services is None else services)
         while pending:
             for service in pending:
                 process = self.processes[service]
