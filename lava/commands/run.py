@@ -273,6 +273,13 @@ async def _watch(
                     last_line = line
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=every)
+            # the last word is the state at the stop, not the state of the last refresh (a clip
+            # that completed since then would otherwise never show as completed)
+            view, line = await _view(aws, pipeline, settings, restarts)
+            if console.is_terminal:
+                live.update(view, refresh=True)
+            elif line != last_line:
+                console.print(line, soft_wrap=True)
 
 
 async def _view(
