@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.control import cursors
 from services.control.auth import Principal, Role
-from services.control.pages import panels, queries
+from services.control.pages import panels
 from services.control.pages.layout import Visitor, post_button, span, stop_link, when
 from shared.operations.errors import Invalid
 from shared.operations.status import Failure, PipelineStatus
@@ -30,12 +31,12 @@ def test_durations_and_instants_read_as_people_read_them() -> None:
 
 def test_a_cursor_is_read_back_only_for_the_list_that_gave_it() -> None:
     key = {"pk": "task#a", "sk": "task", "status_key": "task#active", "updated_at": 1.5}
-    cursor = queries.encode_cursor(key)
-    assert queries.decode_cursor(cursor, "task#active") == key
+    cursor = cursors.encode_cursor(key)
+    assert cursors.decode_cursor(cursor, "task#active") == key
     with pytest.raises(Invalid, match="for this list"):
-        queries.decode_cursor(cursor, "clip#failed")
-    with pytest.raises(Invalid, match="not one this dashboard gave"):
-        queries.decode_cursor("bm9wZQ", "task#active")
+        cursors.decode_cursor(cursor, "clip#failed")
+    with pytest.raises(Invalid, match="not one this service gave"):
+        cursors.decode_cursor("bm9wZQ", "task#active")
 
 
 def test_a_viewer_gets_no_action_and_an_operator_a_form_with_the_csrf_token() -> None:

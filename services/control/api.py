@@ -7,9 +7,6 @@ audit line.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Response
@@ -18,6 +15,7 @@ from pydantic import BaseModel, Field
 from services.control.audit import audited
 from services.control.auth import Principal
 from services.control.context import Ctl
+from services.control.cursors import decode_cursor, encode_cursor
 from services.control.problems import documented
 from services.control.security import operator, viewer
 from services.control.views import (
@@ -33,7 +31,6 @@ from shared.ids import ID_PATTERN
 from shared.labeling.streaming_job import StreamingJob
 from shared.operations import clips, creation, jobs, tasks
 from shared.operations.creation import CreatedTask, SpecTaskRequest, WorkflowTaskRequest
-from shared.operations.errors import Invalid
 from shared.operations.status import pipeline_status
 from shared.tasks.clip_policy import ClipStage
 from shared.tasks.model import (
@@ -211,31 +208,6 @@ class RetryView(BaseModel):
     actions: list[str]
 
 
-def encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
-
-
-def decode_cursor(cursor: str, status: TaskStatus) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise Invalid("cursor is not one this API returned") from None
-    fields: dict[str, type | tuple[type, ...]] = {
-        "pk": str,
-        "sk": str,
-        "status_key": str,
-        "updated_at": (int, float),
-    }
-    if (
-        not isinstance(key, dict)
-        or set(key) != set(fields)
-        or not all(isinstance(key[k], t) for k, t in fields.items())
-        or key["status_key"] != f"task#{status.value}"
-    ):
-        raise Invalid("cursor is not one this API returned (for this status)")
-    return key
-
-
 @router.get("/tasks", response_model=TaskPage, responses=READ, tags=["tasks"])
 async def list_tasks(
     who: Viewer,
@@ -246,7 +218,7 @@ async def list_tasks(
 ) -> TaskPage:
     """Tasks in one status, most recently updated first, a page at a time (through the
     status index: a page costs the same whatever the table holds)."""
-    after = decode_cursor(cursor, status) if cursor else None
+    after = decode_cursor(cursor, f"task#{status.value}") if cursor else None
     found, last = await ctl.store.tasks_page(
         status.value, min(limit, ctl.settings.control.page_max), after
     )

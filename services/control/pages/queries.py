@@ -8,14 +8,11 @@ fill itself, and says where to go on (a cursor) when it stops short.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from services.control.cursors import decode_cursor, encode_cursor
 from shared.dynamo import from_item, to_item, values
-from shared.operations.errors import Invalid
 from shared.tasks.model import AnnotationTask, ClipRecord, ClipStatus, TaskStatus
 
 if TYPE_CHECKING:
@@ -24,12 +21,6 @@ if TYPE_CHECKING:
 ROUNDS = 5
 # Clips get a status_key once they have tasks: an ingesting clip is found by its id only.
 LISTED_CLIP_STATUSES = tuple(s for s in ClipStatus if s is not ClipStatus.INGESTING)
-CURSOR_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "pk": str,
-    "sk": str,
-    "status_key": str,
-    "updated_at": (int, float),
-}
 
 
 @dataclass(frozen=True)
@@ -37,25 +28,6 @@ class Filters:
     status: TaskStatus = TaskStatus.ACTIVE
     workflow: str = ""
     contains: str = ""  # a fragment of the task id (the clip id is its first part)
-
-
-def encode_cursor(key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
-
-
-def decode_cursor(cursor: str, status_key: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise Invalid("cursor is not one this dashboard gave") from None
-    if (
-        not isinstance(key, dict)
-        or set(key) != set(CURSOR_FIELDS)
-        or not all(isinstance(key[k], t) for k, t in CURSOR_FIELDS.items())
-        or key["status_key"] != status_key
-    ):
-        raise Invalid("cursor is not one this dashboard gave (for this list)")
-    return key
 
 
 async def _page(
