@@ -11,8 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.quality.matching import match_frame
 from shared.taxonomy.records import ClipLabels, LavaObject, Vehicle
 from shared.taxonomy.validation import LabelProblem
+
+# Untracked boxes are the same object when they overlap at all.
+MIN_OVERLAP = 1e-9
 
 
 class AdjustmentDiff(BaseModel):
@@ -129,62 +133,6 @@ def summarize(
     )
 
 
-def _match(
-    before: Sequence[LavaObject], after: Sequence[LavaObject]
-) -> tuple[list[tuple[LavaObject, LavaObject]], list[LavaObject], list[LavaObject]]:
-    """Pair objects of one frame: tracked ones by track id; untracked ones greedily by box
-    overlap (polylines in order)."""
-    pairs: list[tuple[LavaObject, LavaObject]] = []
-    left = list(before)
-    right = list(after)
-    by_track = {o.track_id: o for o in right if o.track_id is not None}
-    for obj in list(left):
-        twin = by_track.get(obj.track_id) if obj.track_id is not None else None
-        if twin is not None and twin.category == obj.category:
-            pairs.append((obj, twin))
-            left.remove(obj)
-            right.remove(twin)
-    candidates = sorted(
-        (
-            (a.box.iou(b.box), i, j)
-            for i, a in enumerate(left)
-            for j, b in enumerate(right)
-            # tracked objects are the same object only under the same track id
-            if a.category == b.category
-            and a.track_id is None
-            and b.track_id is None
-            and a.box is not None
-            and b.box is not None
-        ),
-        reverse=True,
-    )
-    used_left: set[int] = set()
-    used_right: set[int] = set()
-    for iou, i, j in candidates:
-        if iou <= 0 or i in used_left or j in used_right:
-            continue
-        pairs.append((left[i], right[j]))
-        used_left.add(i)
-        used_right.add(j)
-    # Polylines without a track: pair in order within the category.
-    rest_left = [o for i, o in enumerate(left) if i not in used_left]
-    rest_right = [o for j, o in enumerate(right) if j not in used_right]
-    for obj in list(rest_left):
-        twin = next(
-            (
-                r
-                for r in rest_right
-                if r.category == obj.category and r.box is None and r.track_id is None
-            ),
-            None,
-        )
-        if obj.box is None and obj.track_id is None and twin is not None:
-            pairs.append((obj, twin))
-            rest_left.remove(obj)
-            rest_right.remove(twin)
-    return pairs, rest_left, rest_right
-
-
 def adjustment_diff(
     job: str,
     adjusted_by: str,
@@ -195,7 +143,12 @@ def adjustment_diff(
 ) -> AdjustmentDiff:
     diff = AdjustmentDiff(job=job, adjusted_by=adjusted_by, adjustment_status=adjustment_status)
     for frame_no in sorted(set(level1) | set(final)):
-        pairs, removed, added = _match(level1.get(frame_no, ()), final.get(frame_no, ()))
+        # a tracked object is only ever its own track, and a pair keeps its class: a class
+        # change is a removal and an addition here (the quality agreement counts it apart)
+        found = match_frame(
+            level1.get(frame_no, ()), final.get(frame_no, ()), MIN_OVERLAP, same_class=True
+        )
+        pairs, removed, added = found.pairs, found.only_left, found.only_right
         diff.compared += len(pairs)
         diff.removed += len(removed)
         diff.added += len(added)

@@ -21,47 +21,100 @@ class FrameMatch:
     only_right: list[LavaObject]
 
 
+@dataclass(frozen=True)
+class _Rule:
+    same_class: bool
+
+    def may_pair(self, a: LavaObject, b: LavaObject) -> bool:
+        return not self.same_class or a.category == b.category
+
+    def by_overlap(self, a: LavaObject) -> bool:
+        """May be paired other than by its track id."""
+        return not self.same_class or a.track_id is None
+
+
 def match_frame(
-    left: Sequence[LavaObject], right: Sequence[LavaObject], min_iou: float
+    left: Sequence[LavaObject],
+    right: Sequence[LavaObject],
+    min_iou: float,
+    *,
+    same_class: bool = False,
 ) -> FrameMatch:
-    pairs: list[tuple[LavaObject, LavaObject]] = []
-    rest_left = list(left)
-    rest_right = list(right)
-    by_track = {o.track_id: o for o in rest_right if o.track_id}
-    for obj in list(rest_left):
+    """Pair the objects of one frame. ``same_class``: a pair must keep its class, and a tracked
+    object is only ever its own track (post-processing's adjustment summary); without it,
+    pairs may cross classes so that a relabelling shows (the quality agreement)."""
+    rule = _Rule(same_class)
+    rest_left, rest_right = list(left), list(right)
+    pairs = _by_track(rule, rest_left, rest_right)
+    pairs += _by_box(rule, rest_left, rest_right, min_iou)
+    pairs += _polylines(rule, rest_left, rest_right)
+    return FrameMatch(pairs, rest_left, rest_right)
+
+
+Pairs = list[tuple[LavaObject, LavaObject]]
+
+
+def _by_track(rule: _Rule, left: list[LavaObject], right: list[LavaObject]) -> Pairs:
+    """Tracked objects by track id; the pairs leave ``left`` and ``right``."""
+    pairs: Pairs = []
+    by_track = {o.track_id: o for o in right if o.track_id}
+    for obj in list(left):
         twin = by_track.pop(obj.track_id, None) if obj.track_id else None
-        if twin is not None:
+        if twin is not None and rule.may_pair(obj, twin):
             pairs.append((obj, twin))
-            rest_left.remove(obj)
-            rest_right.remove(twin)
+            left.remove(obj)
+            right.remove(twin)
+    return pairs
+
+
+def _by_box(rule: _Rule, left: list[LavaObject], right: list[LavaObject], min_iou: float) -> Pairs:
+    """Boxes greedily by IoU, highest first; the pairs leave ``left`` and ``right``."""
     candidates = sorted(
         (
             (a.box.iou(b.box), i, j)
-            for i, a in enumerate(rest_left)
-            for j, b in enumerate(rest_right)
-            if a.box is not None and b.box is not None
+            for i, a in enumerate(left)
+            for j, b in enumerate(right)
+            if a.box is not None
+            and b.box is not None
+            and rule.may_pair(a, b)
+            and rule.by_overlap(a)
+            and rule.by_overlap(b)
         ),
         key=lambda c: (-c[0], c[1], c[2]),
     )
+    pairs: Pairs = []
     used_left: set[int] = set()
     used_right: set[int] = set()
     for iou, i, j in candidates:
         if iou < min_iou or i in used_left or j in used_right:
             continue
-        pairs.append((rest_left[i], rest_right[j]))
+        pairs.append((left[i], right[j]))
         used_left.add(i)
         used_right.add(j)
-    rest_left = [o for i, o in enumerate(rest_left) if i not in used_left]
-    rest_right = [o for j, o in enumerate(rest_right) if j not in used_right]
-    for obj in list(rest_left):
-        if obj.box is not None:
+    left[:] = [o for i, o in enumerate(left) if i not in used_left]
+    right[:] = [o for j, o in enumerate(right) if j not in used_right]
+    return pairs
+
+
+def _polylines(rule: _Rule, left: list[LavaObject], right: list[LavaObject]) -> Pairs:
+    """Polylines without a box, in order within their class; the pairs leave both lists."""
+    pairs: Pairs = []
+    for obj in list(left):
+        if obj.box is not None or not rule.by_overlap(obj):
             continue
-        twin = next((r for r in rest_right if r.box is None and r.category == obj.category), None)
+        twin = next(
+            (
+                r
+                for r in right
+                if r.box is None and r.category == obj.category and rule.by_overlap(r)
+            ),
+            None,
+        )
         if twin is not None:
             pairs.append((obj, twin))
-            rest_left.remove(obj)
-            rest_right.remove(twin)
-    return FrameMatch(pairs, rest_left, rest_right)
+            left.remove(obj)
+            right.remove(twin)
+    return pairs
 
 
 def attribute_values(obj: LavaObject) -> dict[str, object]:
