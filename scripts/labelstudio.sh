@@ -9,6 +9,10 @@ HOME_DIR="${LAVA_LABELSTUDIO_HOME:-$HOME/.cache/lava/labelstudio-$VERSION}"
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 mkdir -p "$HOME_DIR"
+# One install at a time per machine: two CI clones starting together each removed and rebuilt
+# the other's half-made venv (pip then failed with "can't open file ... _in_process.py").
+exec 9>"$HOME_DIR/.install.lock"
+flock 9
 if [ ! -f "$HOME_DIR/venv/.lava-complete" ]; then
   echo "labelstudio: installing label-studio==$VERSION into $HOME_DIR/venv" >&2
   start=$(date +%s)

@@ -15,6 +15,7 @@ it lives in its own virtual environment and runs as a separate process (handbook
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import shutil
@@ -88,6 +89,18 @@ def template(root: Path | None = None) -> tuple[Path, str]:
     token_file = root / "template.token"
     if done.exists() and token_file.exists():
         return done, token_file.read_text().strip()
+    # Two runs on one machine (two CI clones, xdist workers) may both find no template: the
+    # first to take the lock makes it, the others wait and reuse it. Without the lock a
+    # second run overwrote the token file of the template the first had already renamed.
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "template.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists() and token_file.exists():
+            return done, token_file.read_text().strip()
+        return _make_template(root, done, token_file)
+
+
+def _make_template(root: Path, done: Path, token_file: Path) -> tuple[Path, str]:
     if not installed(root):
         raise LabelStudioNotInstalled(
             f"Label Studio {VERSION} is not installed under {root}; run scripts/labelstudio.sh"
@@ -120,13 +133,10 @@ def template(root: Path | None = None) -> tuple[Path, str]:
         # a bound guards against a hang, not against a busy machine.
         timeout=1800,
     )
-    token_file.write_text(token)
+    shutil.rmtree(done, ignore_errors=True)  # a half-made one from a killed run
     (root / "template.password").write_text(secret_password)
-    try:
-        work.rename(done)
-    except OSError:  # another process made it first
-        shutil.rmtree(work, ignore_errors=True)
-        return done, (root / "template.token").read_text().strip()
+    work.rename(done)
+    token_file.write_text(token)  # last: its presence says the template is whole
     return done, token
 
 
