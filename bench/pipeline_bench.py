@@ -75,7 +75,12 @@ async def main() -> int:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--fps", type=float, default=1)
+    parser.add_argument(
+        "--workflows", type=int, default=len(WORKFLOWS), choices=range(1, len(WORKFLOWS) + 1),
+        help="how many of the workflows each clip asks for (issue 22's figure uses 2)",
+    )
     args = parser.parse_args()
+    del WORKFLOWS[args.workflows :]
     width, height = (int(x) for x in args.size.split("x"))
     work = Path(tempfile.mkdtemp(prefix="lava-pipeline-bench-"))
     print(f"encoding {args.clips} sample clips ({args.size}, {args.seconds:g} s)...", flush=True)
