@@ -15,11 +15,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from devstack.self_signed import certificate, private_pem
 from shared.sns_signature import LOCAL_CERT_FILE, LOCAL_KEY_FILE, local_key_dir
 
 # The files and their place are the listener's convention too (shared.sns_signature).
@@ -38,28 +37,13 @@ class LocalSigningKey:
 
 def _generate(directory: Path) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lava local SNS stand-in")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + VALIDITY)
-        .sign(key, hashes.SHA256())
+    cert = certificate(
+        key, "lava local SNS stand-in", valid_from=datetime.timedelta(days=1), valid_for=VALIDITY
     )
     key_path = directory / KEY_FILE
     key_path.touch(mode=0o600)
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    (directory / CERT_FILE).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(private_pem(key))
+    (directory / CERT_FILE).write_bytes(cert)
 
 
 def ensure(directory: Path | None = None) -> LocalSigningKey:

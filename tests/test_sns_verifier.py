@@ -7,12 +7,9 @@ import datetime
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
-from devstack import local_sns_key
+from devstack import local_sns_key, self_signed
 from services.listener.sns_verifier import SnsVerifier, UntrustedSignature, allowed_cert_url
 from shared import sns_signature
 
@@ -20,19 +17,12 @@ URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123abcd.pe
 
 
 def _cert(key: rsa.RSAPrivateKey, days: int = 30) -> bytes:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=2))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .sign(key, hashes.SHA256())
+    return self_signed.certificate(
+        key,
+        "sns.amazonaws.com",
+        valid_from=datetime.timedelta(days=2),
+        valid_for=datetime.timedelta(days=days),
     )
-    return cert.public_bytes(serialization.Encoding.PEM)
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,8 @@ import re
 import ssl
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from http.cookies import Morsel
-from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -26,11 +25,9 @@ import aiohttp
 import jwt
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
+from devstack import self_signed
 from devstack.testing.events import failed, frames_ready
 from shared.aws import AwsClients
 from shared.clock import FakeClock
@@ -202,30 +199,16 @@ class JwksServer:
 def write_certificate(cert_file: Path, key_file: Path) -> None:
     """A self-signed certificate for 127.0.0.1 (its own trust anchor)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
+    cert_file.write_bytes(
+        self_signed.certificate(
+            key,
+            "127.0.0.1",
+            valid_from=timedelta(minutes=5),
+            valid_for=timedelta(hours=1),
+            ip="127.0.0.1",
         )
     )
+    key_file.write_bytes(self_signed.private_pem(key))
 
 
 def oidc_env(jwks: JwksServer, url: str) -> dict[str, str]:
