@@ -70,7 +70,9 @@ class Chaos:
         order: list[str] = []
         while True:
             await asyncio.sleep(self.plan.kill_every_seconds * self.rng.uniform(0.6, 1.4))
-            if self.elapsed_share() >= self.plan.kill_until:
+            # At least one kill, however late: on a loaded machine the soak's own loop may
+            # wake after the window has closed (a short run at load 11 ended with none).
+            if self.elapsed_share() >= self.plan.kill_until and self.done["kills"]:
                 return
             if not order:
                 order = list(KILLED_SERVICES)
@@ -95,7 +97,7 @@ class Chaos:
     async def drops(self) -> None:
         while True:
             await asyncio.sleep(self.plan.drop_every_seconds * self.rng.uniform(0.6, 1.4))
-            if self.elapsed_share() >= 1.0:
+            if self.elapsed_share() >= 1.0 and self.done["broker_drops"]:  # one at least
                 return
             ns = self.settings.namespace
             closed = await asyncio.to_thread(soak_broker.drop_connections, ns, "lava soak")
