@@ -42,7 +42,7 @@ from shared.ids import task_id_of
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, parse_s3_uri
 from shared.ports import Publish
 from shared.settings import IngestSettings
-from shared.storage import Changed, ObjectMissing, ObjectStore, TooLarge
+from shared.storage import ObjectInfo, ObjectMissing, ObjectStore, TooLarge
 from shared.tasks.clip_records import ClipRecords
 
 log = structlog.get_logger(__name__)
@@ -156,38 +156,37 @@ class IngestHandler:
         if done is not None:
             log.info("frames already extracted; re-announcing", clip_id=clip.clip_id)
             return done
-        info = await self.store.head(bucket, key)
-        if info is None:
-            raise ClipError(f"clip not found at {clip.video_uri}")
-        if info.size == 0:
-            raise ClipError(f"the clip at {clip.video_uri} is empty (0 bytes)")
-        if info.size > self.settings.ingest.max_bytes:
-            raise ClipError(
-                f"the clip is {info.size} bytes, above the limit of "
-                f"{self.settings.ingest.max_bytes} (LAVA_INGEST__MAX_BYTES)"
-            )
-        base_time = (clip.captured_at or info.last_modified).timestamp()
         work_dir = self.settings.ingest.work_dir
         async with self._decoding:
             with tempfile.TemporaryDirectory(prefix="lava-ingest-", dir=work_dir) as tmp:
                 local = Path(tmp) / "clip"
-                try:
-                    await self.store.download(
-                        bucket, key, local, max_bytes=self.settings.ingest.max_bytes, etag=info.etag
-                    )
-                except ObjectMissing:
-                    raise ClipError(f"clip not found at {clip.video_uri}") from None
-                except Changed:
-                    raise ClipError(
-                        f"the clip at {clip.video_uri} was replaced after its size check "
-                        f"(ETag {info.etag} no longer matches); send ClipIngested again"
-                    ) from None
-                except TooLarge:
-                    raise ClipError(
-                        f"the clip grew above the limit of {self.settings.ingest.max_bytes} "
-                        "bytes while downloading (LAVA_INGEST__MAX_BYTES)"
-                    ) from None
+                info = await self._download(clip, bucket, key, local)
+                base_time = (clip.captured_at or info.last_modified).timestamp()
                 return await self._extract_and_store(clip, layout, local, base_time)
+
+    async def _download(self, clip: ClipIngested, bucket: str, key: str, local: Path) -> ObjectInfo:
+        """The clip to ``local``, size-checked on the GetObject's own response (one request:
+        no HEAD before it, and the object checked is the one downloaded)."""
+        limit = self.settings.ingest.max_bytes
+
+        def check(info: ObjectInfo) -> None:
+            if info.size == 0:
+                raise ClipError(f"the clip at {clip.video_uri} is empty (0 bytes)")
+            if info.size > limit:
+                raise ClipError(
+                    f"the clip is {info.size} bytes, above the limit of {limit} "
+                    "(LAVA_INGEST__MAX_BYTES)"
+                )
+
+        try:
+            return await self.store.download(bucket, key, local, max_bytes=limit, check=check)
+        except ObjectMissing:
+            raise ClipError(f"clip not found at {clip.video_uri}") from None
+        except TooLarge:
+            raise ClipError(
+                f"the clip grew above the limit of {limit} bytes while downloading "
+                "(LAVA_INGEST__MAX_BYTES)"
+            ) from None
 
     async def _finished(self, layout: ClipLayout) -> FrameIndex | None:
         try:
