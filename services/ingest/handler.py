@@ -77,11 +77,12 @@ class IngestHandler:
     async def handle(self, event: Event[ClipIngested]) -> None:
         clip = event.payload
         started = time.monotonic()
+        new = False
         if self.clips is not None:
             tasks = [task_id_of(clip.clip_id, w) for w in clip.workflows]
-            await self.clips.accept(clip.clip_id, tasks, self.clock.now().timestamp())
+            new = await self.clips.accept(clip.clip_id, tasks, self.clock.now().timestamp())
         try:
-            index = await self.ingest(clip)
+            index = await self.ingest(clip, new=new)
         except ClipError as exc:
             reason = str(exc)
             log.warning("clip refused", clip_id=clip.clip_id, reason=reason)
@@ -149,10 +150,15 @@ class IngestHandler:
             raise ClipError(f"object key {key!r} is not under the raw-clips prefix {RAW_PREFIX}")
         return bucket, key
 
-    async def ingest(self, clip: ClipIngested) -> FrameIndex:
+    async def ingest(self, clip: ClipIngested, *, new: bool = False) -> FrameIndex:
+        """The clip's frames, extracted now or (a redelivery) found extracted before.
+
+        ``new``: the clip had no record before this event accepted it, so nothing of it can
+        have been extracted (frames are written only after the record) and the look for a
+        finished extraction - a GetObject that misses - is skipped."""
         bucket, key = self._check_source(clip.video_uri)
         layout = ClipLayout(self.settings.names.bucket, clip.clip_id, clip.fps)
-        done = await self._finished(layout)
+        done = None if new else await self._finished(layout)
         if done is not None:
             log.info("frames already extracted; re-announcing", clip_id=clip.clip_id)
             return done

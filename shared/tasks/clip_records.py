@@ -85,8 +85,9 @@ class ClipRecords:
         return [ClipRecord.model_validate(from_item(i)) for i in found.get("Items", [])]
 
     # --- changes ------------------------------------------------------------------------------
-    async def accept(self, clip_id: str, task_ids: Sequence[str], now: float) -> None:
+    async def accept(self, clip_id: str, task_ids: Sequence[str], now: float) -> bool:
         """A valid ClipIngested was accepted: the record exists from now on, with its tasks.
+        True when there was no record before (the clip is new: nothing of it was made yet).
 
         A new record has no ``clip_status`` yet: it reads as ``ingesting``, and the first task
         created sets ``labeling`` (``TaskStore._clip_task_update``, unconditional). A clip that
@@ -106,7 +107,7 @@ class ClipRecords:
         )
         before = from_item(found.get("Attributes") or {})
         if before.get(FAILED_STAGE) != "ingest":
-            return
+            return not before
         if await conditional(
             db.update_item(
                 TableName=self.table,
@@ -118,6 +119,7 @@ class ClipRecords:
             )
         ):
             await self.counters.add({clip_counter(ClipStatus.FAILED): -1})
+        return False
 
     async def end(self, clip_id: str, outcome: ClipOutcome, now: float) -> bool:
         """A failure, stop or completion; False when the policy keeps the record as it is."""
