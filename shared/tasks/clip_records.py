@@ -3,7 +3,8 @@
 A record is the ``clip#<id>`` / ``clip`` item of the tasks table. An outcome is one UpdateItem
 whose condition is the policy's "moves from" set, returning the item as it was so the clip
 counters (``c_<status>``) move exactly once; when the condition does not hold nothing changes.
-Acceptance and a task's creation are unconditional (they add tasks; a status only if none).
+Acceptance is unconditional (it adds tasks); a task's creation sets a status only if none, in
+the task's own commit, conditional on the clip's state it expects (``TaskStore.commit``).
 Completion by post-processing writes the record and the dataset entry in one
 ``TransactWriteItems``, so the clip view and the dataset index cannot disagree
 (docs/clipowner.md).
@@ -90,7 +91,7 @@ class ClipRecords:
         True when there was no record before (the clip is new: nothing of it was made yet).
 
         A new record has no ``clip_status`` yet: it reads as ``ingesting``, and the first task
-        created sets ``labeling`` (``TaskStore._clip_task_update``, unconditional). A clip that
+        created sets ``labeling`` (the clip link in its commit, ``TaskStore.commit``). A clip that
         failed at ingest is ingesting again (a second conditional write, only then); any other
         state is kept (a later task never rewrites an outcome)."""
         db = await self._aws.dynamodb()

@@ -374,7 +374,7 @@ class TaskStore:
     def _clip_task_update(self, clip_id: str, task_id: str, now: float) -> dict[str, Any]:
         """The clip record's write of a task's creation (clip_policy ``task``): the record
         gains the task and, while it has no status (ingesting, or no record), ``labeling``.
-        Unconditional, so it can join a transaction."""
+        An Update for a transaction (:meth:`_link_request` adds its condition)."""
         return {
             "TableName": self.table,
             "Key": clip_key(clip_id),
