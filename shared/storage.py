@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -69,7 +70,8 @@ class ObjectStore(Protocol):
         *,
         max_bytes: int | None = None,
         etag: str | None = None,
-    ) -> int: ...
+        check: Callable[[ObjectInfo], None] | None = None,
+    ) -> ObjectInfo: ...
 
 
 def _missing(exc: ClientError) -> bool:
@@ -168,25 +170,38 @@ class S3Store:
         *,
         max_bytes: int | None = None,
         etag: str | None = None,
-    ) -> int:
-        """Stream an object to a local file without holding it in memory; its size.
+        check: Callable[[ObjectInfo], None] | None = None,
+    ) -> ObjectInfo:
+        """Stream an object to a local file without holding it in memory; what was written
+        (``size``: the bytes streamed; date and ETag from the same response).
 
+        ``check``: sees the object's declared size, date and ETag before a byte of its body is
+        read, and refuses the object by raising (the body is closed unread). One GetObject
+        then does what a HEAD and a GET did, and the object checked is the one downloaded.
         ``etag``: only that version of the object (``IfMatch``), else :class:`Changed`.
-        ``max_bytes``: counted while streaming - a HEAD's size can be stale or the object
-        replaced - and :class:`TooLarge` as soon as it is passed (the partial file is left
-        for the caller's temporary directory to remove).
+        ``max_bytes``: counted while streaming - a declared size can be wrong - and
+        :class:`TooLarge` as soon as it is passed (the partial file is left for the caller's
+        temporary directory to remove).
         """
         extra = {"IfMatch": f'"{etag}"'} if etag else {}
         response = await self._get_object(bucket, key, **extra)
+        info = ObjectInfo(
+            size=int(response.get("ContentLength", 0)),
+            last_modified=response["LastModified"],
+            etag=str(response.get("ETag", "")).strip('"'),
+            metadata=dict(response.get("Metadata", {})),
+        )
         size = 0
-        with path.open("wb") as out:
-            async with response["Body"] as body:
+        async with response["Body"] as body:
+            if check is not None:
+                check(info)
+            with path.open("wb") as out:
                 while chunk := await body.read(_CHUNK):
                     size += len(chunk)
                     if max_bytes is not None and size > max_bytes:
                         raise TooLarge(f"s3://{bucket}/{key} is larger than {max_bytes} bytes")
                     out.write(chunk)
-        return size
+        return replace(info, size=size)
 
     async def upload_file(
         self,

@@ -46,6 +46,7 @@ from tests.support.dataset import complete_clip
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, make, task_state
 from tests.support.labels import vehicle
 from tests.support.postproc import finalized, stage_frames, stage_output
+from tests.support.requests import counting
 
 pytestmark = pytest.mark.integration
 
@@ -119,6 +120,45 @@ async def test_the_record_moves_as_the_policy_says_and_counts_each_clip_once(
     assert {k: v for k, v in totals.items() if k.startswith("c_") and v} == counted
     rebuilt = await store.counters.recount()
     assert {k: v for k, v in rebuilt.items() if k.startswith("c_")} == counted
+
+
+async def test_a_task_joins_its_clip_in_its_commit_and_the_clip_is_counted_once(
+    aws: AwsClients, settings: Settings
+) -> None:
+    """The clip link rides on the task's creation (one TransactWriteItems, no UpdateItem of
+    its own); the link guesses the clip's state from the event, and a wrong guess costs one
+    more transaction, never a second count."""
+    store = TaskStore(aws, settings)
+
+    async def create(clip_id: str, workflow: str, first: bool) -> list[str]:
+        event = frames_ready(clip_id, workflow=workflow)
+        task = task_of(event, 4.0)
+        link = LinkClip(clip_id, task.task_id, 4.0, first=first)
+        async with counting(aws, "dynamodb") as made:
+            assert await store.commit(Changes(writes=(PutTask(task, NEW),), link=link))
+        return [op for op, _ in made.made]
+
+    for clip_id in ("right", "wrong"):
+        await store.clips.accept(clip_id, [f"{clip_id}.vehicles", f"{clip_id}.lanes"], 1.0)
+    assert await create("right", "vehicles", first=True) == ["TransactWriteItems"]
+    assert await create("right", "lanes", first=False) == ["TransactWriteItems"]
+    assert await create("wrong", "lanes", first=False) == ["TransactWriteItems"] * 2
+    assert await create("wrong", "vehicles", first=True) == ["TransactWriteItems"] * 2
+    for clip_id in ("right", "wrong"):
+        record = await store.clip(clip_id)
+        assert record is not None and record.status is ClipStatus.LABELING
+        assert sorted(record.tasks) == [f"{clip_id}.lanes", f"{clip_id}.vehicles"]
+    assert (await store.counters.totals()).get("c_labeling") == 2
+    # a later task of a completed clip: the clip stays completed and is not counted again
+    assert await store.set_clip_outcome("right", DONE, 5.0)
+    await create("right", "signs_lights", first=True)
+    record = await store.clip("right")
+    assert record is not None and record.status is ClipStatus.COMPLETED
+    assert "right.signs_lights" in record.tasks
+    totals = await store.counters.totals()
+    assert (totals.get("c_labeling"), totals.get("c_completed")) == (1, 1)
+    rebuilt = await store.counters.recount()
+    assert (rebuilt.get("c_labeling"), rebuilt.get("c_completed")) == (1, 1)
 
 
 async def _stage_vehicles(

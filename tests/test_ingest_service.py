@@ -11,16 +11,20 @@ import pytest
 
 from devstack.testing.events import clip_ingested
 from lava.rig import upload_clip
+from services.ingest.handler import IngestHandler
 from services.ingest.service import build
 from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.events import ClipIngested, decode_event, new_event
 from shared.groundtruth.sequence import ManifestLine, parse_sequence_file
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri
+from shared.resources import TASKS
 from shared.settings import Settings
 from shared.storage import S3Store
+from shared.tasks.clip_records import ClipRecords
 from tests.support.broker import get_messages, queue_depth
 from tests.support.clips import encode_with, small_clip, truncate
+from tests.support.requests import counting
 from tests.support.services import running
 
 pytestmark = pytest.mark.integration
@@ -107,6 +111,33 @@ async def test_redelivery_yields_the_same_keys_and_events(
     again = await store.head(layout.bucket, layout.frame_index_key)
     assert again is not None and marker is not None
     assert again.last_modified == marker.last_modified  # not extracted twice
+
+
+async def test_a_new_clip_is_not_looked_for_among_finished_extractions(
+    settings: Settings, aws: AwsClients, tmp_path: Path
+) -> None:
+    """A clip without a record before its ClipIngested has nothing extracted: one GetObject
+    (the clip), no look for frames.json; a redelivery looks and extracts nothing again."""
+    clip = small_clip(tmp_path, seconds=2, gop=10)
+    bucket, key = settings.names.bucket, "raw/d1/c-new.mp4"
+    await S3Store(aws).put_bytes(bucket, key, clip.video.read_bytes())
+    published: list[Any] = []
+
+    async def publish(event: Any) -> None:
+        published.append(event)
+
+    clips = ClipRecords(aws, settings.names.table(TASKS.name))
+    handler = IngestHandler(settings, S3Store(aws), publish, clips=clips)
+    event = new_event(clip_ingested("c-new", video_uri=f"s3://{bucket}/{key}", fps=1), "c-new")
+    frame_index = ClipLayout(bucket, "c-new", 1).frame_index_key
+    async with counting(aws, "s3") as first:
+        await handler.handle(event)
+    assert first.of("GetObject") == [key]
+    async with counting(aws, "s3") as again:
+        await handler.handle(event)  # redelivered: the record exists now
+    assert again.of("GetObject") == [frame_index] and again.of("PutObject") == []
+    half = len(published) // 2
+    assert half and [e.event_id for e in published[:half]] == [e.event_id for e in published[half:]]
 
 
 async def _keys(aws: AwsClients, settings: Settings, prefix: str) -> list[str]:

@@ -18,6 +18,7 @@ from shared.aws import AwsClients
 from shared.settings import Settings
 from shared.storage import Changed, ObjectInfo, S3Store, TooLarge
 from tests.support.clips import small_clip
+from tests.support.requests import counting
 
 
 @pytest.fixture(scope="module")
@@ -97,46 +98,43 @@ def test_accepted_containers_still_open(clip: Path, tmp_path: Path) -> None:
 
 # --- the download: the object that was checked, never more than the cap --------------------
 @pytest.mark.integration
-async def test_download_refuses_a_replaced_object_and_caps_bytes_while_streaming(
+async def test_download_checks_the_response_and_caps_bytes_while_streaming(
     settings: Settings, aws: AwsClients, tmp_path: Path
 ) -> None:
     store, bucket = S3Store(aws), settings.names.bucket
     await store.put_bytes(bucket, "raw/x.mp4", b"a" * 3000)
-    checked = await store.head(bucket, "raw/x.mp4")
-    assert checked is not None
-    assert await store.download(bucket, "raw/x.mp4", tmp_path / "1", etag=checked.etag) == 3000
-    await store.put_bytes(bucket, "raw/x.mp4", b"b" * 3000)  # replaced after the check
+    seen: list[ObjectInfo] = []
+    got = await store.download(bucket, "raw/x.mp4", tmp_path / "1", check=seen.append)
+    assert got.size == 3000 and [i.size for i in seen] == [3000] and got.etag == seen[0].etag
+
+    def refuse(info: ObjectInfo) -> None:
+        raise ValueError(f"{info.size} bytes refused")
+
+    with pytest.raises(ValueError, match="3000 bytes refused"):
+        await store.download(bucket, "raw/x.mp4", tmp_path / "2", check=refuse)
+    assert not (tmp_path / "2").exists()  # refused before a byte of the body was read
+    await store.put_bytes(bucket, "raw/x.mp4", b"b" * 3000)  # replaced since got
     with pytest.raises(Changed):
-        await store.download(bucket, "raw/x.mp4", tmp_path / "2", etag=checked.etag)
+        await store.download(bucket, "raw/x.mp4", tmp_path / "3", etag=got.etag)
     with pytest.raises(TooLarge):
-        await store.download(bucket, "raw/x.mp4", tmp_path / "3", max_bytes=2999)
-    assert (tmp_path / "3").stat().st_size <= 2999
+        await store.download(bucket, "raw/x.mp4", tmp_path / "4", max_bytes=2999)
+    assert (tmp_path / "4").stat().st_size <= 2999
 
 
-class _ReplacedAfterHead(S3Store):
-    """The object changes between the size check and the download."""
+class _LyingLength(S3Store):
+    """S3 says the object is small (the cap must not trust it)."""
 
-    async def head(self, bucket: str, key: str) -> ObjectInfo | None:
-        info = await super().head(bucket, key)
-        await self.put_bytes(bucket, key, b"something else entirely" * 100)
-        return info
-
-
-class _LyingHead(S3Store):
-    """S3 metadata that says the object is small (the cap must not trust it)."""
-
-    async def head(self, bucket: str, key: str) -> ObjectInfo | None:
-        info = await super().head(bucket, key)
-        assert info is not None
-        return ObjectInfo(1, info.last_modified, info.etag, info.metadata)
+    async def _get_object(self, bucket: str, key: str, **extra: Any) -> Any:
+        response = await super()._get_object(bucket, key, **extra)
+        return {**response, "ContentLength": 1}
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize(
     ("store_type", "max_bytes", "reason"),
     [
-        (_ReplacedAfterHead, 10**9, "was replaced after its size check"),
-        (_LyingHead, 2000, "grew above the limit of 2000 bytes while downloading"),
+        (S3Store, 2000, "bytes, above the limit of 2000 (LAVA_INGEST__MAX_BYTES)"),
+        (_LyingLength, 2000, "grew above the limit of 2000 bytes while downloading"),
     ],
 )
 async def test_the_handler_fails_the_clip_with_a_clear_reason(
@@ -159,3 +157,21 @@ async def test_the_handler_fails_the_clip_with_a_clear_reason(
     with pytest.raises(ClipError) as failed:
         await handler.ingest(clip_ingested("c", video_uri=f"s3://{bucket}/raw/d/c.mp4"))
     assert reason in str(failed.value) and "\n" not in str(failed.value)
+
+
+@pytest.mark.integration
+async def test_the_clip_is_checked_and_downloaded_in_one_request(
+    settings: Settings, aws: AwsClients, clip: Path
+) -> None:
+    """Size, date and ETag come from the GetObject that downloads the clip: no HeadObject."""
+    bucket = settings.names.bucket
+    await S3Store(aws).upload_file(clip, bucket, "raw/d/one.mp4")
+
+    async def publish(event: Any) -> None:
+        raise AssertionError("nothing is published by ingest()")
+
+    handler = IngestHandler(settings, S3Store(aws), publish)
+    async with counting(aws, "s3") as made:
+        await handler.ingest(clip_ingested("one", video_uri=f"s3://{bucket}/raw/d/one.mp4"))
+    assert made.operations()["HeadObject"] == 0
+    assert made.of("GetObject").count("raw/d/one.mp4") == 1

@@ -15,6 +15,7 @@ from shared.aws import AwsClients
 from shared.bus import Bus
 from shared.dataset.index import DatasetIndex
 from shared.events import ClipCompleted, ClipFailed, decode_event
+from shared.layout import ClipLayout, parse_s3_uri
 from shared.settings import Settings
 from shared.storage import S3Store
 from shared.taxonomy.records import Box, ClipLabels, Vehicle
@@ -22,6 +23,7 @@ from tests.support.broker import get_messages
 from tests.support.dispatch import Recorder
 from tests.support.labels import lane, vehicle
 from tests.support.postproc import finalized, stage_frames, stage_output
+from tests.support.requests import counting
 from tests.support.services import running
 
 pytestmark = pytest.mark.integration
@@ -203,3 +205,51 @@ async def test_a_duplicate_event_is_merged_once(aws: AwsClients, settings: Setti
     # (the guard is kept per set of held tasks, two writes a clip, not per event).
     await post.handle(vehicles)
     assert len(recorder.of("ClipCompleted")) == 1
+
+
+async def test_each_object_is_read_once_per_event(aws: AwsClients, settings: Settings) -> None:
+    """The quality record and the merge read the same frame index and label files: one
+    GetObject each per event (the merge's level-1 reads for the adjustment diff included)."""
+    from services.postproc.quality import QualityRecorder
+    from shared.quality.records import QualityRecords
+
+    store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
+    vehicles, lanes = await stage_clip(store, bucket, "clip-q1")
+    quality = QualityRecorder(store, QualityRecords(aws, bucket), settings.postproc.moved_iou)
+    post = PostprocHandler(settings, store, DatasetIndex(aws, settings), recorder, quality=quality)
+    frame_index = ClipLayout(bucket, "clip-q1", 5).frame_index_key
+    async with counting(aws, "s3") as first:
+        await post.handle(vehicles)  # the quality record only: lanes is not finalized yet
+    async with counting(aws, "s3") as last:
+        await post.handle(lanes)  # its quality record, then the clip's merge
+    assert len(recorder.of("ClipCompleted")) == 1
+    for requests, outputs in ((first, vehicles), (last, lanes)):
+        reads = requests.of("GetObject")
+        assert len(reads) == len(set(reads)), reads  # nothing read twice in one event
+        assert frame_index in reads
+        assert {parse_s3_uri(o.label_uri)[1] for o in outputs.payload.outputs} <= set(reads)
+    # The last event reads the frame index and all four label files, each once (was 8: the
+    # quality record's three, then the merge's frame index, two finals and two level-1 files).
+    assert len(last.of("GetObject")) == 5
+
+
+async def test_reads_past_the_budget_are_fetched_again() -> None:
+    """One handling keeps at most its budget of bytes; a kept object still honours a
+    caller's smaller cap."""
+    from services.postproc.reads import ClipReads
+    from shared.storage import TooLarge
+
+    fetched: list[str] = []
+
+    class Store:
+        async def get_bytes(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes:
+            fetched.append(key)
+            return b"x" * (10 if key == "small" else 100)
+
+    reads = ClipReads(Store(), budget=50)  # type: ignore[arg-type]
+    for _ in range(2):
+        assert await reads.get_bytes("b", "small") == b"x" * 10
+        assert len(await reads.get_bytes("b", "large")) == 100
+    assert fetched == ["small", "large", "large"]
+    with pytest.raises(TooLarge):
+        await reads.get_bytes("b", "small", max_bytes=5)

@@ -54,7 +54,7 @@ def start(d: Draft, e: Start, *, rules: Rules, jobs: Jobs, now: float) -> None:
         _send_due(d, rules, jobs, now)
         return
     if p.gold is None:  # a gold copy's clip id is made up: it has no clip record to join
-        d.link = LinkClip(p.clip_id, p.task_id, now)
+        d.link = LinkClip(p.clip_id, p.task_id, now, first=p.workflow == p.clip_workflows[0])
     if e.refusal is not None:
         task = new_task(p, now, [], TaskStatus.FAILED, e.refusal, e.trace_context)
         d.set_task(task.model_copy(update={"due_at": now + rules.send_lease}))

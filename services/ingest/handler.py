@@ -42,7 +42,7 @@ from shared.ids import task_id_of
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame, parse_s3_uri
 from shared.ports import Publish
 from shared.settings import IngestSettings
-from shared.storage import Changed, ObjectMissing, ObjectStore, TooLarge
+from shared.storage import ObjectInfo, ObjectMissing, ObjectStore, TooLarge
 from shared.tasks.clip_records import ClipRecords
 
 log = structlog.get_logger(__name__)
@@ -77,11 +77,12 @@ class IngestHandler:
     async def handle(self, event: Event[ClipIngested]) -> None:
         clip = event.payload
         started = time.monotonic()
+        new = False
         if self.clips is not None:
             tasks = [task_id_of(clip.clip_id, w) for w in clip.workflows]
-            await self.clips.accept(clip.clip_id, tasks, self.clock.now().timestamp())
+            new = await self.clips.accept(clip.clip_id, tasks, self.clock.now().timestamp())
         try:
-            index = await self.ingest(clip)
+            index = await self.ingest(clip, new=new)
         except ClipError as exc:
             reason = str(exc)
             log.warning("clip refused", clip_id=clip.clip_id, reason=reason)
@@ -149,45 +150,49 @@ class IngestHandler:
             raise ClipError(f"object key {key!r} is not under the raw-clips prefix {RAW_PREFIX}")
         return bucket, key
 
-    async def ingest(self, clip: ClipIngested) -> FrameIndex:
+    async def ingest(self, clip: ClipIngested, *, new: bool = False) -> FrameIndex:
+        """The clip's frames, extracted now or (a redelivery) found extracted before.
+
+        ``new``: the clip had no record before this event accepted it, so nothing of it can
+        have been extracted (frames are written only after the record) and the look for a
+        finished extraction - a GetObject that misses - is skipped."""
         bucket, key = self._check_source(clip.video_uri)
         layout = ClipLayout(self.settings.names.bucket, clip.clip_id, clip.fps)
-        done = await self._finished(layout)
+        done = None if new else await self._finished(layout)
         if done is not None:
             log.info("frames already extracted; re-announcing", clip_id=clip.clip_id)
             return done
-        info = await self.store.head(bucket, key)
-        if info is None:
-            raise ClipError(f"clip not found at {clip.video_uri}")
-        if info.size == 0:
-            raise ClipError(f"the clip at {clip.video_uri} is empty (0 bytes)")
-        if info.size > self.settings.ingest.max_bytes:
-            raise ClipError(
-                f"the clip is {info.size} bytes, above the limit of "
-                f"{self.settings.ingest.max_bytes} (LAVA_INGEST__MAX_BYTES)"
-            )
-        base_time = (clip.captured_at or info.last_modified).timestamp()
         work_dir = self.settings.ingest.work_dir
         async with self._decoding:
             with tempfile.TemporaryDirectory(prefix="lava-ingest-", dir=work_dir) as tmp:
                 local = Path(tmp) / "clip"
-                try:
-                    await self.store.download(
-                        bucket, key, local, max_bytes=self.settings.ingest.max_bytes, etag=info.etag
-                    )
-                except ObjectMissing:
-                    raise ClipError(f"clip not found at {clip.video_uri}") from None
-                except Changed:
-                    raise ClipError(
-                        f"the clip at {clip.video_uri} was replaced after its size check "
-                        f"(ETag {info.etag} no longer matches); send ClipIngested again"
-                    ) from None
-                except TooLarge:
-                    raise ClipError(
-                        f"the clip grew above the limit of {self.settings.ingest.max_bytes} "
-                        "bytes while downloading (LAVA_INGEST__MAX_BYTES)"
-                    ) from None
+                info = await self._download(clip, bucket, key, local)
+                base_time = (clip.captured_at or info.last_modified).timestamp()
                 return await self._extract_and_store(clip, layout, local, base_time)
+
+    async def _download(self, clip: ClipIngested, bucket: str, key: str, local: Path) -> ObjectInfo:
+        """The clip to ``local``, size-checked on the GetObject's own response (one request:
+        no HEAD before it, and the object checked is the one downloaded)."""
+        limit = self.settings.ingest.max_bytes
+
+        def check(info: ObjectInfo) -> None:
+            if info.size == 0:
+                raise ClipError(f"the clip at {clip.video_uri} is empty (0 bytes)")
+            if info.size > limit:
+                raise ClipError(
+                    f"the clip is {info.size} bytes, above the limit of {limit} "
+                    "(LAVA_INGEST__MAX_BYTES)"
+                )
+
+        try:
+            return await self.store.download(bucket, key, local, max_bytes=limit, check=check)
+        except ObjectMissing:
+            raise ClipError(f"clip not found at {clip.video_uri}") from None
+        except TooLarge:
+            raise ClipError(
+                f"the clip grew above the limit of {limit} bytes while downloading "
+                "(LAVA_INGEST__MAX_BYTES)"
+            ) from None
 
     async def _finished(self, layout: ClipLayout) -> FrameIndex | None:
         try:

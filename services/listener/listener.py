@@ -37,7 +37,7 @@ from services.listener.sns_verifier import (
     UntrustedSignature,
     https_fetch,
 )
-from services.listener.worker_responses import worker_of
+from services.listener.worker_responses import WorkerResponses
 from shared import tracing
 from shared.dedup import KeyDirectory, KnownObject
 from shared.events import (
@@ -173,6 +173,7 @@ class Listener:
         self.queue = OutputQueue(aws, settings)
         self.registry = JobRegistry(aws, settings)
         self.keys = KeyDirectory(aws, settings)
+        self.workers = WorkerResponses(aws)
         self._by_topic: dict[str, StreamingJob] = {}
 
     async def start(self) -> None:
@@ -239,7 +240,7 @@ class Listener:
             if checked is None:
                 return
             output, known, job = checked
-            worker = await worker_of(self.aws, output.label_uri) if output.label_uri else None
+            worker = await self._worker(output)
             event = output_event(output, known, job.name, worker)
             # The clip's trace goes on: a span under the send's context, from receipt on.
             with tracing.continuing(
@@ -292,8 +293,12 @@ class Listener:
         if checked is None:
             return None
         output, known, job = checked
-        worker = await worker_of(self.aws, output.label_uri) if output.label_uri else None
+        worker = await self._worker(output)
         return output_event(output, known, job.name, worker)
+
+    async def _worker(self, output: OutputMessage) -> WorkerIdentity | None:
+        """Who made a completed output (its worker-response file); None for other outputs."""
+        return await self.workers.worker_of(output.label_uri) if output.label_uri else None
 
     async def _check(self, message: Any) -> CheckedOutput | None:
         """The output of a message checked against the trust rules: from a registered job's

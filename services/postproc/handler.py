@@ -15,6 +15,7 @@ import structlog
 
 from services.postproc.merge import Merged, OutputUnreadable, merge
 from services.postproc.quality import QualityRecorder
+from services.postproc.reads import ClipReads
 from services.postproc.summary import ClipSummary, summarize
 from shared.dataset.index import DatasetIndex, IndexEntry
 from shared.events import (
@@ -74,9 +75,11 @@ class PostprocHandler:
 
     async def handle(self, event: Event[LabelsFinalized]) -> None:
         p = event.payload
+        # The quality record and the merge read the same objects: one fetch each per event.
+        reads = ClipReads(self.store)
         # Holding is idempotent (the same item again) and cheap: no guard for it.
         if self.quality is not None:
-            await self.quality.record(p)
+            await self.quality.record(p, reads)
         if p.gold is not None:
             log.info("gold copy scored; never indexed", task_id=p.task_id, gold=p.gold.clip_id)
             return
@@ -89,22 +92,24 @@ class PostprocHandler:
             return
         outputs = [o for t in tasks for o in t.outputs]
         if self.guard is None:
-            await self.complete(p, outputs)
+            await self.complete(p, outputs, reads)
             return
         # A merge is the expensive part: done once per set of held tasks, whichever of their
         # events (or duplicates: the dispatcher re-publishes after a crash, brokers redeliver)
         # gets here, and never by two replicas at once. Two guard writes per clip, not per
         # task (docs/policy.md).
         once = f"merge:{p.clip_id}:{','.join(sorted(held))}"
-        await self.guard.run_once(once, lambda: self.complete(p, outputs))
+        await self.guard.run_once(once, lambda: self.complete(p, outputs, reads))
 
-    async def complete(self, p: LabelsFinalized, outputs: list[JobOutput]) -> None:
+    async def complete(
+        self, p: LabelsFinalized, outputs: list[JobOutput], reads: ClipReads | None = None
+    ) -> None:
         """Merge the clip's outputs, validate, write labels and summary, then either fail the
         clip (problems at or above ``LAVA_POSTPROC__FAIL_ON``) or index it and complete it.
 
         A clip that completed before (a later, separate task of it) keeps its labels and
         summary when the new merge fails: that merge's summary goes beside them instead."""
-        merged = await self._merge(p, outputs)
+        merged = await self._merge(p, outputs, reads or ClipReads(self.store))
         if merged is None:
             return
         problems = merged.problems + validate_clip(merged.labels)
@@ -179,16 +184,18 @@ class PostprocHandler:
             problems=completion.warnings,
         )
 
-    async def _merge(self, p: LabelsFinalized, outputs: list[JobOutput]) -> Merged | None:
+    async def _merge(
+        self, p: LabelsFinalized, outputs: list[JobOutput], reads: ClipReads
+    ) -> Merged | None:
         """The clip's outputs merged over its frame index; None (the clip failed) when any
         of them cannot be read."""
         layout = ClipLayout.from_sequence_uri(p.frames.sequence_uri)
         try:
             index = FrameIndex.model_validate(
-                await self.store.get_json(layout.bucket, layout.frame_index_key)
+                await reads.get_json(layout.bucket, layout.frame_index_key)
             )
             return await merge(
-                self.store,
+                reads,
                 p.clip_id,
                 p.drive,
                 p.clip,

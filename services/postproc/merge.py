@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from services.postproc.reads import ClipReads
 from services.postproc.summary import AdjustmentDiff, adjustment_diff
 from shared import bounded_json
 from shared.events import JobOutput
@@ -20,7 +21,7 @@ from shared.groundtruth.convert import AttributeStats, class_map, from_seq_label
 from shared.groundtruth.errors import GtFormatError
 from shared.groundtruth.job_types import JOB_TYPES, job_type
 from shared.layout import FrameIndex, parse_s3_uri
-from shared.storage import ObjectMissing, ObjectStore, TooLarge
+from shared.storage import ObjectMissing, TooLarge
 from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 from shared.taxonomy.records import ClipInfo, ClipLabels, FrameRecord, LavaObject
 from shared.taxonomy.validation import LabelProblem
@@ -58,7 +59,7 @@ def output_class_map(output: JobOutput) -> dict[str, str]:
 
 
 async def read_output(
-    store: ObjectStore,
+    reads: ClipReads,
     output: JobOutput,
     index: FrameIndex,
     stats: AttributeStats | None = None,
@@ -70,7 +71,7 @@ async def read_output(
     without a known name falls back to its ``frame-no``.
     """
     try:
-        raw = await store.get_bytes(*parse_s3_uri(output.label_uri), max_bytes=MAX_LABEL_FILE_BYTES)
+        raw = await reads.get_bytes(*parse_s3_uri(output.label_uri), max_bytes=MAX_LABEL_FILE_BYTES)
     except ObjectMissing:
         raise OutputUnreadable(f"{output.job_name}: {output.label_uri} does not exist") from None
     except TooLarge as exc:
@@ -113,7 +114,7 @@ def final_outputs(outputs: Sequence[JobOutput]) -> list[JobOutput]:
 
 
 async def merge(
-    store: ObjectStore,
+    reads: ClipReads,
     clip_id: str,
     drive: DriveAttributes,
     clip: ClipAttributes,
@@ -128,12 +129,13 @@ async def merge(
     adjustments: list[AdjustmentDiff] = []
     stats = AttributeStats()
     for output in sorted(finals, key=lambda o: o.job_name):
-        frames, found = await read_output(store, output, index, stats)
+        frames, found = await read_output(reads, output, index, stats)
         problems.extend(found)
         for frame_no, objects in frames.items():
             by_frame[frame_no].extend(objects)
         if output.adjusts and output.adjusts in by_name:
-            level1, _ = await read_output(store, by_name[output.adjusts], index)
+            # The quality record reads the same file: ``reads`` fetches it once per event.
+            level1, _ = await read_output(reads, by_name[output.adjusts], index)
             adjustments.append(
                 adjustment_diff(
                     output.adjusts,

@@ -15,6 +15,7 @@ import structlog
 from pydantic import ValidationError
 
 from services.postproc.merge import OutputUnreadable, read_output
+from services.postproc.reads import ClipReads
 from shared.events import JobOutput, LabelsFinalized
 from shared.groundtruth.job_types import JOB_TYPES, TaskType
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri
@@ -54,23 +55,24 @@ class QualityRecorder:
         self.records = records
         self.moved_iou = moved_iou
 
-    async def record(self, p: LabelsFinalized) -> None:
+    async def record(self, p: LabelsFinalized, reads: ClipReads | None = None) -> None:
+        """Record ``p``'s quality; ``reads``: the event's reads, shared with its merge."""
         try:
-            record = await self._record(p)
+            record = await self._record(p, reads or ClipReads(self.store))
         except (OutputUnreadable, ObjectMissing, ValidationError, ValueError) as exc:
             log.warning("no quality record for a task", task_id=p.task_id, error=str(exc)[:300])
             return
         await self.records.put(record)
         log.info("quality recorded", task_id=p.task_id, gold=record.gold)
 
-    async def _record(self, p: LabelsFinalized) -> QualityRecord:
+    async def _record(self, p: LabelsFinalized, reads: ClipReads) -> QualityRecord:
         layout = ClipLayout.from_sequence_uri(p.frames.sequence_uri)
         index = FrameIndex.model_validate(
-            await self.store.get_json(layout.bucket, layout.frame_index_key)
+            await reads.get_json(layout.bucket, layout.frame_index_key)
         )
         frames: dict[str, Frames] = {}
         for output in p.outputs:
-            frames[output.job_name], _ = await read_output(self.store, output, index)
+            frames[output.job_name], _ = await read_output(reads, output, index)
         by_name = {o.job_name: o for o in p.outputs}
         record = QualityRecord(
             task_id=p.task_id,

@@ -3,7 +3,8 @@
 A record is the ``clip#<id>`` / ``clip`` item of the tasks table. An outcome is one UpdateItem
 whose condition is the policy's "moves from" set, returning the item as it was so the clip
 counters (``c_<status>``) move exactly once; when the condition does not hold nothing changes.
-Acceptance and a task's creation are unconditional (they add tasks; a status only if none).
+Acceptance is unconditional (it adds tasks); a task's creation sets a status only if none, in
+the task's own commit, conditional on the clip's state it expects (``TaskStore.commit``).
 Completion by post-processing writes the record and the dataset entry in one
 ``TransactWriteItems``, so the clip view and the dataset index cannot disagree
 (docs/clipowner.md).
@@ -85,11 +86,12 @@ class ClipRecords:
         return [ClipRecord.model_validate(from_item(i)) for i in found.get("Items", [])]
 
     # --- changes ------------------------------------------------------------------------------
-    async def accept(self, clip_id: str, task_ids: Sequence[str], now: float) -> None:
+    async def accept(self, clip_id: str, task_ids: Sequence[str], now: float) -> bool:
         """A valid ClipIngested was accepted: the record exists from now on, with its tasks.
+        True when there was no record before (the clip is new: nothing of it was made yet).
 
         A new record has no ``clip_status`` yet: it reads as ``ingesting``, and the first task
-        created sets ``labeling`` (``TaskStore._clip_task_update``, unconditional). A clip that
+        created sets ``labeling`` (the clip link in its commit, ``TaskStore.commit``). A clip that
         failed at ingest is ingesting again (a second conditional write, only then); any other
         state is kept (a later task never rewrites an outcome)."""
         db = await self._aws.dynamodb()
@@ -106,7 +108,7 @@ class ClipRecords:
         )
         before = from_item(found.get("Attributes") or {})
         if before.get(FAILED_STAGE) != "ingest":
-            return
+            return not before
         if await conditional(
             db.update_item(
                 TableName=self.table,
@@ -118,6 +120,7 @@ class ClipRecords:
             )
         ):
             await self.counters.add({clip_counter(ClipStatus.FAILED): -1})
+        return False
 
     async def end(self, clip_id: str, outcome: ClipOutcome, now: float) -> bool:
         """A failure, stop or completion; False when the policy keeps the record as it is."""

@@ -42,11 +42,15 @@ class PutLate:
 
 @dataclass(frozen=True)
 class LinkClip:
-    """The task joins its clip's record (the clip record's own write, done first: idempotent)."""
+    """The task joins its clip's record, in the commit's transaction (task and record change
+    together). ``first``: the event says this is the clip's first task (its workflow is the
+    clip's first), so the commit first expects a clip without a status yet - one it counts as
+    labeling; the store tries the other expectation when the record says otherwise."""
 
     clip_id: str
     task_id: str
     at: float
+    first: bool = True
 
 
 Write = PutTask | PutObject | PutLate

@@ -20,7 +20,6 @@ reads what is due, not everything; ``by-status`` (status_key, updated_at) lists 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +64,9 @@ DUE_OBJECT = "object"
 DUE_TASK = "task"
 # Reads and transactions in a row that may lose to another writer when moving a clip's tasks.
 MOVE_ATTEMPTS = 5
+# Commits of a new task in a row whose clip record was not in the state expected: its status
+# can appear (a sibling task) or, rarely, go (a clip failed at ingest accepted again) meanwhile.
+LINK_ATTEMPTS = 3
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
@@ -134,17 +136,39 @@ class TaskStore:
         """Carry out one decision's writes in ONE request (``shared/tasks/plan.py``); False
         when a condition failed (someone changed the aggregate since it was read).
 
-        The clip record's task list (``link``, idempotent) is written alongside, not before:
-        a crash between the two is repaired by the redelivered FramesReady, which links again.
+        The clip record's write (``link``: the task joins it; a clip without a status becomes
+        ``labeling``) rides in the same transaction, so a task never exists without its clip
+        knowing it. A clip's first task also counts the clip as labeling; a transaction cannot
+        read, so the link names the state it expects (no status yet, when the event says the
+        task is the clip's first, else a status) and, when the record says otherwise, is tried
+        with the other expectation: one more request, only when the guess was wrong.
         """
         if changes.link is None:
             return await self._write(changes)
-        _, written = await asyncio.gather(self._link_clip(changes.link), self._write(changes))
-        return written
+        new_clip = changes.link.first
+        for _ in range(LINK_ATTEMPTS):
+            requests = self._requests(changes, new_clip)
+            requests.append(self._link_request(changes.link, new_clip))
+            lost = await self._transact_reasons(requests)
+            if lost is None:
+                return True
+            link = len(requests) - 1
+            if set(lost) != {link}:  # the task or its objects moved: decide again
+                return False
+            if lost[link] == "ConditionalCheckFailed":  # the clip is not as expected
+                new_clip = not new_clip
+        return False
+
+    def _requests(self, changes: Changes, new_clip: bool = False) -> list[dict[str, Any]]:
+        counts = dict(changes.counts)
+        if new_clip:
+            counter = clip_counter(ClipStatus.LABELING)
+            counts[counter] = counts.get(counter, 0) + 1
+        requests = [self._write_request(w) for w in changes.writes]
+        return requests + self.counters.updates(counts, changes.hourly, changes.at)
 
     async def _write(self, changes: Changes) -> bool:
-        requests = [self._write_request(w) for w in changes.writes]
-        requests += self.counters.updates(changes.counts, changes.hourly, changes.at)
+        requests = self._requests(changes)
         if not requests:
             return True
         if len(requests) == 1:
@@ -155,14 +179,22 @@ class TaskStore:
 
     async def _transact(self, requests: list[dict[str, Any]]) -> bool:
         """One TransactWriteItems; False when it was cancelled (a condition, a conflict)."""
+        return await self._transact_reasons(requests) is None
+
+    async def _transact_reasons(self, requests: list[dict[str, Any]]) -> dict[int, str] | None:
+        """One TransactWriteItems; None when it committed, else why it was cancelled: the
+        position of each item that stopped it and the reason's code (``ConditionalCheckFailed``,
+        ``TransactionConflict``; empty when DynamoDB did not say)."""
         db = await self._aws.dynamodb()
         try:
             await db.transact_write_items(TransactItems=requests)  # type: ignore[arg-type]
         except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                return False
-            raise
-        return True
+            if error_code(exc) != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            codes = {i: str(r.get("Code")) for i, r in enumerate(reasons)}
+            return {i: code for i, code in codes.items() if code not in ("None", "")}
+        return None
 
     def _write_request(self, write: Write) -> dict[str, Any]:
         if isinstance(write, PutLate):
@@ -189,15 +221,15 @@ class TaskStore:
             put["ExpressionAttributeValues"] = values(r=write.expected)
         return {"Put": put}
 
-    async def _link_clip(self, link: LinkClip) -> None:
-        """The task joins its clip's record (idempotent; the clip is counted when new)."""
-        db = await self._aws.dynamodb()
-        clip_before = await db.update_item(
-            ReturnValues="ALL_OLD",
-            **self._clip_task_update(link.clip_id, link.task_id, link.at),
+    def _link_request(self, link: LinkClip, new_clip: bool) -> dict[str, Any]:
+        """The clip record's Update in a commit: conditional on the clip's state expected
+        (``new_clip``: no status yet - the commit counts it - else a status)."""
+        update = self._clip_task_update(link.clip_id, link.task_id, link.at)
+        condition = "attribute_not_exists(#cs)" if new_clip else "attribute_exists(#cs)"
+        update.update(
+            ConditionExpression=condition, ExpressionAttributeNames={"#cs": "clip_status"}
         )
-        if ClipRecord.STORED_STATUS not in clip_before.get("Attributes", {}):
-            await self._count_move(None, clip_counter(ClipStatus.LABELING))
+        return {"Update": update}
 
     # --- reads ------------------------------------------------------------------------------
     async def get_task(self, task_id: str) -> AnnotationTask | None:
@@ -342,7 +374,7 @@ class TaskStore:
     def _clip_task_update(self, clip_id: str, task_id: str, now: float) -> dict[str, Any]:
         """The clip record's write of a task's creation (clip_policy ``task``): the record
         gains the task and, while it has no status (ingesting, or no record), ``labeling``.
-        Unconditional, so it can join a transaction."""
+        An Update for a transaction (:meth:`_link_request` adds its condition)."""
         return {
             "TableName": self.table,
             "Key": clip_key(clip_id),
