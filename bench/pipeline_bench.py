@@ -76,7 +76,10 @@ async def main() -> int:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--fps", type=float, default=1)
     parser.add_argument(
-        "--workflows", type=int, default=len(WORKFLOWS), choices=range(1, len(WORKFLOWS) + 1),
+        "--workflows",
+        type=int,
+        default=len(WORKFLOWS),
+        choices=range(1, len(WORKFLOWS) + 1),
         help="how many of the workflows each clip asks for (issue 22's figure uses 2)",
     )
     args = parser.parse_args()
