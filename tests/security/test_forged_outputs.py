@@ -211,10 +211,20 @@ async def test_queue_and_topic_policies_name_exact_principals(
     s = dispatch_settings(settings, listener__wait_seconds=1, listener__refresh_seconds=0.3)
     jobs = await create_jobs(aws, s)
     sns, sqs = await aws.sns(), await aws.sqs()
+    topics = sorted(j.output_topic_arn for j in jobs.values())
+    policy: dict[str, Any] = {}
     async with running(build, s, "listener", None):
         url = (await sqs.get_queue_url(QueueName=s.names.queue_url_name("gt-output")))["QueueUrl"]
-        attrs = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
-    deny, allowed = json.loads(attrs["Attributes"]["Policy"])["Statement"]
+
+        async def names_every_topic() -> bool:
+            # the listener widens the policy as it subscribes: wait for the last topic, not
+            # for a moment (read at once, a loaded run saw a policy of fewer topics)
+            attrs = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])
+            policy.update(json.loads(attrs.get("Attributes", {}).get("Policy", "{}")))
+            return all(t in json.dumps(policy) for t in topics)
+
+        await wait_until(names_every_topic, 120, interval=0.3)
+    deny, allowed = policy["Statement"]
     assert deny["Effect"] == "Deny" and deny["Principal"] == "*"
     assert deny["Condition"]["ArnNotEquals"]["aws:SourceArn"] == sorted(
         j.output_topic_arn for j in jobs.values()
