@@ -234,9 +234,9 @@ async def test_each_object_is_read_once_per_event(aws: AwsClients, settings: Set
 
 
 async def test_reads_past_the_budget_are_fetched_again() -> None:
-    """One handling keeps at most its budget of bytes; a kept object still honours a
-    caller's smaller cap."""
-    from services.postproc.reads import ClipReads
+    """Handlings keep at most the process's budget of bytes between them, and give it back
+    at their end; a kept object still honours a caller's smaller cap."""
+    from services.postproc.reads import ClipReads, KeptBytes
     from shared.storage import TooLarge
 
     fetched: list[str] = []
@@ -246,10 +246,19 @@ async def test_reads_past_the_budget_are_fetched_again() -> None:
             fetched.append(key)
             return b"x" * (10 if key == "small" else 100)
 
-    reads = ClipReads(Store(), budget=50)  # type: ignore[arg-type]
+    budget = KeptBytes(50)
+    reads = ClipReads(Store(), budget)  # type: ignore[arg-type]
     for _ in range(2):
         assert await reads.get_bytes("b", "small") == b"x" * 10
         assert len(await reads.get_bytes("b", "large")) == 100
     assert fetched == ["small", "large", "large"]
     with pytest.raises(TooLarge):
         await reads.get_bytes("b", "small", max_bytes=5)
+    # the budget is the process's: a second handling in flight has what the first left
+    other = ClipReads(Store(), budget)  # type: ignore[arg-type]
+    assert budget.free == 40
+    await other.get_bytes("b", "small")
+    assert budget.free == 30
+    reads.release()
+    other.release()
+    assert budget.free == 50

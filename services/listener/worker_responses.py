@@ -85,7 +85,8 @@ class WorkerResponses:
         if known:
             found = await self._newest_file(bucket, known[0], data_object)
             if found is not None:
-                self._iterations.move_to_end(prefix)
+                if prefix in self._iterations:  # others may have pushed it out meanwhile
+                    self._iterations.move_to_end(prefix)
                 return found
         listed = await self._list_iterations(bucket, prefix)
         for iteration in listed:

@@ -15,7 +15,7 @@ import structlog
 
 from services.postproc.merge import Merged, OutputUnreadable, merge
 from services.postproc.quality import QualityRecorder
-from services.postproc.reads import ClipReads
+from services.postproc.reads import ClipReads, KeptBytes
 from services.postproc.summary import ClipSummary, summarize
 from shared.dataset.index import DatasetIndex, IndexEntry
 from shared.events import (
@@ -72,11 +72,18 @@ class PostprocHandler:
         self.publish = publish
         self.guard = guard
         self.quality = quality
+        self.kept = KeptBytes()
 
     async def handle(self, event: Event[LabelsFinalized]) -> None:
-        p = event.payload
-        # The quality record and the merge read the same objects: one fetch each per event.
-        reads = ClipReads(self.store)
+        # The quality record and the merge read the same objects: one fetch each per event,
+        # kept only while this event is handled, within the process's budget.
+        reads = ClipReads(self.store, self.kept)
+        try:
+            await self._handle(event.payload, reads)
+        finally:
+            reads.release()
+
+    async def _handle(self, p: LabelsFinalized, reads: ClipReads) -> None:
         # Holding is idempotent (the same item again) and cheap: no guard for it.
         if self.quality is not None:
             await self.quality.record(p, reads)
@@ -109,7 +116,7 @@ class PostprocHandler:
 
         A clip that completed before (a later, separate task of it) keeps its labels and
         summary when the new merge fails: that merge's summary goes beside them instead."""
-        merged = await self._merge(p, outputs, reads or ClipReads(self.store))
+        merged = await self._merge(p, outputs, reads or ClipReads(self.store, KeptBytes(0)))
         if merged is None:
             return
         problems = merged.problems + validate_clip(merged.labels)

@@ -15,7 +15,7 @@ import structlog
 from pydantic import ValidationError
 
 from services.postproc.merge import OutputUnreadable, read_output
-from services.postproc.reads import ClipReads
+from services.postproc.reads import ClipReads, KeptBytes
 from shared.events import JobOutput, LabelsFinalized
 from shared.groundtruth.job_types import JOB_TYPES, TaskType
 from shared.layout import ClipLayout, FrameIndex, parse_s3_uri
@@ -58,7 +58,7 @@ class QualityRecorder:
     async def record(self, p: LabelsFinalized, reads: ClipReads | None = None) -> None:
         """Record ``p``'s quality; ``reads``: the event's reads, shared with its merge."""
         try:
-            record = await self._record(p, reads or ClipReads(self.store))
+            record = await self._record(p, reads or ClipReads(self.store, KeptBytes(0)))
         except (OutputUnreadable, ObjectMissing, ValidationError, ValueError) as exc:
             log.warning("no quality record for a task", task_id=p.task_id, error=str(exc)[:300])
             return

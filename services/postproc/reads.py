@@ -13,18 +13,36 @@ from typing import Any
 
 from shared.storage import ObjectStore, TooLarge
 
-# What one handling keeps in memory at most. A clip's label files are well under 10 MiB each
-# (merge.MAX_LABEL_FILE_BYTES caps one at 64 MiB); past the budget an object is read each
-# time it is asked for, as before, instead of holding every file of a runaway clip at once.
+# What the process keeps in memory at most, over every handling in flight (post-processing
+# handles LAVA_POSTPROC__CONCURRENCY events at once in a pod of a few hundred MiB). A clip's
+# label files are well under 10 MiB each (merge.MAX_LABEL_FILE_BYTES caps one at 64 MiB);
+# past the budget an object is read each time it is asked for, as before the cache.
 KEPT_BYTES = 64 * 1024 * 1024
 
 
-class ClipReads:
-    """Reads through ``store``, keeping each object's bytes for the rest of the handling."""
+class KeptBytes:
+    """The bytes every :class:`ClipReads` of a process may keep at once, together."""
 
-    def __init__(self, store: ObjectStore, budget: int = KEPT_BYTES) -> None:
+    def __init__(self, limit: int = KEPT_BYTES) -> None:
+        self.free = limit
+
+    def take(self, size: int) -> bool:
+        if size > self.free:
+            return False
+        self.free -= size
+        return True
+
+    def give_back(self, size: int) -> None:
+        self.free += size
+
+
+class ClipReads:
+    """Reads through ``store``, keeping each object's bytes for the rest of the handling
+    while ``budget`` allows; :meth:`release` (at the handling's end) gives the bytes back."""
+
+    def __init__(self, store: ObjectStore, budget: KeptBytes | None = None) -> None:
         self.store = store
-        self.budget = budget
+        self.budget = budget or KeptBytes()
         self._kept: dict[tuple[str, str], bytes] = {}
 
     async def get_bytes(self, bucket: str, key: str, *, max_bytes: int | None = None) -> bytes:
@@ -33,8 +51,7 @@ class ClipReads:
         kept = self._kept.get((bucket, key))
         if kept is None:
             kept = await self.store.get_bytes(bucket, key, max_bytes=max_bytes)
-            if len(kept) <= self.budget:
-                self.budget -= len(kept)
+            if self.budget.take(len(kept)):
                 self._kept[(bucket, key)] = kept
         elif max_bytes is not None and len(kept) > max_bytes:
             raise TooLarge(f"s3://{bucket}/{key} is {len(kept)} bytes (limit {max_bytes})")
@@ -42,3 +59,8 @@ class ClipReads:
 
     async def get_json(self, bucket: str, key: str) -> Any:
         return json.loads(await self.get_bytes(bucket, key))
+
+    def release(self) -> None:
+        """Forget what was kept and give its bytes back to the budget."""
+        self.budget.give_back(sum(len(b) for b in self._kept.values()))
+        self._kept.clear()
