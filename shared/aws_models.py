@@ -20,7 +20,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.loaders import JSONFileLoader, Loader, create_loader
 from botocore.session import Session
@@ -31,6 +31,7 @@ ENDPOINT_SERVICES = frozenset(
     {"s3", "sns", "sqs", "dynamodb", "sagemaker", "sts", "sso", "sso-oidc"}
 )
 _ENCODINGS = ((".json", open), (".json.gz", gzip.open))
+S = TypeVar("S", bound=Session)
 
 
 def _without_documentation(model: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +89,7 @@ def compact_loader(session: Session) -> Loader:
     return loader
 
 
-def use_compact_models(session: Session) -> Session:
+def use_compact_models(session: S) -> S:
     """Make ``session`` load botocore's data compactly; before it creates any client."""
     session.register_component("data_loader", compact_loader(session))
     return session
