@@ -20,6 +20,7 @@ from aiobotocore.session import AioSession, get_session
 from botocore.exceptions import ClientError
 
 from shared import fault_hooks
+from shared.aws_models import use_compact_models
 from shared.settings import ServiceSettings
 
 if TYPE_CHECKING:
@@ -121,7 +122,8 @@ class AwsClients:
 
     def __init__(self, settings: ServiceSettings, session: AioSession | None = None) -> None:
         self._settings = settings
-        self._session = session or get_session()
+        # botocore's models held as compact as the clients can use them (shared/aws_models.py)
+        self._session = session or use_compact_models(get_session())
         self._stack = AsyncExitStack()
         self._clients: dict[str, Any] = {}
         self._lock = asyncio.Lock()

@@ -1,4 +1,4 @@
-"""DynamoDB item (de)serialization with boto3's own type (de)serializers.
+"""DynamoDB item (de)serialization (shared/dynamo_values.py: boto3's conversions, without boto3).
 
 Floats go in as Decimal (DynamoDB has no float type) and come out as int when integral,
 float otherwise, so items read back as plain JSON-friendly Python values.
@@ -10,13 +10,10 @@ from collections.abc import AsyncIterator, Awaitable
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from shared import dynamo_values
 from shared.aws import error_code
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def _to_dynamo(value: Any) -> Any:
@@ -41,7 +38,7 @@ def _from_dynamo(value: Any) -> Any:
 
 def serialize(value: Any) -> Any:
     """One Python value as a DynamoDB AttributeValue."""
-    return _serializer.serialize(_to_dynamo(value))
+    return dynamo_values.serialize(_to_dynamo(value))
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +47,7 @@ def to_item(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _from_dynamo(_deserializer.deserialize(v)) for k, v in item.items()}
+    return {k: _from_dynamo(dynamo_values.deserialize(v)) for k, v in item.items()}
 
 
 def values(**named: Any) -> dict[str, Any]:

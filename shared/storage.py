@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,6 +30,19 @@ class ObjectInfo:
     last_modified: datetime
     etag: str
     metadata: dict[str, str]
+
+
+class SharedBody(io.BytesIO):
+    """An upload body reading ``bytes`` in place: never copied, whoever else holds them.
+
+    botocore turns a bytes body into a BytesIO sharing them; over plain HTTP (moto, LocalStack,
+    MinIO: no aws-chunked stream) aiohttp sizes a BytesIO with ``getbuffer()``, and CPython
+    makes a shared buffer writable by copying it - each upload in flight held its body twice
+    (ingest's JPEGs: docs/ingestperf.md). A read-only view answers the size without the copy.
+    """
+
+    def getbuffer(self) -> memoryview:
+        return memoryview(self.getvalue())  # the shared bytes object itself
 
 
 class ObjectMissing(LookupError):
@@ -152,8 +166,9 @@ class S3Store:
         await s3.put_object(
             Bucket=bucket,
             Key=key,
-            # botocore sends any bytes-like body (a bytearray is not copied); the stub says bytes
-            Body=body,  # type: ignore[arg-type]
+            # botocore sends a bytearray as it is (the stub says bytes); bytes go in a
+            # SharedBody, read in place
+            Body=SharedBody(body) if isinstance(body, bytes) else body,  # type: ignore[arg-type]
             ContentType=content_type,
             Metadata=metadata or {},
         )

@@ -24,8 +24,9 @@ from shared.cgroup import Limits, read_limits
 from shared.settings import IngestSettings
 
 MB = 1024 * 1024
-# The ingest process with no clip: interpreter and imports (PyAV/FFmpeg, numpy, aiobotocore,
-# aio-pika, structlog with rich, prometheus): 82-83 MB at rest (bench/ingest_memory_bench.py).
+# The ingest process with no clip: interpreter and imports (PyAV/FFmpeg, aiobotocore, aio-pika,
+# pydantic, structlog, prometheus): 88 MB at rest; the first clip adds its S3 and DynamoDB
+# clients (~8 MB) and numpy (~12 MB), which WORKING_BYTES covers (docs/ingestperf.md).
 BASE_BYTES = 85 * MB
 # What a clip in flight costs beyond its pictures and JPEGs (thread stacks, HTTP buffers,
 # demuxer and scaler state, allocator slack): the measured 1080p peaks minus the model.

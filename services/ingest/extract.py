@@ -34,8 +34,9 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -117,7 +118,7 @@ class ExtractionStats:
 @dataclass
 class _Gop:
     start: int  # decode-order index of its keyframe among the video packets
-    pts: list[int] = field(default_factory=list)  # its packets' pts, in decode order
+    pts: array[int] = field(default_factory=lambda: array("q"))  # its packets', decode order
     needed: set[int] = field(default_factory=set)  # pts values of needed frames in this GOP
 
 
@@ -160,7 +161,7 @@ def _av_reason(exc: BaseException) -> str:
     return str(text).split(":")[0].strip() if text else type(exc).__name__
 
 
-def sample_times(frame_times: list[float], fps: float) -> list[tuple[int, float, int]]:
+def sample_times(frame_times: Sequence[float], fps: float) -> list[tuple[int, float, int]]:
     """(sample index, target time, source frame position) for every sample the clip holds.
 
     ``frame_times`` are the presentation times of the frames, sorted, relative to the first.
@@ -321,10 +322,12 @@ class FrameExtractor:
         if stream.time_base is None:
             raise ClipError("the video stream has no time base")
         self._time_base: Fraction = stream.time_base
-        # One pass over the packets keeping only their timestamps: a few numbers per frame.
-        pts: list[int] = []
-        dts: list[int] = []
-        keys: list[bool] = []
+        # One pass over the packets keeping only their timestamps: a few numbers per frame,
+        # in arrays (8 bytes a number, not a 32-byte int object and its list slot: a 110 s
+        # clip's 3,300 packets took 0.4 MB more than its 10 s segment's 300).
+        pts = array("q")
+        dts = array("q")
+        keys = bytearray()
         last_duration = 0
         try:
             for packet in container.demux(stream):
@@ -334,7 +337,7 @@ class FrameExtractor:
                     raise ClipError("the video stream has frames without timestamps")
                 pts.append(packet.pts)
                 dts.append(packet.dts if packet.dts is not None else packet.pts)
-                keys.append(bool(packet.is_keyframe))
+                keys.append(1 if packet.is_keyframe else 0)
                 last_duration = packet.duration or 0
         except av.error.FFmpegError as exc:
             raise ClipError(f"truncated or corrupt video ({_av_reason(exc)})") from None
@@ -348,10 +351,12 @@ class FrameExtractor:
         if not keys[0]:
             raise ClipError("the video does not start with a keyframe (truncated at the start?)")
         self._pts, self._dts, self._keys = pts, dts, keys
-        pts_sorted = sorted(pts)
+        pts_sorted = array("q", sorted(pts))
         self._first_pts = pts_sorted[0]
         self._pts_sorted = pts_sorted
-        self._frame_times = [float((p - self._first_pts) * self._time_base) for p in pts_sorted]
+        self._frame_times = array(
+            "d", (float((p - self._first_pts) * self._time_base) for p in pts_sorted)
+        )
         frame_duration = float(last_duration * self._time_base) or (
             1 / float(stream.average_rate) if stream.average_rate else 0.0
         )
