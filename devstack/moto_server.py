@@ -11,7 +11,9 @@ SNS notifications are signed with the local signing key (:mod:`devstack.moto_sns
 the listener verifies them as it verifies SNS's own.
 
 And a Query reads one partition in key order, as DynamoDB's does, instead of moto's walk over the
-whole table (:mod:`devstack.moto_indexes`): reads that are flat on AWS stay flat here.
+whole table (:mod:`devstack.moto_indexes`): reads that are flat on AWS stay flat here. A
+transaction's rollback keeps the items it names instead of a copy of each table
+(:mod:`devstack.moto_transactions`): its cost follows its items, as on AWS.
 
 ``python -m devstack.moto_server -H 127.0.0.1 -p 4566``; :class:`devstack.local_stack.MotoServer`
 binds the port itself and hands the listening socket down (:mod:`shared.listening`), so the
@@ -78,7 +80,13 @@ def serve(sock: socket.socket, host: str, sns_key_dir: Path | None = None) -> No
     )
     from werkzeug.serving import make_server
 
-    from devstack import local_sns_key, moto_instances, moto_memory, moto_sns_signing
+    from devstack import (
+        local_sns_key,
+        moto_instances,
+        moto_memory,
+        moto_sns_signing,
+        moto_transactions,
+    )
     from devstack.moto_indexes import install
 
     os.environ.setdefault("MOTO_PORT", str(port_of(sock)))  # moto builds some URLs from it
@@ -86,6 +94,7 @@ def serve(sock: socket.socket, host: str, sns_key_dir: Path | None = None) -> No
     moto_sns_signing.install(local_sns_key.ensure(sns_key_dir))
     install()  # before serving; its structures change only under AtomicDynamoDB's lock
     moto_instances.install()  # else moto keeps every object it ever made (docs/soak.md)
+    moto_transactions.install()  # a transaction costs its items, not a copy of its tables
     moto_memory.start_from_environment()
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(

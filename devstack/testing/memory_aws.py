@@ -66,11 +66,12 @@ def _moto_app() -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.test import Client
 
-    from devstack import local_sns_key, moto_instances, moto_sns_signing
+    from devstack import local_sns_key, moto_instances, moto_sns_signing, moto_transactions
     from devstack.moto_indexes import install
 
     install()  # key-ordered Queries, as devstack.moto_server serves them
     moto_instances.install()  # no copy of a table kept per transaction, as there
+    moto_transactions.install()  # item-level rollback, as there
     moto_sns_signing.install(local_sns_key.ensure())  # signed notifications, as it signs them
     return Client(DomainDispatcherApplication(create_backend_app))
 
