@@ -173,3 +173,20 @@ def test_cli_make_sample_and_extract(tmp_path: Path) -> None:
     assert "4 frames from 320x180 h264" in out.stdout
     bad = _lava("frames", "extract", str(video), "--fps", "60", "--out", str(tmp_path / "g"))
     assert bad.returncode == 1 and "has 30 frames/s" in bad.stderr
+
+
+def test_the_encoder_is_imported_while_the_clip_is_opened(clips: dict[int, Path]) -> None:
+    """Opening a clip starts the JPEG encoder's import (numpy, simplejpeg) on a thread of its
+    own, so it runs beside FFmpeg's stream probing instead of beside the decoders (docs/
+    ingestperf.md). In a fresh interpreter: here every test has imported it already."""
+    script = (
+        "import sys, threading\n"
+        "from services.ingest.extract import FrameExtractor\n"
+        "assert 'simplejpeg' not in sys.modules\n"
+        f"FrameExtractor({str(clips[30])!r}).close()\n"
+        "for t in threading.enumerate():\n"
+        "    if t.name == 'lava-encoder-import':\n"
+        "        t.join()\n"
+        "assert 'simplejpeg' in sys.modules and 'numpy' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
