@@ -51,6 +51,17 @@ def wait_for_file(path: Path, process: subprocess.Popen[bytes], timeout: float) 
         time.sleep(0.2)
 
 
+def wait_for_text(path: Path, pattern: str, process: subprocess.Popen[bytes]) -> re.Match[str]:
+    """The first match of ``pattern`` in ``path`` once ``lava run`` has printed it (it writes
+    the env file before its banner: a read right after the env file may find no banner)."""
+    deadline = time.monotonic() + 120
+    while (found := re.search(pattern, path.read_text())) is None:
+        assert process.poll() is None, f"lava run exited with {process.returncode}"
+        assert time.monotonic() < deadline, f"{pattern!r} not in {path} within 120 s"
+        time.sleep(0.2)
+    return found
+
+
 def test_the_docs_walkthrough_runs_as_written(
     tmp_path: Path, namespace: str, rabbitmq: str
 ) -> None:
@@ -82,9 +93,8 @@ def test_the_docs_walkthrough_runs_as_written(
         # the run's scaled durations, so another shell ages objects as the run does
         assert "export LAVA_DISPATCH__RESEND_INTERVAL_SECONDS=8.64" in text, text
         assert "export LAVA_CONTROL_URL=http://127.0.0.1:" in text
-        banner = (tmp_path / "run.out").read_text()
-        operator = re.search(r"operator token: (lava_\S+)", banner)
-        assert operator and f"export LAVA_CONTROL_TOKEN={operator.group(1)}" in text, banner
+        operator = wait_for_text(tmp_path / "run.out", r"operator token: (lava_\S+)", process)
+        assert f"export LAVA_CONTROL_TOKEN={operator.group(1)}" in text, text
 
         prefix = second[0]
         results = []
