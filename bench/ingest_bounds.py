@@ -173,11 +173,12 @@ def service_memory(work: Path, skip_long: bool, report: Report) -> None:
     options = argparse.Namespace(skip_throughput=True, clips=0)
     rows, _ = asyncio.run(ingest_memory_bench.measure(config, work, cases, options))
     report.loads.append(os.getloadavg()[0])
-    segment = {r[0].fps: r[3] for r in rows if r[0].clip == "segment"}
-    for case, size, _rest, peak, _frames, check in rows:
+    segment = {r[4]: r[3] for r in rows if r[0].clip == "segment"}  # by frames extracted
+    for case, size, _rest, peak, frames, check in rows:
         if case.goal == "long":
-            limit = segment.get(case.fps, peak)
-            bound, met = f"<= its 10 s segment ({limit:.0f} MB)", peak <= limit
+            limit = segment.get(frames, peak)
+            bound = f"<= its 10 s segment, {frames} frames too ({limit:.0f} MB)"
+            met = peak <= limit
         else:
             limit = ingest_memory_bench.GOALS_MB[case.goal]
             bound, met = f"<= {limit} MB", peak <= limit

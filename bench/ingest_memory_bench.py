@@ -56,7 +56,7 @@ class Case:
     name: str
     clip: str  # hd, uhd, long
     fps: float
-    goal: str  # key of GOALS_MB, or "long" (no higher than 1080p at the same fps)
+    goal: str  # key of GOALS_MB, or "long" (no higher than the segment with as many frames)
 
 
 CASES = [
@@ -66,7 +66,14 @@ CASES = [
     Case("4K 10 s", "uhd", 1, "4K"),
     Case("4K 10 s", "uhd", 30, "4K"),
     Case("10 s, 74 Mb/s", "segment", 1, "1080p"),
-    Case("long 110 s", "long", 1, "long"),
+    # Flat in the clip's length: the long clip (the segment looped 11 times) at 1/11 fps
+    # yields the segment's 10 frames from 11x the download, packets and index, and must peak
+    # no higher than the segment. At 1 fps it yields 110 frames: each frame swings the RSS by
+    # ~4 MB (decoded picture, its full-range copy, its JPEG, uploads waiting) and a peak over
+    # 110 swings is ~1 MB above one over 10 (docs/ingestperf.md), so that case is held to
+    # the 1080p bound instead.
+    Case("long 110 s", "long", 1 / 11, "long"),
+    Case("long 110 s", "long", 1, "1080p"),
 ]
 
 
@@ -490,11 +497,11 @@ def print_results(rows: list[Row], rates: list[tuple[int, float, float]], clips:
     )
     failed = False
     # The long clip is the 10 s segment looped: the same stream, 11 times longer.
-    short_peak = {r[0].fps: r[3] for r in rows if r[0].clip == "segment"}
+    short_peak = {r[4]: r[3] for r in rows if r[0].clip == "segment"}  # by frames extracted
     for case, size, rest, peak, frames, check in rows:
         if case.goal == "long":
-            limit = short_peak.get(case.fps)
-            goal = f"<= its 10 s segment at {case.fps:g} fps ({limit:.0f} MB)" if limit else "-"
+            limit = short_peak.get(frames)
+            goal = f"<= its 10 s segment, {frames} frames too ({limit:.0f} MB)" if limit else "-"
             ok = limit is None or peak <= limit
         else:
             goal = f"<= {GOALS_MB[case.goal]} MB"
