@@ -48,6 +48,10 @@ from shared.taxonomy.attributes import ClipAttributes, DriveAttributes
 
 MB = 1024 * 1024
 GOALS_MB = {"1080p": 150, "4K": 220}
+# The long clip against its segment: two peaks of fresh processes, each the highest of several
+# per-frame swings of ~4 MB (docs/ingestperf.md: the same case spread 119.4-120.5 MB over 8
+# runs, and 119-121 MB across runs of the benches). "Flat" allows one swing: 3 %.
+FLAT_TOLERANCE = 0.03
 TIMELINE = False
 
 
@@ -500,8 +504,13 @@ def print_results(rows: list[Row], rates: list[tuple[int, float, float]], clips:
     short_peak = {r[4]: r[3] for r in rows if r[0].clip == "segment"}  # by frames extracted
     for case, size, rest, peak, frames, check in rows:
         if case.goal == "long":
-            limit = short_peak.get(frames)
-            goal = f"<= its 10 s segment, {frames} frames too ({limit:.0f} MB)" if limit else "-"
+            segment = short_peak.get(frames)
+            limit = None if segment is None else segment * (1 + FLAT_TOLERANCE)
+            goal = (
+                f"<= its 10 s segment ({segment:.0f} MB), {frames} frames too, + 3 %"
+                if segment
+                else "-"
+            )
             ok = limit is None or peak <= limit
         else:
             goal = f"<= {GOALS_MB[case.goal]} MB"
