@@ -92,27 +92,14 @@ def _op(rng: random.Random, key: dict[str, Any]) -> dict[str, Any]:
             item |= {"due_kind": {"S": "object"}, "due_at": {"N": str(rng.randint(0, 9))}}
         return {"Put": {**base, "Item": item}}
     if kind == "Update":
-        values = dict(base.get("ExpressionAttributeValues", {}))
+        values = dict(base.get("ExpressionAttributeValues", {})) | {":one": {"N": "1"}}
         if rng.random() < 0.1:  # fails while applying: ADD to a string
-            values[":one"] = {"N": "1"}
-            return {
-                "Update": {
-                    **base,
-                    "Key": key,
-                    "UpdateExpression": "ADD note :one",
-                    "ExpressionAttributeValues": values,
-                }
-            }
-        values |= {":one": {"N": "1"}, ":due": {"N": str(rng.randint(0, 9))}}
-        values[":k"] = {"S": "object"}
-        return {
-            "Update": {
-                **base,
-                "Key": key,
-                "UpdateExpression": "SET due_kind = :k, due_at = :due ADD rev :one",
-                "ExpressionAttributeValues": values,
-            }
-        }
+            expression = "ADD note :one"
+        else:
+            values |= {":due": {"N": str(rng.randint(0, 9))}, ":k": {"S": "object"}}
+            expression = "SET due_kind = :k, due_at = :due ADD rev :one"
+        update = {"Key": key, "UpdateExpression": expression, "ExpressionAttributeValues": values}
+        return {"Update": {**base, **update}}
     return {kind: {**base, "Key": key}}
 
 
