@@ -55,9 +55,29 @@ def cli() -> None:
     """LAVA labeling pipeline: operate the local stack, the jobs, tasks and the dataset."""
 
 
+_skip_teardown = False
+
+
+def skip_teardown() -> None:
+    """Let ``main`` end the process without the interpreter's teardown once the command
+    returns successfully.
+
+    For a command that has closed everything it wrote and keeps no state in the process:
+    `lava frames extract` spends ~25 ms (3 % of a 1 s extraction, measured) tearing down
+    PyAV's and numpy's modules on the way out. ``cli`` called in-process (click's CliRunner,
+    tests) is unaffected: only ``main`` looks.
+    """
+    global _skip_teardown
+    _skip_teardown = True
+
+
 def main() -> None:
     try:
         cli(standalone_mode=False)
+        if _skip_teardown:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

@@ -18,6 +18,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   python -m pip install --quiet -e "$ROOT[dev]"
   echo "$want" > "$stamp"
 fi
+# Bytecode for the project's own modules, as pip writes it for an installed package: an
+# editable install never gets any where PYTHONDONTWRITEBYTECODE is set (as on this project's
+# CI machines), so every `lava` command and service would compile its modules at each start
+# (~7 ms of `lava frames extract`). Only changed files are compiled again.
+python -m compileall -q -j 0 "$ROOT/lava" "$ROOT/services" "$ROOT/shared" "$ROOT/emulators" \
+  "$ROOT/devstack" "$ROOT/bench" "$ROOT/tests" >/dev/null
 
 # Deployment checks (tests/test_deploy_*.py). checkov lives in a venv of its own: it pins a
 # boto3/botocore that would replace the one aiobotocore needs. The Compose specification's

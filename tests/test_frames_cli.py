@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +70,33 @@ def test_frames_extract_reads_the_services_setting(
     output = _extract(clip, tmp_path / "env", env={"LAVA_INGEST__DECODE_MEMORY_MB": "1"})
     assert built[-1].decode_threads == 1
     assert "1 decoder thread within 1 MiB" in output
+
+
+def test_the_command_ends_without_teardown_and_loses_no_output(clip: Path, tmp_path: Path) -> None:
+    """`python -m lava frames extract` skips the interpreter's teardown (lava.cli.skip_teardown):
+    its summary still reaches a pipe, every frame is on disk, and the exit status is 0; a bad
+    clip still fails with its one-line error."""
+    out = tmp_path / "frames"
+    command = [sys.executable, "-m", "lava", "frames", "extract", "--fps", "5", "--out"]
+    done = subprocess.run([*command, str(out), str(clip)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("5 frames from 320x180 h264"), done.stdout
+    assert sorted(p.name for p in out.glob("*.jpg")) == [f"{i:06d}.jpg" for i in range(5)]
+    assert all(p.read_bytes().endswith(b"\xff\xd9") for p in out.glob("*.jpg"))  # whole JPEGs
+
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    failed = subprocess.run(
+        [*command, str(tmp_path / "no"), str(bad)], capture_output=True, text=True
+    )
+    assert failed.returncode == 1 and failed.stderr.startswith("Error: "), failed.stderr
+
+
+def test_the_malloc_threshold_is_set_without_a_library_search() -> None:
+    code = (
+        "import sys; from services.ingest.allocator import fix_mmap_threshold; "
+        "print(fix_mmap_threshold(), 'ctypes.util' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.stdout.split() == ["True", "False"], done.stderr

@@ -11,7 +11,6 @@ bench/ingest_memory_bench.py. ``MALLOC_MMAP_THRESHOLD_`` in the environment wins
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 M_MMAP_THRESHOLD = -3  # <malloc.h>
@@ -23,8 +22,10 @@ def fix_mmap_threshold() -> bool:
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        # The process's own symbols (dlopen(NULL)) hold libc's: no library search, whose
+        # ctypes.util import (subprocess, shutil) would cost ~5 ms of `lava frames extract`'s
+        # start.
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, THRESHOLD_BYTES))
