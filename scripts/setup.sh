@@ -42,11 +42,9 @@ if [ ! -f "$ROOT/.venv/schemas/docker_compose-1.29.2-py2.py3-none-any.whl" ]; th
 fi
 if ! command -v kubectl >/dev/null 2>&1; then
   echo "setup: kubectl is missing; installing Debian's kubernetes-client" >&2
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq kubernetes-client >/dev/null
-  else
-    sudo apt-get update -qq && sudo apt-get install -y -qq kubernetes-client >/dev/null
-  fi
+  # shellcheck source=scripts/apt.sh
+  source "$ROOT/scripts/apt.sh"
+  apt_get update -qq && apt_get install -y -qq kubernetes-client >/dev/null
 fi
 
 # The machine's RabbitMQ; start it if it is installed here but not running.

@@ -6,9 +6,9 @@ source "$(dirname "$0")/setup.sh"
 # The dashboard's browser test drives Debian's chromium (no browser download at test time).
 if ! command -v chromium >/dev/null 2>&1; then
   echo "== installing chromium (apt-get; the dashboard's browser test)"
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  source "$(dirname "$0")/apt.sh"
+  apt_get update -qq
+  apt_get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 echo "== ruff"; ruff check .
 echo "== mypy --strict"; mypy shared services emulators lava devstack tests bench
