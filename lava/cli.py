@@ -72,6 +72,8 @@ def skip_teardown() -> None:
 
 
 def main() -> None:
+    global _skip_teardown
+    _skip_teardown = False  # only this run's command decides (not one run in-process before)
     try:
         cli(standalone_mode=False)
         if _skip_teardown:
