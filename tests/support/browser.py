@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 
 ARTIFACTS_ENV = "LAVA_TEST_ARTIFACTS"
 START_SECONDS = 30.0
+# Attaching runs chromium's first page up (its renderer process) before it answers; on a
+# machine running two suites at once (load ~10 on 2 cores) that passed Playwright's default
+# 30 s once (`connect_over_cdp: Timeout 30000ms exceeded` after "<ws connected>"). The bound
+# is against a hang, not a speed check.
+ATTACH_SECONDS = 120.0
 # the flags a container needs (no sandbox, no GPU) and none that change what a page does
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run")
 
@@ -70,7 +75,9 @@ async def browser(cdp_endpoint: str) -> AsyncIterator[Browser]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:
-        attached = await playwright.chromium.connect_over_cdp(cdp_endpoint)
+        attached = await playwright.chromium.connect_over_cdp(
+            cdp_endpoint, timeout=ATTACH_SECONDS * 1000
+        )
         try:
             yield attached
         finally:
@@ -84,7 +91,9 @@ async def launched() -> AsyncIterator[Browser]:
 
     async with async_playwright() as playwright:
         own = await playwright.chromium.launch(
-            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
+            executable_path=chromium_path(),
+            args=["--no-sandbox", "--disable-gpu"],
+            timeout=ATTACH_SECONDS * 1000,
         )
         try:
             yield own
