@@ -173,15 +173,9 @@ def service_memory(work: Path, skip_long: bool, report: Report) -> None:
     options = argparse.Namespace(skip_throughput=True, clips=0)
     rows, _ = asyncio.run(ingest_memory_bench.measure(config, work, cases, options))
     report.loads.append(os.getloadavg()[0])
-    segment = {r[4]: r[3] for r in rows if r[0].clip == "segment"}  # by frames extracted
+    segments = ingest_memory_bench.segment_peaks(rows)
     for case, size, _rest, peak, frames, check in rows:
-        if case.goal == "long":
-            same = segment.get(frames, peak)
-            bound = f"<= its 10 s segment ({same:.0f} MB), {frames} frames too, + 3 %"
-            met = peak <= same * (1 + ingest_memory_bench.FLAT_TOLERANCE)
-        else:
-            limit = ingest_memory_bench.GOALS_MB[case.goal]
-            bound, met = f"<= {limit} MB", peak <= limit
+        bound, met = ingest_memory_bench.judge(case, peak, frames, segments)
         report.rows.append(
             Row(
                 "service peak RSS",

@@ -493,6 +493,23 @@ async def measure(
     return rows, rates
 
 
+def segment_peaks(rows: list[Row]) -> dict[int, float]:
+    """The 10 s segment's peak by frames extracted: the long clip (the segment looped, the
+    same stream 11 times longer) is judged against the segment with as many frames."""
+    return {r[4]: r[3] for r in rows if r[0].clip == "segment"}
+
+
+def judge(case: Case, peak: float, frames: int, segments: dict[int, float]) -> tuple[str, bool]:
+    """A case's bound (as printed) and whether its peak is within it."""
+    if case.goal != "long":
+        return f"<= {GOALS_MB[case.goal]} MB", peak <= GOALS_MB[case.goal]
+    segment = segments.get(frames)
+    if segment is None:  # the segment case was not run
+        return "-", True
+    bound = f"<= its 10 s segment ({segment:.0f} MB), {frames} frames too, + 3 %"
+    return bound, peak <= segment * (1 + FLAT_TOLERANCE)
+
+
 def print_results(rows: list[Row], rates: list[tuple[int, float, float]], clips: int) -> bool:
     """The table against the goals; True when a goal was not met."""
     print("\npeak RSS of the ingest service (VmHWM), default settings\n")
@@ -500,21 +517,9 @@ def print_results(rows: list[Row], rates: list[tuple[int, float, float]], clips:
         f"{'case':<11} {'fps':>4} {'frames':>6} {'clip MB':>8} {'rest MB':>8} {'peak MB':>8}  goal"
     )
     failed = False
-    # The long clip is the 10 s segment looped: the same stream, 11 times longer.
-    short_peak = {r[4]: r[3] for r in rows if r[0].clip == "segment"}  # by frames extracted
+    segments = segment_peaks(rows)
     for case, size, rest, peak, frames, check in rows:
-        if case.goal == "long":
-            segment = short_peak.get(frames)
-            limit = None if segment is None else segment * (1 + FLAT_TOLERANCE)
-            goal = (
-                f"<= its 10 s segment ({segment:.0f} MB), {frames} frames too, + 3 %"
-                if segment
-                else "-"
-            )
-            ok = limit is None or peak <= limit
-        else:
-            goal = f"<= {GOALS_MB[case.goal]} MB"
-            ok = peak <= GOALS_MB[case.goal]
+        goal, ok = judge(case, peak, frames, segments)
         ok = ok and check == "identical"
         failed |= not ok
         print(
