@@ -13,13 +13,18 @@ mkdir -p "$HOME_DIR"
 # the other's half-made venv (pip then failed with "can't open file ... _in_process.py").
 exec 9>"$HOME_DIR/.install.lock"
 flock 9
-if [ ! -f "$HOME_DIR/venv/.lava-complete" ]; then
+# Every package of the venv is pinned by requirements/labelstudio.lock; an install made from
+# another version of that file (or none) is made again.
+LOCK="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/requirements/labelstudio.lock"
+WANT="$(sha256sum "$LOCK" | cut -d' ' -f1)"
+if [ "$(cat "$HOME_DIR/venv/.lava-complete" 2>/dev/null)" != "$WANT" ]; then
   echo "labelstudio: installing label-studio==$VERSION into $HOME_DIR/venv" >&2
   start=$(date +%s)
-  rm -rf "$HOME_DIR/venv"
+  rm -rf "$HOME_DIR/venv" "$HOME_DIR"/template-* "$HOME_DIR"/template "$HOME_DIR"/template.token
   "$PYTHON" -m venv "$HOME_DIR/venv"
-  "$HOME_DIR/venv/bin/python" -m pip install --quiet --disable-pip-version-check "label-studio==$VERSION"
-  touch "$HOME_DIR/venv/.lava-complete"
+  "$HOME_DIR/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    -c "$LOCK" "label-studio==$VERSION"
+  echo "$WANT" > "$HOME_DIR/venv/.lava-complete"
   echo "labelstudio: installed in $(( $(date +%s) - start )) s" >&2
 fi
 # The migrated template (label-studio init), made once and copied per run.

@@ -39,6 +39,10 @@ class LabelStudioNotInstalled(RuntimeError):
     pass
 
 
+class LabelStudioInitFailed(RuntimeError):
+    """``label-studio init`` exited non-zero: its last line of error output."""
+
+
 def home() -> Path:
     default = Path.home() / ".cache" / "lava" / f"labelstudio-{VERSION}"
     return Path(os.environ.get("LAVA_LABELSTUDIO_HOME", str(default)))
@@ -110,7 +114,7 @@ def _make_template(root: Path, done: Path, token_file: Path) -> tuple[Path, str]
     work.mkdir(parents=True)
     token = secrets.token_hex(20)
     secret_password = secrets.token_urlsafe(12)
-    subprocess.run(
+    init = subprocess.run(
         [
             str(executable(root)),
             "init",
@@ -125,14 +129,20 @@ def _make_template(root: Path, done: Path, token_file: Path) -> tuple[Path, str]
             "--enable-legacy-api-token",
         ],
         env=base_env(work),
-        check=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         # Migrations take ~25 s idle, 140 s at load 10 and 682 s at load 40 (measured here):
         # a bound guards against a hang, not against a busy machine.
         timeout=1800,
     )
+    if init.returncode != 0:
+        # One line, without the command (it holds the template user's password and token).
+        lines = init.stderr.decode(errors="replace").strip().splitlines() or ["no output"]
+        raise LabelStudioInitFailed(
+            f"label-studio init failed (exit {init.returncode}): {lines[-1][:500]}; "
+            "reinstall with scripts/labelstudio.sh (its packages: requirements/labelstudio.lock)"
+        )
     shutil.rmtree(done, ignore_errors=True)  # a half-made one from a killed run
     (root / "template.password").write_text(secret_password)
     work.rename(done)
