@@ -245,10 +245,11 @@ def print_requests_per_clip(
     print(
         "  the policy's minimum per task level: 1 SNS publish of the data object (a same-key\n"
         "  re-send only every LAVA_DISPATCH__RESEND_INTERVAL_SECONDS, a new key only after an\n"
-        "  expiry), 1 Query to load the task (none for FramesReady) and 2 DynamoDB writes: the\n"
+        "  expiry), 1 Query to load the task (none for FramesReady) and 1 DynamoDB write: the\n"
         "  decision's commit (create, or record the output and start the next level, with the\n"
-        "  send claimed and the counters riding along) and the send's confirmation\n"
-        "  (docs/policy.md); SQS receives are long-polls, paid per 20 s of waiting, not per clip."
+        "  send's next re-send and the counters riding along; a crash before the send brings\n"
+        "  the event back, and its redelivery sends again: docs/policy.md); SQS receives are\n"
+        "  long-polls, paid per 20 s of waiting, not per clip."
     )
 
 

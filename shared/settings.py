@@ -422,7 +422,9 @@ class DispatchConfig(Group):
     send_lease_seconds: float = Field(
         120.0,
         gt=0,
-        description="A claimed send not confirmed within this time is retried (crash safety).",
+        description="A send the sweep claimed (or a failure's ClipFailed) not confirmed within "
+        "this time is made again (crash safety); an event's own sends are redone by its "
+        "redelivery instead.",
     )
     retry_base_seconds: float = Field(
         5.0, ge=0, description="First pause after a transient AWS error (the original: 5 s)."

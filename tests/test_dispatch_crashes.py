@@ -2,8 +2,8 @@
 
 A crash is an exception injected right after a step (``PlanApplier.after_step``), so the
 handler fails as a dying process would (its event is not acked and comes again); then the
-event is redelivered and the sweep runs when the claims run out, and each test checks the end
-state: the same key, nothing sent twice that was confirmed, every event published.
+event is redelivered (the sweep: runs again when its claims run out), and each test checks the
+end state: the same key, one new key per expiry, every send and event made.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from devstack.testing.events import completed, failed, frames_ready
+from devstack.testing.events import completed, expired, failed, frames_ready
 from shared.aws import AwsClients
 from shared.clock import FakeClock
+from shared.events import derived_event_id
 from shared.labeling.jobs import JobManager
 from shared.labeling.streaming_job import StreamingJob
 from shared.settings import Settings
@@ -87,7 +88,7 @@ def key_of(message: dict[str, Any]) -> str:
     return str(message["lava-dedup-id"])
 
 
-async def test_a_crash_after_the_commit_of_a_start_sends_once_after_the_lease(
+async def test_a_crash_after_the_commit_of_a_start_is_sent_by_the_redelivery(
     aws: AwsClients, env: Any
 ) -> None:
     settings, jobs, clock, _, dispatcher = env
@@ -96,15 +97,15 @@ async def test_a_crash_after_the_commit_of_a_start_sends_once_after_the_lease(
     with pytest.raises(Crash):
         await dispatcher.on_frames_ready(event)
     dispatcher.applier.after_step = None
-    assert await inputs(aws, jobs["VOTVehicle"]) == []  # claimed, not sent
-    await dispatcher.on_frames_ready(event)  # redelivered: the claim still runs
-    assert await inputs(aws, jobs["VOTVehicle"]) == []
-    await clock.advance(settings.dispatch.send_lease_seconds + 1)
-    assert (await dispatcher.sweep()).resent == 1
-    (sent,) = await inputs(aws, jobs["VOTVehicle"])
+    assert await inputs(aws, jobs["VOTVehicle"]) == []  # committed, not sent
     (obj,) = await dispatcher.store.objects(TASK)
+    await dispatcher.on_frames_ready(event)  # redelivered: sends what its commit wrote
+    (sent,) = await inputs(aws, jobs["VOTVehicle"])
     assert key_of(sent) == obj.key and obj.attempt == 1
+    assert await dispatcher.store.objects(TASK) == [obj]  # the redelivery wrote nothing
     assert obj.due_at == clock.now().timestamp() + settings.dispatch.resend_interval_seconds
+    await clock.advance(settings.dispatch.send_lease_seconds + 1)
+    assert (await dispatcher.sweep()).resent == 0  # nothing to confirm, nothing due
 
 
 async def test_a_crash_after_the_sends_of_a_level_resends_the_same_key_once(
@@ -117,19 +118,35 @@ async def test_a_crash_after_the_sends_of_a_level_resends_the_same_key_once(
     with pytest.raises(Crash):
         await dispatcher.on_level_completed(done)
     dispatcher.applier.after_step = None
-    await dispatcher.on_level_completed(done)  # redelivered: a duplicate, nothing sent
     (first,) = await inputs(aws, jobs["AdjVOTVehicle"])
-    await clock.advance(settings.dispatch.send_lease_seconds + 1)
-    await dispatcher.sweep()  # the unconfirmed send: once more, same key (a no-op for GT)
+    await dispatcher.on_level_completed(done)  # redelivered: once more, same key (a no-op)
     (again,) = await inputs(aws, jobs["AdjVOTVehicle"])
     assert key_of(again) == key_of(first)
     await clock.advance(settings.dispatch.send_lease_seconds + 1)
-    assert (await dispatcher.sweep()).resent == 0  # confirmed now
+    assert (await dispatcher.sweep()).resent == 0
     assert (await task_state(dispatcher, TASK)).level == 2
 
 
-async def test_a_crash_after_labels_finalized_publishes_it_again_and_confirms(
+async def test_a_crash_after_the_commit_of_an_expiry_sends_its_new_key_on_redelivery(
     aws: AwsClients, env: Any
+) -> None:
+    settings, jobs, _, _, dispatcher = env
+    await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
+    old = key_of((await inputs(aws, jobs["VOTVehicle"]))[0])
+    dispatcher.applier.after_step = crash_after("commit")
+    with pytest.raises(Crash):
+        await dispatcher.on_task_expired(expired(TASK, jobs["VOTVehicle"], old))
+    dispatcher.applier.after_step = None
+    assert await inputs(aws, jobs["VOTVehicle"]) == []
+    await dispatcher.on_task_expired(expired(TASK, jobs["VOTVehicle"], old))  # redelivered
+    (sent,) = await inputs(aws, jobs["VOTVehicle"])
+    (obj,) = await dispatcher.store.objects(TASK)
+    assert key_of(sent) == obj.key != old and obj.keys == [old, obj.key]  # one new key, once
+
+
+@pytest.mark.parametrize("step", ["commit", "events"])
+async def test_a_crash_before_or_after_labels_finalized_publishes_it_on_redelivery(
+    aws: AwsClients, env: Any, step: str
 ) -> None:
     settings, jobs, _, recorder, dispatcher = env
     await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
@@ -137,15 +154,37 @@ async def test_a_crash_after_labels_finalized_publishes_it_again_and_confirms(
     await dispatcher.on_level_completed(completed(TASK, jobs["VOTVehicle"], k1))
     k2 = key_of((await inputs(aws, jobs["AdjVOTVehicle"]))[0])
     last = completed(TASK, jobs["AdjVOTVehicle"], k2)
-    dispatcher.applier.after_step = crash_after("events")
+    dispatcher.applier.after_step = crash_after(step)
     with pytest.raises(Crash):
         await dispatcher.on_level_completed(last)
     dispatcher.applier.after_step = None
-    assert (await task_state(dispatcher, TASK)).status is TaskStatus.FINALIZING
-    await dispatcher.on_level_completed(last)  # redelivered
-    first, again = recorder.of("LabelsFinalized")
-    assert first.event_id == again.event_id  # a duplicate for post-processing
     assert (await task_state(dispatcher, TASK)).status is TaskStatus.FINALIZED
+    published = len(recorder.of("LabelsFinalized"))
+    assert published == (1 if step == "events" else 0)
+    await dispatcher.on_level_completed(last)  # redelivered
+    *_, again = recorder.of("LabelsFinalized")
+    assert len(recorder.of("LabelsFinalized")) == published + 1
+    assert again.event_id == derived_event_id(TASK, "LabelsFinalized")  # a duplicate by id
+
+
+async def test_a_crash_after_the_commit_of_a_sweep_resends_after_the_lease(
+    aws: AwsClients, env: Any
+) -> None:
+    settings, jobs, clock, _, dispatcher = env
+    await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
+    (first,) = await inputs(aws, jobs["VOTVehicle"])
+    await clock.advance(settings.dispatch.resend_interval_seconds + 1)
+    dispatcher.applier.after_step = crash_after("commit")
+    with pytest.raises(Crash):
+        await dispatcher.sweep()  # no event comes back for it: claimed for the lease
+    dispatcher.applier.after_step = None
+    assert (await dispatcher.sweep()).resent == 0 and await inputs(aws, jobs["VOTVehicle"]) == []
+    await clock.advance(settings.dispatch.send_lease_seconds + 1)
+    assert (await dispatcher.sweep()).resent == 1
+    (again,) = await inputs(aws, jobs["VOTVehicle"])
+    assert key_of(again) == key_of(first)
+    await clock.advance(settings.dispatch.send_lease_seconds + 1)
+    assert (await dispatcher.sweep()).resent == 0  # confirmed
 
 
 async def test_a_crash_before_clip_failed_is_published_leaves_it_to_the_sweep(

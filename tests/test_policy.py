@@ -3,7 +3,8 @@
 Each scenario is a row of the table in ``services/dispatcher/policy.py``; the same scenarios
 run through the real handlers on moto + RabbitMQ in ``tests/test_dispatcher.py`` and friends.
 ``committed`` applies a plan's writes to the aggregate in memory (what the store would hold
-after the commit and the confirmation), so scenarios chain without any I/O.
+after the commit and the confirmation), so scenarios chain without any I/O. A redelivered
+event is the same event decided again over what its first delivery committed.
 """
 
 from __future__ import annotations
@@ -123,27 +124,28 @@ def test_start_creates_the_task_and_sends_each_level_one_job_once() -> None:
     assert [type(w) for w in puts] == [PutTask, PutObject, PutObject]
     assert all(w.expected == NEW for w in puts if isinstance(w, PutTask | PutObject))
     assert [d.job.name for d in plan.sends] == ["VODTrafficLight", "VODTrafficSign"]
-    assert all(d.obj.send_count == 1 and d.obj.due_at == T0 + RULES.send_lease for d in plan.sends)
+    # committed due for the same-key re-send: nothing to confirm after the send
+    assert all(
+        d.obj.send_count == 1 and d.obj.due_at == T0 + RULES.resend_interval for d in plan.sends
+    )
     assert plan.commit.counts == {"t_active_1": 1, "objects": 2, "o_waiting": 2, "sends": 2}
     assert plan.commit.link is not None and plan.commit.link.clip_id == "clip-1"
-    # confirmed after the send: due for the same-key re-send
-    assert {w.obj.due_at for w in plan.confirm.writes if isinstance(w, PutObject)} == {
-        T0 + RULES.resend_interval
-    }
-    assert plan.events == ()
+    assert not plan.confirm and plan.events == ()
 
 
-def test_a_duplicate_start_does_nothing() -> None:
-    agg = running()
+def test_a_redelivered_start_sends_level_one_again_under_its_keys_writing_nothing() -> None:
+    agg = running("signs_lights")  # committed; whether the sends went out is unknown
+    plan = decide(agg, start("signs_lights"), T0 + 1)
+    assert not plan.commit and not plan.confirm
+    assert [(d.obj.key, d.obj.send_count) for d in plan.sends] == [
+        (o.key, 1) for o in sorted(agg.objects, key=lambda o: o.job)
+    ]
+
+
+def test_a_redelivered_start_leaves_a_held_send_held() -> None:
+    agg = empty(status="Initializing")
+    agg = committed(agg, decide(agg, start(), T0))
     assert decide(agg, start(), T0 + 1).empty
-
-
-def test_a_duplicate_start_after_a_crash_sends_what_is_due() -> None:
-    agg = empty()
-    agg = committed(agg, decide(agg, start(), T0), confirmed=False)  # died before the send
-    plan = decide(agg, start(), T0 + RULES.send_lease)
-    (sent,) = plan.sends
-    assert sent.obj.key == only(agg, "VOTVehicle").key and sent.obj.send_count == 2
 
 
 def test_an_unknown_workflow_creates_the_task_failed() -> None:
@@ -188,9 +190,20 @@ def test_one_output_of_two_jobs_does_not_complete_the_level() -> None:
     assert [d.job.name for d in plan.sends] == ["AdjVODTrafficLight"]
 
 
-def test_a_duplicate_output_does_nothing() -> None:
+def test_a_repeated_output_sends_the_next_level_again_writing_nothing() -> None:
     agg = running()
     event = output(agg, "VOTVehicle")
+    agg = committed(agg, decide(agg, event, T0 + 10))
+    plan = decide(agg, event, T0 + 20)
+    assert not plan.commit and not plan.confirm and plan.events == ()
+    (again,) = plan.sends
+    assert again.obj.key == only(agg, "AdjVOTVehicle").key and again.obj.send_count == 1
+    assert again.carry is not None and "VOTVehicle-ref" in again.carry
+
+
+def test_a_repeated_output_of_a_level_still_waiting_does_nothing() -> None:
+    agg = running("signs_lights")
+    event = output(agg, "VODTrafficLight")
     agg = committed(agg, decide(agg, event, T0 + 10))
     assert decide(agg, event, T0 + 20).empty
 
@@ -208,15 +221,23 @@ def test_the_last_output_finalizes() -> None:
     agg = committed(agg, decide(agg, output(agg, "VOTVehicle"), T0 + 10))
     plan = decide(agg, output(agg, "AdjVOTVehicle"), T0 + 20)
     (task,) = [w.task for w in plan.commit.writes if isinstance(w, PutTask)]
-    assert task.status is TaskStatus.FINALIZING and task.due_at == T0 + 20 + RULES.send_lease
+    assert task.status is TaskStatus.FINALIZED and task.due_at is None
+    assert [h.event for h in task.history[-2:]] == ["levels-done", "labels-finalized"]
+    assert plan.commit.counts["t_active_2"] == -1 and plan.commit.counts["t_finalized_2"] == 1
+    assert "t_finalizing_2" not in plan.commit.counts and not plan.confirm
     (final,) = plan.events
     assert isinstance(final.payload, LabelsFinalized) and len(final.payload.outputs) == 2
-    (confirm,) = plan.confirm.writes
-    assert isinstance(confirm, PutTask) and confirm.task.status is TaskStatus.FINALIZED
-    assert confirm.expected == task.rev and plan.confirm.counts == {
-        "t_finalizing_2": -1,
-        "t_finalized_2": 1,
-    }
+
+
+def test_a_repeated_last_output_publishes_labels_finalized_again_under_its_id() -> None:
+    agg = running()
+    agg = committed(agg, decide(agg, output(agg, "VOTVehicle"), T0 + 10))
+    last = output(agg, "AdjVOTVehicle")
+    first = decide(agg, last, T0 + 20)
+    plan = decide(committed(agg, first), last, T0 + 30)
+    assert not plan.commit and plan.sends == ()
+    assert [e.event_id for e in plan.events] == [e.event_id for e in first.events]
+    assert plan.events[0].payload == first.events[0].payload
 
 
 def test_an_output_for_a_stopped_task_is_kept_aside() -> None:
@@ -240,7 +261,11 @@ def test_an_expiry_rekeys_exactly_once() -> None:
     assert sent.obj.key != old and sent.obj.attempt == 2 and sent.obj.expired_keys == [old]
     assert plan.commit.counts["rekeys"] == 1 and plan.commit.counts["expirations"] == 1
     agg = committed(agg, plan)
-    assert decide(agg, returned(agg, "VOTVehicle", key=old), T0 + 20).empty  # the same again
+    # the same return again: no second new key, its new key sent again (writing nothing)
+    again = decide(agg, returned(agg, "VOTVehicle", key=old), T0 + 20)
+    assert not again.commit and [d.obj.key for d in again.sends] == [sent.obj.key]
+    older = committed(agg, decide(agg, returned(agg, "VOTVehicle"), T0 + 30))
+    assert decide(older, returned(older, "VOTVehicle", key=old), T0 + 40).empty  # stale
 
 
 def test_too_many_expiries_fail_the_task() -> None:
@@ -278,6 +303,10 @@ def test_the_sweep_resends_with_the_same_key_when_due() -> None:
     plan = decide(agg, Sweep(), T0 + 5 * DAY)
     (sent,) = plan.sends
     assert sent.obj.key == only(agg, "VOTVehicle").key and sent.obj.send_count == 2
+    # no event comes back for a sweep: claimed for the short lease, confirmed after the send
+    assert sent.obj.due_at == T0 + 5 * DAY + RULES.send_lease
+    (confirm,) = plan.confirm.writes
+    assert isinstance(confirm, PutObject) and confirm.obj.due_at == T0 + 10 * DAY
 
 
 def test_an_overdue_level_is_retriggered_with_the_same_keys_then_fails() -> None:
@@ -323,12 +352,22 @@ def test_the_sweep_stops_what_waits_for_a_stopped_task() -> None:
 
 
 @pytest.mark.parametrize("confirmed", [False, True])
-def test_a_finalizing_task_publishes_again_only_if_unconfirmed(confirmed: bool) -> None:
+def test_a_task_the_sweep_finalizes_publishes_again_only_if_unconfirmed(confirmed: bool) -> None:
     agg = running()
     agg = committed(agg, decide(agg, output(agg, "VOTVehicle"), T0 + 10))
-    plan = decide(agg, output(agg, "AdjVOTVehicle"), T0 + 20)
+    assert agg.task is not None
+    # its last output recorded by an older version that never moved the task on
+    adj = only(agg, "AdjVOTVehicle").model_copy(update={"status": ObjectStatus.DONE})
+    objects = tuple(adj if o.job == adj.job else o for o in agg.objects)
+    agg = TaskAggregate(agg.task, objects, RULES, agg.jobs)
+    now = T0 + 10 + RULES.level_timeout
+    plan = decide(agg, Sweep(), now)
+    (task,) = [w.task for w in plan.commit.writes if isinstance(w, PutTask)]
+    assert task.status is TaskStatus.FINALIZING and task.due_at == now + RULES.send_lease
+    (confirm,) = plan.confirm.writes
+    assert isinstance(confirm, PutTask) and confirm.task.status is TaskStatus.FINALIZED
     agg = committed(agg, plan, confirmed=confirmed)
-    again = decide(agg, Sweep(), T0 + 20 + RULES.send_lease)
+    again = decide(agg, Sweep(), now + RULES.send_lease)
     assert bool(again.events) is not confirmed
 
 

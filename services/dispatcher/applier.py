@@ -1,20 +1,22 @@
 """Carries out a plan at the edge: commit, send, publish, confirm - in that order.
 
 Commit order and what a crash after each step leaves behind (each crash point is tested in
-``tests/test_dispatch_crashes.py``: a failure injected there, then the redelivery converges):
+``tests/test_dispatch_crashes.py``: a failure injected there, then the redelivery converges).
+An event's handler acknowledges it only after ``apply`` returns, so a crash brings it back:
 
 - before the commit: nothing written; the redelivered event decides again.
-- after the commit: sends claimed (due again in ``send_lease``), nothing published; a task
-  finalizing or failed, due in ``send_lease``. The redelivered event finds its transition made
-  and sends nothing; the sweep re-sends the claimed objects when the claim runs out (same
-  key) and publishes LabelsFinalized / ClipFailed again (derived event ids: duplicates).
-- after the sends: sent but not confirmed (still due in ``send_lease``): one same-key re-send
-  after the lease - a no-op for Ground Truth - which the sweep then confirms.
-- after the events: published, not confirmed; the sweep publishes again (a duplicate by id).
-- after the confirmation: done.
+- after the commit: an event's sends are written with their next same-key re-send, a last
+  level's task ``finalized``; nothing sent or published. The redelivered event finds its
+  transition made and redoes it without writing (policy.py, "Redelivery"): the same keys
+  again, LabelsFinalized again under its derived id. The sweep's sends were claimed with the
+  short ``send_lease`` instead (no event comes back for them): it re-sends them when the
+  claim runs out. A failed task stays due in ``send_lease``: the sweep publishes ClipFailed.
+- after the sends: the redelivery sends the same keys once more - a no-op for Ground Truth.
+- after the events: the redelivery publishes them again (duplicates by id).
+- after the confirmation (the sweep's sends, a failure): done.
 
-The redelivered event itself finds its transition made (the object done, the task moved) and
-decides "duplicate": it never sends twice what was confirmed.
+An event dead-lettered after its last delivery (``shared/acking.py``) fails its clip visibly
+(ClipFailed); whatever it committed and never sent goes out at the next periodic re-send.
 """
 
 from __future__ import annotations

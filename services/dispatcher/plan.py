@@ -6,8 +6,10 @@
 1. ``commit``  - one request (conditional PutItem or TransactWriteItems, counters riding along);
 2. ``sends``   - the input messages to the labeling backend (SNS PublishBatch per input topic);
 3. ``events``  - the events to publish (ClipFailed, LabelsFinalized), with derived event ids;
-4. ``confirm`` - the writes that record that 2 and 3 happened (a send's next due time, a task
-   finalized), each item on its own condition.
+4. ``confirm`` - the writes that record that 2 and 3 happened, each item on its own condition:
+   the sweep's sends (claimed with the short lease: their next due time) and a task finalized
+   or failed by the sweep or a failure. An event's own sends and LabelsFinalized need none:
+   the commit writes their outcome, and the event's redelivery redoes what a crash cut short.
 
 :class:`Draft` is the decision's scratch pad: it starts from the aggregate as read and collects
 item changes (each guarded by the revision read), counters, sends and events. It does no I/O.
@@ -83,6 +85,10 @@ class Draft:
         self.objects = dict(self.read)
         self._task_changed = False
         self._changed: list[str] = []
+        # Sends claimed with the short lease and confirmed after they went out: the sweep's
+        # (no event comes back for them). An event's sends are committed with their next
+        # re-send instead; its redelivery re-sends them (policy.py, "Redelivery").
+        self.lease_sends = False
         self.late: list[PutLate] = []
         self.link: LinkClip | None = None
         self.counts: Counter[str] = Counter()
@@ -176,9 +182,9 @@ class Draft:
         return bumped
 
     def _confirm(self, next_due: float) -> tuple[Write, ...]:
-        """After the sends: each sent object's next (same-key) re-send; a finalized task."""
+        """After the sends: each leased send's next (same-key) re-send; a finalized task."""
         writes: list[Write] = []
-        for key in self._sends:
+        for key in self._sends if self.lease_sends else ():
             sent = self.committed(self.objects[key])
             after = sent.model_copy(update={"due_at": next_due, "rev": sent.rev + 1})
             writes.append(PutObject(after, sent.rev))

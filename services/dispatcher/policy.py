@@ -9,17 +9,19 @@ below is a pure test (``tests/test_policy.py``).
 | Start (FramesReady)      | no task                    | create task + level-1 objects, send     |
 |                          |                            | (hold instead: job not InProgress)      |
 | Start                    | workflow or job unknown    | create the task failed; ClipFailed      |
-| Start                    | task exists (a duplicate)  | send what is due (a claim that ran out) |
+| Start                    | task exists (a duplicate)  | send what is due; level 1's sends again |
 | Output (LevelCompleted)  | no object / key never sent | reject (dead-letter queue, with reason) |
 | Output                   | task stopped               | keep it aside as a late output          |
 | Output                   | task failed / missing      | ignore                                  |
 | Output                   | object waiting             | record it; level complete: next level   |
 |                          |                            | (create + send) or LabelsFinalized      |
-| Output                   | object done (a duplicate)  | nothing (finalizing: publish again)     |
+| Output                   | object done (a duplicate)  | next level's sends again (same keys) or |
+|                          |                            | LabelsFinalized again (same event id)   |
 | Returned (TaskExpired,   | current key, waiting       | NEW key (Ground Truth has seen the old  |
 | retryable LevelFailed)   |                            | one), send now                          |
 | Returned                 | more than max_expirations  | note expiry; fail the task (labeling)   |
 | Returned                 | old key / not waiting      | ignore: one new key per expiry, no more |
+|                          |                            | (its new key sent again, same key)      |
 | Returned, LabelingFailed | task stopped               | keep it aside as a late output          |
 | LabelingFailed           | task active                | fail the task (ClipFailed, labeling)    |
 | Sweep                    | object due, job InProgress | re-send, SAME key (no-op or rescue)     |
@@ -33,8 +35,18 @@ below is a pure test (``tests/test_policy.py``).
 | Sweep                    | stopped, object waiting    | the object stops                        |
 | Abort (AWS error)        | any                        | fail the task, its reason (dispatch)    |
 
-Sends are claimed in the commit (``due_at`` = now + send lease, ``send_count`` + 1), so only the
-writer whose commit won sends; the confirmation after the send sets the next same-key re-send.
+Sends are claimed in the commit (``send_count`` + 1), so only the writer whose commit won sends.
+
+**Redelivery.** An event's handler acknowledges it only after its plan is carried out, so a
+crash between the commit and the sends or publishes brings the event back. An event's commit
+therefore writes each send's next same-key re-send (``due_at`` = now + re-send interval) and a
+last level's task ``finalized`` at once, with nothing to confirm; the redelivered event finds
+its transition made and redoes it without writing: a repeated FramesReady sends level 1's
+waiting objects again, a repeated output the next level's (or publishes LabelsFinalized again,
+same event id), a repeated return its new key. Same keys: a no-op for Ground Truth when the
+first send went out. The sweep's own sends have no event to come back, so they are claimed
+with the short send lease and confirmed after the send; failures keep the lease too (the sweep
+publishes ClipFailed again).
 """
 
 from __future__ import annotations
@@ -92,6 +104,7 @@ class TaskAggregate:
 def decide(aggregate: TaskAggregate, event: PolicyEvent, now: float) -> Plan:
     """What to do about ``event`` given the task as read: a plan, never an effect."""
     draft = Draft(aggregate.task, aggregate.objects)
+    draft.lease_sends = isinstance(event, Sweep)  # no event comes back for the sweep's sends
     ctx: dict[str, Any] = {"rules": aggregate.rules, "jobs": aggregate.jobs, "now": now}
     match event:
         case Start():

@@ -52,6 +52,8 @@ def start(d: Draft, e: Start, *, rules: Rules, jobs: Jobs, now: float) -> None:
             reason = d.task.failure_reason or "failed"
             _announce_failure(d, p.clip_id, p.task_id, reason, "dispatch")
         _send_due(d, rules, jobs, now)
+        if d.task.level == 1:  # the sends of its creation, if a crash cut them short
+            _send_again(d, d.of_level(1), jobs, "FramesReady redelivered")
         return
     if p.gold is None:  # a gold copy's clip id is made up: it has no clip record to join
         d.link = LinkClip(p.clip_id, p.task_id, now, first=p.workflow == p.clip_workflows[0])
@@ -169,11 +171,14 @@ def _dispatch(
     if isinstance(carry, str):
         fail(d, carry, now, lease=rules.send_lease)
         return
+    # The sweep claims with the short lease and confirms the next re-send after the send; an
+    # event commits the next re-send at once (its redelivery re-sends: _send_again).
+    due = now + (rules.send_lease if d.lease_sends else rules.resend_interval)
     sent = obj.model_copy(
         update={
             "send_count": obj.send_count + 1,
             "last_sent_at": now,
-            "due_at": now + rules.send_lease,  # the claim; the confirmation sets the next re-send
+            "due_at": due,
             "generation": job.generation,
             "held": None,
             "held_since": None,
@@ -204,6 +209,24 @@ def _send_due(d: Draft, rules: Rules, jobs: Jobs, now: float) -> None:
             _dispatch(d, obj, rules, jobs, now)
             if d.task is not None and d.task.status is not TaskStatus.ACTIVE:
                 return  # a send failed the task
+
+
+def _send_again(d: Draft, objects: list[DataObject], jobs: Jobs, why: str) -> None:
+    """Send each waiting object again under its key, writing nothing: a redelivered event
+    redoes the sends its first delivery committed, in case a crash came before them (a no-op
+    for Ground Truth when they went out: it labels a key once). Held objects stay held, and an
+    object whose job was re-created waits for the sweep's new key."""
+    for obj in objects:
+        job = jobs.get(obj.job)
+        if obj.status is not ObjectStatus.WAITING or obj.held or d.sending(obj) or job is None:
+            continue
+        if not job.accepting_input or obj.generation not in (None, job.generation):
+            continue
+        carry = _carry(d, obj, job)
+        if isinstance(carry, str):
+            continue
+        d.send(obj, job, carry)
+        d.note("sent again under its key", "redelivery_sends", why=why, job=obj.job, key=obj.key)
 
 
 # --- Output (LevelCompleted) --------------------------------------------------------------------
@@ -247,7 +270,21 @@ def output(d: Draft, e: Output, *, rules: Rules, jobs: Jobs, now: float) -> None
         d.note("level output recorded", "outputs", job=obj.job, task_level=obj.level)
     else:
         d.note("duplicate completion ignored", job=obj.job)
+        _redo_output(d, obj, jobs)
     progress(d, rules, jobs, now)
+
+
+def _redo_output(d: Draft, obj: DataObject, jobs: Jobs) -> None:
+    """A repeated output redoes what recording it did, in case a crash cut that short: the
+    next level's sends (same keys) or LabelsFinalized (same event id)."""
+    task = d.task
+    if task is None or obj.status is not ObjectStatus.DONE:
+        return
+    if task.status is TaskStatus.FINALIZED and obj.level == len(task.levels):
+        _publish_finalized(d, task, jobs)
+        d.note("LabelsFinalized published again", "redelivery_publishes")
+    elif task.status is TaskStatus.ACTIVE and obj.level == task.level - 1:
+        _send_again(d, d.of_level(task.level), jobs, "output repeated")
 
 
 def _set_aside(d: Draft, obj: DataObject, key: str, what: str, now: float, **detail: Any) -> bool:
@@ -283,8 +320,10 @@ def progress(d: Draft, rules: Rules, jobs: Jobs, now: float) -> None:
         return
     if task.final_level:
         finalizing = _moved(d, task, TaskStatus.FINALIZING, now, "levels-done")
-        d.set_task(finalizing.model_copy(update={"due_at": now + rules.send_lease}))
-        _finalize(d, d.task or finalizing, jobs, now)
+        if d.lease_sends:  # the sweep's: confirmed after the publish
+            finalizing = finalizing.model_copy(update={"due_at": now + rules.send_lease})
+        d.set_task(finalizing)
+        _finalize(d, finalizing, jobs, now)
         return
     level = task.level + 1
     history = HistoryEntry(at=now, event="level-started", detail=f"level {level}")
@@ -330,7 +369,23 @@ def _moved(
 
 
 def _finalize(d: Draft, task: AnnotationTask, jobs: Jobs, now: float) -> None:
-    """Publish LabelsFinalized (a derived id: a re-publish is a duplicate), then confirm."""
+    """Publish LabelsFinalized (a derived id: a re-publish is a duplicate). An event commits
+    the task finalized (its redelivery publishes again: _redo_output); the sweep confirms it
+    after the publish."""
+    outputs = _publish_finalized(d, task, jobs)
+    if d.lease_sends:
+        d.confirm_task = _moved(
+            d, task, TaskStatus.FINALIZED, now, "labels-finalized", on_confirm=True
+        )
+    else:
+        d.set_task(_moved(d, task, TaskStatus.FINALIZED, now, "labels-finalized"))
+    d.note("labels finalized", "tasks_finalized", outputs=outputs)
+    d.outcome = "finalized"
+
+
+def _publish_finalized(d: Draft, task: AnnotationTask, jobs: Jobs) -> int:
+    """Publish the task's LabelsFinalized (every level's outputs) under the task's derived id;
+    the number of outputs."""
     outputs = []
     for obj in sorted(d.objects.values(), key=lambda o: (o.level, o.job)):
         job = jobs.get(obj.job)
@@ -360,9 +415,7 @@ def _finalize(d: Draft, task: AnnotationTask, jobs: Jobs, now: float) -> None:
         gold=task.gold,
     )
     d.events.append(Outbound(payload, derived_event_id(task.task_id, "LabelsFinalized")))
-    d.confirm_task = _moved(d, task, TaskStatus.FINALIZED, now, "labels-finalized", on_confirm=True)
-    d.note("labels finalized", "tasks_finalized", outputs=len(outputs))
-    d.outcome = "finalized"
+    return len(outputs)
 
 
 # --- Returned (TaskExpired, retryable LevelFailed) ----------------------------------------------
@@ -376,6 +429,8 @@ def returned(d: Draft, e: Returned, *, rules: Rules, jobs: Jobs, now: float) -> 
         return
     if e.key != obj.key or obj.status is not ObjectStatus.WAITING:
         d.note("stale or repeated expiry ignored", key=e.key, current=obj.key)
+        if obj.expired_keys[-1:] == [e.key]:  # this return's new key, if a crash cut it short
+            _send_again(d, [obj], jobs, "return repeated")
         return
     d.note("data object returned unlabeled", "expirations", job=obj.job, key=e.key)
     expired = {
