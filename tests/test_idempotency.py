@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -57,3 +58,52 @@ async def test_a_live_claim_that_never_ends_gives_up(aws: AwsClients, settings: 
 
     with pytest.raises(ClaimedElsewhere):
         await IdempotencyGuard(aws, s, "c").run_once("e-3", work)
+
+
+async def test_another_events_claim_is_left_to_it_at_once(
+    aws: AwsClients, settings: Settings
+) -> None:
+    """A clip's second event finds the merge claimed by the first: it leaves, no polling."""
+    guard = IdempotencyGuard(aws, settings.replace(runtime__handler_lease_seconds=5), "c")
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def merge() -> None:
+        inside.set()
+        await release.wait()
+
+    first = asyncio.create_task(guard.run_once("merge-1", merge, holder="event-a"))
+    await inside.wait()
+
+    async def never() -> None:
+        raise AssertionError("must not run")
+
+    # returns while the first is still inside its work (waiting would raise after the lease)
+    assert await guard.run_once("merge-1", never, holder="event-b") is False
+    release.set()
+    assert await first is True
+    assert await guard.run_once("merge-1", never, holder="event-b") is False  # done
+
+
+async def test_a_redelivery_of_the_holder_waits_out_its_own_claim_then_takes_over(
+    aws: AwsClients, settings: Settings
+) -> None:
+    """The holder's delivery died inside the work: its redelivery takes over after the lease
+    (the clip's other event had left it to the holder)."""
+    s = settings.replace(runtime__handler_lease_seconds=10)
+    db = await aws.dynamodb()
+    # the dead delivery's claim: live for 3 s more (the other event must find it live; the
+    # holder's redelivery waits it out, within its own 10 s bound)
+    left = {"pk": "c#merge-2", "status": "claimed", "holder": "event-a", "expires_at": 0}
+    await db.put_item(
+        TableName=s.names.table("processed-events"),
+        Item=to_item({**left, "lease_until": time.time() + 3}),
+    )
+    guard = IdempotencyGuard(aws, s, "c")
+    ran: list[str] = []
+
+    async def work() -> None:
+        ran.append("merged")
+
+    assert await guard.run_once("merge-2", work, holder="event-b") is False
+    assert await guard.run_once("merge-2", work, holder="event-a") is True
+    assert ran == ["merged"]

@@ -79,11 +79,11 @@ class PostprocHandler:
         # kept only while this event is handled, within the process's budget.
         reads = ClipReads(self.store, self.kept)
         try:
-            await self._handle(event.payload, reads)
+            await self._handle(event.payload, reads, event.event_id)
         finally:
             reads.release()
 
-    async def _handle(self, p: LabelsFinalized, reads: ClipReads) -> None:
+    async def _handle(self, p: LabelsFinalized, reads: ClipReads, event_id: str) -> None:
         # Holding is idempotent (the same item again) and cheap: no guard for it.
         if self.quality is not None:
             await self.quality.record(p, reads)
@@ -104,9 +104,10 @@ class PostprocHandler:
         # A merge is the expensive part: done once per set of held tasks, whichever of their
         # events (or duplicates: the dispatcher re-publishes after a crash, brokers redeliver)
         # gets here, and never by two replicas at once. Two guard writes per clip, not per
-        # task (docs/policy.md).
+        # task (docs/policy.md). The event that claimed it holds it: the clip's other events
+        # leave it to that event's delivery instead of waiting (shared/idempotency.py).
         once = f"merge:{p.clip_id}:{','.join(sorted(held))}"
-        await self.guard.run_once(once, lambda: self.complete(p, outputs, reads))
+        await self.guard.run_once(once, lambda: self.complete(p, outputs, reads), holder=event_id)
 
     async def complete(
         self, p: LabelsFinalized, outputs: list[JobOutput], reads: ClipReads | None = None
