@@ -8,12 +8,19 @@ goes: handler time per service and event type, and AWS time per service and oper
 from every process's /metrics.
 
     python -m bench.pipeline_bench [--clips 8] [--size 1280x720] [--seconds 10] [--fps 1]
+        [--workflows 3] [--all-jobs]
+
+The pipeline is deployed with the workflows the clips ask for (their jobs registered, the
+listener subscribed to them), as a deployment that runs those workflows would be;
+``--all-jobs`` registers every job of the catalog instead (12 jobs: the figures before
+2026-12-07 were measured so).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import sys
 import tempfile
@@ -31,6 +38,7 @@ from lava.status import snapshot
 from shared.aws import AwsClients
 from shared.dynamo import items
 from shared.tasks.model import ClipStatus
+from shared.workflows import load_catalog
 
 WORKFLOWS = ["vehicles", "lanes", "signs_lights"]
 DYNAMO_WRITES = {
@@ -82,6 +90,11 @@ async def main() -> int:
         choices=range(1, len(WORKFLOWS) + 1),
         help="how many of the workflows each clip asks for (issue 22's figure uses 2)",
     )
+    parser.add_argument(
+        "--all-jobs",
+        action="store_true",
+        help="register every job of the catalog, not only the run's workflows' jobs",
+    )
     args = parser.parse_args()
     del WORKFLOWS[args.workflows :]
     width, height = (int(x) for x in args.size.split("x"))
@@ -95,13 +108,15 @@ async def main() -> int:
         )
         for i in range(args.clips)
     ]
-    run = await run_clips(work, clips, args.fps)
+    catalog = None if args.all_jobs else deployment_catalog(work / "workflows.toml", WORKFLOWS)
+    run = await run_clips(work, clips, args.fps, catalog)
     failed = [
         c for c, s in zip(run.uploaded, run.states, strict=True) if s is not ClipStatus.COMPLETED
     ]
     print(
         f"\n{len(run.uploaded)} clips x {len(WORKFLOWS)} workflows x 2 levels, {args.size}, "
-        f"{args.seconds:g} s, {args.fps:g} frame/s, instant workforce"
+        f"{args.seconds:g} s, {args.fps:g} frame/s, instant workforce; jobs registered: "
+        + ("the whole catalog's" if catalog is None else "the run's workflows'")
     )
     print(
         f"  wall {run.wall:.1f} s -> {len(run.uploaded) / run.wall * 60:.1f} clips/min; "
@@ -116,8 +131,29 @@ async def main() -> int:
     return 1 if failed else 0
 
 
-async def run_clips(work: Path, clips: list[SampleClip], fps: float) -> Run:
-    """The clips through a local pipeline with an instant workforce, until each has an outcome."""
+def deployment_catalog(path: Path, workflows: list[str]) -> Path:
+    """A workflows file with only ``workflows`` and their jobs (JSON arrays are TOML too)."""
+    catalog = load_catalog()
+    lines = []
+    for name in workflows:
+        for job in catalog.workflows[name].jobs():
+            lines.append(f"[jobs.{job}]\ntype = {json.dumps(catalog.jobs[job].type)}")
+            if catalog.jobs[job].adjusts:
+                lines.append(f"adjusts = {json.dumps(catalog.jobs[job].adjusts)}")
+        lines.append(f"[workflows.{name}]\nlevels = {json.dumps(catalog.workflows[name].levels)}")
+    path.write_text("\n".join(lines) + "\n")
+    load_catalog(path)  # the same catalog, fewer workflows: it must read back
+    return path
+
+
+async def run_clips(
+    work: Path, clips: list[SampleClip], fps: float, catalog: Path | None = None
+) -> Run:
+    """The clips through a local pipeline with an instant workforce, until each has an outcome;
+    ``catalog``: the workflows file every process reads (None: the project's)."""
+    extra_env = {"LAVA_EMULATOR__POLL_SECONDS": "0.05", "LAVA_LOG__LEVEL": "WARNING"}
+    if catalog is not None:
+        extra_env["LAVA_LABELING__WORKFLOWS_FILE"] = str(catalog)
     config = PipelineConfig(
         namespace=f"pb{uuid.uuid4().hex[:6]}",
         run_dir=work / "run",
@@ -125,7 +161,7 @@ async def run_clips(work: Path, clips: list[SampleClip], fps: float) -> Run:
         latency_min=0.0,
         latency_max=0.0,
         time_scale=1e-3,
-        extra_env={"LAVA_EMULATOR__POLL_SECONDS": "0.05", "LAVA_LOG__LEVEL": "WARNING"},
+        extra_env=extra_env,
     )
     pipeline = LocalPipeline(config)
     try:  # a start that fails (a service not ready in time) stops what it started

@@ -244,6 +244,12 @@ class ClipCompleted(EventPayload):
     labels_uri: S3Uri
     summary_uri: S3Uri
     warnings: int = Field(0, ge=0, le=1_000_000_000)
+    task_ids: list[SafeId] | None = Field(
+        None,
+        max_length=MAX_LIST,
+        description="The tasks whose labels were merged (they move to completed); absent "
+        "from an older publisher, whose clip record the dispatcher reads for them.",
+    )
 
 
 class ClipFailed(EventPayload):

@@ -19,12 +19,14 @@ from shared.aws import AwsClients
 from shared.clock import FakeClock
 from shared.dataset.index import DatasetIndex
 from shared.events import (
+    ClipCompleted,
     ClipFailed,
     ClipIngested,
     Event,
     FramesReady,
     LabelsFinalized,
     decode_event,
+    new_event,
 )
 from shared.layout import rejected_summary_key
 from shared.settings import Settings
@@ -120,6 +122,52 @@ async def test_the_record_moves_as_the_policy_says_and_counts_each_clip_once(
     assert {k: v for k, v in totals.items() if k.startswith("c_") and v} == counted
     rebuilt = await store.counters.recount()
     assert {k: v for k, v in rebuilt.items() if k.startswith("c_")} == counted
+
+
+async def test_a_completion_on_a_wrong_guess_of_the_status_reads_and_counts_once(
+    aws: AwsClients, settings: Settings
+) -> None:
+    """Post-processing completes a clip guessing it is labeling (no read); a record in any
+    other state costs a read and a second transaction, and the counters still move once."""
+    store = TaskStore(aws, settings)
+    clips = store.clips
+    await clips.accept("g", ["g.vehicles"], 1.0)  # still ingesting: the guess is wrong
+    await clips.accept("h", ["h.vehicles"], 1.0)
+    link = LinkClip("h", "h.vehicles", 2.0)
+    task = task_of(frames_ready("h"), 2.0)
+    assert await store.commit(Changes(writes=(PutTask(task, NEW),), link=link))  # labeling
+    for clip_id in ("g", "h", "h"):  # h twice: completed already, the guess wrong again
+        await clips.complete_with(clip_id, DONE, 3.0, [], guess=ClipStatus.LABELING)
+        record = await store.clip(clip_id)
+        assert record is not None and record.status is ClipStatus.COMPLETED
+    totals = await store.counters.totals()
+    assert {k: v for k, v in totals.items() if k.startswith("c_") and v} == {"c_completed": 2}
+
+
+@pytest.mark.parametrize("named", [True, False])
+async def test_clip_completed_moves_its_tasks_named_or_read_from_the_record(
+    aws: AwsClients, settings: Settings, named: bool
+) -> None:
+    """ClipCompleted names the merged tasks (no read of the clip record); one from an older
+    post-processing does not, and the dispatcher reads the record's task list instead."""
+    s = dispatch_settings(settings)
+    await create_jobs(aws, s)
+    dispatcher = make(aws, s, FakeClock(), Recorder())
+    await dispatcher.on_frames_ready(frames_ready("k", bucket=s.names.bucket))
+    task = await task_state(dispatcher, "k.vehicles")
+    finalized_task = task.model_copy(update={"status": TaskStatus.FINALIZED})
+    assert await dispatcher.store.commit(Changes(writes=(PutTask(finalized_task, task.rev),)))
+    await dispatcher.store.clips.complete_with("k", DONE, 2.0, [], guess=ClipStatus.LABELING)
+    payload = ClipCompleted(
+        clip_id="k",
+        labels_uri="s3://lava-data/labels/k.json",
+        summary_uri="s3://lava-data/summary/k.json",
+        task_ids=["k.vehicles"] if named else None,
+    )
+    async with counting(aws, "dynamodb") as calls:
+        await dispatcher.on_clip_completed(new_event(payload, "k.vehicles"))
+    assert (await task_state(dispatcher, "k.vehicles")).status is TaskStatus.COMPLETED
+    assert calls.operations()["GetItem"] == (0 if named else 1)
 
 
 async def test_a_task_joins_its_clip_in_its_commit_and_the_clip_is_counted_once(

@@ -87,6 +87,8 @@ async def test_workflows_merge_into_records_that_inherit_attributes(
     await post.handle(lanes)
     (done,) = recorder.of("ClipCompleted")
     assert isinstance(done.payload, ClipCompleted)
+    # the merged tasks, which the dispatcher moves to completed without reading the record
+    assert done.payload.task_ids == sorted([vehicles.payload.task_id, lanes.payload.task_id])
     labels = ClipLabels.model_validate_json(await store.get_bytes(bucket, "labels/clip-m1.json"))
     assert [f.frame_no for f in labels.frames] == [0, 1, 2]
     assert [f.timestamp for f in labels.frames] == [0.0, 0.2, 0.4]

@@ -214,17 +214,18 @@ class Dispatcher:
     async def on_clip_completed(self, event: Event[ClipCompleted]) -> None:
         p = event.payload
         now = self.now()
-        clip = await self.store.clip(p.clip_id)
         # The clip record completed first (post-processing, with the dataset entry): its
-        # tasks follow here, in one write (docs/clipowner.md).
+        # tasks follow here, in one write (docs/clipowner.md). The event names them; an
+        # older post-processing's does not, and its record is read for them.
+        clip = None if p.task_ids is not None else await self.store.clip(p.clip_id)
         await self.store.move_tasks(
-            clip.tasks if clip else [],
+            p.task_ids if p.task_ids is not None else clip.tasks if clip else [],
             TaskStatus.COMPLETED,
             [TaskStatus.FINALIZED, TaskStatus.FINALIZING],
             now,
             event="clip-completed",
         )
-        if clip is not None and clip.status is ClipStatus.COMPLETED:
+        if p.task_ids is not None or (clip is not None and clip.status is ClipStatus.COMPLETED):
             return  # as post-processing recorded it: nothing to write
         completion = ClipCompletion(
             labels_uri=p.labels_uri, summary_uri=p.summary_uri, warnings=p.warnings

@@ -98,19 +98,26 @@ class PostprocHandler:
             log.info("clip waits for its other workflows", clip_id=p.clip_id, waiting=waiting)
             return
         outputs = [o for t in tasks for o in t.outputs]
+        merged = sorted(held)
         if self.guard is None:
-            await self.complete(p, outputs, reads)
+            await self.complete(p, outputs, reads, merged)
             return
         # A merge is the expensive part: done once per set of held tasks, whichever of their
         # events (or duplicates: the dispatcher re-publishes after a crash, brokers redeliver)
         # gets here, and never by two replicas at once. Two guard writes per clip, not per
         # task (docs/policy.md). The event that claimed it holds it: the clip's other events
         # leave it to that event's delivery instead of waiting (shared/idempotency.py).
-        once = f"merge:{p.clip_id}:{','.join(sorted(held))}"
-        await self.guard.run_once(once, lambda: self.complete(p, outputs, reads), holder=event_id)
+        once = f"merge:{p.clip_id}:{','.join(merged)}"
+        await self.guard.run_once(
+            once, lambda: self.complete(p, outputs, reads, merged), holder=event_id
+        )
 
     async def complete(
-        self, p: LabelsFinalized, outputs: list[JobOutput], reads: ClipReads | None = None
+        self,
+        p: LabelsFinalized,
+        outputs: list[JobOutput],
+        reads: ClipReads | None = None,
+        task_ids: list[str] | None = None,
     ) -> None:
         """Merge the clip's outputs, validate, write labels and summary, then either fail the
         clip (problems at or above ``LAVA_POSTPROC__FAIL_ON``) or index it and complete it.
@@ -131,8 +138,10 @@ class PostprocHandler:
         )
         bucket = self.settings.names.bucket
         fatal = failing(problems, self.settings.postproc.fail_on)
-        record = await self.index.clips.get(p.clip_id)
-        kept = fatal and record is not None and record.status is ClipStatus.COMPLETED
+        # Only a failing merge asks whether the clip completed before (then it keeps its
+        # labels); a passing one completes the record on a guess of its status instead.
+        record = await self.index.clips.get(p.clip_id) if fatal else None
+        kept = record is not None and record.status is ClipStatus.COMPLETED
         labels_uri = s3_uri(bucket, labels_key(p.clip_id))
         summary_at = rejected_summary_key(p.task_id) if kept else summary_key(p.clip_id)
         if not kept:
@@ -152,7 +161,9 @@ class PostprocHandler:
                 + ("; the clip keeps the labels it completed with" if kept else ""),
             )
             return
-        await self._index_and_announce(p, summary, labels_uri, summary_uri, record)
+        await self._index_and_announce(
+            p, summary, labels_uri, summary_uri, record, task_ids or [p.task_id]
+        )
 
     async def _index_and_announce(
         self,
@@ -161,16 +172,22 @@ class PostprocHandler:
         labels_uri: str,
         summary_uri: str,
         record: ClipRecord | None,
+        task_ids: list[str],
     ) -> None:
         """The dataset entry and the clip record's completion in one transaction, then
-        ClipCompleted."""
+        ClipCompleted (naming the merged tasks: the dispatcher moves them without a read)."""
         now = time.time()
         completion = ClipCompletion(
             labels_uri=labels_uri, summary_uri=summary_uri, warnings=len(summary.problems)
         )
         entry = index_entry(p, summary, labels_uri, summary_uri, now)
         await self.index.clips.complete_with(
-            p.clip_id, completion, now, [self.index.put_action(entry)], seen=record
+            p.clip_id,
+            completion,
+            now,
+            [self.index.put_action(entry)],
+            seen=record,
+            guess=ClipStatus.LABELING,  # its tasks exist and it has no outcome yet
         )
         await self.publish(
             new_event(
@@ -179,6 +196,7 @@ class PostprocHandler:
                     labels_uri=labels_uri,
                     summary_uri=summary_uri,
                     warnings=completion.warnings,
+                    task_ids=task_ids,
                 ),
                 p.task_id,
                 event_id=derived_event_id(p.clip_id, "ClipCompleted"),

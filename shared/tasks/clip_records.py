@@ -194,14 +194,19 @@ class ClipRecords:
         now: float,
         together: Sequence[dict[str, Any]],
         seen: ClipRecord | None = None,
+        guess: ClipStatus | None = None,
     ) -> None:
         """The record becomes ``completed`` in the same transaction as ``together`` (the
         dataset entry's Put): both or neither. Conditional on the status read (``seen``, or
-        read here), so the counters - riding on the same transaction - move exactly once;
-        re-read and retried on a race."""
+        read here) or, without a read, on ``guess`` (the status it most likely has), so the
+        counters - riding on the same transaction - move exactly once; re-read and retried
+        on a race or a wrong guess."""
         for attempt in range(COMPLETE_ATTEMPTS):
-            record = seen if attempt == 0 and seen is not None else await self.get(clip_id)
-            before = _stored(record)
+            if attempt == 0 and seen is None and guess is not None:
+                before: ClipStatus | None = guess
+            else:
+                record = seen if attempt == 0 and seen is not None else await self.get(clip_id)
+                before = _stored(record)
             try:
                 await self._transact(clip_id, completion, now, together, before)
             except ClientError as exc:
