@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,18 @@ async def test_two_replicas_never_send_twice(
     def count(name: str) -> int:
         return sum(d.counters.counts.get(name, 0) for d in replicas)
 
+    async def taken(job: str, n: int) -> Counter[str]:
+        """The keys of the first ``n`` input messages to reach ``job``'s queue (a counter
+        moves at the commit, before its send: the messages themselves are waited for)."""
+        got: list[dict[str, Any]] = []
+
+        async def enough() -> bool:
+            got.extend(await inputs(aws, jobs[job]))
+            return len(got) >= n
+
+        await wait_until(enough, timeout=20)
+        return Counter(m["lava-dedup-id"] for m in got)
+
     tasks = [asyncio.create_task(r.run(install_signals=False)) for r in runtimes]
     try:
         await wait_until(lambda: all(r.ready for r in runtimes), timeout=15)
@@ -50,9 +63,7 @@ async def test_two_replicas_never_send_twice(
             await bus.publish(event)
         # each task created and sent by one replica; each second delivery, whichever replica
         # took it, found the task made and sent its key again (Ground Truth labels a key once)
-        await wait_until(lambda: count("sends") >= 6 and count("redelivery_sends") >= 6, 20)
-        sent = await inputs(aws, jobs["VOTVehicle"])
-        keys = Counter(m["lava-dedup-id"] for m in sent)
+        keys = await taken("VOTVehicle", 12)
         assert len(keys) == 6 and set(keys.values()) == {2}
         assert count("sends") == count("redelivery_sends") == 6
         # both replicas sweep at once: each due re-send happens once
@@ -65,10 +76,7 @@ async def test_two_replicas_never_send_twice(
             done = completed(key.split("/")[0], jobs["VOTVehicle"], key, s.names.bucket)
             await bus.publish(done)
             await bus.publish(done)
-        await wait_until(
-            lambda: count("levels_advanced") >= 6 and count("redelivery_sends") >= 12, 20
-        )
-        level2 = Counter(m["lava-dedup-id"] for m in await inputs(aws, jobs["AdjVOTVehicle"]))
+        level2 = await taken("AdjVOTVehicle", 12)
         assert len(level2) == 6 and set(level2.values()) == {2}
         assert count("levels_advanced") == 6 and count("redelivery_sends") == 12
     finally:
