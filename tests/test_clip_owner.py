@@ -136,8 +136,12 @@ async def test_a_completion_on_a_wrong_guess_of_the_status_reads_and_counts_once
     link = LinkClip("h", "h.vehicles", 2.0)
     task = task_of(frames_ready("h"), 2.0)
     assert await store.commit(Changes(writes=(PutTask(task, NEW),), link=link))  # labeling
-    for clip_id in ("g", "h", "h"):  # h twice: completed already, the guess wrong again
-        await clips.complete_with(clip_id, DONE, 3.0, [], guess=ClipStatus.LABELING)
+    # h twice: the second time completed already, the guess wrong again
+    for clip_id, reads in (("g", 1), ("h", 0), ("h", 1)):
+        async with counting(aws, "dynamodb") as calls:
+            await clips.complete_with(clip_id, DONE, 3.0, [], guess=ClipStatus.LABELING)
+        assert calls.operations()["GetItem"] == reads
+        assert calls.operations()["TransactWriteItems"] == 1 + reads
         record = await store.clip(clip_id)
         assert record is not None and record.status is ClipStatus.COMPLETED
     totals = await store.counters.totals()

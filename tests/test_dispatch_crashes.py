@@ -167,6 +167,33 @@ async def test_a_crash_before_or_after_labels_finalized_publishes_it_on_redelive
     assert again.event_id == derived_event_id(TASK, "LabelsFinalized")  # a duplicate by id
 
 
+async def test_labels_finalized_lost_with_its_event_is_published_by_the_sweep(
+    aws: AwsClients, env: Any
+) -> None:
+    """Every delivery of the last output failed to publish (the broker refused; the event
+    dead-lettered): the finalized task stays due, and the sweep publishes it at the re-send
+    interval - until its clip completes."""
+    settings, jobs, clock, recorder, dispatcher = env
+    await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
+    k1 = key_of((await inputs(aws, jobs["VOTVehicle"]))[0])
+    await dispatcher.on_level_completed(completed(TASK, jobs["VOTVehicle"], k1))
+    k2 = key_of((await inputs(aws, jobs["AdjVOTVehicle"]))[0])
+    dispatcher.applier.after_step = crash_after("commit")
+    with pytest.raises(Crash):
+        await dispatcher.on_level_completed(completed(TASK, jobs["AdjVOTVehicle"], k2))
+    dispatcher.applier.after_step = None  # never redelivered
+    await clock.advance(settings.dispatch.resend_interval_seconds - 1)
+    await dispatcher.sweep()
+    assert recorder.of("LabelsFinalized") == []
+    await clock.advance(2)
+    await dispatcher.sweep()
+    (again,) = recorder.of("LabelsFinalized")
+    assert again.event_id == derived_event_id(TASK, "LabelsFinalized")
+    task = await task_state(dispatcher, TASK)
+    assert task.status is TaskStatus.FINALIZED
+    assert task.due_at == clock.now().timestamp() + settings.dispatch.resend_interval_seconds
+
+
 async def test_a_crash_after_the_commit_of_a_sweep_resends_after_the_lease(
     aws: AwsClients, env: Any
 ) -> None:

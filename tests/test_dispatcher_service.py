@@ -26,7 +26,7 @@ from tests.support.gt import emulator, emulator_settings, output_queue, receive,
 pytestmark = pytest.mark.integration
 
 
-async def test_two_replicas_never_send_twice(
+async def test_two_replicas_make_each_key_once_and_redeliveries_send_it_again(
     aws: AwsClients, settings: LocalSettings, bus: Bus
 ) -> None:
     s = dispatch_settings(settings, broker__prefetch=4)

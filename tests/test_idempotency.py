@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from collections import Counter
 
 import pytest
 
 from shared.aws import AwsClients
+from shared.clock import FakeClock
 from shared.dynamo import to_item
 from shared.idempotency import ClaimedElsewhere, IdempotencyGuard
 from shared.settings import Settings
+from tests.support.requests import counting
 
 pytestmark = pytest.mark.integration
 
@@ -84,26 +86,43 @@ async def test_another_events_claim_is_left_to_it_at_once(
     assert await guard.run_once("merge-1", never, holder="event-b") is False  # done
 
 
+class SleepWatch(FakeClock):
+    """A fake clock that says when someone first sleeps on it (then moving it wakes them)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sleeping = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeping.set()
+        await super().sleep(seconds)
+
+
 async def test_a_redelivery_of_the_holder_waits_out_its_own_claim_then_takes_over(
     aws: AwsClients, settings: Settings
 ) -> None:
     """The holder's delivery died inside the work: its redelivery takes over after the lease
-    (the clip's other event had left it to the holder)."""
+    (the clip's other event had left it to the holder, at once and without a second read)."""
     s = settings.replace(runtime__handler_lease_seconds=10)
+    clock = SleepWatch()
     db = await aws.dynamodb()
-    # the dead delivery's claim: live for 3 s more (the other event must find it live; the
-    # holder's redelivery waits it out, within its own 10 s bound)
     left = {"pk": "c#merge-2", "status": "claimed", "holder": "event-a", "expires_at": 0}
+    lease_until = clock.now().timestamp() + 3  # the dead delivery's claim, live 3 s more
     await db.put_item(
         TableName=s.names.table("processed-events"),
-        Item=to_item({**left, "lease_until": time.time() + 3}),
+        Item=to_item({**left, "lease_until": lease_until}),
     )
-    guard = IdempotencyGuard(aws, s, "c")
+    guard = IdempotencyGuard(aws, s, "c", clock=clock)
     ran: list[str] = []
 
     async def work() -> None:
         ran.append("merged")
 
-    assert await guard.run_once("merge-2", work, holder="event-b") is False
-    assert await guard.run_once("merge-2", work, holder="event-a") is True
+    async with counting(aws, "dynamodb") as calls:
+        assert await guard.run_once("merge-2", work, holder="event-b") is False
+    assert calls.operations() == Counter({"PutItem": 1})  # the claim returned who holds it
+    redelivered = asyncio.create_task(guard.run_once("merge-2", work, holder="event-a"))
+    await clock.sleeping.wait()  # its own claim found live: it waits (polls) for the lease
+    await clock.advance(4)
+    assert await redelivered is True
     assert ran == ["merged"]

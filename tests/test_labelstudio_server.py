@@ -32,6 +32,17 @@ def test_a_failed_init_says_its_last_line_without_the_secrets(tmp_path: Path) ->
     assert "exit 1" in message and "Unknown option 'send_default_pii'" in message
     assert "\n" not in message and "--password" not in message and "--user-token" not in message
     assert not (tmp_path / "template.token").exists()  # nothing half-made taken for whole
+    assert not list(tmp_path.glob("template-*"))  # nor left behind
+
+
+def test_an_init_that_echoes_its_arguments_has_the_secrets_masked(tmp_path: Path) -> None:
+    """An argument error prints the command line: its password and token are masked."""
+    fake_install(tmp_path, 'echo "label-studio: error: unrecognized arguments: $*" >&2\nexit 2')
+    with pytest.raises(LabelStudioInitFailed) as caught:
+        template(tmp_path)
+    message = str(caught.value)
+    assert "unrecognized arguments" in message and "--user-token ***" in message
+    assert "--password ***" in message
 
 
 def test_a_successful_init_makes_the_template_once(tmp_path: Path) -> None:

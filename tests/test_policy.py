@@ -29,6 +29,7 @@ from services.dispatcher.policy import (
 )
 from shared.events import ClipFailed, LabelsFinalized
 from shared.labeling.streaming_job import StreamingJob
+from shared.quality.gold_ref import GoldRef
 from shared.tasks.model import DataObject, ObjectStatus, TaskStatus
 from shared.tasks.plan import NEW, PutLate, PutObject, PutTask
 
@@ -142,6 +143,16 @@ def test_a_redelivered_start_sends_level_one_again_under_its_keys_writing_nothin
     ]
 
 
+def test_a_redelivered_start_sends_the_current_level_again() -> None:
+    agg = running()
+    agg = committed(agg, decide(agg, output(agg, "VOTVehicle"), T0 + 10))
+    plan = decide(agg, start(), T0 + 20)
+    assert not plan.commit
+    assert [(d.obj.job, d.obj.key) for d in plan.sends] == [
+        ("AdjVOTVehicle", only(agg, "AdjVOTVehicle").key)
+    ]
+
+
 def test_a_redelivered_start_leaves_a_held_send_held() -> None:
     agg = empty(status="Initializing")
     agg = committed(agg, decide(agg, start(), T0))
@@ -221,12 +232,43 @@ def test_the_last_output_finalizes() -> None:
     agg = committed(agg, decide(agg, output(agg, "VOTVehicle"), T0 + 10))
     plan = decide(agg, output(agg, "AdjVOTVehicle"), T0 + 20)
     (task,) = [w.task for w in plan.commit.writes if isinstance(w, PutTask)]
-    assert task.status is TaskStatus.FINALIZED and task.due_at is None
+    # due at the re-send interval until its clip completes (ClipCompleted clears it)
+    assert task.status is TaskStatus.FINALIZED and task.due_at == T0 + 20 + RULES.resend_interval
     assert [h.event for h in task.history[-2:]] == ["levels-done", "labels-finalized"]
     assert plan.commit.counts["t_active_2"] == -1 and plan.commit.counts["t_finalized_2"] == 1
     assert "t_finalizing_2" not in plan.commit.counts and not plan.confirm
     (final,) = plan.events
     assert isinstance(final.payload, LabelsFinalized) and len(final.payload.outputs) == 2
+
+
+def test_a_finalized_task_whose_clip_never_completed_is_published_again_by_the_sweep() -> None:
+    """Its event's every delivery failed to publish (or a replica without this rule took the
+    redelivery): LabelsFinalized is not lost, the sweep publishes it at the re-send interval."""
+    agg = running()
+    agg = committed(agg, decide(agg, output(agg, "VOTVehicle"), T0 + 10))
+    first = decide(agg, output(agg, "AdjVOTVehicle"), T0 + 20)
+    agg = committed(agg, first)
+    assert decide(agg, Sweep(), T0 + 20 + RULES.resend_interval - 1).empty
+    plan = decide(agg, Sweep(), T0 + 20 + RULES.resend_interval)
+    assert [e.event_id for e in plan.events] == [e.event_id for e in first.events]
+    assert not plan.commit and plan.sends == ()
+    (confirm,) = plan.confirm.writes
+    assert isinstance(confirm, PutTask) and confirm.task.status is TaskStatus.FINALIZED
+    assert confirm.task.due_at == T0 + 20 + 2 * RULES.resend_interval
+
+
+def test_a_finalized_gold_copy_is_never_due() -> None:
+    """No ClipCompleted follows a gold copy, so nothing would clear a due time: none."""
+    gold = GoldRef(
+        clip_id="gold-1", truth_uri="s3://lava-data/labels/gold-1.json", truth_kind="labels"
+    )
+    frames = frames_ready().payload.model_copy(update={"gold": gold})
+    agg = empty()
+    agg = committed(agg, decide(agg, Start(frames, LEVELS["vehicles"]), T0))
+    agg = committed(agg, decide(agg, output(agg, "VOTVehicle"), T0 + 10))
+    plan = decide(agg, output(agg, "AdjVOTVehicle"), T0 + 20)
+    (task,) = [w.task for w in plan.commit.writes if isinstance(w, PutTask)]
+    assert task.status is TaskStatus.FINALIZED and task.gold == gold and task.due_at is None
 
 
 def test_a_repeated_last_output_publishes_labels_finalized_again_under_its_id() -> None:

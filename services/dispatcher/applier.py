@@ -15,8 +15,10 @@ An event's handler acknowledges it only after ``apply`` returns, so a crash brin
 - after the events: the redelivery publishes them again (duplicates by id).
 - after the confirmation (the sweep's sends, a failure): done.
 
-An event dead-lettered after its last delivery (``shared/acking.py``) fails its clip visibly
-(ClipFailed); whatever it committed and never sent goes out at the next periodic re-send.
+When every delivery of an event fails after its commit (dead-lettered, ``shared/acking.py``;
+a FramesReady also fails its clip visibly), what the commit wrote stands: its sends go out at
+the objects' next periodic re-send (same keys), and a finalized task, due at the re-send
+interval until its clip completes, has LabelsFinalized published again by the sweep.
 """
 
 from __future__ import annotations

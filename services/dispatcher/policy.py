@@ -9,7 +9,7 @@ below is a pure test (``tests/test_policy.py``).
 | Start (FramesReady)      | no task                    | create task + level-1 objects, send     |
 |                          |                            | (hold instead: job not InProgress)      |
 | Start                    | workflow or job unknown    | create the task failed; ClipFailed      |
-| Start                    | task exists (a duplicate)  | send what is due; level 1's sends again |
+| Start                    | task exists (a duplicate)  | send what is due; its level's again     |
 | Output (LevelCompleted)  | no object / key never sent | reject (dead-letter queue, with reason) |
 | Output                   | task stopped               | keep it aside as a late output          |
 | Output                   | task failed / missing      | ignore                                  |
@@ -21,7 +21,7 @@ below is a pure test (``tests/test_policy.py``).
 | retryable LevelFailed)   |                            | one), send now                          |
 | Returned                 | more than max_expirations  | note expiry; fail the task (labeling)   |
 | Returned                 | old key / not waiting      | ignore: one new key per expiry, no more |
-|                          |                            | (its new key sent again, same key)      |
+|                          |                            | (its level sent again, its new key too) |
 | Returned, LabelingFailed | task stopped               | keep it aside as a late output          |
 | LabelingFailed           | task active                | fail the task (ClipFailed, labeling)    |
 | Sweep                    | object due, job InProgress | re-send, SAME key (no-op or rescue)     |
@@ -32,6 +32,8 @@ below is a pure test (``tests/test_policy.py``).
 | Sweep                    | level_max_retriggers done  | fail the task (ClipFailed, labeling)    |
 | Sweep                    | finalizing / failed, due   | LabelsFinalized / ClipFailed again      |
 |                          |                            | (a crash before the publish)            |
+| Sweep                    | finalized, due (its clip   | LabelsFinalized again (same id); due    |
+|                          | not completed)             | again at the re-send interval           |
 | Sweep                    | stopped, object waiting    | the object stops                        |
 | Abort (AWS error)        | any                        | fail the task, its reason (dispatch)    |
 
@@ -41,12 +43,14 @@ Sends are claimed in the commit (``send_count`` + 1), so only the writer whose c
 crash between the commit and the sends or publishes brings the event back. An event's commit
 therefore writes each send's next same-key re-send (``due_at`` = now + re-send interval) and a
 last level's task ``finalized`` at once, with nothing to confirm; the redelivered event finds
-its transition made and redoes it without writing: a repeated FramesReady sends level 1's
-waiting objects again, a repeated output the next level's (or publishes LabelsFinalized again,
-same event id), a repeated return its new key. Same keys: a no-op for Ground Truth when the
-first send went out. The sweep's own sends have no event to come back, so they are claimed
-with the short send lease and confirmed after the send; failures keep the lease too (the sweep
-publishes ClipFailed again).
+its transition made and redoes it without writing: a repeated FramesReady sends its task's
+current level's waiting objects again, a repeated output the next level's (or publishes
+LabelsFinalized again, same event id), a repeated return its level's (its new key among them).
+Same keys: a no-op for Ground Truth when the first send went out. A finalized task stays due at
+the re-send interval until its clip completes (ClipCompleted clears it), so a LabelsFinalized
+whose event never came back is published again by the sweep. The sweep's own sends have no
+event to come back, so they are claimed with the short send lease and confirmed after the
+send; failures keep the lease too (the sweep publishes ClipFailed again).
 """
 
 from __future__ import annotations

@@ -52,8 +52,9 @@ def start(d: Draft, e: Start, *, rules: Rules, jobs: Jobs, now: float) -> None:
             reason = d.task.failure_reason or "failed"
             _announce_failure(d, p.clip_id, p.task_id, reason, "dispatch")
         _send_due(d, rules, jobs, now)
-        if d.task.level == 1:  # the sends of its creation, if a crash cut them short
-            _send_again(d, d.of_level(1), jobs, "FramesReady redelivered")
+        # what its first delivery sent (its level's objects, or others due then), in case a
+        # crash cut that short
+        _send_again(d, d.of_level(d.task.level), jobs, "FramesReady redelivered")
         return
     if p.gold is None:  # a gold copy's clip id is made up: it has no clip record to join
         d.link = LinkClip(p.clip_id, p.task_id, now, first=p.workflow == p.clip_workflows[0])
@@ -311,7 +312,7 @@ def progress(d: Draft, rules: Rules, jobs: Jobs, now: float) -> None:
     if task is None:
         return
     if task.status is TaskStatus.FINALIZING:
-        _finalize(d, task, jobs, now)
+        _finalize(d, task, jobs, rules, now)
         return
     if task.status is not TaskStatus.ACTIVE:
         return
@@ -323,7 +324,7 @@ def progress(d: Draft, rules: Rules, jobs: Jobs, now: float) -> None:
         if d.lease_sends:  # the sweep's: confirmed after the publish
             finalizing = finalizing.model_copy(update={"due_at": now + rules.send_lease})
         d.set_task(finalizing)
-        _finalize(d, finalizing, jobs, now)
+        _finalize(d, finalizing, jobs, rules, now)
         return
     level = task.level + 1
     history = HistoryEntry(at=now, event="level-started", detail=f"level {level}")
@@ -368,17 +369,22 @@ def _moved(
     return task.model_copy(update=update)
 
 
-def _finalize(d: Draft, task: AnnotationTask, jobs: Jobs, now: float) -> None:
+def _finalize(d: Draft, task: AnnotationTask, jobs: Jobs, rules: Rules, now: float) -> None:
     """Publish LabelsFinalized (a derived id: a re-publish is a duplicate). An event commits
     the task finalized (its redelivery publishes again: _redo_output); the sweep confirms it
-    after the publish."""
+    after the publish. Either way the finalized task stays due at the re-send interval until
+    its clip completes (ClipCompleted clears it): an event whose every delivery failed to
+    publish is published again then, not lost. A gold copy, which no ClipCompleted follows,
+    is not due."""
     outputs = _publish_finalized(d, task, jobs)
+    moved = _moved(d, task, TaskStatus.FINALIZED, now, "labels-finalized", on_confirm=d.lease_sends)
+    # A gold copy has no clip to complete (nothing would clear it): never due.
+    due = now + rules.resend_interval if task.gold is None else None
+    finalized = moved.model_copy(update={"due_at": due})
     if d.lease_sends:
-        d.confirm_task = _moved(
-            d, task, TaskStatus.FINALIZED, now, "labels-finalized", on_confirm=True
-        )
+        d.confirm_task = finalized
     else:
-        d.set_task(_moved(d, task, TaskStatus.FINALIZED, now, "labels-finalized"))
+        d.set_task(finalized)
     d.note("labels finalized", "tasks_finalized", outputs=outputs)
     d.outcome = "finalized"
 
@@ -429,8 +435,8 @@ def returned(d: Draft, e: Returned, *, rules: Rules, jobs: Jobs, now: float) -> 
         return
     if e.key != obj.key or obj.status is not ObjectStatus.WAITING:
         d.note("stale or repeated expiry ignored", key=e.key, current=obj.key)
-        if obj.expired_keys[-1:] == [e.key]:  # this return's new key, if a crash cut it short
-            _send_again(d, [obj], jobs, "return repeated")
+        if obj.expired_keys[-1:] == [e.key]:  # its new key (and what else it sent), if a
+            _send_again(d, d.of_level(obj.level), jobs, "return repeated")  # crash cut it short
         return
     d.note("data object returned unlabeled", "expirations", job=obj.job, key=e.key)
     expired = {
@@ -520,7 +526,12 @@ def sweep(d: Draft, e: Sweep, *, rules: Rules, jobs: Jobs, now: float) -> None:
         return
     task_due = task.due_at is not None and task.due_at <= now
     if task.status is TaskStatus.FINALIZING and task_due:
-        _finalize(d, task, jobs, now)
+        _finalize(d, task, jobs, rules, now)
+        return
+    if task.status is TaskStatus.FINALIZED and task_due:  # its clip has not completed yet
+        _publish_finalized(d, task, jobs)
+        d.confirm_task = task.model_copy(update={"due_at": now + rules.resend_interval})
+        d.note("LabelsFinalized published again; the clip has not completed", "republished")
         return
     if task.status is TaskStatus.FAILED and task_due:  # a crash before ClipFailed's publish
         reason = task.failure_reason or "failed"

@@ -137,10 +137,12 @@ def _make_template(root: Path, done: Path, token_file: Path) -> tuple[Path, str]
         timeout=1800,
     )
     if init.returncode != 0:
-        # One line, without the command (it holds the template user's password and token).
+        shutil.rmtree(work, ignore_errors=True)
+        # One line, without the command or the secrets on it (an argument error echoes them).
         lines = init.stderr.decode(errors="replace").strip().splitlines() or ["no output"]
+        last = lines[-1].replace(secret_password, "***").replace(token, "***")
         raise LabelStudioInitFailed(
-            f"label-studio init failed (exit {init.returncode}): {lines[-1][:500]}; "
+            f"label-studio init failed (exit {init.returncode}): {last[:500]}; "
             "reinstall with scripts/labelstudio.sh (its packages: requirements/labelstudio.lock)"
         )
     shutil.rmtree(done, ignore_errors=True)  # a half-made one from a killed run
