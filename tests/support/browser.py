@@ -8,11 +8,13 @@ directory, are copied there too (CI keeps that directory; docs/dashboard.md says
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -23,11 +25,14 @@ if TYPE_CHECKING:
 
 ARTIFACTS_ENV = "LAVA_TEST_ARTIFACTS"
 START_SECONDS = 30.0
-# Attaching runs chromium's first page up (its renderer process) before it answers; on a
-# machine running two suites at once (load ~10 on 2 cores) that passed Playwright's default
-# 30 s once (`connect_over_cdp: Timeout 30000ms exceeded` after "<ws connected>"). The bound
-# is against a hang, not a speed check.
+# Attaching waits for chromium's first page (its renderer process); on a machine running two
+# suites at once (load ~10 on 2 cores) that passed Playwright's default 30 s once
+# (`connect_over_cdp: Timeout 30000ms exceeded` after "<ws connected>"), and with three at once
+# 120 s once, while later attaches to the same chromium took 15-20 s. So the process is handed
+# out only once its first page is up (FIRST_PAGE_SECONDS), and attaching finds it ready. The
+# bounds are against a hang, not speed checks.
 ATTACH_SECONDS = 120.0
+FIRST_PAGE_SECONDS = 300.0
 # the flags a container needs (no sandbox, no GPU) and none that change what a page does
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run")
 
@@ -46,7 +51,13 @@ def chromium_process() -> Iterator[str]:
     profile directory, which is read once it appears (no port picked before it is bound)."""
     with tempfile.TemporaryDirectory(prefix="lava-chromium-") as profile:
         process = subprocess.Popen(
-            [chromium_path(), *FLAGS, "--remote-debugging-port=0", f"--user-data-dir={profile}"],
+            [
+                chromium_path(),
+                *FLAGS,
+                "--remote-debugging-port=0",
+                f"--user-data-dir={profile}",
+                "about:blank",  # its first page: the lightest there is
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
@@ -58,8 +69,9 @@ def chromium_process() -> Iterator[str]:
                 assert process.poll() is None, "chromium exited at start"
                 assert time.monotonic() < deadline, f"chromium not listening in {START_SECONDS} s"
                 time.sleep(0.05)
-            port = active.read_text().split()[0]
-            yield f"http://127.0.0.1:{port}"
+            endpoint = f"http://127.0.0.1:{active.read_text().split()[0]}"
+            _wait_for_first_page(endpoint, process)
+            yield endpoint
         finally:
             process.terminate()
             try:
@@ -67,6 +79,21 @@ def chromium_process() -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+
+
+def _wait_for_first_page(endpoint: str, process: subprocess.Popen[bytes]) -> None:
+    """Until chromium lists its first page as a target (``/json/list``)."""
+    deadline = time.monotonic() + FIRST_PAGE_SECONDS
+    while True:
+        assert process.poll() is None, "chromium exited before its first page"
+        try:
+            with urllib.request.urlopen(f"{endpoint}/json/list", timeout=10) as reply:
+                if any(t.get("type") == "page" for t in json.loads(reply.read())):
+                    return
+        except OSError:
+            pass  # not answering yet
+        assert time.monotonic() < deadline, f"chromium has no page after {FIRST_PAGE_SECONDS} s"
+        time.sleep(0.1)
 
 
 @asynccontextmanager
