@@ -8,6 +8,7 @@ end state: the same key, one new key per expiry, every send and event made.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import pytest
@@ -42,6 +43,16 @@ def crash_after(step: str) -> Any:
             raise Crash(step)
 
     return hook
+
+
+async def crashed(dispatcher: Any, step: str, handling: Awaitable[Any]) -> None:
+    """``handling`` dies right after ``step`` (its event is not acked); the hook is gone after."""
+    dispatcher.applier.after_step = crash_after(step)
+    try:
+        with pytest.raises(Crash):
+            await handling
+    finally:
+        dispatcher.applier.after_step = None
 
 
 @pytest.fixture
@@ -93,10 +104,7 @@ async def test_a_crash_after_the_commit_of_a_start_is_sent_by_the_redelivery(
 ) -> None:
     settings, jobs, clock, _, dispatcher = env
     event = frames_ready(bucket=settings.names.bucket)
-    dispatcher.applier.after_step = crash_after("commit")
-    with pytest.raises(Crash):
-        await dispatcher.on_frames_ready(event)
-    dispatcher.applier.after_step = None
+    await crashed(dispatcher, "commit", dispatcher.on_frames_ready(event))
     assert await inputs(aws, jobs["VOTVehicle"]) == []  # committed, not sent
     (obj,) = await dispatcher.store.objects(TASK)
     await dispatcher.on_frames_ready(event)  # redelivered: sends what its commit wrote
@@ -114,10 +122,7 @@ async def test_a_crash_after_the_sends_of_a_level_resends_the_same_key_once(
     settings, jobs, clock, _, dispatcher = env
     await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
     done = completed(TASK, jobs["VOTVehicle"], key_of((await inputs(aws, jobs["VOTVehicle"]))[0]))
-    dispatcher.applier.after_step = crash_after("sends")
-    with pytest.raises(Crash):
-        await dispatcher.on_level_completed(done)
-    dispatcher.applier.after_step = None
+    await crashed(dispatcher, "sends", dispatcher.on_level_completed(done))
     (first,) = await inputs(aws, jobs["AdjVOTVehicle"])
     await dispatcher.on_level_completed(done)  # redelivered: once more, same key (a no-op)
     (again,) = await inputs(aws, jobs["AdjVOTVehicle"])
@@ -133,10 +138,9 @@ async def test_a_crash_after_the_commit_of_an_expiry_sends_its_new_key_on_redeli
     settings, jobs, _, _, dispatcher = env
     await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
     old = key_of((await inputs(aws, jobs["VOTVehicle"]))[0])
-    dispatcher.applier.after_step = crash_after("commit")
-    with pytest.raises(Crash):
-        await dispatcher.on_task_expired(expired(TASK, jobs["VOTVehicle"], old))
-    dispatcher.applier.after_step = None
+    await crashed(
+        dispatcher, "commit", dispatcher.on_task_expired(expired(TASK, jobs["VOTVehicle"], old))
+    )
     assert await inputs(aws, jobs["VOTVehicle"]) == []
     await dispatcher.on_task_expired(expired(TASK, jobs["VOTVehicle"], old))  # redelivered
     (sent,) = await inputs(aws, jobs["VOTVehicle"])
@@ -154,10 +158,7 @@ async def test_a_crash_before_or_after_labels_finalized_publishes_it_on_redelive
     await dispatcher.on_level_completed(completed(TASK, jobs["VOTVehicle"], k1))
     k2 = key_of((await inputs(aws, jobs["AdjVOTVehicle"]))[0])
     last = completed(TASK, jobs["AdjVOTVehicle"], k2)
-    dispatcher.applier.after_step = crash_after(step)
-    with pytest.raises(Crash):
-        await dispatcher.on_level_completed(last)
-    dispatcher.applier.after_step = None
+    await crashed(dispatcher, step, dispatcher.on_level_completed(last))
     assert (await task_state(dispatcher, TASK)).status is TaskStatus.FINALIZED
     published = len(recorder.of("LabelsFinalized"))
     assert published == (1 if step == "events" else 0)
@@ -178,10 +179,11 @@ async def test_labels_finalized_lost_with_its_event_is_published_by_the_sweep(
     k1 = key_of((await inputs(aws, jobs["VOTVehicle"]))[0])
     await dispatcher.on_level_completed(completed(TASK, jobs["VOTVehicle"], k1))
     k2 = key_of((await inputs(aws, jobs["AdjVOTVehicle"]))[0])
-    dispatcher.applier.after_step = crash_after("commit")
-    with pytest.raises(Crash):
-        await dispatcher.on_level_completed(completed(TASK, jobs["AdjVOTVehicle"], k2))
-    dispatcher.applier.after_step = None  # never redelivered
+    await crashed(
+        dispatcher,
+        "commit",
+        dispatcher.on_level_completed(completed(TASK, jobs["AdjVOTVehicle"], k2)),
+    )  # never redelivered
     await clock.advance(settings.dispatch.resend_interval_seconds - 1)
     await dispatcher.sweep()
     assert recorder.of("LabelsFinalized") == []
@@ -201,10 +203,9 @@ async def test_a_crash_after_the_commit_of_a_sweep_resends_after_the_lease(
     await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
     (first,) = await inputs(aws, jobs["VOTVehicle"])
     await clock.advance(settings.dispatch.resend_interval_seconds + 1)
-    dispatcher.applier.after_step = crash_after("commit")
-    with pytest.raises(Crash):
-        await dispatcher.sweep()  # no event comes back for it: claimed for the lease
-    dispatcher.applier.after_step = None
+    await crashed(
+        dispatcher, "commit", dispatcher.sweep()
+    )  # no event comes back for it: claimed for the lease
     assert (await dispatcher.sweep()).resent == 0 and await inputs(aws, jobs["VOTVehicle"]) == []
     await clock.advance(settings.dispatch.send_lease_seconds + 1)
     assert (await dispatcher.sweep()).resent == 1
@@ -220,10 +221,9 @@ async def test_a_crash_before_clip_failed_is_published_leaves_it_to_the_sweep(
     settings, jobs, clock, recorder, dispatcher = env
     await dispatcher.on_frames_ready(frames_ready(bucket=settings.names.bucket))
     k1 = key_of((await inputs(aws, jobs["VOTVehicle"]))[0])
-    dispatcher.applier.after_step = crash_after("commit")
-    with pytest.raises(Crash):
-        await dispatcher.on_level_failed(failed(TASK, jobs["VOTVehicle"], k1))
-    dispatcher.applier.after_step = None
+    await crashed(
+        dispatcher, "commit", dispatcher.on_level_failed(failed(TASK, jobs["VOTVehicle"], k1))
+    )
     assert (await task_state(dispatcher, TASK)).status is TaskStatus.FAILED
     assert recorder.of("ClipFailed") == []
     await dispatcher.on_level_failed(failed(TASK, jobs["VOTVehicle"], k1))  # redelivered
