@@ -78,6 +78,9 @@ class PipelineConfig:
     backend: Backend = "emulator"
     labelstudio_reconcile_seconds: float = 2.0
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The run's seal key (shared/seal.py): the dispatcher seals its inputs, the listener opens
+    # the outputs without a lookup - as a deployment with its Secret set does.
+    seal_key: str = field(default_factory=lambda: secrets.token_hex(32), repr=False)
     # An AWS endpoint that is already running (a LocalStack, `lava stack up`); None starts a
     # moto server for the run and stops it afterwards.
     aws_endpoint: str | None = None
@@ -105,8 +108,9 @@ class PipelineConfig:
         return {
             key: value
             for key, value in self.env().items()
-            # the processes' log format and faults are theirs, not a shell's
-            if key != "LAVA_LOG__FORMAT" and not key.startswith("LAVA_FAULT__")
+            # the processes' log format, faults and seal key are theirs, not a shell's
+            if key not in ("LAVA_LOG__FORMAT", "LAVA_LABELING__SEAL_KEYS")
+            and not key.startswith("LAVA_FAULT__")
         }
 
     def env(self) -> dict[str, str]:
@@ -147,6 +151,7 @@ class PipelineConfig:
             "LAVA_RUNTIME__HANDLER_LEASE_SECONDS": "30",
             "LAVA_LABELSTUDIO__TIME_SCALE": repr(scaled),
             "LAVA_LABELSTUDIO__RECONCILE_SECONDS": repr(self.labelstudio_reconcile_seconds),
+            "LAVA_LABELING__SEAL_KEYS": self.seal_key,
         }
         if self.drills:  # read only by `python -m lava.drill` (see spawn)
             values["LAVA_FAULT__AWS_THROTTLE_RATE"] = repr(self.aws_fault_rate)

@@ -105,13 +105,14 @@ class KeyDirectory:
                 parts.job,
                 parts.object_id,
                 int(data["level"]),
-                _trace_context(data.get("trace_context")),
+                trace_headers(data.get("trace_context")),
             )
         return None
 
 
-def _trace_context(value: object) -> dict[str, str] | None:
-    """A stored trace context, if it is one (text headers only; anything else is ignored)."""
+def trace_headers(value: object) -> dict[str, str] | None:
+    """A trace context as stored or carried, if it is one (text headers only; anything else
+    is ignored)."""
     if not isinstance(value, dict):
         return None
     found = {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}

@@ -316,6 +316,13 @@ class LabelingConfig(Group):
         description="Frames per second of a spec's clip that names none (the original's "
         "form, `inputConfig.inputManifestS3Uri`, has no fps).",
     )
+    seal_keys: SecretStr = Field(
+        SecretStr(""),
+        description="Keys the dispatcher seals input messages with and the listener opens "
+        "outputs with (comma-separated, newest first: the first seals, all open, so a key "
+        "rotates; each >= 32 characters). A sealed output needs no key lookup; empty: every "
+        "output is looked up (docs/policy.md). From a Secret.",
+    )
     hash_max_bytes: int = Field(
         512 * 1024 * 1024,
         ge=0,
@@ -323,6 +330,14 @@ class LabelingConfig(Group):
         "object lacks the capture rig's content hash (`lava upload` records it); a larger "
         "one is refused (422).",
     )
+
+    @field_validator("seal_keys")
+    @classmethod
+    def _check_seal_keys(cls, value: SecretStr) -> SecretStr:
+        from shared.seal import seal_keys  # a process with bad keys must not start
+
+        seal_keys(value.get_secret_value())
+        return value
 
 
 class LabelStudioConfig(Group):

@@ -20,6 +20,7 @@ from shared.events import LevelCompleted, LevelFailed, TaskExpired, decode_event
 from shared.labeling.jobs import JobManager
 from shared.labeling.streaming_job import StreamingJob
 from shared.runtime import ServiceRuntime
+from shared.seal import LEVEL_FIELD, SEAL_FIELD, TRACE_FIELD
 from shared.settings import Settings
 from tests.support.broker import get_messages, queue_depth, wait_until
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs, make
@@ -229,3 +230,36 @@ async def test_a_crash_between_publish_and_delete_is_one_completion_downstream(
     sent_again = await inputs(aws, jobs["AdjVOTVehicle"])
     assert len(sent_again) == 2 and len({m["lava-dedup-id"] for m in sent_again}) == 1
     assert await queue_depth(s, s.names.queue("dispatcher")) == 0
+
+
+async def test_a_sealed_output_is_trusted_without_a_lookup_and_a_bad_seal_is_looked_up(
+    aws: AwsClients, settings: Settings, bus: Bus
+) -> None:
+    s = listener_settings(settings).replace(labeling__seal_keys="s" * 32)
+    jobs = await create_jobs(aws, s)
+    job = jobs["VOTVehicle"]
+    await make(aws, s, FakeClock(), Recorder()).on_frames_ready(frames_ready(bucket=s.names.bucket))
+    (sent,) = await inputs(aws, job)  # the dispatcher's own input message, sealed
+    key, source = sent["lava-dedup-id"], sent["source-ref"]
+    assert sent[SEAL_FIELD].startswith("v1.") and sent[LEVEL_FIELD] == "1"
+    sealed = {f: sent[f] for f in (SEAL_FIELD, LEVEL_FIELD, TRACE_FIELD) if f in sent}
+    forged = {**sealed, SEAL_FIELD: "v1." + "0" * 64}
+    async with running(build, s, "listener", None) as runtime:
+        await publish_output(aws, job, output(job, key, source, carry=sealed))
+        (first,) = await dispatcher_events(s, 1)
+        checks = runtime.metrics.registry.get_sample_value
+        assert checks("lava_listener_key_checks_total", {"service": "listener", "how": "seal"}) == 1
+        assert not checks(
+            "lava_listener_key_checks_total", {"service": "listener", "how": "lookup"}
+        )
+        # a seal that does not open costs the lookup, and the key is still found by it
+        await publish_output(aws, job, output(job, key, source, carry=forged, reason=EXPIRED))
+        (second,) = await dispatcher_events(s, 1)
+        assert (
+            checks("lava_listener_key_checks_total", {"service": "listener", "how": "lookup"}) == 1
+        )
+    assert isinstance(first.payload, LevelCompleted) and isinstance(second.payload, TaskExpired)
+    assert (first.payload.task_id, first.payload.data_object_id) == (
+        second.payload.task_id,
+        second.payload.data_object_id,
+    )

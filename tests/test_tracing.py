@@ -28,7 +28,7 @@ from services.postproc.service import build as postproc
 from shared import tracing
 from shared.acking import Reject
 from shared.aws import AwsClients
-from shared.dedup import _trace_context
+from shared.dedup import trace_headers
 from shared.events import ClipIngested, Event, new_event
 from shared.logging import configure_logging
 from shared.settings import Settings
@@ -238,10 +238,10 @@ def test_log_lines_carry_the_trace_and_span_ids(settings: LocalSettings) -> None
 
 
 def test_a_stored_trace_context_is_read_defensively() -> None:
-    assert _trace_context({"traceparent": "00-ab-cd-01"}) == {"traceparent": "00-ab-cd-01"}
-    assert _trace_context({"traceparent": 3}) is None
-    assert _trace_context("00-ab-cd-01") is None
-    assert _trace_context(None) is None
+    assert trace_headers({"traceparent": "00-ab-cd-01"}) == {"traceparent": "00-ab-cd-01"}
+    assert trace_headers({"traceparent": 3}) is None
+    assert trace_headers("00-ab-cd-01") is None
+    assert trace_headers(None) is None
 
 
 def clip_ingested_event() -> Event[ClipIngested]:
@@ -274,10 +274,12 @@ async def test_a_control_api_request_continues_the_callers_trace(
 
 # --- one clip through every service on the real broker ---------------------------------------
 @pytest.mark.integration
+@pytest.mark.parametrize("seal_keys", ["", "t" * 32], ids=["looked-up", "sealed"])
 async def test_one_clip_through_every_service_and_both_levels_is_one_connected_trace(
-    aws: AwsClients, settings: LocalSettings, tmp_path: Path
+    aws: AwsClients, settings: LocalSettings, tmp_path: Path, seal_keys: str
 ) -> None:
-    s = emulator_settings(dispatch_settings(settings))
+    """Looked up or sealed (shared/seal.py), an output continues the trace of its send."""
+    s = emulator_settings(dispatch_settings(settings)).replace(labeling__seal_keys=seal_keys)
     await create_jobs(aws, s)
     with traced() as exporter:
         async with AsyncExitStack() as services:

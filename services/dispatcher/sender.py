@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.groundtruth.messages import DedupKey, input_message
 from shared.labeling.streaming_job import StreamingJob
+from shared.seal import Sealer
 from shared.tasks.model import DataObject
 
 if TYPE_CHECKING:
@@ -30,14 +31,19 @@ def build_message(
     obj: DataObject,
     key_name: str,
     carry: dict[str, Any] | None = None,
+    sealer: Sealer | None = None,
 ) -> dict[str, Any]:
+    """One input message; sealed (``shared/seal.py``) when the dispatcher has seal keys."""
+    if sealer is not None:
+        carry = {**(carry or {}), **sealer.fields(obj.key, obj.level, obj.trace_context)}
     return input_message(obj.source_ref, DedupKey(key_name, obj.key), carry)
 
 
 class InputSender:
-    def __init__(self, aws: AwsClients, key_name: str) -> None:
+    def __init__(self, aws: AwsClients, key_name: str, sealer: Sealer | None = None) -> None:
         self._aws = aws
         self.key_name = key_name
+        self.sealer = sealer
 
     async def send(
         self,
@@ -46,7 +52,8 @@ class InputSender:
         """Publish each object's input message to its job's input topic (batched)."""
         by_topic: dict[str, list[tuple[DataObject, dict[str, Any]]]] = defaultdict(list)
         for obj, job, carry in items:
-            by_topic[job.input_topic_arn].append((obj, build_message(obj, self.key_name, carry)))
+            message = build_message(obj, self.key_name, carry, self.sealer)
+            by_topic[job.input_topic_arn].append((obj, message))
         sns = await self._aws.sns()
         for topic, entries in by_topic.items():
             for start in range(0, len(entries), _BATCH):

@@ -24,6 +24,7 @@ from shared.loops import every
 from shared.ports import Publish
 from shared.quality.gold_clips import GoldClips
 from shared.runtime import ServiceRuntime, run_service
+from shared.seal import Sealer
 from shared.settings import DispatcherSettings
 from shared.tasks.store import TaskStore
 from shared.tasks.workflows import WorkflowResolver
@@ -49,7 +50,12 @@ def wire_dispatcher(
     return Dispatcher(
         settings,
         store,
-        sender or InputSender(aws, settings.dispatch.dedup_key_name),
+        sender
+        or InputSender(
+            aws,
+            settings.dispatch.dedup_key_name,
+            Sealer.of(settings.labeling.seal_keys.get_secret_value()),
+        ),
         # Kept current by the job refresh (watch_jobs): handlers read no job.
         JobDirectory(JobManager(aws, settings), store),
         WorkflowResolver(load_catalog(settings.labeling.workflows_file), aws, store.table),

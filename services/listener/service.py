@@ -22,6 +22,11 @@ def make_listener(runtime: ServiceRuntime[ListenerSettings]) -> Listener:
     refused = m.counter(
         "lava_listener_refused", "Outputs refused by a trust check (moved to the DLQ)."
     )
+    key_checks = m.counter(
+        "lava_listener_key_checks",
+        "How outputs' keys were checked: by their seal (no request) or looked up (a Query).",
+        ("how",),
+    )
     latency = m.histogram(
         "lava_listener_receive_to_publish_seconds", "From receiving an output to its confirm."
     )
@@ -31,6 +36,7 @@ def make_listener(runtime: ServiceRuntime[ListenerSettings]) -> Listener:
         unparseable=lambda: unparseable.labels(name).inc(),
         unknown_key=lambda: unknown.labels(name).inc(),
         refused=lambda: refused.labels(name).inc(),
+        key_checked=lambda how: key_checks.labels(name, how).inc(),
         latency=lambda s: latency.labels(name).observe(s),
     )
     return Listener(runtime.settings, runtime.aws, runtime.bus.publish, metrics)

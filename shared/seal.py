@@ -1,0 +1,113 @@
+"""Sealed input messages: the dispatcher vouches for what it sent, so the listener can trust an
+output without looking its key up.
+
+Ground Truth's output message is the input manifest line with the labels added (sms-data-output:
+the output manifest repeats each input line), so fields the dispatcher puts in an input come
+back in its output, expired outputs included. The dispatcher adds the data object's level, the
+trace context it was sent in, and a seal: HMAC-SHA256, under a key only the dispatcher and the
+listener hold, over the dedup key id, the level and the trace context. Every key is committed
+before its first send, so an output whose seal opens names a data object the dispatcher stored
+under that key: the listener takes the task, job and data object from the key itself
+(``shared/dedup.py``) and skips the Query that would find them (docs/policy.md, "How the
+listener trusts an output").
+
+An output with no seal, or one that does not open (sent before keys were set, under a key
+retired since, or made by someone else), is looked up as before: a seal saves a request and
+never refuses anything. Keys rotate: the first seals, every one opens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from shared.dedup import KnownObject, parse_dedup_key, trace_headers
+
+LEVEL_FIELD = "lava-level"
+TRACE_FIELD = "lava-trace"
+SEAL_FIELD = "lava-seal"
+_VERSION = "v1"
+# Shorter keys are refused: a guessable key would let anyone seal an output.
+MIN_KEY_CHARS = 32
+
+
+class SealKeyError(ValueError):
+    """A seal key that cannot be used (too short)."""
+
+
+def seal_keys(setting: str) -> list[bytes]:
+    """The keys of a comma-separated setting (newest first); none when it is empty."""
+    keys = [k.strip() for k in setting.split(",") if k.strip()]
+    for number, key in enumerate(keys, 1):
+        if len(key) < MIN_KEY_CHARS:
+            raise SealKeyError(
+                f"seal key {number} has {len(key)} characters; at least {MIN_KEY_CHARS} "
+                "(`python -c 'import secrets; print(secrets.token_hex(32))'` makes one)"
+            )
+    return [k.encode() for k in keys]
+
+
+class Sealer:
+    """Seals input messages with the first key; opens outputs sealed with any of them."""
+
+    def __init__(self, keys: Sequence[bytes]) -> None:
+        if not keys:
+            raise SealKeyError("a sealer needs at least one key")
+        self._keys = tuple(keys)
+
+    @classmethod
+    def of(cls, setting: str) -> Sealer | None:
+        """The sealer of a setting's keys; None when none are set (every output looked up)."""
+        keys = seal_keys(setting)
+        return cls(keys) if keys else None
+
+    def fields(
+        self, key_id: str, level: int, trace_context: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        """The fields an input message carries for its output to be trusted without a lookup."""
+        trace = _trace_text(trace_context)
+        found = {
+            LEVEL_FIELD: str(level),
+            SEAL_FIELD: self._seal(self._keys[0], key_id, level, trace),
+        }
+        if trace:
+            found[TRACE_FIELD] = trace
+        return found
+
+    def open(self, message: Mapping[str, Any], key_id: str) -> KnownObject | None:
+        """The data object an output's seal vouches for; None: no seal, or one that does not
+        open under any key (the output is then looked up)."""
+        seal, level_text = message.get(SEAL_FIELD), message.get(LEVEL_FIELD)
+        trace = message.get(TRACE_FIELD, "")
+        parts = parse_dedup_key(key_id)
+        if not (isinstance(seal, str) and isinstance(level_text, str) and isinstance(trace, str)):
+            return None
+        if parts is None or not level_text.isdigit():
+            return None
+        level = int(level_text)
+        if not any(
+            hmac.compare_digest(seal, self._seal(key, key_id, level, trace)) for key in self._keys
+        ):
+            return None
+        context = _trace_context(trace)
+        return KnownObject(parts.task_id, parts.job, parts.object_id, level, context)
+
+    @staticmethod
+    def _seal(key: bytes, key_id: str, level: int, trace: str) -> str:
+        text = f"{_VERSION}\n{key_id}\n{level}\n{trace}".encode()
+        return f"{_VERSION}.{hmac.new(key, text, hashlib.sha256).hexdigest()}"
+
+
+def _trace_text(context: Mapping[str, str] | None) -> str:
+    return json.dumps(dict(context), sort_keys=True, separators=(",", ":")) if context else ""
+
+
+def _trace_context(text: str) -> dict[str, str] | None:
+    """The trace context a sealed output carries, if any."""
+    try:
+        return trace_headers(json.loads(text)) if text else None
+    except ValueError:
+        return None
