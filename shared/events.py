@@ -250,6 +250,11 @@ class ClipCompleted(EventPayload):
         description="The tasks whose labels were merged (they move to completed); absent "
         "from an older publisher, whose clip record the dispatcher reads for them.",
     )
+    tasks_completed: bool = Field(
+        False,
+        description="The named tasks completed in post-processing's completion transaction, "
+        "with the clip record: the dispatcher has nothing to write. False: it moves them.",
+    )
 
 
 class ClipFailed(EventPayload):

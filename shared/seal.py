@@ -25,29 +25,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shared.dedup import KnownObject, parse_dedup_key, trace_headers
+from shared.seal_keys import SealKeyError, seal_keys
 
 LEVEL_FIELD = "lava-level"
 TRACE_FIELD = "lava-trace"
 SEAL_FIELD = "lava-seal"
 _VERSION = "v1"
-# Shorter keys are refused: a guessable key would let anyone seal an output.
-MIN_KEY_CHARS = 32
-
-
-class SealKeyError(ValueError):
-    """A seal key that cannot be used (too short)."""
-
-
-def seal_keys(setting: str) -> list[bytes]:
-    """The keys of a comma-separated setting (newest first); none when it is empty."""
-    keys = [k.strip() for k in setting.split(",") if k.strip()]
-    for number, key in enumerate(keys, 1):
-        if len(key) < MIN_KEY_CHARS:
-            raise SealKeyError(
-                f"seal key {number} has {len(key)} characters; at least {MIN_KEY_CHARS} "
-                "(`python -c 'import secrets; print(secrets.token_hex(32))'` makes one)"
-            )
-    return [k.encode() for k in keys]
 
 
 class Sealer:

@@ -316,6 +316,13 @@ class LabelingConfig(Group):
         description="Frames per second of a spec's clip that names none (the original's "
         "form, `inputConfig.inputManifestS3Uri`, has no fps).",
     )
+    worker_identities: bool = Field(
+        True,
+        description="Whether outputs carry who labeled them (Ground Truth: the worker-response "
+        "file, 2 S3 requests per output; Label Studio: the annotation's user). false where "
+        "workers may not be tracked one by one: quality reports then count every output as "
+        "(unknown) and show jobs and classes only (docs/quality.md).",
+    )
     seal_keys: SecretStr = Field(
         SecretStr(""),
         description="Keys the dispatcher seals input messages with and the listener opens "
@@ -334,7 +341,7 @@ class LabelingConfig(Group):
     @field_validator("seal_keys")
     @classmethod
     def _check_seal_keys(cls, value: SecretStr) -> SecretStr:
-        from shared.seal import seal_keys  # a process with bad keys must not start
+        from shared.seal_keys import seal_keys  # a process with bad keys must not start
 
         seal_keys(value.get_secret_value())
         return value

@@ -174,6 +174,59 @@ async def test_clip_completed_moves_its_tasks_named_or_read_from_the_record(
     assert calls.operations()["GetItem"] == (0 if named else 1)
 
 
+@pytest.mark.parametrize("as_expected", [True, False], ids=["finalized", "finalizing"])
+async def test_the_merged_tasks_complete_with_the_clip_or_are_left_to_the_dispatcher(
+    aws: AwsClients, settings: Settings, as_expected: bool
+) -> None:
+    """Post-processing's completion transaction moves the merged tasks (finalized at their
+    last level) with the clip record and the counters: ClipCompleted says so, and the
+    dispatcher writes nothing. A task not as expected (a sweep's LabelsFinalized, published
+    before its task is confirmed finalized) leaves the tasks to the dispatcher, as before."""
+    s = dispatch_settings(settings)
+    store, bucket, recorder = S3Store(aws), s.names.bucket, Recorder()
+    tasks = TaskStore(aws, s)
+    event = await _stage_vehicles(store, bucket, "m", "vehicles", bad=False)
+    task = task_of(frames_ready("m", workflow="vehicles"), 1.0)
+    assert task.task_id == event.payload.task_id
+    await tasks.clips.accept("m", [task.task_id], 1.0)
+    assert await tasks.commit(
+        Changes(
+            writes=(PutTask(task, NEW),),
+            counts={"t_active_1": 1},
+            link=LinkClip("m", task.task_id, 1.0),
+        )
+    )
+    status = TaskStatus.FINALIZED if as_expected else TaskStatus.FINALIZING
+    ended = task.model_copy(update={"status": status, "rev": task.rev + 1})
+    moved = {"t_active_1": -1, f"t_{status.value}_1": 1}
+    assert await tasks.commit(Changes(writes=(PutTask(ended, task.rev),), counts=moved))
+
+    await PostprocHandler(s, store, DatasetIndex(aws, s), recorder).handle(event)
+    (done,) = recorder.of("ClipCompleted")
+    assert isinstance(done.payload, ClipCompleted)
+    assert done.payload.task_ids == [task.task_id]
+    assert done.payload.tasks_completed is as_expected
+    left = await tasks.get_task(task.task_id)
+    assert left is not None and left.status is (TaskStatus.COMPLETED if as_expected else status)
+    assert left.due_at is None or not as_expected
+
+    dispatcher = make(aws, s, FakeClock(), Recorder())
+    async with counting(aws, "dynamodb") as calls:
+        await dispatcher.on_clip_completed(cast(Event[ClipCompleted], done))
+    assert (len(calls.made) == 0) is as_expected
+    final = await tasks.get_task(task.task_id)
+    assert final is not None and final.status is TaskStatus.COMPLETED
+    record = await tasks.clip("m")
+    assert record is not None and record.status is ClipStatus.COMPLETED
+    totals = {k: v for k, v in (await tasks.counters.totals()).items() if v}
+    assert totals.get("t_completed_1") == 1 and totals.get("c_completed") == 1
+    assert not totals.get(f"t_{status.value}_1")
+    rebuilt = await tasks.counters.recount()
+    assert {k: v for k, v in rebuilt.items() if v and k[:2] in ("t_", "c_")} == {
+        k: v for k, v in totals.items() if k[:2] in ("t_", "c_")
+    }
+
+
 async def test_a_task_joins_its_clip_in_its_commit_and_the_clip_is_counted_once(
     aws: AwsClients, settings: Settings
 ) -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from shared.dedup import KnownObject, dedup_key_id
 from shared.groundtruth.messages import DedupKey, input_message
-from shared.seal import LEVEL_FIELD, SEAL_FIELD, TRACE_FIELD, Sealer, SealKeyError, seal_keys
+from shared.seal import LEVEL_FIELD, SEAL_FIELD, TRACE_FIELD, Sealer
+from shared.seal_keys import SealKeyError, seal_keys
 from shared.settings import Settings
 
 KEY = "k" * 32

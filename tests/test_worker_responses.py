@@ -8,11 +8,16 @@ and one read, and the iterations are listed again only when the data object is i
 
 from __future__ import annotations
 
+import pytest
+
 from emulators.workforce import SimulatedWorker, worker_response
+from services.listener.listener import Listener
 from services.listener.worker_responses import WorkerResponses
 from shared.aws import AwsClients
+from shared.groundtruth.messages import OutputMessage, OutputStatus
 from shared.settings import Settings
 from shared.storage import S3Store
+from tests.support.dispatch import Recorder
 from tests.support.requests import counting
 
 JOB = "gt-output/job-a/annotations"
@@ -82,3 +87,28 @@ async def test_the_latest_answer_wins_and_a_missing_file_is_no_worker(
     missing = f"s3://{bucket}/{JOB}/consolidated-annotation/output/9/SeqLabel.json"
     assert await workers.worker_of(missing) is None
     assert await workers.worker_of(f"s3://{bucket}/labels/clip.json") is None
+
+
+@pytest.mark.parametrize("tracked", [True, False])
+async def test_where_workers_are_not_tracked_an_output_names_none_and_costs_no_request(
+    policy_aws: AwsClients, policy_settings: Settings, tracked: bool
+) -> None:
+    """LAVA_LABELING__WORKER_IDENTITIES=false: no worker-response file is read (a works
+    council may forbid tracking workers one by one); quality reports count it as unknown."""
+    store, bucket = S3Store(policy_aws), policy_settings.names.bucket
+    label_uri = await answer(store, bucket, 1, "0", "w0", 1_700_000_000)
+    settings = policy_settings.replace(labeling__worker_identities=tracked)
+    listener = Listener(settings, policy_aws, Recorder())
+    output = OutputMessage(
+        status=OutputStatus.COMPLETED,
+        label_attribute="vehicle-ref",
+        job_name="job-a",
+        label_uri=label_uri,
+        metadata={},
+        dedup_key=None,
+        source_ref=None,
+    )
+    async with counting(policy_aws, "s3") as calls:
+        found = await listener.worker_of(output)
+    assert (found.worker_id if found else None) == ("w0" if tracked else None)
+    assert bool(calls.made) is tracked

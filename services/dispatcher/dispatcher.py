@@ -213,6 +213,8 @@ class Dispatcher:
     # --- clip outcomes ----------------------------------------------------------------------
     async def on_clip_completed(self, event: Event[ClipCompleted]) -> None:
         p = event.payload
+        if p.tasks_completed:
+            return  # they completed with the clip record, in post-processing's transaction
         now = self.now()
         # The clip record completed first (post-processing, with the dataset entry): its
         # tasks follow here, in one write (docs/clipowner.md). The event names them; an

@@ -243,7 +243,7 @@ class Listener:
             if checked is None:
                 return
             output, known, job = checked
-            worker = await self._worker(output)
+            worker = await self.worker_of(output)
             event = output_event(output, known, job.name, worker)
             # The clip's trace goes on: a span under the send's context, from receipt on.
             with tracing.continuing(
@@ -296,12 +296,15 @@ class Listener:
         if checked is None:
             return None
         output, known, job = checked
-        worker = await self._worker(output)
+        worker = await self.worker_of(output)
         return output_event(output, known, job.name, worker)
 
-    async def _worker(self, output: OutputMessage) -> WorkerIdentity | None:
-        """Who made a completed output (its worker-response file); None for other outputs."""
-        return await self.workers.worker_of(output.label_uri) if output.label_uri else None
+    async def worker_of(self, output: OutputMessage) -> WorkerIdentity | None:
+        """Who made a completed output (its worker-response file); None for other outputs,
+        and for every output where workers are not tracked (LAVA_LABELING__WORKER_IDENTITIES)."""
+        if output.label_uri is None or not self.settings.labeling.worker_identities:
+            return None
+        return await self.workers.worker_of(output.label_uri)
 
     async def _check(self, message: Any) -> CheckedOutput | None:
         """The output of a message checked against the trust rules: from a registered job's

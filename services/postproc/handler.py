@@ -40,7 +40,8 @@ from shared.layout import (
 from shared.ports import Publish
 from shared.settings import PostprocSettings
 from shared.storage import ObjectMissing, ObjectStore
-from shared.tasks.model import ClipCompletion, ClipRecord, ClipStatus
+from shared.tasks.model import ClipCompletion, ClipRecord, ClipStatus, TaskStatus
+from shared.tasks.moves import TaskMove
 from shared.taxonomy.validation import LabelProblem, validate_clip
 
 log = structlog.get_logger(__name__)
@@ -99,8 +100,11 @@ class PostprocHandler:
             return
         outputs = [o for t in tasks for o in t.outputs]
         merged = sorted(held)
+        # Each task as the dispatcher left it: finalized at its last level (the completion
+        # moves it to completed in the same transaction as the clip record).
+        finals = _final_levels(tasks)
         if self.guard is None:
-            await self.complete(p, outputs, reads, merged)
+            await self.complete(p, outputs, reads, finals)
             return
         # A merge is the expensive part: done once per set of held tasks, whichever of their
         # events (or duplicates: the dispatcher re-publishes after a crash, brokers redeliver)
@@ -109,7 +113,7 @@ class PostprocHandler:
         # leave it to that event's delivery instead of waiting (shared/idempotency.py).
         once = f"merge:{p.clip_id}:{','.join(merged)}"
         await self.guard.run_once(
-            once, lambda: self.complete(p, outputs, reads, merged), holder=event_id
+            once, lambda: self.complete(p, outputs, reads, finals), holder=event_id
         )
 
     async def complete(
@@ -117,7 +121,7 @@ class PostprocHandler:
         p: LabelsFinalized,
         outputs: list[JobOutput],
         reads: ClipReads | None = None,
-        task_ids: list[str] | None = None,
+        finals: dict[str, int] | None = None,
     ) -> None:
         """Merge the clip's outputs, validate, write labels and summary, then either fail the
         clip (problems at or above ``LAVA_POSTPROC__FAIL_ON``) or index it and complete it.
@@ -162,7 +166,7 @@ class PostprocHandler:
             )
             return
         await self._index_and_announce(
-            p, summary, labels_uri, summary_uri, record, task_ids or [p.task_id]
+            p, summary, labels_uri, summary_uri, record, finals or _final_levels([p])
         )
 
     async def _index_and_announce(
@@ -172,22 +176,24 @@ class PostprocHandler:
         labels_uri: str,
         summary_uri: str,
         record: ClipRecord | None,
-        task_ids: list[str],
+        finals: dict[str, int],
     ) -> None:
-        """The dataset entry and the clip record's completion in one transaction, then
-        ClipCompleted (naming the merged tasks: the dispatcher moves them without a read)."""
+        """The dataset entry, the clip record's completion and its merged tasks' in one
+        transaction, then ClipCompleted (naming the tasks and whether they completed with it:
+        when one was not as expected, the dispatcher moves them instead)."""
         now = time.time()
         completion = ClipCompletion(
             labels_uri=labels_uri, summary_uri=summary_uri, warnings=len(summary.problems)
         )
         entry = index_entry(p, summary, labels_uri, summary_uri, now)
-        await self.index.clips.complete_with(
+        moved = await self.index.clips.complete_with(
             p.clip_id,
             completion,
             now,
             [self.index.put_action(entry)],
             seen=record,
             guess=ClipStatus.LABELING,  # its tasks exist and it has no outcome yet
+            tasks=[TaskMove(t, TaskStatus.FINALIZED, level) for t, level in finals.items()],
         )
         await self.publish(
             new_event(
@@ -196,7 +202,8 @@ class PostprocHandler:
                     labels_uri=labels_uri,
                     summary_uri=summary_uri,
                     warnings=completion.warnings,
-                    task_ids=task_ids,
+                    task_ids=list(finals),
+                    tasks_completed=moved,
                 ),
                 p.task_id,
                 event_id=derived_event_id(p.clip_id, "ClipCompleted"),
@@ -287,3 +294,8 @@ def index_entry(
         summary_uri=summary_uri,
         completed_at=at,
     )
+
+
+def _final_levels(tasks: list[LabelsFinalized]) -> dict[str, int]:
+    """Each task's last level (its outputs': a task finalizes at its last level)."""
+    return {t.task_id: max(o.level for o in t.outputs) for t in tasks}

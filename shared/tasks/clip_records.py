@@ -22,7 +22,15 @@ from shared.aws import error_code
 from shared.dynamo import conditional, from_item, is_condition_failure, to_item, values
 from shared.tasks.clip_policy import MOVES_FROM, TARGET, Change
 from shared.tasks.counters import TaskCounters, clip_counter
-from shared.tasks.model import ClipCompletion, ClipFailure, ClipOutcome, ClipRecord, ClipStatus
+from shared.tasks.model import (
+    ClipCompletion,
+    ClipFailure,
+    ClipOutcome,
+    ClipRecord,
+    ClipStatus,
+    TaskStatus,
+)
+from shared.tasks.moves import TaskMove, counts_of
 
 if TYPE_CHECKING:
     from shared.aws import AwsClients
@@ -195,25 +203,38 @@ class ClipRecords:
         together: Sequence[dict[str, Any]],
         seen: ClipRecord | None = None,
         guess: ClipStatus | None = None,
-    ) -> None:
+        tasks: Sequence[TaskMove] = (),
+    ) -> bool:
         """The record becomes ``completed`` in the same transaction as ``together`` (the
         dataset entry's Put): both or neither. Conditional on the status read (``seen``, or
         read here) or, without a read, on ``guess`` (the status it most likely has), so the
         counters - riding on the same transaction - move exactly once; re-read and retried
-        on a race or a wrong guess."""
-        for attempt in range(COMPLETE_ATTEMPTS):
+        on a race or a wrong guess.
+
+        ``tasks`` (the merged tasks, as expected: finalized at their last level) complete in
+        the same transaction; when one is not as expected (a sweep's publish not confirmed
+        yet, a task completed before), the clip completes without them and the caller leaves
+        them to the dispatcher. True when they moved."""
+        moves = list(tasks)
+        attempt = 0
+        while attempt < COMPLETE_ATTEMPTS:
             if attempt == 0 and seen is None and guess is not None:
                 before: ClipStatus | None = guess
             else:
                 record = seen if attempt == 0 and seen is not None else await self.get(clip_id)
                 before = _stored(record)
             try:
-                await self._transact(clip_id, completion, now, together, before)
+                await self._transact(clip_id, completion, now, [*together], before, moves)
             except ClientError as exc:
                 if error_code(exc) != "TransactionCanceledException" or not _lost_race(exc):
                     raise
+                if moves and _lost_at(exc, len(together) + 1, len(moves)):
+                    log.info("clip completes without its tasks", clip_id=clip_id)
+                    moves = []  # the same attempt again, without them
+                    continue
+                attempt += 1
                 continue
-            return
+            return bool(moves)
         raise RuntimeError(f"clip {clip_id}: its record kept changing while completing")
 
     async def _transact(
@@ -221,8 +242,9 @@ class ClipRecords:
         clip_id: str,
         completion: ClipCompletion,
         now: float,
-        together: Sequence[dict[str, Any]],
+        together: list[dict[str, Any]],
         before: ClipStatus | None,
+        moves: list[TaskMove],
     ) -> None:
         done = ClipStatus.COMPLETED.value
         vals = {
@@ -248,10 +270,14 @@ class ClipRecords:
             }
         }
         db = await self._aws.dynamodb()
-        counted = self.counters.updates(
-            _moves(before and before.value, ClipStatus.COMPLETED), {}, now
-        )
-        actions: list[Any] = [*together, update, *counted]
+        completed = TaskStatus.COMPLETED
+        tasks = [m.action(self.table, completed, now, event="clip-completed") for m in moves]
+        # One counters item, one action: the clip's and its tasks' moves together.
+        counts = {**_moves(before and before.value, ClipStatus.COMPLETED)}
+        for name, n in counts_of(moves, completed).items():
+            counts[name] = counts.get(name, 0) + n
+        counted = self.counters.updates(counts, {}, now)
+        actions: list[Any] = [*together, update, *tasks, *counted]
         await db.transact_write_items(TransactItems=actions)
 
 
@@ -268,6 +294,12 @@ def _stored(record: ClipRecord | None) -> ClipStatus | None:
     if record is None or record.status is ClipStatus.INGESTING:
         return None
     return record.status
+
+
+def _lost_at(exc: ClientError, first: int, count: int) -> bool:
+    """Whether an action at positions ``first`` to ``first + count - 1`` failed its condition."""
+    reasons = exc.response.get("CancellationReasons") or []
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons[first : first + count])
 
 
 def _lost_race(exc: ClientError) -> bool:

@@ -32,7 +32,6 @@ from shared.dynamo import (
     from_item,
     is_condition_failure,
     items,
-    serialize,
     to_item,
     values,
 )
@@ -49,11 +48,11 @@ from shared.tasks.model import (
     ClipRecord,
     ClipStatus,
     DataObject,
-    HistoryEntry,
     LateOutput,
     ObjectStatus,
     TaskStatus,
 )
+from shared.tasks.moves import TaskMove, counts_of
 from shared.tasks.plan import NEW, Changes, LinkClip, PutLate, PutTask, Write
 
 if TYPE_CHECKING:
@@ -75,13 +74,6 @@ def _key(pk: str, sk: str) -> dict[str, Any]:
 
 def _object_key(obj: DataObject) -> dict[str, Any]:
     return _key(task_pk(obj.task_id), object_sk(obj.level, obj.job, obj.object_id))
-
-
-def _history(at: float, event: str, detail: str = "") -> dict[str, Any]:
-    entry: dict[str, Any] = serialize(
-        [HistoryEntry(at=at, event=event, detail=detail).model_dump()]
-    )
-    return entry
 
 
 class TaskStore:
@@ -413,15 +405,10 @@ class TaskStore:
             tasks = [t for t in await self._tasks(task_ids) if t.status in expected]
             if not tasks:
                 return 0
-            moves: dict[str, int] = {}
-            for task in tasks:
-                for name, n in (
-                    (task_counter(task.status, task.level), -1),
-                    (task_counter(status, task.level), 1),
-                ):
-                    moves[name] = moves.get(name, 0) + n
-            requests = [self._status_update(t, status, now, reason, event) for t in tasks]
-            if await self._transact(requests + self.counters.updates(moves, {}, now)):
+            moves = [TaskMove(t.task_id, t.status, t.level) for t in tasks]
+            requests = [m.action(self.table, status, now, reason, event) for m in moves]
+            counted = self.counters.updates(counts_of(moves, status), {}, now)
+            if await self._transact(requests + counted):
                 return len(tasks)
         raise RuntimeError(f"tasks {list(task_ids)} kept changing while moving to {status.value}")
 
@@ -441,45 +428,6 @@ class TaskStore:
             found += [AnnotationTask.model_validate(from_item(item)) for item in rows]
             wanted = answer.get("UnprocessedKeys") or {}
         return found
-
-    def _status_update(
-        self,
-        task: AnnotationTask,
-        status: TaskStatus,
-        now: float,
-        reason: str | None,
-        event: str | None,
-    ) -> dict[str, Any]:
-        """The Update moving ``task`` to ``status``, on the condition that its status and
-        level are still the ones read (so the counters it moves are exact)."""
-        sets = ["#s = :status", "status_key = :key", "updated_at = :now"]
-        sets.append("history = list_append(history, :h)")
-        attr_values: dict[str, Any] = {
-            **values(
-                status=status.value,
-                key=f"task#{status.value}",
-                now=now,
-                seen=task.status.value,
-                level=task.level,
-                one=1,
-            ),
-            ":h": _history(now, event or status.value, reason or ""),
-        }
-        if reason is not None:
-            sets.append("failure_reason = :reason")
-            attr_values.update(values(reason=reason))
-        # An ended task has nothing due; a revision: decisions read before lose their commit.
-        expression = "SET " + ", ".join(sets) + " REMOVE due_kind, due_at ADD #r :one"
-        return {
-            "Update": {
-                "TableName": self.table,
-                "Key": _key(task_pk(task.task_id), "task"),
-                "UpdateExpression": expression,
-                "ConditionExpression": "#s = :seen AND #l = :level",
-                "ExpressionAttributeNames": {"#s": "status", "#r": "rev", "#l": "level"},
-                "ExpressionAttributeValues": attr_values,
-            }
-        }
 
     # --- job holds (services/dispatcher/jobs.py) ---------------------------------------------
     async def waiting_for_job(self, job: str) -> list[DataObject]:

@@ -178,7 +178,9 @@ class Outputs:
                 label_uri=s3_uri(bucket, key_s3),
                 metadata=metadata,
                 adjustment_status=adjustment,
-                worker=from_labelstudio_annotation(latest),
+                worker=from_labelstudio_annotation(latest)
+                if self.settings.labeling.worker_identities
+                else None,
             ),
             known.task_id,
             event_id=derived_event_id(key, "completed"),
