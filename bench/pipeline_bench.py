@@ -8,12 +8,13 @@ goes: handler time per service and event type, and AWS time per service and oper
 from every process's /metrics.
 
     python -m bench.pipeline_bench [--clips 8] [--size 1280x720] [--seconds 10] [--fps 1]
-        [--workflows 3] [--all-jobs]
+        [--workflows 3] [--all-jobs] [--untracked-workers]
 
 The pipeline is deployed with the workflows the clips ask for (their jobs registered, the
 listener subscribed to them), as a deployment that runs those workflows would be;
 ``--all-jobs`` registers every job of the catalog instead (12 jobs: the figures before
-2026-12-07 were measured so).
+2026-12-07 were measured so). ``--untracked-workers`` runs it with
+``LAVA_LABELING__WORKER_IDENTITIES=false`` (no worker-response file read per output).
 """
 
 from __future__ import annotations
@@ -95,6 +96,11 @@ async def main() -> int:
         action="store_true",
         help="register every job of the catalog, not only the run's workflows' jobs",
     )
+    parser.add_argument(
+        "--untracked-workers",
+        action="store_true",
+        help="LAVA_LABELING__WORKER_IDENTITIES=false: outputs name no worker (docs/quality.md)",
+    )
     args = parser.parse_args()
     del WORKFLOWS[args.workflows :]
     width, height = (int(x) for x in args.size.split("x"))
@@ -109,7 +115,8 @@ async def main() -> int:
         for i in range(args.clips)
     ]
     catalog = None if args.all_jobs else deployment_catalog(work / "workflows.toml", WORKFLOWS)
-    run = await run_clips(work, clips, args.fps, catalog)
+    extra = {"LAVA_LABELING__WORKER_IDENTITIES": "false"} if args.untracked_workers else {}
+    run = await run_clips(work, clips, args.fps, catalog, extra)
     failed = [
         c for c, s in zip(run.uploaded, run.states, strict=True) if s is not ClipStatus.COMPLETED
     ]
@@ -117,6 +124,7 @@ async def main() -> int:
         f"\n{len(run.uploaded)} clips x {len(WORKFLOWS)} workflows x 2 levels, {args.size}, "
         f"{args.seconds:g} s, {args.fps:g} frame/s, instant workforce; jobs registered: "
         + ("the whole catalog's" if catalog is None else "the run's workflows'")
+        + ("; workers untracked" if args.untracked_workers else "")
     )
     print(
         f"  wall {run.wall:.1f} s -> {len(run.uploaded) / run.wall * 60:.1f} clips/min; "
@@ -147,11 +155,17 @@ def deployment_catalog(path: Path, workflows: list[str]) -> Path:
 
 
 async def run_clips(
-    work: Path, clips: list[SampleClip], fps: float, catalog: Path | None = None
+    work: Path,
+    clips: list[SampleClip],
+    fps: float,
+    catalog: Path | None = None,
+    settings_env: dict[str, str] | None = None,
 ) -> Run:
     """The clips through a local pipeline with an instant workforce, until each has an outcome;
-    ``catalog``: the workflows file every process reads (None: the project's)."""
+    ``catalog``: the workflows file every process reads (None: the project's); ``settings_env``:
+    more settings of every process."""
     extra_env = {"LAVA_EMULATOR__POLL_SECONDS": "0.05", "LAVA_LOG__LEVEL": "WARNING"}
+    extra_env.update(settings_env or {})
     if catalog is not None:
         extra_env["LAVA_LABELING__WORKFLOWS_FILE"] = str(catalog)
     config = PipelineConfig(
