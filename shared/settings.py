@@ -472,6 +472,20 @@ class ListenerConfig(Group):
     max_receive_count: int = Field(
         5, ge=1, description="Receives of one output before SQS moves it to the dead-letter queue."
     )
+    delete_batch_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How long a handled output's SQS delete may wait for others to share its "
+        "DeleteMessageBatch (10 a request); 0 = at once. At most a quarter of the visibility "
+        "timeout: a crash meanwhile offers the output again, a duplicate the dispatcher "
+        "tolerates.",
+    )
+
+    @property
+    def delete_wait_seconds(self) -> float:
+        """The wait used: the setting, capped at a quarter of the visibility timeout."""
+        return min(self.delete_batch_seconds, self.visibility_timeout_seconds / 4)
+
     refresh_seconds: float = Field(
         30.0,
         gt=0,

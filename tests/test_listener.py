@@ -13,7 +13,7 @@ from devstack.testing.events import completed, frames_ready
 from services.dispatcher.service import make_dispatcher
 from services.listener.listener import Listener
 from services.listener.service import build
-from shared.aws import AwsClients
+from shared.aws import CALL_TIMES, AwsClients
 from shared.bus import Bus
 from shared.clock import FakeClock
 from shared.events import LevelCompleted, LevelFailed, TaskExpired, decode_event
@@ -263,3 +263,31 @@ async def test_a_sealed_output_is_trusted_without_a_lookup_and_a_bad_seal_is_loo
         second.payload.task_id,
         second.payload.data_object_id,
     )
+
+
+async def test_deletes_wait_to_share_a_request_and_all_go_when_the_listener_stops(
+    aws: AwsClients, world: Any
+) -> None:
+    """Outputs received one at a time share one DeleteMessageBatch (services/listener/
+    deletes.py): here the wait outlasts the test, so the stop's flush deletes all three."""
+    s, jobs, _, sent = world
+    s = s.replace(listener__visibility_timeout_seconds=600, listener__delete_batch_seconds=150)
+    job, key, source = jobs["VOTVehicle"], sent["lava-dedup-id"], sent["source-ref"]
+
+    def deletes() -> int:
+        return int(CALL_TIMES.get(("sqs", "DeleteMessageBatch"), [0, 0.0])[0])
+
+    before = deletes()
+    async with running(build, s, "listener", None):
+        for reason in (None, EXPIRED, "ClientError: bad input"):
+            await publish_output(aws, job, output(job, key, source, reason=reason))
+            await dispatcher_events(s, 1)  # one at a time: each in a receive of its own
+        assert deletes() == before  # all three wait
+    assert deletes() == before + 1  # the stop flushed them in one request
+    sqs = await aws.sqs()
+    url = (await sqs.get_queue_url(QueueName=f"{s.namespace}-gt-output"))["QueueUrl"]
+    attrs = await sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
+    assert {int(v) for v in attrs["Attributes"].values()} == {0}

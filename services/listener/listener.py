@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from services.listener import trust
+from services.listener.deletes import PendingDeletes
 from services.listener.sns_verifier import (
     CertificateUnavailable,
     SnsVerifier,
@@ -177,6 +178,10 @@ class Listener:
         self.keys = KeyDirectory(aws, settings)
         self.sealer = Sealer.of(settings.labeling.seal_keys.get_secret_value())
         self.workers = WorkerResponses(aws)
+        # Handled outputs' deletes, shared between receives while the loop runs (deletes.py).
+        self.deletes = PendingDeletes(
+            lambda entries: self.delete(entries), settings.listener.delete_wait_seconds
+        )
         self._by_topic: dict[str, StreamingJob] = {}
 
     async def start(self) -> None:
@@ -232,7 +237,8 @@ class Listener:
                 await self.handle_batch(messages)
 
     async def handle_batch(self, messages: list[Any]) -> int:
-        """Translate, publish (confirmed), then delete; returns how many were deleted."""
+        """Translate, publish (confirmed), then delete (at once, or with others: deletes.py);
+        returns how many were handled."""
         received_at = time.monotonic()
         self.metrics.received(len(messages))
         done: list[dict[str, str]] = []
@@ -265,7 +271,7 @@ class Listener:
                     error=repr(result),
                 )
         if done:
-            await self.delete(done)
+            await self.deletes.add(done)
         return len(done)
 
     def _span_of(self, message: Any) -> dict[str, Any]:

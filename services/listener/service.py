@@ -60,6 +60,7 @@ async def build(runtime: ServiceRuntime[ListenerSettings]) -> None:
     for i in range(runtime.settings.listener.concurrency):
         runtime.add_loop(f"receive-{i}", receiving)
     runtime.add_loop("refresh", listener.refresh_loop)
+    runtime.add_loop("deletes", listener.deletes.run)
     if runtime.settings.labelstudio.url:
         load(LABEL_STUDIO_SIDE)(runtime)
 
