@@ -211,7 +211,7 @@ async def test_a_duplicate_event_is_merged_once(aws: AwsClients, settings: Setti
 
 async def test_each_object_is_read_once_per_event(aws: AwsClients, settings: Settings) -> None:
     """The quality record and the merge read the same frame index and label files: one
-    GetObject each per event (the merge's level-1 reads for the adjustment diff included)."""
+    GetObject each per event, and an earlier task's level-1 files not at all in the merge."""
     from services.postproc.quality import QualityRecorder
     from shared.quality.records import QualityRecords
 
@@ -230,9 +230,11 @@ async def test_each_object_is_read_once_per_event(aws: AwsClients, settings: Set
         assert len(reads) == len(set(reads)), reads  # nothing read twice in one event
         assert frame_index in reads
         assert {parse_s3_uri(o.label_uri)[1] for o in outputs.payload.outputs} <= set(reads)
-    # The last event reads the frame index and all four label files, each once (was 8: the
-    # quality record's three, then the merge's frame index, two finals and two level-1 files).
-    assert len(last.of("GetObject")) == 5
+    # The last event reads the frame index, its own two label files and the other task's
+    # final labels, each once: the other task's adjustment diff was held with it by its own
+    # event, so its level-1 file is not read again (was 5; 8 before reads were shared).
+    level1 = {parse_s3_uri(o.label_uri)[1] for o in vehicles.payload.outputs if o.level == 1}
+    assert len(last.of("GetObject")) == 4 and not level1 & set(last.of("GetObject"))
 
 
 async def test_reads_past_the_budget_are_fetched_again() -> None:
@@ -264,3 +266,66 @@ async def test_reads_past_the_budget_are_fetched_again() -> None:
     reads.release()
     other.release()
     assert budget.free == 50
+
+
+def with_quality(aws: AwsClients, settings: Settings, recorder: Recorder) -> PostprocHandler:
+    from services.postproc.quality import QualityRecorder
+    from shared.quality.records import QualityRecords
+
+    store, bucket = S3Store(aws), settings.names.bucket
+    quality = QualityRecorder(store, QualityRecords(aws, bucket), settings.postproc.moved_iou)
+    return PostprocHandler(settings, store, DatasetIndex(aws, settings), recorder, quality=quality)
+
+
+async def test_a_held_adjustment_diff_is_the_one_the_merge_would_make(
+    aws: AwsClients, settings: Settings
+) -> None:
+    """With quality records on, each event works out its task's adjustment diffs from the
+    files it just read and holds them: the summary is the same as a merge reading them all."""
+    store, bucket = S3Store(aws), settings.names.bucket
+    summaries = []
+    for clip_id, make in (("clip-h1", handler), ("clip-h2", with_quality)):
+        vehicles, lanes = await stage_clip(store, bucket, clip_id)
+        post = make(aws, settings, Recorder())
+        await post.handle(vehicles)
+        await post.handle(lanes)
+        summary = ClipSummary.model_validate_json(
+            await store.get_bytes(bucket, f"summary/{clip_id}.json")
+        )
+        summaries.append(summary.model_dump(exclude={"clip_id", "clip"}))
+    assert summaries[0] == summaries[1]
+    assert {d["adjusted_by"] for d in summaries[1]["adjustment"]} == {"AdjVOTVehicle", "AdjVOTLane"}
+
+
+async def test_a_hold_is_one_request_and_tasks_held_one_by_one_before_still_complete_the_clip(
+    aws: AwsClients, settings: Settings
+) -> None:
+    """The held set is one item: a hold returns it (one UpdateItem); a set that looks
+    incomplete also reads the tasks an older version held one item each, so a clip whose
+    first workflow finalized before an upgrade completes after it."""
+    store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
+    post = handler(aws, settings, recorder)
+    vehicles, lanes = await stage_clip(store, bucket, "clip-u1")
+    async with counting(aws, "dynamodb") as first:
+        await post.handle(vehicles)
+    assert first.operations() == {"UpdateItem": 1, "Query": 1}  # incomplete: the old items
+    async with counting(aws, "dynamodb") as last:
+        await post.handle(lanes)
+    assert last.operations().get("UpdateItem") == 1 and "Query" not in last.operations()
+    assert len(recorder.of("ClipCompleted")) == 1
+
+    # an older post-processing held vehicles one item each; this version holds lanes
+    vehicles, lanes = await stage_clip(store, bucket, "clip-u2")
+    db = await aws.dynamodb()
+    await db.put_item(
+        TableName=settings.names.table("dataset"),
+        Item={
+            "clip_id": {"S": "clip-u2"},
+            "sk": {"S": f"task#{vehicles.payload.task_id}"},
+            "event": {"S": vehicles.payload.model_dump_json()},
+        },
+    )
+    await post.handle(lanes)
+    done = [e for e in recorder.of("ClipCompleted") if e.payload.clip_id == "clip-u2"]
+    assert len(done) == 1
+    assert done[0].payload.task_ids == sorted([vehicles.payload.task_id, lanes.payload.task_id])

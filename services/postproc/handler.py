@@ -13,10 +13,11 @@ from typing import Any
 
 import structlog
 
-from services.postproc.merge import Merged, OutputUnreadable, merge
+from services.postproc.held import hold, missing
+from services.postproc.merge import Merged, OutputUnreadable, merge, task_adjustments
 from services.postproc.quality import QualityRecorder
 from services.postproc.reads import ClipReads, KeptBytes
-from services.postproc.summary import ClipSummary, summarize
+from services.postproc.summary import AdjustmentDiff, ClipSummary, summarize
 from shared.dataset.index import DatasetIndex, IndexEntry
 from shared.events import (
     ClipCompleted,
@@ -91,20 +92,20 @@ class PostprocHandler:
         if p.gold is not None:
             log.info("gold copy scored; never indexed", task_id=p.task_id, gold=p.gold.clip_id)
             return
-        await self.index.hold_task(p.clip_id, p.task_id, p.model_dump_json())
-        held = await self.index.held_tasks(p.clip_id)
-        tasks = [LabelsFinalized.model_validate(v) for v in held.values()]
-        waiting = sorted(set(p.clip_workflows) - {t.workflow for t in tasks})
+        held = await hold(self.index, p, await self._own_adjustments(p, reads))
+        waiting = missing(p, held)
         if waiting:
             log.info("clip waits for its other workflows", clip_id=p.clip_id, waiting=waiting)
             return
-        outputs = [o for t in tasks for o in t.outputs]
         merged = sorted(held)
+        tasks = [held[task_id].event for task_id in merged]
+        outputs = [o for t in tasks for o in t.outputs]
+        known = {job: diff for h in held.values() for job, diff in h.adjustments.items()}
         # Each task as the dispatcher left it: finalized at its last level (the completion
         # moves it to completed in the same transaction as the clip record).
         finals = _final_levels(tasks)
         if self.guard is None:
-            await self.complete(p, outputs, reads, finals)
+            await self.complete(p, outputs, reads, finals, known)
             return
         # A merge is the expensive part: done once per set of held tasks, whichever of their
         # events (or duplicates: the dispatcher re-publishes after a crash, brokers redeliver)
@@ -113,7 +114,7 @@ class PostprocHandler:
         # leave it to that event's delivery instead of waiting (shared/idempotency.py).
         once = f"merge:{p.clip_id}:{','.join(merged)}"
         await self.guard.run_once(
-            once, lambda: self.complete(p, outputs, reads, finals), holder=event_id
+            once, lambda: self.complete(p, outputs, reads, finals, known), holder=event_id
         )
 
     async def complete(
@@ -122,13 +123,15 @@ class PostprocHandler:
         outputs: list[JobOutput],
         reads: ClipReads | None = None,
         finals: dict[str, int] | None = None,
+        known: dict[str, AdjustmentDiff] | None = None,
     ) -> None:
         """Merge the clip's outputs, validate, write labels and summary, then either fail the
         clip (problems at or above ``LAVA_POSTPROC__FAIL_ON``) or index it and complete it.
 
         A clip that completed before (a later, separate task of it) keeps its labels and
         summary when the new merge fails: that merge's summary goes beside them instead."""
-        merged = await self._merge(p, outputs, reads or ClipReads(self.store, KeptBytes(0)))
+        reads = reads or ClipReads(self.store, KeptBytes(0))
+        merged = await self._merge(p, outputs, reads, known or {})
         if merged is None:
             return
         problems = merged.problems + validate_clip(merged.labels)
@@ -218,7 +221,11 @@ class PostprocHandler:
         )
 
     async def _merge(
-        self, p: LabelsFinalized, outputs: list[JobOutput], reads: ClipReads
+        self,
+        p: LabelsFinalized,
+        outputs: list[JobOutput],
+        reads: ClipReads,
+        known: dict[str, AdjustmentDiff],
     ) -> Merged | None:
         """The clip's outputs merged over its frame index; None (the clip failed) when any
         of them cannot be read."""
@@ -235,10 +242,29 @@ class PostprocHandler:
                 index,
                 outputs,
                 self.settings.postproc.moved_iou,
+                known,
             )
         except (OutputUnreadable, ObjectMissing) as exc:
             await self._fail(p.clip_id, p.task_id, f"labels cannot be read: {exc}")
             return None
+
+    async def _own_adjustments(
+        self, p: LabelsFinalized, reads: ClipReads
+    ) -> dict[str, AdjustmentDiff]:
+        """This task's adjustment diffs, held with it for the clip's merge - made only when
+        the quality record has just read its files (``reads``): no request of their own. A
+        file that cannot be used leaves its diff to the merge (which fails the clip then)."""
+        if self.quality is None or p.gold is not None:
+            return {}
+        layout = ClipLayout.from_sequence_uri(p.frames.sequence_uri)
+        try:
+            index = FrameIndex.model_validate(
+                await reads.get_json(layout.bucket, layout.frame_index_key)
+            )
+            moved_iou = self.settings.postproc.moved_iou
+            return await task_adjustments(reads, index, p.outputs, moved_iou)
+        except (OutputUnreadable, ObjectMissing, ValueError):  # pydantic errors too
+            return {}
 
     async def _fail(self, clip_id: str, task_id: str, reason: str) -> None:
         log.error("clip failed in post-processing", clip_id=clip_id, reason=reason)

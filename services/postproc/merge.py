@@ -113,6 +113,45 @@ def final_outputs(outputs: Sequence[JobOutput]) -> list[JobOutput]:
     return [o for o in outputs if o.job_name not in adjusted]
 
 
+async def _adjustment(
+    reads: ClipReads,
+    output: JobOutput,
+    level1: JobOutput,
+    final: dict[int, list[LavaObject]],
+    index: FrameIndex,
+    moved_iou: float,
+) -> AdjustmentDiff:
+    """What ``output`` changed in ``level1``'s labels (its own labels ``final`` read)."""
+    # The quality record reads the same file: ``reads`` fetches it once per event.
+    before, _ = await read_output(reads, level1, index)
+    return adjustment_diff(
+        output.adjusts or level1.job_name,
+        output.job_name,
+        before,
+        final,
+        moved_iou,
+        output.metadata.get("adjustment-status"),
+    )
+
+
+async def task_adjustments(
+    reads: ClipReads, index: FrameIndex, outputs: Sequence[JobOutput], moved_iou: float
+) -> dict[str, AdjustmentDiff]:
+    """One task's adjustment diffs, by the adjusting job: made by the task's own event (its
+    files are in ``reads`` for its quality record) and held with it, so the clip's merge -
+    maybe in another event - need not read the level-1 files again."""
+    by_name = {o.job_name: o for o in outputs}
+    found: dict[str, AdjustmentDiff] = {}
+    for output in final_outputs(outputs):
+        if output.adjusts and output.adjusts in by_name:
+            final, _ = await read_output(reads, output, index)
+            level1 = by_name[output.adjusts]
+            found[output.job_name] = await _adjustment(
+                reads, output, level1, final, index, moved_iou
+            )
+    return found
+
+
 async def merge(
     reads: ClipReads,
     clip_id: str,
@@ -121,7 +160,10 @@ async def merge(
     index: FrameIndex,
     outputs: Sequence[JobOutput],
     moved_iou: float,
+    known: dict[str, AdjustmentDiff] | None = None,
 ) -> Merged:
+    """The clip's final outputs merged frame by frame; ``known``: adjustment diffs made
+    before (``task_adjustments``), by adjusting job - their level-1 files are not read."""
     problems: list[LabelProblem] = []
     by_frame: dict[int, list[LavaObject]] = {f.frame_no: [] for f in index.frames}
     finals = final_outputs(outputs)
@@ -134,18 +176,11 @@ async def merge(
         for frame_no, objects in frames.items():
             by_frame[frame_no].extend(objects)
         if output.adjusts and output.adjusts in by_name:
-            # The quality record reads the same file: ``reads`` fetches it once per event.
-            level1, _ = await read_output(reads, by_name[output.adjusts], index)
-            adjustments.append(
-                adjustment_diff(
-                    output.adjusts,
-                    output.job_name,
-                    level1,
-                    frames,
-                    moved_iou,
-                    output.metadata.get("adjustment-status"),
-                )
-            )
+            diff = (known or {}).get(output.job_name)
+            if diff is None:
+                level1 = by_name[output.adjusts]
+                diff = await _adjustment(reads, output, level1, frames, index, moved_iou)
+            adjustments.append(diff)
     info = ClipInfo(clip_id=clip_id, **clip.model_dump())
     records = tuple(
         FrameRecord(

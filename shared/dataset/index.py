@@ -8,12 +8,12 @@ Each entry holds the clip's drive and clip attributes, its summary counts and wh
 labels and summary are. ``weather``, ``time_of_day`` and ``scene`` have an index each, so a
 query that names one of them reads only the matching entries; other attributes are filtered on
 top (or over a scan when no indexed attribute is named). The same table keeps the outputs of a
-clip's finalized tasks while its other workflows are still running (``sk = task#...``).
+clip's finalized tasks while its other workflows are still running (``sk = held``, one
+attribute per task; ``sk = task#...`` items from before 2026-12-07 are still read).
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from shared.settings import ServiceSettings
 
 ENTRY = "clip"
+# The clip's held tasks: one item, an attribute per task (HELD_TASK + task id).
+HELD = "held"
+HELD_TASK = "t#"
 INDEXED = {"weather": "by-weather", "time_of_day": "by-time-of-day", "scene": "by-scene"}
 ENUMS = {
     "weather": Weather,
@@ -106,14 +109,30 @@ class DatasetIndex:
         self.clips = ClipRecords(aws, settings.names.table(TASKS.name))
 
     # --- finalized tasks waiting for their clip -----------------------------------------------
-    async def hold_task(self, clip_id: str, task_id: str, event_json: str) -> None:
+    async def hold(self, clip_id: str, task_id: str, value: str) -> dict[str, str]:
+        """Hold a finalized task (``value``: what post-processing keeps of it, JSON) beside
+        the clip's others, in ONE UpdateItem that returns them all, this one included: the
+        clip's held set, task id -> value. Holding again writes the same value."""
         db = await self._aws.dynamodb()
-        await db.put_item(
+        answer = await db.update_item(
             TableName=self._table,
-            Item=to_item({"clip_id": clip_id, "sk": f"task#{task_id}", "event": event_json}),
+            Key={"clip_id": {"S": clip_id}, "sk": {"S": HELD}},
+            UpdateExpression="SET #t = :v",
+            ExpressionAttributeNames={"#t": f"{HELD_TASK}{task_id}"},
+            ExpressionAttributeValues={":v": {"S": value}},
+            ReturnValues="ALL_NEW",
         )
+        item = from_item(answer.get("Attributes", {}))
+        return {
+            name.removeprefix(HELD_TASK): str(v)
+            for name, v in item.items()
+            if name.startswith(HELD_TASK)
+        }
 
-    async def held_tasks(self, clip_id: str) -> dict[str, dict[str, Any]]:
+    async def held_one_by_one(self, clip_id: str) -> dict[str, str]:
+        """Tasks held one item each (``task#<id>``, before 2026-12-07), task id -> the event's
+        JSON: read when a clip's held set looks incomplete, so a clip whose first workflow
+        finalized before an upgrade still completes after it (one Query)."""
         db = await self._aws.dynamodb()
         found = await db.query(
             TableName=self._table,
@@ -124,7 +143,7 @@ class DatasetIndex:
         held = {}
         for item in found.get("Items", []):
             data = from_item(item)
-            held[data["sk"].removeprefix("task#")] = json.loads(data["event"])
+            held[data["sk"].removeprefix("task#")] = str(data["event"])
         return held
 
     # --- entries ------------------------------------------------------------------------------

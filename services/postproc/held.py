@@ -1,0 +1,44 @@
+"""The clip's held tasks: a finalized task waits here for its clip's other workflows.
+
+Each task's event is held with what its own event worked out for the merge (its adjustment
+diffs: the level-1 files are then not read again), all in one item of the dataset table: a
+hold is one UpdateItem that returns the clip's whole held set (``DatasetIndex.hold``). Tasks
+held one item each by an older post-processing are read only when the set looks incomplete,
+so a clip in flight across an upgrade still completes.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.postproc.summary import AdjustmentDiff
+from shared.dataset.index import DatasetIndex
+from shared.events import LabelsFinalized
+
+
+class HeldTask(BaseModel):
+    """One finalized task as held: its event and, by adjusting job, its adjustment diffs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event: LabelsFinalized
+    adjustments: dict[str, AdjustmentDiff] = Field(default_factory=dict)
+
+
+def missing(p: LabelsFinalized, held: dict[str, HeldTask]) -> list[str]:
+    """The clip's workflows none of the held tasks is for."""
+    return sorted(set(p.clip_workflows) - {h.event.workflow for h in held.values()})
+
+
+async def hold(
+    index: DatasetIndex, p: LabelsFinalized, adjustments: dict[str, AdjustmentDiff]
+) -> dict[str, HeldTask]:
+    """Hold ``p`` and return the clip's held tasks, by task id (one request; two when the
+    set looks incomplete: the tasks an older version held one item each)."""
+    mine = HeldTask(event=p, adjustments=adjustments)
+    stored = await index.hold(p.clip_id, p.task_id, mine.model_dump_json())
+    held = {task_id: HeldTask.model_validate_json(value) for task_id, value in stored.items()}
+    if missing(p, held):
+        for task_id, event in (await index.held_one_by_one(p.clip_id)).items():
+            held.setdefault(task_id, HeldTask(event=LabelsFinalized.model_validate_json(event)))
+    return held
