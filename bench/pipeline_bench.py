@@ -8,13 +8,15 @@ goes: handler time per service and event type, and AWS time per service and oper
 from every process's /metrics.
 
     python -m bench.pipeline_bench [--clips 8] [--size 1280x720] [--seconds 10] [--fps 1]
-        [--workflows 3] [--all-jobs] [--untracked-workers]
+        [--workflows 3] [--all-jobs] [--untracked-workers] [--no-quality-records]
 
 The pipeline is deployed with the workflows the clips ask for (their jobs registered, the
 listener subscribed to them), as a deployment that runs those workflows would be;
 ``--all-jobs`` registers every job of the catalog instead (12 jobs: the figures before
 2026-12-07 were measured so). ``--untracked-workers`` runs it with
-``LAVA_LABELING__WORKER_IDENTITIES=false`` (no worker-response file read per output).
+``LAVA_LABELING__WORKER_IDENTITIES=false`` (no worker-response file read per output),
+``--no-quality-records`` with ``LAVA_POSTPROC__QUALITY_RECORDS=false``: both, and the pipeline
+is the one issue 22 measured, before the quality features (docs/quality.md).
 """
 
 from __future__ import annotations
@@ -101,6 +103,11 @@ async def main() -> int:
         action="store_true",
         help="LAVA_LABELING__WORKER_IDENTITIES=false: outputs name no worker (docs/quality.md)",
     )
+    parser.add_argument(
+        "--no-quality-records",
+        action="store_true",
+        help="LAVA_POSTPROC__QUALITY_RECORDS=false: no quality record per task",
+    )
     args = parser.parse_args()
     del WORKFLOWS[args.workflows :]
     width, height = (int(x) for x in args.size.split("x"))
@@ -116,6 +123,8 @@ async def main() -> int:
     ]
     catalog = None if args.all_jobs else deployment_catalog(work / "workflows.toml", WORKFLOWS)
     extra = {"LAVA_LABELING__WORKER_IDENTITIES": "false"} if args.untracked_workers else {}
+    if args.no_quality_records:
+        extra["LAVA_POSTPROC__QUALITY_RECORDS"] = "false"
     run = await run_clips(work, clips, args.fps, catalog, extra)
     failed = [
         c for c, s in zip(run.uploaded, run.states, strict=True) if s is not ClipStatus.COMPLETED
@@ -125,6 +134,7 @@ async def main() -> int:
         f"{args.seconds:g} s, {args.fps:g} frame/s, instant workforce; jobs registered: "
         + ("the whole catalog's" if catalog is None else "the run's workflows'")
         + ("; workers untracked" if args.untracked_workers else "")
+        + ("; no quality records" if args.no_quality_records else "")
     )
     print(
         f"  wall {run.wall:.1f} s -> {len(run.uploaded) / run.wall * 60:.1f} clips/min; "

@@ -520,6 +520,12 @@ class PostprocConfig(Group):
         le=1,
         description="Adjustment diff: a box whose IoU with its level-1 box is below this moved.",
     )
+    quality_records: bool = Field(
+        True,
+        description="Write a quality record per finalized task (docs/quality.md: gold scores, "
+        "level-to-level agreement, throughput). false: none, and gold copies are not scored "
+        "(set LAVA_QUALITY__GOLD_RATE=0 too); saves the record's write and its reads.",
+    )
 
 
 class QualityConfig(Group):

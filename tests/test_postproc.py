@@ -178,14 +178,23 @@ async def test_missing_labels_fail_the_clip(aws: AwsClients, settings: Settings)
     assert "AdjVOTLane" in failed.payload.reason and "does not exist" in failed.payload.reason
 
 
-async def test_the_service_on_the_bus(aws: AwsClients, settings: Settings, bus: Bus) -> None:
-    vehicles, lanes = await stage_clip(S3Store(aws), settings.names.bucket, "clip-b1")
-    async with running(build, settings, "postproc", "postproc"):
+@pytest.mark.parametrize("records", [True, False], ids=["quality-records", "no-records"])
+async def test_the_service_on_the_bus(
+    aws: AwsClients, settings: Settings, bus: Bus, records: bool
+) -> None:
+    """The service as wired: a quality record per task unless LAVA_POSTPROC__QUALITY_RECORDS
+    is false."""
+    s = settings.replace(postproc__quality_records=records)
+    vehicles, lanes = await stage_clip(S3Store(aws), s.names.bucket, "clip-b1")
+    async with running(build, s, "postproc", "postproc"):
         await bus.publish(vehicles)
         await bus.publish(lanes)
-        (message,) = await get_messages(settings, settings.names.queue("outcomes"), 1, 20)
+        (message,) = await get_messages(s, s.names.queue("outcomes"), 1, 20)
     event = decode_event(message.body)
     assert isinstance(event.payload, ClipCompleted) and event.payload.clip_id == "clip-b1"
+    s3 = await aws.s3()
+    listed = await s3.list_objects_v2(Bucket=s.names.bucket, Prefix="quality/records/")
+    assert len(listed.get("Contents", [])) == (2 if records else 0)
 
 
 async def test_a_duplicate_event_is_merged_once(aws: AwsClients, settings: Settings) -> None:
@@ -329,3 +338,23 @@ async def test_a_hold_is_one_request_and_tasks_held_one_by_one_before_still_comp
     done = [e for e in recorder.of("ClipCompleted") if e.payload.clip_id == "clip-u2"]
     assert len(done) == 1
     assert done[0].payload.task_ids == sorted([vehicles.payload.task_id, lanes.payload.task_id])
+
+
+async def test_without_quality_records_a_gold_copy_is_neither_scored_nor_held(
+    aws: AwsClients, settings: Settings
+) -> None:
+    """LAVA_POSTPROC__QUALITY_RECORDS=false (the service wires no recorder): a gold copy that
+    still arrives is logged and dropped - never held, merged or indexed, no record written."""
+    from shared.quality.gold_ref import GoldRef
+
+    store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
+    vehicles, _ = await stage_clip(store, bucket, "clip-g1")
+    gold = GoldRef(
+        clip_id="clip-g0", truth_uri=f"s3://{bucket}/labels/clip-g0.json", truth_kind="labels"
+    )
+    copy = vehicles.model_copy(
+        update={"payload": vehicles.payload.model_copy(update={"gold": gold})}
+    )
+    async with counting(aws, "dynamodb") as db, counting(aws, "s3") as s3:
+        await handler(aws, settings, recorder).handle(copy)
+    assert recorder.events == [] and not db.made and not s3.made

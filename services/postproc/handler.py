@@ -90,6 +90,13 @@ class PostprocHandler:
         if self.quality is not None:
             await self.quality.record(p, reads)
         if p.gold is not None:
+            if self.quality is None:
+                log.warning(
+                    "gold copy not scored: quality records are off "
+                    "(LAVA_POSTPROC__QUALITY_RECORDS); set LAVA_QUALITY__GOLD_RATE=0",
+                    task_id=p.task_id,
+                )
+                return
             log.info("gold copy scored; never indexed", task_id=p.task_id, gold=p.gold.clip_id)
             return
         held = await hold(self.index, p, await self._own_adjustments(p, reads))

@@ -26,7 +26,9 @@ async def build(runtime: ServiceRuntime[PostprocSettings]) -> None:
             store,
             QualityRecords(runtime.aws, settings.names.bucket),
             settings.postproc.moved_iou,
-        ),
+        )
+        if settings.postproc.quality_records
+        else None,
     )
     runtime.handle(LabelsFinalized, handler.handle)
 
