@@ -49,6 +49,8 @@ MODULES = {
 SERVICES = ("ingest", "dispatcher", "listener", "postproc", "gt-emulator")
 # With Label Studio as the backend, a simulated annotator works in it instead of the emulator.
 LABELSTUDIO_SERVICES = ("ingest", "dispatcher", "listener", "postproc", "ls-annotator")
+# The processes that hold the run's seal key (shared/seal.py), as the Secret's two do.
+SEALERS = ("dispatcher", "listener")
 # The listening socket each process is handed (shared/listening.py); the others' is "health".
 SERVER_ROLE = {"control": "control"}
 
@@ -108,9 +110,8 @@ class PipelineConfig:
         return {
             key: value
             for key, value in self.env().items()
-            # the processes' log format, faults and seal key are theirs, not a shell's
-            if key not in ("LAVA_LOG__FORMAT", "LAVA_LABELING__SEAL_KEYS")
-            and not key.startswith("LAVA_FAULT__")
+            # the processes' log format and faults are theirs, not a shell's
+            if key != "LAVA_LOG__FORMAT" and not key.startswith("LAVA_FAULT__")
         }
 
     def env(self) -> dict[str, str]:
@@ -151,7 +152,6 @@ class PipelineConfig:
             "LAVA_RUNTIME__HANDLER_LEASE_SECONDS": "30",
             "LAVA_LABELSTUDIO__TIME_SCALE": repr(scaled),
             "LAVA_LABELSTUDIO__RECONCILE_SECONDS": repr(self.labelstudio_reconcile_seconds),
-            "LAVA_LABELING__SEAL_KEYS": self.seal_key,
         }
         if self.drills:  # read only by `python -m lava.drill` (see spawn)
             values["LAVA_FAULT__AWS_THROTTLE_RATE"] = repr(self.aws_fault_rate)
@@ -279,6 +279,8 @@ class LocalPipeline:
                 **broker_env(service, self.identities),
             }
         )
+        if service in SEALERS:
+            env["LAVA_LABELING__SEAL_KEYS"] = self.config.seal_key
         return env
 
     def spawn(self, service: str) -> Process:

@@ -5,11 +5,11 @@ Ground Truth's output message is the input manifest line with the labels added (
 the output manifest repeats each input line), so fields the dispatcher puts in an input come
 back in its output, expired outputs included. The dispatcher adds the data object's level, the
 trace context it was sent in, and a seal: HMAC-SHA256, under a key only the dispatcher and the
-listener hold, over the dedup key id, the level and the trace context. Every key is committed
-before its first send, so an output whose seal opens names a data object the dispatcher stored
-under that key: the listener takes the task, job and data object from the key itself
-(``shared/dedup.py``) and skips the Query that would find them (docs/policy.md, "How the
-listener trusts an output").
+listener hold, over the namespace, the dedup key id, the level and the trace context. Every
+key is committed before its first send, so an output whose seal opens names a data object the
+dispatcher stored under that key: the listener takes the task, job and data object from the
+key itself (``shared/dedup.py``) and skips the Query that would find them (docs/policy.md, "How
+the listener trusts an output without a read").
 
 An output with no seal, or one that does not open (sent before keys were set, under a key
 retired since, or made by someone else), is looked up as before: a seal saves a request and
@@ -34,54 +34,69 @@ _VERSION = "v1"
 
 
 class Sealer:
-    """Seals input messages with the first key; opens outputs sealed with any of them."""
+    """Seals input messages with the first key; opens outputs sealed with any of them.
 
-    def __init__(self, keys: Sequence[bytes]) -> None:
+    The seal covers the namespace too: a key shared by two deployments (say staging and
+    production) opens neither's seals in the other, where a lookup would find nothing."""
+
+    def __init__(self, keys: Sequence[bytes], namespace: str) -> None:
         if not keys:
             raise SealKeyError("a sealer needs at least one key")
         self._keys = tuple(keys)
+        self.namespace = namespace
 
     @classmethod
-    def of(cls, setting: str) -> Sealer | None:
+    def of(cls, setting: str, namespace: str) -> Sealer | None:
         """The sealer of a setting's keys; None when none are set (every output looked up)."""
         keys = seal_keys(setting)
-        return cls(keys) if keys else None
+        return cls(keys, namespace) if keys else None
 
     def fields(
         self, key_id: str, level: int, trace_context: Mapping[str, str] | None
     ) -> dict[str, str]:
         """The fields an input message carries for its output to be trusted without a lookup."""
         trace = _trace_text(trace_context)
-        found = {
-            LEVEL_FIELD: str(level),
-            SEAL_FIELD: self._seal(self._keys[0], key_id, level, trace),
-        }
+        seal = self._seal(self._keys[0], key_id, level, trace)
+        found = {LEVEL_FIELD: str(level), SEAL_FIELD: seal}
         if trace:
             found[TRACE_FIELD] = trace
         return found
 
     def open(self, message: Mapping[str, Any], key_id: str) -> KnownObject | None:
         """The data object an output's seal vouches for; None: no seal, or one that does not
-        open under any key (the output is then looked up)."""
+        open under any key (the output is then looked up). Never raises: whatever an output
+        carries, the worst it gets is a lookup."""
+        try:
+            return self._open(message, key_id)
+        except Exception:  # a forged field of a kind not foreseen: look it up
+            return None
+
+    def _open(self, message: Mapping[str, Any], key_id: str) -> KnownObject | None:
         seal, level_text = message.get(SEAL_FIELD), message.get(LEVEL_FIELD)
         trace = message.get(TRACE_FIELD, "")
         parts = parse_dedup_key(key_id)
         if not (isinstance(seal, str) and isinstance(level_text, str) and isinstance(trace, str)):
             return None
-        if parts is None or not level_text.isdigit():
+        if parts is None or not _is_level(level_text):
             return None
         level = int(level_text)
+        given = seal.encode()  # bytes: compare_digest refuses non-ASCII text
         if not any(
-            hmac.compare_digest(seal, self._seal(key, key_id, level, trace)) for key in self._keys
+            hmac.compare_digest(given, self._seal(key, key_id, level, trace).encode())
+            for key in self._keys
         ):
             return None
         context = _trace_context(trace)
         return KnownObject(parts.task_id, parts.job, parts.object_id, level, context)
 
-    @staticmethod
-    def _seal(key: bytes, key_id: str, level: int, trace: str) -> str:
-        text = f"{_VERSION}\n{key_id}\n{level}\n{trace}".encode()
+    def _seal(self, key: bytes, key_id: str, level: int, trace: str) -> str:
+        text = f"{_VERSION}\n{self.namespace}\n{key_id}\n{level}\n{trace}".encode()
         return f"{_VERSION}.{hmac.new(key, text, hashlib.sha256).hexdigest()}"
+
+
+def _is_level(text: str) -> bool:
+    """A level as the dispatcher writes it: 1-3 ASCII digits (``"²".isdigit()`` is true)."""
+    return 1 <= len(text) <= 3 and text.isascii() and text.isdigit()
 
 
 def _trace_text(context: Mapping[str, str] | None) -> str:

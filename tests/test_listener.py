@@ -247,17 +247,18 @@ async def test_a_sealed_output_is_trusted_without_a_lookup_and_a_bad_seal_is_loo
     async with running(build, s, "listener", None) as runtime:
         await publish_output(aws, job, output(job, key, source, carry=sealed))
         (first,) = await dispatcher_events(s, 1)
-        checks = runtime.metrics.registry.get_sample_value
-        assert checks("lava_listener_key_checks_total", {"service": "listener", "how": "seal"}) == 1
-        assert not checks(
-            "lava_listener_key_checks_total", {"service": "listener", "how": "lookup"}
-        )
+        registry = runtime.metrics.registry
+
+        def checks(how: str) -> float:
+            labels = {"service": "listener", "how": how}
+            return registry.get_sample_value("lava_listener_key_checks_total", labels) or 0
+
+        # (at least once: with a 1 s visibility timeout a loaded machine may be offered it again)
+        assert checks("seal") >= 1 and checks("lookup") == 0
         # a seal that does not open costs the lookup, and the key is still found by it
         await publish_output(aws, job, output(job, key, source, carry=forged, reason=EXPIRED))
         (second,) = await dispatcher_events(s, 1)
-        assert (
-            checks("lava_listener_key_checks_total", {"service": "listener", "how": "lookup"}) == 1
-        )
+        assert checks("lookup") >= 1
     assert isinstance(first.payload, LevelCompleted) and isinstance(second.payload, TaskExpired)
     assert (first.payload.task_id, first.payload.data_object_id) == (
         second.payload.task_id,
@@ -273,21 +274,28 @@ async def test_deletes_wait_to_share_a_request_and_all_go_when_the_listener_stop
     s, jobs, _, sent = world
     s = s.replace(listener__visibility_timeout_seconds=600, listener__delete_batch_seconds=150)
     job, key, source = jobs["VOTVehicle"], sent["lava-dedup-id"], sent["source-ref"]
+    published = Recorder()
+    listener = Listener(s, aws, published)
+    await listener.start()
+    sqs = await aws.sqs()
 
     def deletes() -> int:
         return int(CALL_TIMES.get(("sqs", "DeleteMessageBatch"), [0, 0.0])[0])
 
     before = deletes()
-    async with running(build, s, "listener", None):
-        for reason in (None, EXPIRED, "ClientError: bad input"):
-            await publish_output(aws, job, output(job, key, source, reason=reason))
-            await dispatcher_events(s, 1)  # one at a time: each in a receive of its own
-        assert deletes() == before  # all three wait
+    stop = asyncio.Event()
+    loop = asyncio.create_task(listener.deletes.run(stop))
+    for reason in (None, EXPIRED, "ClientError: bad input"):
+        await publish_output(aws, job, output(job, key, source, reason=reason))
+        got = await sqs.receive_message(QueueUrl=listener.queue.url, WaitTimeSeconds=10)
+        assert await listener.handle_batch(got["Messages"]) == 1  # one receive each
+    assert listener.deletes.waiting == 3 and deletes() == before  # all three wait
+    stop.set()
+    await loop
     assert deletes() == before + 1  # the stop flushed them in one request
-    sqs = await aws.sqs()
-    url = (await sqs.get_queue_url(QueueName=f"{s.namespace}-gt-output"))["QueueUrl"]
+    assert len(published.events) == 3
     attrs = await sqs.get_queue_attributes(
-        QueueUrl=url,
+        QueueUrl=listener.queue.url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )
     assert {int(v) for v in attrs["Attributes"].values()} == {0}

@@ -13,6 +13,7 @@ from shared.seal_keys import SealKeyError, seal_keys
 from shared.settings import Settings
 
 KEY = "k" * 32
+NS = "lava"
 OLD = "o" * 32
 KEY_ID = dedup_key_id("clip-1.vehicles", "VOTVehicle", "0", 1)
 TRACE = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
@@ -31,7 +32,7 @@ def sealed_output(
 
 
 def test_a_sealed_output_opens_to_its_data_object() -> None:
-    sealer = Sealer(seal_keys(KEY))
+    sealer = Sealer(seal_keys(KEY), NS)
     known = sealer.open(sealed_output(sealer, 2, TRACE), KEY_ID)
     assert known == KnownObject("clip-1.vehicles", "VOTVehicle", "0", 2, TRACE)
     assert sealer.open(sealed_output(sealer), KEY_ID) == KnownObject(
@@ -47,26 +48,33 @@ def test_a_sealed_output_opens_to_its_data_object() -> None:
         {SEAL_FIELD: "v1." + "0" * 64},  # a made-up seal
         {SEAL_FIELD: None},  # no seal
         {LEVEL_FIELD: "one"},  # not a level
+        {LEVEL_FIELD: "\u00b2"},  # "2" superscript: str.isdigit() says yes, int() says no
+        {LEVEL_FIELD: "1" * 5000},  # longer than int() converts
+        {SEAL_FIELD: "v1.\u00e9t\u00e9"},  # not ASCII: compare_digest refuses str
+        {SEAL_FIELD: 7},  # not text
     ],
 )
-def test_a_changed_field_does_not_open(change: dict[str, str | None]) -> None:
-    sealer = Sealer(seal_keys(KEY))
+def test_a_changed_field_does_not_open(change: dict[str, object]) -> None:
+    """Nor raises: the worst a forged output gets is a lookup."""
+    sealer = Sealer(seal_keys(KEY), NS)
     output = {**sealed_output(sealer, 1, TRACE), **change}
     output = {k: v for k, v in output.items() if v is not None}
     assert sealer.open(output, KEY_ID) is None
 
 
-def test_a_seal_opens_only_for_its_own_key_id() -> None:
-    sealer = Sealer(seal_keys(KEY))
+def test_a_seal_opens_only_for_its_own_key_id_and_namespace() -> None:
+    sealer = Sealer(seal_keys(KEY), NS)
     other = dedup_key_id("clip-1.vehicles", "VOTVehicle", "0", 2)  # the next attempt's key
     assert sealer.open(sealed_output(sealer), other) is None
     assert sealer.open(sealed_output(sealer), "not-a-key") is None
+    staging = Sealer(seal_keys(KEY), "staging")  # the same key in another deployment
+    assert staging.open(sealed_output(sealer), KEY_ID) is None
 
 
 def test_keys_rotate_the_first_seals_every_one_opens() -> None:
-    before = Sealer(seal_keys(OLD))
-    during = Sealer(seal_keys(f"{KEY}, {OLD}"))
-    after = Sealer(seal_keys(KEY))
+    before = Sealer(seal_keys(OLD), NS)
+    during = Sealer(seal_keys(f"{KEY}, {OLD}"), NS)
+    after = Sealer(seal_keys(KEY), NS)
     old_output = sealed_output(before)
     assert during.open(old_output, KEY_ID) is not None  # in flight across the rotation
     assert during.fields(KEY_ID, 1, None) == after.fields(KEY_ID, 1, None)
@@ -74,8 +82,8 @@ def test_keys_rotate_the_first_seals_every_one_opens() -> None:
 
 
 def test_no_keys_no_sealer_and_short_keys_are_refused_in_one_line() -> None:
-    assert Sealer.of("") is None
-    assert Sealer.of(" , ") is None
+    assert Sealer.of("", NS) is None
+    assert Sealer.of(" , ", NS) is None
     with pytest.raises(SealKeyError, match="seal key 2 has 5 characters; at least 32"):
         seal_keys(f"{KEY},short")
     with pytest.raises(ValueError, match="seal key 1 has 3 characters"):

@@ -283,18 +283,29 @@ async def test_one_clip_through_every_service_and_both_levels_is_one_connected_t
     await create_jobs(aws, s)
     with traced() as exporter:
         async with AsyncExitStack() as services:
+            runtimes = {}
             for build, name, consumer in (
                 (ingest, "ingest", "ingest"),
                 (dispatcher, "dispatcher", "dispatcher"),
                 (listener, "listener", None),
                 (postproc, "postproc", "postproc"),
             ):
-                await services.enter_async_context(running(build, s, name, consumer))
+                runtime = await services.enter_async_context(running(build, s, name, consumer))
+                runtimes[name] = runtime
             await services.enter_async_context(emulator(s, aws))
             clip_id = await upload_one(s, aws, tmp_path)
             await wait_for_clips(s, [clip_id], timeout=90)
             await wait_for_span(exporter, f"{s.names.exchange}.ClipCompleted process")
+            checks = runtimes["listener"].metrics.registry.get_sample_value
+            opened = checks(
+                "lava_listener_key_checks_total", {"service": "listener", "how": "seal"}
+            )
+            looked = checks(
+                "lava_listener_key_checks_total", {"service": "listener", "how": "lookup"}
+            )
         check_one_connected_trace(exporter.get_finished_spans(), s.names.exchange)
+        # each output went the way its settings say: every one sealed, or every one looked up
+        assert ((opened or 0) >= 2 and not looked) if seal_keys else (not opened and looked)
 
 
 async def upload_one(settings: LocalSettings, aws: AwsClients, tmp_path: Path) -> str:

@@ -61,10 +61,21 @@ class PendingDeletes:
             self._running = False
             await self.flush()
 
+    @property
+    def waiting(self) -> int:
+        """How many handled outputs wait for their delete."""
+        return len(self._pending)
+
     async def _send(self, entries: list[Entry]) -> None:
         for start in range(0, len(entries), BATCH):
+            # Ids by position: two receives may both hold a copy of one message (a standard
+            # queue delivers at least once), and a batch with an Id twice is refused whole.
+            chunk = [
+                {"Id": str(i), "ReceiptHandle": e["ReceiptHandle"]}
+                for i, e in enumerate(entries[start : start + BATCH])
+            ]
             try:
-                await self._delete(entries[start : start + BATCH])
+                await self._delete(chunk)
             except Exception as exc:  # they are offered again: their events are duplicates
                 log.warning(
                     "could not delete handled outputs (they will come again)", error=repr(exc)

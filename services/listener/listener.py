@@ -176,7 +176,7 @@ class Listener:
         self.queue = OutputQueue(aws, settings)
         self.registry = JobRegistry(aws, settings)
         self.keys = KeyDirectory(aws, settings)
-        self.sealer = Sealer.of(settings.labeling.seal_keys.get_secret_value())
+        self.sealer = Sealer.of(settings.labeling.seal_keys.get_secret_value(), settings.namespace)
         self.workers = WorkerResponses(aws)
         # Handled outputs' deletes, shared between receives while the loop runs (deletes.py).
         self.deletes = PendingDeletes(

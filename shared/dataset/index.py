@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.aws import error_code
 from shared.dynamo import from_item, items, to_item, values
 from shared.resources import DATASET, TASKS
 from shared.tasks.clip_records import ClipRecords
@@ -43,6 +45,18 @@ FREE = {"drive_id", "route", "clip_id"}
 ATTRIBUTES = (*ENUMS, *sorted(FREE))
 # Requests one page may make when a filter matches few of the entries it reads.
 PAGE_REQUESTS = 10
+
+
+class HeldSetFull(RuntimeError):
+    """A clip's held set has no room for another task (DynamoDB's 400 KB item)."""
+
+
+def _held(item: dict[str, Any]) -> dict[str, str]:
+    return {
+        name.removeprefix(HELD_TASK): str(v)
+        for name, v in item.items()
+        if name.startswith(HELD_TASK)
+    }
 
 
 class QueryError(ValueError):
@@ -112,22 +126,43 @@ class DatasetIndex:
     async def hold(self, clip_id: str, task_id: str, value: str) -> dict[str, str]:
         """Hold a finalized task (``value``: what post-processing keeps of it, JSON) beside
         the clip's others, in ONE UpdateItem that returns them all, this one included: the
-        clip's held set, task id -> value. Holding again writes the same value."""
+        clip's held set, task id -> value. Holding again writes the same value.
+        :class:`HeldSetFull` when the item would pass DynamoDB's 400 KB."""
         db = await self._aws.dynamodb()
-        answer = await db.update_item(
+        try:
+            answer = await db.update_item(
+                TableName=self._table,
+                Key={"clip_id": {"S": clip_id}, "sk": {"S": HELD}},
+                UpdateExpression="SET #t = :v",
+                ExpressionAttributeNames={"#t": f"{HELD_TASK}{task_id}"},
+                ExpressionAttributeValues={":v": {"S": value}},
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            message = str(exc.response.get("Error", {}).get("Message", ""))
+            if error_code(exc) == "ValidationException" and "maximum allowed size" in message:
+                raise HeldSetFull(f"clip {clip_id}: its held set is full ({message})") from None
+            raise
+        return _held(from_item(answer.get("Attributes", {})))
+
+    async def held_set(self, clip_id: str) -> dict[str, str]:
+        """The clip's held set as it is (one GetItem)."""
+        db = await self._aws.dynamodb()
+        found = await db.get_item(
             TableName=self._table,
             Key={"clip_id": {"S": clip_id}, "sk": {"S": HELD}},
-            UpdateExpression="SET #t = :v",
-            ExpressionAttributeNames={"#t": f"{HELD_TASK}{task_id}"},
-            ExpressionAttributeValues={":v": {"S": value}},
-            ReturnValues="ALL_NEW",
+            ConsistentRead=True,
         )
-        item = from_item(answer.get("Attributes", {}))
-        return {
-            name.removeprefix(HELD_TASK): str(v)
-            for name, v in item.items()
-            if name.startswith(HELD_TASK)
-        }
+        return _held(from_item(found.get("Item") or {}))
+
+    async def hold_alone(self, clip_id: str, task_id: str, event_json: str) -> None:
+        """Hold a task in an item of its own (``task#<id>``: the form before 2026-12-07), for
+        a task the held set has no room for; :meth:`held_one_by_one` reads it."""
+        db = await self._aws.dynamodb()
+        await db.put_item(
+            TableName=self._table,
+            Item=to_item({"clip_id": clip_id, "sk": f"task#{task_id}", "event": event_json}),
+        )
 
     async def held_one_by_one(self, clip_id: str) -> dict[str, str]:
         """Tasks held one item each (``task#<id>``, before 2026-12-07), task id -> the event's
