@@ -80,7 +80,7 @@ class Run:
     metrics: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]]
 
 
-async def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--size", default="1280x720")
@@ -108,7 +108,11 @@ async def main() -> int:
         action="store_true",
         help="LAVA_POSTPROC__QUALITY_RECORDS=false: no quality record per task",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+async def main() -> int:
+    args = parse_args()
     del WORKFLOWS[args.workflows :]
     width, height = (int(x) for x in args.size.split("x"))
     work = Path(tempfile.mkdtemp(prefix="lava-pipeline-bench-"))
