@@ -481,11 +481,6 @@ class ListenerConfig(Group):
         "tolerates.",
     )
 
-    @property
-    def delete_wait_seconds(self) -> float:
-        """The wait used: the setting, capped at a quarter of the visibility timeout."""
-        return min(self.delete_batch_seconds, self.visibility_timeout_seconds / 4)
-
     refresh_seconds: float = Field(
         30.0,
         gt=0,
@@ -504,6 +499,11 @@ class ListenerConfig(Group):
     sns_cert_fetch_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of one fetch of SNS's signing certificate."
     )
+
+    @property
+    def delete_wait_seconds(self) -> float:
+        """The wait used: the setting, capped at a quarter of the visibility timeout."""
+        return min(self.delete_batch_seconds, self.visibility_timeout_seconds / 4)
 
 
 class PostprocConfig(Group):

@@ -110,7 +110,7 @@ class PostprocHandler:
         known = {job: diff for h in held.values() for job, diff in h.adjustments.items()}
         # Each task as the dispatcher left it: finalized at its last level (the completion
         # moves it to completed in the same transaction as the clip record).
-        finals = _final_levels(tasks)
+        finals = {t.task_id: max(o.level for o in t.outputs) for t in tasks}
         if self.guard is None:
             await self.complete(p, outputs, reads, finals, known)
             return
@@ -128,17 +128,16 @@ class PostprocHandler:
         self,
         p: LabelsFinalized,
         outputs: list[JobOutput],
-        reads: ClipReads | None = None,
-        finals: dict[str, int] | None = None,
-        known: dict[str, AdjustmentDiff] | None = None,
+        reads: ClipReads,
+        finals: dict[str, int],
+        known: dict[str, AdjustmentDiff],
     ) -> None:
         """Merge the clip's outputs, validate, write labels and summary, then either fail the
         clip (problems at or above ``LAVA_POSTPROC__FAIL_ON``) or index it and complete it.
 
         A clip that completed before (a later, separate task of it) keeps its labels and
         summary when the new merge fails: that merge's summary goes beside them instead."""
-        reads = reads or ClipReads(self.store, KeptBytes(0))
-        merged = await self._merge(p, outputs, reads, known or {})
+        merged = await self._merge(p, outputs, reads, known)
         if merged is None:
             return
         problems = merged.problems + validate_clip(merged.labels)
@@ -175,9 +174,7 @@ class PostprocHandler:
                 + ("; the clip keeps the labels it completed with" if kept else ""),
             )
             return
-        await self._index_and_announce(
-            p, summary, labels_uri, summary_uri, record, finals or _final_levels([p])
-        )
+        await self._index_and_announce(p, summary, labels_uri, summary_uri, record, finals)
 
     async def _index_and_announce(
         self,
@@ -327,8 +324,3 @@ def index_entry(
         summary_uri=summary_uri,
         completed_at=at,
     )
-
-
-def _final_levels(tasks: list[LabelsFinalized]) -> dict[str, int]:
-    """Each task's last level (its outputs': a task finalizes at its last level)."""
-    return {t.task_id: max(o.level for o in t.outputs) for t in tasks}

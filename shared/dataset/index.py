@@ -52,6 +52,7 @@ class HeldSetFull(RuntimeError):
 
 
 def _held(item: dict[str, Any]) -> dict[str, str]:
+    """The held set in the clip's held item: task id -> what is held of it."""
     return {
         name.removeprefix(HELD_TASK): str(v)
         for name, v in item.items()

@@ -273,10 +273,9 @@ class ClipRecords:
         completed = TaskStatus.COMPLETED
         tasks = [m.action(self.table, completed, now, event="clip-completed") for m in moves]
         # One counters item, one action: the clip's and its tasks' moves together.
-        counts = {**_moves(before and before.value, ClipStatus.COMPLETED)}
-        for name, n in counts_of(moves, completed).items():
-            counts[name] = counts.get(name, 0) + n
-        counted = self.counters.updates(counts, {}, now)
+        counts = counts_of(moves, completed)
+        counts.update(_moves(before and before.value, ClipStatus.COMPLETED))
+        counted = self.counters.updates(dict(counts), {}, now)
         actions: list[Any] = [*together, update, *tasks, *counted]
         await db.transact_write_items(TransactItems=actions)
 

@@ -9,6 +9,7 @@ complete in one write, and the dispatcher has nothing left to write. Both write 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from shared.tasks.counters import task_counter
 from shared.tasks.model import HistoryEntry, TaskStatus
 
 
-def history_entry(at: float, event: str, detail: str = "") -> dict[str, Any]:
+def _history_entry(at: float, event: str, detail: str = "") -> dict[str, Any]:
     """One entry of a task's history, as a list to append."""
     entry: dict[str, Any] = serialize(
         [HistoryEntry(at=at, event=event, detail=detail).model_dump()]
@@ -61,7 +62,7 @@ class TaskMove:
                 level=self.level,
                 one=1,
             ),
-            ":h": history_entry(now, event or status.value, reason or ""),
+            ":h": _history_entry(now, event or status.value, reason or ""),
         }
         if reason is not None:
             sets.append("failure_reason = :reason")
@@ -80,10 +81,10 @@ class TaskMove:
         }
 
 
-def counts_of(moves: list[TaskMove], status: TaskStatus) -> dict[str, int]:
-    """The counters every move of ``moves`` to ``status`` changes, summed."""
-    total: dict[str, int] = {}
+def counts_of(moves: list[TaskMove], status: TaskStatus) -> Counter[str]:
+    """The counters every move of ``moves`` to ``status`` changes, summed (``update`` keeps
+    the -1s that ``+`` would drop)."""
+    total: Counter[str] = Counter()
     for move in moves:
-        for name, n in move.counts(status).items():
-            total[name] = total.get(name, 0) + n
+        total.update(move.counts(status))
     return total

@@ -407,7 +407,7 @@ class TaskStore:
                 return 0
             moves = [TaskMove(t.task_id, t.status, t.level) for t in tasks]
             requests = [m.action(self.table, status, now, reason, event) for m in moves]
-            counted = self.counters.updates(counts_of(moves, status), {}, now)
+            counted = self.counters.updates(dict(counts_of(moves, status)), {}, now)
             if await self._transact(requests + counted):
                 return len(tasks)
         raise RuntimeError(f"tasks {list(task_ids)} kept changing while moving to {status.value}")
