@@ -30,7 +30,21 @@ from shared.seal_keys import SealKeyError, seal_keys
 LEVEL_FIELD = "lava-level"
 TRACE_FIELD = "lava-trace"
 SEAL_FIELD = "lava-seal"
+SEAL_FIELDS = (LEVEL_FIELD, TRACE_FIELD, SEAL_FIELD)
+# Far above what the dispatcher writes (a level, a W3C trace context, a 67-character seal):
+# longer values were not written by it, and are not kept.
+MAX_FIELD_CHARS = 2048
 _VERSION = "v1"
+
+
+def seal_fields(message: Mapping[str, Any]) -> dict[str, str]:
+    """The seal's fields of an input message, to keep beside what it became (a Label Studio
+    task's import claim) and open later; only strings of a sensible length."""
+    return {
+        name: value
+        for name in SEAL_FIELDS
+        if isinstance(value := message.get(name), str) and len(value) <= MAX_FIELD_CHARS
+    }
 
 
 class Sealer:

@@ -23,6 +23,8 @@ from shared.labeling.labelstudio.client import KEY_FIELD, LabelStudioClient
 from shared.labeling.labelstudio.imports import Outcome, TaskImporter
 from shared.labeling.labelstudio.server import installed
 from shared.labeling.streaming_job import StreamingJob
+from shared.resources import LABELSTUDIO_IMPORTS
+from shared.seal import SEAL_FIELD
 from shared.settings import Settings
 from tests.support.e2e import frame_index, labels_of, make_clips, pipeline, upload, wait_for_clips
 from tests.support.mot import mot_scores
@@ -69,6 +71,16 @@ async def data_objects(settings: Settings) -> list[dict[str, Any]]:
         db = await aws.dynamodb()
         found = items(db, "scan", TableName=settings.names.table("tasks"))
         return [item async for item in found if item.get("kind") == "obj"]
+
+
+async def import_claims(settings: Settings) -> list[dict[str, Any]]:
+    """The Label Studio import claims marked imported (one per job and key)."""
+    from shared.dynamo import items
+
+    async with AwsClients(settings) as aws:
+        db = await aws.dynamodb()
+        found = items(db, "scan", TableName=settings.names.table(LABELSTUDIO_IMPORTS.name))
+        return [item async for item in found if item.get("state") == "imported"]
 
 
 async def wait_until(predicate: Any, timeout: float, what: str) -> None:
@@ -210,6 +222,10 @@ async def test_clips_through_both_levels_on_a_real_label_studio_server(
             else:
                 assert int(obj["expirations"]) == 0 and len(keys) == 1, obj
         assert review.name in {o["job"] for o in objects}
+        # the local pipeline seals its inputs: every import claim kept its input's seal, so
+        # no completion or expiry looked its key up (shared/seal.py)
+        claims = await import_claims(settings)
+        assert claims and all(c.get(SEAL_FIELD, "").startswith("v1.") for c in claims), claims
     log = (run.run_dir / "listener.log").read_text()
     # level 1 was annotated while the listener was down: only the reconciliation can have
     # published it; level 2 came through the webhooks (the fast path; the reconciliation may

@@ -21,11 +21,13 @@ from devstack.testing.events import frames_ready
 from services.listener.labelstudio import LabelStudioSide
 from shared.aws import AwsClients
 from shared.clock import FakeClock
+from shared.dedup import parse_dedup_key
 from shared.events import LevelCompleted, TaskExpired
 from shared.labeling.labelstudio.backend import ARN_PREFIX
 from shared.labeling.labelstudio.client import KEY_FIELD
 from shared.labeling.streaming_job import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame
+from shared.seal import SEAL_FIELD, Sealer
 from shared.settings import Settings
 from shared.storage import S3Store
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs
@@ -131,8 +133,8 @@ class Sent:
     side: LabelStudioSide
 
 
-async def sent_to_label_studio(aws: AwsClients, settings: Settings) -> Sent:
-    s = dispatch_settings(settings, labelstudio__time_scale=1.0)
+async def sent_to_label_studio(aws: AwsClients, settings: Settings, **changes: Any) -> Sent:
+    s = dispatch_settings(settings, labelstudio__time_scale=1.0, **changes)
     jobs = await create_jobs(aws, s)
     job: StreamingJob = jobs["VOTVehicle"].model_copy(
         update={"arn": f"{ARN_PREFIX}{PROJECT}", "backend": "labelstudio"}
@@ -216,3 +218,58 @@ async def test_a_task_created_for_a_key_before_the_importer_is_never_adopted(
     assert event.payload.metadata["labelstudio"]["task"] == genuine.task_id
     assert any(e["event"].startswith("Label Studio task with our key") for e in logs)
     assert any(e["event"].startswith("Label Studio task refused") for e in logs)
+
+
+SEAL_KEY = "k" * 32
+
+
+async def _no_lookup(key: str) -> None:
+    raise AssertionError(f"looked up {key}: the seal should have named the data object")
+
+
+@pytest.mark.parametrize("aws_backend", ["memory"])
+async def test_a_sealed_import_names_its_data_object_without_a_lookup(
+    policy_aws: AwsClients, policy_settings: Settings
+) -> None:
+    """The claim keeps the input's seal: completion and expiry make no Query for the key."""
+    x = await sent_to_label_studio(policy_aws, policy_settings, labeling__seal_keys=SEAL_KEY)
+    assert x.message[SEAL_FIELD].startswith("v1.")
+    x.side.outputs.keys.lookup = _no_lookup  # type: ignore[method-assign]
+    imported = await x.side.importer.import_message(x.job, x.message)
+    assert imported.task_id is not None
+    x.studio.annotate(imported.task_id, "2026-01-01T00:00:09Z")
+    assert await x.side.reconcile_job(x.job) == 1
+    (event,) = x.published.events
+    assert isinstance(event.payload, LevelCompleted)
+    parts = parse_dedup_key(x.key)
+    assert parts is not None and event.payload.dedup_key == x.key
+    assert (event.payload.task_id, event.payload.data_object_id) == (parts.task_id, parts.object_id)
+    assert (x.side.outputs.sealed, x.side.outputs.looked_up) == (1, 0)
+
+    # the same for an expiry (the task as if never annotated, imported long ago)
+    claim = await x.side.importer.claims.get(x.job.name, x.key)
+    assert claim is not None and claim[SEAL_FIELD] == x.message[SEAL_FIELD]
+    unannotated = dict(
+        x.studio.tasks[imported.task_id], total_annotations=0, created_at="2025-12-01T00:00:00Z"
+    )
+    translated = await x.side.outputs.expire(x.job, unannotated)
+    assert translated is not None and isinstance(translated.event.payload, TaskExpired)
+    assert translated.event.payload.data_object_id == event.payload.data_object_id
+    assert (x.side.outputs.sealed, x.side.outputs.looked_up) == (2, 0)
+
+
+@pytest.mark.parametrize("aws_backend", ["memory"])
+async def test_a_claim_whose_seal_does_not_open_is_looked_up_and_still_completes(
+    policy_aws: AwsClients, policy_settings: Settings
+) -> None:
+    """A claim made before the keys were set, or sealed under a key retired since: the lookup
+    finds the data object as before (a seal saves a request, never refuses anything)."""
+    x = await sent_to_label_studio(policy_aws, policy_settings, labeling__seal_keys=SEAL_KEY)
+    imported = await x.side.importer.import_message(x.job, x.message)
+    assert imported.task_id is not None
+    x.side.outputs.sealer = Sealer([b"r" * 32], policy_settings.namespace)  # the key retired
+    x.studio.annotate(imported.task_id, "2026-01-01T00:00:09Z")
+    assert await x.side.reconcile_job(x.job) == 1
+    (event,) = x.published.events
+    assert isinstance(event.payload, LevelCompleted) and event.payload.dedup_key == x.key
+    assert (x.side.outputs.sealed, x.side.outputs.looked_up) == (0, 1)

@@ -11,7 +11,9 @@ importers at once:
    create it only if there is none. The nonce is random, kept across lease take-overs, and
    exists only from the claim on: a task someone else created for the key - keys are
    predictable - is never adopted, so its annotation can never complete our data object;
-3. mark the claim imported: from then on the key is a no-op, as in Ground Truth.
+3. mark the claim imported: from then on the key is a no-op, as in Ground Truth. The claim
+   keeps the input message's seal fields (``shared/seal.py``), so the task's outputs name their
+   data object without a lookup, as sealed Ground Truth outputs do.
 
 An adjustment (review) job's task carries the audited job's labels as predictions, region ids =
 track ids, so the senior annotator corrects them in place.
@@ -38,6 +40,7 @@ from shared.labeling.labelstudio.tracks import seq_label_to_results
 from shared.labeling.streaming_job import StreamingJob
 from shared.layout import parse_s3_uri
 from shared.resources import LABELSTUDIO_IMPORTS
+from shared.seal import seal_fields
 from shared.storage import S3Store
 
 if TYPE_CHECKING:
@@ -115,12 +118,14 @@ class ImportClaims:
             return None
         return str(from_item(found["Attributes"])["nonce"])
 
-    async def imported(self, job: str, key: str, task_id: int) -> None:
+    async def imported(
+        self, job: str, key: str, task_id: int, sealed: dict[str, str] | None = None
+    ) -> None:
+        """Mark the key imported as ``task_id``, keeping its input message's seal fields: its
+        outputs then name their data object without a lookup (``shared/seal.py``)."""
+        item: dict[str, Any] = {"pk": self._pk(job, key), "state": "imported", "ls_task": task_id}
         db = await self._aws.dynamodb()
-        await db.put_item(
-            TableName=self._table,
-            Item=to_item({"pk": self._pk(job, key), "state": "imported", "ls_task": task_id}),
-        )
+        await db.put_item(TableName=self._table, Item=to_item({**(sealed or {}), **item}))
 
     async def watermark(self, job: str) -> str | None:
         db = await self._aws.dynamodb()
@@ -168,7 +173,7 @@ class TaskImporter:
             if not existing:
                 raise RuntimeError(f"Label Studio lost the task just imported for {key.id}")
         task_id = min(int(t["id"]) for t in existing)
-        await self.claims.imported(job.name, key.id, task_id)
+        await self.claims.imported(job.name, key.id, task_id, seal_fields(body))
         log.info("task imported", job=job.name, key=key.id, task=task_id, outcome=outcome.value)
         return Imported(outcome, key.id, task_id)
 

@@ -11,6 +11,8 @@ the task's own claim, which any Label Studio user who can import tasks can write
 claim recorded for (job, key) by the importer (``imports.py``: task id, in the job's project) must
 name this very task, in the job's project; otherwise the completion (or expiry) is *refused*
 with the reason in the log (``Label Studio task refused``) - webhook and reconciliation alike.
+The claim also keeps the input message's seal (``shared/seal.py``): when it opens, the output
+names its data object without the key's lookup, as a sealed Ground Truth output does.
 
 Expiry has no Label Studio equivalent: a task without an annotation after the job's
 ``TaskAvailabilityLifetimeInSeconds`` is marked expired in its meta (so annotators and the
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from shared.dedup import KeyDirectory
+from shared.dedup import KeyDirectory, KnownObject
 from shared.events import (
     Event,
     LevelCompleted,
@@ -46,6 +48,7 @@ from shared.labeling.labelstudio.tracks import to_seq_label
 from shared.labeling.streaming_job import StreamingJob
 from shared.layout import s3_uri
 from shared.quality.workers import from_labelstudio_annotation
+from shared.seal import Sealer
 from shared.storage import S3Store
 
 if TYPE_CHECKING:
@@ -115,13 +118,19 @@ class Outputs:
         self.clock = clock
         self.keys = KeyDirectory(aws, settings)
         self.claims = ImportClaims(aws, settings)
+        self.sealer = Sealer.of(settings.labeling.seal_keys.get_secret_value(), settings.namespace)
         self.refused = 0
+        self.sealed = self.looked_up = 0  # how each output's data object was known
 
-    async def _claimed(self, job: StreamingJob, task: dict[str, Any], key: str) -> bool:
-        """Is ``task`` the task ``key`` was imported as? Logs the refusal when not."""
-        problem = claim_problem(job, task, key, await self.claims.get(job.name, key))
+    async def _claimed(
+        self, job: StreamingJob, task: dict[str, Any], key: str
+    ) -> dict[str, Any] | None:
+        """The import claim of ``key`` when ``task`` is the task it was imported as; None
+        (the refusal logged) when not."""
+        claim = await self.claims.get(job.name, key)
+        problem = claim_problem(job, task, key, claim)
         if problem is None:
-            return True
+            return claim
         self.refused += 1
         log.warning(
             "Label Studio task refused: not the task its key was imported as",
@@ -130,7 +139,18 @@ class Outputs:
             task=task.get("id"),
             project=task.get("project"),
         )
-        return False
+        return None
+
+    async def _known(self, key: str, claim: dict[str, Any]) -> KnownObject | None:
+        """The data object ``key`` was sent for: vouched for by the seal the claim kept from
+        the input message, or else looked up (one Query; claims made before the seal, or
+        without seal keys, have none that opens)."""
+        known = self.sealer.open(claim, key) if self.sealer is not None else None
+        if known is not None:
+            self.sealed += 1
+            return known
+        self.looked_up += 1
+        return await self.keys.lookup(key)
 
     async def completed(self, job: StreamingJob, task: dict[str, Any]) -> Translated | None:
         """The task's LevelCompleted, or None (no annotation, expired, unknown key)."""
@@ -142,14 +162,15 @@ class Outputs:
         if not isinstance(key, str) or not isinstance(source, str):
             log.warning("Label Studio task without dedup key or source", task=task.get("id"))
             return None
-        if not await self._claimed(job, task, key):
+        claim = await self._claimed(job, task, key)
+        if claim is None:
             return None
         annotations = [
             a for a in await self.client.annotations(int(task["id"])) if not a.get("was_cancelled")
         ]
         if not annotations:
             return None
-        known = await self.keys.lookup(key)
+        known = await self._known(key, claim)
         if known is None:
             log.warning("Label Studio task for no known data object", key=key, job=job.name)
             return None
@@ -209,9 +230,12 @@ class Outputs:
         """Report an unannotated task expired (the event first, then the mark: a crash in
         between reports it again under the same event id)."""
         key = (task.get("data") or {}).get(KEY_FIELD)
-        if not isinstance(key, str) or not await self._claimed(job, task, key):
+        if not isinstance(key, str):
             return None
-        known = await self.keys.lookup(key)
+        claim = await self._claimed(job, task, key)
+        if claim is None:
+            return None
+        known = await self._known(key, claim)
         if known is None:
             return None
         event = new_event(
