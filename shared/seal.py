@@ -31,19 +31,23 @@ LEVEL_FIELD = "lava-level"
 TRACE_FIELD = "lava-trace"
 SEAL_FIELD = "lava-seal"
 SEAL_FIELDS = (LEVEL_FIELD, TRACE_FIELD, SEAL_FIELD)
-# Far above what the dispatcher writes (a level, a W3C trace context, a 67-character seal):
-# longer values were not written by it, and are not kept.
-MAX_FIELD_CHARS = 2048
+# Above anything the dispatcher writes: a level, a 67-character seal and a W3C trace context
+# (traceparent 55 characters, tracestate at most 512, baggage at most 8192 bytes). A longer
+# field was not written by it and is not kept: its output is looked up.
+MAX_FIELD_CHARS = 16384
 _VERSION = "v1"
 
 
 def seal_fields(message: Mapping[str, Any]) -> dict[str, str]:
     """The seal's fields of an input message, to keep beside what it became (a Label Studio
-    task's import claim) and open later; only strings of a sensible length."""
+    task's import claim) and open later: only ASCII strings of a sensible length, as the
+    dispatcher writes them (anything else could not open, and might not store)."""
     return {
         name: value
         for name in SEAL_FIELDS
-        if isinstance(value := message.get(name), str) and len(value) <= MAX_FIELD_CHARS
+        if isinstance(value := message.get(name), str)
+        and len(value) <= MAX_FIELD_CHARS
+        and value.isascii()
     }
 
 

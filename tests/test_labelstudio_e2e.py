@@ -222,8 +222,8 @@ async def test_clips_through_both_levels_on_a_real_label_studio_server(
             else:
                 assert int(obj["expirations"]) == 0 and len(keys) == 1, obj
         assert review.name in {o["job"] for o in objects}
-        # the local pipeline seals its inputs: every import claim kept its input's seal, so
-        # no completion or expiry looked its key up (shared/seal.py)
+        # the local pipeline seals its inputs: every import claim kept its input's seal (that
+        # a kept seal spares the lookup: tests/security/test_labelstudio_claims.py)
         claims = await import_claims(settings)
         assert claims and all(c.get(SEAL_FIELD, "").startswith("v1.") for c in claims), claims
     log = (run.run_dir / "listener.log").read_text()

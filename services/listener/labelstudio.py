@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -46,6 +47,7 @@ class LabelStudioSide:
         publish: Publish,
         clock: Clock | None = None,
         client: LabelStudioClient | None = None,
+        key_checked: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.aws = aws
@@ -57,6 +59,8 @@ class LabelStudioSide:
         self.registry = JobRegistry(aws, settings)
         self.importer = TaskImporter(aws, settings, self.client)
         self.outputs = Outputs(aws, settings, self.client, self.clock)
+        if key_checked is not None:
+            self.outputs.key_checked = key_checked
         self.jobs: dict[str, StreamingJob] = {}
         self._queue_urls: dict[str, str] = {}
         self._handled: dict[int, str] = {}  # task id -> updated_at already published

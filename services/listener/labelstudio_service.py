@@ -7,6 +7,7 @@ Ground Truth jobs alone loads no Label Studio code (tests/test_architecture.py).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
 
@@ -18,10 +19,13 @@ from shared.settings import ListenerSettings
 log = structlog.get_logger(__name__)
 
 
-def add_labelstudio(runtime: ServiceRuntime[ListenerSettings]) -> None:
-    """Label Studio jobs: imports, reconciliation + expiry, and the webhook server."""
+def add_labelstudio(
+    runtime: ServiceRuntime[ListenerSettings], key_checked: Callable[[str], None]
+) -> None:
+    """Label Studio jobs: imports, reconciliation + expiry, and the webhook server;
+    ``key_checked`` counts how outputs' keys were checked (the listener's metric)."""
     settings = runtime.settings
-    side = LabelStudioSide(settings, runtime.aws, runtime.bus.publish)
+    side = LabelStudioSide(settings, runtime.aws, runtime.bus.publish, key_checked=key_checked)
     receiver = WebhookReceiver(side, settings.labelstudio.webhook_secret.get_secret_value())
 
     async def webhooks(stop: asyncio.Event) -> None:

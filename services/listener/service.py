@@ -62,7 +62,7 @@ async def build(runtime: ServiceRuntime[ListenerSettings]) -> None:
     runtime.add_loop("refresh", listener.refresh_loop)
     runtime.add_loop("deletes", listener.deletes.run)
     if runtime.settings.labelstudio.url:
-        load(LABEL_STUDIO_SIDE)(runtime)
+        load(LABEL_STUDIO_SIDE)(runtime, listener.metrics.key_checked)
 
 
 def main() -> None:

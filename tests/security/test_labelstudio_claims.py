@@ -27,7 +27,14 @@ from shared.labeling.labelstudio.backend import ARN_PREFIX
 from shared.labeling.labelstudio.client import KEY_FIELD
 from shared.labeling.streaming_job import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame
-from shared.seal import SEAL_FIELD, Sealer
+from shared.seal import (
+    LEVEL_FIELD,
+    MAX_FIELD_CHARS,
+    SEAL_FIELD,
+    TRACE_FIELD,
+    Sealer,
+    seal_fields,
+)
 from shared.settings import Settings
 from shared.storage import S3Store
 from tests.support.dispatch import Recorder, create_jobs, dispatch_settings, inputs
@@ -234,9 +241,13 @@ async def test_a_sealed_import_names_its_data_object_without_a_lookup(
     """The claim keeps the input's seal: completion and expiry make no Query for the key."""
     x = await sent_to_label_studio(policy_aws, policy_settings, labeling__seal_keys=SEAL_KEY)
     assert x.message[SEAL_FIELD].startswith("v1.")
+    checks: list[str] = []
+    x.side.outputs.key_checked = checks.append
     x.side.outputs.keys.lookup = _no_lookup  # type: ignore[method-assign]
     imported = await x.side.importer.import_message(x.job, x.message)
     assert imported.task_id is not None
+    claim = await x.side.importer.claims.get(x.job.name, x.key)
+    assert claim is not None and claim[SEAL_FIELD] == x.message[SEAL_FIELD]
     x.studio.annotate(imported.task_id, "2026-01-01T00:00:09Z")
     assert await x.side.reconcile_job(x.job) == 1
     (event,) = x.published.events
@@ -244,32 +255,41 @@ async def test_a_sealed_import_names_its_data_object_without_a_lookup(
     parts = parse_dedup_key(x.key)
     assert parts is not None and event.payload.dedup_key == x.key
     assert (event.payload.task_id, event.payload.data_object_id) == (parts.task_id, parts.object_id)
-    assert (x.side.outputs.sealed, x.side.outputs.looked_up) == (1, 0)
 
-    # the same for an expiry (the task as if never annotated, imported long ago)
-    claim = await x.side.importer.claims.get(x.job.name, x.key)
-    assert claim is not None and claim[SEAL_FIELD] == x.message[SEAL_FIELD]
-    unannotated = dict(
-        x.studio.tasks[imported.task_id], total_annotations=0, created_at="2025-12-01T00:00:00Z"
-    )
-    translated = await x.side.outputs.expire(x.job, unannotated)
+    # the expiry of the same task (as Outputs.expire reports it): the seal again
+    translated = await x.side.outputs.expire(x.job, x.studio.tasks[imported.task_id])
     assert translated is not None and isinstance(translated.event.payload, TaskExpired)
-    assert translated.event.payload.data_object_id == event.payload.data_object_id
-    assert (x.side.outputs.sealed, x.side.outputs.looked_up) == (2, 0)
+    assert translated.event.payload.data_object_id == parts.object_id
+    assert checks == ["seal", "seal"]
 
 
 @pytest.mark.parametrize("aws_backend", ["memory"])
+@pytest.mark.parametrize("claim", ["made before the seal", "sealed under a retired key"])
 async def test_a_claim_whose_seal_does_not_open_is_looked_up_and_still_completes(
-    policy_aws: AwsClients, policy_settings: Settings
+    policy_aws: AwsClients, policy_settings: Settings, claim: str
 ) -> None:
-    """A claim made before the keys were set, or sealed under a key retired since: the lookup
-    finds the data object as before (a seal saves a request, never refuses anything)."""
+    """A seal saves a request and never refuses anything: the lookup finds the data object."""
     x = await sent_to_label_studio(policy_aws, policy_settings, labeling__seal_keys=SEAL_KEY)
+    checks: list[str] = []
+    x.side.outputs.key_checked = checks.append
     imported = await x.side.importer.import_message(x.job, x.message)
     assert imported.task_id is not None
-    x.side.outputs.sealer = Sealer([b"r" * 32], policy_settings.namespace)  # the key retired
+    if claim == "made before the seal":  # as an importer before this version marked it
+        await x.side.importer.claims.imported(x.job.name, x.key, imported.task_id)
+    else:
+        x.side.outputs.sealer = Sealer([b"r" * 32], policy_settings.namespace)
     x.studio.annotate(imported.task_id, "2026-01-01T00:00:09Z")
     assert await x.side.reconcile_job(x.job) == 1
     (event,) = x.published.events
     assert isinstance(event.payload, LevelCompleted) and event.payload.dedup_key == x.key
-    assert (x.side.outputs.sealed, x.side.outputs.looked_up) == (0, 1)
+    assert checks == ["lookup"]
+
+
+def test_only_seal_fields_as_the_dispatcher_writes_them_are_kept() -> None:
+    message = {
+        SEAL_FIELD: "v1." + "0" * 64,
+        LEVEL_FIELD: "\udcff",  # a lone surrogate, as json.loads gives for "\\udcff"
+        TRACE_FIELD: "x" * (MAX_FIELD_CHARS + 1),
+        "source-ref": "s3://b/k",
+    }
+    assert seal_fields(message) == {SEAL_FIELD: "v1." + "0" * 64}

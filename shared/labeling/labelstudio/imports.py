@@ -119,13 +119,13 @@ class ImportClaims:
         return str(from_item(found["Attributes"])["nonce"])
 
     async def imported(
-        self, job: str, key: str, task_id: int, sealed: dict[str, str] | None = None
+        self, job: str, key: str, task_id: int, seal: dict[str, str] | None = None
     ) -> None:
         """Mark the key imported as ``task_id``, keeping its input message's seal fields: its
         outputs then name their data object without a lookup (``shared/seal.py``)."""
         item: dict[str, Any] = {"pk": self._pk(job, key), "state": "imported", "ls_task": task_id}
         db = await self._aws.dynamodb()
-        await db.put_item(TableName=self._table, Item=to_item({**(sealed or {}), **item}))
+        await db.put_item(TableName=self._table, Item=to_item({**(seal or {}), **item}))
 
     async def watermark(self, job: str) -> str | None:
         db = await self._aws.dynamodb()

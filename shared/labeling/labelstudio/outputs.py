@@ -23,6 +23,7 @@ re-sends the object under a new key, exactly as for Ground Truth.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -120,7 +121,9 @@ class Outputs:
         self.claims = ImportClaims(aws, settings)
         self.sealer = Sealer.of(settings.labeling.seal_keys.get_secret_value(), settings.namespace)
         self.refused = 0
-        self.sealed = self.looked_up = 0  # how each output's data object was known
+        # How each output's key was checked ("seal" or "lookup"): the listener's
+        # lava_listener_key_checks_total, as for Ground Truth outputs.
+        self.key_checked: Callable[[str], None] = lambda how: None
 
     async def _claimed(
         self, job: StreamingJob, task: dict[str, Any], key: str
@@ -143,13 +146,13 @@ class Outputs:
 
     async def _known(self, key: str, claim: dict[str, Any]) -> KnownObject | None:
         """The data object ``key`` was sent for: vouched for by the seal the claim kept from
-        the input message, or else looked up (one Query; claims made before the seal, or
-        without seal keys, have none that opens)."""
+        the input message, or else looked up (one Query: no seal keys are set, the claim was
+        made before they were, or its seal is under a key retired since)."""
         known = self.sealer.open(claim, key) if self.sealer is not None else None
         if known is not None:
-            self.sealed += 1
+            self.key_checked("seal")
             return known
-        self.looked_up += 1
+        self.key_checked("lookup")
         return await self.keys.lookup(key)
 
     async def completed(self, job: StreamingJob, task: dict[str, Any]) -> Translated | None:
