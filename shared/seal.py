@@ -21,11 +21,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from shared.dedup import KnownObject, parse_dedup_key, trace_headers
+from shared.dedup import KeyDirectory, KnownObject, parse_dedup_key, trace_headers
 from shared.seal_keys import SealKeyError, seal_keys
+
+if TYPE_CHECKING:
+    from shared.aws import AwsClients
+    from shared.settings import LabelingSettings
 
 LEVEL_FIELD = "lava-level"
 TRACE_FIELD = "lava-trace"
@@ -69,6 +73,11 @@ class Sealer:
         keys = seal_keys(setting)
         return cls(keys, namespace) if keys else None
 
+    @classmethod
+    def configured(cls, settings: LabelingSettings) -> Sealer | None:
+        """The sealer of a process's ``LAVA_LABELING__SEAL_KEYS``, in its namespace."""
+        return cls.of(settings.labeling.seal_keys.get_secret_value(), settings.namespace)
+
     def fields(
         self, key_id: str, level: int, trace_context: Mapping[str, str] | None
     ) -> dict[str, str]:
@@ -110,6 +119,42 @@ class Sealer:
     def _seal(self, key: bytes, key_id: str, level: int, trace: str) -> str:
         text = f"{_VERSION}\n{self.namespace}\n{key_id}\n{level}\n{trace}".encode()
         return f"{_VERSION}.{hmac.new(key, text, hashlib.sha256).hexdigest()}"
+
+
+class KeyCheck:
+    """The data object an output's dedup key was sent for: vouched for by its seal when the
+    seal opens (no request), or else looked up (one Query). The listener's Ground Truth
+    outputs (the seal is in the output) and Label Studio tasks (in the key's import claim)
+    both check keys so; ``checked`` counts how ("seal" or "lookup")."""
+
+    def __init__(
+        self,
+        sealer: Sealer | None,
+        directory: KeyDirectory,
+        checked: Callable[[str], None] = lambda how: None,
+    ) -> None:
+        self.sealer = sealer
+        self.directory = directory
+        self.checked = checked
+
+    @classmethod
+    def configured(
+        cls,
+        aws: AwsClients,
+        settings: LabelingSettings,
+        checked: Callable[[str], None] = lambda how: None,
+    ) -> KeyCheck:
+        """The check of a process's settings: its seal keys, its tasks table."""
+        return cls(Sealer.configured(settings), KeyDirectory(aws, settings), checked)
+
+    async def known(self, fields: Mapping[str, Any], key_id: str) -> KnownObject | None:
+        """``fields``: where the seal is (the output, or the claim that kept it)."""
+        known = self.sealer.open(fields, key_id) if self.sealer is not None else None
+        if known is not None:
+            self.checked("seal")
+            return known
+        self.checked("lookup")
+        return await self.directory.lookup(key_id)
 
 
 def _is_level(text: str) -> bool:

@@ -480,7 +480,6 @@ class ListenerConfig(Group):
         "timeout: a crash meanwhile offers the output again, a duplicate the dispatcher "
         "tolerates.",
     )
-
     refresh_seconds: float = Field(
         30.0,
         gt=0,

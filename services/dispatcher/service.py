@@ -54,7 +54,7 @@ def wire_dispatcher(
         or InputSender(
             aws,
             settings.dispatch.dedup_key_name,
-            Sealer.of(settings.labeling.seal_keys.get_secret_value(), settings.namespace),
+            Sealer.configured(settings),
         ),
         # Kept current by the job refresh (watch_jobs): handlers read no job.
         JobDirectory(JobManager(aws, settings), store),

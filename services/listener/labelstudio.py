@@ -60,7 +60,7 @@ class LabelStudioSide:
         self.importer = TaskImporter(aws, settings, self.client)
         self.outputs = Outputs(aws, settings, self.client, self.clock)
         if key_checked is not None:
-            self.outputs.key_checked = key_checked
+            self.outputs.keys.checked = key_checked
         self.jobs: dict[str, StreamingJob] = {}
         self._queue_urls: dict[str, str] = {}
         self._handled: dict[int, str] = {}  # task id -> updated_at already published

@@ -40,7 +40,7 @@ from services.listener.sns_verifier import (
 )
 from services.listener.worker_responses import WorkerResponses
 from shared import tracing
-from shared.dedup import KeyDirectory, KnownObject
+from shared.dedup import KnownObject
 from shared.events import (
     Event,
     EventPayload,
@@ -58,7 +58,7 @@ from shared.labeling.streaming_job import StreamingJob
 from shared.loops import every, pause
 from shared.ports import Publish
 from shared.quality.workers import WorkerIdentity
-from shared.seal import Sealer
+from shared.seal import KeyCheck
 from shared.settings import ListenerSettings
 from shared.sns_sqs import queue_arn, topics_send_policy
 
@@ -175,13 +175,10 @@ class Listener:
         self.verifier = verifier or sns_verifier(settings)
         self.queue = OutputQueue(aws, settings)
         self.registry = JobRegistry(aws, settings)
-        self.keys = KeyDirectory(aws, settings)
-        self.sealer = Sealer.of(settings.labeling.seal_keys.get_secret_value(), settings.namespace)
+        self.keys = KeyCheck.configured(aws, settings, self.metrics.key_checked)
         self.workers = WorkerResponses(aws)
         # Handled outputs' deletes, shared between receives while the loop runs (deletes.py).
-        self.deletes = PendingDeletes(
-            lambda entries: self.delete(entries), settings.listener.delete_wait_seconds
-        )
+        self.deletes = PendingDeletes(self.delete, settings.listener.delete_wait_seconds)
         self._by_topic: dict[str, StreamingJob] = {}
 
     async def start(self) -> None:
@@ -344,7 +341,7 @@ class Listener:
             )
             return None
         key = output.dedup_key
-        known = await self._known(output.body, key.id) if key is not None else None
+        known = await self.keys.known(output.body, key.id) if key is not None else None
         if key is None or known is None:
             self.metrics.unknown_key()
             log.warning(
@@ -366,16 +363,6 @@ class Listener:
             await self._refuse(message, exc.reason)
             return None
         return output, known, job
-
-    async def _known(self, body: dict[str, Any], key_id: str) -> KnownObject | None:
-        """The data object an output's key was sent for: vouched for by the output's seal, or
-        else looked up (one Query) - ``shared/seal.py``."""
-        known = self.sealer.open(body, key_id) if self.sealer is not None else None
-        if known is not None:
-            self.metrics.key_checked("seal")
-            return known
-        self.metrics.key_checked("lookup")
-        return await self.keys.lookup(key_id)
 
 
 def sns_verifier(settings: ListenerSettings) -> SnsVerifier:

@@ -51,8 +51,12 @@ class TaskMove:
     ) -> dict[str, Any]:
         """The Update moving the task to ``status``, on the condition that its status and
         level are still the ones seen (so the counters it moves are exact)."""
-        sets = ["#s = :status", "status_key = :key", "updated_at = :now"]
-        sets.append("history = list_append(history, :h)")
+        sets = [
+            "#s = :status",
+            "status_key = :key",
+            "updated_at = :now",
+            "history = list_append(history, :h)",
+        ]
         attr_values: dict[str, Any] = {
             **values(
                 status=status.value,

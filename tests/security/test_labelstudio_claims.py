@@ -242,8 +242,8 @@ async def test_a_sealed_import_names_its_data_object_without_a_lookup(
     x = await sent_to_label_studio(policy_aws, policy_settings, labeling__seal_keys=SEAL_KEY)
     assert x.message[SEAL_FIELD].startswith("v1.")
     checks: list[str] = []
-    x.side.outputs.key_checked = checks.append
-    x.side.outputs.keys.lookup = _no_lookup  # type: ignore[method-assign]
+    x.side.outputs.keys.checked = checks.append
+    x.side.outputs.keys.directory.lookup = _no_lookup  # type: ignore[method-assign]
     imported = await x.side.importer.import_message(x.job, x.message)
     assert imported.task_id is not None
     claim = await x.side.importer.claims.get(x.job.name, x.key)
@@ -271,13 +271,13 @@ async def test_a_claim_whose_seal_does_not_open_is_looked_up_and_still_completes
     """A seal saves a request and never refuses anything: the lookup finds the data object."""
     x = await sent_to_label_studio(policy_aws, policy_settings, labeling__seal_keys=SEAL_KEY)
     checks: list[str] = []
-    x.side.outputs.key_checked = checks.append
+    x.side.outputs.keys.checked = checks.append
     imported = await x.side.importer.import_message(x.job, x.message)
     assert imported.task_id is not None
     if claim == "made before the seal":  # as an importer before this version marked it
         await x.side.importer.claims.imported(x.job.name, x.key, imported.task_id)
     else:
-        x.side.outputs.sealer = Sealer([b"r" * 32], policy_settings.namespace)
+        x.side.outputs.keys.sealer = Sealer([b"r" * 32], policy_settings.namespace)
     x.studio.annotate(imported.task_id, "2026-01-01T00:00:09Z")
     assert await x.side.reconcile_job(x.job) == 1
     (event,) = x.published.events

@@ -23,14 +23,12 @@ re-sends the object under a new key, exactly as for Ground Truth.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from shared.dedup import KeyDirectory, KnownObject
 from shared.events import (
     Event,
     LevelCompleted,
@@ -49,7 +47,7 @@ from shared.labeling.labelstudio.tracks import to_seq_label
 from shared.labeling.streaming_job import StreamingJob
 from shared.layout import s3_uri
 from shared.quality.workers import from_labelstudio_annotation
-from shared.seal import Sealer
+from shared.seal import KeyCheck
 from shared.storage import S3Store
 
 if TYPE_CHECKING:
@@ -117,13 +115,10 @@ class Outputs:
         self.settings = settings
         self.client = client
         self.clock = clock
-        self.keys = KeyDirectory(aws, settings)
+        # A key's data object: from the seal its import claim kept, else looked up.
+        self.keys = KeyCheck.configured(aws, settings)
         self.claims = ImportClaims(aws, settings)
-        self.sealer = Sealer.of(settings.labeling.seal_keys.get_secret_value(), settings.namespace)
         self.refused = 0
-        # How each output's key was checked ("seal" or "lookup"): the listener's
-        # lava_listener_key_checks_total, as for Ground Truth outputs.
-        self.key_checked: Callable[[str], None] = lambda how: None
 
     async def _claimed(
         self, job: StreamingJob, task: dict[str, Any], key: str
@@ -144,17 +139,6 @@ class Outputs:
         )
         return None
 
-    async def _known(self, key: str, claim: dict[str, Any]) -> KnownObject | None:
-        """The data object ``key`` was sent for: vouched for by the seal the claim kept from
-        the input message, or else looked up (one Query: no seal keys are set, the claim was
-        made before they were, or its seal is under a key retired since)."""
-        known = self.sealer.open(claim, key) if self.sealer is not None else None
-        if known is not None:
-            self.key_checked("seal")
-            return known
-        self.key_checked("lookup")
-        return await self.keys.lookup(key)
-
     async def completed(self, job: StreamingJob, task: dict[str, Any]) -> Translated | None:
         """The task's LevelCompleted, or None (no annotation, expired, unknown key)."""
         if is_expired(task):
@@ -173,7 +157,7 @@ class Outputs:
         ]
         if not annotations:
             return None
-        known = await self._known(key, claim)
+        known = await self.keys.known(claim, key)
         if known is None:
             log.warning("Label Studio task for no known data object", key=key, job=job.name)
             return None
@@ -238,7 +222,7 @@ class Outputs:
         claim = await self._claimed(job, task, key)
         if claim is None:
             return None
-        known = await self._known(key, claim)
+        known = await self.keys.known(claim, key)
         if known is None:
             return None
         event = new_event(
