@@ -17,13 +17,14 @@ import pytest
 
 from lava.local_pipeline import LocalPipeline
 from shared.aws import AwsClients
+from shared.dynamo import items
 from shared.labeling.jobs import JobRegistry
 from shared.labeling.labelstudio.backend import WEBHOOK_SECRET_HEADER, project_id
 from shared.labeling.labelstudio.client import KEY_FIELD, LabelStudioClient
 from shared.labeling.labelstudio.imports import Outcome, TaskImporter
 from shared.labeling.labelstudio.server import installed
 from shared.labeling.streaming_job import StreamingJob
-from shared.resources import LABELSTUDIO_IMPORTS
+from shared.resources import LABELSTUDIO_IMPORTS, TASKS
 from shared.seal import SEAL_FIELD
 from shared.settings import Settings
 from tests.support.e2e import frame_index, labels_of, make_clips, pipeline, upload, wait_for_clips
@@ -64,23 +65,21 @@ async def annotated_count(settings: Settings, job: StreamingJob) -> int:
         return len(await ls.labeled_since(project_id(job), None))
 
 
-async def data_objects(settings: Settings) -> list[dict[str, Any]]:
-    from shared.dynamo import items
-
+async def scan(settings: Settings, table: str, field: str, value: str) -> list[dict[str, Any]]:
+    """The items of one of the run's tables whose ``field`` is ``value``."""
     async with AwsClients(settings) as aws:
         db = await aws.dynamodb()
-        found = items(db, "scan", TableName=settings.names.table("tasks"))
-        return [item async for item in found if item.get("kind") == "obj"]
+        found = items(db, "scan", TableName=settings.names.table(table))
+        return [item async for item in found if item.get(field) == value]
+
+
+async def data_objects(settings: Settings) -> list[dict[str, Any]]:
+    return await scan(settings, TASKS.name, "kind", "obj")
 
 
 async def import_claims(settings: Settings) -> list[dict[str, Any]]:
     """The Label Studio import claims marked imported (one per job and key)."""
-    from shared.dynamo import items
-
-    async with AwsClients(settings) as aws:
-        db = await aws.dynamodb()
-        found = items(db, "scan", TableName=settings.names.table(LABELSTUDIO_IMPORTS.name))
-        return [item async for item in found if item.get("state") == "imported"]
+    return await scan(settings, LABELSTUDIO_IMPORTS.name, "state", "imported")
 
 
 async def wait_until(predicate: Any, timeout: float, what: str) -> None:

@@ -16,6 +16,7 @@ from shared.bus import Bus
 from shared.dataset.index import DatasetIndex
 from shared.events import ClipCompleted, ClipFailed, decode_event
 from shared.layout import ClipLayout, parse_s3_uri
+from shared.quality.records import RECORDS_PREFIX
 from shared.settings import Settings
 from shared.storage import S3Store
 from shared.taxonomy.records import Box, ClipLabels, Vehicle
@@ -193,7 +194,7 @@ async def test_the_service_on_the_bus(
     event = decode_event(message.body)
     assert isinstance(event.payload, ClipCompleted) and event.payload.clip_id == "clip-b1"
     s3 = await aws.s3()
-    listed = await s3.list_objects_v2(Bucket=s.names.bucket, Prefix="quality/records/")
+    listed = await s3.list_objects_v2(Bucket=s.names.bucket, Prefix=RECORDS_PREFIX)
     assert len(listed.get("Contents", [])) == (2 if records else 0)
 
 
@@ -221,13 +222,9 @@ async def test_a_duplicate_event_is_merged_once(aws: AwsClients, settings: Setti
 async def test_each_object_is_read_once_per_event(aws: AwsClients, settings: Settings) -> None:
     """The quality record and the merge read the same frame index and label files: one
     GetObject each per event, and an earlier task's level-1 files not at all in the merge."""
-    from services.postproc.quality import QualityRecorder
-    from shared.quality.records import QualityRecords
-
     store, bucket, recorder = S3Store(aws), settings.names.bucket, Recorder()
     vehicles, lanes = await stage_clip(store, bucket, "clip-q1")
-    quality = QualityRecorder(store, QualityRecords(aws, bucket), settings.postproc.moved_iou)
-    post = PostprocHandler(settings, store, DatasetIndex(aws, settings), recorder, quality=quality)
+    post = with_quality(aws, settings, recorder)
     frame_index = ClipLayout(bucket, "clip-q1", 5).frame_index_key
     async with counting(aws, "s3") as first:
         await post.handle(vehicles)  # the quality record only: lanes is not finalized yet
@@ -291,8 +288,10 @@ async def test_a_held_adjustment_diff_is_the_one_the_merge_would_make(
 ) -> None:
     """With quality records on, each event works out its task's adjustment diffs from the
     files it just read and holds them: the summary is the same as a merge reading them all."""
-    store, bucket = S3Store(aws), settings.names.bucket
-    summaries = []
+    from services.postproc.held import HeldTask
+
+    store, bucket, index = S3Store(aws), settings.names.bucket, DatasetIndex(aws, settings)
+    summaries, held = [], []
     for clip_id, make in (("clip-h1", handler), ("clip-h2", with_quality)):
         vehicles, lanes = await stage_clip(store, bucket, clip_id)
         post = make(aws, settings, Recorder())
@@ -302,6 +301,13 @@ async def test_a_held_adjustment_diff_is_the_one_the_merge_would_make(
             await store.get_bytes(bucket, f"summary/{clip_id}.json")
         )
         summaries.append(summary.model_dump(exclude={"clip_id", "clip"}))
+        tasks = [HeldTask.model_validate_json(v) for v in (await index.held_set(clip_id)).values()]
+        held.append({t.event.workflow: set(t.adjustments) for t in tasks})
+    # the merge made the diffs itself (clip-h1), or took the ones each event held (clip-h2)
+    assert held == [
+        {"vehicles": set(), "lanes": set()},
+        {"vehicles": {"AdjVOTVehicle"}, "lanes": {"AdjVOTLane"}},
+    ]
     assert summaries[0] == summaries[1]
     assert {d["adjusted_by"] for d in summaries[1]["adjustment"]} == {"AdjVOTVehicle", "AdjVOTLane"}
 

@@ -8,7 +8,14 @@ import pytest
 
 from shared.dedup import KnownObject, dedup_key_id
 from shared.groundtruth.messages import DedupKey, input_message
-from shared.seal import LEVEL_FIELD, SEAL_FIELD, TRACE_FIELD, Sealer
+from shared.seal import (
+    LEVEL_FIELD,
+    MAX_FIELD_CHARS,
+    SEAL_FIELD,
+    TRACE_FIELD,
+    Sealer,
+    seal_fields,
+)
 from shared.seal_keys import SealKeyError, seal_keys
 from shared.settings import Settings
 
@@ -55,11 +62,38 @@ def test_a_sealed_output_opens_to_its_data_object() -> None:
     ],
 )
 def test_a_changed_field_does_not_open(change: dict[str, object]) -> None:
-    """Nor raises: the worst a forged output gets is a lookup."""
+    """Each check refuses it on its own (``_open``: without the guard that catches the rest)."""
     sealer = Sealer(seal_keys(KEY), NS)
     output = {**sealed_output(sealer, 1, TRACE), **change}
     output = {k: v for k, v in output.items() if v is not None}
+    assert sealer._open(output, KEY_ID) is None
     assert sealer.open(output, KEY_ID) is None
+
+
+def test_an_output_that_breaks_the_checks_is_looked_up_not_raised() -> None:
+    """Whatever an output carries, the worst it gets is a lookup."""
+
+    class Hostile(dict[str, Any]):
+        def get(self, *args: Any) -> Any:
+            raise RecursionError("nested too deep")
+
+    sealer = Sealer(seal_keys(KEY), NS)
+    with pytest.raises(RecursionError):
+        sealer._open(Hostile(), KEY_ID)
+    assert sealer.open(Hostile(), KEY_ID) is None
+
+
+def test_only_seal_fields_as_the_dispatcher_writes_them_are_kept() -> None:
+    """What a Label Studio import claim keeps of its input message (``seal_fields``)."""
+    longest = "x" * MAX_FIELD_CHARS
+    message = {
+        SEAL_FIELD: "v1." + "0" * 64,
+        TRACE_FIELD: longest,  # as long as a kept field may be
+        LEVEL_FIELD: 1,  # not text
+        "source-ref": "s3://b/k",  # not a seal field
+    }
+    assert seal_fields(message) == {SEAL_FIELD: "v1." + "0" * 64, TRACE_FIELD: longest}
+    assert seal_fields({TRACE_FIELD: longest + "x", LEVEL_FIELD: "\udcff"}) == {}
 
 
 def test_a_seal_opens_only_for_its_own_key_id_and_namespace() -> None:

@@ -62,6 +62,11 @@ class PendingDeletes:
             await self.flush()
 
     @property
+    def running(self) -> bool:
+        """Whether deletes wait for others now (the loop runs)."""
+        return self._running
+
+    @property
     def waiting(self) -> int:
         """How many handled outputs wait for their delete."""
         return len(self._pending)

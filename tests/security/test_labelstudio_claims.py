@@ -28,12 +28,8 @@ from shared.labeling.labelstudio.client import KEY_FIELD
 from shared.labeling.streaming_job import StreamingJob
 from shared.layout import ClipLayout, FrameIndex, IndexedFrame
 from shared.seal import (
-    LEVEL_FIELD,
-    MAX_FIELD_CHARS,
     SEAL_FIELD,
-    TRACE_FIELD,
     Sealer,
-    seal_fields,
 )
 from shared.settings import Settings
 from shared.storage import S3Store
@@ -283,13 +279,3 @@ async def test_a_claim_whose_seal_does_not_open_is_looked_up_and_still_completes
     (event,) = x.published.events
     assert isinstance(event.payload, LevelCompleted) and event.payload.dedup_key == x.key
     assert checks == ["lookup"]
-
-
-def test_only_seal_fields_as_the_dispatcher_writes_them_are_kept() -> None:
-    message = {
-        SEAL_FIELD: "v1." + "0" * 64,
-        LEVEL_FIELD: "\udcff",  # a lone surrogate, as json.loads gives for "\\udcff"
-        TRACE_FIELD: "x" * (MAX_FIELD_CHARS + 1),
-        "source-ref": "s3://b/k",
-    }
-    assert seal_fields(message) == {SEAL_FIELD: "v1." + "0" * 64}
