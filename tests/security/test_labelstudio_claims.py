@@ -279,3 +279,22 @@ async def test_a_claim_whose_seal_does_not_open_is_looked_up_and_still_completes
     (event,) = x.published.events
     assert isinstance(event.payload, LevelCompleted) and event.payload.dedup_key == x.key
     assert checks == ["lookup"]
+
+
+@pytest.mark.parametrize("tracked", [True, False])
+@pytest.mark.parametrize("aws_backend", ["memory"])
+async def test_where_workers_are_not_tracked_a_label_studio_output_names_no_annotator(
+    policy_aws: AwsClients, policy_settings: Settings, tracked: bool
+) -> None:
+    """LAVA_LABELING__WORKER_IDENTITIES=false drops the annotation's user from LevelCompleted,
+    as it drops the Ground Truth worker (tests/test_worker_responses.py)."""
+    x = await sent_to_label_studio(policy_aws, policy_settings, labeling__worker_identities=tracked)
+    imported = await x.side.importer.import_message(x.job, x.message)
+    assert imported.task_id is not None
+    x.studio.annotate(imported.task_id, "2026-01-01T00:00:09Z")
+    x.studio.annotations_of[imported.task_id][0].update(completed_by=42, lead_time=30)
+    assert await x.side.reconcile_job(x.job) == 1
+    (event,) = x.published.events
+    assert isinstance(event.payload, LevelCompleted)
+    worker = event.payload.worker
+    assert (worker.worker_id if worker else None) == ("42" if tracked else None)
